@@ -1,0 +1,42 @@
+import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
+
+export type GuestRunState = 'running' | 'paused' | 'suspended' | 'shutoff' | 'absent';
+
+export interface GuestStatus {
+  uuid: string;
+  state: GuestRunState;
+  /** The libvirt domain XML the guest is defined with. */
+  domainXml: string;
+}
+
+/** Raised by a driver with the hypervisor's own message (e.g. libvirt's). */
+export class VirtDriverError extends Error {
+  constructor(message: string, readonly code?: number) {
+    super(message);
+    this.name = 'VirtDriverError';
+  }
+}
+
+/**
+ * What a compute agent needs from a hypervisor. The simulated driver and the
+ * libvirt driver implement the same interface; every operation is idempotent
+ * (define of a defined guest redefines, delete of an absent guest succeeds),
+ * so a retried or repeated instruction does no harm.
+ */
+export interface VirtDriver {
+  readonly name: string;
+  /** Define (or redefine) the guest and start it. Returns the domain XML it was given. */
+  spawn(spec: GuestSpec): Promise<GuestStatus>;
+  destroy(uuid: string): Promise<void>;
+  powerOff(uuid: string): Promise<GuestStatus>;
+  powerOn(uuid: string): Promise<GuestStatus>;
+  /** Unplugs vDPA interfaces, then saves guest memory (behaviour.md, suspend). */
+  suspend(uuid: string): Promise<GuestStatus>;
+  /** Restores guest memory, then plugs the vDPA interfaces back. */
+  resume(uuid: string, spec: GuestSpec): Promise<GuestStatus>;
+  attachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
+  detachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
+  status(uuid: string): Promise<GuestStatus | null>;
+  list(): Promise<GuestStatus[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,40 @@
+/**
+ * What a guest should look like, independent of the hypervisor: the controller
+ * records it, the compute agent's virt driver turns it into a libvirt domain.
+ */
+export interface GuestInterface {
+  portId: string;
+  macAddress: string;
+  /** `vdpa`: the vDPA chardev of the claimed VF; `hostdev`: a passthrough VF/PF; `ethernet`: a plain NIC. */
+  kind: 'vdpa' | 'hostdev' | 'ethernet';
+  vdpaChardev?: string;
+  pciAddress?: string;
+  mtu?: number;
+}
+
+export interface GuestHostdev {
+  /** A PCI passthrough device from a flavor alias. */
+  pciAddress: string;
+}
+
+export interface GuestSpec {
+  uuid: string;
+  name: string; // libvirt domain name, e.g. instance-6a1f2c9e
+  displayName: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  imageRef: string;
+  interfaces: GuestInterface[];
+  hostdevs: GuestHostdev[];
+}
+
+/** Power states as Nova reports them (OS-EXT-STS:power_state). */
+export const PowerState = {
+  NOSTATE: 0,
+  RUNNING: 1,
+  PAUSED: 3,
+  SHUTDOWN: 4,
+  CRASHED: 6,
+  SUSPENDED: 7,
+} as const;

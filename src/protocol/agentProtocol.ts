@@ -1,0 +1,69 @@
+import type { DiscoveredFunction, TrackedDevice } from '../domain/pci/device.js';
+import type { GuestSpec } from '../domain/guest/spec.js';
+
+/**
+ * The conversation between a compute agent and the controller. The all-in-one
+ * calls the controller's implementation directly; a remote agent uses the same
+ * interface over HTTP (`/agent/v1/...`). Every call is idempotent, so an agent
+ * that retries after a lost answer changes nothing twice.
+ */
+
+export interface HostVersions {
+  kernel: string;
+  libvirt: string;
+  qemu: string;
+}
+
+export interface HostRegistration {
+  host: string;
+  serviceVersion: number;
+  hypervisorType: string; // QEMU for libvirt hosts, like Nova
+  hostIp: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  versions: HostVersions;
+  /** Set when the host is below a vDPA minimum: it then reports no vdpa devices. */
+  vdpaUnsupportedReason: string | null;
+}
+
+export interface InventoryReport {
+  host: string;
+  devices: TrackedDevice[];
+}
+
+/** What the controller wants to be true for one guest on the reporting host. */
+export type DesiredGuestState = 'running' | 'paused' | 'suspended' | 'shutoff' | 'absent';
+
+export interface GuestAssignment {
+  instanceUuid: string;
+  desiredState: DesiredGuestState;
+  /** Bumped whenever the desired state or spec changes; the agent reports the one it applied. */
+  generation: number;
+  spec: GuestSpec;
+}
+
+export interface GuestReport {
+  host: string;
+  instanceUuid: string;
+  generation: number;
+  /** The state reached, or null when applying failed. */
+  observedState: DesiredGuestState | null;
+  domainXml: string | null;
+  error: string | null;
+}
+
+export interface ControllerLink {
+  registerHost(reg: HostRegistration): Promise<void>;
+  reportInventory(report: InventoryReport): Promise<void>;
+  heartbeat(host: string): Promise<void>;
+  /** Guests of this host whose desired generation the agent has not yet reported. */
+  pendingGuests(host: string): Promise<GuestAssignment[]>;
+  /** Every guest the controller places on this host (for reconciliation after a restart). */
+  allGuests(host: string): Promise<GuestAssignment[]>;
+  reportGuest(report: GuestReport): Promise<void>;
+  /** Resolves when there may be new work for the host, or after timeoutMs. */
+  waitForWork(host: string, timeoutMs: number): Promise<void>;
+}
+
+export type { DiscoveredFunction };

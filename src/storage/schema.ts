@@ -1,0 +1,121 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table shapes, identical on SQLite and PostgreSQL: text, integer and real
+ * columns only (booleans are 0/1, JSON and timestamps are text) so that one
+ * query layer serves both.
+ */
+export interface ProjectTable { id: string; name: string; domain_id: string; description: string; enabled: number }
+export interface UserTable {
+  id: string; name: string; domain_id: string; password_hash: string;
+  default_project_id: string | null; enabled: number;
+}
+export interface RoleAssignmentTable { user_id: string; project_id: string; role: string }
+export interface TokenTable {
+  id: string; user_id: string; project_id: string; roles: string; issued_at: string; expires_at: string;
+}
+export interface SettingTable { key: string; value: string }
+
+export interface FlavorTable {
+  id: string; name: string; vcpus: number; ram: number; disk: number; ephemeral: number; swap: number;
+  is_public: number; rxtx_factor: number; description: string | null; created_at: string;
+}
+export interface FlavorExtraSpecTable { flavor_id: string; key: string; value: string }
+export interface ImageTable {
+  id: string; name: string; status: string; visibility: string; disk_format: string | null;
+  container_format: string | null; min_disk: number; min_ram: number; size: number | null;
+  owner: string | null; protected: number; properties: string; created_at: string; updated_at: string;
+}
+
+export interface NetworkTable {
+  id: string; name: string; project_id: string; shared: number; admin_state_up: number; status: string;
+  physical_network: string | null; network_type: string; segmentation_id: number | null; mtu: number;
+  router_external: number; description: string; created_at: string; updated_at: string; revision_number: number;
+}
+export interface SubnetTable {
+  id: string; name: string; network_id: string; project_id: string; cidr: string; ip_version: number;
+  gateway_ip: string | null; enable_dhcp: number; allocation_start: string; allocation_end: string;
+  next_ip_hint: string; description: string; created_at: string; updated_at: string; revision_number: number;
+}
+export interface PortTable {
+  id: string; name: string; network_id: string; project_id: string; mac_address: string;
+  admin_state_up: number; status: string; device_id: string; device_owner: string;
+  vnic_type: string; host_id: string; profile: string; vif_type: string; vif_details: string;
+  description: string; created_at: string; updated_at: string; revision_number: number;
+}
+export interface IpAllocationTable { subnet_id: string; ip_address: string; port_id: string }
+
+export interface ServiceTable {
+  id: string; host: string; binary: string; topic: string; zone: string; disabled: number;
+  disabled_reason: string | null; forced_down: number; last_seen_up: string | null; version: number;
+  report_count: number; created_at: string; updated_at: string;
+}
+export interface ComputeNodeTable {
+  id: Generated<number>; uuid: string; host: string; hypervisor_type: string; hypervisor_version: number;
+  vcpus: number; memory_mb: number; local_gb: number; vcpus_used: number; memory_mb_used: number;
+  local_gb_used: number; running_vms: number; host_ip: string; versions: string;
+  vdpa_unsupported_reason: string | null; cpu_allocation_ratio: number; ram_allocation_ratio: number;
+  disk_allocation_ratio: number; created_at: string; updated_at: string;
+}
+export interface PciDeviceTable {
+  id: Generated<number>; host: string; address: string; vendor_id: string; product_id: string;
+  dev_type: string; status: string; parent_addr: string | null; numa_node: number | null;
+  physical_network: string | null; devname: string | null; vdpa_name: string | null;
+  vdpa_chardev: string | null; tags: string; instance_uuid: string | null; missing: number; updated_at: string;
+}
+/** Free-device counts per host and kind: what the scheduler reads instead of devices. */
+export interface PciPoolTable {
+  host: string; dev_type: string; physical_network: string; vendor_id: string; product_id: string;
+  free: number; total: number;
+}
+export interface InstanceTable {
+  uuid: string; name: string; project_id: string; user_id: string; image_ref: string; flavor_id: string;
+  flavor: string; old_flavor: string | null; new_flavor: string | null;
+  vm_state: string; task_state: string | null; power_state: number; host: string | null; node: string | null;
+  availability_zone: string; metadata: string; fault: string | null;
+  description: string | null; key_name: string | null; pci_requests: string; requested_host: string | null;
+  launched_at: string | null; created_at: string; updated_at: string;
+}
+export interface AllocationTable {
+  consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
+}
+/** What a compute agent must make true for one guest on its host; the work queue is this table. */
+export interface GuestTable {
+  instance_uuid: string; host: string; desired_state: string; spec: string; generation: number;
+  observed_generation: number; observed_state: string | null; domain_xml: string | null;
+  error: string | null; updated_at: string;
+}
+export interface MigrationTable {
+  id: Generated<number>; uuid: string; instance_uuid: string; migration_type: string; status: string;
+  source_compute: string | null; dest_compute: string | null; source_node: string | null;
+  dest_node: string | null; old_flavor_id: string | null; new_flavor_id: string | null;
+  project_id: string; user_id: string; created_at: string; updated_at: string;
+}
+export interface InstanceActionTable {
+  id: Generated<number>; instance_uuid: string; request_id: string; action: string; project_id: string;
+  user_id: string; start_time: string; finish_time: string | null; message: string | null; result: string | null;
+}
+
+export interface Database {
+  projects: ProjectTable;
+  users: UserTable;
+  role_assignments: RoleAssignmentTable;
+  tokens: TokenTable;
+  settings: SettingTable;
+  flavors: FlavorTable;
+  flavor_extra_specs: FlavorExtraSpecTable;
+  images: ImageTable;
+  networks: NetworkTable;
+  subnets: SubnetTable;
+  ports: PortTable;
+  ip_allocations: IpAllocationTable;
+  services: ServiceTable;
+  compute_nodes: ComputeNodeTable;
+  pci_devices: PciDeviceTable;
+  pci_pools: PciPoolTable;
+  instances: InstanceTable;
+  allocations: AllocationTable;
+  guests: GuestTable;
+  migrations: MigrationTable;
+  instance_actions: InstanceActionTable;
+}
