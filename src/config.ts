@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+/**
+ * Operator settings from the file named by VDPA_CONFIG (YAML or JSON). Every
+ * key is optional; the README lists them with their defaults.
+ */
+export interface PciAliasConfig {
+  name: string;
+  vendor_id: string;
+  product_id: string;
+  device_type?: string;
+  numa_policy?: string;
+}
+
+export interface Config {
+  /** Allow resize (and cold migrate fallbacks) to land on the server's own host. */
+  allow_resize_to_same_host: boolean;
+  /** Seconds without a heartbeat after which a compute service counts as down. */
+  service_down_time: number;
+  /** Seconds between agent heartbeats. */
+  report_interval: number;
+  /** Lifetime of identity tokens, in seconds. */
+  token_ttl_seconds: number;
+  cpu_allocation_ratio: number;
+  ram_allocation_ratio: number;
+  disk_allocation_ratio: number;
+  /** How many candidate hosts the index hands to the filters per decision. */
+  scheduler_candidate_limit: number;
+  pci: { alias: PciAliasConfig[] };
+}
+
+export const DEFAULT_CONFIG: Config = {
+  allow_resize_to_same_host: false,
+  service_down_time: 60,
+  report_interval: 10,
+  token_ttl_seconds: 3600,
+  cpu_allocation_ratio: 4.0,
+  ram_allocation_ratio: 1.0,
+  disk_allocation_ratio: 1.0,
+  scheduler_candidate_limit: 20,
+  pci: { alias: [] },
+};
+
+export class ConfigError extends Error {}
+
+export function loadConfig(path: string | undefined): Config {
+  if (!path) return structuredClone(DEFAULT_CONFIG);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  if (raw == null) return structuredClone(DEFAULT_CONFIG);
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${path}: expected a mapping of keys`);
+  const cfg = structuredClone(DEFAULT_CONFIG) as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (!(key in cfg)) throw new ConfigError(`config file ${path}: unknown key '${key}'`);
+    const expected = typeof cfg[key];
+    if (key === 'pci') {
+      const alias = (value as { alias?: unknown })?.alias ?? [];
+      const list = Array.isArray(alias) ? alias : [alias];
+      cfg.pci = { alias: list.map((a) => (typeof a === 'string' ? JSON.parse(a) : a)) };
+      continue;
+    }
+    if (typeof value !== expected) throw new ConfigError(`config file ${path}: '${key}' must be a ${expected}`);
+    cfg[key] = value;
+  }
+  return cfg as unknown as Config;
+}

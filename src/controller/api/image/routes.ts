@@ -1,0 +1,8 @@
+import type { FastifyInstance } from 'fastify';
+import type { ControllerContext } from '../../context.js';
+import { useErrorFormat } from '../errors.js';
+
+export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
+  useErrorFormat(app, 'image');
+  void ctx;
+}

@@ -1,0 +1,46 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { BadRequest } from '../domain/errors.js';
+import type { ControllerContext } from './context.js';
+import { identityApi } from './api/identity/routes.js';
+import { computeApi } from './api/compute/routes.js';
+import { networkApi } from './api/network/routes.js';
+import { imageApi } from './api/image/routes.js';
+import { agentApi } from './api/agent/routes.js';
+
+/** One listener, one plugin per API area under its path prefix. */
+export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: ctx.log as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 4 * 1024 * 1024,
+    genReqId: () => `req-${randomUUID()}`,
+    ignoreTrailingSlash: true,
+  });
+
+  // OpenStack clients send JSON content types on bodiless DELETEs and `null`
+  // action values; an empty body is "no body", a broken one a 400.
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser(['application/json', 'application/openstack-images-v2.1-json-patch'], { parseAs: 'string' },
+    (_req, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text.trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch (e) {
+        done(new BadRequest(`Malformed request body: ${(e as Error).message}`), undefined);
+      }
+    });
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-openstack-request-id', req.id);
+    reply.header('x-compute-request-id', req.id);
+  });
+
+  await app.register(async (scope) => identityApi(scope, ctx), { prefix: '/identity' });
+  await app.register(async (scope) => computeApi(scope, ctx), { prefix: '/compute' });
+  await app.register(async (scope) => networkApi(scope, ctx), { prefix: '/network' });
+  await app.register(async (scope) => imageApi(scope, ctx), { prefix: '/image' });
+  await app.register(async (scope) => agentApi(scope, ctx), { prefix: '/agent' });
+  return app;
+}

@@ -1,0 +1,36 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Store } from '../storage/db.js';
+
+export interface AuthContext {
+  userId: string;
+  userName: string;
+  projectId: string;
+  projectName: string;
+  roles: string[];
+  isAdmin: boolean;
+  /** A compute agent's service credential (role `service`). */
+  isService: boolean;
+}
+
+export interface TokenService {
+  /** Returns who the token belongs to, or null when it is unknown or expired. */
+  verify(token: string): Promise<AuthContext | null>;
+}
+
+/** Wakes the agents of hosts that have new guest work (in-process signal; agents also poll). */
+export interface HostSignals {
+  notify(host: string): void;
+  wait(host: string, timeoutMs: number): Promise<void>;
+}
+
+/** Everything a request handler or controller service may use; no state of its own beyond caches. */
+export interface ControllerContext {
+  store: Store;
+  config: Config;
+  log: Logger;
+  tokens: TokenService;
+  signals: HostSignals;
+  /** The externally visible base URL (e.g. http://127.0.0.1:8774), for catalogs and links. */
+  publicUrl: string;
+}
