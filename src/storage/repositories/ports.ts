@@ -1,0 +1,194 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, PortTable } from '../schema.js';
+import { nowTimestamp } from './networks.js';
+
+export interface PortRecord {
+  id: string; name: string; networkId: string; projectId: string; macAddress: string; adminStateUp: boolean;
+  status: string; deviceId: string; deviceOwner: string; vnicType: string; hostId: string;
+  profile: Record<string, unknown>; vifType: string; vifDetails: Record<string, unknown>;
+  fixedIps: { subnetId: string; ipAddress: string }[];
+  /** The network's provider:physical_network: what a vdpa or direct port's device must be wired to. */
+  physicalNetwork: string | null;
+  networkName: string; mtu: number; description: string; createdAt: string; updatedAt: string;
+  revisionNumber: number;
+}
+
+/** Filters for port lists; each given field matches any of its values. */
+export interface PortFilter {
+  ids?: string[]; names?: string[]; networkIds?: string[]; deviceIds?: string[]; deviceOwners?: string[];
+  macAddresses?: string[]; hostIds?: string[]; projectIds?: string[]; statuses?: string[]; vnicTypes?: string[];
+}
+
+type PortRow = Selectable<PortTable> & { physical_network: string | null; network_name: string; mtu: number };
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function toPort(row: PortRow, fixedIps: { subnetId: string; ipAddress: string }[]): PortRecord {
+  return {
+    id: row.id, name: row.name, networkId: row.network_id, projectId: row.project_id,
+    macAddress: row.mac_address, adminStateUp: row.admin_state_up === 1, status: row.status,
+    deviceId: row.device_id, deviceOwner: row.device_owner, vnicType: row.vnic_type, hostId: row.host_id,
+    profile: parseObject(row.profile), vifType: row.vif_type, vifDetails: parseObject(row.vif_details), fixedIps,
+    physicalNetwork: row.physical_network, networkName: row.network_name, mtu: row.mtu,
+    description: row.description, createdAt: row.created_at, updatedAt: row.updated_at,
+    revisionNumber: row.revision_number,
+  };
+}
+
+function portQuery(db: Kysely<Database>) {
+  return db.selectFrom('ports')
+    .innerJoin('networks', 'networks.id', 'ports.network_id')
+    .selectAll('ports')
+    .select(['networks.physical_network as physical_network', 'networks.name as network_name', 'networks.mtu as mtu']);
+}
+
+/** Fixed IPs of many ports in one query, so lists cost two queries whatever their length. */
+async function withFixedIps(db: Kysely<Database>, rows: PortRow[]): Promise<PortRecord[]> {
+  const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
+  if (rows.length > 0) {
+    const allocs = await db.selectFrom('ip_allocations').selectAll()
+      .where('port_id', 'in', rows.map((r) => r.id)).orderBy('subnet_id').orderBy('ip_address').execute();
+    for (const a of allocs) {
+      const list = byPort.get(a.port_id) ?? [];
+      list.push({ subnetId: a.subnet_id, ipAddress: a.ip_address });
+      byPort.set(a.port_id, list);
+    }
+  }
+  return rows.map((r) => toPort(r, byPort.get(r.id) ?? []));
+}
+
+export async function getPort(db: Kysely<Database>, id: string): Promise<PortRecord | null> {
+  const row = await portQuery(db).where('ports.id', '=', id).executeTakeFirst();
+  if (!row) return null;
+  return (await withFixedIps(db, [row]))[0] ?? null;
+}
+
+/** The ports with these ids that exist, in the order asked for. */
+export async function getPorts(db: Kysely<Database>, ids: string[]): Promise<PortRecord[]> {
+  if (ids.length === 0) return [];
+  const rows = await portQuery(db).where('ports.id', 'in', ids).execute();
+  const ports = await withFixedIps(db, rows);
+  const byId = new Map(ports.map((p) => [p.id, p]));
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
+
+export async function portsOfDevice(db: Kysely<Database>, deviceId: string): Promise<PortRecord[]> {
+  if (deviceId === '') return [];
+  const rows = await portQuery(db).where('ports.device_id', '=', deviceId)
+    .orderBy('ports.created_at').orderBy('ports.id').execute();
+  return withFixedIps(db, rows);
+}
+
+export async function listPorts(db: Kysely<Database>, f: PortFilter = {}): Promise<PortRecord[]> {
+  let q = portQuery(db);
+  const any = (v: string[]) => (v.length ? v : ['\u0000none']);
+  if (f.ids) q = q.where('ports.id', 'in', any(f.ids));
+  if (f.names) q = q.where('ports.name', 'in', any(f.names));
+  if (f.networkIds) q = q.where('ports.network_id', 'in', any(f.networkIds));
+  if (f.deviceIds) q = q.where('ports.device_id', 'in', any(f.deviceIds));
+  if (f.deviceOwners) q = q.where('ports.device_owner', 'in', any(f.deviceOwners));
+  if (f.macAddresses) q = q.where('ports.mac_address', 'in', any(f.macAddresses.map((m) => m.toLowerCase())));
+  if (f.hostIds) q = q.where('ports.host_id', 'in', any(f.hostIds));
+  if (f.projectIds) q = q.where('ports.project_id', 'in', any(f.projectIds));
+  if (f.statuses) q = q.where('ports.status', 'in', any(f.statuses));
+  if (f.vnicTypes) q = q.where('ports.vnic_type', 'in', any(f.vnicTypes));
+  const rows = await q.orderBy('ports.created_at').orderBy('ports.id').execute();
+  return withFixedIps(db, rows);
+}
+
+export async function macInUse(db: Kysely<Database>, mac: string): Promise<boolean> {
+  const r = await db.selectFrom('ports').select('id').where('mac_address', '=', mac).executeTakeFirst();
+  return r !== undefined;
+}
+
+export async function insertPort(db: Kysely<Database>, row: PortTable): Promise<void> {
+  await db.insertInto('ports').values(row).execute();
+}
+
+/** Writes the given columns, bumping revision_number and updated_at as every port change does. */
+export async function updatePortColumns(
+  db: Kysely<Database>, portId: string,
+  changes: Partial<Omit<PortTable, 'id' | 'created_at' | 'updated_at' | 'revision_number'>>,
+): Promise<void> {
+  await db.updateTable('ports')
+    .set((eb) => ({ ...changes, updated_at: nowTimestamp(), revision_number: eb('revision_number', '+', 1) }))
+    .where('id', '=', portId).execute();
+}
+
+export async function bindPort(
+  db: Kysely<Database>, portId: string,
+  b: {
+    hostId: string; deviceId: string; deviceOwner: string; profile: Record<string, unknown>; vifType: string;
+    vifDetails: Record<string, unknown>; status: string;
+  },
+): Promise<void> {
+  await updatePortColumns(db, portId, {
+    host_id: b.hostId, device_id: b.deviceId, device_owner: b.deviceOwner, profile: JSON.stringify(b.profile),
+    vif_type: b.vifType, vif_details: JSON.stringify(b.vifDetails), status: b.status,
+  });
+}
+
+/** Back to the unbound shape (behaviour.md "Ports"); a shelved server's port keeps its device_id. */
+export async function unbindPort(db: Kysely<Database>, portId: string, opts: { keepDeviceId?: boolean } = {}): Promise<void> {
+  await updatePortColumns(db, portId, {
+    host_id: '', profile: '{}', vif_type: 'unbound', vif_details: '{}', status: 'DOWN',
+    ...(opts.keepDeviceId ? {} : { device_id: '', device_owner: '' }),
+  });
+}
+
+export async function setPortStatus(db: Kysely<Database>, portIds: string[], status: string): Promise<void> {
+  if (portIds.length === 0) return;
+  await db.updateTable('ports')
+    .set((eb) => ({ status, updated_at: nowTimestamp(), revision_number: eb('revision_number', '+', 1) }))
+    .where('id', 'in', portIds).where('status', '<>', status).execute();
+}
+
+/** Removes the port and releases its addresses. */
+export async function deletePortRow(db: Kysely<Database>, portId: string): Promise<void> {
+  await db.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
+  await db.deleteFrom('ports').where('id', '=', portId).execute();
+}
+
+/**
+ * Takes the subnet's allocation lock (a row lock on PostgreSQL; SQLite
+ * transactions are serial already) and returns the allocator state.
+ */
+export async function lockSubnetForAllocation(db: Kysely<Database>, subnetId: string):
+  Promise<{ allocationStart: string; allocationEnd: string; nextIpHint: string; gatewayIp: string | null } | null> {
+  const row = await db.updateTable('subnets').set((eb) => ({ next_ip_hint: eb.ref('next_ip_hint') }))
+    .where('id', '=', subnetId)
+    .returning(['allocation_start', 'allocation_end', 'next_ip_hint', 'gateway_ip'])
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    allocationStart: row.allocation_start, allocationEnd: row.allocation_end,
+    nextIpHint: row.next_ip_hint, gatewayIp: row.gateway_ip,
+  };
+}
+
+export async function ipAllocated(db: Kysely<Database>, subnetId: string, ip: string): Promise<boolean> {
+  const r = await db.selectFrom('ip_allocations').select('port_id')
+    .where('subnet_id', '=', subnetId).where('ip_address', '=', ip).executeTakeFirst();
+  return r !== undefined;
+}
+
+export async function insertIpAllocation(db: Kysely<Database>, subnetId: string, ip: string, portId: string): Promise<void> {
+  await db.insertInto('ip_allocations').values({ subnet_id: subnetId, ip_address: ip, port_id: portId }).execute();
+}
+
+export async function setNextIpHint(db: Kysely<Database>, subnetId: string, hint: string): Promise<void> {
+  await db.updateTable('subnets').set({ next_ip_hint: hint }).where('id', '=', subnetId).execute();
+}
+
+/** A unique or primary-key violation on SQLite or PostgreSQL: the caller lost a race and may retry. */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
