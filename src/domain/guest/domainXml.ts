@@ -1,0 +1,143 @@
+import { create } from 'xmlbuilder2';
+import { buildDomain, buildInterface, type DomainValues, type InterfaceValues } from './domainBuilder.js';
+import { checkGuestInterface, checkGuestSpec } from './checks.js';
+import { pciAddressAttributes, type PciAddressAttributes } from './pciAddress.js';
+import type { GuestInterface, GuestSpec } from './spec.js';
+import { compileTemplate, renderTemplate, slotToken, type XmlTemplate } from './xmlTemplate.js';
+
+export type VirtType = 'kvm' | 'qemu' | 'test';
+
+export interface DomainXmlOptions {
+  virtType: VirtType;
+  /** Default /usr/bin/qemu-system-x86_64 for kvm and qemu; none for test unless given. */
+  emulator?: string;
+  /** Default q35 for kvm and qemu; ignored for test (the test driver takes no machine type). */
+  machine?: string;
+  /** The disk is `<instancesPath>/<uuid>/disk`. */
+  instancesPath?: string;
+  /** Default true for kvm and qemu, false for test. */
+  includeDisk?: boolean;
+}
+
+export const DEFAULT_EMULATOR = '/usr/bin/qemu-system-x86_64';
+export const DEFAULT_MACHINE = 'q35';
+export const DEFAULT_INSTANCES_PATH = '/var/lib/vdpa-compute/instances';
+
+/**
+ * Extra room above guest RAM in the locked-memory hard limit. With locked
+ * memory, libvirt also uses the hard limit as QEMU's RLIMIT_MEMLOCK, and what
+ * gets pinned is more than guest RAM: QEMU's own allocations (device models,
+ * ROMs, I/O buffers) plus the vDPA/IOMMU mappings. A limit of bare guest RAM
+ * makes QEMU fail at start or at hot-plug; 1 GiB is the margin libvirt itself
+ * adds for VFIO guests.
+ */
+export const LOCKED_MEMORY_HEADROOM_MIB = 1024;
+
+/** Guests whose devices DMA into guest RAM: all of it must be lockable (behaviour.md, guest memory). */
+export function needsLockedMemory(spec: GuestSpec): boolean {
+  return spec.hostdevs.length > 0 || spec.interfaces.some((i) => i.kind === 'vdpa' || i.kind === 'hostdev');
+}
+
+/** The libvirt domain definition of a guest. Throws BadRequest for a spec libvirt would refuse. */
+export function guestDomainXml(spec: GuestSpec, opts: DomainXmlOptions): string {
+  checkGuestSpec(spec);
+  const values: string[] = [];
+  const slotted = domainValuesOf(spec, opts, (value) => slotToken(values.push(value) - 1));
+  return renderTemplate(templateFor(slotted), values);
+}
+
+/** One `<interface>` element on its own, as `virDomainAttachDeviceFlags` takes it for hot-plug. */
+export function guestInterfaceXml(iface: GuestInterface): string {
+  checkGuestInterface(iface);
+  return buildInterface(interfaceValuesOf(iface, (v) => v));
+}
+
+/** The source dev of each `<interface type='vdpa'>`, in document order. */
+export function vdpaChardevsOf(domainXml: string): string[] {
+  const chardevs: string[] = [];
+  create(domainXml).root().each(
+    (node) => {
+      const el = node.node as unknown as Element;
+      if (el.nodeName !== 'interface' || el.getAttribute('type') !== 'vdpa') return;
+      for (const child of Array.from(el.childNodes)) {
+        const dev = child.nodeName === 'source' ? (child as Element).getAttribute('dev') : null;
+        if (dev) chardevs.push(dev);
+      }
+    },
+    true,
+    true,
+  );
+  return chardevs;
+}
+
+/**
+ * The spec and options as DomainValues; every free-text or numeric value goes
+ * through `slot`, so the same function yields literal values (slot = identity)
+ * or a template's placeholders.
+ */
+export function domainValuesOf(spec: GuestSpec, opts: DomainXmlOptions, slot: (value: string) => string = (v) => v): DomainValues {
+  const hypervisor = opts.virtType !== 'test';
+  const locked = needsLockedMemory(spec);
+  const hasVdpa = spec.interfaces.some((i) => i.kind === 'vdpa');
+  const emulator = opts.emulator ?? (hypervisor ? DEFAULT_EMULATOR : undefined);
+  const includeDisk = opts.includeDisk ?? hypervisor;
+  return {
+    virtType: opts.virtType,
+    name: slot(spec.name),
+    uuid: slot(spec.uuid),
+    memoryMib: slot(String(spec.memoryMb)),
+    hardLimitKib: locked ? slot(String((spec.memoryMb + LOCKED_MEMORY_HEADROOM_MIB) * 1024)) : undefined,
+    sharedMemory: hasVdpa,
+    memfd: hasVdpa && hypervisor,
+    vcpus: slot(String(spec.vcpus)),
+    machine: hypervisor ? slot(opts.machine ?? DEFAULT_MACHINE) : undefined,
+    acpi: hypervisor,
+    hostModelCpu: opts.virtType === 'kvm',
+    emulator: emulator === undefined ? undefined : slot(emulator),
+    diskPath: includeDisk ? slot(`${opts.instancesPath ?? DEFAULT_INSTANCES_PATH}/${spec.uuid}/disk`) : undefined,
+    serial: hypervisor,
+    interfaces: spec.interfaces.map((iface) => interfaceValuesOf(iface, slot)),
+    hostdevs: spec.hostdevs.map((h) => slotPci(pciAddressAttributes(h.pciAddress), slot)),
+  };
+}
+
+function interfaceValuesOf(iface: GuestInterface, slot: (value: string) => string): InterfaceValues {
+  const mac = slot(iface.macAddress.toLowerCase());
+  switch (iface.kind) {
+    case 'vdpa':
+      return { kind: 'vdpa', mac, chardev: slot(iface.vdpaChardev!) };
+    case 'hostdev':
+      return { kind: 'hostdev', mac, pci: slotPci(pciAddressAttributes(iface.pciAddress!), slot) };
+    case 'ethernet':
+      return { kind: 'ethernet', mac, mtu: iface.mtu === undefined ? undefined : slot(String(iface.mtu)) };
+  }
+}
+
+function slotPci(a: PciAddressAttributes, slot: (value: string) => string): PciAddressAttributes {
+  return { domain: slot(a.domain), bus: slot(a.bus), slot: slot(a.slot), function: slot(a.function) };
+}
+
+// Guests come in few shapes (interface kinds, hostdev count, options), so the cache stays small.
+const MAX_TEMPLATES = 512;
+const templates = new Map<string, XmlTemplate>();
+
+function templateFor(slotted: DomainValues): XmlTemplate {
+  const key = shapeOf(slotted);
+  let template = templates.get(key);
+  if (!template) {
+    if (templates.size >= MAX_TEMPLATES) templates.clear();
+    template = compileTemplate(buildDomain(slotted));
+    templates.set(key, template);
+  }
+  return template;
+}
+
+/** Everything in DomainValues that decides which elements exist. */
+function shapeOf(v: DomainValues): string {
+  const flags = [
+    v.hardLimitKib !== undefined, v.sharedMemory, v.memfd, v.machine !== undefined, v.acpi,
+    v.hostModelCpu, v.emulator !== undefined, v.diskPath !== undefined, v.serial,
+  ].map((f) => (f ? '1' : '0')).join('');
+  const ifaces = v.interfaces.map((i) => (i.kind === 'ethernet' && i.mtu !== undefined ? 'E' : i.kind[0])).join('');
+  return `${v.virtType}|${flags}|${ifaces}|${v.hostdevs.length}`;
+}
