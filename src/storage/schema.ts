@@ -61,7 +61,9 @@ export interface PciDeviceTable {
   id: Generated<number>; host: string; address: string; vendor_id: string; product_id: string;
   dev_type: string; status: string; parent_addr: string | null; numa_node: number | null;
   physical_network: string | null; devname: string | null; vdpa_name: string | null;
-  vdpa_chardev: string | null; tags: string; instance_uuid: string | null; missing: number; updated_at: string;
+  vdpa_chardev: string | null; tags: string; instance_uuid: string | null;
+  /** Who holds the claim: the instance, or a migration while a resize keeps two claims. */
+  consumer: string | null; missing: number; updated_at: string;
 }
 /** Free-device counts per host and kind: what the scheduler reads instead of devices. */
 export interface PciPoolTable {
@@ -73,7 +75,9 @@ export interface InstanceTable {
   flavor: string; old_flavor: string | null; new_flavor: string | null;
   vm_state: string; task_state: string | null; power_state: number; host: string | null; node: string | null;
   availability_zone: string; metadata: string; fault: string | null;
-  description: string | null; key_name: string | null; pci_requests: string; requested_host: string | null;
+  description: string | null; key_name: string | null; pci_requests: string;
+  /** The ports the server was asked to boot with, in order (JSON list of port ids). */
+  network_requests: string; requested_host: string | null;
   launched_at: string | null; created_at: string; updated_at: string;
 }
 export interface AllocationTable {

@@ -203,6 +203,7 @@ export function initialMigration(dialect: 'sqlite' | 'postgres') {
         .addColumn('vdpa_chardev', 'text')
         .addColumn('tags', 'text', (c) => c.notNull())
         .addColumn('instance_uuid', 'text')
+        .addColumn('consumer', 'text')
         .addColumn('missing', 'integer', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .addUniqueConstraint('pci_devices_host_address', ['host', 'address'])
@@ -212,6 +213,7 @@ export function initialMigration(dialect: 'sqlite' | 'postgres') {
         .columns(['host', 'dev_type', 'physical_network', 'status']).execute();
       await db.schema.createIndex('pci_devices_parent').on('pci_devices').columns(['host', 'parent_addr']).execute();
       await db.schema.createIndex('pci_devices_instance').on('pci_devices').column('instance_uuid').execute();
+      await db.schema.createIndex('pci_devices_consumer').on('pci_devices').column('consumer').execute();
       await db.schema.createTable('pci_pools')
         .addColumn('host', 'text', (c) => c.notNull())
         .addColumn('dev_type', 'text', (c) => c.notNull())
@@ -247,6 +249,7 @@ export function initialMigration(dialect: 'sqlite' | 'postgres') {
         .addColumn('description', 'text')
         .addColumn('key_name', 'text')
         .addColumn('pci_requests', 'text', (c) => c.notNull())
+        .addColumn('network_requests', 'text', (c) => c.notNull())
         .addColumn('requested_host', 'text')
         .addColumn('launched_at', 'text')
         .addColumn('created_at', 'text', (c) => c.notNull())

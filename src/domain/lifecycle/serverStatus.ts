@@ -1,0 +1,66 @@
+/** Nova's vm_state values. */
+export const VmState = {
+  BUILDING: 'building',
+  ACTIVE: 'active',
+  STOPPED: 'stopped',
+  PAUSED: 'paused',
+  SUSPENDED: 'suspended',
+  RESIZED: 'resized',
+  ERROR: 'error',
+  SHELVED: 'shelved',
+  SHELVED_OFFLOADED: 'shelved_offloaded',
+  DELETED: 'deleted',
+} as const;
+export type VmStateValue = (typeof VmState)[keyof typeof VmState];
+
+/** The task states this control plane uses (a subset of Nova's, same spelling). */
+export const TaskState = {
+  SCHEDULING: 'scheduling',
+  SPAWNING: 'spawning',
+  DELETING: 'deleting',
+  RESIZE_PREP: 'resize_prep',
+  RESIZE_MIGRATING: 'resize_migrating',
+  RESIZE_FINISH: 'resize_finish',
+  RESIZE_REVERTING: 'resize_reverting',
+  RESIZE_CONFIRMING: 'resize_confirming',
+  MIGRATING: 'migrating',
+  REBUILD_SPAWNING: 'rebuild_spawning',
+  SHELVING: 'shelving',
+  SHELVING_OFFLOADING: 'shelving_offloading',
+  UNSHELVING: 'unshelving',
+  SUSPENDING: 'suspending',
+  RESUMING: 'resuming',
+  POWERING_OFF: 'powering-off',
+  POWERING_ON: 'powering-on',
+  ATTACHING_INTERFACE: 'attaching_interface',
+  DETACHING_INTERFACE: 'detaching_interface',
+} as const;
+export type TaskStateValue = (typeof TaskState)[keyof typeof TaskState];
+
+const RESIZE_TASKS = new Set<string>([
+  TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING, TaskState.RESIZE_FINISH,
+]);
+
+/** The API `status` of a server, from its vm_state and task_state (Nova's state map). */
+export function serverStatus(vmState: string, taskState: string | null): string {
+  switch (vmState) {
+    case VmState.BUILDING: return 'BUILD';
+    case VmState.ACTIVE:
+      if (taskState && RESIZE_TASKS.has(taskState)) return 'RESIZE';
+      if (taskState === TaskState.MIGRATING) return 'MIGRATING';
+      if (taskState === TaskState.REBUILD_SPAWNING) return 'REBUILD';
+      return 'ACTIVE';
+    case VmState.STOPPED:
+      if (taskState && RESIZE_TASKS.has(taskState)) return 'RESIZE';
+      return 'SHUTOFF';
+    case VmState.RESIZED:
+      return taskState === TaskState.RESIZE_REVERTING ? 'REVERT_RESIZE' : 'VERIFY_RESIZE';
+    case VmState.PAUSED: return 'PAUSED';
+    case VmState.SUSPENDED: return 'SUSPENDED';
+    case VmState.ERROR: return 'ERROR';
+    case VmState.SHELVED: return 'SHELVED';
+    case VmState.SHELVED_OFFLOADED: return 'SHELVED_OFFLOADED';
+    case VmState.DELETED: return 'DELETED';
+    default: return 'UNKNOWN';
+  }
+}

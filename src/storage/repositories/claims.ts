@@ -1,0 +1,137 @@
+import { sql, type Kysely } from 'kysely';
+import { ClaimConflict } from '../../domain/errors.js';
+import type { HostDevice } from '../../domain/pci/device.js';
+import { poolDeltas } from '../../domain/pci/pools.js';
+import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/tracker.js';
+import type { PciRequest } from '../../domain/pci/request.js';
+import type { Database } from '../schema.js';
+import type { Dialect } from '../db.js';
+import { deviceFromRow, familyOf } from './pciDevices.js';
+import { nowIso } from './json.js';
+
+export interface ClaimInput {
+  host: string;
+  /** Who holds the claim: the instance, or a migration record during a resize. */
+  consumer: string;
+  instanceUuid: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  pciRequests: PciRequest[];
+}
+
+export interface ClaimedDevice {
+  requestId: string;
+  device: HostDevice;
+}
+
+/**
+ * Claims resources and devices on one host inside the caller's transaction.
+ * Every write is conditional on the state it read, so a concurrent claim (in
+ * this or another controller process) makes this one fail with ClaimConflict
+ * instead of handing out the same device twice.
+ */
+export async function claimOnHost(trx: Kysely<Database>, dialect: Dialect, input: ClaimInput): Promise<ClaimedDevice[]> {
+  const now = nowIso();
+  // The compute node row is written first: on PostgreSQL its row lock orders
+  // all claims on one host, which also rules out deadlocks between them.
+  const usage = await trx.updateTable('compute_nodes')
+    .set({
+      vcpus_used: sql`vcpus_used + ${input.vcpus}`,
+      memory_mb_used: sql`memory_mb_used + ${input.memoryMb}`,
+      local_gb_used: sql`local_gb_used + ${input.diskGb}`,
+      running_vms: sql`running_vms + 1`,
+      updated_at: now,
+    })
+    .where('host', '=', input.host)
+    .where(sql<boolean>`vcpus_used + ${input.vcpus} <= vcpus * cpu_allocation_ratio`)
+    .where(sql<boolean>`memory_mb_used + ${input.memoryMb} <= memory_mb * ram_allocation_ratio`)
+    .where(sql<boolean>`local_gb_used + ${input.diskGb} <= local_gb * disk_allocation_ratio`)
+    .executeTakeFirst();
+  if (Number(usage.numUpdatedRows) !== 1) throw new ClaimConflict(`host ${input.host} no longer has the resources`);
+  await trx.insertInto('allocations').values({
+    consumer: input.consumer, host: input.host, vcpus: input.vcpus, memory_mb: input.memoryMb, disk_gb: input.diskGb,
+  }).execute();
+
+  const claimed: ClaimedDevice[] = [];
+  for (const request of input.pciRequests) {
+    for (let n = 0; n < request.count; n++) {
+      const device = await pickFreeDevice(trx, dialect, input.host, request);
+      if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
+      const family = await familyOf(trx, device, dialect === 'postgres');
+      const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
+      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now);
+      claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
+    }
+  }
+  return claimed;
+}
+
+async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: string, request: PciRequest): Promise<HostDevice | null> {
+  let q = trx.selectFrom('pci_devices').selectAll()
+    .where('host', '=', host)
+    .where('dev_type', '=', request.spec.devType)
+    .where('status', '=', 'available')
+    .where('missing', '=', 0);
+  if (request.spec.physicalNetwork) q = q.where('physical_network', '=', request.spec.physicalNetwork);
+  if (request.spec.vendorId) q = q.where('vendor_id', '=', request.spec.vendorId);
+  if (request.spec.productId) q = q.where('product_id', '=', request.spec.productId);
+  q = q.orderBy('address').limit(1);
+  if (dialect === 'postgres') q = q.forUpdate().skipLocked();
+  const row = await q.executeTakeFirst();
+  return row ? deviceFromRow(row) : null;
+}
+
+async function applyDeviceChanges(
+  trx: Kysely<Database>, host: string, known: HostDevice[], changes: DeviceChange[], consumer: string | null, now: string,
+): Promise<void> {
+  for (const c of changes) {
+    const holding = c.to === 'claimed' || c.to === 'allocated';
+    const r = await trx.updateTable('pci_devices')
+      .set({ status: c.to, instance_uuid: c.instanceUuid, consumer: holding ? consumer : null, updated_at: now })
+      .where('id', '=', c.id).where('status', '=', c.from).executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) throw new ClaimConflict(`device ${c.address} on ${host} changed under us`);
+  }
+  const byId = new Map(known.map((d) => [d.id, d]));
+  for (const delta of poolDeltas(byId, changes)) {
+    await trx.updateTable('pci_pools').set({ free: sql`free + ${delta.freeDelta}` })
+      .where('host', '=', host).where('dev_type', '=', delta.key.devType)
+      .where('physical_network', '=', delta.key.physicalNetwork)
+      .where('vendor_id', '=', delta.key.vendorId).where('product_id', '=', delta.key.productId)
+      .execute();
+  }
+}
+
+/** Frees every device and resource a consumer holds on a host (all hosts when host is omitted). */
+export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, consumer: string, host?: string): Promise<number> {
+  const now = nowIso();
+  let q = trx.selectFrom('pci_devices').selectAll().where('consumer', '=', consumer);
+  if (host) q = q.where('host', '=', host);
+  const held = (await q.orderBy('address').execute()).map(deviceFromRow);
+  for (const device of held) {
+    const family = await familyOf(trx, device, dialect === 'postgres');
+    const current = family.find((d) => d.id === device.id) ?? device;
+    const changes = freeDevice(current, family);
+    await applyDeviceChanges(trx, device.host, [current, ...family], changes, null, now);
+  }
+  let aq = trx.selectFrom('allocations').selectAll().where('consumer', '=', consumer);
+  if (host) aq = aq.where('host', '=', host);
+  const allocations = await aq.execute();
+  for (const a of allocations) {
+    await trx.updateTable('compute_nodes').set({
+      vcpus_used: sql`vcpus_used - ${a.vcpus}`,
+      memory_mb_used: sql`memory_mb_used - ${a.memory_mb}`,
+      local_gb_used: sql`local_gb_used - ${a.disk_gb}`,
+      running_vms: sql`running_vms - 1`,
+      updated_at: now,
+    }).where('host', '=', a.host).execute();
+    await trx.deleteFrom('allocations').where('consumer', '=', consumer).where('host', '=', a.host).execute();
+  }
+  return held.length;
+}
+
+/** Hands a consumer's claims to another consumer (a resize's source claims move to the migration). */
+export async function transferConsumer(trx: Kysely<Database>, from: string, to: string, host: string): Promise<void> {
+  await trx.updateTable('pci_devices').set({ consumer: to }).where('consumer', '=', from).where('host', '=', host).execute();
+  await trx.updateTable('allocations').set({ consumer: to }).where('consumer', '=', from).where('host', '=', host).execute();
+}

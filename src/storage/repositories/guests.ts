@@ -1,0 +1,70 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { GuestSpec } from '../../domain/guest/spec.js';
+import type { DesiredGuestState, GuestAssignment, GuestReport } from '../../protocol/agentProtocol.js';
+import type { Database, GuestTable } from '../schema.js';
+import { fromJson, nowIso, toJson } from './json.js';
+
+export type GuestRow = Selectable<GuestTable>;
+
+export function assignmentFromRow(r: GuestRow): GuestAssignment {
+  return {
+    instanceUuid: r.instance_uuid,
+    desiredState: r.desired_state as DesiredGuestState,
+    generation: r.generation,
+    spec: fromJson<GuestSpec>(r.spec, null as unknown as GuestSpec),
+  };
+}
+
+/** Records what the host's agent must make true; bumps the generation so the agent acts on it. */
+export async function setDesiredGuest(
+  db: Kysely<Database>, instanceUuid: string, host: string, desired: DesiredGuestState, spec: GuestSpec,
+): Promise<number> {
+  const now = nowIso();
+  const existing = await db.selectFrom('guests').select(['generation']).where('instance_uuid', '=', instanceUuid)
+    .where('host', '=', host).executeTakeFirst();
+  if (existing) {
+    const generation = existing.generation + 1;
+    await db.updateTable('guests').set({ desired_state: desired, spec: toJson(spec), generation, error: null, updated_at: now })
+      .where('instance_uuid', '=', instanceUuid).where('host', '=', host).execute();
+    return generation;
+  }
+  await db.insertInto('guests').values({
+    instance_uuid: instanceUuid, host, desired_state: desired, spec: toJson(spec), generation: 1,
+    observed_generation: 0, observed_state: null, domain_xml: null, error: null, updated_at: now,
+  }).execute();
+  return 1;
+}
+
+export async function getGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<GuestRow | undefined> {
+  return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).where('host', '=', host).executeTakeFirst();
+}
+
+export async function guestsOfInstance(db: Kysely<Database>, instanceUuid: string): Promise<GuestRow[]> {
+  return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).execute();
+}
+
+export async function pendingGuests(db: Kysely<Database>, host: string, limit = 500): Promise<GuestAssignment[]> {
+  const rows = await db.selectFrom('guests').selectAll().where('host', '=', host)
+    .where(sql<boolean>`generation > observed_generation`).limit(limit).execute();
+  return rows.map(assignmentFromRow);
+}
+
+export async function allGuests(db: Kysely<Database>, host: string): Promise<GuestAssignment[]> {
+  const rows = await db.selectFrom('guests').selectAll().where('host', '=', host).execute();
+  return rows.map(assignmentFromRow);
+}
+
+/** Stores an agent's report; stale reports (older generation than already seen) change nothing. */
+export async function recordGuestReport(db: Kysely<Database>, r: GuestReport): Promise<GuestRow | null> {
+  const res = await db.updateTable('guests').set({
+    observed_generation: r.generation, observed_state: r.observedState, error: r.error,
+    ...(r.domainXml !== null ? { domain_xml: r.domainXml } : {}), updated_at: nowIso(),
+  }).where('instance_uuid', '=', r.instanceUuid).where('host', '=', r.host)
+    .where('observed_generation', '<', r.generation).where('generation', '>=', r.generation).executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return null;
+  return (await getGuest(db, r.instanceUuid, r.host)) ?? null;
+}
+
+export async function deleteGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<void> {
+  await db.deleteFrom('guests').where('instance_uuid', '=', instanceUuid).where('host', '=', host).execute();
+}

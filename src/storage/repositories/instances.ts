@@ -1,0 +1,196 @@
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { PciRequest } from '../../domain/pci/request.js';
+import type { Database, InstanceTable } from '../schema.js';
+import { fromJson, nowIso, toJson } from './json.js';
+
+export interface FlavorSnapshot {
+  id: string;
+  name: string;
+  vcpus: number;
+  ram: number;
+  disk: number;
+  ephemeral: number;
+  swap: number;
+  extra_specs: Record<string, string>;
+}
+
+export interface InstanceFault {
+  code: number;
+  message: string;
+  details?: string;
+  created: string;
+}
+
+export interface InstanceRecord {
+  uuid: string;
+  name: string;
+  projectId: string;
+  userId: string;
+  imageRef: string;
+  flavor: FlavorSnapshot;
+  oldFlavor: FlavorSnapshot | null;
+  newFlavor: FlavorSnapshot | null;
+  vmState: string;
+  taskState: string | null;
+  powerState: number;
+  host: string | null;
+  node: string | null;
+  availabilityZone: string;
+  metadata: Record<string, string>;
+  fault: InstanceFault | null;
+  description: string | null;
+  keyName: string | null;
+  pciRequests: PciRequest[];
+  portIds: string[];
+  requestedHost: string | null;
+  launchedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type InstanceRow = Selectable<InstanceTable>;
+
+export function instanceFromRow(r: InstanceRow): InstanceRecord {
+  return {
+    uuid: r.uuid,
+    name: r.name,
+    projectId: r.project_id,
+    userId: r.user_id,
+    imageRef: r.image_ref,
+    flavor: fromJson<FlavorSnapshot>(r.flavor, null as unknown as FlavorSnapshot),
+    oldFlavor: fromJson<FlavorSnapshot | null>(r.old_flavor, null),
+    newFlavor: fromJson<FlavorSnapshot | null>(r.new_flavor, null),
+    vmState: r.vm_state,
+    taskState: r.task_state,
+    powerState: r.power_state,
+    host: r.host,
+    node: r.node,
+    availabilityZone: r.availability_zone,
+    metadata: fromJson<Record<string, string>>(r.metadata, {}),
+    fault: fromJson<InstanceFault | null>(r.fault, null),
+    description: r.description,
+    keyName: r.key_name,
+    pciRequests: fromJson<PciRequest[]>(r.pci_requests, []),
+    portIds: fromJson<string[]>(r.network_requests, []),
+    requestedHost: r.requested_host,
+    launchedAt: r.launched_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface NewInstance {
+  uuid: string;
+  name: string;
+  projectId: string;
+  userId: string;
+  imageRef: string;
+  flavor: FlavorSnapshot;
+  metadata: Record<string, string>;
+  description: string | null;
+  keyName: string | null;
+  pciRequests: PciRequest[];
+  portIds: string[];
+  availabilityZone: string;
+}
+
+export async function insertInstance(db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null }): Promise<void> {
+  const now = nowIso();
+  await db.insertInto('instances').values({
+    uuid: i.uuid, name: i.name, project_id: i.projectId, user_id: i.userId, image_ref: i.imageRef,
+    flavor_id: i.flavor.id, flavor: toJson(i.flavor), old_flavor: null, new_flavor: null,
+    vm_state: state.vmState, task_state: state.taskState, power_state: 0, host: null, node: null,
+    availability_zone: i.availabilityZone, metadata: toJson(i.metadata), fault: null,
+    description: i.description, key_name: i.keyName, pci_requests: toJson(i.pciRequests),
+    network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
+  }).execute();
+}
+
+export async function getInstance(db: Kysely<Database>, uuid: string): Promise<InstanceRecord | null> {
+  const row = await db.selectFrom('instances').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+  return row ? instanceFromRow(row) : null;
+}
+
+export interface InstanceListFilter {
+  projectId?: string;
+  name?: string;
+  host?: string;
+  status?: { vmState: string; taskState?: string | null };
+  limit?: number;
+  marker?: { createdAt: string; uuid: string };
+}
+
+export async function listInstances(db: Kysely<Database>, f: InstanceListFilter): Promise<InstanceRecord[]> {
+  let q = db.selectFrom('instances').selectAll();
+  if (f.projectId) q = q.where('project_id', '=', f.projectId);
+  if (f.host) q = q.where('host', '=', f.host);
+  if (f.status) q = q.where('vm_state', '=', f.status.vmState);
+  if (f.marker) {
+    const m = f.marker;
+    q = q.where((eb) => eb.or([eb('created_at', '<', m.createdAt), eb.and([eb('created_at', '=', m.createdAt), eb('uuid', '<', m.uuid)])]));
+  }
+  q = q.orderBy('created_at', 'desc').orderBy('uuid', 'desc');
+  if (f.limit) q = q.limit(f.limit);
+  const rows = await q.execute();
+  const all = rows.map(instanceFromRow);
+  // Nova's name filter is a regular expression match.
+  if (f.name) {
+    let re: RegExp;
+    try { re = new RegExp(f.name); } catch { re = new RegExp(f.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')); }
+    return all.filter((i) => re.test(i.name));
+  }
+  return all;
+}
+
+export type InstanceChanges = Partial<{
+  vmState: string; taskState: string | null; powerState: number; host: string | null; node: string | null;
+  fault: InstanceFault | null; flavor: FlavorSnapshot; oldFlavor: FlavorSnapshot | null; newFlavor: FlavorSnapshot | null;
+  launchedAt: string | null; portIds: string[]; pciRequests: PciRequest[]; requestedHost: string | null;
+  name: string; metadata: Record<string, string>; description: string | null;
+}>;
+
+function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
+  const out: Updateable<InstanceTable> = { updated_at: nowIso() };
+  if (c.vmState !== undefined) out.vm_state = c.vmState;
+  if (c.taskState !== undefined) out.task_state = c.taskState;
+  if (c.powerState !== undefined) out.power_state = c.powerState;
+  if (c.host !== undefined) out.host = c.host;
+  if (c.node !== undefined) out.node = c.node;
+  if (c.fault !== undefined) out.fault = c.fault ? toJson(c.fault) : null;
+  if (c.flavor !== undefined) { out.flavor = toJson(c.flavor); out.flavor_id = c.flavor.id; }
+  if (c.oldFlavor !== undefined) out.old_flavor = c.oldFlavor ? toJson(c.oldFlavor) : null;
+  if (c.newFlavor !== undefined) out.new_flavor = c.newFlavor ? toJson(c.newFlavor) : null;
+  if (c.launchedAt !== undefined) out.launched_at = c.launchedAt;
+  if (c.portIds !== undefined) out.network_requests = toJson(c.portIds);
+  if (c.pciRequests !== undefined) out.pci_requests = toJson(c.pciRequests);
+  if (c.requestedHost !== undefined) out.requested_host = c.requestedHost;
+  if (c.name !== undefined) out.name = c.name;
+  if (c.metadata !== undefined) out.metadata = toJson(c.metadata);
+  if (c.description !== undefined) out.description = c.description;
+  return out;
+}
+
+/**
+ * Updates an instance only if it is still in the task state the caller read
+ * (`expectTaskState`), so two operations can never both start on one server.
+ */
+export async function updateInstance(
+  db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect?: { taskState?: string | null; vmState?: string },
+): Promise<boolean> {
+  let q = db.updateTable('instances').set(toColumns(changes)).where('uuid', '=', uuid);
+  if (expect?.taskState !== undefined) {
+    q = expect.taskState === null ? q.where('task_state', 'is', null) : q.where('task_state', '=', expect.taskState);
+  }
+  if (expect?.vmState !== undefined) q = q.where('vm_state', '=', expect.vmState);
+  const r = await q.executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export async function deleteInstanceRow(db: Kysely<Database>, uuid: string): Promise<void> {
+  await db.deleteFrom('instances').where('uuid', '=', uuid).execute();
+}
+
+export async function instancesInTaskState(db: Kysely<Database>, taskState: string): Promise<InstanceRecord[]> {
+  const rows = await db.selectFrom('instances').selectAll().where('task_state', '=', taskState).execute();
+  return rows.map(instanceFromRow);
+}

@@ -1,0 +1,50 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { DeviceStatus, HostDevice, TrackedDeviceType } from '../../domain/pci/device.js';
+import type { Database, PciDeviceTable } from '../schema.js';
+import { fromJson } from './json.js';
+
+export type PciDeviceRow = Selectable<PciDeviceTable>;
+
+export function deviceFromRow(r: PciDeviceRow): HostDevice & { consumer: string | null } {
+  return {
+    id: r.id,
+    host: r.host,
+    address: r.address,
+    vendorId: r.vendor_id,
+    productId: r.product_id,
+    devType: r.dev_type as TrackedDeviceType,
+    status: r.status as DeviceStatus,
+    parentAddr: r.parent_addr,
+    numaNode: r.numa_node,
+    physicalNetwork: r.physical_network,
+    devname: r.devname,
+    vdpaName: r.vdpa_name,
+    vdpaChardev: r.vdpa_chardev,
+    tags: fromJson<Record<string, string>>(r.tags, {}),
+    instanceUuid: r.instance_uuid,
+    consumer: r.consumer,
+    missing: r.missing === 1,
+  };
+}
+
+export async function devicesOfHost(db: Kysely<Database>, host: string): Promise<ReturnType<typeof deviceFromRow>[]> {
+  const rows = await db.selectFrom('pci_devices').selectAll().where('host', '=', host).orderBy('address').execute();
+  return rows.map(deviceFromRow);
+}
+
+export async function devicesOfConsumer(db: Kysely<Database>, consumer: string): Promise<ReturnType<typeof deviceFromRow>[]> {
+  const rows = await db.selectFrom('pci_devices').selectAll().where('consumer', '=', consumer).orderBy('address').execute();
+  return rows.map(deviceFromRow);
+}
+
+/** A device's parent PF and every tracked child of that PF (or of the device, when it is a PF). */
+export async function familyOf(db: Kysely<Database>, device: HostDevice, lock: boolean): Promise<HostDevice[]> {
+  const pfAddr = device.parentAddr ?? device.address;
+  let parentQuery = db.selectFrom('pci_devices').selectAll().where('host', '=', device.host).where('address', '=', pfAddr);
+  // Locking the PF row first serialises every claim and free within one NIC on PostgreSQL.
+  if (lock) parentQuery = parentQuery.forUpdate();
+  const parent = await parentQuery.executeTakeFirst();
+  const children = await db.selectFrom('pci_devices').selectAll()
+    .where('host', '=', device.host).where('parent_addr', '=', pfAddr).execute();
+  return [...(parent ? [parent] : []), ...children].map(deviceFromRow);
+}
