@@ -1,0 +1,233 @@
+/**
+ * The host inventory file of a simulated deployment: which compute hosts exist,
+ * how big they are and which SR-IOV / vDPA NICs they carry. Pure: the caller
+ * reads the file and hands its text in.
+ */
+import AjvModule, { type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import type { DiscoveredFunction } from '../pci/device.js';
+import { DeviceSpecError, parseDeviceSpecs } from '../pci/deviceSpec.js';
+import type { HostVersions } from '../../protocol/agentProtocol.js';
+import { HOST_INVENTORY_SCHEMA } from './hostInventorySchema.js';
+import { CURRENT_SERVICE_VERSION } from './serviceVersion.js';
+import { vfAddress } from './vfAddresses.js';
+
+export interface NicEntry {
+  pf: string; // lower-case DDDD:BB:SS.F
+  vendorId: string;
+  productId: string;
+  numaNode: number | null;
+  vfs: number;
+  vfProductId: string | null;
+  vdpa: boolean;
+  devname: string | null;
+}
+
+export interface HostInventoryEntry {
+  name: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  versions: HostVersions;
+  serviceVersion: number;
+  deviceSpec: unknown[];
+  hostIp: string;
+  nics: NicEntry[];
+}
+
+export class InventoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InventoryError';
+  }
+}
+
+export const DEFAULT_HOST_IP = '127.0.0.1';
+
+const Ajv = AjvModule.default;
+const validateFile = new Ajv({ allErrors: false, allowUnionTypes: true, verbose: true }).compile(HOST_INVENTORY_SCHEMA);
+
+interface RawNic {
+  pf: string; vendor_id: string; product_id: string; numa_node?: number | null; vfs: number;
+  vf_product_id?: string; vdpa?: boolean; devname?: string;
+}
+interface RawHost {
+  name: string; vcpus: number; memory_mb: number; disk_gb: number; versions: HostVersions;
+  service_version?: number; host_ip?: string; device_spec?: unknown[]; nics?: RawNic[];
+}
+
+/** Parses and checks an inventory (JSON or YAML); every error names the field or host at fault. */
+export function parseHostInventory(text: string, sourceName: string): HostInventoryEntry[] {
+  const fail = (where: string, problem: string): never => {
+    throw new InventoryError(`${sourceName}: ${where}: ${problem}`);
+  };
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    return fail('(file)', `not valid YAML or JSON: ${(e as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return fail('(file)', 'is empty; expected {"hosts": [...]} or a list of hosts');
+  // A bare list is the same document as {"hosts": [...]}, so errors read the same.
+  const file = Array.isArray(doc) ? { hosts: doc } : doc;
+  if (!validateFile(file)) {
+    const err = validateFile.errors![0]!;
+    const [where, problem] = describeSchemaError(err);
+    return fail(where, problem);
+  }
+  const hosts = (file as { hosts: RawHost[] }).hosts;
+
+  const seen = new Map<string, number>();
+  return hosts.map((raw, i) => {
+    const where = `hosts[${i}]`;
+    const first = seen.get(raw.name);
+    if (first !== undefined) fail(`${where}.name`, `duplicate host name "${raw.name}" (also hosts[${first}])`);
+    seen.set(raw.name, i);
+
+    const deviceSpec = raw.device_spec ?? [];
+    try {
+      parseDeviceSpecs(deviceSpec);
+    } catch (e) {
+      if (e instanceof DeviceSpecError) fail(`${where}.device_spec (host ${raw.name})`, e.message);
+      throw e;
+    }
+    const entry: HostInventoryEntry = {
+      name: raw.name,
+      vcpus: raw.vcpus,
+      memoryMb: raw.memory_mb,
+      diskGb: raw.disk_gb,
+      versions: { kernel: raw.versions.kernel, libvirt: raw.versions.libvirt, qemu: raw.versions.qemu },
+      serviceVersion: raw.service_version ?? CURRENT_SERVICE_VERSION,
+      deviceSpec,
+      hostIp: raw.host_ip ?? DEFAULT_HOST_IP,
+      nics: (raw.nics ?? []).map(toNicEntry),
+    };
+    checkFunctionsDistinct(entry, (j, problem) => fail(`${where}.nics[${j}] (host ${raw.name})`, problem));
+    return entry;
+  });
+}
+
+function toNicEntry(raw: RawNic): NicEntry {
+  return {
+    pf: raw.pf.toLowerCase(),
+    vendorId: raw.vendor_id.toLowerCase(),
+    productId: raw.product_id.toLowerCase(),
+    numaNode: raw.numa_node ?? null,
+    vfs: raw.vfs,
+    vfProductId: raw.vf_product_id?.toLowerCase() ?? null,
+    vdpa: raw.vdpa ?? false,
+    devname: raw.devname ?? null,
+  };
+}
+
+/** Two NICs whose VF ranges overlap, or VFs past the last bus, describe no real host. */
+function checkFunctionsDistinct(host: HostInventoryEntry, fail: (nicIndex: number, problem: string) => never): void {
+  const owner = new Map<string, number>();
+  host.nics.forEach((nic, j) => {
+    let addresses: string[];
+    try {
+      addresses = [nic.pf, ...Array.from({ length: nic.vfs }, (_, k) => vfAddress(nic.pf, k + 1))];
+    } catch (e) {
+      return fail(j, (e as Error).message);
+    }
+    for (const address of addresses) {
+      const other = owner.get(address);
+      if (other !== undefined) fail(j, `function ${address} already belongs to nics[${other}]`);
+      owner.set(address, j);
+    }
+  });
+}
+
+/** The PCI functions a simulated host shows discovery: each PF, then its VFs. */
+export function simulatedFunctions(host: HostInventoryEntry): DiscoveredFunction[] {
+  const fns: DiscoveredFunction[] = [];
+  let nextVdpa = 0;
+  for (const nic of host.nics) {
+    fns.push({
+      address: nic.pf, vendorId: nic.vendorId, productId: nic.productId, devType: 'type-PF',
+      parentAddr: null, numaNode: nic.numaNode, devname: nic.devname, vdpaName: null, vdpaChardev: null,
+    });
+    for (let k = 1; k <= nic.vfs; k++) {
+      const n = nic.vdpa ? nextVdpa++ : null;
+      fns.push({
+        address: vfAddress(nic.pf, k),
+        vendorId: nic.vendorId,
+        productId: nic.vfProductId ?? nic.productId,
+        devType: n === null ? 'type-VF' : 'vdpa',
+        parentAddr: nic.pf,
+        numaNode: nic.numaNode,
+        devname: null,
+        vdpaName: n === null ? null : `vdpa${n}`,
+        vdpaChardev: n === null ? null : `/dev/vhost-vdpa-${n}`,
+      });
+    }
+  }
+  return fns;
+}
+
+export interface GenerateInventoryOptions {
+  hosts: number;
+  vfsPerHost: number;
+  physnet?: string;
+  /** Host names are prefix + index (default "compute-"). */
+  prefix?: string;
+}
+
+/** A uniform fleet for benchmarks: every host one ConnectX-6 Dx PF with vfsPerHost vDPA VFs on one physnet. */
+export function generateInventory(opts: GenerateInventoryOptions): HostInventoryEntry[] {
+  const physnet = opts.physnet ?? 'physnet0';
+  const prefix = opts.prefix ?? 'compute-';
+  if (!Number.isInteger(opts.hosts) || opts.hosts < 0) throw new InventoryError(`hosts must be a whole number, got ${opts.hosts}`);
+  if (!Number.isInteger(opts.vfsPerHost) || opts.vfsPerHost < 0 || opts.vfsPerHost > 0xffff - 0x600) {
+    throw new InventoryError(`vfsPerHost must be a whole number from 0 to ${0xffff - 0x600}, got ${opts.vfsPerHost}`);
+  }
+  return Array.from({ length: opts.hosts }, (_, i) => ({
+    name: `${prefix}${i}`,
+    vcpus: 32,
+    memoryMb: 131072,
+    diskGb: 1000,
+    versions: { kernel: '6.1.0', libvirt: '9.0.0', qemu: '7.2.0' },
+    serviceVersion: CURRENT_SERVICE_VERSION,
+    deviceSpec: [
+      { vendor_id: '15b3', product_id: '101d', physical_network: physnet },
+      { vendor_id: '15b3', product_id: '101e', physical_network: physnet },
+    ],
+    // 10.0.0.0/8, one address per host, so hosts stay distinguishable in logs.
+    hostIp: `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`,
+    nics: [{
+      pf: '0000:06:00.0', vendorId: '15b3', productId: '101d', numaNode: 0,
+      vfs: opts.vfsPerHost, vfProductId: '101e', vdpa: true, devname: null,
+    }],
+  }));
+}
+
+// ---- schema errors as "field: problem" -------------------------------------
+
+function describeSchemaError(err: ErrorObject): [string, string] {
+  const path = renderPath(err.instancePath);
+  const join = (field: string) => (path === '' ? field : `${path}.${field}`);
+  switch (err.keyword) {
+    case 'required':
+      return [join(String(err.params.missingProperty)), 'is required'];
+    case 'additionalProperties':
+      return [join(String(err.params.additionalProperty)), 'is not a known field'];
+    case 'type': {
+      const hint = /_id$/.test(path) ? ' (quote hex ids in YAML, e.g. "8086")' : '';
+      return [path || '(top level)', `${err.message}${hint}`];
+    }
+    case 'pattern':
+      return [path, `${err.message} (got ${JSON.stringify(err.data)})`];
+    default:
+      return [path || '(top level)', err.message ?? 'is not valid'];
+  }
+}
+
+/** "/hosts/0/nics/1/vfs" -> "hosts[0].nics[1].vfs" */
+function renderPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(seg) ? `[${seg}]` : out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
