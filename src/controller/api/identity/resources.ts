@@ -1,0 +1,200 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest, Forbidden, NotFound } from '../../../domain/errors.js';
+import type { ControllerContext } from '../../context.js';
+import { requireAdmin } from '../auth.js';
+import {
+  ROLES, assignRole, createProject, createUser, findProject, findUser, isDefaultDomain, isRole, projectsOfUser,
+  type RoleName,
+} from './directory.js';
+import { collectionLinks, projectView, roleView, userView } from './views.js';
+
+type Json = Record<string, unknown>;
+
+function entity(body: unknown, key: string): Json {
+  const b = body as Json | undefined;
+  const v = b?.[key];
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new BadRequest(`Expecting to find ${key} in request body.`);
+  return v as Json;
+}
+function str(v: unknown, field: string, required: boolean): string | undefined {
+  if (v === undefined || v === null) {
+    if (required) throw new BadRequest(`'${field}' is a required property`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new BadRequest(`Invalid input for field '${field}': not a string`);
+  return v;
+}
+function domainOf(e: Json): void {
+  if (e.domain_id !== undefined && !isDefaultDomain({ id: e.domain_id })) throw new BadRequest(`Could not find domain: ${String(e.domain_id)}.`);
+}
+function forbidden(action: string): Forbidden {
+  return new Forbidden(`You are not authorized to perform the requested action: identity:${action}.`);
+}
+function allowAdmin(req: FastifyRequest, action: string): void {
+  try {
+    requireAdmin(req, action);
+  } catch {
+    throw forbidden(action);
+  }
+}
+
+async function requireRoleTarget(ctx: ControllerContext, params: { p: string; u: string; r: string }) {
+  const project = await findProject(ctx.store.db, { id: params.p });
+  if (!project) throw new NotFound(`Could not find project: ${params.p}.`);
+  const user = await findUser(ctx.store.db, { id: params.u });
+  if (!user) throw new NotFound(`Could not find user: ${params.u}.`);
+  if (!isRole(params.r)) throw new NotFound(`Could not find role: ${params.r}.`);
+  return { project, user, role: params.r as RoleName };
+}
+
+export function registerIdentityResources(app: FastifyInstance, ctx: ControllerContext): void {
+  const db = ctx.store.db;
+
+  app.get('/v3/projects', async (req) => {
+    allowAdmin(req, 'list_projects');
+    const q = req.query as Json;
+    let sel = db.selectFrom('projects').selectAll().orderBy('name');
+    if (typeof q.name === 'string') sel = sel.where('name', '=', q.name);
+    if (typeof q.domain_id === 'string' && q.domain_id !== 'default') return { projects: [], links: collectionLinks(ctx.publicUrl, '/projects') };
+    const rows = await sel.execute();
+    return { projects: rows.map((p) => projectView(p, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/projects') };
+  });
+
+  app.get<{ Params: { id: string } }>('/v3/projects/:id', async (req) => {
+    const mine = req.auth.projectId === req.params.id
+      || (await projectsOfUser(db, req.auth.userId)).some((p) => p.id === req.params.id);
+    if (!req.auth.isAdmin && !mine) throw forbidden('get_project');
+    const project = await findProject(db, { id: req.params.id });
+    if (!project) throw new NotFound(`Could not find project: ${req.params.id}.`);
+    return { project: projectView(project, ctx.publicUrl) };
+  });
+
+  app.post('/v3/projects', async (req, reply) => {
+    allowAdmin(req, 'create_project');
+    const p = entity(req.body, 'project');
+    domainOf(p);
+    const created = await createProject(db, {
+      name: str(p.name, 'name', true)!,
+      description: str(p.description, 'description', false),
+      enabled: p.enabled !== false,
+    });
+    return reply.code(201).send({ project: projectView(created, ctx.publicUrl) });
+  });
+
+  app.get('/v3/users', async (req) => {
+    allowAdmin(req, 'list_users');
+    const q = req.query as Json;
+    let sel = db.selectFrom('users').selectAll().orderBy('name');
+    if (typeof q.name === 'string') sel = sel.where('name', '=', q.name);
+    const rows = await sel.execute();
+    return { users: rows.map((u) => userView(u, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/users') };
+  });
+
+  app.get<{ Params: { id: string } }>('/v3/users/:id', async (req) => {
+    if (!req.auth.isAdmin && req.auth.userId !== req.params.id) throw forbidden('get_user');
+    const user = await findUser(db, { id: req.params.id });
+    if (!user) throw new NotFound(`Could not find user: ${req.params.id}.`);
+    return { user: userView(user, ctx.publicUrl) };
+  });
+
+  app.get<{ Params: { id: string } }>('/v3/users/:id/projects', async (req) => {
+    if (!req.auth.isAdmin && req.auth.userId !== req.params.id) throw forbidden('list_user_projects');
+    const projects = await projectsOfUser(db, req.params.id);
+    return { projects: projects.map((p) => projectView(p, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, `/users/${req.params.id}/projects`) };
+  });
+
+  app.post('/v3/users', async (req, reply) => {
+    allowAdmin(req, 'create_user');
+    const u = entity(req.body, 'user');
+    domainOf(u);
+    const defaultProjectId = str(u.default_project_id, 'default_project_id', false);
+    if (defaultProjectId && !(await findProject(db, { id: defaultProjectId }))) {
+      throw new BadRequest(`Could not find project: ${defaultProjectId}.`);
+    }
+    // A user created without a password cannot log in until one is set; an empty hash never verifies.
+    const password = str(u.password, 'password', false);
+    const created = await createUser(db, {
+      name: str(u.name, 'name', true)!,
+      password: password ?? '',
+      defaultProjectId: defaultProjectId ?? null,
+      enabled: u.enabled !== false,
+    });
+    if (password === undefined) await db.updateTable('users').set({ password_hash: '!' }).where('id', '=', created.id).execute();
+    return reply.code(201).send({ user: userView(created, ctx.publicUrl) });
+  });
+
+  app.get('/v3/roles', async (req) => {
+    allowAdmin(req, 'list_roles');
+    const name = (req.query as Json).name;
+    const roles = ROLES.filter((r) => typeof name !== 'string' || r === name);
+    return { roles: roles.map((r) => roleView(r, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/roles') };
+  });
+
+  app.get<{ Params: { id: string } }>('/v3/roles/:id', async (req) => {
+    allowAdmin(req, 'get_role');
+    if (!isRole(req.params.id)) throw new NotFound(`Could not find role: ${req.params.id}.`);
+    return { role: roleView(req.params.id, ctx.publicUrl) };
+  });
+
+  app.put<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
+    allowAdmin(req, 'create_grant');
+    const t = await requireRoleTarget(ctx, req.params);
+    await assignRole(db, t.user.id, t.project.id, t.role);
+    return reply.code(204).send();
+  });
+
+  app.get<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
+    allowAdmin(req, 'check_grant');
+    const t = await requireRoleTarget(ctx, req.params);
+    const row = await db.selectFrom('role_assignments').select('role')
+      .where('user_id', '=', t.user.id).where('project_id', '=', t.project.id).where('role', '=', t.role).executeTakeFirst();
+    if (!row) throw new NotFound(`Could not find role assignment with role: ${t.role}, user or group: ${t.user.id}, project, domain, or system: ${t.project.id}.`);
+    return reply.code(204).send();
+  });
+
+  app.delete<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
+    allowAdmin(req, 'revoke_grant');
+    const t = await requireRoleTarget(ctx, req.params);
+    await db.deleteFrom('role_assignments')
+      .where('user_id', '=', t.user.id).where('project_id', '=', t.project.id).where('role', '=', t.role).execute();
+    return reply.code(204).send();
+  });
+
+  app.get<{ Params: { p: string; u: string } }>('/v3/projects/:p/users/:u/roles', async (req) => {
+    if (!req.auth.isAdmin && req.auth.userId !== req.params.u) throw forbidden('list_grants');
+    const rows = await db.selectFrom('role_assignments').select('role')
+      .where('user_id', '=', req.params.u).where('project_id', '=', req.params.p).orderBy('role').execute();
+    return { roles: rows.map((r) => roleView(r.role, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, `/projects/${req.params.p}/users/${req.params.u}/roles`) };
+  });
+
+  app.get('/v3/role_assignments', async (req) => {
+    const q = req.query as Json;
+    const userId = typeof q['user.id'] === 'string' ? q['user.id'] : undefined;
+    if (!req.auth.isAdmin && userId !== req.auth.userId) throw forbidden('list_role_assignments');
+    let sel = db.selectFrom('role_assignments')
+      .innerJoin('users', 'users.id', 'role_assignments.user_id')
+      .innerJoin('projects', 'projects.id', 'role_assignments.project_id')
+      .select(['role_assignments.user_id', 'role_assignments.project_id', 'role_assignments.role', 'users.name as user_name', 'projects.name as project_name'])
+      .orderBy('users.name').orderBy('projects.name').orderBy('role_assignments.role');
+    if (userId) sel = sel.where('role_assignments.user_id', '=', userId);
+    if (typeof q['scope.project.id'] === 'string') sel = sel.where('role_assignments.project_id', '=', q['scope.project.id']);
+    if (typeof q['role.id'] === 'string') sel = sel.where('role_assignments.role', '=', q['role.id']);
+    const names = q.include_names !== undefined && q.include_names !== 'false' && q.include_names !== '0';
+    const rows = await sel.execute();
+    const domain = { id: 'default', name: 'Default' };
+    return {
+      role_assignments: rows.map((r) => ({
+        role: names ? { id: r.role, name: r.role } : { id: r.role },
+        user: names ? { id: r.user_id, name: r.user_name, domain } : { id: r.user_id },
+        scope: { project: names ? { id: r.project_id, name: r.project_name, domain } : { id: r.project_id } },
+        links: { assignment: `${ctx.publicUrl.replace(/\/+$/, '')}/identity/v3/projects/${r.project_id}/users/${r.user_id}/roles/${r.role}` },
+      })),
+      links: collectionLinks(ctx.publicUrl, '/role_assignments'),
+    };
+  });
+
+  app.get('/v3/auth/projects', async (req) => {
+    const projects = await projectsOfUser(db, req.auth.userId);
+    return { projects: projects.map((p) => projectView(p, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/auth/projects') };
+  });
+}
