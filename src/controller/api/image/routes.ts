@@ -1,8 +1,130 @@
 import type { FastifyInstance } from 'fastify';
+import { BadRequest, Forbidden, NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
+import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { VISIBILITIES, createImage, findVisibleImage, listImages, type Visibility } from './images.js';
+import { imageView } from './views.js';
 
+type Json = Record<string, unknown>;
+
+const DEFAULT_LIMIT = 25;
+const MAX_LIMIT = 1000;
+/** Set by the service, never by a client (Glance answers 403 for these). */
+const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
+  'updated_at', 'self', 'file', 'schema', 'direct_url', 'locations', 'owner']);
+const CORE = new Set(['id', 'name', 'visibility', 'disk_format', 'container_format', 'min_disk', 'min_ram', 'protected', 'tags']);
+
+function versions(publicUrl: string) {
+  return {
+    versions: [{
+      id: 'v2.16', status: 'CURRENT',
+      links: [{ rel: 'self', href: `${publicUrl.replace(/\/+$/, '')}/image/v2/` }],
+    }],
+  };
+}
+
+function optString(q: Json, key: string): string | undefined {
+  const v = q[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new BadRequest(`Invalid value for ${key}.`);
+  return v;
+}
+
+function nonNegativeInt(v: unknown, field: string): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new BadRequest(`Invalid value for ${field}: must be an integer >= 0.`);
+  return v;
+}
+
+function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_LIMIT;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new BadRequest('limit param must be an integer');
+  return Math.min(n, MAX_LIMIT);
+}
+
+/** Image v2 (Glance-compatible) records; image data upload is not part of this control plane. */
 export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, 'image');
-  void ctx;
+  app.get('/', async (_req, reply) => reply.code(300).send(versions(ctx.publicUrl)));
+  app.get('/versions', async () => versions(ctx.publicUrl));
+
+  await app.register(async (secured) => {
+    secured.addHook('onRequest', async (req) => authenticate(ctx, req));
+    const db = ctx.store.db;
+
+    secured.get('/v2/images', async (req) => {
+      const q = req.query as Json;
+      const limit = parseLimit(optString(q, 'limit'));
+      const marker = optString(q, 'marker');
+      const filters = { name: optString(q, 'name'), status: optString(q, 'status'), visibility: optString(q, 'visibility') };
+      const { images, more } = await listImages(db, req.auth, { ...filters, limit, marker });
+      const body: Json = { images: images.map(imageView), first: '/v2/images', schema: '/v2/schemas/images' };
+      const last = images.at(-1);
+      if (more && last) {
+        const params = new URLSearchParams();
+        for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
+        params.set('limit', String(limit));
+        params.set('marker', last.id);
+        body.next = `/v2/images?${params.toString()}`;
+      }
+      return body;
+    });
+
+    secured.get<{ Params: { id: string } }>('/v2/images/:id', async (req) => {
+      const row = await findVisibleImage(db, req.params.id, req.auth);
+      if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
+      return imageView(row);
+    });
+
+    secured.post('/v2/images', async (req, reply) => {
+      const body = (req.body ?? {}) as Json;
+      if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Body must be a JSON object.');
+      for (const key of Object.keys(body)) {
+        if (READ_ONLY.has(key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
+      }
+      const visibility = (body.visibility ?? 'shared') as Visibility;
+      if (!VISIBILITIES.includes(visibility)) throw new BadRequest(`Invalid visibility value: ${String(body.visibility)}`);
+      if (visibility === 'public' && !req.auth.isAdmin) throw new Forbidden('You are not authorized to complete publicize_image action.');
+      const tags = body.tags ?? [];
+      if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw new BadRequest('Invalid tags: must be a list of strings.');
+      const properties: Record<string, string> = {};
+      for (const [k, v] of Object.entries(body)) {
+        if (CORE.has(k)) continue;
+        if (typeof v !== 'string') throw new BadRequest(`Invalid value for property ${k}: must be a string.`);
+        properties[k] = v;
+      }
+      for (const f of ['id', 'name', 'disk_format', 'container_format'] as const) {
+        if (body[f] !== undefined && body[f] !== null && typeof body[f] !== 'string') throw new BadRequest(`Invalid value for ${f}.`);
+      }
+      if (typeof body.id === 'string' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(body.id)) {
+        throw new BadRequest(`Invalid image id ${body.id}: must be a UUID.`);
+      }
+      if (body.protected !== undefined && typeof body.protected !== 'boolean') throw new BadRequest('Invalid value for protected.');
+      const row = await createImage(db, {
+        id: body.id as string | undefined,
+        name: (body.name as string | null | undefined) ?? '',
+        visibility,
+        diskFormat: body.disk_format as string | undefined,
+        containerFormat: body.container_format as string | undefined,
+        minDisk: nonNegativeInt(body.min_disk, 'min_disk'),
+        minRam: nonNegativeInt(body.min_ram, 'min_ram'),
+        owner: req.auth.projectId,
+        protected: body.protected === true,
+        tags: tags as string[],
+        properties,
+      });
+      return reply.code(201).header('location', `${ctx.publicUrl.replace(/\/+$/, '')}/image/v2/images/${row.id}`).send(imageView(row));
+    });
+
+    secured.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {
+      const row = await findVisibleImage(db, req.params.id, req.auth);
+      if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
+      if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');
+      if (row.protected === 1) throw new Forbidden(`Image ${row.id} is protected and cannot be deleted.`);
+      await db.deleteFrom('images').where('id', '=', row.id).execute();
+      return reply.code(204).send();
+    });
+  });
 }

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { BadRequest, Conflict } from '../../../domain/errors.js';
+import type { AuthContext } from '../../context.js';
+import type { Database, ImageTable } from '../../../storage/schema.js';
+
+export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const;
+export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const;
+export const VISIBILITIES = ['public', 'private', 'shared', 'community'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+/** Extra properties and tags, kept in the `properties` JSON column. */
+export interface ImageExtras {
+  tags: string[];
+  properties: Record<string, string>;
+}
+
+export function imageExtras(row: ImageTable): ImageExtras {
+  const parsed = JSON.parse(row.properties || '{}') as Partial<ImageExtras>;
+  return { tags: parsed.tags ?? [], properties: parsed.properties ?? {} };
+}
+
+/** Glance writes timestamps without fractions: 2024-01-01T00:00:00Z. */
+export function glanceTime(d = new Date()): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * Who may see an image: public, shared and community images everyone,
+ * private ones only their owner project; admins see all.
+ */
+export function canSee(auth: AuthContext, image: Pick<ImageTable, 'visibility' | 'owner'>): boolean {
+  return auth.isAdmin || image.visibility !== 'private' || image.owner === auth.projectId;
+}
+
+export async function findVisibleImage(db: Kysely<Database>, id: string, auth: AuthContext): Promise<ImageTable | undefined> {
+  const row = await db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && canSee(auth, row) ? row : undefined;
+}
+
+export interface ImageInput {
+  id?: string;
+  name: string;
+  status?: string;
+  visibility: Visibility;
+  diskFormat?: string | null;
+  containerFormat?: string | null;
+  minDisk?: number;
+  minRam?: number;
+  size?: number | null;
+  owner: string | null;
+  protected?: boolean;
+  tags?: string[];
+  properties?: Record<string, string>;
+}
+
+export async function createImage(db: Kysely<Database>, input: ImageInput): Promise<ImageTable> {
+  const id = input.id ?? randomUUID();
+  if (await db.selectFrom('images').select('id').where('id', '=', id).executeTakeFirst()) {
+    throw new Conflict(`Image with identifier ${id} already exists!`);
+  }
+  if (input.diskFormat && !(DISK_FORMATS as readonly string[]).includes(input.diskFormat)) {
+    throw new BadRequest(`Invalid disk format '${input.diskFormat}' for image.`);
+  }
+  if (input.containerFormat && !(CONTAINER_FORMATS as readonly string[]).includes(input.containerFormat)) {
+    throw new BadRequest(`Invalid container format '${input.containerFormat}' for image.`);
+  }
+  const now = glanceTime();
+  const row: ImageTable = {
+    id,
+    name: input.name,
+    status: input.status ?? 'queued',
+    visibility: input.visibility,
+    disk_format: input.diskFormat ?? null,
+    container_format: input.containerFormat ?? null,
+    min_disk: input.minDisk ?? 0,
+    min_ram: input.minRam ?? 0,
+    size: input.size ?? null,
+    owner: input.owner,
+    protected: input.protected ? 1 : 0,
+    properties: JSON.stringify({ tags: input.tags ?? [], properties: input.properties ?? {} } satisfies ImageExtras),
+    created_at: now,
+    updated_at: now,
+  };
+  await db.insertInto('images').values(row).execute();
+  return row;
+}
+
+export interface ImageListQuery {
+  name?: string;
+  status?: string;
+  visibility?: string;
+  limit: number;
+  marker?: string;
+}
+
+/** Newest first (Glance's default sort), id breaking ties so paging is stable. */
+export async function listImages(db: Kysely<Database>, auth: AuthContext, q: ImageListQuery): Promise<{ images: ImageTable[]; more: boolean }> {
+  let sel = db.selectFrom('images').selectAll();
+  if (!auth.isAdmin) {
+    sel = sel.where((eb) => eb.or([eb('visibility', '!=', 'private'), eb('owner', '=', auth.projectId)]));
+  }
+  if (q.name !== undefined) sel = sel.where('name', '=', q.name);
+  if (q.status !== undefined) sel = sel.where('status', '=', q.status);
+  if (q.visibility !== undefined && q.visibility !== 'all') sel = sel.where('visibility', '=', q.visibility);
+  if (q.marker !== undefined) {
+    const m = await findVisibleImage(db, q.marker, auth);
+    if (!m) throw new BadRequest(`marker ${q.marker} could not be found.`);
+    sel = sel.where((eb) => eb.or([
+      eb('created_at', '<', m.created_at),
+      eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)]),
+    ]));
+  }
+  const rows = await sel.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute();
+  return { images: rows.slice(0, q.limit), more: rows.length > q.limit };
+}
