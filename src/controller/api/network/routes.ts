@@ -1,8 +1,44 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
+import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { EXTENSIONS, extensionView } from './extensions.js';
+import { networkRoutes } from './networkRoutes.js';
+import { portRoutes } from './portRoutes.js';
+import { subnetRoutes } from './subnetRoutes.js';
 
+const RESOURCES = [['network', 'networks'], ['subnet', 'subnets'], ['port', 'ports']] as const;
+
+/** Networking v2.0 under /network; the client appends /v2.0 itself, so only the root is discovery. */
 export async function networkApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, 'network');
-  void ctx;
+  const base = `${ctx.publicUrl.replace(/\/$/, '')}/network`;
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0]!;
+    if (path === '/network' || path === '/network/') return;
+    await authenticate(ctx, req);
+  });
+
+  app.get('/', async () => ({
+    versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${base}/v2.0/` }] }],
+  }));
+
+  app.get('/v2.0', async () => ({
+    resources: RESOURCES.map(([name, collection]) => ({
+      name, collection, links: [{ rel: 'self', href: `${base}/v2.0/${collection}` }],
+    })),
+  }));
+
+  app.get('/v2.0/extensions', async () => ({ extensions: EXTENSIONS.map(extensionView) }));
+  app.get('/v2.0/extensions/:alias', async (req: FastifyRequest<{ Params: { alias: string } }>) => {
+    const ext = EXTENSIONS.find((e) => e.alias === req.params.alias);
+    if (!ext) throw new NotFound(`Extension with alias ${req.params.alias} does not exist`, 'ExtensionNotFound');
+    return { extension: extensionView(ext) };
+  });
+
+  networkRoutes(app, ctx);
+  subnetRoutes(app, ctx);
+  portRoutes(app, ctx);
 }

@@ -1,0 +1,47 @@
+import type { AuthContext } from '../../context.js';
+import type { NetworkRecord, PortRecord, SubnetRecord } from '../../services/networking.js';
+
+/** Response bodies in networking's shape. Admin-only attributes are left out for everyone else, as networking's default policy reads them. */
+
+export function networkView(n: NetworkRecord, auth: AuthContext): Record<string, unknown> {
+  return {
+    id: n.id, name: n.name, status: n.status, subnets: n.subnetIds, shared: n.shared,
+    admin_state_up: n.adminStateUp, project_id: n.projectId, tenant_id: n.projectId,
+    ...(auth.isAdmin ? {
+      'provider:physical_network': n.physicalNetwork, 'provider:network_type': n.networkType,
+      'provider:segmentation_id': n.segmentationId,
+    } : {}),
+    'router:external': n.routerExternal, mtu: n.mtu, availability_zones: [], availability_zone_hints: [],
+    ipv4_address_scope: null, ipv6_address_scope: null, is_default: false, port_security_enabled: true,
+    description: n.description, tags: [], created_at: n.createdAt, updated_at: n.updatedAt,
+    revision_number: n.revisionNumber,
+  };
+}
+
+export function subnetView(s: SubnetRecord): Record<string, unknown> {
+  return {
+    id: s.id, name: s.name, network_id: s.networkId, project_id: s.projectId, tenant_id: s.projectId,
+    cidr: s.cidr, ip_version: s.ipVersion, gateway_ip: s.gatewayIp, enable_dhcp: s.enableDhcp,
+    allocation_pools: s.allocationPools, dns_nameservers: [], host_routes: [], ipv6_ra_mode: null,
+    ipv6_address_mode: null, subnetpool_id: null, segment_id: null, service_types: [], dns_publish_fixed_ip: false,
+    description: s.description, tags: [], created_at: s.createdAt, updated_at: s.updatedAt,
+    revision_number: s.revisionNumber,
+  };
+}
+
+export function portView(p: PortRecord, auth: AuthContext): Record<string, unknown> {
+  return {
+    id: p.id, name: p.name, network_id: p.networkId, project_id: p.projectId, tenant_id: p.projectId,
+    mac_address: p.macAddress, admin_state_up: p.adminStateUp, status: p.status, device_id: p.deviceId,
+    device_owner: p.deviceOwner,
+    fixed_ips: p.fixedIps.map((f) => ({ subnet_id: f.subnetId, ip_address: f.ipAddress })),
+    'binding:vnic_type': p.vnicType,
+    ...(auth.isAdmin ? {
+      'binding:host_id': p.hostId, 'binding:profile': p.profile, 'binding:vif_type': p.vifType,
+      'binding:vif_details': p.vifDetails,
+    } : {}),
+    security_groups: [], allowed_address_pairs: [], extra_dhcp_opts: [], port_security_enabled: true,
+    dns_name: '', dns_assignment: [], propagate_uplink_status: false, description: p.description, tags: [],
+    created_at: p.createdAt, updated_at: p.updatedAt, revision_number: p.revisionNumber,
+  };
+}
