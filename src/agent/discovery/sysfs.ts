@@ -11,9 +11,23 @@ import { classifyFunctions, hexId, numaNodeOf, type DiscoveryOptions, type RawPc
 const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const VHOST_VDPA = /^vhost-vdpa-(\d+)$/;
 
+export class SysfsDiscoveryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SysfsDiscoveryError';
+  }
+}
+
 export async function discoverFromSysfs(root: string, opts: DiscoveryOptions = {}): Promise<DiscoveredFunction[]> {
   const pciDevices = join(root, 'bus/pci/devices');
-  const addresses = (await listDir(pciDevices)).filter((a) => PCI_ADDRESS.test(a));
+  let names: string[];
+  try {
+    names = await readdir(pciDevices);
+  } catch (e) {
+    // Every Linux host has this directory: its absence means a wrong root, not an empty host.
+    throw new SysfsDiscoveryError(`cannot list PCI devices under ${root}: ${(e as Error).message}`);
+  }
+  const addresses = names.filter((a) => PCI_ADDRESS.test(a));
   const functions = await Promise.all(addresses.map(async (address) => {
     const dir = await realpath(join(pciDevices, address));
     return { dir, fn: await readPciFunction(address, dir) };
