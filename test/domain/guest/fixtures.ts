@@ -19,8 +19,14 @@ export function guestSpec(overrides: Partial<GuestSpec> = {}): GuestSpec {
   };
 }
 
+/** fa:16:3e:xx:xx:xx with n in the last three bytes. */
+export function macOf(n: number): string {
+  const hex = n.toString(16).padStart(6, '0');
+  return `fa:16:3e:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
+}
+
 export function vdpaPort(n: number): GuestInterface {
-  return { portId: `port-vdpa-${n}`, macAddress: `fa:16:3e:00:00:${n.toString(16).padStart(2, '0')}`, kind: 'vdpa', vdpaChardev: `/dev/vhost-vdpa-${n}` };
+  return { portId: `port-vdpa-${n}`, macAddress: macOf(n), kind: 'vdpa', vdpaChardev: `/dev/vhost-vdpa-${n}` };
 }
 
 /** Runs libvirt's own schema check (virt-xml-validate, schema 'domain') on a document. */
