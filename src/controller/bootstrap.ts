@@ -1,0 +1,101 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.js';
+import { createImage } from './api/image/images.js';
+import { createFlavor } from './api/compute/flavors.js';
+import {
+  assignRole, createProject, createUser, findProject, findUser, setPassword, type RoleName,
+} from './api/identity/directory.js';
+import { writeCloudsYaml } from './cloudsYaml.js';
+import type { ControllerContext } from './context.js';
+import { createNetwork, createSubnet } from './services/networking.js';
+import { generatePassword, verifyPassword } from './services/passwords.js';
+
+export interface BootstrapResult {
+  adminPassword: string;
+  demoPassword: string;
+  /** The compute agents' credential (user `compute-agent`, project `service`, role `service`). */
+  agentPassword: string;
+}
+
+const FLAVORS = [
+  { id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1 },
+  { id: '2', name: 'm1.small', vcpus: 1, ram: 2048, disk: 20 },
+  { id: '3', name: 'm1.medium', vcpus: 2, ram: 4096, disk: 40 },
+  { id: '4', name: 'm1.large', vcpus: 4, ram: 8192, disk: 80 },
+  { id: '5', name: 'm1.xlarge', vcpus: 8, ram: 16384, disk: 160 },
+];
+
+/** A generated password is stored so that later starts (and clouds.yaml) reuse it. */
+async function storedPassword(db: Kysely<Database>, key: string, given?: string): Promise<string> {
+  const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+  const password = given ?? row?.value ?? generatePassword();
+  if (!row) await db.insertInto('settings').values({ key, value: password }).execute();
+  else if (row.value !== password) await db.updateTable('settings').set({ value: password }).where('key', '=', key).execute();
+  return password;
+}
+
+async function ensureProject(db: Kysely<Database>, name: string, description: string) {
+  return (await findProject(db, { name })) ?? createProject(db, { name, description });
+}
+
+/** Creates the user, or brings an existing one's password in line with the stored one. */
+async function ensureUser(db: Kysely<Database>, name: string, password: string, projectId: string, role: RoleName) {
+  let user = await findUser(db, { name });
+  if (!user) user = await createUser(db, { name, password, defaultProjectId: projectId });
+  else if (!(await verifyPassword(password, user.password_hash))) await setPassword(db, user.id, password);
+  await assignRole(db, user.id, projectId, role);
+  return user;
+}
+
+/**
+ * Makes an empty database usable and is a no-op on one already set up:
+ * projects, users, the agents' credential, flavors, the cirros image record
+ * and the shared vDPA provider network. Writes clouds.yaml every time.
+ */
+export async function bootstrap(
+  ctx: ControllerContext,
+  opts: { adminPassword?: string; dataDir: string; publicUrl: string },
+): Promise<BootstrapResult> {
+  const db = ctx.store.db;
+  const adminPassword = await storedPassword(db, 'admin_password', opts.adminPassword);
+  const demoPassword = await storedPassword(db, 'demo_password');
+  const agentPassword = await storedPassword(db, 'agent_password');
+
+  const admin = await ensureProject(db, 'admin', 'Bootstrap project for administrators');
+  const demo = await ensureProject(db, 'demo', 'Demo project');
+  const service = await ensureProject(db, 'service', 'Project of the compute agents');
+  await ensureUser(db, 'admin', adminPassword, admin.id, 'admin');
+  await ensureUser(db, 'demo', demoPassword, demo.id, 'member');
+  await ensureUser(db, 'compute-agent', agentPassword, service.id, 'service');
+
+  for (const f of FLAVORS) {
+    const exists = await db.selectFrom('flavors').select('id')
+      .where((eb) => eb.or([eb('id', '=', f.id), eb('name', '=', f.name)])).executeTakeFirst();
+    if (!exists) await createFlavor(db, f);
+  }
+
+  if (!(await db.selectFrom('images').select('id').where('name', '=', 'cirros').executeTakeFirst())) {
+    await createImage(db, {
+      name: 'cirros', status: 'active', visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare',
+      size: 16338944, owner: admin.id,
+    });
+  }
+
+  let network = await db.selectFrom('networks').select('id').where('name', '=', 'vdpa-net').executeTakeFirst();
+  if (!network) {
+    network = await createNetwork(db, {
+      name: 'vdpa-net', projectId: admin.id, shared: true, physicalNetwork: 'physnet0', networkType: 'vlan',
+      segmentationId: 100, mtu: 1500,
+    });
+  }
+  if (!(await db.selectFrom('subnets').select('id').where('name', '=', 'vdpa-subnet').executeTakeFirst())) {
+    await createSubnet(db, {
+      name: 'vdpa-subnet', networkId: network.id, projectId: admin.id, cidr: '10.0.0.0/24', ipVersion: 4,
+      gatewayIp: '10.0.0.1',
+    });
+  }
+
+  await writeCloudsYaml(opts.dataDir, opts.publicUrl, { adminPassword, demoPassword });
+  ctx.log.info({ dataDir: opts.dataDir }, 'bootstrap complete');
+  return { adminPassword, demoPassword, agentPassword };
+}

@@ -1,0 +1,48 @@
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { REGION } from './services/catalog.js';
+
+export interface CloudCredentials {
+  adminPassword: string;
+  demoPassword: string;
+}
+
+function cloud(authUrl: string, user: string, password: string, project: string) {
+  return {
+    auth: {
+      auth_url: authUrl,
+      username: user,
+      password,
+      project_name: project,
+      user_domain_name: 'Default',
+      project_domain_name: 'Default',
+    },
+    identity_api_version: 3,
+    region_name: REGION,
+  };
+}
+
+export function cloudsYamlText(publicUrl: string, creds: CloudCredentials): string {
+  const authUrl = `${publicUrl.replace(/\/+$/, '')}/identity/v3`;
+  return stringify({
+    clouds: {
+      'vdpa-compute': cloud(authUrl, 'admin', creds.adminPassword, 'admin'),
+      'vdpa-compute-demo': cloud(authUrl, 'demo', creds.demoPassword, 'demo'),
+    },
+  });
+}
+
+/**
+ * Writes `<dataDir>/clouds.yaml` for the openstack client. Rewritten at every
+ * start because the public URL may change; it holds passwords, hence 0600.
+ */
+export async function writeCloudsYaml(dataDir: string, publicUrl: string, creds: CloudCredentials): Promise<string> {
+  await mkdir(dataDir, { recursive: true });
+  const path = join(dataDir, 'clouds.yaml');
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, cloudsYamlText(publicUrl, creds), { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
+  return path;
+}
