@@ -62,7 +62,8 @@ export function parseNodeDevices(xmlDocs: string[], opts: DiscoveryOptions = {})
 
 function readPci(cap: XmlElement, nodeName: string): RawPciFunction {
   const num = (name: string) => {
-    const n = Number(text(child(cap, name)));
+    const t = text(child(cap, name));
+    const n = t === '' ? NaN : Number(t);
     if (!Number.isInteger(n)) throw new NodeDeviceXmlError(`node device ${nodeName}: pci capability has no valid <${name}>`);
     return n;
   };
@@ -100,8 +101,9 @@ function deviceElements(xml: string, index: number): XmlElement[] {
   try {
     root = create(xml).root().node as unknown as XmlElement;
   } catch (e) {
-    throw new NodeDeviceXmlError(`node device document ${index}: not valid XML (${(e as Error).message})`);
+    throw new NodeDeviceXmlError(`node device document ${index}: not valid XML (${(e as Error).message.split('\n')[0]})`);
   }
+  if (!root || root.nodeType !== 1 || root.nodeName === '') throw new NodeDeviceXmlError(`node device document ${index}: not valid XML (no root element)`);
   return root.nodeName === 'device' ? [root] : children(root, 'device');
 }
 
