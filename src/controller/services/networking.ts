@@ -313,7 +313,10 @@ export async function createPort(db: Kysely<Database>, input: PortInput, auth: A
     throw invalidInput('mac_address', `'${input.macAddress}' is not a valid MAC address`);
   }
   return retryingUniqueRaces(db, async (tx) => {
-    const net = await visibleNetwork(tx, input.networkId, auth);
+    const net = await getNetwork(tx, input.networkId);
+    if (!net || !(auth.isAdmin || net.shared || net.projectId === auth.projectId)) {
+      throw invalidInput('network_id', `network ${input.networkId} does not exist`);
+    }
     if (requestedMac !== undefined) {
       if (!auth.isAdmin && net.projectId !== auth.projectId) {
         throw new Forbidden('(rule:create_port and rule:create_port:mac_address) is disallowed by policy');

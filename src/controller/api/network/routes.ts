@@ -13,7 +13,8 @@ const RESOURCES = [['network', 'networks'], ['subnet', 'subnets'], ['port', 'por
 /** Networking v2.0 under /network; the client appends /v2.0 itself, so only the root is discovery. */
 export async function networkApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, 'network');
-  const base = `${ctx.publicUrl.replace(/\/$/, '')}/network`;
+  // Read per request: the public URL may be known only once the listener is up.
+  const base = () => `${ctx.publicUrl.replace(/\/$/, '')}/network`;
 
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
@@ -22,12 +23,12 @@ export async function networkApi(app: FastifyInstance, ctx: ControllerContext): 
   });
 
   app.get('/', async () => ({
-    versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${base}/v2.0/` }] }],
+    versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${base()}/v2.0/` }] }],
   }));
 
   app.get('/v2.0', async () => ({
     resources: RESOURCES.map(([name, collection]) => ({
-      name, collection, links: [{ rel: 'self', href: `${base}/v2.0/${collection}` }],
+      name, collection, links: [{ rel: 'self', href: `${base()}/v2.0/${collection}` }],
     })),
   }));
 
