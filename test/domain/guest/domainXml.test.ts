@@ -270,3 +270,12 @@ test('vdpaChardevsOf reads the reference sample and ignores other interface type
   assert.deepEqual(vdpaChardevsOf(sample), ['/dev/vhost-vdpa-0']);
   assert.deepEqual(vdpaChardevsOf(guestDomainXml(guestSpec(), { virtType: 'kvm' })), []);
 });
+
+test('the schema check is not vacuous: the reference negative sample fails it', async () => {
+  const { readFileSync } = await import('node:fs');
+  const bad = readFileSync('/work/shared/reference/libvirt/bad-vdpa-nosource.xml', 'utf8');
+  assert.notEqual(validateDomain(bad).status, 0);
+  // And a generated domain with the vdpa source removed fails too.
+  const xml = guestDomainXml(guestSpec({ interfaces: [vdpaPort(0)] }), { virtType: 'kvm' });
+  assert.notEqual(validateDomain(xml.replace(/<source dev="[^"]*"\/>/, '')).status, 0);
+});
