@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNetworkHarness, type NetworkHarness } from './harness.js';
+import { OTHER_PROJECT, startNetworkHarness, type NetworkHarness } from './harness.js';
 
 describe('networking API: networks and subnets', () => {
   let h: NetworkHarness;
@@ -21,8 +21,9 @@ describe('networking API: networks and subnets', () => {
     assert.deepEqual(n.subnets, [h.sharedSubnetId]);
     assert.ok(!('provider:physical_network' in n));
     const admin = await h.call('admin', 'GET', `/network/v2.0/networks/${n.id}`);
-    assert.equal(admin.body.network['provider:physical_network'], 'physnet4');
-    assert.equal(admin.body.network['provider:network_type'], 'flat');
+    assert.equal(admin.body.network['provider:physical_network'], 'physnet0');
+    assert.equal(admin.body.network['provider:network_type'], 'vlan');
+    assert.equal(admin.body.network['provider:segmentation_id'], 100);
     assert.equal(admin.body.network.mtu, 1500);
     const subnet = await h.call('demo', 'GET', `/network/v2.0/subnets/${h.sharedSubnetId}`);
     assert.equal(subnet.status, 200);
@@ -39,7 +40,7 @@ describe('networking API: networks and subnets', () => {
 
     const own = await h.call('demo', 'POST', '/network/v2.0/networks', { network: { name: 'demo-net' } });
     assert.equal(own.status, 201);
-    assert.equal(own.body.network.project_id, 'project-demo');
+    assert.equal(own.body.network.project_id, h.projectIds.demo);
     assert.equal(own.body.network.shared, false);
     const asAdmin = await h.call('admin', 'GET', `/network/v2.0/networks/${own.body.network.id}`);
     assert.equal(asAdmin.body.network['provider:network_type'], 'vxlan');
@@ -54,11 +55,14 @@ describe('networking API: networks and subnets', () => {
     const badType = await h.call('admin', 'POST', '/network/v2.0/networks', { network: { 'provider:network_type': 'gre' } });
     assert.equal(badType.status, 400);
 
-    // Another member sees neither the private network nor can delete it.
-    assert.equal((await h.call('other', 'GET', `/network/v2.0/networks/${own.body.network.id}`)).status, 404);
-    const otherList = await h.call('other', 'GET', '/network/v2.0/networks');
-    assert.deepEqual(otherList.body.networks.map((n: any) => n.name), ['vdpa-net']);
-    assert.equal((await h.call('other', 'DELETE', `/network/v2.0/networks/${own.body.network.id}`)).status, 404);
+    // A member sees neither another project's private network nor can delete it.
+    const theirs = await h.call('admin', 'POST', '/network/v2.0/networks', { network: { name: 'theirs', project_id: OTHER_PROJECT } });
+    assert.equal(theirs.status, 201);
+    assert.equal((await h.call('demo', 'GET', `/network/v2.0/networks/${theirs.body.network.id}`)).status, 404);
+    const demoList = await h.call('demo', 'GET', '/network/v2.0/networks');
+    assert.deepEqual(demoList.body.networks.map((n: any) => n.name).sort(), ['demo-net', 'vdpa-net']);
+    assert.equal((await h.call('demo', 'DELETE', `/network/v2.0/networks/${theirs.body.network.id}`)).status, 404);
+    assert.equal((await h.call('demo', 'GET', `/network/v2.0/networks?name=theirs`)).body.networks.length, 0);
   });
 
   test('update renames a network and bumps its revision', async () => {

@@ -1,14 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindPort, unbindPort } from '../../../src/storage/repositories/ports.js';
-import { startNetworkHarness, type NetworkHarness } from './harness.js';
+import { OTHER_PROJECT, startNetworkHarness, type NetworkHarness } from './harness.js';
 
 describe('networking API: ports', () => {
   let h: NetworkHarness;
   before(async () => { h = await startNetworkHarness(); });
   after(async () => { await h.close(); });
 
-  const createPort = (who: 'admin' | 'demo' | 'other', port: Record<string, unknown>) =>
+  const createPort = (who: 'admin' | 'demo', port: Record<string, unknown>) =>
     h.call(who, 'POST', '/network/v2.0/ports', { port: { network_id: h.sharedNetworkId, ...port } });
 
   test('the version document needs no token; everything else does', async () => {
@@ -36,8 +36,8 @@ describe('networking API: ports', () => {
     assert.match(p.fixed_ips[0].ip_address, /^10\.0\.0\.\d+$/);
     assert.notEqual(p.fixed_ips[0].ip_address, '10.0.0.1', 'the gateway is never handed out');
     assert.equal(p.status, 'DOWN');
-    assert.equal(p.project_id, 'project-demo');
-    assert.equal(p.tenant_id, 'project-demo');
+    assert.equal(p.project_id, h.projectIds.demo);
+    assert.equal(p.tenant_id, h.projectIds.demo);
     assert.equal(p.device_id, '');
     assert.deepEqual(p.security_groups, []);
     assert.equal(p.revision_number, 1);
@@ -150,13 +150,14 @@ describe('networking API: ports', () => {
   });
 
   test("another project's port is invisible: 404 on show, update and delete, absent from lists", async () => {
-    const theirs = (await createPort('other', { name: 'theirs' })).body.port;
+    const theirs = (await createPort('admin', { name: 'theirs', project_id: OTHER_PROJECT })).body.port;
+    assert.equal(theirs.project_id, OTHER_PROJECT);
     for (const [method, body] of [['GET', undefined], ['PUT', { port: { name: 'x' } }], ['DELETE', undefined]] as const) {
       const r = await h.call('demo', method, `/network/v2.0/ports/${theirs.id}`, body);
       assert.equal(r.status, 404, method);
     }
     const mine = await h.call('demo', 'GET', '/network/v2.0/ports');
-    assert.ok(mine.body.ports.every((p: any) => p.project_id === 'project-demo'));
+    assert.ok(mine.body.ports.every((p: any) => p.project_id === h.projectIds.demo));
     assert.ok(mine.body.ports.length > 0);
     const all = await h.call('admin', 'GET', '/network/v2.0/ports');
     assert.ok(all.body.ports.some((p: any) => p.id === theirs.id));
