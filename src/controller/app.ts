@@ -12,10 +12,10 @@ import { agentApi } from './api/agent/routes.js';
 export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
     bodyLimit: 4 * 1024 * 1024,
     genReqId: () => `req-${randomUUID()}`,
     ignoreTrailingSlash: true,
+    ajv: { customOptions: { allowUnionTypes: true } },
   });
 
   // OpenStack clients send JSON content types on bodiless DELETEs and `null`

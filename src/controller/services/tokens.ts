@@ -21,6 +21,8 @@ export interface IssuingTokenService extends TokenService {
   lookup(token: string): Promise<TokenRecord | null>;
   /** Makes the token invalid at once; true when it existed. */
   revoke(token: string): Promise<boolean>;
+  /** How many verified tokens are held in memory (bounded). */
+  cachedCount(): number;
 }
 
 export function hashToken(token: string): string {
@@ -50,13 +52,19 @@ export function authContext(
   };
 }
 
-export function createTokenService(store: Store, ttlSeconds: number): IssuingTokenService {
+export function createTokenService(
+  store: Store,
+  ttlSeconds: number,
+  limits: { cacheLimit?: number; purgeIntervalMs?: number } = {},
+): IssuingTokenService {
   const db = store.db;
+  const cacheLimit = limits.cacheLimit ?? CACHE_LIMIT;
+  const purgeIntervalMs = limits.purgeIntervalMs ?? PURGE_INTERVAL_MS;
   const cache = new Map<string, { record: TokenRecord; expiresMs: number; cachedUntilMs: number }>();
   let lastPurgeMs = 0;
 
   function remember(id: string, record: TokenRecord): void {
-    if (cache.size >= CACHE_LIMIT) {
+    if (cache.size >= cacheLimit) {
       // Map keeps insertion order: drop the oldest entry.
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
@@ -68,7 +76,7 @@ export function createTokenService(store: Store, ttlSeconds: number): IssuingTok
 
   async function purgeExpired(): Promise<void> {
     const now = Date.now();
-    if (now - lastPurgeMs < PURGE_INTERVAL_MS) return;
+    if (now - lastPurgeMs < purgeIntervalMs) return;
     lastPurgeMs = now;
     await db.deleteFrom('tokens').where('expires_at', '<', new Date(now).toISOString()).execute();
   }
@@ -109,6 +117,7 @@ export function createTokenService(store: Store, ttlSeconds: number): IssuingTok
   }
 
   return {
+    cachedCount: () => cache.size,
     async verify(token) {
       return (await lookup(token))?.auth ?? null;
     },

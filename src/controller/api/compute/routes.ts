@@ -1,8 +1,35 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControllerContext } from '../../context.js';
+import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { registerFlavorRoutes } from './flavors.js';
+import { registerHypervisorRoutes } from './hypervisors.js';
+import { microversion } from './microversion.js';
+import { registerPciRoutes } from './pciDevices.js';
+import { registerServerRoutes } from './servers.js';
+import { registerServiceRoutes } from './services.js';
+import { registerVersionRoutes } from './versions.js';
+import { registerComputeExtras } from './extras.js';
+
+const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
 export async function computeApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, 'compute');
-  void ctx;
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if (PUBLIC_PATHS.has(path)) return;
+    await authenticate(ctx, req);
+    const v = microversion(req);
+    const text = `${v.major}.${v.minor}`;
+    void reply.header('openstack-api-version', `compute ${text}`);
+    void reply.header('x-openstack-nova-api-version', text);
+    void reply.header('vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
+  });
+  registerVersionRoutes(app, ctx);
+  registerFlavorRoutes(app, ctx);
+  registerServerRoutes(app, ctx);
+  registerServiceRoutes(app, ctx);
+  registerHypervisorRoutes(app, ctx);
+  registerPciRoutes(app, ctx);
+  registerComputeExtras(app, ctx);
 }

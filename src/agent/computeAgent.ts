@@ -1,0 +1,256 @@
+import type { Logger } from 'pino';
+import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
+import type { TrackedDevice } from '../domain/pci/device.js';
+import type {
+  ControllerLink, DesiredGuestState, GuestAssignment, HostRegistration, HostVersions,
+} from '../protocol/agentProtocol.js';
+import type { GuestStatus, VirtDriver } from './drivers/driver.js';
+
+export interface HostIdentity {
+  host: string;
+  serviceVersion: number;
+  hypervisorType: string;
+  hostIp: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+}
+
+export interface HostDiscovery {
+  versions(): Promise<HostVersions>;
+  /** Devices to report, and why vDPA is unsupported (null when it is supported). */
+  devices(): Promise<{ devices: TrackedDevice[]; vdpaUnsupportedReason: string | null }>;
+}
+
+export interface ComputeAgentOptions {
+  identity: HostIdentity;
+  discovery: HostDiscovery;
+  driver: VirtDriver;
+  link: ControllerLink;
+  log: Logger;
+  heartbeatMs?: number;
+  rediscoverMs?: number;
+  /** Guests worked on at once. */
+  concurrency?: number;
+}
+
+function macsOf(xml: string): string[] {
+  return [...xml.matchAll(/<mac address=['"]([0-9a-fA-F:]+)['"]/g)].map((m) => m[1]!.toLowerCase());
+}
+
+/** Sleeps, but wakes at once when the agent stops. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * A compute agent: registers its host, reports devices and heartbeats, and
+ * makes each guest the controller places here match its desired state. It is
+ * level-triggered: after a restart it re-reads every assignment and converges,
+ * and each step is idempotent, so nothing is lost or done twice.
+ */
+export class ComputeAgent {
+  private running = false;
+  private stopping = new AbortController();
+  private loops: Promise<void>[] = [];
+  private readonly inFlight = new Set<string>();
+  private lastInventoryKey = '';
+
+  constructor(private readonly o: ComputeAgentOptions) {}
+
+  get host(): string {
+    return this.o.identity.host;
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.stopping = new AbortController();
+    await this.withRetry('register', () => this.register());
+    await this.withRetry('reconcile', () => this.reconcileAll());
+    this.loops.push(this.heartbeatLoop(), this.workLoop(), this.discoveryLoop());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopping.abort();
+    await Promise.allSettled(this.loops);
+    this.loops = [];
+  }
+
+  /** Runs discovery now (devices that came or went since the last run) and reports the result. */
+  async rediscover(): Promise<void> {
+    const { devices } = await this.o.discovery.devices();
+    const key = JSON.stringify(devices);
+    if (key === this.lastInventoryKey) return;
+    await this.o.link.reportInventory({ host: this.host, devices });
+    this.lastInventoryKey = key;
+  }
+
+  private async register(): Promise<void> {
+    const versions = await this.o.discovery.versions();
+    const { devices, vdpaUnsupportedReason } = await this.o.discovery.devices();
+    if (vdpaUnsupportedReason) this.o.log.warn({ host: this.host }, `vDPA disabled on this host: ${vdpaUnsupportedReason}`);
+    const reg: HostRegistration = { ...this.o.identity, versions, vdpaUnsupportedReason };
+    await this.o.link.registerHost(reg);
+    await this.o.link.reportInventory({ host: this.host, devices });
+    this.lastInventoryKey = JSON.stringify(devices);
+  }
+
+  /** Guests the driver runs that the controller no longer places here are removed (e.g. after an evacuation). */
+  private async reconcileAll(): Promise<void> {
+    const assignments = await this.o.link.allGuests(this.host);
+    const wanted = new Set(assignments.map((a) => a.instanceUuid));
+    for (const g of await this.o.driver.list()) {
+      if (!wanted.has(g.uuid)) {
+        this.o.log.info({ host: this.host, server: g.uuid }, 'removing a guest this host no longer owns');
+        await this.o.driver.destroy(g.uuid);
+      }
+    }
+    await this.applyAll(assignments);
+  }
+
+  private async heartbeatLoop(): Promise<void> {
+    const every = this.o.heartbeatMs ?? 10_000;
+    while (this.running) {
+      await sleep(every, this.stopping.signal);
+      if (!this.running) break;
+      try {
+        await this.o.link.heartbeat(this.host);
+      } catch (err) {
+        this.o.log.warn({ err, host: this.host }, 'heartbeat failed; will retry');
+      }
+    }
+  }
+
+  private async discoveryLoop(): Promise<void> {
+    const every = this.o.rediscoverMs ?? 60_000;
+    while (this.running) {
+      await sleep(every, this.stopping.signal);
+      if (!this.running) break;
+      try {
+        await this.rediscover();
+      } catch (err) {
+        this.o.log.warn({ err, host: this.host }, 'rediscovery failed; will retry');
+      }
+    }
+  }
+
+  private async workLoop(): Promise<void> {
+    let backoff = 100;
+    while (this.running) {
+      try {
+        const pending = await this.o.link.pendingGuests(this.host);
+        if (pending.length > 0) {
+          await this.applyAll(pending);
+        } else {
+          await Promise.race([this.o.link.waitForWork(this.host, 1000), sleep(1000, this.stopping.signal)]);
+        }
+        backoff = 100;
+      } catch (err) {
+        this.o.log.warn({ err, host: this.host }, `controller unreachable; retrying in ${backoff} ms`);
+        await sleep(backoff, this.stopping.signal);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  private async applyAll(assignments: GuestAssignment[]): Promise<void> {
+    const limit = this.o.concurrency ?? 64;
+    const queue = assignments.filter((a) => !this.inFlight.has(a.instanceUuid));
+    const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      for (let a = queue.shift(); a; a = queue.shift()) await this.apply(a);
+    });
+    await Promise.all(workers);
+  }
+
+  private async apply(a: GuestAssignment): Promise<void> {
+    this.inFlight.add(a.instanceUuid);
+    try {
+      let status: GuestStatus | null = null;
+      let error: string | null = null;
+      try {
+        status = await this.converge(a.spec, a.desiredState);
+      } catch (err) {
+        error = (err as Error).message;
+        this.o.log.warn({ host: this.host, server: a.instanceUuid, err: error }, 'guest operation failed');
+      }
+      await this.withRetry('report', () => this.o.link.reportGuest({
+        host: this.host,
+        instanceUuid: a.instanceUuid,
+        generation: a.generation,
+        observedState: error ? null : (status?.state ?? 'absent') as DesiredGuestState,
+        domainXml: status?.domainXml ?? null,
+        error,
+      }));
+    } finally {
+      this.inFlight.delete(a.instanceUuid);
+    }
+  }
+
+  /** One idempotent step from whatever the guest is now to what it should be. */
+  private async converge(spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
+    const d = this.o.driver;
+    const current = await d.status(spec.uuid);
+    const state = current?.state ?? 'absent';
+    switch (desired) {
+      case 'absent':
+        if (state !== 'absent') await d.destroy(spec.uuid);
+        return null;
+      case 'running':
+        if (state === 'absent') return d.spawn(spec);
+        if (state === 'suspended') return d.resume(spec.uuid, spec);
+        if (state === 'shutoff') return this.syncInterfaces(spec, await d.powerOn(spec.uuid));
+        return this.syncInterfaces(spec, current!);
+      case 'suspended':
+        if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${this.host}`);
+        if (state === 'suspended') return current;
+        return d.suspend(spec.uuid);
+      case 'shutoff':
+        if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${this.host}`);
+        if (state === 'shutoff') return current;
+        return d.powerOff(spec.uuid);
+      case 'paused':
+        return current;
+    }
+  }
+
+  /** Hot-plugs and unplugs interfaces so the running guest has exactly the spec's NICs. */
+  private async syncInterfaces(spec: GuestSpec, status: GuestStatus): Promise<GuestStatus> {
+    const have = new Set(macsOf(status.domainXml));
+    const want = new Map(spec.interfaces.map((i) => [i.macAddress.toLowerCase(), i]));
+    let latest = status;
+    for (const [mac, iface] of want) {
+      if (!have.has(mac)) latest = await this.o.driver.attachInterface(spec.uuid, iface);
+    }
+    for (const mac of have) {
+      if (!want.has(mac)) {
+        const gone: GuestInterface = { portId: '', macAddress: mac, kind: 'ethernet' };
+        latest = await this.o.driver.detachInterface(spec.uuid, gone);
+      }
+    }
+    return latest;
+  }
+
+  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let backoff = 200;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!this.running) throw err;
+        this.o.log.warn({ err, host: this.host }, `${what} failed; retrying in ${backoff} ms`);
+        await sleep(backoff, this.stopping.signal);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import type { Logger } from 'pino';
+import { parseDeviceSpecs } from '../domain/pci/deviceSpec.js';
+import { simulatedFunctions, type HostInventoryEntry } from '../domain/inventory/hostInventory.js';
+import { vdpaSupportProblem } from '../domain/inventory/hostRequirements.js';
+import type { ControllerLink } from '../protocol/agentProtocol.js';
+import { ComputeAgent, type HostDiscovery } from './computeAgent.js';
+import { SimulatedDriver } from './drivers/simulated.js';
+import { devicesToReport } from './trackedDevices.js';
+
+/** A host from the inventory file, discovered as if its sysfs said so. */
+export function simulatedDiscovery(entry: HostInventoryEntry): HostDiscovery {
+  const specs = parseDeviceSpecs(entry.deviceSpec);
+  return {
+    versions: async () => entry.versions,
+    devices: async () => {
+      const problem = vdpaSupportProblem(entry.versions);
+      return { devices: devicesToReport(simulatedFunctions(entry), specs, problem), vdpaUnsupportedReason: problem };
+    },
+  };
+}
+
+export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, log: Logger, opts: { heartbeatMs?: number } = {}): { agent: ComputeAgent; driver: SimulatedDriver } {
+  const chardevs = new Set(simulatedFunctions(entry).map((f) => f.vdpaChardev).filter((c): c is string => c !== null));
+  const driver = new SimulatedDriver({ hostName: entry.name, availableChardevs: () => chardevs });
+  const agent = new ComputeAgent({
+    identity: {
+      host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
+      vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb,
+    },
+    discovery: simulatedDiscovery(entry),
+    driver,
+    link,
+    log: log.child({ host: entry.name }),
+    heartbeatMs: opts.heartbeatMs,
+  });
+  return { agent, driver };
+}

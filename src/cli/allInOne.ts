@@ -1,0 +1,83 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { loadConfig, type Config } from '../config.js';
+import { validatePciAliases } from '../domain/pci/request.js';
+import { parseHostInventory, type HostInventoryEntry } from '../domain/inventory/hostInventory.js';
+import { buildApp } from '../controller/app.js';
+import { bootstrap, type BootstrapResult } from '../controller/bootstrap.js';
+import type { ControllerContext } from '../controller/context.js';
+import { createAgentLink } from '../controller/services/agentLink.js';
+import { createHostSignals } from '../controller/services/hostSignals.js';
+import { createTokenService } from '../controller/services/tokens.js';
+import { resumeInterruptedWork } from '../controller/recovery.js';
+import { openStore, type Store } from '../storage/db.js';
+import type { ComputeAgent } from '../agent/computeAgent.js';
+import { simulatedAgent } from '../agent/simulatedHost.js';
+
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DEFAULT_HOSTS_FILE = join(PACKAGE_ROOT, 'config/hosts.default.yaml');
+
+export interface AllInOneOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl?: string;
+  hostsFile?: string;
+  configFile?: string;
+  adminPassword?: string;
+  logLevel?: string;
+  /** Start no simulated hosts (a controller for remote agents only). */
+  noSimulatedHosts?: boolean;
+  log?: Logger;
+}
+
+export interface AllInOne {
+  url: string;
+  ctx: ControllerContext;
+  app: FastifyInstance;
+  agents: ComputeAgent[];
+  credentials: BootstrapResult;
+  cloudsYaml: string;
+  stop(): Promise<void>;
+}
+
+export async function readHostsFile(path: string): Promise<HostInventoryEntry[]> {
+  return parseHostInventory(await readFile(path, 'utf8'), path);
+}
+
+/** The controller and, unless told otherwise, one simulated compute agent per inventory host, in one process. */
+export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
+  const log = o.log ?? pino({ level: o.logLevel ?? 'info' });
+  const config: Config = loadConfig(o.configFile);
+  validatePciAliases(config.pci.alias);
+  const hosts = o.noSimulatedHosts ? [] : await readHostsFile(o.hostsFile ?? DEFAULT_HOSTS_FILE);
+  const store: Store = await openStore(o.databaseUrl ?? join(o.dataDir, 'vdpa-compute.sqlite'));
+  const ctx: ControllerContext = {
+    store, config, log,
+    tokens: createTokenService(store, config.token_ttl_seconds),
+    signals: createHostSignals(),
+    publicUrl: `http://${o.host}:${o.port}`,
+  };
+  const app = await buildApp(ctx);
+  const address = await app.listen({ host: o.host, port: o.port });
+  ctx.publicUrl = address;
+  const credentials = await bootstrap(ctx, { adminPassword: o.adminPassword, dataDir: o.dataDir, publicUrl: address });
+
+  const link = createAgentLink(ctx);
+  const heartbeatMs = config.report_interval * 1000;
+  const agents = hosts.map((h) => simulatedAgent(h, link, log, { heartbeatMs }).agent);
+  await Promise.all(agents.map((a) => a.start()));
+  await resumeInterruptedWork(ctx);
+
+  return {
+    url: address, ctx, app, agents, credentials, cloudsYaml: join(o.dataDir, 'clouds.yaml'),
+    async stop() {
+      await Promise.all(agents.map((a) => a.stop()));
+      await app.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify';
+import { devicesOfHost, deviceFromRow } from '../../../storage/repositories/pciDevices.js';
+import type { ControllerContext } from '../../context.js';
+import { requireAdmin } from '../auth.js';
+
+/** vdpa-compute extension: the tracked devices of a host, as the tracker records them. */
+export function registerPciRoutes(app: FastifyInstance, ctx: ControllerContext): void {
+  app.get<{ Querystring: { host?: string } }>('/v2.1/os-pci/detail', async (req) => {
+    requireAdmin(req, 'vdpa-compute:os-pci:detail');
+    const devices = req.query.host
+      ? await devicesOfHost(ctx.store.db, req.query.host)
+      : (await ctx.store.db.selectFrom('pci_devices').selectAll().orderBy('host').orderBy('address').execute()).map(deviceFromRow);
+    return {
+      pci_devices: devices.map((d) => ({
+        id: d.id,
+        host: d.host,
+        address: d.address,
+        vendor_id: d.vendorId,
+        product_id: d.productId,
+        dev_type: d.devType,
+        status: d.status,
+        parent_addr: d.parentAddr,
+        instance_uuid: d.instanceUuid,
+        physical_network: d.physicalNetwork,
+        numa_node: d.numaNode,
+        dev_name: d.devname,
+        tags: d.tags,
+        missing: d.missing,
+        ...(d.devType === 'vdpa' || d.devType === 'vdpa-sim' ? { vdpa_chardev: d.vdpaChardev, vdpa_name: d.vdpaName } : {}),
+      })),
+    };
+  });
+}

@@ -1,0 +1,183 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest, Forbidden, NotFound } from '../../../domain/errors.js';
+import { getInstance, listInstances, updateInstance, type InstanceRecord } from '../../../storage/repositories/instances.js';
+import { listPorts, type PortRecord } from '../../../storage/repositories/ports.js';
+import { guestsOfInstance } from '../../../storage/repositories/guests.js';
+import { actionsOf } from '../../../storage/repositories/actions.js';
+import type { ControllerContext } from '../../context.js';
+import { placeInstance } from '../../lifecycle/build.js';
+import { startDelete } from '../../lifecycle/delete.js';
+import { TaskState } from '../../../domain/lifecycle/serverStatus.js';
+import { createServer } from '../../services/servers/create.js';
+import { requireAdmin } from '../auth.js';
+import { serverAction } from './actions/registry.js';
+import { publicBase, visibleServer } from './lookup.js';
+import { serverDetail, serverSummary } from './serverViews.js';
+
+const createSchema = {
+  type: 'object',
+  required: ['server'],
+  properties: {
+    server: {
+      type: 'object',
+      required: ['name', 'flavorRef'],
+      properties: {
+        name: { type: 'string', minLength: 1, maxLength: 255 },
+        imageRef: { type: 'string' },
+        flavorRef: { type: ['string', 'integer'] },
+        networks: {},
+        metadata: { type: 'object', additionalProperties: { type: 'string', maxLength: 255 } },
+        description: { type: ['string', 'null'], maxLength: 255 },
+        key_name: { type: ['string', 'null'] },
+        availability_zone: { type: ['string', 'null'] },
+        min_count: { type: ['integer', 'string'] },
+        max_count: { type: ['integer', 'string'] },
+      },
+    },
+  },
+} as const;
+
+interface CreateBody {
+  server: {
+    name: string; imageRef?: string; flavorRef: string | number;
+    networks?: 'none' | 'auto' | Array<{ port?: string; uuid?: string }>;
+    metadata?: Record<string, string>; description?: string | null; key_name?: string | null;
+    availability_zone?: string | null; min_count?: number | string; max_count?: number | string;
+  };
+}
+
+async function portsByServer(ctx: ControllerContext, instances: InstanceRecord[]): Promise<Map<string, PortRecord[]>> {
+  const out = new Map<string, PortRecord[]>();
+  if (instances.length === 0) return out;
+  const ports = await listPorts(ctx.store.db, { deviceIds: instances.map((i) => i.uuid) });
+  for (const p of ports) {
+    const list = out.get(p.deviceId) ?? [];
+    list.push(p);
+    out.set(p.deviceId, list);
+  }
+  for (const i of instances) {
+    const list = out.get(i.uuid);
+    if (list) list.sort((a, b) => i.portIds.indexOf(a.id) - i.portIds.indexOf(b.id));
+  }
+  return out;
+}
+
+function listFilter(req: FastifyRequest) {
+  const q = req.query as Record<string, string | undefined>;
+  const allTenants = q.all_tenants !== undefined && q.all_tenants !== '0' && q.all_tenants.toLowerCase() !== 'false';
+  if (allTenants && !req.auth.isAdmin) throw new Forbidden("Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.");
+  const projectId = req.auth.isAdmin && (allTenants || q.project_id || q.tenant_id)
+    ? (q.project_id ?? q.tenant_id)
+    : req.auth.projectId;
+  const limit = q.limit !== undefined ? Number.parseInt(q.limit, 10) : undefined;
+  if (limit !== undefined && (!Number.isFinite(limit) || limit < 0)) throw new BadRequest('limit must be a non-negative integer');
+  if (q.host && !req.auth.isAdmin) throw new Forbidden("Policy doesn't allow filtering servers by host.");
+  return { projectId, name: q.name, host: q.host, limit };
+}
+
+export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContext): void {
+  const base = () => publicBase(ctx);
+
+  app.post<{ Body: CreateBody }>('/v2.1/servers', { schema: { body: createSchema } }, async (req, reply) => {
+    const s = req.body.server;
+    const min = Number(s.min_count ?? 1);
+    const max = Number(s.max_count ?? min);
+    if (min !== 1 || max !== 1) throw new BadRequest('Only one server per request is supported (min_count = max_count = 1).');
+    if (!s.imageRef) throw new BadRequest('Missing imageRef attribute: booting from volume is not supported.');
+    const portIds: string[] = [];
+    if (Array.isArray(s.networks)) {
+      for (const n of s.networks) {
+        if (!n || typeof n !== 'object' || (n.port !== undefined && typeof n.port !== 'string')) {
+          throw new BadRequest('Invalid input for field/attribute networks: each entry must be an object.');
+        }
+        if (!n.port) throw new BadRequest('Each network entry must name a port; create the port first (networks: [{"port": "<uuid>"}]).');
+        portIds.push(n.port);
+      }
+    } else if (s.networks === 'auto') {
+      throw new BadRequest('networks "auto" is not supported; create a port and pass networks: [{"port": "<uuid>"}].');
+    } else if (s.networks !== undefined && s.networks !== 'none') {
+      throw new BadRequest('Invalid input for field/attribute networks: expected "none", "auto" or a list of {"port": "<uuid>"}.');
+    }
+    const instance = await createServer(ctx, req.auth, req.id, {
+      name: s.name, imageRef: s.imageRef, flavorRef: String(s.flavorRef), portIds, metadata: s.metadata ?? {},
+      description: s.description ?? null, keyName: s.key_name ?? null, availabilityZone: s.availability_zone ?? null,
+    });
+    void placeInstance(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'placement failed'));
+    return reply.code(202).send({
+      server: { id: instance.uuid, links: serverSummary(base(), instance).links, 'OS-DCF:diskConfig': 'MANUAL', security_groups: [{ name: 'default' }] },
+    });
+  });
+
+  app.get('/v2.1/servers', async (req) => {
+    const list = await listInstances(ctx.store.db, listFilter(req));
+    return { servers: list.map((i) => serverSummary(base(), i)) };
+  });
+
+  app.get('/v2.1/servers/detail', async (req) => {
+    const list = await listInstances(ctx.store.db, listFilter(req));
+    const ports = await portsByServer(ctx, list);
+    return { servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [])) };
+  });
+
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const ports = await portsByServer(ctx, [instance]);
+    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? []) };
+  });
+
+  app.put<{ Params: { id: string }; Body: { server?: { name?: string; description?: string | null } } }>('/v2.1/servers/:id', async (req) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const s = req.body?.server;
+    if (!s || typeof s !== 'object') throw new BadRequest("Invalid input: 'server' is a required property");
+    if (s.name !== undefined && (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 255)) {
+      throw new BadRequest('Invalid input for field/attribute name.');
+    }
+    await updateInstance(ctx.store.db, instance.uuid, {
+      ...(s.name !== undefined ? { name: s.name } : {}),
+      ...(s.description !== undefined ? { description: s.description } : {}),
+    });
+    const updated = (await getInstance(ctx.store.db, instance.uuid))!;
+    const ports = await portsByServer(ctx, [updated]);
+    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? []) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    if (instance.taskState !== TaskState.DELETING) await startDelete(ctx, instance);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>('/v2.1/servers/:id/action', async (req, reply) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {
+      throw new BadRequest('The action body must be an object with exactly one action.');
+    }
+    const [name] = Object.keys(body) as [string];
+    const handler = serverAction(name);
+    if (!handler) throw new BadRequest(`There is no such action: ${name}`);
+    const result = await handler(ctx, req, instance, body[name]);
+    return reply.code(result.status).send(result.body ?? (result.status === 204 ? undefined : ''));
+  });
+
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', async (req) => {
+    requireAdmin(req, 'vdpa-compute:servers:domain_xml');
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const guests = await guestsOfInstance(ctx.store.db, instance.uuid);
+    const guest = guests.find((g) => g.host === instance.host && g.domain_xml) ?? guests.find((g) => g.domain_xml);
+    if (!guest?.domain_xml) throw new NotFound(`Server ${instance.uuid} has no guest definition yet.`);
+    return { domain_xml: guest.domain_xml, host: guest.host };
+  });
+
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-instance-actions', async (req) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const rows = await actionsOf(ctx.store.db, instance.uuid);
+    return {
+      instanceActions: rows.map((a) => ({
+        action: a.action, instance_uuid: a.instance_uuid, request_id: a.request_id, user_id: a.user_id,
+        project_id: a.project_id, start_time: a.start_time, updated_at: a.finish_time ?? a.start_time,
+        message: a.message, result: a.result,
+      })),
+    };
+  });
+}

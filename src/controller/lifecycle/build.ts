@@ -1,0 +1,84 @@
+import { PowerState } from '../../domain/guest/spec.js';
+import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
+import { finishAction } from '../../storage/repositories/actions.js';
+import { releaseConsumer } from '../../storage/repositories/claims.js';
+import { setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { setPortStatus } from '../../storage/repositories/ports.js';
+import { nowIso } from '../../storage/repositories/json.js';
+import type { ControllerContext } from '../context.js';
+import { buildGuestSpec } from '../services/guestSpecs.js';
+import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
+import { bindInstancePorts, devicesByPort, unbindInstancePorts } from './portBindings.js';
+import { resourceRequestFor } from './resources.js';
+
+/**
+ * Build: BUILD/scheduling → (claim, bind, guest recorded) → BUILD/spawning →
+ * agent reports the guest running → ACTIVE. No host: ERROR with
+ * "No valid host was found." and the ports released.
+ */
+export async function placeInstance(ctx: ControllerContext, uuid: string): Promise<void> {
+  const { db } = ctx.store;
+  const instance = await getInstance(db, uuid);
+  if (!instance || instance.taskState !== TaskState.SCHEDULING) return;
+  const request = resourceRequestFor(instance.flavor, instance.pciRequests);
+  let outcome;
+  try {
+    outcome = await scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
+      const moved = await updateInstance(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING }, { taskState: TaskState.SCHEDULING });
+      if (!moved) throw new ScheduleAborted('server left scheduling');
+      const byPort = devicesByPort(claimed);
+      const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
+      const ports = await bindInstancePorts(trx, instance, host, byPort);
+      await setDesiredGuest(trx, uuid, host, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
+    });
+  } catch (e) {
+    if (e instanceof ScheduleAborted) return;
+    throw e;
+  }
+  if (outcome.placed) {
+    ctx.signals.notify(outcome.host);
+    return;
+  }
+  ctx.log.info({ server: uuid, reason: outcome.reason }, 'no valid host');
+  await db.transaction().execute(async (trx) => {
+    const failed = await updateInstance(trx, uuid, {
+      vmState: VmState.ERROR, taskState: null,
+      fault: { code: 500, message: NO_VALID_HOST, details: outcome.reason, created: nowIso() },
+    }, { taskState: TaskState.SCHEDULING });
+    if (!failed) return;
+    await unbindInstancePorts(trx, instance);
+    await finishAction(trx, uuid, 'create', 'Error', NO_VALID_HOST);
+  });
+}
+
+/** The agent's answer to a build. */
+export async function onBuildReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
+  const { db, dialect } = ctx.store;
+  if (guest.observed_state === 'running') {
+    await db.transaction().execute(async (trx) => {
+      const done = await updateInstance(trx, instance.uuid, {
+        vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING, launchedAt: nowIso(),
+      }, { taskState: TaskState.SPAWNING });
+      if (!done) return;
+      await setPortStatus(trx, instance.portIds, 'ACTIVE');
+      await finishAction(trx, instance.uuid, 'create', 'Success');
+    });
+    return;
+  }
+  if (guest.error) {
+    await db.transaction().execute(async (trx) => {
+      const failed = await updateInstance(trx, instance.uuid, {
+        vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE,
+        fault: { code: 500, message: guest.error!, created: nowIso() },
+      }, { taskState: TaskState.SPAWNING });
+      if (!failed) return;
+      await releaseConsumer(trx, dialect, instance.uuid);
+      await unbindInstancePorts(trx, instance);
+      // The agent removes whatever it half-defined.
+      await setDesiredGuest(trx, instance.uuid, guest.host, 'absent', JSON.parse(guest.spec));
+      await finishAction(trx, instance.uuid, 'create', 'Error', guest.error);
+    });
+    ctx.signals.notify(guest.host);
+  }
+}

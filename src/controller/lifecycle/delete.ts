@@ -1,0 +1,64 @@
+import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
+import { releaseConsumer } from '../../storage/repositories/claims.js';
+import { deleteGuest, guestsOfInstance, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
+import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { nowIso } from '../../storage/repositories/json.js';
+import type { ControllerContext } from '../context.js';
+import { unbindInstancePorts } from './portBindings.js';
+
+/**
+ * Delete: the agents of every host holding a guest remove it, then the
+ * claims are freed and the ports unbound. A server whose host is down (or that
+ * never had one) is deleted at once; an agent that comes back removes guests
+ * it no longer owns.
+ */
+export async function startDelete(ctx: ControllerContext, instance: InstanceRecord): Promise<void> {
+  const { db } = ctx.store;
+  const guests = await guestsOfInstance(db, instance.uuid);
+  const hosts = [...new Set(guests.map((g) => g.host))];
+  const upHosts: string[] = [];
+  for (const host of hosts) {
+    const [svc] = await listServices(db, { host, binary: 'nova-compute' });
+    if (svc && serviceIsUp(svc, ctx.config.service_down_time)) upHosts.push(host);
+  }
+  if (upHosts.length === 0) {
+    await finishDelete(ctx, instance.uuid);
+    return;
+  }
+  await db.transaction().execute(async (trx) => {
+    await updateInstance(trx, instance.uuid, { taskState: TaskState.DELETING });
+    for (const g of guests) {
+      if (upHosts.includes(g.host)) await setDesiredGuest(trx, instance.uuid, g.host, 'absent', JSON.parse(g.spec));
+      else await deleteGuest(trx, instance.uuid, g.host);
+    }
+  });
+  for (const host of upHosts) ctx.signals.notify(host);
+}
+
+export async function onDeleteReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
+  const { db } = ctx.store;
+  if (guest.observed_state === 'absent') {
+    await deleteGuest(db, instance.uuid, guest.host);
+    const remaining = await guestsOfInstance(db, instance.uuid);
+    if (remaining.length === 0) await finishDelete(ctx, instance.uuid);
+    return;
+  }
+  if (guest.error && guest.desired_state === 'absent') {
+    await updateInstance(db, instance.uuid, {
+      vmState: VmState.ERROR, taskState: null, fault: { code: 500, message: guest.error, created: nowIso() },
+    }, { taskState: TaskState.DELETING });
+  }
+}
+
+export async function finishDelete(ctx: ControllerContext, uuid: string): Promise<void> {
+  const { db, dialect } = ctx.store;
+  await db.transaction().execute(async (trx) => {
+    const instance = await getInstance(trx, uuid);
+    if (!instance) return;
+    await releaseConsumer(trx, dialect, uuid);
+    await unbindInstancePorts(trx, instance);
+    await trx.deleteFrom('guests').where('instance_uuid', '=', uuid).execute();
+    await deleteInstanceRow(trx, uuid);
+  });
+}

@@ -1,0 +1,54 @@
+import type { Kysely } from 'kysely';
+import type { HostDevice } from '../../domain/pci/device.js';
+import type { ClaimedDevice } from '../../storage/repositories/claims.js';
+import { getPorts, bindPort, unbindPort, type PortRecord } from '../../storage/repositories/ports.js';
+import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
+import type { Database } from '../../storage/schema.js';
+import type { InstanceRecord } from '../../storage/repositories/instances.js';
+import { bindingProfileFor, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
+
+/** Which claimed device serves which port (port requests are named `port-<id>`). */
+export function devicesByPort(claimed: ClaimedDevice[]): Map<string, HostDevice> {
+  const out = new Map<string, HostDevice>();
+  for (const c of claimed) {
+    if (c.requestId.startsWith('port-')) out.set(c.requestId.slice(5), c.device);
+  }
+  return out;
+}
+
+/** The same mapping for devices already held, read back through the ports' binding profiles. */
+export async function heldDevicesByPort(db: Kysely<Database>, consumer: string, ports: PortRecord[], host: string): Promise<{ byPort: Map<string, HostDevice>; aliasDevices: HostDevice[] }> {
+  const held = (await devicesOfConsumer(db, consumer)).filter((d) => d.host === host);
+  const byAddress = new Map(held.map((d) => [d.address, d]));
+  const byPort = new Map<string, HostDevice>();
+  for (const p of ports) {
+    const slot = p.profile['pci_slot'];
+    if (typeof slot === 'string' && byAddress.has(slot)) {
+      byPort.set(p.id, byAddress.get(slot)!);
+      byAddress.delete(slot);
+    }
+  }
+  return { byPort, aliasDevices: [...byAddress.values()] };
+}
+
+export async function bindInstancePorts(
+  trx: Kysely<Database>, instance: InstanceRecord, host: string, byPort: Map<string, HostDevice>, status = 'DOWN',
+): Promise<PortRecord[]> {
+  const ports = await getPorts(trx, instance.portIds);
+  for (const port of ports) {
+    await bindPort(trx, port.id, {
+      hostId: host, deviceId: instance.uuid, deviceOwner: `compute:${instance.availabilityZone}`,
+      profile: bindingProfileFor(byPort.get(port.id)), vifType: 'ovs', vifDetails: { ...VIF_DETAILS_OVS }, status,
+    });
+  }
+  return getPorts(trx, instance.portIds);
+}
+
+export async function unbindInstancePorts(trx: Kysely<Database>, instance: InstanceRecord, opts: { keepDeviceId?: boolean } = {}): Promise<void> {
+  const ports = await getPorts(trx, instance.portIds);
+  for (const port of ports) {
+    // A port someone else took meanwhile is theirs now.
+    if (port.deviceId !== '' && port.deviceId !== instance.uuid) continue;
+    await unbindPort(trx, port.id, opts);
+  }
+}

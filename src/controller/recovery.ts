@@ -1,0 +1,16 @@
+import { TaskState } from '../domain/lifecycle/serverStatus.js';
+import { instancesInTaskState } from '../storage/repositories/instances.js';
+import type { ControllerContext } from './context.js';
+import { placeInstance } from './lifecycle/build.js';
+
+/**
+ * After a controller restart (or crash) nothing is lost: servers accepted
+ * but not yet placed are placed now. Work already handed to hosts lives in
+ * the guests table, which the agents reconcile by themselves.
+ */
+export async function resumeInterruptedWork(ctx: ControllerContext): Promise<void> {
+  const waiting = await instancesInTaskState(ctx.store.db, TaskState.SCHEDULING);
+  for (const instance of waiting) {
+    await placeInstance(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'placement failed'));
+  }
+}

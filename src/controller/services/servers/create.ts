@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { BadRequest, Conflict, NotFound } from '../../../domain/errors.js';
+import { TaskState, VmState } from '../../../domain/lifecycle/serverStatus.js';
+import { requestForPort, requestsForFlavor, type PciRequest } from '../../../domain/pci/request.js';
+import { startAction } from '../../../storage/repositories/actions.js';
+import { insertInstance, type InstanceRecord, getInstance } from '../../../storage/repositories/instances.js';
+import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups.js';
+import { getPort } from '../../../storage/repositories/ports.js';
+import { reservePort } from '../../../storage/repositories/portReservations.js';
+import type { AuthContext, ControllerContext } from '../../context.js';
+
+export interface CreateServerInput {
+  name: string;
+  imageRef: string;
+  flavorRef: string;
+  portIds: string[];
+  metadata: Record<string, string>;
+  description: string | null;
+  keyName: string | null;
+  availabilityZone: string | null;
+}
+
+const DEFAULT_ZONE = 'nova';
+
+/**
+ * Validates a create request and records the server in BUILD/scheduling with
+ * its ports reserved, all in one transaction; placement happens after the 202.
+ */
+export async function createServer(ctx: ControllerContext, auth: AuthContext, requestId: string, input: CreateServerInput): Promise<InstanceRecord> {
+  const { db } = ctx.store;
+  const flavor = await flavorSnapshot(db, input.flavorRef);
+  if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
+  const image = await imageById(db, input.imageRef);
+  if (!image || (image.visibility === 'private' && image.owner !== auth.projectId && !auth.isAdmin)) {
+    throw new BadRequest(`Image ${input.imageRef} could not be found.`);
+  }
+  if (image.status !== 'active') throw new BadRequest(`Image ${input.imageRef} is not active.`);
+  if (input.availabilityZone && input.availabilityZone !== DEFAULT_ZONE) {
+    throw new BadRequest(`The requested availability zone is not available`);
+  }
+  if (new Set(input.portIds).size !== input.portIds.length) throw new BadRequest('Duplicate port in the networks list.');
+
+  const pciRequests: PciRequest[] = [];
+  for (const portId of input.portIds) {
+    const port = await getPort(db, portId);
+    if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new NotFound(`Port id ${portId} could not be found.`);
+    if (port.deviceId !== '') throw new Conflict(`Port ${portId} is still in use.`);
+    const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork });
+    if (request && (port.vnicType === 'vdpa' || port.vnicType.startsWith('direct')) && !port.physicalNetwork) {
+      throw new BadRequest(`Port ${portId} has vnic_type ${port.vnicType} but its network has no physical network.`);
+    }
+    if (request) pciRequests.push(request);
+  }
+  try {
+    pciRequests.push(...requestsForFlavor(flavor.extra_specs, ctx.config.pci.alias));
+  } catch (e) {
+    throw e instanceof BadRequest ? e : new BadRequest((e as Error).message);
+  }
+
+  const uuid = randomUUID();
+  await db.transaction().execute(async (trx) => {
+    await insertInstance(trx, {
+      uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
+      metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,
+      portIds: input.portIds, availabilityZone: DEFAULT_ZONE,
+    }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING });
+    for (const portId of input.portIds) {
+      if (!(await reservePort(trx, portId, uuid, `compute:${DEFAULT_ZONE}`))) throw new Conflict(`Port ${portId} is still in use.`);
+    }
+    await startAction(trx, { instanceUuid: uuid, action: 'create', requestId, projectId: auth.projectId, userId: auth.userId });
+  });
+  return (await getInstance(db, uuid))!;
+}
