@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assignRole, createProject, createUser } from '../../../src/controller/api/identity/directory.js';
+import { hashPassword, verifyPassword } from '../../../src/controller/services/passwords.js';
+import { createTokenService, hashToken } from '../../../src/controller/services/tokens.js';
+import { openStore, type Store } from '../../../src/storage/db.js';
+
+describe('token service', () => {
+  let dir: string;
+  let store: Store;
+  let userId: string;
+  let projectId: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vdpa-tokens-'));
+    store = await openStore(join(dir, 'db.sqlite'));
+    const project = await createProject(store.db, { name: 'p' });
+    const user = await createUser(store.db, { name: 'u', password: 'pw', defaultProjectId: project.id });
+    await assignRole(store.db, user.id, project.id, 'member');
+    userId = user.id;
+    projectId = project.id;
+  });
+  after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('issues url-safe 32-byte tokens that verify to the user, project and roles', async () => {
+    const tokens = createTokenService(store, 60);
+    const issued = await tokens.issue({ userId, projectId });
+    assert.match(issued.token, /^[A-Za-z0-9_-]{43}$/);
+    const auth = await tokens.verify(issued.token);
+    assert.deepEqual(auth, {
+      userId, userName: 'u', projectId, projectName: 'p', roles: ['member'], isAdmin: false, isService: false,
+    });
+    // A second service (another controller process) reads it from the database.
+    assert.deepEqual(await createTokenService(store, 60).verify(issued.token), auth);
+    assert.equal(await tokens.verify(`${issued.token}x`), null);
+    assert.equal(await tokens.verify(''), null);
+  });
+
+  it('deletes expired rows when issuing', async () => {
+    const stale = 'stale-token-id';
+    await store.db.insertInto('tokens').values({
+      id: stale, user_id: userId, project_id: projectId, roles: '[]', issued_at: '2000-01-01T00:00:00.000Z', expires_at: '2000-01-01T01:00:00.000Z',
+    }).execute();
+    await createTokenService(store, 60).issue({ userId, projectId });
+    const row = await store.db.selectFrom('tokens').select('id').where('id', '=', stale).executeTakeFirst();
+    assert.equal(row, undefined);
+  });
+
+  it('keeps its cache bounded', async () => {
+    const tokens = createTokenService(store, 60, { cacheLimit: 3 });
+    const issued = [];
+    for (let i = 0; i < 5; i++) issued.push(await tokens.issue({ userId, projectId }));
+    assert.equal(tokens.cachedCount(), 3);
+    // Evicted tokens are still valid: they come back from the database.
+    assert.equal((await tokens.verify(issued[0]!.token))?.userId, userId);
+    assert.equal(tokens.cachedCount(), 3);
+  });
+
+  it('forgets a revoked token at once, cache included', async () => {
+    const tokens = createTokenService(store, 60);
+    const { token } = await tokens.issue({ userId, projectId });
+    assert.ok(await tokens.verify(token));
+    assert.equal(await tokens.revoke(token), true);
+    assert.equal(await tokens.verify(token), null);
+    assert.equal(await store.db.selectFrom('tokens').select('id').where('id', '=', hashToken(token)).executeTakeFirst(), undefined);
+  });
+});
+
+describe('password hashes', () => {
+  it('are salted: the same password hashes differently and both verify', async () => {
+    const a = await hashPassword('secret');
+    const b = await hashPassword('secret');
+    assert.notEqual(a, b);
+    assert.match(a, /^scrypt\$16384\$8\$1\$/);
+    assert.equal(await verifyPassword('secret', a), true);
+    assert.equal(await verifyPassword('secret', b), true);
+    assert.equal(await verifyPassword('Secret', a), false);
+    assert.equal(await verifyPassword('secret', '!'), false);
+    assert.equal(await verifyPassword('secret', 'scrypt$16384$8$1$AAAA$'), false);
+  });
+});
