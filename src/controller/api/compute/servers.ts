@@ -11,6 +11,7 @@ import { TaskState } from '../../../domain/lifecycle/serverStatus.js';
 import { createServer } from '../../services/servers/create.js';
 import { requireAdmin } from '../auth.js';
 import { serverAction } from './actions/registry.js';
+import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
 import { serverDetail, serverSummary } from './serverViews.js';
 

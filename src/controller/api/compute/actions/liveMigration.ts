@@ -1,0 +1,2 @@
+/** Server actions of this group register themselves here (see registry.ts). */
+export {};
