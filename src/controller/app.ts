@@ -14,7 +14,7 @@ export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance>
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
     bodyLimit: 4 * 1024 * 1024,
     genReqId: () => `req-${randomUUID()}`,
-    ignoreTrailingSlash: true,
+    routerOptions: { ignoreTrailingSlash: true },
     ajv: { customOptions: { allowUnionTypes: true } },
   });
 
