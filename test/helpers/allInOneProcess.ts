@@ -40,6 +40,8 @@ export interface AllInOneProcessOptions {
   config?: Record<string, unknown>;
   databaseUrl?: string;
   env?: Record<string, string>;
+  /** Extra arguments for `serve`. */
+  args?: string[];
 }
 
 async function freePort(): Promise<number> {
@@ -83,7 +85,7 @@ export async function startAllInOneProcess(o: AllInOneProcessOptions = {}): Prom
   }
   if (o.databaseUrl) env.VDPA_DATABASE_URL = o.databaseUrl;
   Object.assign(env, o.env ?? {});
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'serve', ...(o.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => { output += String(d); });
   child.stderr!.on('data', (d) => { output += String(d); });
