@@ -19,7 +19,7 @@ export function simulatedDiscovery(entry: HostInventoryEntry): HostDiscovery {
   };
 }
 
-export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, log: Logger, opts: { heartbeatMs?: number } = {}): { agent: ComputeAgent; driver: SimulatedDriver } {
+export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, log: Logger, opts: { heartbeatMs?: number; rediscoverMs?: number } = {}): { agent: ComputeAgent; driver: SimulatedDriver } {
   const chardevs = new Set(simulatedFunctions(entry).map((f) => f.vdpaChardev).filter((c): c is string => c !== null));
   const driver = new SimulatedDriver({ hostName: entry.name, availableChardevs: () => chardevs });
   const agent = new ComputeAgent({
@@ -32,6 +32,7 @@ export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, 
     link,
     log: log.child({ host: entry.name }),
     heartbeatMs: opts.heartbeatMs,
+    rediscoverMs: opts.rediscoverMs,
   });
   return { agent, driver };
 }

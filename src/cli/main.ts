@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
 import { registerDiscoverCommand } from './discover.js';
+import { registerAgentCommand } from './agent.js';
 import { startAllInOne } from './allInOne.js';
 
 function portNumber(v: string): number {
@@ -59,6 +60,7 @@ program
   });
 
 registerDiscoverCommand(program);
+registerAgentCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`vdpa-compute: ${err.message}\n`);

@@ -1,8 +1,109 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * The agent protocol over HTTP: every ControllerLink call of a remote compute
+ * agent, on the same object the all-in-one's in-process agents call directly.
+ *
+ *   PUT  /agent/v1/hosts/{host}                        registerHost       204
+ *   PUT  /agent/v1/hosts/{host}/inventory              reportInventory    204
+ *   POST /agent/v1/hosts/{host}/heartbeat              heartbeat          204
+ *   GET  /agent/v1/hosts/{host}/guests[?pending=true]  allGuests / pendingGuests  200 {guests}
+ *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/report   reportGuest        204
+ *   GET  /agent/v1/hosts/{host}/work?timeout_ms=N      waitForWork (long poll, at most MAX_WAIT_MS)  204
+ *
+ * Callers need a token whose roles include `service` (the agents' credential)
+ * or `admin`. Every call is idempotent, so an agent may repeat any of them.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest, Forbidden } from '../../../domain/errors.js';
+import type { GuestReport, HostRegistration, InventoryReport } from '../../../protocol/agentProtocol.js';
 import type { ControllerContext } from '../../context.js';
+import { createAgentLink } from '../../services/agentLink.js';
+import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { guestReportSchema, hostParams, inventorySchema, registrationSchema } from './schemas.js';
+
+/** A long poll never holds a connection longer than this, whatever the agent asks. */
+export const MAX_WAIT_MS = 30_000;
+const DEFAULT_WAIT_MS = 20_000;
+
+type HostParams = { host: string };
+
+function requireAgent(req: FastifyRequest): void {
+  const roles = req.auth.roles;
+  if (!roles.includes('service') && !roles.includes('admin')) {
+    throw new Forbidden('Policy doesn\'t allow compute agent calls to be performed: a token with the service or admin role is required.');
+  }
+}
+
+/** The host in the path and in the body must agree: an agent speaks only for its own host. */
+function sameHost(path: string, body: { host: string }): void {
+  if (body.host !== path) throw new BadRequest(`The body names host ${body.host} but the path names host ${path}.`);
+}
+
+export function waitTimeout(raw: unknown): number {
+  if (raw === undefined || raw === '') return DEFAULT_WAIT_MS;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new BadRequest(`Invalid timeout_ms ${JSON.stringify(raw)}: expected a number of milliseconds >= 0.`);
+  return Math.min(Math.floor(n), MAX_WAIT_MS);
+}
 
 export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, 'compute');
-  void ctx;
+  const link = createAgentLink(ctx);
+
+  app.addHook('onRequest', async (req) => {
+    await authenticate(ctx, req);
+    requireAgent(req);
+  });
+
+  app.put<{ Params: HostParams; Body: HostRegistration }>('/v1/hosts/:host',
+    { schema: { params: hostParams, body: registrationSchema } },
+    async (req, reply) => {
+      sameHost(req.params.host, req.body);
+      await link.registerHost(req.body);
+      return reply.code(204).send();
+    });
+
+  app.put<{ Params: HostParams; Body: InventoryReport }>('/v1/hosts/:host/inventory',
+    { schema: { params: hostParams, body: inventorySchema } },
+    async (req, reply) => {
+      sameHost(req.params.host, req.body);
+      await link.reportInventory(req.body);
+      return reply.code(204).send();
+    });
+
+  app.post<{ Params: HostParams }>('/v1/hosts/:host/heartbeat', { schema: { params: hostParams } }, async (req, reply) => {
+    await link.heartbeat(req.params.host);
+    return reply.code(204).send();
+  });
+
+  app.get<{ Params: HostParams; Querystring: { pending?: string } }>('/v1/hosts/:host/guests',
+    { schema: { params: hostParams } },
+    async (req) => {
+      const pending = req.query.pending;
+      if (pending !== undefined && pending !== 'true' && pending !== 'false') {
+        throw new BadRequest(`Invalid pending ${JSON.stringify(pending)}: expected true or false.`);
+      }
+      const guests = pending === 'true' ? await link.pendingGuests(req.params.host) : await link.allGuests(req.params.host);
+      return { guests };
+    });
+
+  app.put<{ Params: HostParams & { uuid: string }; Body: GuestReport }>('/v1/hosts/:host/guests/:uuid/report',
+    { schema: { body: guestReportSchema } },
+    async (req, reply) => {
+      sameHost(req.params.host, req.body);
+      if (req.body.instanceUuid !== req.params.uuid) {
+        throw new BadRequest(`The body names server ${req.body.instanceUuid} but the path names server ${req.params.uuid}.`);
+      }
+      await link.reportGuest(req.body);
+      return reply.code(204).send();
+    });
+
+  app.get<{ Params: HostParams; Querystring: { timeout_ms?: string } }>('/v1/hosts/:host/work',
+    { schema: { params: hostParams } },
+    async (req, reply) => {
+      const timeoutMs = waitTimeout(req.query.timeout_ms);
+      // The signal is only a hint (hostSignals.ts): an agent that misses it still polls pendingGuests.
+      await link.waitForWork(req.params.host, timeoutMs);
+      return reply.code(204).send();
+    });
 }

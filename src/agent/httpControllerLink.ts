@@ -1,0 +1,260 @@
+/**
+ * The ControllerLink of a remote compute agent: the controller's /agent/v1 API
+ * over HTTP, authenticated with the agents' service credential.
+ *
+ * While the controller is unreachable (refused, reset, timed out, 502/503/504)
+ * a call is retried with exponential backoff until it gets through or the link
+ * is closed; every call of the protocol is idempotent, so a call whose answer
+ * was lost may safely be sent again. An expired or unknown token (401) is
+ * replaced by a fresh one and the call repeated once.
+ */
+import type { Logger } from 'pino';
+import type {
+  ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport,
+} from '../protocol/agentProtocol.js';
+
+export interface ServiceCredential {
+  username: string;
+  password: string;
+  projectName: string;
+  /** Domain of the user and of the project (default "Default"). */
+  domain?: string;
+}
+
+export interface HttpControllerLinkOptions {
+  /** The controller's base URL, e.g. http://controller:8774 */
+  controllerUrl: string;
+  credential: ServiceCredential;
+  log?: Logger;
+  /** First retry delay (default 100 ms), doubled after every failure up to maxBackoffMs (default 5 s). */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** A request that gets no answer in this long counts as a failure and is retried (default 30 s, plus the long-poll time). */
+  requestTimeoutMs?: number;
+}
+
+/** The controller answered, and said no: retrying the same call will not help. */
+export class ControllerRejected extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'ControllerRejected';
+  }
+}
+
+/** The link was closed while a call was waiting to be retried. */
+export class LinkClosed extends Error {
+  constructor() {
+    super('the controller link is closed');
+    this.name = 'LinkClosed';
+  }
+}
+
+/** Statuses of a controller that is restarting or behind a proxy that cannot reach it. */
+const RETRY_STATUSES = new Set([502, 503, 504]);
+/** A token this close to its expiry is renewed before use, not after a 401. */
+const RENEW_BEFORE_MS = 60_000;
+
+interface Token {
+  value: string;
+  expiresAtMs: number;
+}
+
+class Unreachable extends Error {}
+
+export class HttpControllerLink implements ControllerLink {
+  private readonly base: string;
+  private token: Token | null = null;
+  private authenticating: Promise<Token> | null = null;
+  private readonly closing = new AbortController();
+  /** Whether the last attempt failed, so that an outage is logged once and its end once. */
+  private unreachableSince: number | null = null;
+
+  constructor(private readonly o: HttpControllerLinkOptions) {
+    this.base = o.controllerUrl.replace(/\/+$/, '');
+  }
+
+  // ---- ControllerLink ------------------------------------------------------
+
+  async registerHost(reg: HostRegistration): Promise<void> {
+    await this.call('PUT', `${this.hostPath(reg.host)}`, reg);
+  }
+
+  async reportInventory(report: InventoryReport): Promise<void> {
+    await this.call('PUT', `${this.hostPath(report.host)}/inventory`, report);
+  }
+
+  async heartbeat(host: string): Promise<void> {
+    await this.call('POST', `${this.hostPath(host)}/heartbeat`);
+  }
+
+  async pendingGuests(host: string): Promise<GuestAssignment[]> {
+    return ((await this.call('GET', `${this.hostPath(host)}/guests?pending=true`)) as { guests: GuestAssignment[] }).guests;
+  }
+
+  async allGuests(host: string): Promise<GuestAssignment[]> {
+    return ((await this.call('GET', `${this.hostPath(host)}/guests`)) as { guests: GuestAssignment[] }).guests;
+  }
+
+  async reportGuest(report: GuestReport): Promise<void> {
+    await this.call('PUT', `${this.hostPath(report.host)}/guests/${encodeURIComponent(report.instanceUuid)}/report`, report);
+  }
+
+  async waitForWork(host: string, timeoutMs: number): Promise<void> {
+    const ms = Math.max(0, Math.floor(timeoutMs));
+    await this.call('GET', `${this.hostPath(host)}/work?timeout_ms=${ms}`, undefined, ms);
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  /** Gets a token now (retrying while the controller is unreachable); rejects on a wrong credential. */
+  async connect(): Promise<void> {
+    await this.retrying(() => this.currentToken());
+  }
+
+  /** Stops every retry in progress; later calls fail with LinkClosed. */
+  close(): void {
+    this.closing.abort();
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  private hostPath(host: string): string {
+    return `/agent/v1/hosts/${encodeURIComponent(host)}`;
+  }
+
+  private async call(method: string, path: string, body?: unknown, longPollMs = 0): Promise<unknown> {
+    return this.retrying(async () => {
+      let token = await this.currentToken();
+      let res = await this.send(method, path, token.value, body, longPollMs);
+      if (res.status === 401) {
+        // Expired, revoked, or the controller lost its token table: one fresh token, one more try.
+        this.forget(token);
+        token = await this.currentToken();
+        res = await this.send(method, path, token.value, body, longPollMs);
+      }
+      return this.answer(method, path, res);
+    });
+  }
+
+  private async answer(method: string, path: string, res: Response): Promise<unknown> {
+    const text = await res.text().catch(() => '');
+    if (RETRY_STATUSES.has(res.status)) throw new Unreachable(`${method} ${path}: HTTP ${res.status}`);
+    if (res.status >= 400) throw new ControllerRejected(res.status, `${method} ${path}: HTTP ${res.status}: ${errorMessage(text)}`);
+    if (!text) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ControllerRejected(res.status, `${method} ${path}: the controller's answer is not JSON`);
+    }
+  }
+
+  private async send(method: string, path: string, token: string | null, body: unknown, longPollMs: number): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token) headers['x-auth-token'] = token;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const timeout = AbortSignal.timeout((this.o.requestTimeoutMs ?? 30_000) + longPollMs);
+    try {
+      return await fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.any([timeout, this.closing.signal]),
+      });
+    } catch (e) {
+      if (this.closing.signal.aborted) throw new LinkClosed();
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new Unreachable(`${method} ${path}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    }
+  }
+
+  private async currentToken(): Promise<Token> {
+    if (this.token && this.token.expiresAtMs - RENEW_BEFORE_MS > Date.now()) return this.token;
+    if (!this.authenticating) {
+      this.authenticating = this.authenticate().finally(() => { this.authenticating = null; });
+    }
+    return this.authenticating;
+  }
+
+  private forget(token: Token): void {
+    if (this.token === token) this.token = null;
+  }
+
+  private async authenticate(): Promise<Token> {
+    const c = this.o.credential;
+    const domain = { name: c.domain ?? 'Default' };
+    const res = await this.send('POST', '/identity/v3/auth/tokens?nocatalog', null, {
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: c.username, domain, password: c.password } } },
+        scope: { project: { name: c.projectName, domain } },
+      },
+    }, 0);
+    const text = await res.text().catch(() => '');
+    if (RETRY_STATUSES.has(res.status)) throw new Unreachable(`authentication: HTTP ${res.status}`);
+    const value = res.headers.get('x-subject-token');
+    if (res.status !== 201 || !value) {
+      throw new ControllerRejected(res.status,
+        `authentication as ${c.username} (project ${c.projectName}) failed: HTTP ${res.status}: ${errorMessage(text)}`);
+    }
+    let expiresAtMs = Date.now() + 3600_000;
+    try {
+      const parsed = Date.parse((JSON.parse(text) as { token?: { expires_at?: string } }).token?.expires_at ?? '');
+      if (Number.isFinite(parsed)) expiresAtMs = parsed;
+    } catch { /* no body: assume an hour, a 401 will tell us sooner */ }
+    this.token = { value, expiresAtMs };
+    return this.token;
+  }
+
+  /** Repeats `attempt` while the controller is unreachable; other errors go to the caller at once. */
+  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    let backoff = this.o.initialBackoffMs ?? 100;
+    const max = this.o.maxBackoffMs ?? 5_000;
+    for (;;) {
+      if (this.closing.signal.aborted) throw new LinkClosed();
+      try {
+        const result = await attempt();
+        if (this.unreachableSince !== null) {
+          this.o.log?.info({ controller: this.base, downMs: Date.now() - this.unreachableSince }, 'controller reachable again');
+          this.unreachableSince = null;
+        }
+        return result;
+      } catch (e) {
+        if (!(e instanceof Unreachable)) throw e;
+        if (this.unreachableSince === null) {
+          this.unreachableSince = Date.now();
+          this.o.log?.warn({ controller: this.base, err: e.message }, 'controller unreachable; retrying with backoff');
+        } else {
+          this.o.log?.debug({ controller: this.base, err: e.message, backoffMs: backoff }, 'controller still unreachable');
+        }
+        await this.pause(backoff);
+        backoff = Math.min(backoff * 2, max);
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    const signal = this.closing.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      // A little jitter keeps a fleet of agents from returning in lock step after an outage.
+      const timer = setTimeout(done, ms * (0.8 + Math.random() * 0.4));
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+/** The message inside any of the OpenStack error formats, else the text itself. */
+function errorMessage(text: string): string {
+  try {
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    for (const v of Object.values(doc)) {
+      if (v && typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string') return (v as { message: string }).message;
+    }
+    if (typeof doc.message === 'string') return doc.message;
+  } catch { /* not JSON */ }
+  return text.slice(0, 500) || '(no body)';
+}

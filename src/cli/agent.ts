@@ -1,0 +1,238 @@
+/**
+ * `agent`: the compute agent as its own process on a hypervisor host. It talks
+ * to a controller over HTTP (/agent/v1) with the agents' service credential,
+ * through the same ComputeAgent the all-in-one runs in-process.
+ *
+ * --driver libvirt (default): sysfs discovery + device_spec, guests through libvirt.
+ * --driver simulated --inventory FILE: one host of the inventory format (labs, tests).
+ * Discovery runs again every --rediscover-seconds and on SIGHUP.
+ */
+import { readFile, statfs } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { pino, type Logger } from 'pino';
+import { parse as parseYaml, stringify } from 'yaml';
+import { parseHostInventory, type HostInventoryEntry } from '../domain/inventory/hostInventory.js';
+import { CURRENT_SERVICE_VERSION } from '../domain/inventory/serviceVersion.js';
+import { DeviceSpecError } from '../domain/pci/deviceSpec.js';
+import { ComputeAgent } from '../agent/computeAgent.js';
+import { ControllerRejected, HttpControllerLink, type ServiceCredential } from '../agent/httpControllerLink.js';
+import { libvirtHostDiscovery } from '../agent/libvirtHost.js';
+import { simulatedAgent } from '../agent/simulatedHost.js';
+import type { VirtDriver } from '../agent/drivers/driver.js';
+import { LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
+
+export class AgentConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentConfigError';
+  }
+}
+
+export interface AgentCommandOptions {
+  controller: string;
+  host?: string;
+  driver: 'libvirt' | 'simulated';
+  inventory?: string;
+  libvirtUri: string;
+  sysfsRoot: string;
+  procRoot: string;
+  deviceSpec?: string;
+  trackSoftwareVdpa: boolean;
+  credentials?: string;
+  heartbeatSeconds: number;
+  rediscoverSeconds: number;
+  hostIp?: string;
+}
+
+function positiveSeconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number of seconds > 0');
+  return n;
+}
+
+async function readDoc(file: string, what: string): Promise<unknown> {
+  try {
+    return parseYaml(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new AgentConfigError(`${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The service credential: a file ({username, password, project_name, domain?},
+ * or the same under `auth`, as in clouds.yaml), else VDPA_AGENT_PASSWORD with
+ * VDPA_AGENT_USER (default compute-agent) and VDPA_AGENT_PROJECT (default service).
+ */
+export async function readCredential(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ServiceCredential> {
+  if (file !== undefined) {
+    let doc = await readDoc(file, '--credentials');
+    if (doc && typeof doc === 'object' && 'auth' in doc) doc = (doc as { auth: unknown }).auth;
+    const d = (doc ?? {}) as Record<string, unknown>;
+    const username = d.username ?? d.user;
+    const projectName = d.project_name ?? d.project;
+    const domain = d.domain ?? d.user_domain_name;
+    if (typeof d.password !== 'string' || d.password === '') throw new AgentConfigError(`--credentials ${file}: password is required`);
+    return {
+      username: typeof username === 'string' ? username : 'compute-agent',
+      password: d.password,
+      projectName: typeof projectName === 'string' ? projectName : 'service',
+      ...(typeof domain === 'string' ? { domain } : {}),
+    };
+  }
+  const password = env.VDPA_AGENT_PASSWORD;
+  if (!password) throw new AgentConfigError('no service credential: give --credentials FILE or set VDPA_AGENT_PASSWORD');
+  return { username: env.VDPA_AGENT_USER || 'compute-agent', password, projectName: env.VDPA_AGENT_PROJECT || 'service' };
+}
+
+/** One host of an inventory file: the file's only host, or the one --host names. */
+export async function readInventoryHost(file: string, host: string | undefined): Promise<HostInventoryEntry> {
+  let doc = await readDoc(file, '--inventory');
+  // A file holding one host entry is the same as a list of one.
+  if (doc && typeof doc === 'object' && !Array.isArray(doc) && !('hosts' in doc) && 'name' in doc) doc = { hosts: [doc] };
+  let hosts: HostInventoryEntry[];
+  try {
+    hosts = parseHostInventory(stringify(doc), file);
+  } catch (e) {
+    throw new AgentConfigError((e as Error).message);
+  }
+  if (host !== undefined) {
+    const entry = hosts.find((h) => h.name === host);
+    if (!entry) throw new AgentConfigError(`--inventory ${file}: no host named ${host} (it has ${hosts.map((h) => h.name).join(', ') || 'none'})`);
+    return entry;
+  }
+  if (hosts.length !== 1) {
+    throw new AgentConfigError(`--inventory ${file}: holds ${hosts.length} hosts; name the one to run with --host`);
+  }
+  return hosts[0]!;
+}
+
+async function readDeviceSpec(file: string | undefined, log: Logger): Promise<unknown[]> {
+  if (file === undefined) {
+    log.warn('no --device-spec given: no PCI or vDPA device will be offered by this host');
+    return [];
+  }
+  let doc = await readDoc(file, '--device-spec');
+  if (doc && typeof doc === 'object' && !Array.isArray(doc) && 'device_spec' in doc) doc = (doc as { device_spec: unknown }).device_spec;
+  if (!Array.isArray(doc)) throw new AgentConfigError(`--device-spec ${file}: expected a list of device_spec entries`);
+  return doc;
+}
+
+function firstExternalIpv4(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+async function diskGbAt(paths: string[]): Promise<number> {
+  for (const p of paths) {
+    try {
+      const s = await statfs(p);
+      return Math.floor((s.blocks * s.bsize) / 1024 ** 3);
+    } catch { /* try the next */ }
+  }
+  return 0;
+}
+
+async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, log: Logger): Promise<{ agent: ComputeAgent; driver: VirtDriver }> {
+  const driver = new LibvirtDriver({ uri: o.libvirtUri });
+  const discovery = libvirtHostDiscovery({
+    sysfsRoot: o.sysfsRoot,
+    procRoot: o.procRoot,
+    deviceSpec: await readDeviceSpec(o.deviceSpec, log),
+    trackSoftwareVdpa: o.trackSoftwareVdpa,
+    libvirtVersions: async () => libvirtHostVersions(await driver.connection()),
+    log,
+  });
+  const node = await (await driver.connection()).nodeInfo();
+  const host = o.host ?? hostname();
+  const agent = new ComputeAgent({
+    identity: {
+      host, serviceVersion: CURRENT_SERVICE_VERSION, hypervisorType: 'QEMU', hostIp: o.hostIp ?? firstExternalIpv4(),
+      vcpus: node.cpus, memoryMb: Math.floor(node.memoryKiB / 1024), diskGb: await diskGbAt(['/var/lib/libvirt', '/']),
+    },
+    discovery, driver, link,
+    log: log.child({ host }),
+    heartbeatMs: o.heartbeatSeconds * 1000,
+    rediscoverMs: o.rediscoverSeconds * 1000,
+  });
+  return { agent, driver };
+}
+
+export interface RunningAgent {
+  agent: ComputeAgent;
+  link: HttpControllerLink;
+  stop(): Promise<void>;
+}
+
+/** Builds the agent the options describe, authenticates (retrying while the controller is down) and starts it. */
+export async function runAgent(o: AgentCommandOptions, log: Logger): Promise<RunningAgent> {
+  const credential = await readCredential(o.credentials);
+  const link = new HttpControllerLink({ controllerUrl: o.controller, credential, log: log.child({ component: 'controller-link' }) });
+  let built: { agent: ComputeAgent; driver: VirtDriver };
+  if (o.driver === 'simulated') {
+    if (o.inventory === undefined) throw new AgentConfigError('--driver simulated needs --inventory FILE');
+    const entry = await readInventoryHost(o.inventory, o.host);
+    built = simulatedAgent(entry, link, log, { heartbeatMs: o.heartbeatSeconds * 1000, rediscoverMs: o.rediscoverSeconds * 1000 });
+  } else {
+    built = await libvirtAgent(o, link, log);
+  }
+  // A wrong credential stops us here instead of being retried for ever.
+  await link.connect();
+  await built.agent.start();
+  log.info({ host: built.agent.host, controller: o.controller, driver: o.driver }, 'compute agent running');
+  return {
+    agent: built.agent,
+    link,
+    async stop() {
+      link.close();
+      await built.agent.stop();
+      await built.driver.close();
+    },
+  };
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run a compute agent for this host against a controller (over HTTP)')
+    .requiredOption('--controller <url>', 'the controller\'s base URL, e.g. http://controller:8774')
+    .option('--host <name>', 'this compute host\'s name (default: the system hostname, or the inventory\'s only host)')
+    .addOption(new Option('--driver <driver>', 'virt driver').choices(['libvirt', 'simulated']).default('libvirt'))
+    .option('--inventory <file>', 'with --driver simulated: a host inventory file (one host, or pick with --host)')
+    .option('--libvirt-uri <uri>', 'libvirt connection URI', 'qemu:///system')
+    .option('--sysfs-root <dir>', 'sysfs mount point', '/sys')
+    .option('--proc-root <dir>', 'procfs mount point (the kernel version is read there)', '/proc')
+    .option('--device-spec <file>', 'JSON or YAML list of device_spec entries')
+    .option('--track-software-vdpa', 'also report vDPA devices without a PCI VF parent (vdpa_sim)', false)
+    .option('--credentials <file>', 'service credential file (else env VDPA_AGENT_PASSWORD, VDPA_AGENT_USER, VDPA_AGENT_PROJECT)')
+    .option('--host-ip <address>', 'the address the controller records for this host (default: the first non-loopback IPv4)')
+    .option('--heartbeat-seconds <n>', 'seconds between heartbeats', positiveSeconds, 10)
+    .option('--rediscover-seconds <n>', 'seconds between device rediscoveries (also on SIGHUP)', positiveSeconds, 60)
+    .action(async (o: AgentCommandOptions, cmd: Command) => {
+      const log = pino({ level: process.env.VDPA_LOG_LEVEL ?? 'info' });
+      let running: RunningAgent;
+      try {
+        running = await runAgent(o, log);
+      } catch (e) {
+        if (e instanceof AgentConfigError || e instanceof DeviceSpecError || e instanceof ControllerRejected) {
+          cmd.error(`error: ${e.message}`, { exitCode: 2 });
+        }
+        throw e;
+      }
+      process.on('SIGHUP', () => {
+        log.info('SIGHUP: rediscovering devices');
+        running.agent.rediscover().catch((err: Error) => log.warn({ err }, 'rediscovery failed'));
+      });
+      let stopping = false;
+      const shutdown = async () => {
+        if (stopping) return;
+        stopping = true;
+        await running.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+    });
+}

@@ -1,0 +1,72 @@
+/**
+ * JSON schemas of the agent protocol's request bodies (src/protocol/agentProtocol.ts),
+ * so that a malformed report is a 400 at the edge, never a half-applied change.
+ */
+const str = { type: 'string' } as const;
+const nullableStr = { type: ['string', 'null'] } as const;
+const HOST_NAME = { type: 'string', minLength: 1, maxLength: 255 } as const;
+
+const versions = {
+  type: 'object',
+  required: ['kernel', 'libvirt', 'qemu'],
+  properties: { kernel: str, libvirt: str, qemu: str },
+} as const;
+
+export const registrationSchema = {
+  type: 'object',
+  required: ['host', 'serviceVersion', 'hypervisorType', 'hostIp', 'vcpus', 'memoryMb', 'diskGb', 'versions', 'vdpaUnsupportedReason'],
+  properties: {
+    host: HOST_NAME,
+    serviceVersion: { type: 'integer', minimum: 0 },
+    hypervisorType: str,
+    hostIp: str,
+    vcpus: { type: 'integer', minimum: 0 },
+    memoryMb: { type: 'integer', minimum: 0 },
+    diskGb: { type: 'integer', minimum: 0 },
+    versions,
+    vdpaUnsupportedReason: nullableStr,
+  },
+} as const;
+
+const trackedDevice = {
+  type: 'object',
+  required: ['address', 'vendorId', 'productId', 'devType', 'parentAddr', 'numaNode', 'devname', 'vdpaName', 'vdpaChardev', 'physicalNetwork', 'tags'],
+  properties: {
+    address: str,
+    vendorId: str,
+    productId: str,
+    devType: { type: 'string', enum: ['type-PCI', 'type-PF', 'type-VF', 'vdpa', 'vdpa-sim'] },
+    parentAddr: nullableStr,
+    numaNode: { type: ['integer', 'null'] },
+    devname: nullableStr,
+    vdpaName: nullableStr,
+    vdpaChardev: nullableStr,
+    physicalNetwork: nullableStr,
+    tags: { type: 'object', additionalProperties: str },
+  },
+} as const;
+
+export const inventorySchema = {
+  type: 'object',
+  required: ['host', 'devices'],
+  properties: { host: HOST_NAME, devices: { type: 'array', items: trackedDevice } },
+} as const;
+
+export const guestReportSchema = {
+  type: 'object',
+  required: ['host', 'instanceUuid', 'generation', 'observedState', 'domainXml', 'error'],
+  properties: {
+    host: HOST_NAME,
+    instanceUuid: str,
+    generation: { type: 'integer', minimum: 0 },
+    observedState: { type: ['string', 'null'], enum: ['running', 'paused', 'suspended', 'shutoff', 'absent', null] },
+    domainXml: nullableStr,
+    error: nullableStr,
+  },
+} as const;
+
+export const hostParams = {
+  type: 'object',
+  required: ['host'],
+  properties: { host: HOST_NAME },
+} as const;
