@@ -293,10 +293,12 @@ Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {
   });
 }
 
-// migrateToURI3(name, destinationUri, { uri?, destName?, destXml?, bandwidthMiB? }, flags)
+// migrateToURI3(name, destinationUri | null, { uri?, destName?, destXml?, bandwidthMiB? }, flags)
 Napi::Value Connection::MigrateToURI3(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 0, "name");
-  std::string dest = StringArg(info, 1, "destinationUri");
+  // Without VIR_MIGRATE_PEER2PEER libvirt wants no destination connection URI (null).
+  bool hasDest = !info[1].IsNull() && !info[1].IsUndefined();
+  std::string dest = hasDest ? StringArg(info, 1, "destinationUri") : "";
   Napi::Object p = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
   auto opt = [&](const char* key) { return p.Has(key) && p.Get(key).IsString() ? p.Get(key).As<Napi::String>().Utf8Value() : ""; };
   std::string uri = opt("uri"), destName = opt("destName"), destXml = opt("destXml");
@@ -304,7 +306,7 @@ Napi::Value Connection::MigrateToURI3(const Napi::CallbackInfo& info) {
       ? p.Get("bandwidthMiB").As<Napi::Number>().Int64Value() : 0;
   unsigned int flags = FlagsArg(info, 3);
   return Job::Run(info.Env(), info.This().As<Napi::Object>(),
-                  [c = Ref(info.Env()), name, dest, uri, destName, destXml, bandwidth, flags]() -> Build {
+                  [c = Ref(info.Env()), name, hasDest, dest, uri, destName, destXml, bandwidth, flags]() -> Build {
     DomainPtr d = Lookup(c, name);
     virTypedParameterPtr params = nullptr;
     int n = 0, max = 0;
@@ -318,7 +320,7 @@ Napi::Value Connection::MigrateToURI3(const Napi::CallbackInfo& info) {
       virTypedParamsFree(params, n);
       throw f;
     }
-    int result = virDomainMigrateToURI3(d.get(), dest.c_str(), params, n, flags);
+    int result = virDomainMigrateToURI3(d.get(), hasDest ? dest.c_str() : nullptr, params, n, flags);
     LibvirtFailure f = result < 0 ? LibvirtFailure::Last("virDomainMigrateToURI3") : LibvirtFailure{};
     virTypedParamsFree(params, n);
     if (result < 0) throw f;

@@ -98,7 +98,8 @@ export interface LibvirtConnection {
   getXMLDesc(name: string, flags?: number): Promise<string>;
   getState(name: string): Promise<{ state: number; reason: number }>;
   listAllDomains(flags?: number): Promise<NamedDomain[]>;
-  migrateToURI3(name: string, destinationUri: string, params: MigrateParams, flags?: number): Promise<void>;
+  /** destinationUri is the destination libvirt's URI for peer-to-peer migration, null otherwise. */
+  migrateToURI3(name: string, destinationUri: string | null, params: MigrateParams, flags?: number): Promise<void>;
   listAllNodeDevices(flags?: number): Promise<string[]>;
   nodeDeviceXML(name: string): Promise<string>;
 }
