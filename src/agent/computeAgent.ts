@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { create } from 'xmlbuilder2';
 import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
 import type { TrackedDevice } from '../domain/pci/device.js';
 import type {
@@ -36,6 +37,39 @@ export interface ComputeAgentOptions {
 
 function macsOf(xml: string): string[] {
   return [...xml.matchAll(/<mac address=['"]([0-9a-fA-F:]+)['"]/g)].map((m) => m[1]!.toLowerCase());
+}
+
+function hexField(el: Element, name: string, width: number): string {
+  return (el.getAttribute(name) ?? '0').replace(/^0x/i, '').toLowerCase().padStart(width, '0');
+}
+
+/**
+ * The guest's NICs as its domain XML describes them, so an unplug hands the
+ * driver the interface that is really there (type, chardev or VF address),
+ * not a guess. The port id is not in the XML; drivers match by MAC then.
+ */
+export function interfacesOfDomainXml(xml: string): GuestInterface[] {
+  if (!xml) return [];
+  const found: GuestInterface[] = [];
+  create(xml).root().each((node) => {
+    const el = node.node as unknown as Element;
+    if (el.nodeName !== 'interface') return;
+    const type = el.getAttribute('type');
+    const iface: GuestInterface = { portId: '', macAddress: '', kind: type === 'vdpa' ? 'vdpa' : type === 'hostdev' ? 'hostdev' : 'ethernet' };
+    for (const child of Array.from(el.childNodes) as Element[]) {
+      if (child.nodeName === 'mac') iface.macAddress = (child.getAttribute('address') ?? '').toLowerCase();
+      if (child.nodeName === 'mtu' && child.getAttribute('size')) iface.mtu = Number(child.getAttribute('size'));
+      if (child.nodeName !== 'source') continue;
+      if (iface.kind === 'vdpa' && child.getAttribute('dev')) iface.vdpaChardev = child.getAttribute('dev')!;
+      for (const a of Array.from(child.childNodes) as Element[]) {
+        if (a.nodeName === 'address') {
+          iface.pciAddress = `${hexField(a, 'domain', 4)}:${hexField(a, 'bus', 2)}:${hexField(a, 'slot', 2)}.${hexField(a, 'function', 1)}`;
+        }
+      }
+    }
+    found.push(iface);
+  }, true, true);
+  return found;
 }
 
 /** Sleeps, but wakes at once when the agent stops. */
@@ -216,26 +250,25 @@ export class ComputeAgent {
         return d.suspend(spec.uuid);
       case 'shutoff':
         if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${this.host}`);
-        if (state === 'shutoff') return current;
-        return d.powerOff(spec.uuid);
+        // A stopped guest's definition follows the spec too (interface attach/detach while SHUTOFF).
+        if (state === 'shutoff') return this.syncInterfaces(spec, current!);
+        return this.syncInterfaces(spec, await d.powerOff(spec.uuid));
       case 'paused':
         return current;
     }
   }
 
-  /** Hot-plugs and unplugs interfaces so the running guest has exactly the spec's NICs. */
+  /** Unplugs and hot-plugs interfaces so the guest (running or defined) has exactly the spec's NICs. */
   private async syncInterfaces(spec: GuestSpec, status: GuestStatus): Promise<GuestStatus> {
-    const have = new Set(macsOf(status.domainXml));
     const want = new Map(spec.interfaces.map((i) => [i.macAddress.toLowerCase(), i]));
     let latest = status;
+    // Unplug first: a device leaving frees what a device arriving may need.
+    for (const gone of interfacesOfDomainXml(status.domainXml)) {
+      if (!want.has(gone.macAddress)) latest = await this.o.driver.detachInterface(spec.uuid, gone);
+    }
+    const have = new Set(macsOf(latest.domainXml));
     for (const [mac, iface] of want) {
       if (!have.has(mac)) latest = await this.o.driver.attachInterface(spec.uuid, iface);
-    }
-    for (const mac of have) {
-      if (!want.has(mac)) {
-        const gone: GuestInterface = { portId: '', macAddress: mac, kind: 'ethernet' };
-        latest = await this.o.driver.detachInterface(spec.uuid, gone);
-      }
     }
     return latest;
   }

@@ -154,7 +154,11 @@ export class SimulatedDriver implements VirtDriver {
   async detachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus> {
     const guest = this.guests.get(uuid);
     if (!guest) return { uuid, state: 'absent', domainXml: '' };
-    const index = guest.spec.interfaces.findIndex((i) => i.portId === iface.portId);
+    // By port; an interface read back from domain XML has no port id, only its MAC (as libvirt matches).
+    const mac = iface.macAddress.toLowerCase();
+    const index = iface.portId !== ''
+      ? guest.spec.interfaces.findIndex((i) => i.portId === iface.portId)
+      : guest.spec.interfaces.findIndex((i) => i.macAddress.toLowerCase() === mac);
     if (index < 0) return statusOf(uuid, guest);
     const removed = guest.spec.interfaces[index]!;
     const spec = { ...guest.spec, interfaces: guest.spec.interfaces.filter((_, i) => i !== index) };

@@ -135,3 +135,44 @@ export async function transferConsumer(trx: Kysely<Database>, from: string, to: 
   await trx.updateTable('pci_devices').set({ consumer: to }).where('consumer', '=', from).where('host', '=', host).execute();
   await trx.updateTable('allocations').set({ consumer: to }).where('consumer', '=', from).where('host', '=', host).execute();
 }
+
+/**
+ * Claims only devices (no vCPU/RAM/disk, no allocation row, no running_vms)
+ * on a host for a server already placed there: an interface attach. Same
+ * conditional writes as claimOnHost, so a lost race is a ClaimConflict.
+ */
+export async function claimDevicesOnHost(
+  trx: Kysely<Database>, dialect: Dialect, input: Omit<ClaimInput, 'vcpus' | 'memoryMb' | 'diskGb'>,
+): Promise<ClaimedDevice[]> {
+  const now = nowIso();
+  // Same first write as claimOnHost: on PostgreSQL the node row lock orders claims on one host.
+  await trx.updateTable('compute_nodes').set({ updated_at: now }).where('host', '=', input.host).execute();
+  const claimed: ClaimedDevice[] = [];
+  for (const request of input.pciRequests) {
+    for (let n = 0; n < request.count; n++) {
+      const device = await pickFreeDevice(trx, dialect, input.host, request);
+      if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
+      const family = await familyOf(trx, device, dialect === 'postgres');
+      const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
+      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now);
+      claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
+    }
+  }
+  return claimed;
+}
+
+/** Frees the given devices (by address) a consumer holds on a host; its other claims stay (an interface detach). */
+export async function releaseDevices(
+  trx: Kysely<Database>, dialect: Dialect, consumer: string, host: string, addresses: string[],
+): Promise<number> {
+  if (addresses.length === 0) return 0;
+  const now = nowIso();
+  const held = (await trx.selectFrom('pci_devices').selectAll().where('consumer', '=', consumer)
+    .where('host', '=', host).where('address', 'in', addresses).orderBy('address').execute()).map(deviceFromRow);
+  for (const device of held) {
+    const family = await familyOf(trx, device, dialect === 'postgres');
+    const current = family.find((d) => d.id === device.id) ?? device;
+    await applyDeviceChanges(trx, host, [current, ...family], freeDevice(current, family), null, now);
+  }
+  return held.length;
+}

@@ -10,6 +10,8 @@ import { registerServerRoutes } from './servers.js';
 import { registerServiceRoutes } from './services.js';
 import { registerVersionRoutes } from './versions.js';
 import { registerComputeExtras } from './extras.js';
+import { registerMigrationRoutes } from './migrations.js';
+import { registerInterfaceRoutes } from './interfaces.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -32,4 +34,6 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerHypervisorRoutes(app, ctx);
   registerPciRoutes(app, ctx);
   registerComputeExtras(app, ctx);
+  registerInterfaceRoutes(app, ctx);
+  registerMigrationRoutes(app, ctx);
 }

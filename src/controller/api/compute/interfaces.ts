@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import { BadRequest, DomainError, NotFound } from '../../../domain/errors.js';
+import { getInstance } from '../../../storage/repositories/instances.js';
+import { getPort, getPorts, type PortRecord } from '../../../storage/repositories/ports.js';
+import type { ControllerContext } from '../../context.js';
+import {
+  ATTACH_ACTION, awaitInterfaceAction, startInterfaceAttach, startInterfaceDetach,
+} from '../../lifecycle/interfaces.js';
+import { atLeast } from './microversion.js';
+import { visibleServer } from './lookup.js';
+
+/** How long an attach request waits for the host's agent (Nova's attach is a synchronous RPC call too). */
+const ATTACH_WAIT_MS = 60_000;
+
+function attachmentView(port: PortRecord, withTag: boolean): Record<string, unknown> {
+  return {
+    port_id: port.id,
+    net_id: port.networkId,
+    mac_addr: port.macAddress,
+    port_state: port.status,
+    fixed_ips: port.fixedIps.map((f) => ({ subnet_id: f.subnetId, ip_address: f.ipAddress })),
+    ...(withTag ? { tag: null } : {}),
+  };
+}
+
+interface AttachBody {
+  interfaceAttachment?: { port_id?: unknown; net_id?: unknown; fixed_ips?: unknown; tag?: unknown };
+}
+
+/** Nova's os-interface: list, show, attach (synchronous, 200) and detach (202). */
+export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerContext): void {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-interface', async (req) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const ports = await getPorts(ctx.store.db, instance.portIds);
+    return { interfaceAttachments: ports.map((p) => attachmentView(p, atLeast(req, '2.70'))) };
+  });
+
+  app.get<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', async (req) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const port = instance.portIds.includes(req.params.portId) ? await getPort(ctx.store.db, req.params.portId) : null;
+    if (!port) throw new NotFound(`Instance ${instance.uuid} has no interface with port id ${req.params.portId}.`);
+    return { interfaceAttachment: attachmentView(port, atLeast(req, '2.70')) };
+  });
+
+  app.post<{ Params: { id: string }; Body: AttachBody }>('/v2.1/servers/:id/os-interface', async (req, reply) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const body = req.body?.interfaceAttachment;
+    if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+      throw new BadRequest("Invalid input for field/attribute interfaceAttachment: must be an object.");
+    }
+    const portId = body?.port_id;
+    if (portId === undefined || portId === null) {
+      throw new BadRequest('Attaching by network is not supported: create a port first and pass interfaceAttachment.port_id.');
+    }
+    if (typeof portId !== 'string' || portId === '') throw new BadRequest('Invalid input for field/attribute port_id.');
+    if (body?.fixed_ips !== undefined) throw new BadRequest('fixed_ips cannot be given together with port_id.');
+    await startInterfaceAttach(ctx, instance, portId, { auth: req.auth, requestId: req.id });
+    const outcome = await awaitInterfaceAction(ctx, instance.uuid, ATTACH_ACTION, req.id, ATTACH_WAIT_MS);
+    if (!outcome.done) {
+      throw new DomainError(500, `Timed out waiting for host ${instance.host} to attach port ${portId} to ${instance.uuid}; the attach goes on.`, 'InternalError');
+    }
+    if (!outcome.ok) {
+      throw new DomainError(500, outcome.message ?? `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
+    }
+    const port = await getPort(ctx.store.db, portId);
+    const after = await getInstance(ctx.store.db, instance.uuid);
+    if (!port || !after?.portIds.includes(portId)) throw new DomainError(500, `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
+    return reply.code(200).send({ interfaceAttachment: attachmentView(port, atLeast(req, '2.70')) });
+  });
+
+  app.delete<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', async (req, reply) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    await startInterfaceDetach(ctx, instance, req.params.portId, { auth: req.auth, requestId: req.id });
+    return reply.code(202).send();
+  });
+}
