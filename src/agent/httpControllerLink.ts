@@ -51,12 +51,13 @@ export class LinkClosed extends Error {
 
 /** Statuses of a controller that is restarting or behind a proxy that cannot reach it. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
-/** A token this close to its expiry is renewed before use, not after a 401. */
+/** A token this close to its expiry (at most a tenth of its life) is renewed before use, not after a 401. */
 const RENEW_BEFORE_MS = 60_000;
 
 interface Token {
   value: string;
   expiresAtMs: number;
+  renewAtMs: number;
 }
 
 class Unreachable extends Error {}
@@ -68,6 +69,8 @@ export class HttpControllerLink implements ControllerLink {
   private readonly closing = new AbortController();
   /** Whether the last attempt failed, so that an outage is logged once and its end once. */
   private unreachableSince: number | null = null;
+  /** How many tokens this link has obtained (for operators' logs and tests). */
+  authentications = 0;
 
   constructor(private readonly o: HttpControllerLinkOptions) {
     this.base = o.controllerUrl.replace(/\/+$/, '');
@@ -168,7 +171,7 @@ export class HttpControllerLink implements ControllerLink {
   }
 
   private async currentToken(): Promise<Token> {
-    if (this.token && this.token.expiresAtMs - RENEW_BEFORE_MS > Date.now()) return this.token;
+    if (this.token && this.token.renewAtMs > Date.now()) return this.token;
     if (!this.authenticating) {
       this.authenticating = this.authenticate().finally(() => { this.authenticating = null; });
     }
@@ -195,12 +198,16 @@ export class HttpControllerLink implements ControllerLink {
       throw new ControllerRejected(res.status,
         `authentication as ${c.username} (project ${c.projectName}) failed: HTTP ${res.status}: ${errorMessage(text)}`);
     }
-    let expiresAtMs = Date.now() + 3600_000;
+    const issuedAtMs = Date.now();
+    let expiresAtMs = issuedAtMs + 3600_000;
     try {
       const parsed = Date.parse((JSON.parse(text) as { token?: { expires_at?: string } }).token?.expires_at ?? '');
       if (Number.isFinite(parsed)) expiresAtMs = parsed;
     } catch { /* no body: assume an hour, a 401 will tell us sooner */ }
-    this.token = { value, expiresAtMs };
+    const margin = Math.min(RENEW_BEFORE_MS, (expiresAtMs - issuedAtMs) / 10);
+    this.token = { value, expiresAtMs, renewAtMs: expiresAtMs - margin };
+    this.authentications += 1;
+    this.o.log?.debug({ controller: this.base, expiresAt: new Date(expiresAtMs).toISOString() }, 'authenticated');
     return this.token;
   }
 
