@@ -1,21 +1,46 @@
+import { Conflict } from '../../domain/errors.js';
 import type { ControllerLink } from '../../protocol/agentProtocol.js';
 import { allGuests, pendingGuests } from '../../storage/repositories/guests.js';
-import { heartbeat, registerHost, syncInventory } from '../../storage/repositories/hosts.js';
+import { heartbeat, registerHost, serviceForcedDown, syncInventory } from '../../storage/repositories/hosts.js';
+import { onServiceChange } from '../api/compute/services.js';
 import type { ControllerContext } from '../context.js';
+import { settleEvacuatedSource, sweepEvacuationsFrom } from '../lifecycle/evacuate.js';
 import { handleGuestReport } from '../lifecycle/reports.js';
+
+const fencingWired = new WeakSet<ControllerContext>();
+
+/**
+ * When an operator sets a forced-down service up again, its agent gets its
+ * pending work at once (e.g. destroying a guest evacuated while it was down).
+ */
+function wireFencing(ctx: ControllerContext): void {
+  if (fencingWired.has(ctx)) return;
+  fencingWired.add(ctx);
+  onServiceChange(async (host, change) => {
+    if (change.forcedDown !== false) return;
+    await sweepEvacuationsFrom(ctx, host).catch((err) => ctx.log.error({ err, host }, 'evacuation sweep failed'));
+    ctx.signals.notify(host);
+  });
+}
 
 /**
  * The controller's side of the agent protocol, on the database. In-process
  * agents call it directly; remote agents reach the same object through
  * /agent/v1 over HTTP.
+ *
+ * Fencing: while a compute service is forced down its agent is handed no
+ * work; its full guest list is refused rather than returned empty, because an
+ * agent removes every guest missing from that list.
  */
 export function createAgentLink(ctx: ControllerContext): ControllerLink {
   const { db } = ctx.store;
+  wireFencing(ctx);
   return {
     async registerHost(reg) {
       await registerHost(db, reg, {
         cpu: ctx.config.cpu_allocation_ratio, ram: ctx.config.ram_allocation_ratio, disk: ctx.config.disk_allocation_ratio,
       });
+      if (!(await serviceForcedDown(db, reg.host))) await sweepEvacuationsFrom(ctx, reg.host);
     },
     async reportInventory(report) {
       const r = await syncInventory(db, report.host, report.devices);
@@ -24,9 +49,20 @@ export function createAgentLink(ctx: ControllerContext): ControllerLink {
     async heartbeat(host) {
       await heartbeat(db, host);
     },
-    pendingGuests: (host) => pendingGuests(db, host),
-    allGuests: (host) => allGuests(db, host),
-    reportGuest: (report) => handleGuestReport(ctx, report),
+    async pendingGuests(host) {
+      if (await serviceForcedDown(db, host)) return [];
+      return pendingGuests(db, host);
+    },
+    async allGuests(host) {
+      if (await serviceForcedDown(db, host)) {
+        throw new Conflict(`Compute service of ${host} is forced down: it gets no work until it is set up again.`);
+      }
+      return allGuests(db, host);
+    },
+    async reportGuest(report) {
+      await handleGuestReport(ctx, report);
+      await settleEvacuatedSource(ctx, report);
+    },
     waitForWork: (host, timeoutMs) => ctx.signals.wait(host, timeoutMs),
   };
 }

@@ -160,3 +160,10 @@ export async function minimumComputeVersion(db: Kysely<Database>): Promise<numbe
     .where('binary', '=', COMPUTE_BINARY).executeTakeFirst();
   return r?.v ?? null;
 }
+
+/** True while an operator has forced the host's compute service down (it is fenced: it gets no work). */
+export async function serviceForcedDown(db: Kysely<Database>, host: string): Promise<boolean> {
+  const s = await db.selectFrom('services').select('forced_down').where('host', '=', host)
+    .where('binary', '=', COMPUTE_BINARY).executeTakeFirst();
+  return s?.forced_down === 1;
+}

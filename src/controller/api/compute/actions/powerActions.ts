@@ -1,2 +1,33 @@
-/** Server actions of this group register themselves here (see registry.ts). */
-export {};
+/**
+ * Power and suspend actions: `{"os-stop": null}`, `{"os-start": null}`,
+ * `{"suspend": null}`, `{"resume": null}` (the SDK sends the last two with
+ * no microversion header). All answer 202 and finish through the agent.
+ */
+import type { FastifyRequest } from 'fastify';
+import { startStart, startStop, type Requester } from '../../../lifecycle/power.js';
+import { startResume, startSuspend } from '../../../lifecycle/suspend.js';
+import { registerServerAction } from './registry.js';
+
+export function requesterOf(req: FastifyRequest): Requester {
+  return { requestId: String(req.id), projectId: req.auth.projectId, userId: req.auth.userId };
+}
+
+registerServerAction('os-stop', async (ctx, req, instance) => {
+  await startStop(ctx, requesterOf(req), instance);
+  return { status: 202 };
+});
+
+registerServerAction('os-start', async (ctx, req, instance) => {
+  await startStart(ctx, requesterOf(req), instance);
+  return { status: 202 };
+});
+
+registerServerAction('suspend', async (ctx, req, instance) => {
+  await startSuspend(ctx, requesterOf(req), instance);
+  return { status: 202 };
+});
+
+registerServerAction('resume', async (ctx, req, instance) => {
+  await startResume(ctx, requesterOf(req), instance);
+  return { status: 202 };
+});

@@ -1,0 +1,161 @@
+/**
+ * Power (stop/start) and the guest-state transitions suspend/resume share.
+ *
+ *   action  | from vm_state | task_state    | guest desired | on the report          | power
+ *   stop    | active, error | powering-off  | shutoff       | vm_state stopped       | 4 (shutdown)
+ *   start   | stopped       | powering-on   | running       | vm_state active        | 1 (running)
+ *   (suspend.ts: suspend active→suspended 7, resume suspended→active 1)
+ *
+ * A transition keeps the server's host and claims. A failed one puts the task
+ * state back to none, records the error on the instance action and asks the
+ * agent for the state that matches the unchanged vm_state again.
+ */
+import type { Kysely } from 'kysely';
+import { Conflict } from '../../domain/errors.js';
+import type { GuestSpec } from '../../domain/guest/spec.js';
+import { PowerState } from '../../domain/guest/spec.js';
+import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
+import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
+import { finishAction, startAction } from '../../storage/repositories/actions.js';
+import { getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { getInstance, updateInstance, type InstanceChanges, type InstanceRecord } from '../../storage/repositories/instances.js';
+import type { Database } from '../../storage/schema.js';
+import type { ControllerContext } from '../context.js';
+import { registerReportHandler } from './reports.js';
+
+/** Who asked, for the instance action record (os-instance-actions). */
+export interface Requester {
+  requestId: string;
+  projectId: string;
+  userId: string;
+}
+
+/** Nova's InstanceInvalidState text: the task state when one is running, else the vm_state. */
+export function invalidState(action: string, instance: Pick<InstanceRecord, 'uuid' | 'vmState' | 'taskState'>): Conflict {
+  if (instance.taskState) {
+    return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
+  }
+  return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
+}
+
+/** Refuses (409, nothing changed) unless the server is idle in one of `vmStates`. */
+export function requireState(action: string, instance: InstanceRecord, vmStates: readonly string[]): void {
+  if (instance.taskState !== null || !vmStates.includes(instance.vmState)) throw invalidState(action, instance);
+}
+
+/** The guest desired state that matches a settled vm_state (used to undo a failed transition). */
+export function desiredForVmState(vmState: string): DesiredGuestState {
+  switch (vmState) {
+    case VmState.SUSPENDED: return 'suspended';
+    case VmState.STOPPED: return 'shutoff';
+    case VmState.PAUSED: return 'paused';
+    default: return 'running';
+  }
+}
+
+/** The spec of the server's guest on its host (what the agent already runs). */
+export async function currentGuest(db: Kysely<Database>, instance: InstanceRecord): Promise<GuestRow> {
+  const guest = instance.host ? await getGuest(db, instance.uuid, instance.host) : undefined;
+  if (!guest) throw new Conflict(`Instance ${instance.uuid} has no guest on a compute host.`);
+  return guest;
+}
+
+export function specOf(guest: GuestRow): GuestSpec {
+  return JSON.parse(guest.spec) as GuestSpec;
+}
+
+/** A report answers the current desired state only when it carries the newest generation. */
+export function answersCurrent(guest: GuestRow): boolean {
+  return guest.observed_generation === guest.generation;
+}
+
+export interface GuestTransition {
+  action: string;
+  fromVmStates: readonly string[];
+  taskState: string;
+  desired: DesiredGuestState;
+}
+
+/**
+ * Starts a transition: task state set (only if the server is still idle in the
+ * state the caller checked), action recorded, the agent told. Throws Conflict
+ * and changes nothing when another operation got there first.
+ */
+export async function startGuestTransition(
+  ctx: ControllerContext, who: Requester, instance: InstanceRecord, t: GuestTransition,
+): Promise<void> {
+  requireState(t.action, instance, t.fromVmStates);
+  const { db } = ctx.store;
+  const guest = await currentGuest(db, instance);
+  await db.transaction().execute(async (trx) => {
+    const moved = await updateInstance(trx, instance.uuid, { taskState: t.taskState }, { taskState: null, vmState: instance.vmState });
+    if (!moved) throw invalidState(t.action, (await getInstance(trx, instance.uuid)) ?? instance);
+    await startAction(trx, { instanceUuid: instance.uuid, action: t.action, ...who });
+    await setDesiredGuest(trx, instance.uuid, guest.host, t.desired, specOf(guest));
+  });
+  ctx.signals.notify(guest.host);
+}
+
+export interface TransitionOutcome {
+  action: string;
+  taskState: string;
+  reached: DesiredGuestState;
+  vmState: string;
+  powerState: number;
+  /** More instance changes on success (e.g. shelve's host null). */
+  changes?: InstanceChanges;
+  /** Extra writes in the same transaction (claims, ports, the guest row). */
+  alsoOnSuccess?: (ctx: ControllerContext, trx: Kysely<Database>, instance: InstanceRecord, guest: GuestRow) => Promise<void>;
+}
+
+/** The report handler that ends a transition started by startGuestTransition. */
+export function transitionReportHandler(o: TransitionOutcome) {
+  return async (ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> => {
+    if (guest.host !== instance.host || !answersCurrent(guest)) return;
+    const { db } = ctx.store;
+    if (!guest.error && guest.observed_state === o.reached) {
+      await db.transaction().execute(async (trx) => {
+        const done = await updateInstance(trx, instance.uuid, {
+          ...o.changes, vmState: o.vmState, taskState: null, powerState: o.powerState,
+        }, { taskState: o.taskState });
+        if (!done) return;
+        await o.alsoOnSuccess?.(ctx, trx, instance, guest);
+        await finishAction(trx, instance.uuid, o.action, 'Success');
+      });
+      return;
+    }
+    const message = guest.error ?? `guest reached ${guest.observed_state ?? 'nothing'} instead of ${o.reached}`;
+    ctx.log.warn({ server: instance.uuid, action: o.action, error: message }, 'guest transition failed');
+    await db.transaction().execute(async (trx) => {
+      const undone = await updateInstance(trx, instance.uuid, { taskState: null }, { taskState: o.taskState });
+      if (!undone) return;
+      await finishAction(trx, instance.uuid, o.action, 'Error', message);
+      await setDesiredGuest(trx, instance.uuid, guest.host, desiredForVmState(instance.vmState), specOf(guest));
+    });
+    ctx.signals.notify(guest.host);
+  };
+}
+
+const STOP: GuestTransition = {
+  action: 'stop', fromVmStates: [VmState.ACTIVE, VmState.ERROR], taskState: TaskState.POWERING_OFF, desired: 'shutoff',
+};
+const START: GuestTransition = {
+  action: 'start', fromVmStates: [VmState.STOPPED], taskState: TaskState.POWERING_ON, desired: 'running',
+};
+
+export async function startStop(ctx: ControllerContext, who: Requester, instance: InstanceRecord): Promise<void> {
+  // A server in ERROR that never reached a host has no guest to stop.
+  if (instance.vmState === VmState.ERROR && !instance.host) throw invalidState(STOP.action, instance);
+  await startGuestTransition(ctx, who, instance, STOP);
+}
+
+export async function startStart(ctx: ControllerContext, who: Requester, instance: InstanceRecord): Promise<void> {
+  await startGuestTransition(ctx, who, instance, START);
+}
+
+registerReportHandler(TaskState.POWERING_OFF, transitionReportHandler({
+  action: 'stop', taskState: TaskState.POWERING_OFF, reached: 'shutoff', vmState: VmState.STOPPED, powerState: PowerState.SHUTDOWN,
+}));
+registerReportHandler(TaskState.POWERING_ON, transitionReportHandler({
+  action: 'start', taskState: TaskState.POWERING_ON, reached: 'running', vmState: VmState.ACTIVE, powerState: PowerState.RUNNING,
+}));
