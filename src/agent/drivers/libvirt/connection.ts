@@ -48,6 +48,7 @@ export const SHUTOFF_SAVED = 5;
 /** virErrorNumber values the driver branches on (virterror.h). */
 export const ErrorCode = {
   NO_SUPPORT: 3,
+  INVALID_ARG: 8,
   NO_DOMAIN: 42,
   OPERATION_INVALID: 55,
   NO_NODE_DEVICE: 53,
