@@ -74,7 +74,17 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     // Live unplug needs the guest OS to let go of the device; this guest has
     // none, so QEMU's unplug stays pending and libvirt returns after its wait.
     // The definition loses the NIC at once.
-    await driver.detachInterface(spec.uuid, nic);
+    // It is also the longest libvirt call here: the event loop must keep turning meanwhile.
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 50);
+    const started = Date.now();
+    try {
+      await driver.detachInterface(spec.uuid, nic);
+    } finally {
+      clearInterval(timer);
+    }
+    const waited = Date.now() - started;
+    assert.ok(ticks >= Math.floor(waited / 50 / 2), `${ticks} timer ticks in ${waited} ms: the libvirt call blocked the event loop`);
     assert.ok(!interfacesOf(await conn.getXMLDesc(spec.name, Flags.XML_INACTIVE)).some((i) => i.mac === nic.macAddress));
 
     assert.equal((await driver.powerOff(spec.uuid)).state, 'shutoff');
