@@ -1,2 +1,34 @@
-/** Server actions of this group register themselves here (see registry.ts). */
-export {};
+/**
+ * Live migration (`POST /servers/{id}/action {"os-migrateLive": …}`); the
+ * work is in lifecycle/liveMigration.ts.
+ */
+import { BadRequest } from '../../../../domain/errors.js';
+import { placeLiveMigration, startLiveMigration } from '../../../lifecycle/liveMigration.js';
+import { requireAdmin } from '../../auth.js';
+import { atLeast } from '../microversion.js';
+import { registerServerAction } from './registry.js';
+
+function invalid(detail: string): BadRequest {
+  return new BadRequest(`Invalid input for field/attribute os-migrateLive. ${detail}`);
+}
+
+registerServerAction('os-migrateLive', async (ctx, req, instance, args) => {
+  requireAdmin(req, 'os_compute_api:os-migrate-server:migrate_live');
+  if (!args || typeof args !== 'object' || Array.isArray(args)) throw invalid('Value: must be an object.');
+  const body = args as Record<string, unknown>;
+  // 2.1: block_migration and disk_over_commit are booleans and required; 2.25 drops disk_over_commit and allows "auto".
+  const allowed = atLeast(req, '2.25') ? ['block_migration', 'host', ...(atLeast(req, '2.30') ? ['force'] : [])]
+    : ['block_migration', 'disk_over_commit', 'host'];
+  const extra = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (extra.length > 0) throw invalid(`Additional properties are not allowed (${extra.join(', ')} was unexpected)`);
+  if (!('block_migration' in body) || !('host' in body)) throw invalid("'block_migration' and 'host' are required properties");
+  const bm = body.block_migration;
+  if (!(typeof bm === 'boolean' || (atLeast(req, '2.25') && bm === 'auto'))) throw invalid('block_migration must be a boolean (or "auto" from 2.25).');
+  if (!atLeast(req, '2.25') && typeof body.disk_over_commit !== 'boolean') throw invalid('disk_over_commit must be a boolean.');
+  if (body.host !== null && (typeof body.host !== 'string' || body.host === '')) throw invalid('host must be a host name or null.');
+  if (body.force !== undefined && typeof body.force !== 'boolean') throw invalid('force must be a boolean.');
+  const migration = await startLiveMigration(ctx, req.auth, req.id, instance, (body.host as string | null) ?? null);
+  void placeLiveMigration(ctx, migration.uuid)
+    .catch((err) => ctx.log.error({ err, server: instance.uuid }, 'live migration placement failed'));
+  return { status: 202 };
+});

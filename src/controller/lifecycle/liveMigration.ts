@@ -1,0 +1,272 @@
+/**
+ * Hot-plug live migration (behaviour.md "live migration"): vDPA state cannot
+ * travel with the guest, so the source's PCI NICs are unplugged, the guest
+ * moves, and the destination's devices are plugged in on arrival. Each step
+ * is a desired state per host that the agents reconcile (for libvirt the
+ * "guest moves" step is migrateToURI3; the simulated hosts define it anew).
+ *
+ * | step                               | task      | migration      | source guest              | dest guest          | claims (source / dest)      |
+ * |------------------------------------|-----------|----------------|---------------------------|---------------------|-----------------------------|
+ * | API accepted                       | migrating | queued         | running                   | -                   | instance / -                |
+ * | dest scheduled + claimed           | migrating | preparing      | running, PCI NICs removed | -                   | migration / instance        |
+ * | agent(source): NICs unplugged      | migrating | running        | running, PCI NICs removed | running (dest spec) | migration / instance        |
+ * | agent(dest): guest up, NICs in     | migrating | post-migrating | absent                    | running             | migration / instance        |
+ * | agent(source): guest gone          | null      | completed      | (row deleted)             | running             | freed / instance; ports→dest|
+ * | no valid host                      | null      | error          | running (untouched)       | -                   | instance / -                |
+ * | agent(source or dest) fails        | migrating | error          | running, original spec    | absent              | instance / freed            |
+ * | agent(source): original NICs back  | null      | error          | running                   | (row deleted)       | instance / -                |
+ *
+ * Ports stay bound to the source devices until the end, so a rollback gives
+ * the server back exactly its original devices and bindings (read back from
+ * the ports' binding profiles). The fault records why a migration failed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { BadRequest, Conflict } from '../../domain/errors.js';
+import { PowerState, type GuestSpec } from '../../domain/guest/spec.js';
+import { vdpaOperationGate } from '../../domain/lifecycle/vdpaGates.js';
+import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
+import { finishAction, startAction } from '../../storage/repositories/actions.js';
+import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
+import { deleteGuest, getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { COMPUTE_BINARY, listServices, minimumComputeVersion } from '../../storage/repositories/hosts.js';
+import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { nowIso } from '../../storage/repositories/json.js';
+import {
+  getMigration, insertMigration, latestMigrationOf, setMigrationStatus, type MigrationRow,
+} from '../../storage/repositories/migrations.js';
+import { getPorts, setPortStatus } from '../../storage/repositories/ports.js';
+import type { Database } from '../../storage/schema.js';
+import type { AuthContext, ControllerContext } from '../context.js';
+import { buildGuestSpec } from '../services/guestSpecs.js';
+import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
+import { heldDevicesForPorts, swapMoveClaims } from './coldMoveDevices.js';
+import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
+import { registerReportHandler } from './reports.js';
+import { resourceRequestFor } from './resources.js';
+
+export const LIVE_MIGRATION_ACTION = 'live-migration';
+const API_ACTION = 'os-migrateLive';
+const IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating'];
+
+/**
+ * Validates a live migration and records it (task migrating, migration
+ * queued, instance action); `placeLiveMigration` runs after the 202.
+ * Anything refused leaves no trace.
+ */
+export async function startLiveMigration(
+  ctx: ControllerContext, auth: AuthContext, requestId: string, instance: InstanceRecord, host: string | null,
+): Promise<MigrationRow> {
+  const { db } = ctx.store;
+  if (instance.vmState !== VmState.ACTIVE || !instance.host) {
+    throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
+  }
+  if (instance.taskState !== null) {
+    throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
+  }
+  const ports = await getPorts(db, instance.portIds);
+  const refusal = vdpaOperationGate(LIVE_MIGRATION_ACTION, ports.some((p) => p.vnicType === 'vdpa'),
+    await minimumComputeVersion(db), instance.uuid);
+  if (refusal) throw new BadRequest(refusal);
+  if (instance.pciRequests.some((r) => r.source.kind === 'alias')) {
+    throw new BadRequest(`Live migration of instance ${instance.uuid} is not possible: it has PCI devices from a flavor alias (only network interfaces can be hot-plugged).`);
+  }
+  if (host !== null) {
+    if (host === instance.host) throw new BadRequest(`Unable to migrate instance (${instance.uuid}) to current host (${host}).`);
+    const [svc] = await listServices(db, { host, binary: COMPUTE_BINARY });
+    if (!svc) throw new BadRequest(`Compute host ${host} could not be found.`);
+  }
+  const migrationUuid = randomUUID();
+  return db.transaction().execute(async (trx) => {
+    const started = await updateInstance(trx, instance.uuid, { taskState: TaskState.MIGRATING, requestedHost: host },
+      { taskState: null, vmState: VmState.ACTIVE });
+    if (!started) throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while another operation is in progress`);
+    await startAction(trx, { instanceUuid: instance.uuid, action: LIVE_MIGRATION_ACTION, requestId, projectId: auth.projectId, userId: auth.userId });
+    return insertMigration(trx, {
+      uuid: migrationUuid, instanceUuid: instance.uuid, migrationType: 'live-migration', status: 'queued',
+      sourceCompute: instance.host, sourceNode: instance.node ?? instance.host, destCompute: host, destNode: host,
+      oldFlavorId: instance.flavor.id, newFlavorId: instance.flavor.id, projectId: instance.projectId, userId: auth.userId,
+    });
+  });
+}
+
+/** The guest without its PCI-backed NICs: what stays on the source while the guest moves. */
+function withoutPciNics(spec: GuestSpec): GuestSpec {
+  return { ...spec, interfaces: spec.interfaces.filter((i) => i.kind !== 'vdpa' && i.kind !== 'hostdev') };
+}
+
+/** The guest as it runs with the devices `consumer` holds on `host`, mapped to ports by their binding profiles. */
+async function boundSpec(db: Kysely<Database>, instance: InstanceRecord, host: string): Promise<GuestSpec> {
+  const ports = await getPorts(db, instance.portIds);
+  const { byPort, aliasDevices } = await heldDevicesByPort(db, instance.uuid, ports, host);
+  return buildGuestSpec(instance, ports, byPort, aliasDevices);
+}
+
+/** Picks and claims the destination and tells the source to unplug, in one transaction. */
+export async function placeLiveMigration(ctx: ControllerContext, migrationUuid: string): Promise<void> {
+  const { db } = ctx.store;
+  const migration = await getMigration(db, migrationUuid);
+  if (!migration || migration.status !== 'queued') return;
+  const instance = await getInstance(db, migration.instance_uuid);
+  if (!instance || instance.taskState !== TaskState.MIGRATING || !instance.host) return;
+  const source = instance.host;
+  const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
+    excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
+  });
+  let outcome;
+  try {
+    outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host) => {
+      const fresh = await getInstance(trx, instance.uuid);
+      if (!fresh || fresh.taskState !== TaskState.MIGRATING || fresh.host !== source) throw new ScheduleAborted('server left migrating');
+      if (!(await setMigrationStatus(trx, migrationUuid, 'preparing', { expect: ['queued'], destCompute: host, destNode: host }))) {
+        throw new ScheduleAborted('migration no longer queued');
+      }
+      await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
+      const sourceGuest = await getGuest(trx, instance.uuid, source);
+      const spec = sourceGuest ? (JSON.parse(sourceGuest.spec) as GuestSpec) : await boundSpec(trx, fresh, source);
+      await setDesiredGuest(trx, instance.uuid, source, 'running', withoutPciNics(spec));
+    });
+  } catch (e) {
+    if (e instanceof ScheduleAborted) return;
+    throw e;
+  }
+  if (outcome.placed) {
+    ctx.signals.notify(source);
+    return;
+  }
+  ctx.log.info({ server: instance.uuid, reason: outcome.reason }, 'no valid host for a live migration');
+  const message = `${NO_VALID_HOST} There are not enough hosts available.`;
+  await db.transaction().execute(async (trx) => {
+    const back = await updateInstance(trx, instance.uuid, {
+      taskState: null, requestedHost: null, fault: { code: 500, message, details: outcome.reason, created: nowIso() },
+    }, { taskState: TaskState.MIGRATING });
+    if (!back) return;
+    await setMigrationStatus(trx, migrationUuid, 'error', { expect: ['queued'] });
+    await finishAction(trx, instance.uuid, LIVE_MIGRATION_ACTION, 'Error', message);
+  });
+}
+
+/**
+ * Something failed after the destination was claimed: free it, give the
+ * source claims back to the server, and plug its original NICs back in. The
+ * server stays MIGRATING until the source confirms (onRollbackReport).
+ */
+async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow, expect: string, why: string): Promise<void> {
+  const { db, dialect } = ctx.store;
+  const source = migration.source_compute!;
+  const dest = migration.dest_compute!;
+  const message = `Live migration of ${instance.uuid} from ${source} to ${dest} failed: ${why}`;
+  let done = false;
+  await db.transaction().execute(async (trx) => {
+    if (!(await setMigrationStatus(trx, migration.uuid, 'error', { expect: [expect] }))) return;
+    await releaseConsumer(trx, dialect, instance.uuid, dest);
+    await transferConsumer(trx, migration.uuid, instance.uuid, source);
+    const destGuest = await getGuest(trx, instance.uuid, dest);
+    if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', JSON.parse(destGuest.spec) as GuestSpec);
+    await setDesiredGuest(trx, instance.uuid, source, 'running', await boundSpec(trx, instance, source));
+    await updateInstance(trx, instance.uuid, { fault: { code: 500, message, created: nowIso() } }, { taskState: TaskState.MIGRATING });
+    done = true;
+  });
+  if (!done) return;
+  ctx.log.warn({ server: instance.uuid, source, dest, why }, 'live migration rolled back');
+  ctx.signals.notify(source);
+  ctx.signals.notify(dest);
+}
+
+/** Agent reports while the server is MIGRATING. */
+export async function onLiveMigrationReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
+  const { db } = ctx.store;
+  if (guest.observed_generation !== guest.generation) return; // an older instruction's answer
+  const migration = await latestMigrationOf(db, instance.uuid, [...IN_PROGRESS, 'error'], ['live-migration']);
+  if (!migration) return;
+  const source = migration.source_compute!;
+  const dest = migration.dest_compute;
+  const fromSource = guest.host === source;
+
+  if (migration.status === 'error') {
+    if (fromSource) await onRollbackReport(ctx, instance, guest);
+    else if (guest.desired_state === 'absent' && guest.observed_state === 'absent') await deleteGuest(db, instance.uuid, guest.host);
+    return;
+  }
+  if (migration.status === 'preparing' && fromSource) {
+    if (guest.error) return rollBack(ctx, instance, migration, 'preparing', `unplugging the interfaces on ${source} failed: ${guest.error}`);
+    if (guest.observed_state !== 'running') return;
+    // The source let go of its devices: the guest moves and gets the destination's plugged in.
+    const ports = await getPorts(db, instance.portIds);
+    const { byPort, aliasDevices } = await heldDevicesForPorts(db, instance.uuid, dest!, ports, null);
+    const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
+    await db.transaction().execute(async (trx) => {
+      if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
+      await setDesiredGuest(trx, instance.uuid, dest!, 'running', spec);
+    });
+    ctx.signals.notify(dest!);
+    return;
+  }
+  if (migration.status === 'running' && guest.host === dest) {
+    if (guest.error) return rollBack(ctx, instance, migration, 'running', `the guest could not start on ${dest}: ${guest.error}`);
+    if (guest.observed_state !== 'running') return;
+    await db.transaction().execute(async (trx) => {
+      if (!(await setMigrationStatus(trx, migration.uuid, 'post-migrating', { expect: ['running'] }))) return;
+      const sourceGuest = await getGuest(trx, instance.uuid, source);
+      if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', JSON.parse(sourceGuest.spec) as GuestSpec);
+    });
+    ctx.signals.notify(source);
+    return;
+  }
+  if (migration.status === 'post-migrating' && fromSource) {
+    // The guest runs on the destination now; a source that failed to clean up is reconciled when its agent restarts.
+    if (guest.error) ctx.log.warn({ server: instance.uuid, host: source, err: guest.error }, 'source guest not removed after live migration');
+    else if (guest.observed_state !== 'absent') return;
+    await finishLiveMigration(ctx, instance, migration);
+  }
+}
+
+/** The guest runs on the destination: free the source, bind the ports there, the server lives on dest. */
+async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow): Promise<void> {
+  const { db, dialect } = ctx.store;
+  const source = migration.source_compute!;
+  const dest = migration.dest_compute!;
+  await db.transaction().execute(async (trx) => {
+    if (!(await setMigrationStatus(trx, migration.uuid, 'completed', { expect: ['post-migrating'] }))) return;
+    await releaseConsumer(trx, dialect, migration.uuid, source);
+    const ports = await getPorts(trx, instance.portIds);
+    const { byPort } = await heldDevicesForPorts(trx, instance.uuid, dest, ports, await destSpec(trx, instance.uuid, dest));
+    await bindInstancePorts(trx, instance, dest, byPort, 'ACTIVE');
+    await updateInstance(trx, instance.uuid, {
+      host: dest, node: dest, taskState: null, requestedHost: null, powerState: PowerState.RUNNING,
+    }, { taskState: TaskState.MIGRATING });
+    const sourceGuest = await getGuest(trx, instance.uuid, source);
+    if (sourceGuest?.observed_state === 'absent') await deleteGuest(trx, instance.uuid, source);
+    await finishAction(trx, instance.uuid, LIVE_MIGRATION_ACTION, 'Success');
+  });
+}
+
+async function destSpec(db: Kysely<Database>, uuid: string, dest: string): Promise<GuestSpec | null> {
+  const row = await getGuest(db, uuid, dest);
+  return row ? (JSON.parse(row.spec) as GuestSpec) : null;
+}
+
+/** The source answered the rollback: ACTIVE where it was, or ERROR if even its original NICs cannot come back. */
+async function onRollbackReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
+  const { db } = ctx.store;
+  const why = instance.fault?.message ?? 'live migration failed';
+  if (guest.error) {
+    await db.transaction().execute(async (trx) => {
+      const failed = await updateInstance(trx, instance.uuid, {
+        vmState: VmState.ERROR, taskState: null, requestedHost: null,
+        fault: { code: 500, message: `${why}; restoring the interfaces on ${guest.host} failed too: ${guest.error}`, created: nowIso() },
+      }, { taskState: TaskState.MIGRATING });
+      if (failed) await finishAction(trx, instance.uuid, LIVE_MIGRATION_ACTION, 'Error', why);
+    });
+    return;
+  }
+  if (guest.observed_state !== 'running') return;
+  await db.transaction().execute(async (trx) => {
+    const back = await updateInstance(trx, instance.uuid, { taskState: null, requestedHost: null }, { taskState: TaskState.MIGRATING });
+    if (!back) return;
+    await setPortStatus(trx, instance.portIds, 'ACTIVE');
+    await finishAction(trx, instance.uuid, LIVE_MIGRATION_ACTION, 'Error', why);
+  });
+}
+
+registerReportHandler(TaskState.MIGRATING, onLiveMigrationReport);
