@@ -1,0 +1,168 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClaimConflict } from '../../src/domain/errors.js';
+import { parseDeviceSpecs, applyDeviceSpecs } from '../../src/domain/pci/deviceSpec.js';
+import { requestForPort } from '../../src/domain/pci/request.js';
+import { simulatedFunctions, parseHostInventory } from '../../src/domain/inventory/hostInventory.js';
+import { openStore, type Store } from '../../src/storage/db.js';
+import { claimOnHost, releaseConsumer, transferConsumer } from '../../src/storage/repositories/claims.js';
+import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
+import { devicesOfHost } from '../../src/storage/repositories/pciDevices.js';
+import { withPostgresDatabase } from '../helpers/testController.js';
+
+const HOST = `
+hosts:
+  - name: h1
+    vcpus: 4
+    memory_mb: 8192
+    disk_gb: 100
+    versions: { kernel: 6.1.0, libvirt: 9.0.0, qemu: 7.2.0 }
+    device_spec:
+      - { vendor_id: "15b3", product_id: "101d", physical_network: physnet0 }
+      - { vendor_id: "15b3", product_id: "101e", physical_network: physnet0 }
+    nics:
+      - { pf: "0000:06:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 4, vf_product_id: "101e", vdpa: true }
+`;
+
+const vdpaRequest = (id: string) => requestForPort({ id, vnicType: 'vdpa', physicalNetwork: 'physnet0' })!;
+const pfRequest = (id: string) => requestForPort({ id, vnicType: 'direct-physical', physicalNetwork: 'physnet0' })!;
+
+async function seed(store: Store): Promise<void> {
+  const [entry] = parseHostInventory(HOST, 'test');
+  await registerHost(store.db, {
+    host: 'h1', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
+    versions: entry!.versions, vdpaUnsupportedReason: null,
+  }, { cpu: 1, ram: 1, disk: 1 });
+  await syncInventory(store.db, 'h1', applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
+}
+
+async function free(store: Store): Promise<number> {
+  return (await devicesOfHost(store.db, 'h1')).filter((d) => d.status === 'available').length;
+}
+
+async function pools(store: Store) {
+  return store.db.selectFrom('pci_pools').selectAll().where('host', '=', 'h1').orderBy('dev_type').execute();
+}
+
+function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<void> }>) {
+  test('the counting example: 5 free, 3 after one vdpa claim, 5 again after release; pools follow', async () => {
+    const { store, done } = await open();
+    try {
+      await seed(store);
+      assert.equal(await free(store), 5);
+      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h1', consumer: 'vm-1', instanceUuid: 'vm-1', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('p1')],
+      }));
+      assert.equal(await free(store), 3);
+      const pf = (await devicesOfHost(store.db, 'h1')).find((d) => d.devType === 'type-PF')!;
+      assert.equal(pf.status, 'unavailable');
+      assert.deepEqual((await pools(store)).map((p) => [p.dev_type, p.free, p.total]), [['type-PF', 0, 1], ['vdpa', 3, 4]]);
+      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'vm-1'));
+      assert.equal(await free(store), 5);
+      assert.deepEqual((await pools(store)).map((p) => [p.dev_type, p.free]), [['type-PF', 1], ['vdpa', 4]]);
+      const node = await store.db.selectFrom('compute_nodes').selectAll().executeTakeFirstOrThrow();
+      assert.deepEqual([node.vcpus_used, node.memory_mb_used, node.local_gb_used], [0, 0, 0]);
+    } finally { await done(); }
+  });
+
+  test('a failed claim rolls back everything it did in its transaction', async () => {
+    const { store, done } = await open();
+    try {
+      await seed(store);
+      await assert.rejects(store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h1', consumer: 'vm-2', instanceUuid: 'vm-2', vcpus: 1, memoryMb: 512, diskGb: 1,
+        // Four vdpa VFs exist: asking for five must fail on the fifth and leave nothing claimed.
+        pciRequests: [{ ...vdpaRequest('p1'), count: 5 }],
+      })), ClaimConflict);
+      assert.equal(await free(store), 5);
+      const allocations = await store.db.selectFrom('allocations').selectAll().execute();
+      assert.equal(allocations.length, 0);
+    } finally { await done(); }
+  });
+
+  test('a PF is not claimable while one of its VFs is allocated, and claiming it blocks every VF', async () => {
+    const { store, done } = await open();
+    try {
+      await seed(store);
+      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h1', consumer: 'vm-a', instanceUuid: 'vm-a', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [vdpaRequest('a')],
+      }));
+      await assert.rejects(store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h1', consumer: 'vm-b', instanceUuid: 'vm-b', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [pfRequest('b')],
+      })), ClaimConflict);
+      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'vm-a'));
+      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h1', consumer: 'vm-b', instanceUuid: 'vm-b', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [pfRequest('b')],
+      }));
+      const devices = await devicesOfHost(store.db, 'h1');
+      assert.deepEqual(devices.map((d) => d.status), ['allocated', 'unavailable', 'unavailable', 'unavailable', 'unavailable']);
+    } finally { await done(); }
+  });
+
+  test('a resize keeps two claims apart: the source moves to the migration, the destination to the instance', async () => {
+    const { store, done } = await open();
+    try {
+      await seed(store);
+      const claim = (consumer: string) => store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h1', consumer, instanceUuid: 'vm-r', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('r')],
+      }));
+      await claim('vm-r');
+      await store.db.transaction().execute((trx) => transferConsumer(trx, 'vm-r', 'migration-1', 'h1'));
+      await claim('vm-r');
+      assert.equal(await free(store), 2);
+      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'migration-1'));
+      assert.equal(await free(store), 3);
+    } finally { await done(); }
+  });
+
+  test('inventory sync: a vanished free device is dropped, a vanished allocated one is flagged missing, never handed out', async () => {
+    const { store, done } = await open();
+    try {
+      await seed(store);
+      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h1', consumer: 'vm-m', instanceUuid: 'vm-m', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [vdpaRequest('m')],
+      }));
+      const all = await devicesOfHost(store.db, 'h1');
+      const held = all.find((d) => d.status === 'allocated')!;
+      const freeVf = all.find((d) => d.devType === 'vdpa' && d.status === 'available')!;
+      const [entry] = parseHostInventory(HOST, 'test');
+      const reported = applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!))
+        .filter((d) => d.address !== held.address && d.address !== freeVf.address);
+      const r = await syncInventory(store.db, 'h1', reported);
+      assert.deepEqual(r, { added: 0, removed: 1, flagged: 1 });
+      const after = await devicesOfHost(store.db, 'h1');
+      assert.equal(after.length, 4);
+      const flagged = after.find((d) => d.address === held.address)!;
+      assert.equal(flagged.missing, true);
+      assert.equal(flagged.instanceUuid, 'vm-m');
+      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'vm-m'));
+      assert.equal((await devicesOfHost(store.db, 'h1')).find((d) => d.address === held.address)!.status, 'removed');
+    } finally { await done(); }
+  });
+}
+
+describe('claims on SQLite', () => {
+  claimsBehave(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vdpa-claims-'));
+    const store = await openStore(join(dir, 'db.sqlite'));
+    return { store, done: () => store.close() };
+  });
+});
+
+describe('claims on PostgreSQL', () => {
+  claimsBehave(async () => {
+    let release!: () => void;
+    let ready!: (v: { store: Store; done: () => Promise<void> }) => void;
+    const handle = new Promise<{ store: Store; done: () => Promise<void> }>((r) => { ready = r; });
+    const finished = new Promise<void>((r) => { release = r; });
+    void withPostgresDatabase(async (url) => {
+      const store = await openStore(url);
+      ready({ store, done: async () => { await store.close(); release(); await new Promise((r) => setTimeout(r, 50)); } });
+      await finished;
+    });
+    return handle;
+  });
+});
