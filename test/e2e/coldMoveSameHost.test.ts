@@ -1,0 +1,136 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+
+async function createPort(aio: AllInOneProcess, name: string): Promise<any> {
+  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net');
+  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': 'vdpa' } });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.port;
+}
+
+async function port(aio: AllInOneProcess, id: string): Promise<any> {
+  return (await aio.api('GET', `/network/v2.0/ports/${id}`)).body.port;
+}
+
+async function boot(aio: AllInOneProcess, name: string): Promise<{ server: any; port: any }> {
+  const p = await createPort(aio, `${name}-port`);
+  const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', p.id, name]);
+  return { server: await aio.waitForServer(created.id, ['ACTIVE']), port: p };
+}
+
+async function lastMigration(aio: AllInOneProcess, serverId: string): Promise<any> {
+  const r = await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${serverId}`, undefined, { headers: { 'openstack-api-version': 'compute 2.23' } });
+  return r.body.migrations[0];
+}
+
+const flavorName = (s: any): string => s.flavor.original_name ?? s.flavor.id;
+const MV = { headers: { 'openstack-api-version': 'compute 2.47' } };
+
+/** Resize on the only host, which the operator allows (allow_resize_to_same_host: true). */
+describe('resize to the same host when the operator allows it', () => {
+  let aio: AllInOneProcess;
+  before(async () => {
+    aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0')], config: { allow_resize_to_same_host: true } });
+  });
+  after(async () => { await aio?.stop(); });
+
+  test('claims are doubled in VERIFY_RESIZE (2 free), confirm brings it back to 3', async () => {
+    const { server, port: p } = await boot(aio, 'same-vm');
+    assert.equal(freeCount(await aio.pci('compute-0')), 3);
+    const oldVf = (await port(aio, p.id))['binding:profile'].pci_slot;
+
+    const r = await aio.openstack(['server', 'resize', '--flavor', 'm1.small', 'same-vm']);
+    assert.equal(r.code, 0, r.stderr);
+    const resized = await aio.waitForServer(server.id, ['VERIFY_RESIZE', 'ERROR', 'ACTIVE']);
+    assert.equal(resized.status, 'VERIFY_RESIZE', JSON.stringify(resized.fault));
+    assert.equal(resized['OS-EXT-SRV-ATTR:host'], 'compute-0');
+    const devices = await aio.pci('compute-0');
+    assert.equal(freeCount(devices), 2);
+    const held = devices.filter((d) => d.status === 'allocated' && d.instance_uuid === server.id);
+    assert.equal(held.length, 2);
+    const newVf = (await port(aio, p.id))['binding:profile'].pci_slot;
+    assert.notEqual(newVf, oldVf);
+    const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);
+    assert.match(xml.body.domain_xml, new RegExp(`<source dev="${held.find((d) => d.address === newVf).vdpa_chardev}"/>`));
+    assert.match(xml.body.domain_xml, /<memory unit="MiB">2048<\/memory>/);
+    const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, MV);
+    assert.equal(flavorName(show.body.server), 'm1.small');
+    const m = await lastMigration(aio, server.id);
+    assert.deepEqual([m.status, m.migration_type, m.source_compute, m.dest_compute], ['finished', 'resize', 'compute-0', 'compute-0']);
+
+    const c = await aio.openstack(['server', 'resize', 'confirm', 'same-vm']);
+    assert.equal(c.code, 0, c.stderr);
+    await aio.waitForServer(server.id, ['ACTIVE']);
+    const after = await aio.pci('compute-0');
+    assert.equal(freeCount(after), 3);
+    assert.deepEqual(after.filter((d) => d.status === 'allocated').map((d) => d.address), [newVf]);
+    assert.equal((await lastMigration(aio, server.id)).status, 'confirmed');
+    const confirmed = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, MV);
+    assert.equal(flavorName(confirmed.body.server), 'm1.small');
+  });
+
+  test('revert on the same host: back to the old flavor and VF, 3 free', async () => {
+    const { server, port: p } = await aio.api('GET', '/compute/v2.1/servers?name=same-vm')
+      .then(async (r) => ({ server: r.body.servers[0], port: (await aio.api('GET', `/network/v2.0/ports?device_id=${r.body.servers[0].id}`)).body.ports[0] }));
+    const before = await port(aio, p.id);
+    assert.equal((await aio.openstack(['server', 'resize', '--flavor', 'm1.medium', 'same-vm'])).code, 0);
+    await aio.waitForServer(server.id, ['VERIFY_RESIZE']);
+    assert.equal(freeCount(await aio.pci('compute-0')), 2);
+
+    const r = await aio.openstack(['server', 'resize', 'revert', 'same-vm']);
+    assert.equal(r.code, 0, r.stderr);
+    const back = await aio.waitForServer(server.id, ['ACTIVE', 'ERROR']);
+    assert.equal(back.status, 'ACTIVE', JSON.stringify(back.fault));
+    assert.equal(freeCount(await aio.pci('compute-0')), 3);
+    const after = await port(aio, p.id);
+    assert.deepEqual(after['binding:profile'], before['binding:profile']);
+    const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, MV);
+    assert.equal(flavorName(show.body.server), 'm1.small');
+    assert.equal((await lastMigration(aio, server.id)).status, 'reverted');
+    const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);
+    const vf = (await aio.pci('compute-0')).find((d) => d.address === before['binding:profile'].pci_slot);
+    assert.match(xml.body.domain_xml, new RegExp(`<source dev="${vf.vdpa_chardev}"/>`));
+    assert.match(xml.body.domain_xml, /<memory unit="MiB">2048<\/memory>/);
+  });
+});
+
+/** Without the option a single host has no destination: Nova's 202, then back to ACTIVE with the migration in error. */
+describe('resize and migrate with no other host', () => {
+  let aio: AllInOneProcess;
+  before(async () => {
+    aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0')] });
+  });
+  after(async () => { await aio?.stop(); });
+
+  test('No valid host: server ACTIVE again, fault recorded, nothing claimed', async () => {
+    const { server, port: p } = await boot(aio, 'alone-vm');
+    const binding = (await port(aio, p.id))['binding:profile'];
+
+    for (const [args, type] of [[['server', 'resize', '--flavor', 'm1.small', 'alone-vm'], 'resize'], [['server', 'migrate', 'alone-vm'], 'migration']] as const) {
+      const r = await aio.openstack([...args]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = await (async () => {
+        for (let i = 0; i < 200; i++) {
+          const x = await lastMigration(aio, server.id);
+          if (x?.migration_type === type && x.status === 'error') return x;
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        throw new Error(`the ${type} did not fail`);
+      })();
+      assert.equal(m.dest_compute, null);
+      const s = await aio.waitForServer(server.id, ['ACTIVE']);
+      assert.equal(s['OS-EXT-STS:task_state'], null);
+      assert.equal(s['OS-EXT-SRV-ATTR:host'], 'compute-0');
+      assert.equal(freeCount(await aio.pci('compute-0')), 3);
+      assert.deepEqual((await port(aio, p.id))['binding:profile'], binding);
+    }
+    const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, MV);
+    assert.equal(flavorName(show.body.server), 'm1.tiny');
+    const actions = (await aio.api('GET', `/compute/v2.1/servers/${server.id}/os-instance-actions`)).body.instanceActions;
+    assert.deepEqual(actions.slice(0, 2).map((a: any) => [a.action, a.message]), [
+      ['migrate', 'No valid host was found. There are not enough hosts available.'],
+      ['resize', 'No valid host was found. There are not enough hosts available.'],
+    ]);
+  });
+});
