@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startTestController, type TestController } from '../../helpers/testController.js';
 
@@ -101,6 +102,21 @@ describe('image v2', () => {
     assert.equal((await call('DELETE', `/v2/images/${adminImage.id}`, demo)).status, 404);
     assert.equal((await call('DELETE', `/v2/images/${image.id}`, demo)).status, 204);
     assert.equal((await call('GET', `/v2/images/${image.id}`, demo)).status, 404);
+  });
+
+  it('takes an upload for its size and digests and makes the image active, once', async () => {
+    const image = await (await call('POST', '/v2/images', demo, { name: 'upload', disk_format: 'raw', container_format: 'bare' })).json() as Image;
+    const data = Buffer.from('not really a disk image');
+    const put = () => fetch(`${c.url}/image/v2/images/${image.id}/file`, {
+      method: 'PUT', headers: { 'x-auth-token': demo, 'content-type': 'application/octet-stream' }, body: data,
+    });
+    assert.equal((await put()).status, 204);
+    const shown = await (await call('GET', `/v2/images/${image.id}`, demo)).json() as Image;
+    assert.equal(shown.status, 'active');
+    assert.equal(shown.size, data.length);
+    assert.equal(shown.checksum, createHash('md5').update(data).digest('hex'));
+    assert.equal(shown.os_hash_algo, 'sha512');
+    assert.equal((await put()).status, 409);
   });
 
   it('keeps publishing public images to admins', async () => {

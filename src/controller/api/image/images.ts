@@ -13,11 +13,24 @@ export type Visibility = (typeof VISIBILITIES)[number];
 export interface ImageExtras {
   tags: string[];
   properties: Record<string, string>;
+  /** Digests of uploaded data (the data itself is not kept). */
+  checksum?: string;
+  osHashValue?: string;
 }
 
 export function imageExtras(row: ImageTable): ImageExtras {
   const parsed = JSON.parse(row.properties || '{}') as Partial<ImageExtras>;
-  return { tags: parsed.tags ?? [], properties: parsed.properties ?? {} };
+  return { ...parsed, tags: parsed.tags ?? [], properties: parsed.properties ?? {} };
+}
+
+/** Records an upload: size and digests; the image becomes active. */
+export async function markUploaded(
+  db: Kysely<Database>, row: ImageTable, upload: { size: number; checksum: string; osHashValue: string },
+): Promise<void> {
+  const extras: ImageExtras = { ...imageExtras(row), checksum: upload.checksum, osHashValue: upload.osHashValue };
+  await db.updateTable('images')
+    .set({ status: 'active', size: upload.size, properties: JSON.stringify(extras), updated_at: glanceTime() })
+    .where('id', '=', row.id).execute();
 }
 
 /** Glance writes timestamps without fractions: 2024-01-01T00:00:00Z. */

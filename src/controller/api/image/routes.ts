@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { BadRequest, Forbidden, NotFound } from '../../../domain/errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
-import { VISIBILITIES, createImage, findVisibleImage, listImages, type Visibility } from './images.js';
+import { VISIBILITIES, createImage, findVisibleImage, listImages, markUploaded, type Visibility } from './images.js';
 import { imageView } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -116,6 +118,30 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         properties,
       });
       return reply.code(201).header('location', `${ctx.publicUrl.replace(/\/+$/, '')}/image/v2/images/${row.id}`).send(imageView(row));
+    });
+
+    // Image bytes are not stored (guests boot from images the hosts already have); an upload
+    // is streamed through for its size and digests so clients that always upload still work.
+    secured.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+    secured.put<{ Params: { id: string } }>('/v2/images/:id/file', async (req, reply) => {
+      const row = await findVisibleImage(db, req.params.id, req.auth);
+      if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
+      if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to upload data for this image.');
+      if (row.status !== 'queued') throw new Conflict(`Image status transition from ${row.status} to saving is not allowed`);
+      const md5 = createHash('md5');
+      const sha512 = createHash('sha512');
+      let size = 0;
+      const body = req.body as Readable | undefined;
+      if (body && typeof body[Symbol.asyncIterator] === 'function') {
+        for await (const chunk of body) {
+          const buf = chunk as Buffer;
+          size += buf.length;
+          md5.update(buf);
+          sha512.update(buf);
+        }
+      }
+      await markUploaded(db, row, { size, checksum: md5.digest('hex'), osHashValue: sha512.digest('hex') });
+      return reply.code(204).send();
     });
 
     secured.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {
