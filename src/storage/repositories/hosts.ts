@@ -101,11 +101,19 @@ export async function syncInventory(db: Kysely<Database>, host: string, devices:
         added += 1;
         continue;
       }
-      const reappeared = row.missing === 1 || row.status === 'removed';
+      // An allocated VF that lost its vDPA device (or got another chardev) is, for its server, a vanished
+      // device: keep what the server was given and flag it, never rewrite it under the guest.
+      const changedUnderGuest = inUse(row.status) && (row.dev_type !== d.devType || row.vdpa_chardev !== d.vdpaChardev);
+      if (changedUnderGuest) {
+        if (row.missing === 0) {
+          await trx.updateTable('pci_devices').set({ missing: 1, updated_at: now }).where('id', '=', row.id).execute();
+          flagged += 1;
+        }
+        continue;
+      }
       await trx.updateTable('pci_devices').set({
         ...attrs, missing: 0, ...(row.status === 'removed' ? { status: 'available' } : {}),
       }).where('id', '=', row.id).execute();
-      if (reappeared) added += 0;
     }
     for (let i = 0; i < inserts.length; i += INSERT_CHUNK) {
       await trx.insertInto('pci_devices').values(inserts.slice(i, i + INSERT_CHUNK)).execute();
