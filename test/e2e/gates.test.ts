@@ -1,0 +1,63 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+
+/** Rolling upgrade: one compute still at service version 62 blocks suspend/resume of vDPA servers only. */
+describe('vDPA rolling-upgrade gates', () => {
+  let aio: AllInOneProcess;
+  before(async () => {
+    aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1', { serviceVersion: 62 })] });
+  });
+  after(async () => { await aio?.stop(); });
+
+  /** The CLI's --wait polls every 5 s; the API polled every 50 ms keeps the file fast. */
+  async function deleteServer(name: string): Promise<void> {
+    const list = (await aio.api('GET', `/compute/v2.1/servers?name=^${name}$`)).body.servers;
+    assert.equal(list.length, 1);
+    assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${list[0].id}`)).status, 204);
+    await aio.waitForServer(list[0].id, ['DELETED']);
+  }
+
+  test('suspend of a vDPA server is refused with 400 and changes nothing', async () => {
+    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'gated-port']);
+    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, 'gated-vm']);
+    const server = await aio.waitForServer(created.id, ['ACTIVE']);
+    const host = server['OS-EXT-SRV-ATTR:host'];
+    const before = (await aio.api('GET', `/compute/v2.1/servers/${server.id}`)).body.server;
+
+    const r = await aio.openstack(['server', 'suspend', 'gated-vm']);
+    assert.notEqual(r.code, 0);
+    const message = `Operation 'suspend' not supported for instance with vDPA ports (${server.id}).`;
+    assert.ok(r.stderr.includes(`BadRequestException: 400: Client Error for url: ${aio.url}/compute/v2.1/servers/${server.id}/action, ${message}`), r.stderr);
+
+    const raw = await aio.api('POST', `/compute/v2.1/servers/${server.id}/action`, { resume: null });
+    assert.equal(raw.status, 400);
+    assert.deepEqual(raw.body, { badRequest: { code: 400, message: `Operation 'resume' not supported for instance with vDPA ports (${server.id}).` } });
+
+    const afterwards = (await aio.api('GET', `/compute/v2.1/servers/${server.id}`)).body.server;
+    assert.equal(afterwards.status, 'ACTIVE');
+    assert.equal(afterwards['OS-EXT-STS:task_state'], null);
+    assert.equal(afterwards.updated, before.updated);
+    assert.equal(freeCount(await aio.pci(host)), 3);
+    const actions = (await aio.api('GET', `/compute/v2.1/servers/${server.id}/os-instance-actions`)).body.instanceActions;
+    assert.deepEqual(actions.map((a: any) => a.action), ['create'], 'a refused call records no action');
+
+    // Other operations are not gated: stop works.
+    assert.equal((await aio.openstack(['server', 'stop', 'gated-vm'])).code, 0);
+    await aio.waitForServer(server.id, ['SHUTOFF']);
+    await deleteServer('gated-vm');
+  });
+
+  test('the same suspend on a server without vDPA ports succeeds', async () => {
+    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', 'plain-port']);
+    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, 'plain-vm']);
+    const server = await aio.waitForServer(created.id, ['ACTIVE']);
+    assert.equal(server.status, 'ACTIVE');
+    const r = await aio.openstack(['server', 'suspend', 'plain-vm']);
+    assert.equal(r.code, 0, r.stderr);
+    await aio.waitForServer(server.id, ['SUSPENDED']);
+    assert.equal((await aio.openstack(['server', 'resume', 'plain-vm'])).code, 0);
+    await aio.waitForServer(server.id, ['ACTIVE']);
+    await deleteServer('plain-vm');
+  });
+});
