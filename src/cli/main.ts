@@ -59,7 +59,19 @@ program
     process.on('SIGTERM', shutdown);
   });
 
-registerDiscoverCommand(program);
+registerDiscoverCommand(program, {
+  // The libvirt addon is optional: it is loaded only when discovery asks libvirt itself.
+  readNodeDeviceXml: async (uri) => {
+    const { openLibvirt } = await import('../agent/drivers/libvirt/connection.js');
+    const { listNodeDeviceXml } = await import('../agent/drivers/libvirt/libvirtDriver.js');
+    const conn = await openLibvirt(uri ?? 'qemu:///system');
+    try {
+      return await listNodeDeviceXml(conn);
+    } finally {
+      await conn.close();
+    }
+  },
+});
 registerAgentCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
