@@ -7,7 +7,7 @@ bash scripts/ensure-test-deps.sh
 if [ ! -d node_modules ]; then echo "[test] installing npm dependencies (npm ci)"; npm ci; fi
 echo "[test] building (tsc)"
 npx tsc -p tsconfig.json
-if [ -f scripts/ensure-libvirtd.sh ]; then bash scripts/ensure-libvirtd.sh; fi
+bash scripts/ensure-libvirtd.sh
 echo "[test] checking layer boundaries (dependency-cruiser)"
 npx depcruise --config .dependency-cruiser.cjs src
 echo "[test] running tests"
