@@ -31,7 +31,7 @@ import { finishAction, startAction } from '../../storage/repositories/actions.js
 import { claimOnHost, releaseConsumer, transferConsumer, type ClaimedDevice } from '../../storage/repositories/claims.js';
 import { deleteGuest, getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
-import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { getInstance, instancesInTaskState, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { insertMigration, listMigrations, setMigrationStatus, type MigrationRow } from '../../storage/repositories/migrations.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
@@ -249,7 +249,22 @@ export async function sweepEvacuationsFrom(ctx: ControllerContext, host: string)
   for (const m of await openEvacuationsFrom(db, host)) {
     if (await getGuest(db, m.instance_uuid, host)) continue; // its agent will report
     const instance = await getInstance(db, m.instance_uuid);
-    if (instance && (instance.host === host || instance.taskState === TaskState.REBUILD_SPAWNING && m.status === 'accepted')) continue;
+    if (instance && (instance.host === host || (instance.taskState === TaskState.REBUILD_SPAWNING && m.status === 'accepted'))) continue;
     await db.transaction().execute((trx) => completeSource(ctx, trx, m, host));
+  }
+}
+
+/**
+ * After a controller restart: evacuations accepted but not yet placed are
+ * placed now (for recovery.ts). A `force` given with the request is not kept;
+ * the requested host still goes through the scheduler's filters.
+ */
+export async function resumeInterruptedEvacuations(ctx: ControllerContext): Promise<void> {
+  const { db } = ctx.store;
+  for (const instance of await instancesInTaskState(db, TaskState.REBUILD_SPAWNING)) {
+    const m = (await listMigrations(db, { instanceUuid: instance.uuid, migrationType: 'evacuation', limit: 1 }))[0];
+    if (!m || m.status !== 'accepted' || !m.source_compute || instance.host !== m.source_compute) continue;
+    await placeEvacuated(ctx, instance.uuid, m.uuid, m.source_compute, { host: instance.requestedHost, force: false })
+      .catch((err) => ctx.log.error({ err, server: instance.uuid }, 'evacuation placement failed'));
   }
 }

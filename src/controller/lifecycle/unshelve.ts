@@ -17,7 +17,7 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
 import { setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
-import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { getInstance, instancesInTaskState, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { ControllerContext } from '../context.js';
@@ -111,3 +111,11 @@ async function onUnshelveReport(ctx: ControllerContext, instance: InstanceRecord
 }
 
 registerReportHandler(TaskState.UNSHELVING, onUnshelveReport);
+
+/** After a controller restart: unshelves accepted but not yet placed are placed now (for recovery.ts). */
+export async function resumeInterruptedUnshelves(ctx: ControllerContext): Promise<void> {
+  for (const instance of await instancesInTaskState(ctx.store.db, TaskState.UNSHELVING)) {
+    if (instance.host) continue; // already handed to a host; its agent reports
+    await placeUnshelved(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'unshelve placement failed'));
+  }
+}
