@@ -2,6 +2,8 @@ import { TaskState } from '../domain/lifecycle/serverStatus.js';
 import { instancesInTaskState } from '../storage/repositories/instances.js';
 import type { ControllerContext } from './context.js';
 import { placeInstance } from './lifecycle/build.js';
+import { resumeInterruptedEvacuations } from './lifecycle/evacuate.js';
+import { resumeInterruptedUnshelves } from './lifecycle/unshelve.js';
 
 /**
  * After a controller restart (or crash) nothing is lost: servers accepted
@@ -13,4 +15,6 @@ export async function resumeInterruptedWork(ctx: ControllerContext): Promise<voi
   for (const instance of waiting) {
     await placeInstance(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'placement failed'));
   }
+  await resumeInterruptedUnshelves(ctx);
+  await resumeInterruptedEvacuations(ctx);
 }

@@ -124,7 +124,15 @@ export async function startAllInOneProcess(o: AllInOneProcessOptions = {}): Prom
       if (r.code !== 0) throw new Error(`openstack ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
       return JSON.parse(r.stdout);
     },
-    nova: (args, opts = {}) => run('nova', args, cliEnv(opts.user ?? 'admin', opts.env)),
+    // novaclient ignores OS_CLOUD: it gets the same credentials as plain OS_* variables.
+    nova: (args, opts = {}) => {
+      const auth = clouds.clouds[(opts.user ?? 'admin') === 'admin' ? 'vdpa-compute' : 'vdpa-compute-demo']!.auth;
+      return run('nova', args, cliEnv(opts.user ?? 'admin', {
+        OS_AUTH_URL: auth.auth_url!, OS_USERNAME: auth.username!, OS_PASSWORD: auth.password!,
+        OS_PROJECT_NAME: auth.project_name!, OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default',
+        OS_IDENTITY_API_VERSION: '3', ...(opts.env ?? {}),
+      }));
+    },
     async token(user = 'admin') {
       const cached = tokens.get(user);
       if (cached) return cached;
