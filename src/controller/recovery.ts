@@ -4,6 +4,8 @@ import type { ControllerContext } from './context.js';
 import { placeInstance } from './lifecycle/build.js';
 import { resumeInterruptedEvacuations } from './lifecycle/evacuate.js';
 import { resumeInterruptedUnshelves } from './lifecycle/unshelve.js';
+import { placeLiveMigration } from './lifecycle/liveMigration.js';
+import { latestMigrationOf } from '../storage/repositories/migrations.js';
 
 /**
  * After a controller restart (or crash) nothing is lost: servers accepted
@@ -17,4 +19,8 @@ export async function resumeInterruptedWork(ctx: ControllerContext): Promise<voi
   }
   await resumeInterruptedUnshelves(ctx);
   await resumeInterruptedEvacuations(ctx);
+  for (const instance of await instancesInTaskState(ctx.store.db, TaskState.MIGRATING)) {
+    const queued = await latestMigrationOf(ctx.store.db, instance.uuid, ['queued'], ['live-migration']);
+    if (queued) await placeLiveMigration(ctx, queued.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'live migration placement failed'));
+  }
 }
