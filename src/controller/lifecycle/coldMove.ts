@@ -11,7 +11,7 @@ import {
 } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import {
-  getMigration, insertMigration, latestMigrationOf, listMigrations, setMigrationStatus, type MigrationRow,
+  getMigration, insertMigration, latestMigrationOf, setMigrationStatus, type MigrationRow,
 } from '../../storage/repositories/migrations.js';
 import { getPorts, setPortStatus } from '../../storage/repositories/ports.js';
 import type { Database } from '../../storage/schema.js';
@@ -19,7 +19,8 @@ import type { Dialect } from '../../storage/db.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
-import { heldDevicesForPorts, pciRequestsWithFlavor, swapMoveClaims } from './coldMoveDevices.js';
+import { swapMoveClaims } from './coldMoveClaims.js';
+import { heldDevicesForPorts, pciRequestsWithFlavor } from './coldMoveDevices.js';
 import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindings.js';
 import { registerReportHandler } from './reports.js';
 import { resourceRequestFor } from './resources.js';
@@ -369,18 +370,6 @@ async function onRevertReport(ctx: ControllerContext, instance: InstanceRecord, 
 
 registerReportHandler(TaskState.RESIZE_MIGRATING, onMoveReport);
 registerReportHandler(TaskState.RESIZE_REVERTING, onRevertReport);
-
-/**
- * Frees what unfinished cold moves of a server still hold (the source claims
- * under the migration's uuid). For server delete in VERIFY_RESIZE.
- */
-export async function releaseColdMoveClaims(trx: Kysely<Database>, dialect: Dialect, instanceUuid: string): Promise<void> {
-  for (const m of await listMigrations(trx, { instanceUuid, inProgress: true })) {
-    if (m.migration_type !== 'migration' && m.migration_type !== 'resize') continue;
-    await releaseConsumer(trx, dialect, m.uuid);
-    await setMigrationStatus(trx, m.uuid, 'error');
-  }
-}
 
 /** After a controller restart: moves accepted but not yet placed are placed now. */
 export async function resumeColdMoves(ctx: ControllerContext): Promise<void> {

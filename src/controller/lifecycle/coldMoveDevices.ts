@@ -3,7 +3,6 @@ import type { GuestSpec } from '../../domain/guest/spec.js';
 import type { HostDevice } from '../../domain/pci/device.js';
 import { deviceSatisfies, requestForPort, requestsForFlavor, type PciRequest } from '../../domain/pci/request.js';
 import type { PciAliasConfig } from '../../config.js';
-import { transferConsumer } from '../../storage/repositories/claims.js';
 import type { FlavorSnapshot, InstanceRecord } from '../../storage/repositories/instances.js';
 import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
 import type { PortRecord } from '../../storage/repositories/ports.js';
@@ -15,21 +14,6 @@ export function pciRequestsWithFlavor(instance: InstanceRecord, flavor: FlavorSn
     ...instance.pciRequests.filter((r) => r.source.kind === 'port'),
     ...requestsForFlavor(flavor.extra_specs, aliases),
   ];
-}
-
-/**
- * After the destination was claimed under the migration's uuid, swaps the
- * labels so the source claims belong to the migration and the destination's
- * to the instance (Nova's layout). Going through a third label keeps the two
- * sets apart even when source and destination are the same host.
- */
-export async function swapMoveClaims(
-  trx: Kysely<Database>, instanceUuid: string, migrationUuid: string, source: string, dest: string,
-): Promise<void> {
-  const parked = `${migrationUuid}:source`;
-  await transferConsumer(trx, instanceUuid, parked, source);
-  await transferConsumer(trx, migrationUuid, instanceUuid, dest);
-  await transferConsumer(trx, parked, migrationUuid, source);
 }
 
 /**
@@ -62,3 +46,6 @@ export async function heldDevicesForPorts(
   }
   return { byPort, aliasDevices: free };
 }
+
+/** Kept here too: other lifecycle modules import it from this file. */
+export { swapMoveClaims } from './coldMoveClaims.js';

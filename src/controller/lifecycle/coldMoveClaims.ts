@@ -1,0 +1,34 @@
+import type { Kysely } from 'kysely';
+import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
+import { listMigrations, setMigrationStatus } from '../../storage/repositories/migrations.js';
+import type { Database } from '../../storage/schema.js';
+import type { Dialect } from '../../storage/db.js';
+
+/**
+ * After the destination was claimed under the migration's uuid, swaps the
+ * labels so the source claims belong to the migration and the destination's
+ * to the instance (Nova's layout). Going through a third label keeps the two
+ * sets apart even when source and destination are the same host.
+ */
+export async function swapMoveClaims(
+  trx: Kysely<Database>, instanceUuid: string, migrationUuid: string, source: string, dest: string,
+): Promise<void> {
+  const parked = `${migrationUuid}:source`;
+  await transferConsumer(trx, instanceUuid, parked, source);
+  await transferConsumer(trx, migrationUuid, instanceUuid, dest);
+  await transferConsumer(trx, parked, migrationUuid, source);
+}
+
+/**
+ * Frees what unfinished cold moves of a server still hold (the source claims
+ * under the migration's uuid). For server delete in VERIFY_RESIZE: call it in
+ * the delete transaction (no import cycle: this file does not reach reports.ts).
+ */
+export async function releaseColdMoveClaims(trx: Kysely<Database>, dialect: Dialect, instanceUuid: string): Promise<void> {
+  for (const m of await listMigrations(trx, { instanceUuid, inProgress: true })) {
+    if (m.migration_type !== 'migration' && m.migration_type !== 'resize') continue;
+    await releaseConsumer(trx, dialect, m.uuid);
+    await setMigrationStatus(trx, m.uuid, 'error');
+  }
+}
+
