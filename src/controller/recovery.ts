@@ -5,6 +5,7 @@ import { placeInstance } from './lifecycle/build.js';
 import { resumeInterruptedEvacuations } from './lifecycle/evacuate.js';
 import { resumeInterruptedUnshelves } from './lifecycle/unshelve.js';
 import { placeLiveMigration } from './lifecycle/liveMigration.js';
+import { resumeColdMoves } from './lifecycle/coldMove.js';
 import { latestMigrationOf } from '../storage/repositories/migrations.js';
 
 /**
@@ -17,6 +18,7 @@ export async function resumeInterruptedWork(ctx: ControllerContext): Promise<voi
   for (const instance of waiting) {
     await placeInstance(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'placement failed'));
   }
+  await resumeColdMoves(ctx);
   await resumeInterruptedUnshelves(ctx);
   await resumeInterruptedEvacuations(ctx);
   for (const instance of await instancesInTaskState(ctx.store.db, TaskState.MIGRATING)) {

@@ -26,7 +26,7 @@ export async function swapMoveClaims(
  */
 export async function releaseColdMoveClaims(trx: Kysely<Database>, dialect: Dialect, instanceUuid: string): Promise<void> {
   for (const m of await listMigrations(trx, { instanceUuid, inProgress: true })) {
-    if (m.migration_type !== 'migration' && m.migration_type !== 'resize') continue;
+    if (m.migration_type === 'evacuation') continue;
     await releaseConsumer(trx, dialect, m.uuid);
     await setMigrationStatus(trx, m.uuid, 'error');
   }

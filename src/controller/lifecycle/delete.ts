@@ -6,6 +6,7 @@ import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } f
 import { nowIso } from '../../storage/repositories/json.js';
 import type { ControllerContext } from '../context.js';
 import { unbindInstancePorts } from './portBindings.js';
+import { releaseColdMoveClaims } from './coldMoveClaims.js';
 
 /**
  * Delete: the agents of every host holding a guest remove it, then the
@@ -57,6 +58,9 @@ export async function finishDelete(ctx: ControllerContext, uuid: string): Promis
     const instance = await getInstance(trx, uuid);
     if (!instance) return;
     await releaseConsumer(trx, dialect, uuid);
+    // A server deleted mid-move also holds claims under its migration's uuid (an evacuation's stay until
+    // its source host is back and has removed the old guest).
+    await releaseColdMoveClaims(trx, dialect, uuid);
     await unbindInstancePorts(trx, instance);
     await trx.deleteFrom('guests').where('instance_uuid', '=', uuid).execute();
     await deleteInstanceRow(trx, uuid);
