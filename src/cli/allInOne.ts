@@ -13,6 +13,7 @@ import { createAgentLink } from '../controller/services/agentLink.js';
 import { createHostSignals } from '../controller/services/hostSignals.js';
 import { createTokenService } from '../controller/services/tokens.js';
 import { resumeInterruptedWork } from '../controller/recovery.js';
+import { watchHostFailures } from '../controller/lifecycle/hostFailure.js';
 import { openStore, type Store } from '../storage/db.js';
 import type { ComputeAgent } from '../agent/computeAgent.js';
 import { simulatedAgent } from '../agent/simulatedHost.js';
@@ -71,10 +72,12 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
   const agents = hosts.map((h) => simulatedAgent(h, link, log, { heartbeatMs }).agent);
   await Promise.all(agents.map((a) => a.start()));
   await resumeInterruptedWork(ctx);
+  const stopWatching = watchHostFailures(ctx, Math.max(1000, (config.service_down_time * 1000) / 4));
 
   return {
     url: address, ctx, app, agents, credentials, cloudsYaml: join(o.dataDir, 'clouds.yaml'),
     async stop() {
+      stopWatching();
       await Promise.all(agents.map((a) => a.stop()));
       await app.close();
       await store.close();
