@@ -1,36 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { bootWithPorts, createPort, showPort, until } from '../helpers/e2eFixtures.js';
 
 const HOSTS = ['compute-0', 'compute-1'];
-
-async function createPort(aio: AllInOneProcess, name: string, vnicType = 'vdpa'): Promise<any> {
-  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net');
-  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': vnicType } });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.port;
-}
-
-async function port(aio: AllInOneProcess, id: string): Promise<any> {
-  return (await aio.api('GET', `/network/v2.0/ports/${id}`)).body.port;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function bootWithPorts(aio: AllInOneProcess, name: string, ports: any[]): Promise<any> {
-  const args = ['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros'];
-  for (const p of ports) args.push('--port', p.id);
-  const created = await aio.openstackJson([...args, name]);
-  return aio.waitForServer(created.id, ['ACTIVE']);
-}
 
 const hostOf = (s: any): string => s['OS-EXT-SRV-ATTR:host'];
 const other = (h: string): string => HOSTS.find((x) => x !== h)!;
@@ -63,7 +36,7 @@ describe('cold migration of vdpa servers between two hosts', () => {
     const booted = await bootWithPorts(aio, 'mig-vm', [p]);
     const source = hostOf(booted);
     const dest = other(source);
-    const sourceVf = (await port(aio, p.id))['binding:profile'].pci_slot;
+    const sourceVf = (await showPort(aio, p.id))['binding:profile'].pci_slot;
     assert.deepEqual(await counts(aio), HOSTS.map((h) => (h === source ? 3 : 5)));
 
     const r = await aio.openstack(['server', 'migrate', 'mig-vm']);
@@ -77,7 +50,7 @@ describe('cold migration of vdpa servers between two hosts', () => {
     const [destVf] = await allocatedTo(aio, dest, booted.id);
     assert.ok(destVf);
 
-    const bound = await port(aio, p.id);
+    const bound = await showPort(aio, p.id);
     assert.equal(bound['binding:host_id'], dest);
     assert.equal(bound['binding:profile'].pci_slot, destVf.address);
     assert.equal(bound['binding:profile'].pci_vendor_info, '15b3:101e');
@@ -121,12 +94,12 @@ describe('cold migration of vdpa servers between two hosts', () => {
     const booted = await bootWithPorts(aio, 'rev-vm', [p]);
     const source = hostOf(booted);
     const dest = other(source);
-    const before = await port(aio, p.id);
+    const before = await showPort(aio, p.id);
 
     assert.equal((await aio.openstack(['server', 'migrate', 'rev-vm'])).code, 0);
     await aio.waitForServer(booted.id, ['VERIFY_RESIZE']);
     assert.deepEqual(await counts(aio), [3, 3]);
-    assert.notEqual((await port(aio, p.id))['binding:host_id'], source);
+    assert.notEqual((await showPort(aio, p.id))['binding:host_id'], source);
 
     const r = await aio.openstack(['server', 'resize', 'revert', 'rev-vm']);
     assert.equal(r.code, 0, r.stderr);
@@ -134,7 +107,7 @@ describe('cold migration of vdpa servers between two hosts', () => {
     assert.equal(back.status, 'ACTIVE');
     assert.equal(hostOf(back), source);
     assert.deepEqual(await counts(aio), HOSTS.map((h) => (h === source ? 3 : 5)));
-    const after = await port(aio, p.id);
+    const after = await showPort(aio, p.id);
     assert.equal(after['binding:host_id'], source);
     assert.deepEqual(after['binding:profile'], before['binding:profile']);
     const [vf] = await allocatedTo(aio, source, booted.id);
@@ -196,7 +169,7 @@ describe('cold migration of vdpa servers between two hosts', () => {
 
     const destVfs = await allocatedTo(aio, dest, booted.id);
     assert.equal(destVfs.length, 2);
-    const [pa, pb, pn] = await Promise.all([a, b, n].map((x) => port(aio, x.id)));
+    const [pa, pb, pn] = await Promise.all([a, b, n].map((x) => showPort(aio, x.id)));
     assert.deepEqual([pa['binding:profile'].pci_slot, pb['binding:profile'].pci_slot].sort(), destVfs.map((d) => d.address).sort());
     for (const x of [pa, pb, pn]) assert.equal(x['binding:host_id'], dest);
     assert.deepEqual(pn['binding:profile'], {});

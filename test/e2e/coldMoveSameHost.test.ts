@@ -1,31 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
-
-async function createPort(aio: AllInOneProcess, name: string): Promise<any> {
-  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net');
-  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': 'vdpa' } });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.port;
-}
-
-async function port(aio: AllInOneProcess, id: string): Promise<any> {
-  return (await aio.api('GET', `/network/v2.0/ports/${id}`)).body.port;
-}
-
-async function boot(aio: AllInOneProcess, name: string): Promise<{ server: any; port: any }> {
-  const p = await createPort(aio, `${name}-port`);
-  const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', p.id, name]);
-  return { server: await aio.waitForServer(created.id, ['ACTIVE']), port: p };
-}
-
-async function lastMigration(aio: AllInOneProcess, serverId: string): Promise<any> {
-  const r = await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${serverId}`, undefined, { headers: { 'openstack-api-version': 'compute 2.23' } });
-  return r.body.migrations[0];
-}
-
-const flavorName = (s: any): string => s.flavor.original_name ?? s.flavor.id;
-const MV = { headers: { 'openstack-api-version': 'compute 2.47' } };
+import { bootOnNewPort, EMBEDDED_FLAVOR, flavorName, lastMigration, showPort } from '../helpers/e2eFixtures.js';
 
 /** Resize on the only host, which the operator allows (allow_resize_to_same_host: true). */
 describe('resize to the same host when the operator allows it', () => {
@@ -36,9 +12,9 @@ describe('resize to the same host when the operator allows it', () => {
   after(async () => { await aio?.stop(); });
 
   test('claims are doubled in VERIFY_RESIZE (2 free), confirm brings it back to 3', async () => {
-    const { server, port: p } = await boot(aio, 'same-vm');
+    const { server, port: p } = await bootOnNewPort(aio, 'same-vm');
     assert.equal(freeCount(await aio.pci('compute-0')), 3);
-    const oldVf = (await port(aio, p.id))['binding:profile'].pci_slot;
+    const oldVf = (await showPort(aio, p.id))['binding:profile'].pci_slot;
 
     const r = await aio.openstack(['server', 'resize', '--flavor', 'm1.small', 'same-vm']);
     assert.equal(r.code, 0, r.stderr);
@@ -49,12 +25,12 @@ describe('resize to the same host when the operator allows it', () => {
     assert.equal(freeCount(devices), 2);
     const held = devices.filter((d) => d.status === 'allocated' && d.instance_uuid === server.id);
     assert.equal(held.length, 2);
-    const newVf = (await port(aio, p.id))['binding:profile'].pci_slot;
+    const newVf = (await showPort(aio, p.id))['binding:profile'].pci_slot;
     assert.notEqual(newVf, oldVf);
     const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);
     assert.match(xml.body.domain_xml, new RegExp(`<source dev="${held.find((d) => d.address === newVf).vdpa_chardev}"/>`));
     assert.match(xml.body.domain_xml, /<memory unit="MiB">2048<\/memory>/);
-    const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, MV);
+    const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, EMBEDDED_FLAVOR);
     assert.equal(flavorName(show.body.server), 'm1.small');
     const m = await lastMigration(aio, server.id);
     assert.deepEqual([m.status, m.migration_type, m.source_compute, m.dest_compute], ['finished', 'resize', 'compute-0', 'compute-0']);
@@ -66,14 +42,14 @@ describe('resize to the same host when the operator allows it', () => {
     assert.equal(freeCount(after), 3);
     assert.deepEqual(after.filter((d) => d.status === 'allocated').map((d) => d.address), [newVf]);
     assert.equal((await lastMigration(aio, server.id)).status, 'confirmed');
-    const confirmed = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, MV);
+    const confirmed = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, EMBEDDED_FLAVOR);
     assert.equal(flavorName(confirmed.body.server), 'm1.small');
   });
 
   test('revert on the same host: back to the old flavor and VF, 3 free', async () => {
     const { server, port: p } = await aio.api('GET', '/compute/v2.1/servers?name=same-vm')
       .then(async (r) => ({ server: r.body.servers[0], port: (await aio.api('GET', `/network/v2.0/ports?device_id=${r.body.servers[0].id}`)).body.ports[0] }));
-    const before = await port(aio, p.id);
+    const before = await showPort(aio, p.id);
     assert.equal((await aio.openstack(['server', 'resize', '--flavor', 'm1.medium', 'same-vm'])).code, 0);
     await aio.waitForServer(server.id, ['VERIFY_RESIZE']);
     assert.equal(freeCount(await aio.pci('compute-0')), 2);
@@ -83,9 +59,9 @@ describe('resize to the same host when the operator allows it', () => {
     const back = await aio.waitForServer(server.id, ['ACTIVE', 'ERROR']);
     assert.equal(back.status, 'ACTIVE', JSON.stringify(back.fault));
     assert.equal(freeCount(await aio.pci('compute-0')), 3);
-    const after = await port(aio, p.id);
+    const after = await showPort(aio, p.id);
     assert.deepEqual(after['binding:profile'], before['binding:profile']);
-    const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, MV);
+    const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, EMBEDDED_FLAVOR);
     assert.equal(flavorName(show.body.server), 'm1.small');
     assert.equal((await lastMigration(aio, server.id)).status, 'reverted');
     const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);

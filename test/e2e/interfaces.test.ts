@@ -1,33 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { computeVersion, createPort, domainXml, showPort, until } from '../helpers/e2eFixtures.js';
 
-async function createPort(aio: AllInOneProcess, name: string, vnicType = 'vdpa'): Promise<any> {
-  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net');
-  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': vnicType } });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.port;
-}
-
-async function port(aio: AllInOneProcess, id: string): Promise<any> {
-  return (await aio.api('GET', `/network/v2.0/ports/${id}`)).body.port;
-}
-
-async function domainXml(aio: AllInOneProcess, serverId: string): Promise<string> {
-  return (await aio.api('GET', `/compute/v2.1/servers/${serverId}/domain-xml`)).body.domain_xml;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const ATTACH_HEADERS = { 'openstack-api-version': 'compute 2.70' };
+const ATTACH_HEADERS = computeVersion('2.70');
 
 /** `openstack server add/remove port` on a running vDPA server: claim on its host, hot-plug, free on detach. */
 describe('interface attach and detach of vdpa ports', () => {
@@ -55,18 +31,18 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(allocated.length, 2);
     assert.ok(allocated.every((d) => d.dev_type === 'vdpa' && d.instance_uuid === serverId));
 
-    const bound = await port(aio, second.id);
+    const bound = await showPort(aio, second.id);
     assert.equal(bound.device_id, serverId);
     assert.equal(bound.binding_host_id ?? bound['binding:host_id'], 'compute-0');
     assert.equal(bound['binding:vif_type'], 'ovs');
     assert.equal(bound.status, 'ACTIVE');
-    const firstBound = await port(aio, first.id);
+    const firstBound = await showPort(aio, first.id);
     const slots = [firstBound['binding:profile'].pci_slot, bound['binding:profile'].pci_slot];
     assert.notEqual(slots[0], slots[1]);
     assert.deepEqual(allocated.map((d) => d.address).sort(), [...slots].sort());
     assert.equal(bound['binding:profile'].pci_vendor_info, '15b3:101e');
 
-    const xml = await domainXml(aio, serverId);
+    const xml = (await domainXml(aio, serverId)).domain_xml;
     const chardevs = [...xml.matchAll(/<interface type="vdpa">[\s\S]*?<source dev="([^"]+)"\/>/g)].map((m) => m[1]);
     assert.equal(chardevs.length, 2);
     assert.notEqual(chardevs[0], chardevs[1]);
@@ -99,7 +75,7 @@ describe('interface attach and detach of vdpa ports', () => {
     }
     assert.equal(freeCount(await aio.pci('compute-0')), 0);
     const before = await aio.pci('compute-0');
-    const xmlBefore = await domainXml(aio, serverId);
+    const xmlBefore = (await domainXml(aio, serverId)).domain_xml;
 
     const extra = await createPort(aio, 'vdpa-port-5');
     const r = await aio.openstack(['server', 'add', 'port', 'vdpa-vm', 'vdpa-port-5']);
@@ -108,7 +84,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.match(r.stderr, /Failed to claim PCI device for .* during interface attach: host compute-0 has no free vdpa device on physical network physnet0/);
 
     assert.deepEqual(await aio.pci('compute-0'), before);
-    const untouched = await port(aio, extra.id);
+    const untouched = await showPort(aio, extra.id);
     assert.equal(untouched.device_id, '');
     assert.deepEqual(untouched['binding:profile'], {});
     assert.equal(untouched['binding:vif_type'], 'unbound');
@@ -117,7 +93,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(server['OS-EXT-STS:task_state'], null);
     const list = await aio.api('GET', `/compute/v2.1/servers/${serverId}/os-interface`);
     assert.equal(list.body.interfaceAttachments.length, 4);
-    assert.equal(await domainXml(aio, serverId), xmlBefore);
+    assert.equal((await domainXml(aio, serverId)).domain_xml, xmlBefore);
   });
 
   test('server remove port: the NIC is unplugged, the device freed, the port unbound', async () => {
@@ -127,7 +103,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(r.code, 0, r.stderr);
 
     const freed = await until('the port to be unbound', async () => {
-      const p = await port(aio, second.id);
+      const p = await showPort(aio, second.id);
       return p.device_id === '' ? p : null;
     });
     assert.deepEqual(freed['binding:profile'], {});
@@ -136,7 +112,7 @@ describe('interface attach and detach of vdpa ports', () => {
     const devices = await aio.pci('compute-0');
     assert.equal(devices.find((d) => d.address === slot).status, 'available');
     assert.equal(freeCount(devices), 1);
-    const xml = await domainXml(aio, serverId);
+    const xml = (await domainXml(aio, serverId)).domain_xml;
     assert.ok(!xml.includes(second.mac_address), 'the detached NIC left the domain');
     assert.equal([...xml.matchAll(/<interface type="vdpa">/g)].length, 3);
     const server = await aio.waitForServer(serverId, ['ACTIVE']);

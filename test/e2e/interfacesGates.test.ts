@@ -1,15 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { cirrosImageId, computeVersion, createPort } from '../helpers/e2eFixtures.js';
 
-async function createPort(aio: AllInOneProcess, name: string, vnicType: string): Promise<any> {
-  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net');
-  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': vnicType } });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.port;
-}
-
-const H270 = { 'openstack-api-version': 'compute 2.70' };
+const H270 = computeVersion('2.70');
 
 /** Rolling upgrade: one compute still at service version 61 refuses attach/detach (62) and live migration (63) for vDPA servers. */
 describe('vDPA rolling-upgrade gates for interface attach/detach and live migration', () => {
@@ -19,7 +13,7 @@ describe('vDPA rolling-upgrade gates for interface attach/detach and live migrat
   let vdpaPortId: string;
   before(async () => {
     aio = await startAllInOneProcess({ hosts: [vdpaHost('new-0'), vdpaHost('old-1', { serviceVersion: 61 })] });
-    const image = (await aio.api('GET', '/image/v2/images?name=cirros')).body.images[0].id;
+    const image = await cirrosImageId(aio);
     const vp = await createPort(aio, 'vdpa-port', 'vdpa');
     vdpaPortId = vp.id;
     const np = await createPort(aio, 'plain-port', 'normal');

@@ -1,21 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
-
-async function createPort(aio: AllInOneProcess, name: string): Promise<any> {
-  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net');
-  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': 'vdpa' } });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.port;
-}
-
-async function port(aio: AllInOneProcess, id: string): Promise<any> {
-  return (await aio.api('GET', `/network/v2.0/ports/${id}`)).body.port;
-}
-
-async function domainXml(aio: AllInOneProcess, serverId: string): Promise<{ domain_xml: string; host: string }> {
-  return (await aio.api('GET', `/compute/v2.1/servers/${serverId}/domain-xml`)).body;
-}
+import { cirrosImageId, createPort, domainXml, showPort } from '../helpers/e2eFixtures.js';
 
 /** Waits for the migration to end: task_state back to null. */
 async function settled(aio: AllInOneProcess, id: string): Promise<any> {
@@ -32,7 +18,7 @@ async function settled(aio: AllInOneProcess, id: string): Promise<any> {
 async function placement(aio: AllInOneProcess, serverId: string, portId: string) {
   const server = (await aio.api('GET', `/compute/v2.1/servers/${serverId}`)).body.server;
   const host: string = server['OS-EXT-SRV-ATTR:host'];
-  const p = await port(aio, portId);
+  const p = await showPort(aio, portId);
   const devices = await aio.pci(host);
   const device = devices.find((d: any) => d.address === p['binding:profile'].pci_slot);
   return { server, host, port: p, device, xml: await domainXml(aio, serverId) };
@@ -137,7 +123,7 @@ describe('hot-plug live migration of a vdpa server', () => {
 
     // A server that never got a host (ERROR: five vdpa ports, no host has five free) cannot move.
     const ports = await Promise.all([1, 2, 3, 4, 5].map((n) => createPort(aio, `many-${n}`)));
-    const image = (await aio.api('GET', '/image/v2/images?name=cirros')).body.images[0].id;
+    const image = await cirrosImageId(aio);
     const boot = await aio.api('POST', '/compute/v2.1/servers', {
       server: { name: 'too-many', imageRef: image, flavorRef: '1', networks: ports.map((p) => ({ port: p.id })) },
     });

@@ -2,21 +2,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { cirrosImageId, createPort } from '../helpers/e2eFixtures.js';
 
-async function createPort(aio: AllInOneProcess, name: string, user: 'admin' | 'demo' = 'admin'): Promise<string> {
-  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net', undefined, { user });
-  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': 'vdpa' } }, { user });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.port.id;
-}
-
-async function imageId(aio: AllInOneProcess): Promise<string> {
-  return (await aio.api('GET', '/image/v2/images?name=cirros')).body.images[0].id;
+/** The id of a new vdpa port created by `user` (createPort asserts the 201). */
+async function newPortId(aio: AllInOneProcess, name: string, user: 'admin' | 'demo' = 'admin'): Promise<string> {
+  return (await createPort(aio, name, 'vdpa', user)).id;
 }
 
 async function boot(aio: AllInOneProcess, name: string, portId: string, user: 'admin' | 'demo' = 'admin') {
   return aio.api('POST', '/compute/v2.1/servers', {
-    server: { name, imageRef: await imageId(aio), flavorRef: '1', networks: [{ port: portId }] },
+    server: { name, imageRef: await cirrosImageId(aio), flavorRef: '1', networks: [{ port: portId }] },
   }, { user });
 }
 
@@ -26,15 +21,15 @@ describe('scheduling onto hosts with a free vDPA device', () => {
   after(async () => { await aio?.stop(); });
 
   test('a second server lands on the other host; with none free the server is ERROR "No valid host was found." and its port stays unbound', async () => {
-    const p1 = await createPort(aio, 'p1');
+    const p1 = await newPortId(aio, 'p1');
     const first = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', p1, '--wait', 'first']);
     assert.equal(first.status, 'ACTIVE');
-    const p2 = await createPort(aio, 'p2');
+    const p2 = await newPortId(aio, 'p2');
     const second = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', p2, '--wait', 'second']);
     assert.equal(second.status, 'ACTIVE');
     assert.notEqual(second['OS-EXT-SRV-ATTR:host'], first['OS-EXT-SRV-ATTR:host']);
 
-    const p3 = await createPort(aio, 'p3');
+    const p3 = await newPortId(aio, 'p3');
     const third = await aio.openstack(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', p3, '--wait', 'third']);
     assert.equal(third.code, 0); // the client exits 0 on ERROR and prints why
     assert.match(third.stdout + third.stderr, /Error creating server/);
@@ -62,7 +57,7 @@ describe('scheduling onto hosts with a free vDPA device', () => {
     for (const s of list.body.servers) await aio.waitForServer(s.id, ['DELETED']);
     const dis = await aio.openstack(['compute', 'service', 'set', '--disable', 'small-0', 'nova-compute']);
     assert.equal(dis.code, 0, dis.stderr);
-    const p = await createPort(aio, 'p-dis');
+    const p = await newPortId(aio, 'p-dis');
     const s = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', p, '--wait', 'on-enabled']);
     assert.equal(s['OS-EXT-SRV-ATTR:host'], 'small-1');
     assert.equal((await aio.openstack(['compute', 'service', 'set', '--enable', 'small-0', 'nova-compute'])).code, 0);
@@ -76,7 +71,7 @@ describe('policy: projects are isolated', () => {
   after(async () => { await aio?.stop(); });
 
   test('a member cannot boot with another project\'s port, see its servers, or read admin extensions', async () => {
-    const adminPort = await createPort(aio, 'admins');
+    const adminPort = await newPortId(aio, 'admins');
     const r = await boot(aio, 'steal', adminPort, 'demo');
     assert.equal(r.status, 404);
     assert.ok(r.body.itemNotFound.message.includes(adminPort));
@@ -92,7 +87,7 @@ describe('policy: projects are isolated', () => {
       assert.ok(res.status === 403 || res.status === 404, `${path} → ${res.status}`);
     }
     // A member's own server hides the host fields.
-    const demoPort = await createPort(aio, 'demos', 'demo');
+    const demoPort = await newPortId(aio, 'demos', 'demo');
     const own = await boot(aio, 'demo-vm', demoPort, 'demo');
     assert.equal(own.status, 202);
     await aio.waitForServer(own.body.server.id, ['ACTIVE']);
@@ -108,11 +103,11 @@ describe('policy: projects are isolated', () => {
     assert.equal(broken.status, 400);
     assert.ok((await broken.json()).badRequest.message);
     const cases = [
-      { server: { name: 'x', imageRef: await imageId(aio), flavorRef: 'nope', networks: 'none' } },
+      { server: { name: 'x', imageRef: await cirrosImageId(aio), flavorRef: 'nope', networks: 'none' } },
       { server: { name: 'x', imageRef: 'nope', flavorRef: '1', networks: 'none' } },
-      { server: { imageRef: await imageId(aio), flavorRef: '1' } },
-      { server: { name: 'x', imageRef: await imageId(aio), flavorRef: '1', networks: [{ port: 'not-a-port' }] } },
-      { server: { name: 'x', imageRef: await imageId(aio), flavorRef: '1', networks: 42 } },
+      { server: { imageRef: await cirrosImageId(aio), flavorRef: '1' } },
+      { server: { name: 'x', imageRef: await cirrosImageId(aio), flavorRef: '1', networks: [{ port: 'not-a-port' }] } },
+      { server: { name: 'x', imageRef: await cirrosImageId(aio), flavorRef: '1', networks: 42 } },
     ];
     for (const body of cases) {
       const res = await aio.api('POST', '/compute/v2.1/servers', body);
@@ -125,8 +120,8 @@ describe('policy: projects are isolated', () => {
 
 /** 50 concurrent creates against 8 free vDPA devices: exactly 8 boot, no device goes to two servers. */
 async function raceForDevices(aio: AllInOneProcess, controllers: AllInOneProcess[] = [aio]) {
-  const ports = await Promise.all(Array.from({ length: 50 }, (_, i) => createPort(aio, `race-${i}`)));
-  const image = await imageId(aio);
+  const ports = await Promise.all(Array.from({ length: 50 }, (_, i) => newPortId(aio, `race-${i}`)));
+  const image = await cirrosImageId(aio);
   // Requests alternate between the controller processes: their claims meet only in the database.
   const created = await Promise.all(ports.map((p, i) => controllers[i % controllers.length]!.api('POST', '/compute/v2.1/servers', {
     server: { name: `race-${i}`, imageRef: image, flavorRef: '1', networks: [{ port: p }] },

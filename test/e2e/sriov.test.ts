@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { cirrosImageId, createPort } from '../helpers/e2eFixtures.js';
 
 /**
  * A host with a ConnectX (VFs carrying vDPA devices) and an Intel X710 whose
@@ -27,13 +28,6 @@ const ALIASES = [
   // Same IDs as the vdpa VFs: a type-VF request must still never get one.
   { name: 'cx-vf', vendor_id: '15b3', product_id: '101e', device_type: 'type-VF' },
 ];
-
-async function createPort(aio: AllInOneProcess, name: string, vnicType: string): Promise<any> {
-  const net = await aio.api('GET', '/network/v2.0/networks?name=vdpa-net');
-  const r = await aio.api('POST', '/network/v2.0/ports', { port: { name, network_id: net.body.networks[0].id, 'binding:vnic_type': vnicType } });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.port;
-}
 
 async function flavorWithAlias(aio: AllInOneProcess, name: string, alias: string): Promise<string> {
   const f = await aio.api('POST', '/compute/v2.1/flavors', { flavor: { name, ram: 512, vcpus: 1, disk: 1 } });
@@ -68,7 +62,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
 
   before(async () => {
     aio = await startAllInOneProcess({ hosts: [sriovHost('sriov-0'), vdpaHost('vdpa-1')], config: { pci: { alias: ALIASES } } });
-    image = (await aio.api('GET', '/image/v2/images?name=cirros')).body.images[0].id;
+    image = await cirrosImageId(aio);
   });
   after(async () => { await aio?.stop(); });
 
