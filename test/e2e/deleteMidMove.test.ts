@@ -1,9 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { twoVdpaHosts } from '../helpers/e2eFixtures.js';
 
 let aio: AllInOneProcess;
-before(async () => { aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1')] }); });
+before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
 after(async () => { await aio?.stop(); });
 
 test('deleting a server waiting in VERIFY_RESIZE frees the devices on both hosts', async () => {

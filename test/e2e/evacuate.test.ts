@@ -4,12 +4,13 @@ import Database from 'better-sqlite3';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { bootWithClient, twoVdpaHosts } from '../helpers/e2eFixtures.js';
 
 /** Evacuate with `nova evacuate` (2.92) after `openstack compute service set --down`, then the source comes back. */
 describe('evacuate', () => {
   let aio: AllInOneProcess;
-  before(async () => { aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1')] }); });
+  before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
   /** novaclient reads no clouds.yaml: the admin cloud's entry as OS_* variables. */
@@ -42,10 +43,7 @@ describe('evacuate', () => {
   }
 
   test('refused while the source is up; rebuilt on the other host when it is forced down; source freed when it is up', async () => {
-    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'evac-port']);
-    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, 'evac-vm']);
-    const server = await aio.waitForServer(created.id, ['ACTIVE']);
-    const source: string = server['OS-EXT-SRV-ATTR:host'];
+    const { port, server, host: source } = await bootWithClient(aio, 'evac-vm', { portName: 'evac-port' });
     const dest = source === 'compute-0' ? 'compute-1' : 'compute-0';
 
     // The source's service is up: Nova's 400, nothing changes.
@@ -107,10 +105,7 @@ describe('evacuate', () => {
   });
 
   test('2.1 body needs onSharedStorage and answers adminPass; a named target must exist and differ', async () => {
-    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'evac2-port']);
-    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', port.id, 'evac2-vm']);
-    const server = await aio.waitForServer(created.id, ['ACTIVE']);
-    const source: string = server['OS-EXT-SRV-ATTR:host'];
+    const { server, host: source } = await bootWithClient(aio, 'evac2-vm', { portName: 'evac2-port', flavor: 'm1.tiny' });
     const dest = source === 'compute-0' ? 'compute-1' : 'compute-0';
     const path = `/compute/v2.1/servers/${server.id}/action`;
     assert.equal((await aio.api('POST', path, { evacuate: {} })).status, 400, 'onSharedStorage is required at 2.1');

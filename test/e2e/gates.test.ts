@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { bootWithClient, deleteServerByName } from '../helpers/e2eFixtures.js';
 
 /** Rolling upgrade: one compute still at service version 62 blocks suspend/resume of vDPA servers only. */
 describe('vDPA rolling-upgrade gates', () => {
@@ -10,19 +11,8 @@ describe('vDPA rolling-upgrade gates', () => {
   });
   after(async () => { await aio?.stop(); });
 
-  /** The CLI's --wait polls every 5 s; the API polled every 50 ms keeps the file fast. */
-  async function deleteServer(name: string): Promise<void> {
-    const list = (await aio.api('GET', `/compute/v2.1/servers?name=^${name}$`)).body.servers;
-    assert.equal(list.length, 1);
-    assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${list[0].id}`)).status, 204);
-    await aio.waitForServer(list[0].id, ['DELETED']);
-  }
-
   test('suspend of a vDPA server is refused with 400 and changes nothing', async () => {
-    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'gated-port']);
-    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, 'gated-vm']);
-    const server = await aio.waitForServer(created.id, ['ACTIVE']);
-    const host = server['OS-EXT-SRV-ATTR:host'];
+    const { server, host } = await bootWithClient(aio, 'gated-vm', { portName: 'gated-port' });
     const before = (await aio.api('GET', `/compute/v2.1/servers/${server.id}`)).body.server;
 
     const r = await aio.openstack(['server', 'suspend', 'gated-vm']);
@@ -45,7 +35,7 @@ describe('vDPA rolling-upgrade gates', () => {
     // Other operations are not gated: stop works.
     assert.equal((await aio.openstack(['server', 'stop', 'gated-vm'])).code, 0);
     await aio.waitForServer(server.id, ['SHUTOFF']);
-    await deleteServer('gated-vm');
+    await deleteServerByName(aio, 'gated-vm');
   });
 
   test('the same suspend on a server without vDPA ports succeeds', async () => {
@@ -58,6 +48,6 @@ describe('vDPA rolling-upgrade gates', () => {
     await aio.waitForServer(server.id, ['SUSPENDED']);
     assert.equal((await aio.openstack(['server', 'resume', 'plain-vm'])).code, 0);
     await aio.waitForServer(server.id, ['ACTIVE']);
-    await deleteServer('plain-vm');
+    await deleteServerByName(aio, 'plain-vm');
   });
 });

@@ -1,35 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { bootWithClient, deleteServerByName, instanceActions, twoVdpaHosts } from '../helpers/e2eFixtures.js';
 
 /** Shelve (offloaded at once) and unshelve with the real openstack client on two vDPA hosts. */
 describe('shelve and unshelve', () => {
   let aio: AllInOneProcess;
-  before(async () => { aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1')] }); });
+  before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  /** The CLI's --wait polls every 5 s; the API polled every 50 ms keeps the file fast. */
-  async function deleteServer(name: string): Promise<void> {
-    const list = (await aio.api('GET', `/compute/v2.1/servers?name=^${name}$`)).body.servers;
-    assert.equal(list.length, 1);
-    assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${list[0].id}`)).status, 204);
-    await aio.waitForServer(list[0].id, ['DELETED']);
-  }
-
-  async function bootVdpa(name: string) {
-    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', `${name}-port`]);
-    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, name]);
-    const server = await aio.waitForServer(created.id, ['ACTIVE']);
-    assert.equal(server.status, 'ACTIVE');
-    return { port, server, host: server['OS-EXT-SRV-ATTR:host'] as string };
-  }
-
-  async function actionsOf(id: string): Promise<any[]> {
-    return (await aio.api('GET', `/compute/v2.1/servers/${id}/os-instance-actions`)).body.instanceActions;
-  }
-
   test('shelve frees the devices and the host, keeps device_id; unshelve schedules and binds again', async () => {
-    const { port, server, host } = await bootVdpa('shelve-vm');
+    const { port, server, host } = await bootWithClient(aio, 'shelve-vm');
     assert.equal(freeCount(await aio.pci(host)), 3);
 
     const shelve = await aio.openstack(['server', 'shelve', 'shelve-vm']);
@@ -72,7 +53,7 @@ describe('shelve and unshelve', () => {
     const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);
     assert.ok(xml.body.domain_xml.includes(`<source dev="${allocated.vdpa_chardev}"/>`));
 
-    const actions = (await actionsOf(server.id)).map((a) => `${a.action}:${a.result}`);
+    const actions = (await instanceActions(aio, server.id)).map((a) => `${a.action}:${a.result}`);
     assert.deepEqual(actions.slice(0, 2), ['unshelve:Success', 'shelve:Success']);
 
     // Unshelving an active server is refused by the API (the CLI would skip it).
@@ -80,7 +61,7 @@ describe('shelve and unshelve', () => {
     assert.equal(wrong.status, 409);
     assert.equal(wrong.body.conflictingRequest.message, `Cannot 'unshelve' instance ${server.id} while it is in vm_state active`);
 
-    await deleteServer('shelve-vm');
+    await deleteServerByName(aio, 'shelve-vm');
     assert.equal(freeCount(await aio.pci(newHost)), 5);
   });
 });

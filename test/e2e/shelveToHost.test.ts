@@ -1,35 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { bootWithClient, deleteServerByName, instanceActions, twoVdpaHosts } from '../helpers/e2eFixtures.js';
 
 /** Unshelve to a named host (2.91) and unshelve with no valid host. */
 describe('unshelve to a host', () => {
   let aio: AllInOneProcess;
-  before(async () => { aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1')] }); });
+  before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  /** The CLI's --wait polls every 5 s; the API polled every 50 ms keeps the file fast. */
-  async function deleteServer(name: string): Promise<void> {
-    const list = (await aio.api('GET', `/compute/v2.1/servers?name=^${name}$`)).body.servers;
-    assert.equal(list.length, 1);
-    assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${list[0].id}`)).status, 204);
-    await aio.waitForServer(list[0].id, ['DELETED']);
-  }
-
-  async function bootVdpa(name: string) {
-    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', `${name}-port`]);
-    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, name]);
-    const server = await aio.waitForServer(created.id, ['ACTIVE']);
-    assert.equal(server.status, 'ACTIVE');
-    return { port, server, host: server['OS-EXT-SRV-ATTR:host'] as string };
-  }
-
-  async function actionsOf(id: string): Promise<any[]> {
-    return (await aio.api('GET', `/compute/v2.1/servers/${id}/os-instance-actions`)).body.instanceActions;
-  }
-
   test('unshelve to a host (2.91, admin) lands there; with no room it stays shelved with a fault', async () => {
-    const { server, host } = await bootVdpa('target-vm');
+    const { server, host } = await bootWithClient(aio, 'target-vm');
     const other = host === 'compute-0' ? 'compute-1' : 'compute-0';
     assert.equal((await aio.api('POST', `/compute/v2.1/servers/${server.id}/action`, { shelve: null })).status, 202);
     await aio.waitForServer(server.id, ['SHELVED_OFFLOADED']);
@@ -62,14 +43,14 @@ describe('unshelve to a host', () => {
       assert.equal(s.status, 'SHELVED_OFFLOADED');
       assert.equal(s['OS-EXT-STS:task_state'], null);
       assert.equal(freeCount(await aio.pci(other)), 5);
-      const actions = await actionsOf(server.id);
+      const actions = await instanceActions(aio, server.id);
       assert.equal(actions[0].action, 'unshelve');
       assert.equal(actions[0].result, 'Error');
       assert.equal(actions[0].message, 'No valid host was found.');
     } finally {
       await aio.openstack(['compute', 'service', 'set', '--enable', other, 'nova-compute']);
     }
-    await deleteServer('target-vm');
+    await deleteServerByName(aio, 'target-vm');
     const port = await aio.openstackJson(['port', 'show', 'target-vm-port']);
     assert.equal(port.device_id, '', 'deleting a shelved server frees its port');
   });

@@ -1,26 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { bootWithClient, deleteServerByName, twoVdpaHosts } from '../helpers/e2eFixtures.js';
 
 /** Suspend and resume a vDPA server with the real openstack client (SDK: no microversion header on the action). */
 describe('suspend and resume', () => {
   let aio: AllInOneProcess;
-  before(async () => { aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1')] }); });
+  before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  /** The CLI's --wait polls every 5 s; the API polled every 50 ms keeps the file fast. */
-  async function deleteServer(name: string): Promise<void> {
-    const list = (await aio.api('GET', `/compute/v2.1/servers?name=^${name}$`)).body.servers;
-    assert.equal(list.length, 1);
-    assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${list[0].id}`)).status, 204);
-    await aio.waitForServer(list[0].id, ['DELETED']);
-  }
-
   test('suspend keeps the claims and the vDPA interface; resume brings the server back', async () => {
-    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'sus-port']);
-    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, 'sus-vm']);
-    const server = await aio.waitForServer(created.id, ['ACTIVE']);
-    const host = server['OS-EXT-SRV-ATTR:host'];
+    const { port, server, host } = await bootWithClient(aio, 'sus-vm', { portName: 'sus-port' });
     const device = (await aio.pci(host)).find((d: any) => d.status === 'allocated');
 
     const suspend = await aio.openstack(['server', 'suspend', 'sus-vm']);
@@ -66,6 +56,6 @@ describe('suspend and resume', () => {
     assert.equal((await aio.openstack(['server', 'shelve', 'sus-vm'])).code, 0);
     await aio.waitForServer(server.id, ['SHELVED_OFFLOADED']);
     assert.equal(freeCount(await aio.pci(host)), 5);
-    await deleteServer('sus-vm');
+    await deleteServerByName(aio, 'sus-vm');
   });
 });

@@ -1,35 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { bootWithClient, deleteServerByName, instanceActions, twoVdpaHosts } from '../helpers/e2eFixtures.js';
 
 /** Stop and start (os-stop / os-start) with the real openstack client. */
 describe('stop and start', () => {
   let aio: AllInOneProcess;
-  before(async () => { aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1')] }); });
+  before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  /** The CLI's --wait polls every 5 s; the API polled every 50 ms keeps the file fast. */
-  async function deleteServer(name: string): Promise<void> {
-    const list = (await aio.api('GET', `/compute/v2.1/servers?name=^${name}$`)).body.servers;
-    assert.equal(list.length, 1);
-    assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${list[0].id}`)).status, 204);
-    await aio.waitForServer(list[0].id, ['DELETED']);
-  }
-
-  async function bootVdpa(name: string) {
-    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', `${name}-port`]);
-    const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, name]);
-    const server = await aio.waitForServer(created.id, ['ACTIVE']);
-    assert.equal(server.status, 'ACTIVE');
-    return { port, server, host: server['OS-EXT-SRV-ATTR:host'] as string };
-  }
-
-  async function actionsOf(id: string): Promise<any[]> {
-    return (await aio.api('GET', `/compute/v2.1/servers/${id}/os-instance-actions`)).body.instanceActions;
-  }
-
   test('stop and start keep the claims; start on an active server is 409 and changes nothing', async () => {
-    const { server, host } = await bootVdpa('power-vm');
+    const { server, host } = await bootWithClient(aio, 'power-vm');
     const stop = await aio.openstack(['server', 'stop', 'power-vm']);
     assert.equal(stop.code, 0, stop.stderr);
     const stopped = await aio.waitForServer(server.id, ['SHUTOFF']);
@@ -50,8 +31,8 @@ describe('stop and start', () => {
     assert.equal(afterwards.updated, before.updated);
     assert.equal(afterwards['OS-EXT-STS:task_state'], null);
 
-    const actions = (await actionsOf(server.id)).map((a) => `${a.action}:${a.result}`);
+    const actions = (await instanceActions(aio, server.id)).map((a) => `${a.action}:${a.result}`);
     assert.deepEqual(actions.slice(0, 3), ['start:Success', 'stop:Success', 'create:Success']);
-    await deleteServer('power-vm');
+    await deleteServerByName(aio, 'power-vm');
   });
 });
