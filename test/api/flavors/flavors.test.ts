@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestController, type TestController } from '../../helpers/testController.js';
+import { sendJson, startControllerWithTokens } from '../../helpers/apiClient.js';
+import type { TestController } from '../../helpers/testController.js';
 
 type Flavor = Record<string, unknown> & { id: string; name: string };
 
@@ -8,23 +9,11 @@ describe('compute flavors', () => {
   let c: TestController;
   let admin: string;
   let demo: string;
-  before(async () => {
-    c = await startTestController();
-    admin = await c.token('admin');
-    demo = await c.token('demo');
-  });
+  before(async () => { ({ c, admin, demo } = await startControllerWithTokens()); });
   after(async () => { await c.close(); });
 
   const call = (method: string, path: string, token: string, opts: { body?: unknown; version?: string } = {}) =>
-    fetch(`${c.url}/compute/v2.1${path}`, {
-      method,
-      headers: {
-        'x-auth-token': token,
-        ...(opts.version ? { 'openstack-api-version': `compute ${opts.version}` } : {}),
-        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    });
+    sendJson(method, `${c.url}/compute/v2.1${path}`, token, opts.body, opts.version ? { 'openstack-api-version': `compute ${opts.version}` } : {});
 
   it('lists the bootstrap flavors (ids and names) for a member', async () => {
     const res = await call('GET', '/flavors', demo);

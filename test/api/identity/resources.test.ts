@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestController, type TestController } from '../../helpers/testController.js';
+import { apiCaller, startControllerWithTokens } from '../../helpers/apiClient.js';
+import type { TestController } from '../../helpers/testController.js';
 
 describe('identity projects, users and roles', () => {
   let c: TestController;
   let admin: string;
   let demo: string;
-  before(async () => {
-    c = await startTestController();
-    admin = await c.token('admin');
-    demo = await c.token('demo');
-  });
+  before(async () => { ({ c, admin, demo } = await startControllerWithTokens()); });
   after(async () => { await c.close(); });
 
-  const call = (method: string, path: string, token: string, body?: unknown) => fetch(`${c.url}/identity/v3${path}`, {
-    method,
-    headers: { 'x-auth-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const call = apiCaller(() => c.url, '/identity/v3');
 
   it('lets an admin create a project and a user, grant a role, and the user log in to it', async () => {
     const p = await call('POST', '/projects', admin, { project: { name: 'team1', description: 'a team', domain_id: 'default' } });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { startTestController, type TestController } from '../../helpers/testController.js';
+import { apiCaller, startControllerWithTokens } from '../../helpers/apiClient.js';
+import type { TestController } from '../../helpers/testController.js';
 
 type Image = Record<string, unknown> & { id: string; name: string; status: string; visibility: string };
 
@@ -9,18 +10,10 @@ describe('image v2', () => {
   let c: TestController;
   let admin: string;
   let demo: string;
-  before(async () => {
-    c = await startTestController();
-    admin = await c.token('admin');
-    demo = await c.token('demo');
-  });
+  before(async () => { ({ c, admin, demo } = await startControllerWithTokens()); });
   after(async () => { await c.close(); });
 
-  const call = (method: string, path: string, token: string | undefined, body?: unknown) => fetch(`${c.url}/image${path}`, {
-    method,
-    headers: { ...(token ? { 'x-auth-token': token } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const call = apiCaller(() => c.url, '/image');
 
   it('answers version discovery with 300 and no token', async () => {
     const res = await call('GET', '', undefined);
