@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
-import { computeVersion, createPort, domainXml, showPort, until } from '../helpers/e2eFixtures.js';
+import { bootWithPorts, computeVersion, createPort, domainXml, showPort, until } from '../helpers/e2eFixtures.js';
 
 const ATTACH_HEADERS = computeVersion('2.70');
 
@@ -13,9 +13,7 @@ describe('interface attach and detach of vdpa ports', () => {
   before(async () => {
     aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0')] });
     first = await createPort(aio, 'vdpa-port');
-    const server = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', first.id, 'vdpa-vm']);
-    serverId = server.id;
-    await aio.waitForServer(serverId, ['ACTIVE']);
+    serverId = (await bootWithPorts(aio, 'vdpa-vm', [first])).id;
   });
   after(async () => { await aio?.stop(); });
 

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
-import { cirrosImageId, createPort, domainXml, showPort } from '../helpers/e2eFixtures.js';
+import { bootWithPorts, cirrosImageId, createPort, domainXml, showPort } from '../helpers/e2eFixtures.js';
 
 /** Waits for the migration to end: task_state back to null. */
 async function settled(aio: AllInOneProcess, id: string): Promise<any> {
@@ -33,9 +33,7 @@ describe('hot-plug live migration of a vdpa server', () => {
   before(async () => {
     aio = await startAllInOneProcess({ hosts: [vdpaHost('compute-0'), vdpaHost('compute-1'), vdpaHost('empty-2', { vfs: 0 })] });
     vdpaPort = await createPort(aio, 'vdpa-port');
-    const server = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', vdpaPort.id, 'vdpa-vm']);
-    serverId = server.id;
-    await aio.waitForServer(serverId, ['ACTIVE']);
+    serverId = (await bootWithPorts(aio, 'vdpa-vm', [vdpaPort])).id;
   });
   after(async () => { await aio?.stop(); });
 
