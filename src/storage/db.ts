@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { initialMigration } from './migrations/001_initial.js';
+import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.js';
 import { withStatementCache } from './statementCache.js';
 import type { Database } from './schema.js';
 
@@ -19,6 +20,7 @@ export interface Store {
 function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '001_initial': initialMigration(dialect),
+    '002_scheduling_indexes': schedulingIndexesMigration(),
   };
 }
 
