@@ -58,7 +58,7 @@ export async function claimOnHost(trx: Kysely<Database>, dialect: Dialect, input
     for (let n = 0; n < request.count; n++) {
       const device = await pickFreeDevice(trx, dialect, input.host, request);
       if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
-      const family = await familyOf(trx, device, dialect === 'postgres');
+      const family = await familyOf(trx, device, dialect === 'postgres', 'in-use');
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
       await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now);
       claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
@@ -109,7 +109,7 @@ export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, c
   if (host) q = q.where('host', '=', host);
   const held = (await q.orderBy('address').execute()).map(deviceFromRow);
   for (const device of held) {
-    const family = await familyOf(trx, device, dialect === 'postgres');
+    const family = await familyOf(trx, device, dialect === 'postgres', 'in-use');
     const current = family.find((d) => d.id === device.id) ?? device;
     const changes = freeDevice(current, family);
     await applyDeviceChanges(trx, device.host, [current, ...family], changes, null, now);

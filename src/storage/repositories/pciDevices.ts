@@ -37,14 +37,23 @@ export async function devicesOfConsumer(db: Kysely<Database>, consumer: string):
   return rows.map(deviceFromRow);
 }
 
-/** A device's parent PF and every tracked child of that PF (or of the device, when it is a PF). */
-export async function familyOf(db: Kysely<Database>, device: HostDevice, lock: boolean): Promise<HostDevice[]> {
+/**
+ * A device's parent PF and every tracked child of that PF (or of the device,
+ * when it is a PF). With `siblings: 'in-use'` a VF's family holds only the
+ * children that are claimed or allocated: all the tracker looks at to claim
+ * or free a VF, and a few rows instead of the whole NIC.
+ */
+export async function familyOf(
+  db: Kysely<Database>, device: HostDevice, lock: boolean, siblings: 'all' | 'in-use' = 'all',
+): Promise<HostDevice[]> {
   const pfAddr = device.parentAddr ?? device.address;
   let parentQuery = db.selectFrom('pci_devices').selectAll().where('host', '=', device.host).where('address', '=', pfAddr);
   // Locking the PF row first serialises every claim and free within one NIC on PostgreSQL.
   if (lock) parentQuery = parentQuery.forUpdate();
   const parent = await parentQuery.executeTakeFirst();
-  const children = await db.selectFrom('pci_devices').selectAll()
-    .where('host', '=', device.host).where('parent_addr', '=', pfAddr).execute();
+  let childQuery = db.selectFrom('pci_devices').selectAll()
+    .where('host', '=', device.host).where('parent_addr', '=', pfAddr);
+  if (siblings === 'in-use' && device.parentAddr !== null) childQuery = childQuery.where('status', 'in', ['claimed', 'allocated']);
+  const children = await childQuery.execute();
   return [...(parent ? [parent] : []), ...children].map(deviceFromRow);
 }
