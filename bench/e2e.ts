@@ -124,6 +124,7 @@ async function measure(o: Options, api: JsonClient, controller: ControllerProces
   // Create: each client posts its next server as soon as the previous one is accepted.
   const latencies: number[] = [];
   const serverIds: string[] = [];
+  const cpuBefore = await controller.cpuMs();
   const firstPost = Date.now();
   await runConcurrently(o.servers, o.concurrency, async (i) => {
     const sent = performance.now();
@@ -153,6 +154,7 @@ async function measure(o: Options, api: JsonClient, controller: ControllerProces
     await sleep(250);
   }
   const observedActiveAt = Date.now();
+  const cpuCreate = (await controller.cpuMs()) - cpuBefore;
   const mine = new Set(serverIds);
   let lastActive = 0;
   for (const s of servers) {
@@ -210,6 +212,9 @@ async function measure(o: Options, api: JsonClient, controller: ControllerProces
     controller_rss_mb: await controller.peakRssMb(),
     errors,
     ports_per_s: portsPerS,
+    // Controller CPU per server from the first POST until all were seen ACTIVE (polling included):
+    // less sensitive than rates to other work on the machine.
+    controller_cpu_ms_per_server: round(cpuCreate / Math.max(1, serverIds.length), 2),
     hosts_used: hostsUsed,
   };
 }

@@ -11,8 +11,13 @@ export interface ControllerProcess {
   url: URL;
   /** Peak resident set size so far, in MiB (the kernel's VmHWM, plus our own samples). */
   peakRssMb(): Promise<number>;
+  /** CPU time (user + system) the controller has used so far, in ms. */
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
+
+/** USER_HZ: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -76,6 +81,16 @@ export async function startController(env: Record<string, string>, nodeArgs: str
     async peakRssMb() {
       if (child.pid) peakKb = Math.max(peakKb, await statusKb(child.pid, 'VmHWM'));
       return Math.round(peakKb / 102.4) / 10;
+    },
+    async cpuMs() {
+      try {
+        // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
+        const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      } catch {
+        return 0;
+      }
     },
     async stop() {
       clearInterval(sampler);

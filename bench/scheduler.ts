@@ -1,0 +1,184 @@
+/**
+ * `npm run bench:scheduler`: the scheduling decision alone (candidates,
+ * filters, weighers and the claim of one vdpa device) at 1,000 and 10,000
+ * hosts of 1 PF + 64 vdpa VFs:
+ *  - memory: selectHosts over HostStates from an in-memory candidate index,
+ *    then the tracker's allocateDevice;
+ *  - database: scheduleAndClaim, exactly as a build calls it, on a SQLite
+ *    store filled through the controller's own registerHost/syncInventory.
+ * Then the controller's peak RSS with 10,000 such hosts registered (the
+ * all-in-one in its own process). One JSON line per figure, then a summary.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { simulatedDiscovery } from '../src/agent/simulatedHost.js';
+import { DEFAULT_CONFIG } from '../src/config.js';
+import type { ControllerContext } from '../src/controller/context.js';
+import { resourceRequestFor } from '../src/controller/lifecycle/resources.js';
+import { scheduleAndClaim } from '../src/controller/services/scheduler.js';
+import { generateInventory, type HostInventoryEntry } from '../src/domain/inventory/hostInventory.js';
+import type { HostDevice } from '../src/domain/pci/device.js';
+import { poolKeyOf, poolKeyString } from '../src/domain/pci/pools.js';
+import { requestForPort } from '../src/domain/pci/request.js';
+import type { ResourceRequest } from '../src/domain/scheduling/types.js';
+import { openStore } from '../src/storage/db.js';
+import { registerHost, syncInventory } from '../src/storage/repositories/hosts.js';
+import { startController } from './lib/controllerProcess.js';
+import { JsonClient } from './lib/http.js';
+import { generatedInventoryJson } from './lib/inventoryFile.js';
+import { MemoryScheduler } from './lib/memoryIndex.js';
+import { round } from './lib/stats.js';
+
+function count(v: string): number {
+  const n = Number.parseInt(v, 10);
+  if (!Number.isInteger(n) || n < 0 || String(n) !== v.trim()) throw new InvalidArgumentError('must be a whole number');
+  return n;
+}
+
+const program = new Command()
+  .name('bench:scheduler')
+  .description('scheduling decisions per second, in memory and with the database, at 1,000 and 10,000 hosts')
+  .option('--hosts <list>', 'comma-separated host counts', '1000,10000')
+  .option('--vfs <n>', 'vdpa VFs per host', count, 64)
+  .option('--decisions <n>', 'decisions measured per figure', count, 5000)
+  .option('--rss-hosts <n>', 'hosts for the controller RSS figure (0 skips it)', count, 10000);
+
+const log = (msg: string) => process.stderr.write(`[bench:scheduler] ${msg}\n`);
+const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+const FLAVOR = { id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1, ephemeral: 0, swap: 0, extra_specs: {} };
+
+function vdpaRequest(): ResourceRequest {
+  const pci = requestForPort({ id: randomUUID(), vnicType: 'vdpa', physicalNetwork: 'physnet0' })!;
+  return resourceRequestFor(FLAVOR, [pci]);
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+async function devicesOf(entry: HostInventoryEntry) {
+  return (await simulatedDiscovery(entry).devices()).devices;
+}
+
+async function memoryFigure(inventory: HostInventoryEntry[], decisions: number) {
+  let id = 0;
+  let index: MemoryScheduler | null = null;
+  for (const entry of inventory) {
+    const devices: HostDevice[] = (await devicesOf(entry)).map((d) => ({
+      ...d, id: ++id, host: entry.name, status: 'available', instanceUuid: null, missing: false,
+    }));
+    index ??= new MemoryScheduler(poolKeyString(poolKeyOf(devices.find((d) => d.devType === 'vdpa')!)));
+    index.add({
+      host: entry.name, enabled: true, up: true, freeVcpus: entry.vcpus * DEFAULT_CONFIG.cpu_allocation_ratio,
+      freeRamMb: entry.memoryMb, freeDiskGb: entry.diskGb, totalRamMb: entry.memoryMb,
+    }, devices);
+  }
+  const requests = Array.from({ length: decisions + 1000 }, vdpaRequest);
+  for (let i = 0; i < 1000; i++) index!.decide(requests[i]!, randomUUID()); // warm-up
+  const uuids = Array.from({ length: decisions }, () => randomUUID());
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  let placed = 0;
+  for (let i = 0; i < decisions; i++) if (index!.decide(requests[1000 + i]!, uuids[i]!)) placed += 1;
+  const ms = performance.now() - t;
+  return { placed, ms, cpuMs: cpuMsSince(cpu) };
+}
+
+async function databaseFigure(inventory: HostInventoryEntry[], decisions: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'vdpa-bench-sched-'));
+  const store = await openStore(join(dir, 'vdpa-compute.sqlite'));
+  try {
+    const ratios = { cpu: DEFAULT_CONFIG.cpu_allocation_ratio, ram: DEFAULT_CONFIG.ram_allocation_ratio, disk: DEFAULT_CONFIG.disk_allocation_ratio };
+    let t = performance.now();
+    for (const entry of inventory) {
+      await registerHost(store.db, {
+        host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
+        vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb, versions: entry.versions, vdpaUnsupportedReason: null,
+      }, ratios);
+      await syncInventory(store.db, entry.name, await devicesOf(entry));
+    }
+    const registerMs = performance.now() - t;
+    log(`${inventory.length} hosts registered in the database in ${Math.round(registerMs)} ms`);
+    const ctx = {
+      store, config: DEFAULT_CONFIG, log: pino({ level: 'silent' }),
+    } as unknown as ControllerContext;
+    const decide = async () => {
+      const uuid = randomUUID();
+      const outcome = await scheduleAndClaim(ctx, vdpaRequest(), { consumer: uuid, instanceUuid: uuid }, async () => {});
+      return outcome.placed;
+    };
+    for (let i = 0; i < 500; i++) await decide(); // warm-up
+    const cpu = process.cpuUsage();
+    t = performance.now();
+    let placed = 0;
+    for (let i = 0; i < decisions; i++) if (await decide()) placed += 1;
+    const ms = performance.now() - t;
+    return { placed, ms, registerMs, cpuMs: cpuMsSince(cpu) };
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function rssFigure(hosts: number, vfs: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'vdpa-bench-rss-'));
+  const hostsFile = join(dir, 'hosts.json');
+  await writeFile(hostsFile, generatedInventoryJson(hosts, vfs));
+  const t = Date.now();
+  const controller = await startController({ VDPA_DATA_DIR: dir, VDPA_HOSTS_FILE: hostsFile });
+  try {
+    const api = new JsonClient(controller.url, 1);
+    const { readFile } = await import('node:fs/promises');
+    const { parse } = await import('yaml');
+    const clouds = parse(await readFile(join(dir, 'clouds.yaml'), 'utf8')) as { clouds: Record<string, { auth: Record<string, string> }> };
+    const auth = clouds.clouds['vdpa-compute']!.auth;
+    const r = await api.call('POST', '/identity/v3/auth/tokens', { auth: {
+      identity: { methods: ['password'], password: { user: { name: auth.username, domain: { name: 'Default' }, password: auth.password } } },
+      scope: { project: { name: auth.project_name, domain: { name: 'Default' } } },
+    } });
+    api.token = String(r.headers['x-subject-token']);
+    const h = await api.call('GET', '/compute/v2.1/os-hypervisors');
+    const registered = h.body.hypervisors.length as number;
+    const startupMs = Date.now() - t;
+    // Let a heartbeat round pass: the figure is the steady state too, not only the start.
+    await new Promise((res) => setTimeout(res, 12_000));
+    api.close();
+    return { registered, startupMs, rssMb: await controller.peakRssMb() };
+  } finally {
+    await controller.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+program.action(async (o: { hosts: string; vfs: number; decisions: number; rssHosts: number }) => {
+  const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions };
+  const sizes = o.hosts.split(',').map((s) => count(s.trim()));
+  for (const hosts of sizes) {
+    const inventory = generateInventory({ hosts, vfsPerHost: o.vfs });
+    const mem = await memoryFigure(inventory, o.decisions);
+    const memRate = round((mem.placed * 1000) / mem.ms, 0);
+    emit({ figure: 'memory', hosts, vfs_per_host: o.vfs, decisions: mem.placed, decisions_per_s: memRate, us_per_decision: round((mem.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((mem.cpuMs * 1000) / o.decisions, 1) });
+    const db = await databaseFigure(inventory, o.decisions);
+    const dbRate = round((db.placed * 1000) / db.ms, 0);
+    emit({ figure: 'database', backend: 'sqlite', hosts, vfs_per_host: o.vfs, decisions: db.placed, decisions_per_s: dbRate, us_per_decision: round((db.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((db.cpuMs * 1000) / o.decisions, 1), register_hosts_ms: Math.round(db.registerMs) });
+    summary[`memory_${hosts}_per_s`] = memRate;
+    summary[`database_${hosts}_per_s`] = dbRate;
+  }
+  if (o.rssHosts > 0) {
+    const rss = await rssFigure(o.rssHosts, o.vfs);
+    emit({ figure: 'controller_rss', hosts: o.rssHosts, vfs_per_host: o.vfs, registered: rss.registered, startup_ms: rss.startupMs, controller_rss_mb: rss.rssMb });
+    summary.controller_rss_mb = rss.rssMb;
+    summary.rss_hosts = o.rssHosts;
+  }
+  emit({ summary });
+});
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`bench:scheduler: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
