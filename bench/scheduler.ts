@@ -105,8 +105,11 @@ async function databaseFigure(inventory: HostInventoryEntry[], decisions: number
     }
     const registerMs = performance.now() - t;
     log(`${inventory.length} hosts registered in the database in ${Math.round(registerMs)} ms`);
+    // No agent heartbeats here: registering 10,000 hosts takes longer than
+    // service_down_time, and down hosts would be filtered out (the figure is
+    // the decision, not liveness).
     const ctx = {
-      store, config: DEFAULT_CONFIG, log: pino({ level: 'silent' }),
+      store, config: { ...DEFAULT_CONFIG, service_down_time: 86_400 }, log: pino({ level: 'silent' }),
     } as unknown as ControllerContext;
     const decide = async () => {
       const uuid = randomUUID();
@@ -158,7 +161,7 @@ async function rssFigure(hosts: number, vfs: number) {
 
 program.action(async (o: { hosts: string; vfs: number; decisions: number; rssHosts: number }) => {
   const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions };
-  const sizes = o.hosts.split(',').map((s) => count(s.trim()));
+  const sizes = o.hosts.split(',').map((s) => count(s.trim())).filter((n) => n > 0);
   for (const hosts of sizes) {
     const inventory = generateInventory({ hosts, vfsPerHost: o.vfs });
     const mem = await memoryFigure(inventory, o.decisions);

@@ -52,8 +52,11 @@ export async function startController(env: Record<string, string>, nodeArgs: str
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let listening = false;
   const keep = (d: Buffer) => {
     output += String(d);
+    // The banner lists every host after this line: look before trimming.
+    listening ||= output.includes('vdpa-compute is listening');
     if (output.length > 64_000) output = output.slice(-32_000);
   };
   child.stdout!.on('data', keep);
@@ -68,7 +71,7 @@ export async function startController(env: Record<string, string>, nodeArgs: str
   const started = Date.now();
   for (;;) {
     if (child.exitCode !== null) throw new Error(`vdpa-compute serve exited (${child.exitCode}):\n${output}`);
-    if (output.includes('vdpa-compute is listening')) break;
+    if (listening) break;
     if (Date.now() - started > startTimeoutMs) {
       child.kill('SIGKILL');
       throw new Error(`vdpa-compute serve did not start in ${startTimeoutMs / 1000} s:\n${output}`);
