@@ -36,6 +36,13 @@ export interface VirtDriver {
   resume(uuid: string, spec: GuestSpec): Promise<GuestStatus>;
   attachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
   detachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
+  /**
+   * Live-migrates the guest to another hypervisor, hot-plug style: vDPA NICs
+   * cannot carry their state, so they are unplugged on this side first (and
+   * plugged back if the migration fails); the destination plugs its own.
+   * `destinationUri` is the destination's libvirt URI (simulated: its host name).
+   */
+  migrate?(uuid: string, destinationUri: string): Promise<void>;
   status(uuid: string): Promise<GuestStatus | null>;
   list(): Promise<GuestStatus[]>;
   close(): Promise<void>;

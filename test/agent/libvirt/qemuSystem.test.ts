@@ -129,6 +129,19 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     await driver.destroy(spec.uuid);
   });
 
+  test("the driver's live migration surfaces libvirt's refusal and leaves the guest running where it was", async () => {
+    const spec = guestSpec([], 'drvmigrate');
+    created.push(spec.uuid);
+    await driver.spawn(spec);
+    await assert.rejects(driver.migrate(spec.uuid, URI), (e: unknown) => {
+      assert.equal((e as { name: string }).name, 'VirtDriverError');
+      assert.match((e as Error).message, /Attempt to migrate guest to the same host/);
+      return true;
+    });
+    assert.equal((await driver.status(spec.uuid))?.state, 'running');
+    await driver.destroy(spec.uuid);
+  });
+
   test("migration to the same host is refused by libvirt, with libvirt's error", async () => {
     const spec = guestSpec([], 'migrate');
     created.push(spec.uuid);

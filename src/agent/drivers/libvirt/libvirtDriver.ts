@@ -166,6 +166,33 @@ export class LibvirtDriver implements VirtDriver {
     });
   }
 
+  /**
+   * Hot-plug live migration through libvirt (peer to peer): the vDPA NICs are
+   * unplugged, the guest moves with migrateToURI3, and the destination's agent
+   * plugs in the devices claimed there. A failed move plugs the NICs back, so
+   * the guest keeps running here with its original devices.
+   */
+  migrate(uuid: string, destinationUri: string): Promise<void> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const live = await libvirt(() => c.getXMLDesc(dom.name, 0));
+      const vdpa = interfacesOf(live).filter((i) => i.type === 'vdpa' && i.sourceDev);
+      const unplugged: string[] = [];
+      try {
+        for (const iface of vdpa) {
+          const xml = vdpaInterfaceXml(iface.mac, iface.sourceDev!);
+          await libvirt(() => c.detachDevice(dom.name, xml, Flags.AFFECT_LIVE));
+          unplugged.push(xml);
+        }
+        await libvirt(() => c.migrateToURI3(dom.name, destinationUri, {},
+          Flags.MIGRATE_LIVE | Flags.MIGRATE_PEER2PEER | Flags.MIGRATE_PERSIST_DEST | Flags.MIGRATE_UNDEFINE_SOURCE));
+      } catch (e) {
+        for (const xml of unplugged) await c.attachDevice(dom.name, xml, Flags.AFFECT_LIVE).catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
   async status(uuid: string): Promise<GuestStatus | null> {
     const c = await this.connection();
     const dom = await this.find(c, uuid);
