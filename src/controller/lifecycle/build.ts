@@ -6,6 +6,8 @@ import { setDesiredGuest, type GuestRow } from '../../storage/repositories/guest
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
 import { nowIso } from '../../storage/repositories/json.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
@@ -52,33 +54,32 @@ export async function placeInstance(ctx: ControllerContext, uuid: string): Promi
   });
 }
 
-/** The agent's answer to a build. */
-export async function onBuildReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  const { db, dialect } = ctx.store;
+/** The agent's answer to a build, in the transaction that records the report (reports.ts). */
+export async function onBuildReportIn(
+  ctx: ControllerContext, trx: Kysely<Database>, instance: InstanceRecord, guest: GuestRow,
+): Promise<(() => void) | void> {
+  const { dialect } = ctx.store;
   if (guest.observed_state === 'running') {
-    await db.transaction().execute(async (trx) => {
-      const done = await updateInstance(trx, instance.uuid, {
-        vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING, launchedAt: nowIso(),
-      }, { taskState: TaskState.SPAWNING });
-      if (!done) return;
-      await setPortStatus(trx, instance.portIds, 'ACTIVE');
-      await finishAction(trx, instance.uuid, 'create', 'Success');
-    });
+    const done = await updateInstance(trx, instance.uuid, {
+      vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING, launchedAt: nowIso(),
+    }, { taskState: TaskState.SPAWNING });
+    if (!done) return;
+    await setPortStatus(trx, instance.portIds, 'ACTIVE');
+    await finishAction(trx, instance.uuid, 'create', 'Success');
     return;
   }
   if (guest.error) {
-    await db.transaction().execute(async (trx) => {
-      const failed = await updateInstance(trx, instance.uuid, {
-        vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE,
-        fault: { code: 500, message: guest.error!, created: nowIso() },
-      }, { taskState: TaskState.SPAWNING });
-      if (!failed) return;
+    const failed = await updateInstance(trx, instance.uuid, {
+      vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE,
+      fault: { code: 500, message: guest.error, created: nowIso() },
+    }, { taskState: TaskState.SPAWNING });
+    if (failed) {
       await releaseConsumer(trx, dialect, instance.uuid);
       await unbindInstancePorts(trx, instance);
       // The agent removes whatever it half-defined.
       await setDesiredGuest(trx, instance.uuid, guest.host, 'absent', JSON.parse(guest.spec));
       await finishAction(trx, instance.uuid, 'create', 'Error', guest.error);
-    });
-    ctx.signals.notify(guest.host);
+    }
+    return () => ctx.signals.notify(guest.host);
   }
 }

@@ -1,9 +1,11 @@
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { deleteGuest, guestsOfInstance, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { deleteGuest, guestsOfInstance, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
@@ -37,16 +39,17 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
   for (const host of upHosts) ctx.signals.notify(host);
 }
 
-export async function onDeleteReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  const { db } = ctx.store;
+/** The agents' answers to a delete, in the transaction that records the report (reports.ts). */
+export async function onDeleteReportIn(
+  ctx: ControllerContext, trx: Kysely<Database>, instance: InstanceRecord, guest: GuestRow,
+): Promise<void> {
   if (guest.observed_state === 'absent') {
-    await deleteGuest(db, instance.uuid, guest.host);
-    const remaining = await guestsOfInstance(db, instance.uuid);
-    if (remaining.length === 0) await finishDelete(ctx, instance.uuid);
+    await deleteGuest(trx, instance.uuid, guest.host);
+    if (!(await hasGuests(trx, instance.uuid))) await finishDeleteIn(trx, ctx.store.dialect, instance);
     return;
   }
   if (guest.error && guest.desired_state === 'absent') {
-    await updateInstance(db, instance.uuid, {
+    await updateInstance(trx, instance.uuid, {
       vmState: VmState.ERROR, taskState: null, fault: { code: 500, message: guest.error, created: nowIso() },
     }, { taskState: TaskState.DELETING });
   }
@@ -57,12 +60,18 @@ export async function finishDelete(ctx: ControllerContext, uuid: string): Promis
   await db.transaction().execute(async (trx) => {
     const instance = await getInstance(trx, uuid);
     if (!instance) return;
-    await releaseConsumer(trx, dialect, uuid);
-    // A server deleted mid-move also holds claims under its migration's uuid (an evacuation's stay until
-    // its source host is back and has removed the old guest).
-    await releaseColdMoveClaims(trx, dialect, uuid);
-    await unbindInstancePorts(trx, instance);
-    await trx.deleteFrom('guests').where('instance_uuid', '=', uuid).execute();
-    await deleteInstanceRow(trx, uuid);
+    await finishDeleteIn(trx, dialect, instance);
   });
+}
+
+/** Frees everything the server holds and removes it; `instance` was read in this same transaction. */
+async function finishDeleteIn(trx: Kysely<Database>, dialect: ControllerContext['store']['dialect'], instance: InstanceRecord): Promise<void> {
+  const uuid = instance.uuid;
+  await releaseConsumer(trx, dialect, uuid);
+  // A server deleted mid-move also holds claims under its migration's uuid (an evacuation's stay until
+  // its source host is back and has removed the old guest).
+  await releaseColdMoveClaims(trx, dialect, uuid);
+  await unbindInstancePorts(trx, instance);
+  await trx.deleteFrom('guests').where('instance_uuid', '=', uuid).execute();
+  await deleteInstanceRow(trx, uuid);
 }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { HostDevice } from '../../domain/pci/device.js';
 import type { ClaimedDevice } from '../../storage/repositories/claims.js';
 import { getPorts, bindPort, unbindPort, type PortRecord } from '../../storage/repositories/ports.js';
+import { nowTimestamp } from '../../storage/repositories/networks.js';
 import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
 import type { Database } from '../../storage/schema.js';
 import type { InstanceRecord } from '../../storage/repositories/instances.js';
@@ -31,17 +32,32 @@ export async function heldDevicesByPort(db: Kysely<Database>, consumer: string, 
   return { byPort, aliasDevices: [...byAddress.values()] };
 }
 
+/**
+ * Binds the instance's ports to the host and returns them as bound. The ports
+ * are read once: the bound records are the read ones with the columns bindPort
+ * wrote (a second read in the same transaction would return exactly that).
+ */
 export async function bindInstancePorts(
   trx: Kysely<Database>, instance: InstanceRecord, host: string, byPort: Map<string, HostDevice>, status = 'DOWN',
 ): Promise<PortRecord[]> {
   const ports = await getPorts(trx, instance.portIds);
+  const bound: PortRecord[] = [];
   for (const port of ports) {
-    await bindPort(trx, port.id, {
+    const profile = bindingProfileFor(byPort.get(port.id));
+    const binding = {
       hostId: host, deviceId: instance.uuid, deviceOwner: `compute:${instance.availabilityZone}`,
-      profile: bindingProfileFor(byPort.get(port.id)), vifType: 'ovs', vifDetails: { ...VIF_DETAILS_OVS }, status,
+      profile, vifType: 'ovs', vifDetails: { ...VIF_DETAILS_OVS }, status,
+    };
+    await bindPort(trx, port.id, binding);
+    bound.push({
+      ...port, ...binding,
+      // As read back: JSON round trips, not the objects handed to bindPort.
+      profile: JSON.parse(JSON.stringify(profile)) as Record<string, unknown>,
+      vifDetails: JSON.parse(JSON.stringify(binding.vifDetails)) as Record<string, unknown>,
+      revisionNumber: port.revisionNumber + 1, updatedAt: nowTimestamp(),
     });
   }
-  return getPorts(trx, instance.portIds);
+  return bound;
 }
 
 export async function unbindInstancePorts(trx: Kysely<Database>, instance: InstanceRecord, opts: { keepDeviceId?: boolean } = {}): Promise<void> {

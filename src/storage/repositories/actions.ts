@@ -14,14 +14,15 @@ export async function startAction(
   }).execute();
 }
 
-/** Finishes the newest unfinished action of that name on the instance. */
+/** Finishes the newest unfinished action of that name on the instance (one statement: update by subquery). */
 export async function finishAction(
   db: Kysely<Database>, instanceUuid: string, action: string, result: 'Success' | 'Error', message: string | null = null,
 ): Promise<void> {
-  const open = await db.selectFrom('instance_actions').select('id').where('instance_uuid', '=', instanceUuid)
-    .where('action', '=', action).where('finish_time', 'is', null).orderBy('id', 'desc').executeTakeFirst();
-  if (!open) return;
-  await db.updateTable('instance_actions').set({ finish_time: nowIso(), result, message }).where('id', '=', open.id).execute();
+  await db.updateTable('instance_actions').set({ finish_time: nowIso(), result, message })
+    .where('id', '=', (eb) => eb.selectFrom('instance_actions as open').select('open.id')
+      .where('open.instance_uuid', '=', instanceUuid).where('open.action', '=', action)
+      .where('open.finish_time', 'is', null).orderBy('open.id', 'desc').limit(1))
+    .execute();
 }
 
 export async function actionsOf(db: Kysely<Database>, instanceUuid: string): Promise<InstanceActionRow[]> {

@@ -15,24 +15,22 @@ export function assignmentFromRow(r: GuestRow): GuestAssignment {
   };
 }
 
-/** Records what the host's agent must make true; bumps the generation so the agent acts on it. */
+/**
+ * Records what the host's agent must make true; bumps the generation so the agent acts on it.
+ * One upsert (insert … on conflict) instead of a select then an insert or update.
+ */
 export async function setDesiredGuest(
   db: Kysely<Database>, instanceUuid: string, host: string, desired: DesiredGuestState, spec: GuestSpec,
 ): Promise<number> {
   const now = nowIso();
-  const existing = await db.selectFrom('guests').select(['generation']).where('instance_uuid', '=', instanceUuid)
-    .where('host', '=', host).executeTakeFirst();
-  if (existing) {
-    const generation = existing.generation + 1;
-    await db.updateTable('guests').set({ desired_state: desired, spec: toJson(spec), generation, error: null, updated_at: now })
-      .where('instance_uuid', '=', instanceUuid).where('host', '=', host).execute();
-    return generation;
-  }
-  await db.insertInto('guests').values({
-    instance_uuid: instanceUuid, host, desired_state: desired, spec: toJson(spec), generation: 1,
+  const specJson = toJson(spec);
+  const row = await db.insertInto('guests').values({
+    instance_uuid: instanceUuid, host, desired_state: desired, spec: specJson, generation: 1,
     observed_generation: 0, observed_state: null, domain_xml: null, error: null, updated_at: now,
-  }).execute();
-  return 1;
+  }).onConflict((oc) => oc.columns(['instance_uuid', 'host']).doUpdateSet({
+    desired_state: desired, spec: specJson, generation: sql<number>`guests.generation + 1`, error: null, updated_at: now,
+  })).returning('generation').executeTakeFirstOrThrow();
+  return Number(row.generation);
 }
 
 export async function getGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<GuestRow | undefined> {
@@ -54,15 +52,24 @@ export async function allGuests(db: Kysely<Database>, host: string): Promise<Gue
   return rows.map(assignmentFromRow);
 }
 
-/** Stores an agent's report; stale reports (older generation than already seen) change nothing. */
+/**
+ * Stores an agent's report; stale reports (older generation than already seen) change nothing.
+ * The updated row comes back from the same statement (returning), not a second read.
+ */
 export async function recordGuestReport(db: Kysely<Database>, r: GuestReport): Promise<GuestRow | null> {
-  const res = await db.updateTable('guests').set({
+  const row = await db.updateTable('guests').set({
     observed_generation: r.generation, observed_state: r.observedState, error: r.error,
     ...(r.domainXml !== null ? { domain_xml: r.domainXml } : {}), updated_at: nowIso(),
   }).where('instance_uuid', '=', r.instanceUuid).where('host', '=', r.host)
-    .where('observed_generation', '<', r.generation).where('generation', '>=', r.generation).executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) return null;
-  return (await getGuest(db, r.instanceUuid, r.host)) ?? null;
+    .where('observed_generation', '<', r.generation).where('generation', '>=', r.generation)
+    .returningAll().executeTakeFirst();
+  return row ?? null;
+}
+
+/** Whether the instance still has a guest on any host. */
+export async function hasGuests(db: Kysely<Database>, instanceUuid: string): Promise<boolean> {
+  const row = await db.selectFrom('guests').select('host').where('instance_uuid', '=', instanceUuid).limit(1).executeTakeFirst();
+  return row !== undefined;
 }
 
 export async function deleteGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<void> {
