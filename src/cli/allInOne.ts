@@ -21,6 +21,9 @@ import { simulatedAgent } from '../agent/simulatedHost.js';
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEFAULT_HOSTS_FILE = join(PACKAGE_ROOT, 'config/hosts.default.yaml');
 
+/** Simulated agents started together; the rest wait for the batch to register. */
+const AGENT_START_BATCH = 256;
+
 export interface AllInOneOptions {
   host: string;
   port: number;
@@ -69,8 +72,14 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
 
   const link = createAgentLink(ctx);
   const heartbeatMs = config.report_interval * 1000;
-  const agents = hosts.map((h) => simulatedAgent(h, link, log, { heartbeatMs }).agent);
-  await Promise.all(agents.map((a) => a.start()));
+  const agents: ComputeAgent[] = [];
+  // Bounded batches: starting 10,000 agents at once queued 10,000 registrations
+  // and first polls together, and V8 kept the heap that burst grew to.
+  for (let i = 0; i < hosts.length; i += AGENT_START_BATCH) {
+    const batch = hosts.slice(i, i + AGENT_START_BATCH).map((h) => simulatedAgent(h, link, log, { heartbeatMs }).agent);
+    agents.push(...batch);
+    await Promise.all(batch.map((a) => a.start()));
+  }
   await resumeInterruptedWork(ctx);
   const stopWatching = watchHostFailures(ctx, Math.max(1000, (config.service_down_time * 1000) / 4));
 

@@ -63,7 +63,7 @@ export function parseHostInventory(text: string, sourceName: string): HostInvent
   };
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseDocument(text);
   } catch (e) {
     return fail('(file)', `not valid YAML or JSON: ${(e as Error).message}`);
   }
@@ -105,6 +105,23 @@ export function parseHostInventory(text: string, sourceName: string): HostInvent
     checkFunctionsDistinct(entry, (j, problem) => fail(`${where}.nics[${j}] (host ${raw.name})`, problem));
     return entry;
   });
+}
+
+/**
+ * JSON text goes through JSON.parse: the YAML parser builds a node tree first,
+ * which for a 10,000-host file (4.6 MB) took the process to ~435 MB RSS. JSON
+ * that JSON.parse rejects still gets the YAML parser (JSON is YAML), so its
+ * errors read as before.
+ */
+function parseDocument(text: string): unknown {
+  if (/^\s*[{[]/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // fall through: flow-style YAML also starts with { or [
+    }
+  }
+  return parseYaml(text);
 }
 
 function toNicEntry(raw: RawNic): NicEntry {
