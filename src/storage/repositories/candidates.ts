@@ -102,3 +102,51 @@ export async function hostStates(db: Kysely<Database>, hosts: string[], serviceD
     .map((n) => toHostState(n, serviceOf.get(n.host), pools, serviceDownTime, now))
     .sort((a, b) => order.get(a.host)! - order.get(b.host)!);
 }
+
+/** What the controller's candidate index keeps of one host: a HostState minus liveness, which is judged at decision time. */
+export interface IndexedHostRow {
+  host: string;
+  hasService: boolean;
+  disabled: boolean;
+  forcedDown: boolean;
+  /** ms since the epoch, null when the service never reported. */
+  lastSeenUp: number | null;
+  freeVcpus: number;
+  freeRamMb: number;
+  freeDiskGb: number;
+  totalRamMb: number;
+  pools: Pool[];
+}
+
+/**
+ * The rows of the candidate index: every host with a compute node (hosts
+ * omitted) or the given ones, two queries (node ⋈ service, then pools).
+ */
+export async function indexedHostRows(db: Kysely<Database>, hosts?: string[]): Promise<IndexedHostRow[]> {
+  if (hosts && hosts.length === 0) return [];
+  let q = db.selectFrom('compute_nodes as n')
+    .leftJoin('services as s', (j) => j.onRef('s.host', '=', 'n.host').on('s.binary', '=', COMPUTE_BINARY))
+    .select(['n.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
+  if (hosts) q = q.where('n.host', 'in', hosts);
+  let pq = db.selectFrom('pci_pools').select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'free', 'total']);
+  if (hosts) pq = pq.where('host', 'in', hosts);
+  const [nodes, poolRows] = await Promise.all([q.execute(), pq.execute()]);
+  const pools = new Map<string, Pool[]>();
+  for (const p of poolRows) {
+    let list = pools.get(p.host);
+    if (!list) pools.set(p.host, (list = []));
+    list.push({ devType: p.dev_type, physicalNetwork: p.physical_network, vendorId: p.vendor_id, productId: p.product_id, free: p.free, total: p.total });
+  }
+  return nodes.map((n) => ({
+    host: n.host,
+    hasService: n.service_host !== null,
+    disabled: n.disabled !== 0,
+    forcedDown: n.forced_down === 1,
+    lastSeenUp: n.last_seen_up ? Date.parse(n.last_seen_up) : null,
+    freeVcpus: Math.floor(n.vcpus * n.cpu_allocation_ratio) - n.vcpus_used,
+    freeRamMb: Math.floor(n.memory_mb * n.ram_allocation_ratio) - n.memory_mb_used,
+    freeDiskGb: Math.floor(n.local_gb * n.disk_allocation_ratio) - n.local_gb_used,
+    totalRamMb: n.memory_mb,
+    pools: pools.get(n.host) ?? [],
+  }));
+}
