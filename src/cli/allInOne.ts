@@ -26,7 +26,7 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const DEFAULT_HOSTS_FILE = join(PACKAGE_ROOT, 'config/hosts.default.yaml');
 
 /** Simulated agents started together; the rest wait for the batch to register. */
-const AGENT_START_BATCH = 256;
+const AGENT_START_BATCH = 128;
 
 export interface AllInOneOptions {
   host: string;
