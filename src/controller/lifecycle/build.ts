@@ -19,9 +19,11 @@ import { resourceRequestFor } from './resources.js';
  * agent reports the guest running → ACTIVE. No host: ERROR with
  * "No valid host was found." and the ports released.
  */
-export async function placeInstance(ctx: ControllerContext, uuid: string): Promise<void> {
+export async function placeInstance(ctx: ControllerContext, uuid: string, created?: InstanceRecord): Promise<void> {
   const { db } = ctx.store;
-  const instance = await getInstance(db, uuid);
+  // The record createServer just committed needs no read back: the claim transaction's
+  // updateInstance still requires the server to be in scheduling, so a server deleted meanwhile is not placed.
+  const instance = created?.uuid === uuid ? created : await getInstance(db, uuid);
   if (!instance || instance.taskState !== TaskState.SCHEDULING) return;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests);
   let outcome;

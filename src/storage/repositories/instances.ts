@@ -94,16 +94,18 @@ export interface NewInstance {
   availabilityZone: string;
 }
 
-export async function insertInstance(db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null }): Promise<void> {
+/** Inserts the server and returns it as stored (returning: no read back). */
+export async function insertInstance(db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null }): Promise<InstanceRecord> {
   const now = nowIso();
-  await db.insertInto('instances').values({
+  const row = await db.insertInto('instances').values({
     uuid: i.uuid, name: i.name, project_id: i.projectId, user_id: i.userId, image_ref: i.imageRef,
     flavor_id: i.flavor.id, flavor: toJson(i.flavor), old_flavor: null, new_flavor: null,
     vm_state: state.vmState, task_state: state.taskState, power_state: 0, host: null, node: null,
     availability_zone: i.availabilityZone, metadata: toJson(i.metadata), fault: null,
     description: i.description, key_name: i.keyName, pci_requests: toJson(i.pciRequests),
     network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
-  }).execute();
+  }).returningAll().executeTakeFirstOrThrow();
+  return instanceFromRow(row);
 }
 
 export async function getInstance(db: Kysely<Database>, uuid: string): Promise<InstanceRecord | null> {

@@ -103,7 +103,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
       name: s.name, imageRef: s.imageRef, flavorRef: String(s.flavorRef), portIds, metadata: s.metadata ?? {},
       description: s.description ?? null, keyName: s.key_name ?? null, availabilityZone: s.availability_zone ?? null,
     });
-    void placeInstance(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'placement failed'));
+    void placeInstance(ctx, instance.uuid, instance).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'placement failed'));
     return reply.code(202).send({
       server: { id: instance.uuid, links: serverSummary(base(), instance).links, 'OS-DCF:diskConfig': 'MANUAL', security_groups: [{ name: 'default' }] },
     });

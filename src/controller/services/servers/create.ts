@@ -3,10 +3,9 @@ import { BadRequest, Conflict, NotFound } from '../../../domain/errors.js';
 import { TaskState, VmState } from '../../../domain/lifecycle/serverStatus.js';
 import { requestForPort, requestsForFlavor, type PciRequest } from '../../../domain/pci/request.js';
 import { startAction } from '../../../storage/repositories/actions.js';
-import { insertInstance, type InstanceRecord, getInstance } from '../../../storage/repositories/instances.js';
+import { insertInstance, type InstanceRecord } from '../../../storage/repositories/instances.js';
 import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups.js';
-import { getPort } from '../../../storage/repositories/ports.js';
-import { reservePort } from '../../../storage/repositories/portReservations.js';
+import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 
 export interface CreateServerInput {
@@ -41,8 +40,9 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   if (new Set(input.portIds).size !== input.portIds.length) throw new BadRequest('Duplicate port in the networks list.');
 
   const pciRequests: PciRequest[] = [];
+  const portsById = await portsForServer(db, input.portIds);
   for (const portId of input.portIds) {
-    const port = await getPort(db, portId);
+    const port = portsById.get(portId);
     if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new NotFound(`Port id ${portId} could not be found.`);
     if (port.deviceId !== '') throw new Conflict(`Port ${portId} is still in use.`);
     const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork });
@@ -58,8 +58,8 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   }
 
   const uuid = randomUUID();
-  await db.transaction().execute(async (trx) => {
-    await insertInstance(trx, {
+  return db.transaction().execute(async (trx) => {
+    const created = await insertInstance(trx, {
       uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
       metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,
       portIds: input.portIds, availabilityZone: DEFAULT_ZONE,
@@ -68,6 +68,6 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
       if (!(await reservePort(trx, portId, uuid, `compute:${DEFAULT_ZONE}`))) throw new Conflict(`Port ${portId} is still in use.`);
     }
     await startAction(trx, { instanceUuid: uuid, action: 'create', requestId, projectId: auth.projectId, userId: auth.userId });
+    return created;
   });
-  return (await getInstance(db, uuid))!;
 }
