@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-test-deps.sh
 if [ ! -d node_modules ]; then echo "[test] installing npm dependencies (npm ci)"; npm ci; fi
-echo "[test] building (tsc)"
+echo "[test] building (tsc) into a fresh dist/"
+rm -rf dist
 npx tsc -p tsconfig.json
 bash scripts/ensure-libvirtd.sh
 echo "[test] checking layer boundaries (dependency-cruiser)"

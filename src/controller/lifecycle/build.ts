@@ -9,9 +9,8 @@ import { nowIso } from '../../storage/repositories/json.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
-import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
-import { bindInstancePorts, devicesByPort, unbindInstancePorts } from './portBindings.js';
+import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { resourceRequestFor } from './resources.js';
 
 /**
@@ -31,10 +30,7 @@ export async function placeInstance(ctx: ControllerContext, uuid: string, create
     outcome = await scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
       const moved = await updateInstance(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING }, { taskState: TaskState.SCHEDULING });
       if (!moved) throw new ScheduleAborted('server left scheduling');
-      const byPort = devicesByPort(claimed);
-      const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
-      const ports = await bindInstancePorts(trx, instance, host, byPort);
-      await setDesiredGuest(trx, uuid, host, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
+      await bindAndRunGuest(trx, instance, host, claimed);
     });
   } catch (e) {
     if (e instanceof ScheduleAborted) return;

@@ -5,8 +5,9 @@ import { getPorts, bindPort, unbindPort, type PortRecord } from '../../storage/r
 import { nowTimestamp } from '../../storage/repositories/networks.js';
 import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
 import type { Database } from '../../storage/schema.js';
+import { setDesiredGuest } from '../../storage/repositories/guests.js';
 import type { InstanceRecord } from '../../storage/repositories/instances.js';
-import { bindingProfileFor, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
+import { bindingProfileFor, buildGuestSpec, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
 
 /** Which claimed device serves which port (port requests are named `port-<id>`). */
 export function devicesByPort(claimed: ClaimedDevice[]): Map<string, HostDevice> {
@@ -67,4 +68,12 @@ export async function unbindInstancePorts(trx: Kysely<Database>, instance: Insta
     if (port.deviceId !== '' && port.deviceId !== instance.uuid) continue;
     await unbindPort(trx, port.id, opts);
   }
+}
+
+/** Binds the server's ports to the devices claimed on `host` and tells that host's agent to run the guest. */
+export async function bindAndRunGuest(trx: Kysely<Database>, instance: InstanceRecord, host: string, claimed: ClaimedDevice[]): Promise<void> {
+  const byPort = devicesByPort(claimed);
+  const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
+  const ports = await bindInstancePorts(trx, instance, host, byPort);
+  await setDesiredGuest(trx, instance.uuid, host, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
 }

@@ -60,26 +60,3 @@ export async function handleGuestReport(ctx: ControllerContext, report: GuestRep
   const after = await ctx.store.db.transaction().execute((trx) => recordAndHandleReport(ctx, trx, report));
   if (after) await after();
 }
-
-/**
- * Several reports of one agent pass in one transaction. If any of them fails,
- * the whole batch rolls back and each report is handled on its own, so one
- * bad report costs the others nothing.
- */
-export async function handleGuestReports(ctx: ControllerContext, reports: GuestReport[]): Promise<void> {
-  if (reports.length === 1) return handleGuestReport(ctx, reports[0]!);
-  if (reports.length === 0) return;
-  let afters: (AfterCommit | void)[];
-  try {
-    afters = await ctx.store.db.transaction().execute(async (trx) => {
-      const out: (AfterCommit | void)[] = [];
-      for (const r of reports) out.push(await recordAndHandleReport(ctx, trx, r));
-      return out;
-    });
-  } catch (err) {
-    ctx.log.warn({ err, reports: reports.length }, 'batched guest reports failed; handling them one by one');
-    for (const r of reports) await handleGuestReport(ctx, r);
-    return;
-  }
-  for (const after of afters) if (after) await after();
-}

@@ -21,9 +21,8 @@ import { getInstance, instancesInTaskState, updateInstance, type InstanceRecord 
 import { nowIso } from '../../storage/repositories/json.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { ControllerContext } from '../context.js';
-import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
-import { bindInstancePorts, devicesByPort, unbindInstancePorts } from './portBindings.js';
+import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { answersCurrent, invalidState, requireState, specOf, type Requester } from './power.js';
 import { registerReportHandler } from './reports.js';
 import { resourceRequestFor } from './resources.js';
@@ -57,10 +56,7 @@ export async function placeUnshelved(ctx: ControllerContext, uuid: string): Prom
       const moved = await updateInstance(trx, uuid, { host, node: host, requestedHost: null, fault: null },
         { taskState: TaskState.UNSHELVING });
       if (!moved) throw new ScheduleAborted('server left unshelving');
-      const byPort = devicesByPort(claimed);
-      const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
-      const ports = await bindInstancePorts(trx, instance, host, byPort);
-      await setDesiredGuest(trx, uuid, host, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
+      await bindAndRunGuest(trx, instance, host, claimed);
     });
   } catch (e) {
     if (e instanceof ScheduleAborted) return;
