@@ -20,8 +20,9 @@ export function simulatedDiscovery(entry: HostInventoryEntry): HostDiscovery {
 }
 
 export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, log: Logger, opts: { heartbeatMs?: number; rediscoverMs?: number } = {}): { agent: ComputeAgent; driver: SimulatedDriver } {
-  const chardevs = new Set(simulatedFunctions(entry).map((f) => f.vdpaChardev).filter((c): c is string => c !== null));
-  const driver = new SimulatedDriver({ hostName: entry.name, availableChardevs: () => chardevs });
+  // The host's chardev set is built when a guest starts rather than kept per
+  // host: an all-in-one with 10,000 hosts would hold 640,000 strings for nothing.
+  const driver = new SimulatedDriver({ hostName: entry.name, availableChardevs: () => chardevsOf(entry) });
   const agent = new ComputeAgent({
     identity: {
       host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
@@ -35,4 +36,8 @@ export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, 
     rediscoverMs: opts.rediscoverMs,
   });
   return { agent, driver };
+}
+
+function chardevsOf(entry: HostInventoryEntry): Set<string> {
+  return new Set(simulatedFunctions(entry).map((f) => f.vdpaChardev).filter((c): c is string => c !== null));
 }

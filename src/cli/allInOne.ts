@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config } from '../config.js';
 import { validatePciAliases } from '../domain/pci/request.js';
-import { parseHostInventory, simulatedFunctions, type HostInventoryEntry } from '../domain/inventory/hostInventory.js';
+import { parseHostInventory, type HostInventoryEntry } from '../domain/inventory/hostInventory.js';
 import { buildApp } from '../controller/app.js';
 import { bootstrap, type BootstrapResult } from '../controller/bootstrap.js';
 import type { ControllerContext } from '../controller/context.js';
@@ -17,10 +17,8 @@ import { watchHostFailures } from '../controller/lifecycle/hostFailure.js';
 import { openStore, type Store } from '../storage/db.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ComputeAgent } from '../agent/computeAgent.js';
-import { SimulatedDriver } from '../agent/drivers/simulated.js';
-import { simulatedDiscovery } from '../agent/simulatedHost.js';
-import type { ControllerLink } from '../protocol/agentProtocol.js';
+import type { ComputeAgent } from '../agent/computeAgent.js';
+import { simulatedAgent } from '../agent/simulatedHost.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEFAULT_HOSTS_FILE = join(PACKAGE_ROOT, 'config/hosts.default.yaml');
@@ -67,30 +65,6 @@ function fullCollector(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-/**
- * A simulated agent for an inventory host. Its driver builds the host's
- * chardev set when a guest starts instead of keeping one per host: 64
- * strings x 10,000 hosts stayed live for nothing.
- */
-function inventoryAgent(entry: HostInventoryEntry, link: ControllerLink, log: Logger, heartbeatMs: number): ComputeAgent {
-  const driver = new SimulatedDriver({ hostName: entry.name, availableChardevs: () => chardevsOf(entry) });
-  return new ComputeAgent({
-    identity: {
-      host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
-      vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb,
-    },
-    discovery: simulatedDiscovery(entry),
-    driver,
-    link,
-    log: log.child({ host: entry.name }),
-    heartbeatMs,
-  });
-}
-
-function chardevsOf(entry: HostInventoryEntry): Set<string> {
-  return new Set(simulatedFunctions(entry).map((f) => f.vdpaChardev).filter((c): c is string => c !== null));
-}
-
 /** The controller and, unless told otherwise, one simulated compute agent per inventory host, in one process. */
 export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
   const log = o.log ?? pino({ level: o.logLevel ?? 'info' });
@@ -116,7 +90,7 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
   // Bounded batches: starting 10,000 agents at once queued 10,000 registrations
   // and first polls together, and V8 kept the heap that burst grew to.
   for (let i = 0; i < hosts.length; i += AGENT_START_BATCH) {
-    const batch = hosts.slice(i, i + AGENT_START_BATCH).map((h) => inventoryAgent(h, link, log, heartbeatMs));
+    const batch = hosts.slice(i, i + AGENT_START_BATCH).map((h) => simulatedAgent(h, link, log, { heartbeatMs }).agent);
     agents.push(...batch);
     await Promise.all(batch.map((a) => a.start()));
     // Registrations resolve promise after promise without a macrotask turn;
