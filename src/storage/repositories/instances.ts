@@ -196,3 +196,13 @@ export async function instancesInTaskState(db: Kysely<Database>, taskState: stri
   const rows = await db.selectFrom('instances').selectAll().where('task_state', '=', taskState).execute();
   return rows.map(instanceFromRow);
 }
+
+/**
+ * Serialises work on one server across transactions on PostgreSQL (SQLite
+ * runs one writer at a time anyway): two agents reporting on the same server
+ * at once must not both decide from a state the other is changing.
+ */
+export async function lockInstance(db: Kysely<Database>, dialect: 'sqlite' | 'postgres', uuid: string): Promise<void> {
+  if (dialect !== 'postgres') return;
+  await db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).forUpdate().execute();
+}
