@@ -9,7 +9,7 @@ import { nowIso } from '../../storage/repositories/json.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
-import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
+import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { resourceRequestFor } from './resources.js';
 
@@ -25,21 +25,12 @@ export async function placeInstance(ctx: ControllerContext, uuid: string, create
   const instance = created?.uuid === uuid ? created : await getInstance(db, uuid);
   if (!instance || instance.taskState !== TaskState.SCHEDULING) return;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests);
-  let outcome;
-  try {
-    outcome = await scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
-      const moved = await updateInstance(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING }, { taskState: TaskState.SCHEDULING });
-      if (!moved) throw new ScheduleAborted('server left scheduling');
-      await bindAndRunGuest(trx, instance, host, claimed);
-    });
-  } catch (e) {
-    if (e instanceof ScheduleAborted) return;
-    throw e;
-  }
-  if (outcome.placed) {
-    ctx.signals.notify(outcome.host);
-    return;
-  }
+  const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
+    const moved = await updateInstance(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING }, { taskState: TaskState.SCHEDULING });
+    if (!moved) throw new ScheduleAborted('server left scheduling');
+    await bindAndRunGuest(trx, instance, host, claimed);
+  }));
+  if (!outcome || outcome.placed) return;
   ctx.log.info({ server: uuid, reason: outcome.reason }, 'no valid host');
   await db.transaction().execute(async (trx) => {
     const failed = await updateInstance(trx, uuid, {

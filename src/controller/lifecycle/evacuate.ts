@@ -38,7 +38,7 @@ import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
-import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim, type ScheduleOutcome } from '../services/scheduler.js';
+import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim, type ScheduleOutcome } from '../services/scheduler.js';
 import { bindInstancePorts, devicesByPort } from './portBindings.js';
 import { answersCurrent, invalidState, requireState, specOf, type Requester } from './power.js';
 import { registerReportHandler } from './reports.js';
@@ -112,23 +112,13 @@ async function placeEvacuated(
     await setMigrationStatus(trx, migrationUuid, 'pre-migrating', { expect: ['accepted'], destCompute: dest, destNode: dest });
   };
 
-  let outcome: ScheduleOutcome;
-  try {
-    if (target.host && target.force) {
-      outcome = await claimForced(ctx, instance, target.host, commit);
-    } else {
-      const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-        target.host ? { onlyHosts: [target.host], excludeHosts: [source] } : { excludeHosts: [source] });
-      outcome = await scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, commit);
-    }
-  } catch (e) {
-    if (e instanceof ScheduleAborted) return;
-    throw e;
-  }
-  if (outcome.placed) {
-    ctx.signals.notify(outcome.host);
-    return;
-  }
+  const outcome = await placeUnlessAborted(ctx, () => {
+    if (target.host && target.force) return claimForced(ctx, instance, target.host, commit);
+    const request = resourceRequestFor(instance.flavor, instance.pciRequests,
+      target.host ? { onlyHosts: [target.host], excludeHosts: [source] } : { excludeHosts: [source] });
+    return scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, commit);
+  });
+  if (!outcome || outcome.placed) return;
   const reason = outcome.reason;
   ctx.log.info({ server: uuid, reason }, 'evacuate: no valid host');
   await db.transaction().execute(async (trx) => {

@@ -21,7 +21,7 @@ import { getInstance, instancesInTaskState, updateInstance, type InstanceRecord 
 import { nowIso } from '../../storage/repositories/json.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { ControllerContext } from '../context.js';
-import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
+import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { answersCurrent, invalidState, requireState, specOf, type Requester } from './power.js';
 import { registerReportHandler } from './reports.js';
@@ -50,22 +50,13 @@ export async function placeUnshelved(ctx: ControllerContext, uuid: string): Prom
   if (!instance || instance.taskState !== TaskState.UNSHELVING || instance.host) return;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
     instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {});
-  let outcome;
-  try {
-    outcome = await scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
-      const moved = await updateInstance(trx, uuid, { host, node: host, requestedHost: null, fault: null },
-        { taskState: TaskState.UNSHELVING });
-      if (!moved) throw new ScheduleAborted('server left unshelving');
-      await bindAndRunGuest(trx, instance, host, claimed);
-    });
-  } catch (e) {
-    if (e instanceof ScheduleAborted) return;
-    throw e;
-  }
-  if (outcome.placed) {
-    ctx.signals.notify(outcome.host);
-    return;
-  }
+  const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
+    const moved = await updateInstance(trx, uuid, { host, node: host, requestedHost: null, fault: null },
+      { taskState: TaskState.UNSHELVING });
+    if (!moved) throw new ScheduleAborted('server left unshelving');
+    await bindAndRunGuest(trx, instance, host, claimed);
+  }));
+  if (!outcome || outcome.placed) return;
   ctx.log.info({ server: uuid, reason: outcome.reason }, 'unshelve: no valid host');
   await db.transaction().execute(async (trx) => {
     const back = await updateInstance(trx, uuid, {

@@ -149,3 +149,20 @@ async function claimOn(
   }
   return null;
 }
+
+/**
+ * Runs a placement that its operation may call off meanwhile (the commit
+ * throws ScheduleAborted): null when called off; otherwise the outcome, with
+ * the chosen host's agent already woken.
+ */
+export async function placeUnlessAborted(ctx: ControllerContext, place: () => Promise<ScheduleOutcome>): Promise<ScheduleOutcome | null> {
+  let outcome: ScheduleOutcome;
+  try {
+    outcome = await place();
+  } catch (e) {
+    if (e instanceof ScheduleAborted) return null;
+    throw e;
+  }
+  if (outcome.placed) ctx.signals.notify(outcome.host);
+  return outcome;
+}
