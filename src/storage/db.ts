@@ -5,6 +5,8 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type 
 import pg from 'pg';
 import { initialMigration } from './migrations/001_initial.js';
 import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.js';
+import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
+import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { withStatementCache } from './statementCache.js';
 import type { Database } from './schema.js';
 
@@ -13,6 +15,11 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * Runs `work` in a transaction and resolves once it has committed. On
+   * SQLite, transactions asked for together share one commit (groupCommit.ts).
+   */
+  transact<T>(work: TransactionWork<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -21,6 +28,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '001_initial': initialMigration(dialect),
     '002_scheduling_indexes': schedulingIndexesMigration(),
+    '003_pending_guests': pendingGuestsMigration(),
   };
 }
 
@@ -39,6 +47,7 @@ export async function openStore(url: string): Promise<Store> {
   const isPostgres = /^postgres(ql)?:\/\//.test(url);
   let db: Kysely<Database>;
   let dialect: Dialect;
+  let transact: Store['transact'];
   if (isPostgres) {
     dialect = 'postgres';
     // int8 (count(*)) would otherwise come back as a string.
@@ -48,6 +57,8 @@ export async function openStore(url: string): Promise<Store> {
     // the pool replaces it on the next query.
     pool.on('error', () => undefined);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const pgDb = db;
+    transact = (work) => pgDb.transaction().execute(work);
   } else {
     dialect = 'sqlite';
     if (url !== ':memory:') mkdirSync(dirname(url), { recursive: true });
@@ -57,6 +68,7 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    transact = groupCommit(db, sqlite);
   }
   const migrator = new Migrator({ db, provider: new StaticMigrations(dialect) });
   const { error, results } = await migrator.migrateToLatest();
@@ -65,5 +77,5 @@ export async function openStore(url: string): Promise<Store> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`);
   }
-  return { db, dialect, close: () => db.destroy() };
+  return { db, dialect, transact, close: () => db.destroy() };
 }

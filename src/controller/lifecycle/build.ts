@@ -32,7 +32,7 @@ export async function placeInstance(ctx: ControllerContext, uuid: string, create
   }));
   if (!outcome || outcome.placed) return;
   ctx.log.info({ server: uuid, reason: outcome.reason }, 'no valid host');
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const failed = await updateInstance(trx, uuid, {
       vmState: VmState.ERROR, taskState: null,
       fault: { code: 500, message: NO_VALID_HOST, details: outcome.reason, created: nowIso() },

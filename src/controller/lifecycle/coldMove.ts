@@ -90,7 +90,7 @@ export async function startColdMove(
     throw e instanceof BadRequest ? e : new BadRequest((e as Error).message);
   }
   const migrationUuid = randomUUID();
-  return db.transaction().execute(async (trx) => {
+  return ctx.store.transact(async (trx) => {
     const started = await updateInstance(trx, instance.uuid, {
       taskState: TaskState.RESIZE_PREP, oldFlavor: instance.flavor, newFlavor: target,
       requestedHost: move.host ?? null,
@@ -159,7 +159,7 @@ export async function placeColdMove(ctx: ControllerContext, migrationUuid: strin
   }
   ctx.log.info({ server: instance.uuid, reason: outcome.reason }, 'no valid host for a cold move');
   const message = `${NO_VALID_HOST} There are not enough hosts available.`;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, instance.uuid, {
       taskState: null, newFlavor: null, oldFlavor: null, requestedHost: null,
       fault: { code: 500, message, details: outcome.reason, created: nowIso() },
@@ -198,7 +198,7 @@ async function onMoveReport(ctx: ControllerContext, instance: InstanceRecord, gu
   const up = guest.desired_state === 'running' && guest.observed_state === 'running';
   const down = guest.desired_state === 'shutoff' && guest.observed_state === 'shutoff';
   if (!up && !down) return;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, {
       vmState: VmState.RESIZED, taskState: null, powerState: up ? PowerState.RUNNING : PowerState.SHUTDOWN,
       host: dest, node: dest, flavor: target, requestedHost: null,
@@ -237,7 +237,7 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
   const { db, dialect } = ctx.store;
   const dest = migration.dest_compute!;
   const notify = new Set<string>([dest]);
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const failed = await updateInstance(trx, instance.uuid, {
       vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE, requestedHost: null,
       fault: { code: 500, message: error, created: nowIso() },
@@ -271,7 +271,7 @@ export async function confirmResize(ctx: ControllerContext, auth: AuthContext, r
   const migration = await finishedMoveOf(ctx, 'confirmResize', instance);
   const source = migration.source_compute!;
   const sameHost = source === migration.dest_compute;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, {
       vmState: instance.powerState === PowerState.SHUTDOWN ? VmState.STOPPED : VmState.ACTIVE,
       oldFlavor: null, newFlavor: null,
@@ -295,7 +295,7 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
   const migration = await finishedMoveOf(ctx, 'revertResize', instance);
   const dest = migration.dest_compute!;
   const notify = new Set<string>([dest]);
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const started = await updateInstance(trx, instance.uuid, { taskState: TaskState.RESIZE_REVERTING }, { vmState: VmState.RESIZED, taskState: null });
     if (!started) throw invalidState('revertResize', (await getInstance(trx, instance.uuid)) ?? instance, RESIZED);
     if (!(await setMigrationStatus(trx, migration.uuid, 'reverting', { expect: ['finished'] }))) {
@@ -329,7 +329,7 @@ async function onRevertReport(ctx: ControllerContext, instance: InstanceRecord, 
   }
   const oldFlavor = instance.oldFlavor ?? instance.flavor;
   if (guest.error) {
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const failed = await updateInstance(trx, instance.uuid, {
         vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE, host: source, node: source,
         flavor: oldFlavor, oldFlavor: null, newFlavor: null, fault: { code: 500, message: guest.error!, created: nowIso() },
@@ -356,7 +356,7 @@ async function onRevertReport(ctx: ControllerContext, instance: InstanceRecord, 
   const up = guest.desired_state === 'running' && guest.observed_state === 'running';
   const down = guest.desired_state === 'shutoff' && guest.observed_state === 'shutoff';
   if (!up && !down) return;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, {
       vmState: up ? VmState.ACTIVE : VmState.STOPPED, taskState: null, powerState: up ? PowerState.RUNNING : PowerState.SHUTDOWN,
       host: source, node: source, flavor: oldFlavor, oldFlavor: null, newFlavor: null,

@@ -29,7 +29,7 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
     await finishDelete(ctx, instance.uuid);
     return;
   }
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     await updateInstance(trx, instance.uuid, { taskState: TaskState.DELETING });
     for (const g of guests) {
       if (upHosts.includes(g.host)) await setDesiredGuest(trx, instance.uuid, g.host, 'absent', JSON.parse(g.spec));
@@ -57,7 +57,7 @@ export async function onDeleteReportIn(
 
 export async function finishDelete(ctx: ControllerContext, uuid: string): Promise<void> {
   const { db, dialect } = ctx.store;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const instance = await getInstance(trx, uuid);
     if (!instance) return;
     await finishDeleteIn(trx, dialect, instance);

@@ -75,7 +75,7 @@ export async function startEvacuate(
   const inUse = await sourceStillInUse(ctx, source);
   if (inUse) throw new BadRequest(inUse);
   const migrationUuid = randomUUID();
-  await ctx.store.db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.REBUILD_SPAWNING, requestedHost: target.host },
       { taskState: null, vmState: instance.vmState });
     if (!moved) throw invalidState('evacuate', (await getInstance(trx, instance.uuid)) ?? instance);
@@ -121,7 +121,7 @@ async function placeEvacuated(
   if (!outcome || outcome.placed) return;
   const reason = outcome.reason;
   ctx.log.info({ server: uuid, reason }, 'evacuate: no valid host');
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const failed = await updateInstance(trx, uuid, {
       vmState: VmState.ERROR, taskState: null, requestedHost: null,
       fault: { code: 500, message: NO_VALID_HOST, details: reason, created: nowIso() },
@@ -141,7 +141,7 @@ async function claimForced(
   const flavor = instance.flavor;
   const request = resourceRequestFor(flavor, instance.pciRequests);
   try {
-    const claimed = await db.transaction().execute(async (trx) => {
+    const claimed = await ctx.store.transact(async (trx) => {
       const devices = await claimOnHost(trx, dialect, {
         host, consumer: instance.uuid, instanceUuid: instance.uuid,
         vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
@@ -170,7 +170,7 @@ async function onEvacuateReport(ctx: ControllerContext, instance: InstanceRecord
   }
   const reached = instance.vmState === VmState.STOPPED ? 'shutoff' : 'running';
   if (!guest.error && guest.observed_state === reached) {
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const stopped = reached === 'shutoff';
       const done = await updateInstance(trx, instance.uuid, {
         vmState: stopped ? VmState.STOPPED : VmState.ACTIVE, taskState: null,
@@ -184,7 +184,7 @@ async function onEvacuateReport(ctx: ControllerContext, instance: InstanceRecord
     return;
   }
   const message = guest.error ?? `guest reached ${guest.observed_state ?? 'nothing'} instead of ${reached}`;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const failed = await updateInstance(trx, instance.uuid, {
       vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE,
       fault: { code: 500, message, created: nowIso() },
@@ -223,7 +223,7 @@ export async function settleEvacuatedSource(ctx: ControllerContext, report: Gues
   if (migrations.length === 0) return;
   const instance = await getInstance(db, report.instanceUuid);
   if (instance && instance.host === report.host) return; // it lives here again
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     for (const m of migrations) await completeSource(ctx, trx, m, report.host);
   });
   ctx.log.info({ host: report.host, server: report.instanceUuid }, 'evacuated guest removed from its old host; claims freed');
@@ -240,7 +240,7 @@ export async function sweepEvacuationsFrom(ctx: ControllerContext, host: string)
     if (await getGuest(db, m.instance_uuid, host)) continue; // its agent will report
     const instance = await getInstance(db, m.instance_uuid);
     if (instance && (instance.host === host || (instance.taskState === TaskState.REBUILD_SPAWNING && m.status === 'accepted'))) continue;
-    await db.transaction().execute((trx) => completeSource(ctx, trx, m, host));
+    await ctx.store.transact((trx) => completeSource(ctx, trx, m, host));
   }
 }
 

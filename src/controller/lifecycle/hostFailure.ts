@@ -24,7 +24,7 @@ export async function failWorkOnDownHosts(ctx: ControllerContext): Promise<numbe
   for (const instance of await instancesInTaskState(db, TaskState.SPAWNING)) {
     if (!instance.host || !down.has(instance.host)) continue;
     const message = `Compute host ${instance.host} went down while the server was being built.`;
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const failed = await updateInstance(trx, instance.uuid, {
         vmState: VmState.ERROR, taskState: null, fault: { code: 500, message, created: nowIso() },
       }, { taskState: TaskState.SPAWNING });

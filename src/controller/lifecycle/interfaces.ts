@@ -104,7 +104,7 @@ export async function startInterfaceAttach(ctx: ControllerContext, instance: Ins
 
   let notify = false;
   try {
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const portIds = [...instance.portIds, port.id];
       const pciRequests = request ? [...instance.pciRequests, request] : instance.pciRequests;
       const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.ATTACHING_INTERFACE, portIds, pciRequests },
@@ -144,7 +144,7 @@ export async function startInterfaceDetach(ctx: ControllerContext, instance: Ins
   await checkGate(ctx, DETACH_ACTION, instance, current.some((p) => p.vnicType === 'vdpa'));
   const host = instance.host!;
   await checkHostUp(ctx, host);
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.DETACHING_INTERFACE },
       { taskState: null, vmState: instance.vmState });
     if (!moved) throw new Conflict(`Cannot '${DETACH_ACTION}' instance ${instance.uuid} while another operation is in progress`);
@@ -194,7 +194,7 @@ export async function onAttachReport(ctx: ControllerContext, instance: InstanceR
   const portId = instance.portIds[instance.portIds.length - 1]!;
   const { db } = ctx.store;
   if (!guest.error) {
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const done = await updateInstance(trx, instance.uuid, { taskState: null }, { taskState: TaskState.ATTACHING_INTERFACE });
       if (!done) return;
       await setPortStatus(trx, [portId], guest.observed_state === 'running' ? 'ACTIVE' : 'DOWN');
@@ -204,7 +204,7 @@ export async function onAttachReport(ctx: ControllerContext, instance: InstanceR
   }
   // The hot-plug failed: give back the device and the port; the agent removes whatever half-arrived.
   const message = `Failed to attach network adapter device to ${instance.uuid}: ${guest.error}`;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const fresh = await getInstance(trx, instance.uuid);
     if (!fresh || fresh.taskState !== TaskState.ATTACHING_INTERFACE) return;
     const { portIds } = await forgetPort(ctx, trx, fresh, portId);
@@ -227,7 +227,7 @@ export async function onDetachReport(ctx: ControllerContext, instance: InstanceR
   const portId = instance.portIds.find((id) => !kept.has(id));
   const { db } = ctx.store;
   if (!guest.error) {
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const fresh = await getInstance(trx, instance.uuid);
       if (!fresh || fresh.taskState !== TaskState.DETACHING_INTERFACE) return;
       const portIds = portId ? (await forgetPort(ctx, trx, fresh, portId)).portIds : fresh.portIds;
@@ -239,7 +239,7 @@ export async function onDetachReport(ctx: ControllerContext, instance: InstanceR
   }
   // The unplug failed: the NIC stays, and the agent is told to keep (or re-plug) it.
   const message = `Failed to detach network adapter device from ${instance.uuid}: ${guest.error}`;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, { taskState: null, fault: { code: 500, message, created: nowIso() } },
       { taskState: TaskState.DETACHING_INTERFACE });
     if (!done) return;

@@ -77,7 +77,7 @@ export async function startLiveMigration(
     if (!svc) throw new BadRequest(`Compute host ${host} could not be found.`);
   }
   const migrationUuid = randomUUID();
-  return db.transaction().execute(async (trx) => {
+  return ctx.store.transact(async (trx) => {
     const started = await updateInstance(trx, instance.uuid, { taskState: TaskState.MIGRATING, requestedHost: host },
       { taskState: null, vmState: VmState.ACTIVE });
     if (!started) throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while another operation is in progress`);
@@ -136,7 +136,7 @@ export async function placeLiveMigration(ctx: ControllerContext, migrationUuid: 
   }
   ctx.log.info({ server: instance.uuid, reason: outcome.reason }, 'no valid host for a live migration');
   const message = `${NO_VALID_HOST} There are not enough hosts available.`;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, instance.uuid, {
       taskState: null, requestedHost: null, fault: { code: 500, message, details: outcome.reason, created: nowIso() },
     }, { taskState: TaskState.MIGRATING });
@@ -157,7 +157,7 @@ async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migrat
   const dest = migration.dest_compute!;
   const message = `Live migration of ${instance.uuid} from ${source} to ${dest} failed: ${why}`;
   let done = false;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     if (!(await setMigrationStatus(trx, migration.uuid, 'error', { expect: [expect] }))) return;
     await releaseConsumer(trx, dialect, instance.uuid, dest);
     await transferConsumer(trx, migration.uuid, instance.uuid, source);
@@ -195,7 +195,7 @@ export async function onLiveMigrationReport(ctx: ControllerContext, instance: In
     const ports = await getPorts(db, instance.portIds);
     const { byPort, aliasDevices } = await heldDevicesForPorts(db, instance.uuid, dest!, ports, null);
     const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
       await setDesiredGuest(trx, instance.uuid, dest!, 'running', spec);
     });
@@ -205,7 +205,7 @@ export async function onLiveMigrationReport(ctx: ControllerContext, instance: In
   if (migration.status === 'running' && guest.host === dest) {
     if (guest.error) return rollBack(ctx, instance, migration, 'running', `the guest could not start on ${dest}: ${guest.error}`);
     if (guest.observed_state !== 'running') return;
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       if (!(await setMigrationStatus(trx, migration.uuid, 'post-migrating', { expect: ['running'] }))) return;
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', JSON.parse(sourceGuest.spec) as GuestSpec);
@@ -226,7 +226,7 @@ async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRec
   const { db, dialect } = ctx.store;
   const source = migration.source_compute!;
   const dest = migration.dest_compute!;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     if (!(await setMigrationStatus(trx, migration.uuid, 'completed', { expect: ['post-migrating'] }))) return;
     await releaseConsumer(trx, dialect, migration.uuid, source);
     const ports = await getPorts(trx, instance.portIds);
@@ -251,7 +251,7 @@ async function onRollbackReport(ctx: ControllerContext, instance: InstanceRecord
   const { db } = ctx.store;
   const why = instance.fault?.message ?? 'live migration failed';
   if (guest.error) {
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const failed = await updateInstance(trx, instance.uuid, {
         vmState: VmState.ERROR, taskState: null, requestedHost: null,
         fault: { code: 500, message: `${why}; restoring the interfaces on ${guest.host} failed too: ${guest.error}`, created: nowIso() },
@@ -261,7 +261,7 @@ async function onRollbackReport(ctx: ControllerContext, instance: InstanceRecord
     return;
   }
   if (guest.observed_state !== 'running') return;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, instance.uuid, { taskState: null, requestedHost: null }, { taskState: TaskState.MIGRATING });
     if (!back) return;
     await setPortStatus(trx, instance.portIds, 'ACTIVE');

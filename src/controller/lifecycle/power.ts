@@ -87,7 +87,7 @@ export async function startGuestTransition(
   requireState(t.action, instance, t.fromVmStates);
   const { db } = ctx.store;
   const guest = await currentGuest(db, instance);
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: t.taskState }, { taskState: null, vmState: instance.vmState });
     if (!moved) throw invalidState(t.action, (await getInstance(trx, instance.uuid)) ?? instance);
     await startAction(trx, { instanceUuid: instance.uuid, action: t.action, ...who });
@@ -114,7 +114,7 @@ export function transitionReportHandler(o: TransitionOutcome) {
     if (guest.host !== instance.host || !answersCurrent(guest)) return;
     const { db } = ctx.store;
     if (!guest.error && guest.observed_state === o.reached) {
-      await db.transaction().execute(async (trx) => {
+      await ctx.store.transact(async (trx) => {
         const done = await updateInstance(trx, instance.uuid, {
           ...o.changes, vmState: o.vmState, taskState: null, powerState: o.powerState,
         }, { taskState: o.taskState });
@@ -126,7 +126,7 @@ export function transitionReportHandler(o: TransitionOutcome) {
     }
     const message = guest.error ?? `guest reached ${guest.observed_state ?? 'nothing'} instead of ${o.reached}`;
     ctx.log.warn({ server: instance.uuid, action: o.action, error: message }, 'guest transition failed');
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const undone = await updateInstance(trx, instance.uuid, { taskState: null }, { taskState: o.taskState });
       if (!undone) return;
       await finishAction(trx, instance.uuid, o.action, 'Error', message);

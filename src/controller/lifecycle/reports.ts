@@ -60,6 +60,6 @@ export async function recordAndHandleReport(ctx: ControllerContext, trx: Kysely<
 }
 
 export async function handleGuestReport(ctx: ControllerContext, report: GuestReport): Promise<void> {
-  const after = await ctx.store.db.transaction().execute((trx) => recordAndHandleReport(ctx, trx, report));
+  const after = await ctx.store.transact((trx) => recordAndHandleReport(ctx, trx, report));
   if (after) await after();
 }

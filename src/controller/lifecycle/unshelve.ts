@@ -35,7 +35,7 @@ export async function startUnshelve(
 ): Promise<void> {
   requireState('unshelve', instance, UNSHELVABLE_VM_STATES);
   const { db } = ctx.store;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.UNSHELVING, requestedHost: target.host ?? null },
       { taskState: null, vmState: instance.vmState });
     if (!moved) throw invalidState('unshelve', (await getInstance(trx, instance.uuid)) ?? instance);
@@ -58,7 +58,7 @@ export async function placeUnshelved(ctx: ControllerContext, uuid: string): Prom
   }));
   if (!outcome || outcome.placed) return;
   ctx.log.info({ server: uuid, reason: outcome.reason }, 'unshelve: no valid host');
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, uuid, {
       taskState: null, requestedHost: null,
       fault: { code: 500, message: NO_VALID_HOST, details: outcome.reason, created: nowIso() },
@@ -71,7 +71,7 @@ async function onUnshelveReport(ctx: ControllerContext, instance: InstanceRecord
   if (guest.host !== instance.host || !answersCurrent(guest)) return;
   const { db, dialect } = ctx.store;
   if (!guest.error && guest.observed_state === 'running') {
-    await db.transaction().execute(async (trx) => {
+    await ctx.store.transact(async (trx) => {
       const done = await updateInstance(trx, instance.uuid, {
         vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING,
       }, { taskState: TaskState.UNSHELVING });
@@ -82,7 +82,7 @@ async function onUnshelveReport(ctx: ControllerContext, instance: InstanceRecord
     return;
   }
   const message = guest.error ?? `guest reached ${guest.observed_state ?? 'nothing'} instead of running`;
-  await db.transaction().execute(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, instance.uuid, {
       vmState: VmState.SHELVED_OFFLOADED, taskState: null, powerState: PowerState.SHUTDOWN, host: null, node: null,
       fault: { code: 500, message, created: nowIso() },

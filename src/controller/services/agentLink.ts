@@ -49,10 +49,7 @@ export function createAgentLink(ctx: ControllerContext): ControllerLink {
     async heartbeat(host) {
       await heartbeat(db, host);
     },
-    async pendingGuests(host) {
-      if (await serviceForcedDown(db, host)) return [];
-      return pendingGuests(db, host);
-    },
+    pendingGuests: (host) => pendingGuests(db, host),
     async allGuests(host) {
       if (await serviceForcedDown(db, host)) {
         throw new Conflict(`Compute service of ${host} is forced down: it gets no work until it is set up again.`);

@@ -1,4 +1,4 @@
-import type { Pool } from '../../domain/pci/pools.js';
+import type { Pool, PoolDelta } from '../../domain/pci/pools.js';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
@@ -98,27 +98,27 @@ export class CandidateIndex {
   }
 
   /**
-   * This process changed a host's claims: the entry is adjusted at once (so
-   * the next decision sees the claim) and read again from the database soon
-   * after, all hosts changed meanwhile in one read.
+   * This process claimed on a host, in a transaction that is committing: the
+   * entry moves by exactly what the claim changed (resources and every pool
+   * the claim's device changes touched, a VF's PF included), so the next
+   * decision sees it without reading the host again. Claims of other
+   * processes and releases arrive with the next full read.
    */
-  markClaimed(host: string, request: ResourceRequest, devices: Array<{ devType: string; physicalNetwork: string | null; vendorId: string; productId: string }>): void {
+  applyClaim(host: string, request: ResourceRequest, poolChanges: PoolDelta[]): void {
     const entry = this.hosts.get(host);
-    if (entry) {
-      // Reads started before this claim committed must not undo it.
-      this.readSeq.set(host, ++this.seq);
-      this.unindex(entry);
-      entry.freeVcpus -= request.vcpus;
-      entry.freeRamMb -= request.memoryMb;
-      entry.freeDiskGb -= request.diskGb;
-      for (const d of devices) {
-        const pool = entry.pools.find((p) => p.devType === d.devType && p.physicalNetwork === (d.physicalNetwork ?? '')
-          && p.vendorId === d.vendorId.toLowerCase() && p.productId === d.productId.toLowerCase());
-        if (pool) pool.free -= 1;
-      }
-      this.index(entry);
+    if (!entry) return;
+    // Reads started before this claim committed must not undo it.
+    this.readSeq.set(host, ++this.seq);
+    this.unindex(entry);
+    entry.freeVcpus -= request.vcpus;
+    entry.freeRamMb -= request.memoryMb;
+    entry.freeDiskGb -= request.diskGb;
+    for (const { key, freeDelta } of poolChanges) {
+      const pool = entry.pools.find((p) => p.devType === key.devType && p.physicalNetwork === key.physicalNetwork
+        && p.vendorId === key.vendorId && p.productId === key.productId);
+      if (pool) pool.free += freeDelta;
     }
-    this.markChanged(host);
+    this.index(entry);
   }
 
   /** The host's claims changed in a way this process cannot compute (a release): read it again soon. */

@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import { ClaimConflict } from '../../domain/errors.js';
+import type { PoolDelta } from '../../domain/pci/pools.js';
 import { explainNoValidHost, selectHosts } from '../../domain/scheduling/pipeline.js';
-import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
+import type { ResourceRequest } from '../../domain/scheduling/types.js';
 import { candidateHosts, indexedHostRows } from '../../storage/repositories/candidates.js';
 import { claimOnHost, type ClaimedDevice } from '../../storage/repositories/claims.js';
 import type { Store } from '../../storage/db.js';
@@ -63,13 +64,20 @@ function isRetryableDbError(e: unknown): boolean {
   return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
 }
 
+/** How often a decision is retried after the database asked for it (a serialization failure, a busy file). */
+const DB_RETRIES = 3;
+
+type Decision = { host: string } | { host: null; reason: string };
+
 /**
  * The scheduling decision: candidates from the controller's candidate index
  * (the database's pool index when the index is cold or cannot answer), the
  * filter and weigher pipeline, then the claim of resources and devices and
  * the caller's own writes (binding, guest, server state) in ONE transaction.
- * A claim that lost a race moves on to the next host; nothing is left
- * half-claimed.
+ * The decision itself runs inside that transaction, so decisions queued
+ * together (one group commit) each see the claims of those before them
+ * instead of all choosing the same host. A claim that lost a race (another
+ * controller process) moves on to the next host; nothing is left half-claimed.
  */
 export async function scheduleAndClaim(
   ctx: ControllerContext,
@@ -77,77 +85,65 @@ export async function scheduleAndClaim(
   claim: { consumer: string; instanceUuid: string },
   commit: (trx: Kysely<Database>, host: string, claimed: ClaimedDevice[]) => Promise<void>,
 ): Promise<ScheduleOutcome> {
-  const { db } = ctx.store;
-  const limit = ctx.config.scheduler_candidate_limit;
+  const { dialect } = ctx.store;
   const index = candidateIndexOf(ctx);
   index.reloadIfOld().catch(() => { /* the database path answers meanwhile */ });
+  const lost = new Set<string>();
+  let lastConflict: string | null = null;
+  for (let dbRetries = 0; ;) {
+    let chosen: string | null = null;
+    try {
+      return await ctx.store.transact(async (trx): Promise<ScheduleOutcome> => {
+        chosen = null;
+        const decision = await decide(ctx, trx, index, request, lost);
+        if (decision.host === null) return { placed: false, reason: lastConflict ?? decision.reason };
+        chosen = decision.host;
+        const poolChanges: PoolDelta[] = [];
+        const claimed = await claimOnHost(trx, dialect, {
+          host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
+          vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
+        }, poolChanges);
+        await commit(trx, chosen, claimed);
+        index.applyClaim(chosen, request, poolChanges);
+        return { placed: true, host: chosen, claimed };
+      });
+    } catch (e) {
+      // The entry may hold a claim that did not commit, or was stale (another process, a release).
+      if (chosen) index.markChanged(chosen);
+      if (e instanceof ClaimConflict && chosen) {
+        lost.add(chosen);
+        lastConflict = e.message;
+        continue;
+      }
+      if (isRetryableDbError(e) && ++dbRetries < DB_RETRIES) continue;
+      throw e;
+    }
+  }
+}
 
+/** The best host for the request, skipping hosts that already lost a claim in this decision. */
+async function decide(
+  ctx: ControllerContext, trx: Kysely<Database>, index: CandidateIndex, request: ResourceRequest, lost: Set<string>,
+): Promise<Decision> {
+  const limit = ctx.config.scheduler_candidate_limit;
   // A fleet that fits in one page of the database query gains nothing from the
   // index and is where one stale entry (a release this process did not see)
   // would change the choice most: the database answers exactly there.
   const fromIndex = index.size > limit ? index.candidates(request, limit, ctx.config.service_down_time) : null;
   if (fromIndex && fromIndex.length > 0) {
-    for (const host of selectHosts(fromIndex, request).ranked) {
-      const claimed = await claimOn(ctx, host, request, claim, commit);
-      if (claimed) {
-        index.markClaimed(host.host, request, claimed.map((c) => c.device));
-        return { placed: true, host: host.host, claimed };
-      }
-      // The entry was stale (another process, a release): read it again before the next decision.
-      await index.refresh([host.host]).catch(() => index.markChanged(host.host));
-    }
+    const best = selectHosts(fromIndex.filter((h) => !lost.has(h.host)), request).ranked[0];
+    if (best) return { host: best.host };
   }
-
-  let lastReason = 'no compute host is registered';
+  let reason = 'no compute host is registered';
   for (let offset = 0; ; offset += limit) {
-    const candidates = await candidateHosts(db, request, { limit, offset }, ctx.config.service_down_time);
-    if (candidates.length === 0 && offset === 0) {
-      lastReason = explainNoValidHost({ ranked: [], rejections: {} }, 0);
-    }
+    const page = await candidateHosts(trx, request, { limit, offset }, ctx.config.service_down_time);
+    if (page.length === 0 && offset === 0) reason = explainNoValidHost({ ranked: [], rejections: {} }, 0);
+    const candidates = page.filter((h) => !lost.has(h.host));
     const selection = selectHosts(candidates, request);
-    if (selection.ranked.length === 0 && candidates.length > 0) lastReason = explainNoValidHost(selection, candidates.length);
-    for (const host of selection.ranked) {
-      const claimed = await claimOn(ctx, host, request, claim, commit, (reason) => { lastReason = reason; });
-      if (claimed) {
-        index.markClaimed(host.host, request, claimed.map((c) => c.device));
-        return { placed: true, host: host.host, claimed };
-      }
-    }
-    if (candidates.length < limit) break;
+    if (selection.ranked[0]) return { host: selection.ranked[0].host };
+    if (candidates.length > 0) reason = explainNoValidHost(selection, candidates.length);
+    if (page.length < limit) return { host: null, reason };
   }
-  return { placed: false, reason: lastReason };
-}
-
-/** The claim and the caller's writes in one transaction; null when the host lost the race (ClaimConflict). */
-async function claimOn(
-  ctx: ControllerContext,
-  host: HostState,
-  request: ResourceRequest,
-  claim: { consumer: string; instanceUuid: string },
-  commit: (trx: Kysely<Database>, host: string, claimed: ClaimedDevice[]) => Promise<void>,
-  onConflict?: (reason: string) => void,
-): Promise<ClaimedDevice[] | null> {
-  const { db, dialect } = ctx.store;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await db.transaction().execute(async (trx) => {
-        const devices = await claimOnHost(trx, dialect, {
-          host: host.host, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
-          vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
-        });
-        await commit(trx, host.host, devices);
-        return devices;
-      });
-    } catch (e) {
-      if (e instanceof ClaimConflict) {
-        onConflict?.(e.message);
-        return null;
-      }
-      if (isRetryableDbError(e)) continue;
-      throw e;
-    }
-  }
-  return null;
 }
 
 /**

@@ -53,9 +53,15 @@ export function summarizePools(devices: HostDevice[]): Pool[] {
   return [...pools.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
 }
 
+/** How one pool's free count moved. */
+export interface PoolDelta {
+  key: PoolKey;
+  freeDelta: number;
+}
+
 /** How free counts move when `changes` are applied to the devices in `before`. */
-export function poolDeltas(before: Map<number, HostDevice>, changes: DeviceChange[]): Array<{ key: PoolKey; freeDelta: number }> {
-  const deltas = new Map<string, { key: PoolKey; freeDelta: number }>();
+export function poolDeltas(before: Map<number, HostDevice>, changes: DeviceChange[]): PoolDelta[] {
+  const deltas = new Map<string, PoolDelta>();
   for (const c of changes) {
     const d = before.get(c.id);
     if (!d) throw new Error(`poolDeltas: device ${c.id} (${c.address}) is not in the given devices`);

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { ClaimConflict } from '../../domain/errors.js';
 import type { HostDevice } from '../../domain/pci/device.js';
-import { poolDeltas } from '../../domain/pci/pools.js';
+import { poolDeltas, type PoolDelta } from '../../domain/pci/pools.js';
 import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/tracker.js';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database } from '../schema.js';
@@ -31,7 +31,9 @@ export interface ClaimedDevice {
  * this or another controller process) makes this one fail with ClaimConflict
  * instead of handing out the same device twice.
  */
-export async function claimOnHost(trx: Kysely<Database>, dialect: Dialect, input: ClaimInput): Promise<ClaimedDevice[]> {
+export async function claimOnHost(
+  trx: Kysely<Database>, dialect: Dialect, input: ClaimInput, poolChanges?: PoolDelta[],
+): Promise<ClaimedDevice[]> {
   const now = nowIso();
   // The compute node row is written first: on PostgreSQL its row lock orders
   // all claims on one host, which also rules out deadlocks between them.
@@ -60,7 +62,7 @@ export async function claimOnHost(trx: Kysely<Database>, dialect: Dialect, input
       if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
       const family = await familyOf(trx, device, dialect === 'postgres', 'in-use');
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
-      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now);
+      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now, poolChanges);
       claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
     }
   }
@@ -84,6 +86,7 @@ async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: str
 
 async function applyDeviceChanges(
   trx: Kysely<Database>, host: string, known: HostDevice[], changes: DeviceChange[], consumer: string | null, now: string,
+  poolChanges?: PoolDelta[],
 ): Promise<void> {
   for (const c of changes) {
     const holding = c.to === 'claimed' || c.to === 'allocated';
@@ -94,6 +97,7 @@ async function applyDeviceChanges(
   }
   const byId = new Map(known.map((d) => [d.id, d]));
   for (const delta of poolDeltas(byId, changes)) {
+    poolChanges?.push(delta);
     await trx.updateTable('pci_pools').set({ free: sql`free + ${delta.freeDelta}` })
       .where('host', '=', host).where('dev_type', '=', delta.key.devType)
       .where('physical_network', '=', delta.key.physicalNetwork)

@@ -2,11 +2,12 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import type { DesiredGuestState, GuestAssignment, GuestReport } from '../../protocol/agentProtocol.js';
 import type { Database, GuestTable } from '../schema.js';
+import { COMPUTE_BINARY } from './hosts.js';
 import { fromJson, nowIso, toJson } from './json.js';
 
 export type GuestRow = Selectable<GuestTable>;
 
-export function assignmentFromRow(r: GuestRow): GuestAssignment {
+export function assignmentFromRow(r: Pick<GuestRow, 'instance_uuid' | 'desired_state' | 'generation' | 'spec'>): GuestAssignment {
   return {
     instanceUuid: r.instance_uuid,
     desiredState: r.desired_state as DesiredGuestState,
@@ -41,8 +42,17 @@ export async function guestsOfInstance(db: Kysely<Database>, instanceUuid: strin
   return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).execute();
 }
 
+const ASSIGNMENT_COLUMNS = ['guests.instance_uuid', 'guests.desired_state', 'guests.generation', 'guests.spec'] as const;
+
+/**
+ * The guests of a host not yet as desired (guests_pending holds just those),
+ * none while its compute service is forced down (fenced: it gets no work).
+ */
 export async function pendingGuests(db: Kysely<Database>, host: string, limit = 500): Promise<GuestAssignment[]> {
-  const rows = await db.selectFrom('guests').selectAll().where('host', '=', host)
+  const rows = await db.selectFrom('guests')
+    .innerJoin('services', (j) => j.onRef('services.host', '=', 'guests.host').on('services.binary', '=', COMPUTE_BINARY))
+    .select(ASSIGNMENT_COLUMNS)
+    .where('guests.host', '=', host).where('services.forced_down', '=', 0)
     .where(sql<boolean>`generation > observed_generation`).limit(limit).execute();
   return rows.map(assignmentFromRow);
 }

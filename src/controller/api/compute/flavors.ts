@@ -269,7 +269,7 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
   app.delete<{ Params: { id: string } }>('/v2.1/flavors/:id', async (req, reply) => {
     requireAdmin(req, 'os_compute_api:os-flavor-manage:delete');
     const f = await visibleOr404(req, req.params.id);
-    await db.transaction().execute(async (tx) => {
+    await ctx.store.transact(async (tx) => {
       await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', f.id).execute();
       await tx.deleteFrom('flavors').where('id', '=', f.id).execute();
     });

@@ -58,7 +58,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   }
 
   const uuid = randomUUID();
-  return db.transaction().execute(async (trx) => {
+  return ctx.store.transact(async (trx) => {
     const created = await insertInstance(trx, {
       uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
       metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,

@@ -1,0 +1,99 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, type Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+export type TransactionWork<T> = (trx: Kysely<Database>) => Promise<T>;
+
+interface Unit {
+  work: TransactionWork<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+const SAVEPOINT = CompiledQuery.raw('savepoint unit');
+const RELEASE = CompiledQuery.raw('release unit');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to unit');
+
+/** The batch's transaction ended under a unit (SQLite rolled it back itself): that unit's error is the cause. */
+class BatchLost extends Error {}
+
+/**
+ * Group commit for the embedded SQLite database. A SQLite commit (WAL
+ * append of every dirty page, checkpoints) costs more than the small
+ * transactions it ends, and one connection runs them one at a time anyway.
+ * Transactions asked for in the same event-loop turn run one after another
+ * inside ONE database transaction, each within its own savepoint: a unit
+ * that throws is rolled back to its savepoint alone and rejects with its
+ * error; the others commit together. Every caller is answered only after
+ * that commit, so nothing is reported done before it is durable, and
+ * isolation is as before: units run strictly one after another.
+ */
+export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database, maxUnits = 256) {
+  let queue: Unit[] = [];
+  let scheduled = false;
+
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    // setImmediate runs after the poll phase: every request read in this turn has queued its unit by then.
+    setImmediate(() => { void flush(); });
+  };
+
+  async function flush(): Promise<void> {
+    const batch = queue.length > maxUnits ? queue.splice(0, maxUnits) : queue;
+    if (batch === queue) queue = [];
+    const outcomes: Outcome[] = [];
+    let lostBy: unknown = undefined;
+    try {
+      await db.transaction().execute(async (trx) => {
+        for (const unit of batch) {
+          await trx.executeQuery(SAVEPOINT);
+          try {
+            const value = await unit.work(trx);
+            await trx.executeQuery(RELEASE);
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            // Most errors (a constraint, a ClaimConflict thrown by our code) leave the transaction open;
+            // a few (I/O, full disk) make SQLite roll all of it back.
+            if (!sqlite.inTransaction) {
+              outcomes.push({ ok: false, error });
+              lostBy = error;
+              throw new BatchLost();
+            }
+            await trx.executeQuery(ROLLBACK_TO);
+            await trx.executeQuery(RELEASE);
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // Nothing of this batch is in the database: units that had succeeded fail with the cause,
+      // units not yet run go back to the front of the queue.
+      const cause = lostBy ?? error;
+      for (let i = 0; i < outcomes.length; i++) {
+        const o = outcomes[i]!;
+        batch[i]!.reject(o.ok ? cause : o.error);
+      }
+      queue = [...batch.slice(outcomes.length), ...queue];
+      scheduled = false;
+      if (queue.length > 0) schedule();
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const o = outcomes[i]!;
+      if (o.ok) batch[i]!.resolve(o.value);
+      else batch[i]!.reject(o.error);
+    }
+    scheduled = false;
+    if (queue.length > 0) schedule();
+  }
+
+  return function transact<T>(work: TransactionWork<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ work: work as TransactionWork<unknown>, resolve: resolve as (v: unknown) => void, reject });
+      schedule();
+    });
+  };
+}

@@ -1,0 +1,40 @@
+import { writeFileSync } from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
+
+interface Figure { calls: number; ns: bigint }
+
+/**
+ * Opt-in (VDPA_SQL_PROFILE=<file>): counts and times every SQLite statement
+ * by its SQL text and writes the table to <file> when the process exits, so
+ * a benchmark can say which statements a server costs.
+ */
+export function profiledStatement(stmt: BetterSqlite3.Statement, sql: string, figures: Map<string, Figure>): BetterSqlite3.Statement {
+  const wrap = (name: 'all' | 'run' | 'get' | 'iterate') => {
+    const original = (stmt as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.bind(stmt);
+    (stmt as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const start = process.hrtime.bigint();
+      try {
+        return original(...args);
+      } finally {
+        const f = figures.get(sql) ?? { calls: 0, ns: 0n };
+        f.calls++;
+        f.ns += process.hrtime.bigint() - start;
+        figures.set(sql, f);
+      }
+    };
+  };
+  wrap('all'); wrap('run'); wrap('get');
+  return stmt;
+}
+
+export function sqlProfileFigures(file: string): Map<string, Figure> {
+  const figures = new Map<string, Figure>();
+  const dump = () => {
+    const rows = [...figures.entries()].sort((a, b) => Number(b[1].ns - a[1].ns))
+      .map(([sql, f]) => `${f.calls}\t${(Number(f.ns) / 1e6).toFixed(1)}ms\t${(Number(f.ns) / 1e3 / f.calls).toFixed(1)}us\t${sql.replace(/\s+/g, ' ').slice(0, 300)}`);
+    writeFileSync(file, `calls\ttotal\tavg\tsql\n${rows.join('\n')}\n`);
+  };
+  process.on('exit', dump);
+  process.on('SIGUSR2', dump);
+  return figures;
+}
