@@ -45,6 +45,7 @@ const program = new Command()
   .option('--hosts <list>', 'comma-separated host counts', '1000,10000')
   .option('--vfs <n>', 'vdpa VFs per host', count, 64)
   .option('--decisions <n>', 'decisions measured per figure', count, 5000)
+  .option('--concurrency <n>', 'database decisions in flight at once, as concurrent API requests put them (1: one after another)', count, 32)
   .option('--rss-hosts <n>', 'hosts for the controller RSS figure (0 skips it)', count, 10000);
 
 const log = (msg: string) => process.stderr.write(`[bench:scheduler] ${msg}\n`);
@@ -90,7 +91,7 @@ async function memoryFigure(inventory: HostInventoryEntry[], decisions: number) 
   return { placed, ms, cpuMs: cpuMsSince(cpu) };
 }
 
-async function databaseFigure(inventory: HostInventoryEntry[], decisions: number) {
+async function databaseFigure(inventory: HostInventoryEntry[], decisions: number, concurrency: number) {
   const dir = await mkdtemp(join(tmpdir(), 'vdpa-bench-sched-'));
   const store = await openStore(join(dir, 'vdpa-compute.sqlite'));
   try {
@@ -116,11 +117,23 @@ async function databaseFigure(inventory: HostInventoryEntry[], decisions: number
       const outcome = await scheduleAndClaim(ctx, vdpaRequest(), { consumer: uuid, instanceUuid: uuid }, async () => {});
       return outcome.placed;
     };
-    for (let i = 0; i < 500; i++) await decide(); // warm-up
+    // `concurrency` decisions in flight, as that many concurrent creates put them: the controller
+    // runs them one after another, but those asked for together share one commit.
+    const run = async (n: number) => {
+      let started = 0;
+      let placed = 0;
+      await Promise.all(Array.from({ length: Math.max(1, concurrency) }, async () => {
+        while (started < n) {
+          started += 1;
+          if (await decide()) placed += 1;
+        }
+      }));
+      return placed;
+    };
+    await run(500); // warm-up
     const cpu = process.cpuUsage();
     t = performance.now();
-    let placed = 0;
-    for (let i = 0; i < decisions; i++) if (await decide()) placed += 1;
+    const placed = await run(decisions);
     const ms = performance.now() - t;
     return { placed, ms, registerMs, cpuMs: cpuMsSince(cpu) };
   } finally {
@@ -159,17 +172,17 @@ async function rssFigure(hosts: number, vfs: number) {
   }
 }
 
-program.action(async (o: { hosts: string; vfs: number; decisions: number; rssHosts: number }) => {
-  const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions };
+program.action(async (o: { hosts: string; vfs: number; decisions: number; concurrency: number; rssHosts: number }) => {
+  const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions, concurrency: o.concurrency };
   const sizes = o.hosts.split(',').map((s) => count(s.trim())).filter((n) => n > 0);
   for (const hosts of sizes) {
     const inventory = generateInventory({ hosts, vfsPerHost: o.vfs });
     const mem = await memoryFigure(inventory, o.decisions);
     const memRate = round((mem.placed * 1000) / mem.ms, 0);
     emit({ figure: 'memory', hosts, vfs_per_host: o.vfs, decisions: mem.placed, decisions_per_s: memRate, us_per_decision: round((mem.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((mem.cpuMs * 1000) / o.decisions, 1) });
-    const db = await databaseFigure(inventory, o.decisions);
+    const db = await databaseFigure(inventory, o.decisions, o.concurrency);
     const dbRate = round((db.placed * 1000) / db.ms, 0);
-    emit({ figure: 'database', backend: 'sqlite', hosts, vfs_per_host: o.vfs, decisions: db.placed, decisions_per_s: dbRate, us_per_decision: round((db.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((db.cpuMs * 1000) / o.decisions, 1), register_hosts_ms: Math.round(db.registerMs) });
+    emit({ figure: 'database', backend: 'sqlite', hosts, vfs_per_host: o.vfs, concurrency: o.concurrency, decisions: db.placed, decisions_per_s: dbRate, us_per_decision: round((db.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((db.cpuMs * 1000) / o.decisions, 1), register_hosts_ms: Math.round(db.registerMs) });
     summary[`memory_${hosts}_per_s`] = memRate;
     summary[`database_${hosts}_per_s`] = dbRate;
   }

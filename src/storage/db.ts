@@ -6,6 +6,7 @@ import pg from 'pg';
 import { initialMigration } from './migrations/001_initial.js';
 import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.js';
 import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
+import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { withStatementCache } from './statementCache.js';
 import type { Database } from './schema.js';
@@ -29,6 +30,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '001_initial': initialMigration(dialect),
     '002_scheduling_indexes': schedulingIndexesMigration(),
     '003_pending_guests': pendingGuestsMigration(),
+    '004_claim_indexes': claimIndexesMigration(),
   };
 }
 
@@ -63,6 +65,7 @@ export async function openStore(url: string): Promise<Store> {
     dialect = 'sqlite';
     if (url !== ':memory:') mkdirSync(dirname(url), { recursive: true });
     const sqlite = new BetterSqlite3(url);
+    for (const p of (process.env.VDPA_SQLITE_PRAGMAS ?? '').split(';').filter(Boolean)) sqlite.pragma(p);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');

@@ -6,7 +6,8 @@ import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database } from '../schema.js';
 import type { Dialect } from '../db.js';
-import { deviceFromRow, familyOf } from './pciDevices.js';
+import { precompiled } from '../precompiled.js';
+import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso } from './json.js';
 
 export interface ClaimInput {
@@ -25,6 +26,42 @@ export interface ClaimedDevice {
   device: HostDevice;
 }
 
+// The statements every claim and release runs, built once (precompiled.ts).
+const claimNodeResources = precompiled<{ host: string; vcpus: number; memoryMb: number; diskGb: number; now: string }>((db, p) =>
+  db.updateTable('compute_nodes')
+    .set({
+      vcpus_used: sql`vcpus_used + ${p.vcpus}`,
+      memory_mb_used: sql`memory_mb_used + ${p.memoryMb}`,
+      local_gb_used: sql`local_gb_used + ${p.diskGb}`,
+      running_vms: sql`running_vms + 1`,
+      updated_at: p.now,
+    })
+    .where('host', '=', p.host)
+    .where(sql<boolean>`vcpus_used + ${p.vcpus} <= vcpus * cpu_allocation_ratio`)
+    .where(sql<boolean>`memory_mb_used + ${p.memoryMb} <= memory_mb * ram_allocation_ratio`)
+    .where(sql<boolean>`local_gb_used + ${p.diskGb} <= local_gb * disk_allocation_ratio`));
+
+const insertAllocation = precompiled<{ consumer: string; host: string; vcpus: number; memoryMb: number; diskGb: number }>((db, p) =>
+  db.insertInto('allocations').values({ consumer: p.consumer, host: p.host, vcpus: p.vcpus, memory_mb: p.memoryMb, disk_gb: p.diskGb }));
+
+type PickOnNetwork = { host: string; devType: string; physicalNetwork: string };
+const pickOnNetworkQuery = (db: Kysely<Database>, p: PickOnNetwork) => db.selectFrom('pci_devices').selectAll()
+  .where('host', '=', p.host).where('dev_type', '=', p.devType).where('physical_network', '=', p.physicalNetwork)
+  .where('status', '=', 'available').where('missing', '=', 0)
+  .orderBy('address').limit(1);
+const pickOnNetwork = precompiled<PickOnNetwork, PciDeviceRow>(pickOnNetworkQuery);
+const pickOnNetworkLocking = precompiled<PickOnNetwork, PciDeviceRow>((db, p) => pickOnNetworkQuery(db, p).forUpdate().skipLocked());
+
+const moveDevice = precompiled<{ id: number; from: string; to: string; instanceUuid: string | null; consumer: string | null; now: string }>((db, p) =>
+  db.updateTable('pci_devices')
+    .set({ status: p.to, instance_uuid: p.instanceUuid, consumer: p.consumer, updated_at: p.now })
+    .where('id', '=', p.id).where('status', '=', p.from));
+
+const movePoolFree = precompiled<{ host: string; devType: string; physicalNetwork: string; vendorId: string; productId: string; delta: number }>((db, p) =>
+  db.updateTable('pci_pools').set({ free: sql`free + ${p.delta}` })
+    .where('host', '=', p.host).where('dev_type', '=', p.devType).where('physical_network', '=', p.physicalNetwork)
+    .where('vendor_id', '=', p.vendorId).where('product_id', '=', p.productId));
+
 /**
  * Claims resources and devices on one host inside the caller's transaction.
  * Every write is conditional on the state it read, so a concurrent claim (in
@@ -37,30 +74,20 @@ export async function claimOnHost(
   const now = nowIso();
   // The compute node row is written first: on PostgreSQL its row lock orders
   // all claims on one host, which also rules out deadlocks between them.
-  const usage = await trx.updateTable('compute_nodes')
-    .set({
-      vcpus_used: sql`vcpus_used + ${input.vcpus}`,
-      memory_mb_used: sql`memory_mb_used + ${input.memoryMb}`,
-      local_gb_used: sql`local_gb_used + ${input.diskGb}`,
-      running_vms: sql`running_vms + 1`,
-      updated_at: now,
-    })
-    .where('host', '=', input.host)
-    .where(sql<boolean>`vcpus_used + ${input.vcpus} <= vcpus * cpu_allocation_ratio`)
-    .where(sql<boolean>`memory_mb_used + ${input.memoryMb} <= memory_mb * ram_allocation_ratio`)
-    .where(sql<boolean>`local_gb_used + ${input.diskGb} <= local_gb * disk_allocation_ratio`)
-    .executeTakeFirst();
-  if (Number(usage.numUpdatedRows) !== 1) throw new ClaimConflict(`host ${input.host} no longer has the resources`);
-  await trx.insertInto('allocations').values({
-    consumer: input.consumer, host: input.host, vcpus: input.vcpus, memory_mb: input.memoryMb, disk_gb: input.diskGb,
-  }).execute();
+  const usage = await claimNodeResources.run(trx, {
+    host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, now,
+  });
+  if (Number(usage.numAffectedRows) !== 1) throw new ClaimConflict(`host ${input.host} no longer has the resources`);
+  await insertAllocation.run(trx, {
+    consumer: input.consumer, host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb,
+  });
 
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
     for (let n = 0; n < request.count; n++) {
       const device = await pickFreeDevice(trx, dialect, input.host, request);
       if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
-      const family = await familyOf(trx, device, dialect === 'postgres', 'in-use');
+      const family = await familyOf(trx, device, dialect === 'postgres', familyToAllocate(device));
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
       await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now, poolChanges);
       claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
@@ -69,7 +96,19 @@ export async function claimOnHost(
   return claimed;
 }
 
+/** What allocateDevice looks at: a VF only at its PF (which becomes unavailable); a PF at all its VFs. */
+function familyToAllocate(device: HostDevice): 'all' | 'none' {
+  return device.parentAddr === null ? 'all' : 'none';
+}
+
 async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: string, request: PciRequest): Promise<HostDevice | null> {
+  const { devType, physicalNetwork, vendorId, productId } = request.spec;
+  // The common request (a port's: a kind on a physical network) runs prebuilt.
+  if (physicalNetwork && !vendorId && !productId) {
+    const pick = dialect === 'postgres' ? pickOnNetworkLocking : pickOnNetwork;
+    const [row] = (await pick.run(trx, { host, devType, physicalNetwork })).rows;
+    return row ? deviceFromRow(row) : null;
+  }
   let q = trx.selectFrom('pci_devices').selectAll()
     .where('host', '=', host)
     .where('dev_type', '=', request.spec.devType)
@@ -90,19 +129,15 @@ async function applyDeviceChanges(
 ): Promise<void> {
   for (const c of changes) {
     const holding = c.to === 'claimed' || c.to === 'allocated';
-    const r = await trx.updateTable('pci_devices')
-      .set({ status: c.to, instance_uuid: c.instanceUuid, consumer: holding ? consumer : null, updated_at: now })
-      .where('id', '=', c.id).where('status', '=', c.from).executeTakeFirst();
-    if (Number(r.numUpdatedRows) !== 1) throw new ClaimConflict(`device ${c.address} on ${host} changed under us`);
+    const r = await moveDevice.run(trx, {
+      id: c.id, from: c.from, to: c.to, instanceUuid: c.instanceUuid, consumer: holding ? consumer : null, now,
+    });
+    if (Number(r.numAffectedRows) !== 1) throw new ClaimConflict(`device ${c.address} on ${host} changed under us`);
   }
   const byId = new Map(known.map((d) => [d.id, d]));
   for (const delta of poolDeltas(byId, changes)) {
     poolChanges?.push(delta);
-    await trx.updateTable('pci_pools').set({ free: sql`free + ${delta.freeDelta}` })
-      .where('host', '=', host).where('dev_type', '=', delta.key.devType)
-      .where('physical_network', '=', delta.key.physicalNetwork)
-      .where('vendor_id', '=', delta.key.vendorId).where('product_id', '=', delta.key.productId)
-      .execute();
+    await movePoolFree.run(trx, { host, ...delta.key, delta: delta.freeDelta });
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DeviceStatus, HostDevice, TrackedDeviceType } from '../../domain/pci/device.js';
 import type { Database, PciDeviceTable } from '../schema.js';
+import { precompiled } from '../precompiled.js';
 import { fromJson } from './json.js';
 
 export type PciDeviceRow = Selectable<PciDeviceTable>;
@@ -37,20 +38,25 @@ export async function devicesOfConsumer(db: Kysely<Database>, consumer: string):
   return rows.map(deviceFromRow);
 }
 
+const deviceAtQuery = (db: Kysely<Database>, p: { host: string; address: string }) =>
+  db.selectFrom('pci_devices').selectAll().where('host', '=', p.host).where('address', '=', p.address);
+const deviceAt = precompiled<{ host: string; address: string }, PciDeviceRow>(deviceAtQuery);
+const deviceAtLocking = precompiled<{ host: string; address: string }, PciDeviceRow>((db, p) => deviceAtQuery(db, p).forUpdate());
+
 /**
  * A device's parent PF and every tracked child of that PF (or of the device,
  * when it is a PF). With `siblings: 'in-use'` a VF's family holds only the
  * children that are claimed or allocated: all the tracker looks at to claim
- * or free a VF, and a few rows instead of the whole NIC.
+ * or free a VF, and a few rows instead of the whole NIC. With `'none'` a
+ * VF's family is its PF alone (enough to claim a VF).
  */
 export async function familyOf(
-  db: Kysely<Database>, device: HostDevice, lock: boolean, siblings: 'all' | 'in-use' = 'all',
+  db: Kysely<Database>, device: HostDevice, lock: boolean, siblings: 'all' | 'in-use' | 'none' = 'all',
 ): Promise<HostDevice[]> {
   const pfAddr = device.parentAddr ?? device.address;
-  let parentQuery = db.selectFrom('pci_devices').selectAll().where('host', '=', device.host).where('address', '=', pfAddr);
   // Locking the PF row first serialises every claim and free within one NIC on PostgreSQL.
-  if (lock) parentQuery = parentQuery.forUpdate();
-  const parent = await parentQuery.executeTakeFirst();
+  const [parent] = (await (lock ? deviceAtLocking : deviceAt).run(db, { host: device.host, address: pfAddr })).rows;
+  if (siblings === 'none' && device.parentAddr !== null) return parent ? [deviceFromRow(parent)] : [];
   let childQuery = db.selectFrom('pci_devices').selectAll()
     .where('host', '=', device.host).where('parent_addr', '=', pfAddr);
   if (siblings === 'in-use' && device.parentAddr !== null) childQuery = childQuery.where('status', 'in', ['claimed', 'allocated']);
