@@ -65,7 +65,6 @@ export async function openStore(url: string): Promise<Store> {
     dialect = 'sqlite';
     if (url !== ':memory:') mkdirSync(dirname(url), { recursive: true });
     const sqlite = new BetterSqlite3(url);
-    for (const p of (process.env.VDPA_SQLITE_PRAGMAS ?? '').split(';').filter(Boolean)) sqlite.pragma(p);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
