@@ -8,6 +8,7 @@ import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.
 import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
+import { preparingPool } from './preparingPool.js';
 import { withStatementCache } from './statementCache.js';
 import type { Database } from './schema.js';
 
@@ -58,7 +59,7 @@ export async function openStore(url: string): Promise<Store> {
     // An idle connection dropped by the server (restart, DROP DATABASE … FORCE) must not crash the process;
     // the pool replaces it on the next query.
     pool.on('error', () => undefined);
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
     const pgDb = db;
     transact = (work) => pgDb.transaction().execute(work);
   } else {

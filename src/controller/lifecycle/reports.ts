@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { GuestReport } from '../../protocol/agentProtocol.js';
 import { deleteGuest, recordGuestReport, type GuestRow } from '../../storage/repositories/guests.js';
-import { getInstance, type InstanceRecord, lockInstance } from '../../storage/repositories/instances.js';
+import { getInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { onBuildReportIn } from './build.js';
@@ -43,8 +43,7 @@ export async function recordAndHandleReport(ctx: ControllerContext, trx: Kysely<
   if (!guest) return; // stale or repeated: already handled
   // Two hosts reporting on one server (a delete after a move, a migration) take turns, so the
   // second sees what the first did (e.g. the last remaining guest row) instead of a stale view.
-  await lockInstance(trx, ctx.store.dialect, report.instanceUuid);
-  const instance = await getInstance(trx, report.instanceUuid);
+  const instance = await getInstance(trx, report.instanceUuid, { lock: ctx.store.dialect === 'postgres' });
   if (!instance) {
     if (guest.observed_state === 'absent') await deleteGuest(trx, report.instanceUuid, report.host);
     return;

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import type { DesiredGuestState, GuestAssignment, GuestReport } from '../../protocol/agentProtocol.js';
 import type { Database, GuestTable } from '../schema.js';
+import { precompiled } from '../precompiled.js';
 import { COMPUTE_BINARY } from './hosts.js';
 import { fromJson, nowIso, toJson } from './json.js';
 
@@ -23,16 +24,17 @@ export function assignmentFromRow(r: Pick<GuestRow, 'instance_uuid' | 'desired_s
 export async function setDesiredGuest(
   db: Kysely<Database>, instanceUuid: string, host: string, desired: DesiredGuestState, spec: GuestSpec,
 ): Promise<number> {
-  const now = nowIso();
-  const specJson = toJson(spec);
-  const row = await db.insertInto('guests').values({
-    instance_uuid: instanceUuid, host, desired_state: desired, spec: specJson, generation: 1,
-    observed_generation: 0, observed_state: null, domain_xml: null, error: null, updated_at: now,
-  }).onConflict((oc) => oc.columns(['instance_uuid', 'host']).doUpdateSet({
-    desired_state: desired, spec: specJson, generation: sql<number>`guests.generation + 1`, error: null, updated_at: now,
-  })).returning('generation').executeTakeFirstOrThrow();
-  return Number(row.generation);
+  const { rows: [row] } = await upsertDesiredGuest.run(db, { instanceUuid, host, desired, spec: toJson(spec), now: nowIso() });
+  return Number(row!.generation);
 }
+
+const upsertDesiredGuest = precompiled<{ instanceUuid: string; host: string; desired: string; spec: string; now: string }, { generation: number }>((db, p) =>
+  db.insertInto('guests').values({
+    instance_uuid: p.instanceUuid, host: p.host, desired_state: p.desired, spec: p.spec, generation: 1,
+    observed_generation: 0, observed_state: null, domain_xml: null, error: null, updated_at: p.now,
+  }).onConflict((oc) => oc.columns(['instance_uuid', 'host']).doUpdateSet({
+    desired_state: p.desired, spec: p.spec, generation: sql<number>`guests.generation + 1`, error: null, updated_at: p.now,
+  })).returning('generation'));
 
 export async function getGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<GuestRow | undefined> {
   return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).where('host', '=', host).executeTakeFirst();
@@ -44,17 +46,19 @@ export async function guestsOfInstance(db: Kysely<Database>, instanceUuid: strin
 
 const ASSIGNMENT_COLUMNS = ['guests.instance_uuid', 'guests.desired_state', 'guests.generation', 'guests.spec'] as const;
 
+const pendingOfHost = precompiled<{ host: string; limit: number }, Pick<GuestRow, 'instance_uuid' | 'desired_state' | 'generation' | 'spec'>>((db, p) =>
+  db.selectFrom('guests')
+    .innerJoin('services', (j) => j.onRef('services.host', '=', 'guests.host').on('services.binary', '=', COMPUTE_BINARY))
+    .select(ASSIGNMENT_COLUMNS)
+    .where('guests.host', '=', p.host).where('services.forced_down', '=', 0)
+    .where(sql<boolean>`generation > observed_generation`).limit(p.limit));
+
 /**
  * The guests of a host not yet as desired (guests_pending holds just those),
  * none while its compute service is forced down (fenced: it gets no work).
  */
 export async function pendingGuests(db: Kysely<Database>, host: string, limit = 500): Promise<GuestAssignment[]> {
-  const rows = await db.selectFrom('guests')
-    .innerJoin('services', (j) => j.onRef('services.host', '=', 'guests.host').on('services.binary', '=', COMPUTE_BINARY))
-    .select(ASSIGNMENT_COLUMNS)
-    .where('guests.host', '=', host).where('services.forced_down', '=', 0)
-    .where(sql<boolean>`generation > observed_generation`).limit(limit).execute();
-  return rows.map(assignmentFromRow);
+  return (await pendingOfHost.run(db, { host, limit })).rows.map(assignmentFromRow);
 }
 
 export async function allGuests(db: Kysely<Database>, host: string): Promise<GuestAssignment[]> {
@@ -67,14 +71,26 @@ export async function allGuests(db: Kysely<Database>, host: string): Promise<Gue
  * The updated row comes back from the same statement (returning), not a second read.
  */
 export async function recordGuestReport(db: Kysely<Database>, r: GuestReport): Promise<GuestRow | null> {
-  const row = await db.updateTable('guests').set({
-    observed_generation: r.generation, observed_state: r.observedState, error: r.error,
-    ...(r.domainXml !== null ? { domain_xml: r.domainXml } : {}), updated_at: nowIso(),
-  }).where('instance_uuid', '=', r.instanceUuid).where('host', '=', r.host)
-    .where('observed_generation', '<', r.generation).where('generation', '>=', r.generation)
-    .returningAll().executeTakeFirst();
+  const values = {
+    instanceUuid: r.instanceUuid, host: r.host, generation: r.generation, observedState: r.observedState,
+    error: r.error, domainXml: r.domainXml, now: nowIso(),
+  };
+  const { rows: [row] } = await (r.domainXml !== null ? recordReportWithXml : recordReport).run(db, values);
   return row ?? null;
 }
+
+type ReportValues = {
+  instanceUuid: string; host: string; generation: number; observedState: string | null; error: string | null;
+  domainXml: string | null; now: string;
+};
+const reportQuery = (db: Kysely<Database>, p: ReportValues, withXml: boolean) => db.updateTable('guests').set({
+  observed_generation: p.generation, observed_state: p.observedState, error: p.error,
+  ...(withXml ? { domain_xml: p.domainXml } : {}), updated_at: p.now,
+}).where('instance_uuid', '=', p.instanceUuid).where('host', '=', p.host)
+  .where('observed_generation', '<', p.generation).where('generation', '>=', p.generation)
+  .returningAll();
+const recordReport = precompiled<ReportValues, GuestRow>((db, p) => reportQuery(db, p, false));
+const recordReportWithXml = precompiled<ReportValues, GuestRow>((db, p) => reportQuery(db, p, true));
 
 /** Whether the instance still has a guest on any host. */
 export async function hasGuests(db: Kysely<Database>, instanceUuid: string): Promise<boolean> {

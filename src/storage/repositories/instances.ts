@@ -1,6 +1,7 @@
 import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database, InstanceTable } from '../schema.js';
+import { precompiled } from '../precompiled.js';
 import { fromJson, nowIso, toJson } from './json.js';
 
 export interface FlavorSnapshot {
@@ -108,8 +109,17 @@ export async function insertInstance(db: Kysely<Database>, i: NewInstance, state
   return instanceFromRow(row);
 }
 
-export async function getInstance(db: Kysely<Database>, uuid: string): Promise<InstanceRecord | null> {
-  const row = await db.selectFrom('instances').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+const instanceQuery = (db: Kysely<Database>, p: { uuid: string }) => db.selectFrom('instances').selectAll().where('uuid', '=', p.uuid);
+const instanceByUuid = precompiled<{ uuid: string }, InstanceRow>(instanceQuery);
+const instanceByUuidLocking = precompiled<{ uuid: string }, InstanceRow>((db, p) => instanceQuery(db, p).forUpdate());
+
+/**
+ * One server. `lock` (PostgreSQL, inside a transaction) also takes its row
+ * lock, so work on one server (e.g. two hosts' reports) takes turns: the
+ * second sees what the first did. SQLite runs one transaction at a time anyway.
+ */
+export async function getInstance(db: Kysely<Database>, uuid: string, opts: { lock?: boolean } = {}): Promise<InstanceRecord | null> {
+  const [row] = (await (opts.lock ? instanceByUuidLocking : instanceByUuid).run(db, { uuid })).rows;
   return row ? instanceFromRow(row) : null;
 }
 
@@ -202,7 +212,3 @@ export async function instancesInTaskState(db: Kysely<Database>, taskState: stri
  * runs one writer at a time anyway): two agents reporting on the same server
  * at once must not both decide from a state the other is changing.
  */
-export async function lockInstance(db: Kysely<Database>, dialect: 'sqlite' | 'postgres', uuid: string): Promise<void> {
-  if (dialect !== 'postgres') return;
-  await db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).forUpdate().execute();
-}
