@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, InstanceActionTable } from '../schema.js';
+import { precompiled } from '../precompiled.js';
 import { nowIso } from './json.js';
 
 export type InstanceActionRow = Selectable<InstanceActionTable>;
@@ -8,21 +9,26 @@ export type InstanceActionRow = Selectable<InstanceActionTable>;
 export async function startAction(
   db: Kysely<Database>, a: { instanceUuid: string; action: string; requestId: string; projectId: string; userId: string },
 ): Promise<void> {
-  await db.insertInto('instance_actions').values({
-    instance_uuid: a.instanceUuid, request_id: a.requestId, action: a.action, project_id: a.projectId,
-    user_id: a.userId, start_time: nowIso(), finish_time: null, message: null, result: null,
-  }).execute();
+  await insertAction.run(db, { ...a, now: nowIso() });
 }
+
+const insertAction = precompiled<{ instanceUuid: string; action: string; requestId: string; projectId: string; userId: string; now: string }>((db, p) =>
+  db.insertInto('instance_actions').values({
+    instance_uuid: p.instanceUuid, request_id: p.requestId, action: p.action, project_id: p.projectId,
+    user_id: p.userId, start_time: p.now, finish_time: null, message: null, result: null,
+  }));
+
+const finishNewestAction = precompiled<{ instanceUuid: string; action: string; result: string; message: string | null; now: string }>((db, p) =>
+  db.updateTable('instance_actions').set({ finish_time: p.now, result: p.result, message: p.message })
+    .where('id', '=', (eb) => eb.selectFrom('instance_actions as open').select('open.id')
+      .where('open.instance_uuid', '=', p.instanceUuid).where('open.action', '=', p.action)
+      .where('open.finish_time', 'is', null).orderBy('open.id', 'desc').limit(1)));
 
 /** Finishes the newest unfinished action of that name on the instance (one statement: update by subquery). */
 export async function finishAction(
   db: Kysely<Database>, instanceUuid: string, action: string, result: 'Success' | 'Error', message: string | null = null,
 ): Promise<void> {
-  await db.updateTable('instance_actions').set({ finish_time: nowIso(), result, message })
-    .where('id', '=', (eb) => eb.selectFrom('instance_actions as open').select('open.id')
-      .where('open.instance_uuid', '=', instanceUuid).where('open.action', '=', action)
-      .where('open.finish_time', 'is', null).orderBy('open.id', 'desc').limit(1))
-    .execute();
+  await finishNewestAction.run(db, { instanceUuid, action, result, message, now: nowIso() });
 }
 
 export async function actionsOf(db: Kysely<Database>, instanceUuid: string): Promise<InstanceActionRow[]> {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
+import { precompiled } from '../precompiled.js';
 import { nowIso } from './json.js';
 
 /**
@@ -7,11 +8,14 @@ import { nowIso } from './json.js';
  * free, so two servers created at once can never both take it.
  */
 export async function reservePort(db: Kysely<Database>, portId: string, serverId: string, deviceOwner: string): Promise<boolean> {
-  const r = await db.updateTable('ports')
-    .set((eb) => ({ device_id: serverId, device_owner: deviceOwner, updated_at: nowIso(), revision_number: eb('revision_number', '+', 1) }))
-    .where('id', '=', portId).where('device_id', '=', '').executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+  const r = await reserveFreePort.run(db, { portId, serverId, deviceOwner, now: nowIso() });
+  return Number(r.numAffectedRows) === 1;
 }
+
+const reserveFreePort = precompiled<{ portId: string; serverId: string; deviceOwner: string; now: string }>((db, p) =>
+  db.updateTable('ports')
+    .set((eb) => ({ device_id: p.serverId, device_owner: p.deviceOwner, updated_at: p.now, revision_number: eb('revision_number', '+', 1) }))
+    .where('id', '=', p.portId).where('device_id', '=', ''));
 
 /** What creating a server checks about a port: who owns it, whether it is free, what device it needs. */
 export interface PortForServer {
