@@ -4,8 +4,9 @@ import { create } from 'xmlbuilder2';
 import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
 import type { TrackedDevice } from '../domain/pci/device.js';
 import type {
-  ControllerLink, DesiredGuestState, GuestAssignment, HostRegistration, HostVersions,
+  ControllerLink, DesiredGuestState, GuestAssignment, HostRegistration, HostVersions, WorkWatcher,
 } from '../protocol/agentProtocol.js';
+import { agentClock, type AgentClock, type ClockTarget } from './agentClock.js';
 import type { GuestStatus, VirtDriver } from './drivers/driver.js';
 
 export interface HostIdentity {
@@ -22,6 +23,12 @@ export interface HostDiscovery {
   versions(): Promise<HostVersions>;
   /** Devices to report, and why vDPA is unsupported (null when it is supported). */
   devices(): Promise<{ devices: TrackedDevice[]; vdpaUnsupportedReason: string | null }>;
+  /**
+   * Optional: a token that stays the same as long as devices() would answer
+   * the same; a rediscovery that finds it unchanged skips the device walk.
+   * Sources that cannot tell (sysfs) leave it out and are walked every time.
+   */
+  stateToken?(): string;
 }
 
 export interface ComputeAgentOptions {
@@ -34,6 +41,8 @@ export interface ComputeAgentOptions {
   rediscoverMs?: number;
   /** Guests worked on at once. */
   concurrency?: number;
+  /** Whose timer runs the periodic jobs; default: the one clock of the process. */
+  clock?: AgentClock;
 }
 
 function macsOf(xml: string): string[] {
@@ -125,21 +134,51 @@ function inventoryKey(devices: TrackedDevice[]): string {
   return createHash('sha256').update(JSON.stringify(devices)).digest('base64');
 }
 
+/** The agent's periodic jobs, as the clock knows them. */
+const HEARTBEAT = 0;
+const POLL = 1;
+const REDISCOVER = 2;
+
 /**
  * A compute agent: registers its host, reports devices and heartbeats, and
  * makes each guest the controller places here match its desired state. It is
  * level-triggered: after a restart it re-reads every assignment and converges,
  * and each step is idempotent, so nothing is lost or done twice.
+ *
+ * Its periodic jobs (heartbeat, work poll, rediscovery) are entries on the
+ * process's AgentClock rather than a loop and timer each: an idle agent is
+ * this object and three clock entries, which is what lets one process run
+ * 10,000 of them.
  */
-export class ComputeAgent {
+export class ComputeAgent implements ClockTarget, WorkWatcher {
   private running = false;
-  private stopping = new AbortController();
-  private loops: Promise<void>[] = [];
-  private readonly inFlight = new Set<string>();
+  /** Clock slots of the scheduled jobs (0: not scheduled). */
+  private heartbeatSlot = 0;
+  private pollSlot = 0;
+  private rediscoverSlot = 0;
+  /** A work pass (pendingGuests, then applying them) is running. */
+  private polling = false;
+  /** Work may have arrived during the pass: poll again right after it. */
+  private pollAgain = false;
+  private pollBackoff = 100;
+  /** Bumped when an outstanding waitForWork no longer matters. */
+  private waitEpoch = 0;
+  /** Jobs running now; stop() waits for them. */
+  private active = 0;
+  private drained: Promise<void> | null = null;
+  private resolveDrained: (() => void) | null = null;
+  /** Made on first need (a retry that must wake up when the agent stops). */
+  private stopping: AbortController | null = null;
+  private inFlight: Set<string> | null = null;
   private lastInventoryKey = '';
+  /** The discovery's stateToken when lastInventoryKey was reported. */
+  private reportedToken: string | undefined = undefined;
   private counted = false;
+  private readonly clock: AgentClock;
 
-  constructor(private readonly o: ComputeAgentOptions) {}
+  constructor(private readonly o: ComputeAgentOptions) {
+    this.clock = o.clock ?? agentClock;
+  }
 
   get host(): string {
     return this.o.identity.host;
@@ -147,14 +186,19 @@ export class ComputeAgent {
 
   async start(): Promise<void> {
     this.running = true;
-    this.stopping = new AbortController();
     if (!this.counted) {
       this.counted = true;
       agentsInProcess += 1;
     }
     await this.withRetry('register', () => registrations.run(() => this.register()));
     await this.withRetry('reconcile', () => this.reconcileAll());
-    this.loops.push(this.heartbeatLoop(), this.workLoop(), this.discoveryLoop());
+    if (!this.running) return;
+    // The first runs at a random point of the period: agents started together (the all-in-one starts
+    // them 128 at a time) would otherwise heartbeat and rediscover in bursts, forever.
+    this.schedule(HEARTBEAT, Math.random() * (this.o.heartbeatMs ?? 10_000));
+    this.schedule(REDISCOVER, Math.random() * (this.o.rediscoverMs ?? 60_000));
+    this.o.link.watchWork?.(this.host, this);
+    void this.pollWork();
   }
 
   async stop(): Promise<void> {
@@ -163,21 +207,48 @@ export class ComputeAgent {
       this.counted = false;
       agentsInProcess -= 1;
     }
-    this.stopping.abort();
-    await Promise.allSettled(this.loops);
-    this.loops = [];
+    this.stopping?.abort();
+    this.stopping = null;
+    this.unschedule(HEARTBEAT);
+    this.unschedule(POLL);
+    this.unschedule(REDISCOVER);
+    this.o.link.unwatchWork?.(this.host, this);
+    this.waitEpoch += 1;
+    if (this.active === 0) return;
+    this.drained ??= new Promise<void>((resolve) => { this.resolveDrained = resolve; });
+    await this.drained;
   }
 
   /** Runs discovery now (devices that came or went since the last run) and reports the result. */
   async rediscover(): Promise<void> {
+    const token = this.o.discovery.stateToken?.();
+    if (token !== undefined && token === this.reportedToken) return;
     const { devices } = await this.o.discovery.devices();
     const key = inventoryKey(devices);
-    if (key === this.lastInventoryKey) return;
-    await this.o.link.reportInventory({ host: this.host, devices });
-    this.lastInventoryKey = key;
+    if (key !== this.lastInventoryKey) {
+      await this.o.link.reportInventory({ host: this.host, devices });
+      this.lastInventoryKey = key;
+    }
+    this.reportedToken = token;
+  }
+
+  /** From the clock: one of the periodic jobs is due. */
+  onTick(kind: number): void {
+    this.setSlot(kind, 0);
+    if (!this.running) return;
+    if (kind === HEARTBEAT) void this.heartbeat();
+    else if (kind === REDISCOVER) void this.rediscoverOnSchedule();
+    else void this.pollWork();
+  }
+
+  /** From an in-process link: there may be new work for this host. */
+  workMayBeWaiting(): void {
+    // Not on the notifier's stack: it is the controller, perhaps mid-transaction.
+    if (this.running) queueMicrotask(() => void this.pollWork());
   }
 
   private async register(): Promise<void> {
+    const token = this.o.discovery.stateToken?.();
     const versions = await this.o.discovery.versions();
     const { devices, vdpaUnsupportedReason } = await this.o.discovery.devices();
     if (vdpaUnsupportedReason) this.o.log.warn({ host: this.host }, `vDPA disabled on this host: ${vdpaUnsupportedReason}`);
@@ -185,6 +256,7 @@ export class ComputeAgent {
     await this.o.link.registerHost(reg);
     await this.o.link.reportInventory({ host: this.host, devices });
     this.lastInventoryKey = inventoryKey(devices);
+    this.reportedToken = token;
   }
 
   /** Guests the driver runs that the controller no longer places here are removed (e.g. after an evacuation). */
@@ -200,55 +272,125 @@ export class ComputeAgent {
     await this.applyAll(assignments);
   }
 
-  private async heartbeatLoop(): Promise<void> {
-    const every = this.o.heartbeatMs ?? 10_000;
-    while (this.running) {
-      await sleep(every, this.stopping.signal);
-      if (!this.running) break;
-      try {
-        await this.o.link.heartbeat(this.host);
-      } catch (err) {
-        this.o.log.warn({ err, host: this.host }, 'heartbeat failed; will retry');
+  private async heartbeat(): Promise<void> {
+    this.active += 1;
+    try {
+      await this.o.link.heartbeat(this.host);
+    } catch (err) {
+      this.o.log.warn({ err, host: this.host }, 'heartbeat failed; will retry');
+    } finally {
+      this.settle();
+    }
+    if (this.running) this.schedule(HEARTBEAT, this.o.heartbeatMs ?? 10_000);
+  }
+
+  private async rediscoverOnSchedule(): Promise<void> {
+    this.active += 1;
+    try {
+      await this.rediscover();
+    } catch (err) {
+      this.o.log.warn({ err, host: this.host }, 'rediscovery failed; will retry');
+    } finally {
+      this.settle();
+    }
+    if (this.running) this.schedule(REDISCOVER, this.o.rediscoverMs ?? 60_000);
+  }
+
+  /**
+   * One work pass: the pending guests, applied; then at once another pass if
+   * there was work (or a wake-up came meanwhile), else idle until woken or
+   * the fallback poll.
+   */
+  private async pollWork(): Promise<void> {
+    if (!this.running) return;
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    this.polling = true;
+    this.pollAgain = false;
+    this.unschedule(POLL);
+    this.waitEpoch += 1;
+    this.active += 1;
+    let retryMs = 0;
+    try {
+      const pending = await this.o.link.pendingGuests(this.host);
+      if (pending.length > 0) {
+        await this.applyAll(pending);
+        this.pollAgain = true;
       }
+      this.pollBackoff = 100;
+    } catch (err) {
+      retryMs = this.pollBackoff;
+      this.o.log.warn({ err, host: this.host }, `controller unreachable; retrying in ${retryMs} ms`);
+      this.pollBackoff = Math.min(this.pollBackoff * 2, 30_000);
+    } finally {
+      this.polling = false;
+      this.settle();
+    }
+    if (!this.running) return;
+    if (retryMs > 0) {
+      this.pollAgain = false;
+      this.schedule(POLL, retryMs);
+    } else if (this.pollAgain) {
+      void this.pollWork();
+    } else {
+      this.idle();
     }
   }
 
-  private async discoveryLoop(): Promise<void> {
-    const every = this.o.rediscoverMs ?? 60_000;
-    while (this.running) {
-      await sleep(every, this.stopping.signal);
-      if (!this.running) break;
-      try {
-        await this.rediscover();
-      } catch (err) {
-        this.o.log.warn({ err, host: this.host }, 'rediscovery failed; will retry');
-      }
+  /** Until woken (signal or long poll) or the fallback poll, whichever comes first. */
+  private idle(): void {
+    const pollMs = fallbackPollMs();
+    if (this.o.link.watchWork) {
+      // Spread like the heartbeats, with the same mean.
+      this.schedule(POLL, pollMs * (0.5 + Math.random()));
+      return;
     }
+    this.schedule(POLL, pollMs);
+    const epoch = this.waitEpoch;
+    this.o.link.waitForWork(this.host, pollMs).then(
+      () => { if (epoch === this.waitEpoch) void this.pollWork(); },
+      // A failed long poll changes nothing: the fallback poll runs, and reports the outage if it lasts.
+      () => {},
+    );
   }
 
-  private async workLoop(): Promise<void> {
-    let backoff = 100;
-    while (this.running) {
-      try {
-        const pending = await this.o.link.pendingGuests(this.host);
-        if (pending.length > 0) {
-          await this.applyAll(pending);
-        } else {
-          const pollMs = fallbackPollMs();
-          await Promise.race([this.o.link.waitForWork(this.host, pollMs), sleep(pollMs, this.stopping.signal)]);
-        }
-        backoff = 100;
-      } catch (err) {
-        this.o.log.warn({ err, host: this.host }, `controller unreachable; retrying in ${backoff} ms`);
-        await sleep(backoff, this.stopping.signal);
-        backoff = Math.min(backoff * 2, 30_000);
-      }
+  private schedule(kind: number, delayMs: number): void {
+    this.unschedule(kind);
+    this.setSlot(kind, this.clock.schedule(this, kind, delayMs));
+  }
+
+  private unschedule(kind: number): void {
+    const slot = this.slotOf(kind);
+    if (slot === 0) return;
+    this.clock.cancel(this, kind, slot);
+    this.setSlot(kind, 0);
+  }
+
+  private slotOf(kind: number): number {
+    return kind === HEARTBEAT ? this.heartbeatSlot : kind === POLL ? this.pollSlot : this.rediscoverSlot;
+  }
+
+  private setSlot(kind: number, slot: number): void {
+    if (kind === HEARTBEAT) this.heartbeatSlot = slot;
+    else if (kind === POLL) this.pollSlot = slot;
+    else this.rediscoverSlot = slot;
+  }
+
+  private settle(): void {
+    this.active -= 1;
+    if (this.active === 0 && this.resolveDrained) {
+      this.resolveDrained();
+      this.resolveDrained = null;
+      this.drained = null;
     }
   }
 
   private async applyAll(assignments: GuestAssignment[]): Promise<void> {
     const limit = this.o.concurrency ?? 64;
-    const queue = assignments.filter((a) => !this.inFlight.has(a.instanceUuid));
+    const inFlight = (this.inFlight ??= new Set());
+    const queue = assignments.filter((a) => !inFlight.has(a.instanceUuid));
     const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
       for (let a = queue.shift(); a; a = queue.shift()) await this.apply(a);
     });
@@ -256,7 +398,8 @@ export class ComputeAgent {
   }
 
   private async apply(a: GuestAssignment): Promise<void> {
-    this.inFlight.add(a.instanceUuid);
+    const inFlight = (this.inFlight ??= new Set());
+    inFlight.add(a.instanceUuid);
     try {
       let status: GuestStatus | null = null;
       let error: string | null = null;
@@ -275,7 +418,7 @@ export class ComputeAgent {
         error,
       }));
     } finally {
-      this.inFlight.delete(a.instanceUuid);
+      inFlight.delete(a.instanceUuid);
     }
   }
 
@@ -330,7 +473,7 @@ export class ComputeAgent {
       } catch (err) {
         if (!this.running) throw err;
         this.o.log.warn({ err, host: this.host }, `${what} failed; retrying in ${backoff} ms`);
-        await sleep(backoff, this.stopping.signal);
+        await sleep(backoff, (this.stopping ??= new AbortController()).signal);
         backoff = Math.min(backoff * 2, 30_000);
       }
     }

@@ -53,6 +53,11 @@ export interface GuestReport {
   error: string | null;
 }
 
+/** Told when there may be new work for its host (see ControllerLink.watchWork). */
+export interface WorkWatcher {
+  workMayBeWaiting(): void;
+}
+
 export interface ControllerLink {
   registerHost(reg: HostRegistration): Promise<void>;
   reportInventory(report: InventoryReport): Promise<void>;
@@ -64,6 +69,15 @@ export interface ControllerLink {
   reportGuest(report: GuestReport): Promise<void>;
   /** Resolves when there may be new work for the host, or after timeoutMs. */
   waitForWork(host: string, timeoutMs: number): Promise<void>;
+  /**
+   * Optional, offered by a link inside the controller's own process: the
+   * watcher is told whenever there may be new work for the host, until
+   * unwatchWork. An agent whose link has it keeps no waitForWork call open
+   * while idle (the all-in-one runs 10,000 agents, each would hold a promise
+   * and a timer).
+   */
+  watchWork?(host: string, watcher: WorkWatcher): void;
+  unwatchWork?(host: string, watcher: WorkWatcher): void;
 }
 
 export type { DiscoveredFunction };
