@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import { create } from 'xmlbuilder2';
 import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
 import type { TrackedDevice } from '../domain/pci/device.js';
-import type {
-  ControllerLink, DesiredGuestState, GuestAssignment, HostRegistration, HostVersions, WorkWatcher,
+import {
+  PENDING_GUESTS_PAGE,
+  type ControllerLink, type DesiredGuestState, type GuestAssignment, type HostRegistration, type HostVersions, type WorkWatcher,
 } from '../protocol/agentProtocol.js';
 import { agentClock, type AgentClock, type ClockTarget } from './agentClock.js';
 import type { GuestStatus, VirtDriver } from './drivers/driver.js';
@@ -298,8 +299,8 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
 
   /**
    * One work pass: the pending guests, applied; then at once another pass if
-   * there was work (or a wake-up came meanwhile), else idle until woken or
-   * the fallback poll.
+   * the answer was a full page (or a wake-up came meanwhile), else idle until
+   * woken or the fallback poll.
    */
   private async pollWork(): Promise<void> {
     if (!this.running) return;
@@ -315,10 +316,10 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     let retryMs = 0;
     try {
       const pending = await this.o.link.pendingGuests(this.host);
-      if (pending.length > 0) {
-        await this.applyAll(pending);
-        this.pollAgain = true;
-      }
+      if (pending.length > 0) await this.applyAll(pending);
+      // New work during the pass arrives as a wake-up (pollAgain) or waits in the controller's
+      // signal latch for the next waitForWork; asking again after every pass would double the polls.
+      if (pending.length >= PENDING_GUESTS_PAGE) this.pollAgain = true;
       this.pollBackoff = 100;
     } catch (err) {
       retryMs = this.pollBackoff;

@@ -62,7 +62,10 @@ export interface ControllerLink {
   registerHost(reg: HostRegistration): Promise<void>;
   reportInventory(report: InventoryReport): Promise<void>;
   heartbeat(host: string): Promise<void>;
-  /** Guests of this host whose desired generation the agent has not yet reported. */
+  /**
+   * Guests of this host whose desired generation the agent has not yet
+   * reported, at most PENDING_GUESTS_PAGE of them (a full page: ask again).
+   */
   pendingGuests(host: string): Promise<GuestAssignment[]>;
   /** Every guest the controller places on this host (for reconciliation after a restart). */
   allGuests(host: string): Promise<GuestAssignment[]>;
@@ -81,3 +84,6 @@ export interface ControllerLink {
 }
 
 export type { DiscoveredFunction };
+
+/** The most guests one pendingGuests answer holds; an agent that gets this many asks again at once. */
+export const PENDING_GUESTS_PAGE = 500;

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { GuestSpec } from '../../domain/guest/spec.js';
-import type { DesiredGuestState, GuestAssignment, GuestReport } from '../../protocol/agentProtocol.js';
+import { PENDING_GUESTS_PAGE, type DesiredGuestState, type GuestAssignment, type GuestReport } from '../../protocol/agentProtocol.js';
 import type { Database, GuestTable } from '../schema.js';
 import { precompiled } from '../precompiled.js';
 import { COMPUTE_BINARY } from './hosts.js';
@@ -57,7 +57,7 @@ const pendingOfHost = precompiled<{ host: string; limit: number }, Pick<GuestRow
  * The guests of a host not yet as desired (guests_pending holds just those),
  * none while its compute service is forced down (fenced: it gets no work).
  */
-export async function pendingGuests(db: Kysely<Database>, host: string, limit = 500): Promise<GuestAssignment[]> {
+export async function pendingGuests(db: Kysely<Database>, host: string, limit = PENDING_GUESTS_PAGE): Promise<GuestAssignment[]> {
   return (await pendingOfHost.run(db, { host, limit })).rows.map(assignmentFromRow);
 }
 
