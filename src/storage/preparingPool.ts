@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
+import { profiledQuery, sqlProfileFigures } from './sqlProfile.js';
 
 /** Distinct statements kept prepared per connection: the hot ones, not every IN-list length. */
 const MAX_PREPARED = 1000;
@@ -14,6 +15,7 @@ const MAX_PREPARED = 1000;
  */
 export function preparingPool(pool: pg.Pool, maxPrepared = MAX_PREPARED): PostgresPool {
   const seen = new Map<string, string | null>();
+  const profile = process.env.VDPA_SQL_PROFILE ? sqlProfileFigures(process.env.VDPA_SQL_PROFILE) : null;
 
   const nameFor = (text: string): string | null => {
     const known = seen.get(text);
@@ -35,9 +37,10 @@ export function preparingPool(pool: pg.Pool, maxPrepared = MAX_PREPARED): Postgr
       const query = (textOrCursor: unknown, values?: ReadonlyArray<unknown>) => {
         if (typeof textOrCursor !== 'string') return client.query(textOrCursor as pg.Submittable);
         const name = nameFor(textOrCursor);
-        return name
+        const run = () => (name
           ? client.query({ name, text: textOrCursor, values: values as unknown[] })
-          : client.query(textOrCursor, values as unknown[]);
+          : client.query(textOrCursor, values as unknown[]));
+        return profile ? profiledQuery(textOrCursor, profile, run) : run();
       };
       return { query, release: (destroy?: boolean) => client.release(destroy) } as unknown as PostgresPoolClient;
     },

@@ -27,6 +27,20 @@ export function profiledStatement(stmt: BetterSqlite3.Statement, sql: string, fi
   return stmt;
 }
 
+/** The same table for PostgreSQL: round trip time of each statement, by its SQL text. */
+export function profiledQuery<T>(sql: string, figures: Map<string, Figure>, run: () => Promise<T>): Promise<T> {
+  const start = process.hrtime.bigint();
+  const count = () => {
+    const f = figures.get(sql) ?? { calls: 0, ns: 0n };
+    f.calls++;
+    f.ns += process.hrtime.bigint() - start;
+    figures.set(sql, f);
+  };
+  const p = run();
+  p.then(count, count);
+  return p;
+}
+
 export function sqlProfileFigures(file: string): Map<string, Figure> {
   const figures = new Map<string, Figure>();
   const dump = () => {

@@ -98,21 +98,47 @@ export class CandidateIndex {
   }
 
   /**
-   * This process claimed on a host, in a transaction that is committing: the
-   * entry moves by exactly what the claim changed (resources and every pool
-   * the claim's device changes touched, a VF's PF included), so the next
-   * decision sees it without reading the host again. Claims of other
-   * processes and releases arrive with the next full read.
+   * A decision of this process chose `host`: the entry gives up the request's
+   * resources and devices at once, before the claim runs, so decisions made
+   * while this claim is in flight (other requests on PostgreSQL, interleaved
+   * with it) see the host as it will be and spread instead of queueing on
+   * the same host's row locks. `settle` or `cancel` ends the reservation.
    */
-  applyClaim(host: string, request: ResourceRequest, poolChanges: PoolDelta[]): void {
+  reserve(host: string, request: ResourceRequest): IndexReservation {
+    const entry = this.hosts.get(host);
+    const pools: PoolDelta[] = [];
+    for (const r of entry ? request.pciRequests : []) {
+      const pool = entry!.pools.find((p) => poolServes(p, r) && p.free >= r.count) ?? entry!.pools.find((p) => poolServes(p, r));
+      if (pool) pools.push({ key: { devType: pool.devType, physicalNetwork: pool.physicalNetwork, vendorId: pool.vendorId, productId: pool.productId }, freeDelta: -r.count });
+    }
+    this.adjust(host, request, -1, pools);
+    return { host, request, pools };
+  }
+
+  /**
+   * The claim succeeded: the guessed pool changes give way to the claim's
+   * exact ones (every pool its device changes touched, a VF's PF included).
+   * Claims of other processes and releases arrive with the next full read.
+   */
+  settle(reservation: IndexReservation, poolChanges: PoolDelta[]): void {
+    this.adjust(reservation.host, reservation.request, 0, [...reservation.pools.map(negated), ...poolChanges]);
+  }
+
+  /** The claim failed or did not commit: the reservation is undone and the host read again. */
+  cancel(reservation: IndexReservation): void {
+    this.adjust(reservation.host, reservation.request, +1, reservation.pools.map(negated));
+    this.markChanged(reservation.host);
+  }
+
+  private adjust(host: string, request: ResourceRequest, resourceSign: number, poolChanges: PoolDelta[]): void {
     const entry = this.hosts.get(host);
     if (!entry) return;
-    // Reads started before this claim committed must not undo it.
+    // Reads started before this change must not undo it.
     this.readSeq.set(host, ++this.seq);
     this.unindex(entry);
-    entry.freeVcpus -= request.vcpus;
-    entry.freeRamMb -= request.memoryMb;
-    entry.freeDiskGb -= request.diskGb;
+    entry.freeVcpus += resourceSign * request.vcpus;
+    entry.freeRamMb += resourceSign * request.memoryMb;
+    entry.freeDiskGb += resourceSign * request.diskGb;
     for (const { key, freeDelta } of poolChanges) {
       const pool = entry.pools.find((p) => p.devType === key.devType && p.physicalNetwork === key.physicalNetwork
         && p.vendorId === key.vendorId && p.productId === key.productId);
@@ -215,6 +241,21 @@ function mostFreeByKey(pools: Pool[]): Map<string, number> {
     out.set(k, Math.max(out.get(k) ?? 0, p.free));
   }
   return out;
+}
+
+/** What a claim of the index takes from a host, until it commits or fails. */
+export interface IndexReservation {
+  host: string;
+  request: ResourceRequest;
+  pools: PoolDelta[];
+}
+
+const negated = (d: PoolDelta): PoolDelta => ({ key: d.key, freeDelta: -d.freeDelta });
+
+function poolServes(p: Pool, request: PciRequest): boolean {
+  const s = request.spec;
+  return p.devType === s.devType && p.physicalNetwork === (s.physicalNetwork ?? '')
+    && (!s.vendorId || p.vendorId === s.vendorId) && (!s.productId || p.productId === s.productId);
 }
 
 /** The database query's condition: one pool of the request's kind with enough free devices. */

@@ -98,13 +98,20 @@ export async function scheduleAndClaim(
         const decision = await decide(ctx, trx, index, request, lost);
         if (decision.host === null) return { placed: false, reason: lastConflict ?? decision.reason };
         chosen = decision.host;
+        const reservation = index.reserve(chosen, request);
         const poolChanges: PoolDelta[] = [];
-        const claimed = await claimOnHost(trx, dialect, {
-          host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
-          vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
-        }, poolChanges);
-        await commit(trx, chosen, claimed);
-        index.applyClaim(chosen, request, poolChanges);
+        let claimed: ClaimedDevice[];
+        try {
+          claimed = await claimOnHost(trx, dialect, {
+            host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
+            vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
+          }, poolChanges);
+          await commit(trx, chosen, claimed);
+        } catch (e) {
+          index.cancel(reservation);
+          throw e;
+        }
+        index.settle(reservation, poolChanges);
         return { placed: true, host: chosen, claimed };
       });
     } catch (e) {
