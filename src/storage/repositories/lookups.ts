@@ -2,8 +2,50 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, ImageTable } from '../schema.js';
 import type { FlavorSnapshot } from './instances.js';
 
+/**
+ * Every server create reads its flavor and image, which almost never change:
+ * this process keeps what it read for CATALOG_TTL_MS, and forgets all of it
+ * at once when it changes a flavor or image itself (catalogChanged). Another
+ * controller process's change is seen within the TTL, the same window a
+ * create already has in Nova between its flavor/image checks and their use.
+ */
+export const CATALOG_TTL_MS = 1000;
+
+let catalogGeneration = 0;
+type Cached<T> = { value: T; at: number; generation: number };
+const catalogs = new WeakMap<Kysely<Database>, Map<string, Cached<unknown>>>();
+
+/** A flavor or image was written by this process: cached catalog entries of every store are stale. */
+export function catalogChanged(): void {
+  catalogGeneration += 1;
+}
+
+async function cachedLookup<T>(db: Kysely<Database>, key: string, read: () => Promise<T | null | undefined>): Promise<T | null> {
+  // Inside a transaction the caller wants the database's answer.
+  if (db.isTransaction) return (await read()) ?? null;
+  let cache = catalogs.get(db);
+  if (!cache) catalogs.set(db, (cache = new Map()));
+  const hit = cache.get(key) as Cached<T> | undefined;
+  const now = Date.now();
+  if (hit && hit.generation === catalogGeneration && now - hit.at < CATALOG_TTL_MS) return hit.value;
+  const generation = catalogGeneration;
+  const value = (await read()) ?? null;
+  // Only what exists is kept: something created elsewhere a moment ago is found at once.
+  if (value !== null && generation === catalogGeneration) {
+    if (cache.size > 1000) cache.clear();
+    cache.set(key, { value, at: now, generation });
+  } else {
+    cache.delete(key);
+  }
+  return value;
+}
+
 /** A flavor as servers embed it (with its extra specs), by id or, failing that, by name. */
-export async function flavorSnapshot(db: Kysely<Database>, ref: string): Promise<FlavorSnapshot | null> {
+export function flavorSnapshot(db: Kysely<Database>, ref: string): Promise<FlavorSnapshot | null> {
+  return cachedLookup(db, `flavor:${ref}`, () => readFlavorSnapshot(db, ref));
+}
+
+async function readFlavorSnapshot(db: Kysely<Database>, ref: string): Promise<FlavorSnapshot | null> {
   const row = (await db.selectFrom('flavors').selectAll().where('id', '=', ref).executeTakeFirst())
     ?? (await db.selectFrom('flavors').selectAll().where('name', '=', ref).executeTakeFirst());
   if (!row) return null;
@@ -15,5 +57,5 @@ export async function flavorSnapshot(db: Kysely<Database>, ref: string): Promise
 }
 
 export async function imageById(db: Kysely<Database>, id: string): Promise<Selectable<ImageTable> | undefined> {
-  return db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await cachedLookup(db, `image:${id}`, () => db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst())) ?? undefined;
 }

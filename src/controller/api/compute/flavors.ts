@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound } from '../../../domain/errors.js';
+import { catalogChanged } from '../../../storage/repositories/lookups.js';
 import type { Database, FlavorTable } from '../../../storage/schema.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
@@ -38,6 +39,7 @@ export async function createFlavor(db: Kysely<Database>, input: FlavorInput): Pr
     description: input.description ?? null, created_at: new Date().toISOString(),
   };
   await db.insertInto('flavors').values(row).execute();
+  catalogChanged();
   return row;
 }
 
@@ -60,6 +62,7 @@ async function setExtraSpecs(db: Kysely<Database>, flavorId: string, specs: Reco
       await tx.insertInto('flavor_extra_specs').values({ flavor_id: flavorId, key, value }).execute();
     }
   });
+  catalogChanged();
 }
 
 // ---------- views ----------
@@ -273,6 +276,7 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
       await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', f.id).execute();
       await tx.deleteFrom('flavors').where('id', '=', f.id).execute();
     });
+    catalogChanged();
     return reply.code(202).send();
   });
 
@@ -312,6 +316,7 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
     const f = await visibleOr404(req, req.params.id);
     const res = await db.deleteFrom('flavor_extra_specs').where('flavor_id', '=', f.id).where('key', '=', req.params.key)
       .executeTakeFirst();
+    catalogChanged();
     if (Number(res.numDeletedRows) === 0) throw new NotFound(`Flavor ${f.id} has no extra specs with key ${req.params.key}.`);
     return reply.code(202).send();
   });

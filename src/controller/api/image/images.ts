@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../../domain/errors.js';
 import type { AuthContext } from '../../context.js';
+import { catalogChanged } from '../../../storage/repositories/lookups.js';
 import type { Database, ImageTable } from '../../../storage/schema.js';
 
 export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const;
@@ -31,6 +32,7 @@ export async function markUploaded(
   await db.updateTable('images')
     .set({ status: 'active', size: upload.size, properties: JSON.stringify(extras), updated_at: glanceTime() })
     .where('id', '=', row.id).execute();
+  catalogChanged();
 }
 
 /** Glance writes timestamps without fractions: 2024-01-01T00:00:00Z. */
@@ -96,6 +98,7 @@ export async function createImage(db: Kysely<Database>, input: ImageInput): Prom
     updated_at: now,
   };
   await db.insertInto('images').values(row).execute();
+  catalogChanged();
   return row;
 }
 

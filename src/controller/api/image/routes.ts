@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
+import { catalogChanged } from '../../../storage/repositories/lookups.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
@@ -150,6 +151,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');
       if (row.protected === 1) throw new Forbidden(`Image ${row.id} is protected and cannot be deleted.`);
       await db.deleteFrom('images').where('id', '=', row.id).execute();
+      catalogChanged();
       return reply.code(204).send();
     });
   });
