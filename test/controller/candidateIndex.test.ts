@@ -9,11 +9,11 @@ import { simulatedDiscovery } from '../../src/agent/simulatedHost.js';
 import { DEFAULT_CONFIG } from '../../src/config.js';
 import type { ControllerContext } from '../../src/controller/context.js';
 import { resourceRequestFor } from '../../src/controller/lifecycle/resources.js';
-import { candidateIndexOf, scheduleAndClaim, type ScheduleOutcome } from '../../src/controller/services/scheduler.js';
+import { candidateIndexOf, noteClaimsChanged, scheduleAndClaim, type ScheduleOutcome } from '../../src/controller/services/scheduler.js';
 import { generateInventory } from '../../src/domain/inventory/hostInventory.js';
 import { requestForPort } from '../../src/domain/pci/request.js';
 import { openStore, type Store } from '../../src/storage/db.js';
-import { claimOnHost } from '../../src/storage/repositories/claims.js';
+import { claimOnHost, releaseConsumer } from '../../src/storage/repositories/claims.js';
 import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
@@ -89,6 +89,34 @@ test('the index answers from memory, most free first, and follows this process\'
       assert.equal(devices.length, 12);
       assert.equal(new Set(devices.map((d) => `${d.host}/${d.address}`)).size, 12);
       assert.deepEqual(index.candidates(vdpaRequest(), 20, 60), [], 'the index knows every host is full');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+test('concurrent decisions spread over hosts; a release the lifecycle notes is back in the index at once', async () => {
+  await withSqlite(async (path) => {
+    const store = await openStore(path);
+    try {
+      await register(store, 4, 4);
+      const ctx = contextOf(store, 2);
+      const index = candidateIndexOf(ctx);
+      await index.reload();
+      // Asked for together (one group commit), each decision sees the ones before it.
+      const outcomes = await Promise.all(Array.from({ length: 4 }, () => decide(ctx)));
+      assert.deepEqual(outcomes.map((o) => o.placed && o.host).sort(), ['compute-0', 'compute-1', 'compute-2', 'compute-3']);
+      await index.settled();
+
+      const freeOn = (host: string) => index.candidates(vdpaRequest(), 20, 60)!.find((h) => h.host === host)!
+        .pools.find((p) => p.devType === 'vdpa')!.free;
+      const first = outcomes[0] as Extract<ScheduleOutcome, { placed: true }>;
+      assert.equal(freeOn(first.host), 3);
+      const consumer = (await allocatedDevices(store)).find((d) => d.host === first.host)!.instance_uuid!;
+      await store.transact((trx) => releaseConsumer(trx, store.dialect, consumer));
+      noteClaimsChanged(ctx, first.host);
+      await index.settled();
+      assert.equal(freeOn(first.host), 4, 'read again without waiting for the full reload');
     } finally {
       await store.close();
     }

@@ -7,6 +7,7 @@ import { nowIso } from '../../storage/repositories/json.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
+import { noteClaimsChanged } from '../services/scheduler.js';
 import { unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
 
@@ -56,12 +57,14 @@ export async function onDeleteReportIn(
 }
 
 export async function finishDelete(ctx: ControllerContext, uuid: string): Promise<void> {
-  const { db, dialect } = ctx.store;
-  await ctx.store.transact(async (trx) => {
+  const { dialect } = ctx.store;
+  const host = await ctx.store.transact(async (trx) => {
     const instance = await getInstance(trx, uuid);
-    if (!instance) return;
+    if (!instance) return null;
     await finishDeleteIn(trx, dialect, instance);
+    return instance.host;
   });
+  if (host) noteClaimsChanged(ctx, host);
 }
 
 /** Frees everything the server holds and removes it; `instance` was read in this same transaction. */

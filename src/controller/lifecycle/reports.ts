@@ -4,6 +4,7 @@ import { deleteGuest, recordGuestReport, type GuestRow } from '../../storage/rep
 import { getInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
+import { noteClaimsChanged } from '../services/scheduler.js';
 import { onBuildReportIn } from './build.js';
 import { onDeleteReportIn } from './delete.js';
 import { TaskState } from '../../domain/lifecycle/serverStatus.js';
@@ -60,5 +61,8 @@ export async function recordAndHandleReport(ctx: ControllerContext, trx: Kysely<
 
 export async function handleGuestReport(ctx: ControllerContext, report: GuestReport): Promise<void> {
   const after = await ctx.store.transact((trx) => recordAndHandleReport(ctx, trx, report));
+  // A guest gone from a host (delete, finished move, shelve) usually freed claims there:
+  // the scheduler's candidate index reads that host again instead of waiting for its full reload.
+  if (report.observedState === 'absent') noteClaimsChanged(ctx, report.host);
   if (after) await after();
 }
