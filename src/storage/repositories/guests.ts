@@ -6,7 +6,11 @@ import { precompiled } from '../precompiled.js';
 import { COMPUTE_BINARY } from './hosts.js';
 import { fromJson, nowIso, toJson } from './json.js';
 
-export type GuestRow = Selectable<GuestTable>;
+/** A guest as operations see it: everything but the (large) domain XML, which only its own endpoint reads. */
+export type GuestRow = Omit<Selectable<GuestTable>, 'domain_xml'>;
+const GUEST_COLUMNS = [
+  'instance_uuid', 'host', 'desired_state', 'spec', 'generation', 'observed_generation', 'observed_state', 'error', 'updated_at',
+] as const satisfies ReadonlyArray<keyof GuestRow>;
 
 export function assignmentFromRow(r: Pick<GuestRow, 'instance_uuid' | 'desired_state' | 'generation' | 'spec'>): GuestAssignment {
   return {
@@ -40,7 +44,7 @@ export async function getGuest(db: Kysely<Database>, instanceUuid: string, host:
   return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).where('host', '=', host).executeTakeFirst();
 }
 
-export async function guestsOfInstance(db: Kysely<Database>, instanceUuid: string): Promise<GuestRow[]> {
+export async function guestsOfInstance(db: Kysely<Database>, instanceUuid: string): Promise<Array<Selectable<GuestTable>>> {
   return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).execute();
 }
 
@@ -88,7 +92,7 @@ const reportQuery = (db: Kysely<Database>, p: ReportValues, withXml: boolean) =>
   ...(withXml ? { domain_xml: p.domainXml } : {}), updated_at: p.now,
 }).where('instance_uuid', '=', p.instanceUuid).where('host', '=', p.host)
   .where('observed_generation', '<', p.generation).where('generation', '>=', p.generation)
-  .returningAll();
+  .returning(GUEST_COLUMNS);
 const recordReport = precompiled<ReportValues, GuestRow>((db, p) => reportQuery(db, p, false));
 const recordReportWithXml = precompiled<ReportValues, GuestRow>((db, p) => reportQuery(db, p, true));
 
