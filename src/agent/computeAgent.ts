@@ -237,8 +237,8 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
   onTick(kind: number): void {
     this.setSlot(kind, 0);
     if (!this.running) return;
-    if (kind === HEARTBEAT) void this.heartbeat();
-    else if (kind === REDISCOVER) void this.rediscoverOnSchedule();
+    if (kind === HEARTBEAT) void this.periodic(HEARTBEAT, this.o.heartbeatMs ?? 10_000, 'heartbeat', () => this.o.link.heartbeat(this.host));
+    else if (kind === REDISCOVER) void this.periodic(REDISCOVER, this.o.rediscoverMs ?? 60_000, 'rediscovery', () => this.rediscover());
     else void this.pollWork();
   }
 
@@ -273,28 +273,17 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     await this.applyAll(assignments);
   }
 
-  private async heartbeat(): Promise<void> {
+  /** A periodic job (heartbeat, rediscovery): a failure is logged and the job runs again next period. */
+  private async periodic(kind: number, periodMs: number, what: string, job: () => Promise<unknown>): Promise<void> {
     this.active += 1;
     try {
-      await this.o.link.heartbeat(this.host);
+      await job();
     } catch (err) {
-      this.o.log.warn({ err, host: this.host }, 'heartbeat failed; will retry');
+      this.o.log.warn({ err, host: this.host }, `${what} failed; will retry`);
     } finally {
       this.settle();
     }
-    if (this.running) this.schedule(HEARTBEAT, this.o.heartbeatMs ?? 10_000);
-  }
-
-  private async rediscoverOnSchedule(): Promise<void> {
-    this.active += 1;
-    try {
-      await this.rediscover();
-    } catch (err) {
-      this.o.log.warn({ err, host: this.host }, 'rediscovery failed; will retry');
-    } finally {
-      this.settle();
-    }
-    if (this.running) this.schedule(REDISCOVER, this.o.rediscoverMs ?? 60_000);
+    if (this.running) this.schedule(kind, periodMs);
   }
 
   /**

@@ -9,7 +9,7 @@ interface Figure { calls: number; ns: bigint }
  * a benchmark can say which statements a server costs.
  */
 export function profiledStatement(stmt: BetterSqlite3.Statement, sql: string, figures: Map<string, Figure>): BetterSqlite3.Statement {
-  const wrap = (name: 'all' | 'run' | 'get' | 'iterate') => {
+  const wrap = (name: 'all' | 'run' | 'get') => {
     const original = (stmt as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.bind(stmt);
     (stmt as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
       const start = process.hrtime.bigint();

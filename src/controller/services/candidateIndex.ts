@@ -105,10 +105,10 @@ export class CandidateIndex {
    * the same host's row locks. `settle` or `cancel` ends the reservation.
    */
   reserve(host: string, request: ResourceRequest): IndexReservation {
-    const entry = this.hosts.get(host);
+    const entryPools = this.hosts.get(host)?.pools ?? [];
     const pools: PoolDelta[] = [];
-    for (const r of entry ? request.pciRequests : []) {
-      const pool = entry!.pools.find((p) => poolServes(p, r) && p.free >= r.count) ?? entry!.pools.find((p) => poolServes(p, r));
+    for (const r of request.pciRequests) {
+      const pool = entryPools.find((p) => poolServes(p, r) && p.free >= r.count) ?? entryPools.find((p) => poolServes(p, r));
       if (pool) pools.push({ key: { devType: pool.devType, physicalNetwork: pool.physicalNetwork, vendorId: pool.vendorId, productId: pool.productId }, freeDelta: -r.count });
     }
     this.adjust(host, request, -1, pools);

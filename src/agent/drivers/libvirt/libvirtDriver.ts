@@ -109,20 +109,7 @@ export class LibvirtDriver implements VirtDriver {
       if (before.state !== 'running' && before.state !== 'paused') {
         throw new VirtDriverError(`Cannot suspend guest ${uuid}: it is ${before.state}`, ErrorCode.OPERATION_INVALID);
       }
-      const vdpa = interfacesOf(before.domainXml).filter((i) => i.type === 'vdpa' && i.sourceDev);
-      const unplugged: string[] = [];
-      try {
-        for (const iface of vdpa) {
-          const xml = vdpaInterfaceXml(iface.mac, iface.sourceDev!);
-          await libvirt(() => c.detachDevice(dom.name, xml, Flags.AFFECT_LIVE));
-          unplugged.push(xml);
-        }
-        await libvirt(() => c.managedSave(dom.name));
-      } catch (e) {
-        // Leave the guest as it was: plug back what was already unplugged.
-        for (const xml of unplugged) await c.attachDevice(dom.name, xml, Flags.AFFECT_LIVE).catch(() => undefined);
-        throw e;
-      }
+      await withVdpaUnplugged(c, dom.name, before.domainXml, () => libvirt(() => c.managedSave(dom.name)));
       return this.statusOf(c, dom.name, uuid);
     });
   }
@@ -176,20 +163,8 @@ export class LibvirtDriver implements VirtDriver {
     return this.serial(uuid, async (c) => {
       const dom = await this.require(c, uuid);
       const live = await libvirt(() => c.getXMLDesc(dom.name, 0));
-      const vdpa = interfacesOf(live).filter((i) => i.type === 'vdpa' && i.sourceDev);
-      const unplugged: string[] = [];
-      try {
-        for (const iface of vdpa) {
-          const xml = vdpaInterfaceXml(iface.mac, iface.sourceDev!);
-          await libvirt(() => c.detachDevice(dom.name, xml, Flags.AFFECT_LIVE));
-          unplugged.push(xml);
-        }
-        await libvirt(() => c.migrateToURI3(dom.name, destinationUri, {},
-          Flags.MIGRATE_LIVE | Flags.MIGRATE_PEER2PEER | Flags.MIGRATE_PERSIST_DEST | Flags.MIGRATE_UNDEFINE_SOURCE));
-      } catch (e) {
-        for (const xml of unplugged) await c.attachDevice(dom.name, xml, Flags.AFFECT_LIVE).catch(() => undefined);
-        throw e;
-      }
+      await withVdpaUnplugged(c, dom.name, live, () => libvirt(() => c.migrateToURI3(dom.name, destinationUri, {},
+        Flags.MIGRATE_LIVE | Flags.MIGRATE_PEER2PEER | Flags.MIGRATE_PERSIST_DEST | Flags.MIGRATE_UNDEFINE_SOURCE)));
     });
   }
 
@@ -296,6 +271,27 @@ function runState(state: number): GuestRunState {
 }
 
 /** Detach needs only the NIC's identity: libvirt matches on the MAC. */
+/**
+ * Unplugs the running guest's vDPA NICs (a guest cannot be saved or migrated
+ * with them), then runs `action`; if anything fails, the NICs already
+ * unplugged are plugged back, so the guest is left as it was.
+ */
+async function withVdpaUnplugged(c: LibvirtConnection, name: string, domainXml: string, action: () => Promise<unknown>): Promise<void> {
+  const vdpa = interfacesOf(domainXml).filter((i) => i.type === 'vdpa' && i.sourceDev);
+  const unplugged: string[] = [];
+  try {
+    for (const iface of vdpa) {
+      const xml = vdpaInterfaceXml(iface.mac, iface.sourceDev!);
+      await libvirt(() => c.detachDevice(name, xml, Flags.AFFECT_LIVE));
+      unplugged.push(xml);
+    }
+    await action();
+  } catch (e) {
+    for (const xml of unplugged) await c.attachDevice(name, xml, Flags.AFFECT_LIVE).catch(() => undefined);
+    throw e;
+  }
+}
+
 function vdpaInterfaceXml(mac: string, chardev: string): string {
   return guestInterfaceXml({ portId: mac, macAddress: mac, kind: 'vdpa', vdpaChardev: chardev });
 }
