@@ -7,6 +7,7 @@ import { initialMigration } from './migrations/001_initial.js';
 import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.js';
 import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { preparingPool } from './preparingPool.js';
 import { withStatementCache } from './statementCache.js';
@@ -51,6 +52,7 @@ export async function openStore(url: string): Promise<Store> {
   let db: Kysely<Database>;
   let dialect: Dialect;
   let transact: Store['transact'];
+  let checkpointer: Checkpointer | null = null;
   if (isPostgres) {
     dialect = 'postgres';
     // int8 (count(*)) would otherwise come back as a string.
@@ -70,15 +72,23 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
+    if (url !== ':memory:') {
+      sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+      checkpointer = startCheckpointer(url);
+    }
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     transact = groupCommit(db, sqlite);
   }
   const migrator = new Migrator({ db, provider: new StaticMigrations(dialect) });
   const { error, results } = await migrator.migrateToLatest();
-  if (error) {
+  const close = async () => {
+    await checkpointer?.stop();
     await db.destroy();
+  };
+  if (error) {
+    await close();
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`);
   }
-  return { db, dialect, transact, close: () => db.destroy() };
+  return { db, dialect, transact, close };
 }
