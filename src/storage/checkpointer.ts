@@ -24,11 +24,11 @@ export interface Checkpointer {
  * commits only append to the WAL. Durability is unchanged: a commit is in
  * the WAL before anyone is answered, whoever copies it on later.
  */
-export function startCheckpointer(path: string, intervalMs = CHECKPOINT_INTERVAL_MS): Checkpointer {
+export function startCheckpointer(path: string, onFailure: (error: unknown) => void, intervalMs = CHECKPOINT_INTERVAL_MS): Checkpointer {
   const worker = new Worker(new URL('./checkpointWorker.js', import.meta.url), { workerData: { path, intervalMs } });
-  // Never keeps the process alive by itself, and a failure only costs the fallback checkpoints.
+  // Never keeps the process alive by itself.
   worker.unref();
-  worker.on('error', () => undefined);
+  worker.on('error', onFailure);
   return {
     async stop() {
       await worker.terminate();

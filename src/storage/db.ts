@@ -74,7 +74,8 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma('foreign_keys = ON');
     if (url !== ':memory:') {
       sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-      checkpointer = startCheckpointer(url);
+      // Without the thread, the serving connection checkpoints as SQLite does by default.
+      checkpointer = startCheckpointer(url, () => sqlite.pragma('wal_autocheckpoint = 1000'));
     }
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     transact = groupCommit(db, sqlite);
