@@ -14,6 +14,7 @@ import { JsonClient, runConcurrently } from './lib/http.js';
 import { generatedInventoryJson } from './lib/inventoryFile.js';
 import { createBenchDatabase } from './lib/postgres.js';
 import { perSecond, quantile, round } from './lib/stats.js';
+import { machineReferenceMs } from './lib/machineReference.js';
 
 function positive(v: string): number {
   const n = Number.parseInt(v, 10);
@@ -75,6 +76,7 @@ async function run(o: Options): Promise<Record<string, unknown>> {
   const database = o.backend === 'postgres' ? await createBenchDatabase() : null;
   let controller: ControllerProcess | null = null;
   let api: JsonClient | null = null;
+  const referenceBefore = machineReferenceMs();
   try {
     const env: Record<string, string> = { VDPA_DATA_DIR: dataDir, VDPA_HOSTS_FILE: hostsFile };
     if (database) env.VDPA_DATABASE_URL = database.url;
@@ -85,7 +87,8 @@ async function run(o: Options): Promise<Record<string, unknown>> {
     await waitForHosts(api, o.hosts, Date.now() + 600_000);
     const startupMs = Date.now() - started;
     log(`${o.hosts} hosts registered in ${startupMs} ms (${o.backend})`);
-    return { ...(await measure(o, api, controller)), startup_ms: startupMs };
+    const figures = await measure(o, api, controller);
+    return { ...figures, startup_ms: startupMs, machine_reference_ms: { before: referenceBefore, after: machineReferenceMs() } };
   } finally {
     api?.close();
     await controller?.stop();

@@ -32,6 +32,7 @@ import { JsonClient } from './lib/http.js';
 import { generatedInventoryJson } from './lib/inventoryFile.js';
 import { MemoryScheduler } from './lib/memoryIndex.js';
 import { round } from './lib/stats.js';
+import { machineReferenceMs } from './lib/machineReference.js';
 
 function count(v: string): number {
   const n = Number.parseInt(v, 10);
@@ -174,6 +175,7 @@ async function rssFigure(hosts: number, vfs: number) {
 
 program.action(async (o: { hosts: string; vfs: number; decisions: number; concurrency: number; rssHosts: number }) => {
   const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions, concurrency: o.concurrency };
+  const referenceBefore = machineReferenceMs();
   const sizes = o.hosts.split(',').map((s) => count(s.trim())).filter((n) => n > 0);
   for (const hosts of sizes) {
     const inventory = generateInventory({ hosts, vfsPerHost: o.vfs });
@@ -192,6 +194,7 @@ program.action(async (o: { hosts: string; vfs: number; decisions: number; concur
     summary.controller_rss_mb = rss.rssMb;
     summary.rss_hosts = o.rssHosts;
   }
+  summary.machine_reference_ms = { before: referenceBefore, after: machineReferenceMs() };
   emit({ summary });
 });
 program.parseAsync(process.argv).catch((err: Error) => {
