@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 
 // The checkpoint thread of checkpointer.ts: its own connection to the same database file.
@@ -16,8 +16,6 @@ function tick(): void {
   }
 }
 
-const timer = setInterval(tick, intervalMs);
-parentPort?.on('close', () => {
-  clearInterval(timer);
-  db.close();
-});
+// Runs until checkpointer.stop() terminates the thread: termination waits for a checkpoint in
+// progress (native code is not interrupted), and the thread's teardown closes the connection.
+setInterval(tick, intervalMs);
