@@ -57,7 +57,7 @@ export async function openStore(url: string): Promise<Store> {
     dialect = 'postgres';
     // int8 (count(*)) would otherwise come back as a string.
     pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const pool = new pg.Pool({ connectionString: url, max: Number(process.env.VDPA_PG_POOL ?? 10) });
     // An idle connection dropped by the server (restart, DROP DATABASE … FORCE) must not crash the process;
     // the pool replaces it on the next query.
     pool.on('error', () => undefined);

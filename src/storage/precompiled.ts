@@ -51,9 +51,13 @@ export function precompiled<P extends Record<string, unknown>, R = unknown>(
 
   return {
     async run(db: Kysely<Database>, values: P): Promise<QueryResult<R>> {
+      return db.executeQuery<R>(this.compile(db, values));
+    },
+    /** The statement with these values, to run later (deferWrite). */
+    compile(db: Kysely<Database>, values: P): CompiledQuery<R> {
       const plan = planFor(db);
       const parameters = plan.values.map((v) => ('name' in v ? values[v.name] : v.fixed));
-      return db.executeQuery<R>({ ...plan.compiled, parameters });
+      return { ...plan.compiled, parameters } as CompiledQuery<R>;
     },
     /** The SQL text this dialect runs (tests, profiles). */
     sql(db: Kysely<Database>): string {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
-import { profiledQuery, sqlProfileFigures } from './sqlProfile.js';
+import { PgConnection } from './pgConnection.js';
+import { sqlProfileFigures } from './sqlProfile.js';
 
 /** Distinct statements kept prepared per connection: the hot ones, not every IN-list length. */
 const MAX_PREPARED = 1000;
@@ -33,16 +34,7 @@ export function preparingPool(pool: pg.Pool, maxPrepared = MAX_PREPARED): Postgr
 
   return {
     async connect(): Promise<PostgresPoolClient> {
-      const client = await pool.connect();
-      const query = (textOrCursor: unknown, values?: ReadonlyArray<unknown>) => {
-        if (typeof textOrCursor !== 'string') return client.query(textOrCursor as pg.Submittable);
-        const name = nameFor(textOrCursor);
-        const run = () => (name
-          ? client.query({ name, text: textOrCursor, values: values as unknown[] })
-          : client.query(textOrCursor, values as unknown[]));
-        return profile ? profiledQuery(textOrCursor, profile, run) : run();
-      };
-      return { query, release: (destroy?: boolean) => client.release(destroy) } as unknown as PostgresPoolClient;
+      return new PgConnection(await pool.connect(), nameFor, profile) as unknown as PostgresPoolClient;
     },
     end: () => pool.end(),
   };

@@ -3,6 +3,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 
 interface Figure { calls: number; ns: bigint }
 
+export type SqlFigures = Map<string, Figure>;
+
 /**
  * Opt-in (VDPA_SQL_PROFILE=<file>): counts and times every SQLite statement
  * by its SQL text and writes the table to <file> when the process exits, so
@@ -35,6 +37,23 @@ export function profiledQuery<T>(sql: string, figures: Map<string, Figure>, run:
     f.calls++;
     f.ns += process.hrtime.bigint() - start;
     figures.set(sql, f);
+  };
+  const p = run();
+  p.then(count, count);
+  return p;
+}
+
+/** A pipeline's statements share one round trip: each is counted, with an equal share of its time. */
+export function profiledPipeline<T>(sqls: string[], figures: Map<string, Figure>, run: () => Promise<T>): Promise<T> {
+  const start = process.hrtime.bigint();
+  const count = () => {
+    const share = (process.hrtime.bigint() - start) / BigInt(sqls.length);
+    for (const sql of sqls) {
+      const f = figures.get(sql) ?? { calls: 0, ns: 0n };
+      f.calls++;
+      f.ns += share;
+      figures.set(sql, f);
+    }
   };
   const p = run();
   p.then(count, count);

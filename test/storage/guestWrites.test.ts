@@ -20,14 +20,17 @@ async function checks(c: TestController): Promise<void> {
   const b = randomUUID();
 
   // setDesiredGuest: insert, then bump the generation and clear the error; observed columns stay.
-  assert.equal(await setDesiredGuest(db, a, host, 'running', spec(a)), 1);
-  assert.equal(await setDesiredGuest(db, b, host, 'running', spec(b)), 1);
+  const generation = async (uuid: string) => (await getGuest(db, uuid, host))?.generation;
+  await setDesiredGuest(db, a, host, 'running', spec(a));
+  await setDesiredGuest(db, b, host, 'running', spec(b));
+  assert.deepEqual([await generation(a), await generation(b)], [1, 1]);
   assert.deepEqual(await recordGuestReport(db, { host, instanceUuid: a, generation: 1, observedState: null, domainXml: null, error: 'boom' })
     .then((r) => r && { generation: r.generation, observed_generation: r.observed_generation, error: r.error }),
   { generation: 1, observed_generation: 1, error: 'boom' });
   // A repeated report is stale: nothing changes.
   assert.equal(await recordGuestReport(db, { host, instanceUuid: a, generation: 1, observedState: 'running', domainXml: null, error: null }), null);
-  assert.equal(await setDesiredGuest(db, a, host, 'shutoff', spec(a)), 2);
+  await setDesiredGuest(db, a, host, 'shutoff', spec(a));
+  assert.equal(await generation(a), 2);
   const bumped = (await getGuest(db, a, host))!;
   assert.deepEqual([bumped.generation, bumped.observed_generation, bumped.desired_state, bumped.error, JSON.parse(bumped.spec).uuid],
     [2, 1, 'shutoff', null, a]);

@@ -3,7 +3,7 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
 import { setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
-import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { getInstance, updateInstance, updateInstanceOrFail, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import type { Kysely } from 'kysely';
@@ -26,8 +26,8 @@ export async function placeInstance(ctx: ControllerContext, uuid: string, create
   if (!instance || instance.taskState !== TaskState.SCHEDULING) return;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests);
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
-    const moved = await updateInstance(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING }, { taskState: TaskState.SCHEDULING });
-    if (!moved) throw new ScheduleAborted('server left scheduling');
+    await updateInstanceOrFail(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING }, { taskState: TaskState.SCHEDULING },
+      () => new ScheduleAborted('server left scheduling'));
     await bindAndRunGuest(trx, instance, host, claimed);
   }));
   if (!outcome || outcome.placed) return;
@@ -49,10 +49,11 @@ export async function onBuildReportIn(
 ): Promise<(() => void) | void> {
   const { dialect } = ctx.store;
   if (guest.observed_state === 'running') {
-    const done = await updateInstance(trx, instance.uuid, {
+    // The caller read the server in this transaction (under its row lock on PostgreSQL) in spawning:
+    // the expected state is a guard against a broken invariant, not a race.
+    await updateInstanceOrFail(trx, instance.uuid, {
       vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING, launchedAt: nowIso(),
-    }, { taskState: TaskState.SPAWNING });
-    if (!done) return;
+    }, { taskState: TaskState.SPAWNING }, () => new Error(`server ${instance.uuid} left spawning while its build report was recorded`));
     await setPortStatus(trx, instance.portIds, 'ACTIVE');
     await finishAction(trx, instance.uuid, 'create', 'Success');
     return;

@@ -111,7 +111,7 @@ export async function startInterfaceAttach(ctx: ControllerContext, instance: Ins
         { taskState: null, vmState: instance.vmState });
       if (!moved) throw new Conflict(`Cannot '${ATTACH_ACTION}' instance ${instance.uuid} while another operation is in progress`);
       const owner = `compute:${instance.availabilityZone}`;
-      if (!(await reservePort(trx, port.id, instance.uuid, owner))) throw new Conflict(`Port ${portId} is still in use.`);
+      await reservePort(trx, port.id, instance.uuid, owner, () => new Conflict(`Port ${portId} is still in use.`));
       const claimed = request
         ? await claimDevicesOnHost(trx, dialect, { host, consumer: instance.uuid, instanceUuid: instance.uuid, pciRequests: [request] })
         : [];

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { GuestReport } from '../../protocol/agentProtocol.js';
-import { deleteGuest, recordGuestReport, type GuestRow } from '../../storage/repositories/guests.js';
-import { getInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { deleteGuest, recordGuestReportReadingInstance, type GuestRow } from '../../storage/repositories/guests.js';
+import type { InstanceRecord } from '../../storage/repositories/instances.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { noteClaimsChanged } from '../services/scheduler.js';
@@ -40,11 +40,10 @@ export function registerReportHandler(taskState: string, handler: ReportHandler)
  * their own transactions: they run after this one commits, as before.
  */
 export async function recordAndHandleReport(ctx: ControllerContext, trx: Kysely<Database>, report: GuestReport): Promise<AfterCommit | void> {
-  const guest = await recordGuestReport(trx, report);
-  if (!guest) return; // stale or repeated: already handled
   // Two hosts reporting on one server (a delete after a move, a migration) take turns, so the
   // second sees what the first did (e.g. the last remaining guest row) instead of a stale view.
-  const instance = await getInstance(trx, report.instanceUuid, { lock: ctx.store.dialect === 'postgres' });
+  const { guest, instance } = await recordGuestReportReadingInstance(trx, report, { lock: ctx.store.dialect === 'postgres' });
+  if (!guest) return; // stale or repeated: already handled
   if (!instance) {
     if (guest.observed_state === 'absent') await deleteGuest(trx, report.instanceUuid, report.host);
     return;

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, InstanceActionTable } from '../schema.js';
+import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { nowIso } from './json.js';
 
@@ -9,7 +10,7 @@ export type InstanceActionRow = Selectable<InstanceActionTable>;
 export async function startAction(
   db: Kysely<Database>, a: { instanceUuid: string; action: string; requestId: string; projectId: string; userId: string },
 ): Promise<void> {
-  await insertAction.run(db, { ...a, now: nowIso() });
+  await deferWrite(db, insertAction.compile(db, { ...a, now: nowIso() }));
 }
 
 const insertAction = precompiled<{ instanceUuid: string; action: string; requestId: string; projectId: string; userId: string; now: string }>((db, p) =>
@@ -28,7 +29,7 @@ const finishNewestAction = precompiled<{ instanceUuid: string; action: string; r
 export async function finishAction(
   db: Kysely<Database>, instanceUuid: string, action: string, result: 'Success' | 'Error', message: string | null = null,
 ): Promise<void> {
-  await finishNewestAction.run(db, { instanceUuid, action, result, message, now: nowIso() });
+  await deferWrite(db, finishNewestAction.compile(db, { instanceUuid, action, result, message, now: nowIso() }));
 }
 
 export async function actionsOf(db: Kysely<Database>, instanceUuid: string): Promise<InstanceActionRow[]> {

@@ -6,6 +6,7 @@ import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database } from '../schema.js';
 import type { Dialect } from '../db.js';
+import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso } from './json.js';
@@ -74,13 +75,13 @@ export async function claimOnHost(
   const now = nowIso();
   // The compute node row is written first: on PostgreSQL its row lock orders
   // all claims on one host, which also rules out deadlocks between them.
-  const usage = await claimNodeResources.run(trx, {
+  // Deferred (pipelining.ts): on PostgreSQL they go out with the device pick, in this order.
+  await deferWrite(trx, claimNodeResources.compile(trx, {
     host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, now,
-  });
-  if (Number(usage.numAffectedRows) !== 1) throw new ClaimConflict(`host ${input.host} no longer has the resources`);
-  await insertAllocation.run(trx, {
+  }), () => new ClaimConflict(`host ${input.host} no longer has the resources`));
+  await deferWrite(trx, insertAllocation.compile(trx, {
     consumer: input.consumer, host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb,
-  });
+  }));
 
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
@@ -129,15 +130,14 @@ async function applyDeviceChanges(
 ): Promise<void> {
   for (const c of changes) {
     const holding = c.to === 'claimed' || c.to === 'allocated';
-    const r = await moveDevice.run(trx, {
+    await deferWrite(trx, moveDevice.compile(trx, {
       id: c.id, from: c.from, to: c.to, instanceUuid: c.instanceUuid, consumer: holding ? consumer : null, now,
-    });
-    if (Number(r.numAffectedRows) !== 1) throw new ClaimConflict(`device ${c.address} on ${host} changed under us`);
+    }), () => new ClaimConflict(`device ${c.address} on ${host} changed under us`));
   }
   const byId = new Map(known.map((d) => [d.id, d]));
   for (const delta of poolDeltas(byId, changes)) {
     poolChanges?.push(delta);
-    await movePoolFree.run(trx, { host, ...delta.key, delta: delta.freeDelta });
+    await deferWrite(trx, movePoolFree.compile(trx, { host, ...delta.key, delta: delta.freeDelta }));
   }
 }
 
@@ -157,14 +157,14 @@ export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, c
   if (host) aq = aq.where('host', '=', host);
   const allocations = await aq.execute();
   for (const a of allocations) {
-    await trx.updateTable('compute_nodes').set({
+    await deferWrite(trx, trx.updateTable('compute_nodes').set({
       vcpus_used: sql`vcpus_used - ${a.vcpus}`,
       memory_mb_used: sql`memory_mb_used - ${a.memory_mb}`,
       local_gb_used: sql`local_gb_used - ${a.disk_gb}`,
       running_vms: sql`running_vms - 1`,
       updated_at: now,
-    }).where('host', '=', a.host).execute();
-    await trx.deleteFrom('allocations').where('consumer', '=', consumer).where('host', '=', a.host).execute();
+    }).where('host', '=', a.host).compile());
+    await deferWrite(trx, trx.deleteFrom('allocations').where('consumer', '=', consumer).where('host', '=', a.host).compile());
   }
   return held.length;
 }

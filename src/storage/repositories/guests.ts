@@ -1,7 +1,9 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type Selectable } from 'kysely';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import { PENDING_GUESTS_PAGE, type DesiredGuestState, type GuestAssignment, type GuestReport } from '../../protocol/agentProtocol.js';
 import type { Database, GuestTable } from '../schema.js';
+import { deferWrite, runTogether } from '../pipelining.js';
+import { instanceFromRow, instanceRead, type InstanceRecord, type InstanceRow } from './instances.js';
 import { precompiled } from '../precompiled.js';
 import { COMPUTE_BINARY } from './hosts.js';
 import { fromJson, nowIso, toJson } from './json.js';
@@ -27,18 +29,17 @@ export function assignmentFromRow(r: Pick<GuestRow, 'instance_uuid' | 'desired_s
  */
 export async function setDesiredGuest(
   db: Kysely<Database>, instanceUuid: string, host: string, desired: DesiredGuestState, spec: GuestSpec,
-): Promise<number> {
-  const { rows: [row] } = await upsertDesiredGuest.run(db, { instanceUuid, host, desired, spec: toJson(spec), now: nowIso() });
-  return Number(row!.generation);
+): Promise<void> {
+  await deferWrite(db, upsertDesiredGuest.compile(db, { instanceUuid, host, desired, spec: toJson(spec), now: nowIso() }));
 }
 
-const upsertDesiredGuest = precompiled<{ instanceUuid: string; host: string; desired: string; spec: string; now: string }, { generation: number }>((db, p) =>
+const upsertDesiredGuest = precompiled<{ instanceUuid: string; host: string; desired: string; spec: string; now: string }>((db, p) =>
   db.insertInto('guests').values({
     instance_uuid: p.instanceUuid, host: p.host, desired_state: p.desired, spec: p.spec, generation: 1,
     observed_generation: 0, observed_state: null, domain_xml: null, error: null, updated_at: p.now,
   }).onConflict((oc) => oc.columns(['instance_uuid', 'host']).doUpdateSet({
     desired_state: p.desired, spec: p.spec, generation: sql<number>`guests.generation + 1`, error: null, updated_at: p.now,
-  })).returning('generation'));
+  })));
 
 export async function getGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<GuestRow | undefined> {
   return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).where('host', '=', host).executeTakeFirst();
@@ -75,12 +76,30 @@ export async function allGuests(db: Kysely<Database>, host: string): Promise<Gue
  * The updated row comes back from the same statement (returning), not a second read.
  */
 export async function recordGuestReport(db: Kysely<Database>, r: GuestReport): Promise<GuestRow | null> {
+  const { rows: [row] } = await db.executeQuery(reportWrite(db, r));
+  return row ?? null;
+}
+
+/**
+ * recordGuestReport and the server it is about, read after it in the same
+ * round trip (runTogether; `lock` as for getInstance). The server is read
+ * even when the report turns out stale.
+ */
+export async function recordGuestReportReadingInstance(
+  db: Kysely<Database>, r: GuestReport, opts: { lock: boolean },
+): Promise<{ guest: GuestRow | null; instance: InstanceRecord | null }> {
+  const [written, read] = await runTogether(db, [reportWrite(db, r), instanceRead(db, r.instanceUuid, opts)]);
+  const guest = (written!.rows[0] as GuestRow | undefined) ?? null;
+  const row = read!.rows[0] as InstanceRow | undefined;
+  return { guest, instance: row ? instanceFromRow(row) : null };
+}
+
+function reportWrite(db: Kysely<Database>, r: GuestReport): CompiledQuery<GuestRow> {
   const values = {
     instanceUuid: r.instanceUuid, host: r.host, generation: r.generation, observedState: r.observedState,
     error: r.error, domainXml: r.domainXml, now: nowIso(),
   };
-  const { rows: [row] } = await (r.domainXml !== null ? recordReportWithXml : recordReport).run(db, values);
-  return row ?? null;
+  return (r.domainXml !== null ? recordReportWithXml : recordReport).compile(db, values);
 }
 
 type ReportValues = {

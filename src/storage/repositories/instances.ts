@@ -1,6 +1,7 @@
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { CompiledQuery, Kysely, Selectable, Updateable } from 'kysely';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database, InstanceTable } from '../schema.js';
+import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { fromJson, nowIso, toJson } from './json.js';
 
@@ -119,8 +120,13 @@ const instanceByUuidLocking = precompiled<{ uuid: string }, InstanceRow>((db, p)
  * second sees what the first did. SQLite runs one transaction at a time anyway.
  */
 export async function getInstance(db: Kysely<Database>, uuid: string, opts: { lock?: boolean } = {}): Promise<InstanceRecord | null> {
-  const [row] = (await (opts.lock ? instanceByUuidLocking : instanceByUuid).run(db, { uuid })).rows;
+  const [row] = (await db.executeQuery(instanceRead(db, uuid, opts))).rows;
   return row ? instanceFromRow(row) : null;
+}
+
+/** getInstance's statement, to send with others (runTogether); its row goes through instanceFromRow. */
+export function instanceRead(db: Kysely<Database>, uuid: string, opts: { lock?: boolean } = {}): CompiledQuery<InstanceRow> {
+  return (opts.lock ? instanceByUuidLocking : instanceByUuid).compile(db, { uuid });
 }
 
 export interface InstanceListFilter {
@@ -186,16 +192,31 @@ function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
  * Updates an instance only if it is still in the task state the caller read
  * (`expectTaskState`), so two operations can never both start on one server.
  */
-export async function updateInstance(
-  db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect?: { taskState?: string | null; vmState?: string },
-): Promise<boolean> {
+type ExpectedState = { taskState?: string | null; vmState?: string };
+
+function instanceUpdate(db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect?: ExpectedState) {
   let q = db.updateTable('instances').set(toColumns(changes)).where('uuid', '=', uuid);
   if (expect?.taskState !== undefined) {
     q = expect.taskState === null ? q.where('task_state', 'is', null) : q.where('task_state', '=', expect.taskState);
   }
   if (expect?.vmState !== undefined) q = q.where('vm_state', '=', expect.vmState);
-  const r = await q.executeTakeFirst();
+  return q;
+}
+
+export async function updateInstance(db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect?: ExpectedState): Promise<boolean> {
+  const r = await instanceUpdate(db, uuid, changes, expect).executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
+}
+
+/**
+ * updateInstance for a caller that cannot go on when the server is not in
+ * the expected state: it fails with `otherwise()`, and the write is deferred
+ * (pipelining.ts), so on PostgreSQL it costs no round trip of its own.
+ */
+export async function updateInstanceOrFail(
+  db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect: ExpectedState, otherwise: () => Error,
+): Promise<void> {
+  await deferWrite(db, instanceUpdate(db, uuid, changes, expect).compile(), otherwise);
 }
 
 export async function deleteInstanceRow(db: Kysely<Database>, uuid: string): Promise<void> {

@@ -1,15 +1,19 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../schema.js';
+import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { nowIso } from './json.js';
 
 /**
  * Marks a free port as belonging to a server. Conditional on the port being
- * free, so two servers created at once can never both take it.
+ * free, so two servers created at once can never both take it: the one that
+ * finds it taken fails with `taken()` (deferred: at the transaction's next
+ * statement or its commit at the latest, see pipelining.ts).
  */
-export async function reservePort(db: Kysely<Database>, portId: string, serverId: string, deviceOwner: string): Promise<boolean> {
-  const r = await reserveFreePort.run(db, { portId, serverId, deviceOwner, now: nowIso() });
-  return Number(r.numAffectedRows) === 1;
+export async function reservePort(
+  db: Kysely<Database>, portId: string, serverId: string, deviceOwner: string, taken: () => Error,
+): Promise<void> {
+  await deferWrite(db, reserveFreePort.compile(db, { portId, serverId, deviceOwner, now: nowIso() }), taken);
 }
 
 const reserveFreePort = precompiled<{ portId: string; serverId: string; deviceOwner: string; now: string }>((db, p) =>

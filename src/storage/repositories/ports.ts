@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, PortTable } from '../schema.js';
+import { deferWrite, runTogether } from '../pipelining.js';
+import type { Database, IpAllocationTable, PortTable } from '../schema.js';
 import { precompiled } from '../precompiled.js';
 import { nowTimestamp } from './networks.js';
 
@@ -50,25 +51,28 @@ function portQuery(db: Kysely<Database>) {
     .select(['networks.physical_network as physical_network', 'networks.name as network_name', 'networks.mtu as mtu']);
 }
 
-/** Fixed IPs of many ports in one query, so lists cost two queries whatever their length. */
-async function withFixedIps(db: Kysely<Database>, rows: PortRow[]): Promise<PortRecord[]> {
+function fixedIpsQuery(db: Kysely<Database>, portIds: string[]) {
+  return db.selectFrom('ip_allocations').selectAll().where('port_id', 'in', portIds).orderBy('subnet_id').orderBy('ip_address');
+}
+
+function withFixedIpRows(rows: PortRow[], allocs: Array<Selectable<IpAllocationTable>>): PortRecord[] {
   const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
-  if (rows.length > 0) {
-    const allocs = await db.selectFrom('ip_allocations').selectAll()
-      .where('port_id', 'in', rows.map((r) => r.id)).orderBy('subnet_id').orderBy('ip_address').execute();
-    for (const a of allocs) {
-      const list = byPort.get(a.port_id) ?? [];
-      list.push({ subnetId: a.subnet_id, ipAddress: a.ip_address });
-      byPort.set(a.port_id, list);
-    }
+  for (const a of allocs) {
+    const list = byPort.get(a.port_id) ?? [];
+    list.push({ subnetId: a.subnet_id, ipAddress: a.ip_address });
+    byPort.set(a.port_id, list);
   }
   return rows.map((r) => toPort(r, byPort.get(r.id) ?? []));
 }
 
+/** Fixed IPs of many ports in one query, so lists cost two queries whatever their length. */
+async function withFixedIps(db: Kysely<Database>, rows: PortRow[]): Promise<PortRecord[]> {
+  if (rows.length === 0) return [];
+  return withFixedIpRows(rows, await fixedIpsQuery(db, rows.map((r) => r.id)).execute());
+}
+
 export async function getPort(db: Kysely<Database>, id: string): Promise<PortRecord | null> {
-  const row = await portQuery(db).where('ports.id', '=', id).executeTakeFirst();
-  if (!row) return null;
-  return (await withFixedIps(db, [row]))[0] ?? null;
+  return (await getPorts(db, [id]))[0] ?? null;
 }
 
 const portById = precompiled<{ id: string }, PortRow>((db, p) => portQuery(db).where('ports.id', '=', p.id));
@@ -78,16 +82,18 @@ const fixedIpsOfPort = precompiled<{ id: string }, { subnet_id: string; ip_addre
 /** The ports with these ids that exist, in the order asked for. */
 export async function getPorts(db: Kysely<Database>, ids: string[]): Promise<PortRecord[]> {
   if (ids.length === 0) return [];
+  // The ports and their addresses depend only on the ids: one round trip (pipelining.ts).
   if (ids.length === 1) {
     // A server's usual single port: two prebuilt statements.
-    const [row] = (await portById.run(db, { id: ids[0]! })).rows;
+    const [port, ips] = await runTogether(db, [portById.compile(db, { id: ids[0]! }), fixedIpsOfPort.compile(db, { id: ids[0]! })]);
+    const row = port!.rows[0] as PortRow | undefined;
     if (!row) return [];
-    const ips = (await fixedIpsOfPort.run(db, { id: row.id })).rows;
-    return [toPort(row, ips.map((a) => ({ subnetId: a.subnet_id, ipAddress: a.ip_address })))];
+    const addresses = ips!.rows as Array<{ subnet_id: string; ip_address: string }>;
+    return [toPort(row, addresses.map((a) => ({ subnetId: a.subnet_id, ipAddress: a.ip_address })))];
   }
-  const rows = await portQuery(db).where('ports.id', 'in', ids).execute();
-  const ports = await withFixedIps(db, rows);
-  const byId = new Map(ports.map((p) => [p.id, p]));
+  const [ports, ips] = await runTogether(db, [portQuery(db).where('ports.id', 'in', ids).compile(), fixedIpsQuery(db, ids).compile()]);
+  const records = withFixedIpRows(ports!.rows as PortRow[], ips!.rows as Array<Selectable<IpAllocationTable>>);
+  const byId = new Map(records.map((p) => [p.id, p]));
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
@@ -129,9 +135,9 @@ export async function updatePortColumns(
   db: Kysely<Database>, portId: string,
   changes: Partial<Omit<PortTable, 'id' | 'created_at' | 'updated_at' | 'revision_number'>>,
 ): Promise<void> {
-  await db.updateTable('ports')
+  await deferWrite(db, db.updateTable('ports')
     .set((eb) => ({ ...changes, updated_at: nowTimestamp(), revision_number: eb('revision_number', '+', 1) }))
-    .where('id', '=', portId).execute();
+    .where('id', '=', portId).compile());
 }
 
 export async function bindPort(
@@ -157,9 +163,9 @@ export async function unbindPort(db: Kysely<Database>, portId: string, opts: { k
 
 export async function setPortStatus(db: Kysely<Database>, portIds: string[], status: string): Promise<void> {
   if (portIds.length === 0) return;
-  await db.updateTable('ports')
+  await deferWrite(db, db.updateTable('ports')
     .set((eb) => ({ status, updated_at: nowTimestamp(), revision_number: eb('revision_number', '+', 1) }))
-    .where('id', 'in', portIds).where('status', '<>', status).execute();
+    .where('id', 'in', portIds).where('status', '<>', status).compile());
 }
 
 /** Removes the port and releases its addresses. */

@@ -65,7 +65,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
       portIds: input.portIds, availabilityZone: DEFAULT_ZONE,
     }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING });
     for (const portId of input.portIds) {
-      if (!(await reservePort(trx, portId, uuid, `compute:${DEFAULT_ZONE}`))) throw new Conflict(`Port ${portId} is still in use.`);
+      await reservePort(trx, portId, uuid, `compute:${DEFAULT_ZONE}`, () => new Conflict(`Port ${portId} is still in use.`));
     }
     await startAction(trx, { instanceUuid: uuid, action: 'create', requestId, projectId: auth.projectId, userId: auth.userId });
     return created;

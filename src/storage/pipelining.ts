@@ -1,0 +1,56 @@
+import { CompiledQuery, PostgresAdapter, type Kysely, type QueryResult } from 'kysely';
+import type { Database } from './schema.js';
+
+/**
+ * For a write that must change exactly one row (a conditional update, a
+ * claim): the error to fail with when it changed none or several.
+ */
+export type UnlessOneRow = () => Error;
+
+/** What a deferred write hands to the PostgreSQL connection (pgConnection.ts). */
+export interface DeferredWrite {
+  query: CompiledQuery;
+  unlessOneRow: UnlessOneRow | undefined;
+}
+
+/** The SQL text by which a deferred write reaches the connection of the transaction it belongs to. */
+export const DEFERRED_WRITE = '/* vdpa: deferred write */';
+
+/**
+ * A write inside a transaction whose result nobody waits for. On PostgreSQL
+ * it is sent together with the transaction's next statement, or its commit,
+ * in one round trip. With `unlessOneRow`, a write that did not change exactly
+ * one row fails that statement (or the commit: the transaction then rolls
+ * back) with that error; PostgreSQL itself checks it before anything later
+ * runs. On SQLite, in-process and without round trips, the write runs at once.
+ *
+ * Outside a transaction it runs at once on PostgreSQL too.
+ */
+export async function deferWrite(trx: Kysely<Database>, query: CompiledQuery, unlessOneRow?: UnlessOneRow): Promise<void> {
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+    const write: DeferredWrite = { query, unlessOneRow };
+    await trx.executeQuery(CompiledQuery.raw(DEFERRED_WRITE, [write]));
+    return;
+  }
+  const result = await trx.executeQuery(query);
+  if (unlessOneRow && Number(result.numAffectedRows ?? 0n) !== 1) throw unlessOneRow();
+}
+
+/** The SQL text by which statements to send together reach the connection (pgConnection.ts). */
+export const TOGETHER = '/* vdpa: statements together */';
+
+/**
+ * Statements that do not depend on each other's results (a port and its
+ * addresses, by the port's id), sent in one round trip on PostgreSQL with
+ * any deferred writes before them; one after another on SQLite. Results
+ * come back in order.
+ */
+export async function runTogether(db: Kysely<Database>, queries: CompiledQuery[]): Promise<QueryResult<unknown>[]> {
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    const { rows } = await db.executeQuery(CompiledQuery.raw(TOGETHER, [queries]));
+    return rows as QueryResult<unknown>[];
+  }
+  const results: QueryResult<unknown>[] = [];
+  for (const q of queries) results.push(await db.executeQuery(q));
+  return results;
+}

@@ -1,0 +1,142 @@
+/**
+ * Deferred writes (src/storage/pipelining.ts) and the PostgreSQL
+ * connection that pipelines them with the transaction's next statement
+ * (src/storage/pgConnection.ts, pgPipeline.ts), on a real database of each
+ * kind: same results as running each write at once, checks that fail the
+ * transaction, database errors that name their cause, and nothing committed
+ * past a failure.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sql, type Kysely } from 'kysely';
+import { openStore, type Store } from '../../src/storage/db.js';
+import { deferWrite } from '../../src/storage/pipelining.js';
+import type { Database } from '../../src/storage/schema.js';
+import { withPostgresDatabase } from '../helpers/testController.js';
+
+class Taken extends Error {}
+
+const insertImage = (db: Kysely<Database>, id: string, name: string) => db.insertInto('images').values({
+  id, name, status: 'active', visibility: 'public', owner: 'p', disk_format: 'qcow2', container_format: 'bare',
+  size: 1, min_disk: 0, min_ram: 0, protected: 0, properties: '{}', created_at: 'now', updated_at: 'now',
+}).compile();
+const rename = (db: Kysely<Database>, id: string, from: string, to: string) =>
+  db.updateTable('images').set({ name: to }).where('id', '=', id).where('name', '=', from).compile();
+const names = async (db: Kysely<Database>) =>
+  (await db.selectFrom('images').select(['id', 'name']).orderBy('id').execute()).map((r) => `${r.id}:${r.name}`);
+
+async function checks(store: Store): Promise<void> {
+  const { db } = store;
+  const mustRename = () => new Taken('renamed meanwhile');
+
+  // Deferred writes run in order, before the statement that follows them, in the same transaction.
+  const seen = await store.transact(async (trx) => {
+    await deferWrite(trx, insertImage(trx, 'a', 'one'));
+    await deferWrite(trx, rename(trx, 'a', 'one', 'two'), mustRename);
+    await deferWrite(trx, insertImage(trx, 'b', 'three'));
+    return names(trx);
+  });
+  assert.deepEqual(seen, ['a:two', 'b:three']);
+  assert.deepEqual(await names(db), ['a:two', 'b:three']);
+
+  // Writes left pending at the end go out with the commit.
+  await store.transact(async (trx) => {
+    await deferWrite(trx, rename(trx, 'b', 'three', 'four'));
+    await deferWrite(trx, insertImage(trx, 'c', 'five'));
+  });
+  assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:five']);
+
+  // A failed check fails the transaction with its error; nothing of it commits, even when nothing followed it.
+  await assert.rejects(store.transact(async (trx) => {
+    await deferWrite(trx, insertImage(trx, 'd', 'six'));
+    await deferWrite(trx, rename(trx, 'a', 'not-its-name', 'x'), mustRename);
+  }), Taken);
+  assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:five']);
+
+  // ... and when a statement followed it, that statement fails with the check's error.
+  await assert.rejects(store.transact(async (trx) => {
+    await deferWrite(trx, rename(trx, 'a', 'not-its-name', 'x'), mustRename);
+    await names(trx);
+    assert.fail('the read after a failed check must not answer');
+  }), Taken);
+
+  // Exactly one: a write that changed several rows fails too.
+  await assert.rejects(store.transact(async (trx) => {
+    await deferWrite(trx, trx.updateTable('images').set({ status: 'queued' }).compile(), mustRename);
+  }), Taken);
+  assert.deepEqual((await db.selectFrom('images').select('status').distinct().execute()).map((r) => r.status), ['active']);
+
+  // A database error in a deferred write keeps its code (a unique violation here) and rolls everything back.
+  await assert.rejects(store.transact(async (trx) => {
+    await deferWrite(trx, rename(trx, 'c', 'five', 'seven'));
+    await deferWrite(trx, insertImage(trx, 'a', 'duplicate'));
+    await names(trx);
+  }), (e: { code?: string; message: string }) => {
+    assert.ok(e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY', `${e.code}: ${e.message}`);
+    return true;
+  });
+  assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:five']);
+
+  // Outside a transaction a deferred write runs at once, check included.
+  await deferWrite(db, rename(db, 'c', 'five', 'eight'), mustRename);
+  assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:eight']);
+  await assert.rejects(deferWrite(db, rename(db, 'c', 'five', 'nine'), mustRename), Taken);
+
+  // Many transactions in flight on the pool, each with deferred writes and reads: every one commits its own.
+  await Promise.all(Array.from({ length: 40 }, (_, i) => store.transact(async (trx) => {
+    await deferWrite(trx, insertImage(trx, `p${String(i).padStart(2, '0')}`, 'new'));
+    await deferWrite(trx, rename(trx, `p${String(i).padStart(2, '0')}`, 'new', `n${i}`), mustRename);
+    const [row] = await trx.selectFrom('images').select('name').where('id', '=', `p${String(i).padStart(2, '0')}`).execute();
+    assert.equal(row?.name, `n${i}`);
+  })));
+  const pooled = (await names(db)).filter((n) => n.startsWith('p'));
+  assert.equal(pooled.length, 40);
+  assert.ok(pooled.every((n) => /^p(\d\d):n(\d+)$/.test(n) && Number(n.slice(1, 3)) === Number(n.split(':n')[1])), pooled.join(' '));
+}
+
+describe('deferred writes', () => {
+  test('SQLite: run at once, same results and failures', async () => {
+    const store = await openStore(':memory:');
+    try {
+      await checks(store);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('PostgreSQL: pipelined with the next statement or the commit, same results and failures', async () => {
+    await withPostgresDatabase(async (url) => {
+      const store = await openStore(url);
+      try {
+        await checks(store);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  test('PostgreSQL: begin goes out with the first statement and the transaction is still one transaction', async () => {
+    await withPostgresDatabase(async (url) => {
+      const store = await openStore(url);
+      try {
+        const { first, second, sameTransaction } = await store.transact(async (trx) => {
+          const a = await sql<{ xid: string }>`select txid_current()::text as xid`.execute(trx);
+          await sql`select pg_sleep(0.02)`.execute(trx);
+          const b = await sql<{ xid: string; same: boolean }>`select txid_current()::text as xid, now() < statement_timestamp() as same`.execute(trx);
+          return { first: a.rows[0]!.xid, second: b.rows[0]!.xid, sameTransaction: b.rows[0]!.same };
+        });
+        assert.equal(first, second);
+        assert.equal(sameTransaction, true, 'now() is the transaction start, earlier than the later statement');
+        // A prepared (named) statement first parsed inside a pipeline is known to the connection afterwards.
+        for (let i = 0; i < 30; i++) {
+          await store.transact(async (trx) => {
+            await deferWrite(trx, insertImage(trx, `x${i}`, 'n'));
+          });
+        }
+        assert.equal((await store.db.selectFrom('images').select('id').where('id', 'like', 'x%').execute()).length, 30);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
