@@ -11,6 +11,7 @@ import { openStore, type Store } from '../../src/storage/db.js';
 import { claimOnHost, releaseConsumer, transferConsumer } from '../../src/storage/repositories/claims.js';
 import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
 import { devicesOfHost } from '../../src/storage/repositories/pciDevices.js';
+import pg from 'pg';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
 const HOST = `
@@ -164,5 +165,51 @@ describe('claims on PostgreSQL', () => {
       await finished;
     });
     return handle;
+  });
+});
+
+test('PostgreSQL: the PF read with the pick is only used when it is the picked VF\'s own (a locked VF on another NIC)', async () => {
+  const twoNics = `
+hosts:
+  - name: h2
+    vcpus: 4
+    memory_mb: 8192
+    disk_gb: 100
+    versions: { kernel: 6.1.0, libvirt: 9.0.0, qemu: 7.2.0 }
+    device_spec:
+      - { vendor_id: "15b3", product_id: "101d", physical_network: physnet0 }
+      - { vendor_id: "15b3", product_id: "101e", physical_network: physnet0 }
+    nics:
+      - { pf: "0000:06:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 1, vf_product_id: "101e", vdpa: true }
+      - { pf: "0000:07:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 1, vf_product_id: "101e", vdpa: true }
+`;
+  await withPostgresDatabase(async (url) => {
+    const store = await openStore(url);
+    const [entry] = parseHostInventory(twoNics, 'test');
+    await registerHost(store.db, {
+      host: 'h2', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
+      versions: entry!.versions, vdpaUnsupportedReason: null,
+    }, { cpu: 1, ram: 1, disk: 1 });
+    await syncInventory(store.db, 'h2', applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
+    const vfs = (await devicesOfHost(store.db, 'h2')).filter((d) => d.devType === 'vdpa').sort((a, b) => a.address.localeCompare(b.address));
+    assert.equal(vfs.length, 2);
+    // Another session holds the first NIC's VF: the pick skips it, the PF guess still names the first NIC.
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query('select id from pci_devices where id = $1 for update', [vfs[0]!.id]);
+      const claimed = await store.transact((trx) => claimOnHost(trx, store.dialect, {
+        host: 'h2', consumer: 'vm-x', instanceUuid: 'vm-x', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('p1')],
+      }));
+      assert.equal(claimed[0]!.device.address, vfs[1]!.address);
+      await other.query('rollback');
+    } finally {
+      await other.end();
+    }
+    const byAddress = new Map((await devicesOfHost(store.db, 'h2')).map((d) => [d.address, d.status]));
+    assert.deepEqual([byAddress.get(vfs[1]!.parentAddr!), byAddress.get(vfs[0]!.parentAddr!), byAddress.get(vfs[1]!.address)],
+      ['unavailable', 'available', 'allocated'], JSON.stringify([...byAddress]));
+    await store.close();
   });
 });

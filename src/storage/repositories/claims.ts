@@ -6,7 +6,7 @@ import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database } from '../schema.js';
 import type { Dialect } from '../db.js';
-import { deferWrite } from '../pipelining.js';
+import { deferWrite, runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso } from './json.js';
@@ -52,6 +52,20 @@ const pickOnNetworkQuery = (db: Kysely<Database>, p: PickOnNetwork) => db.select
   .orderBy('address').limit(1);
 const pickOnNetwork = precompiled<PickOnNetwork, PciDeviceRow>(pickOnNetworkQuery);
 const pickOnNetworkLocking = precompiled<PickOnNetwork, PciDeviceRow>((db, p) => pickOnNetworkQuery(db, p).forUpdate().skipLocked());
+/** The PF of the device pickOnNetwork would pick, locked: asked for in the same round trip, on a guess. */
+const parentOfPickLocking = precompiled<PickOnNetwork, PciDeviceRow>((db, p) => db.selectFrom('pci_devices').selectAll()
+  .where('host', '=', p.host)
+  .where('address', '=', (eb) => eb.selectFrom('pci_devices as vf').select('vf.parent_addr')
+    .where('vf.host', '=', p.host).where('vf.dev_type', '=', p.devType).where('vf.physical_network', '=', p.physicalNetwork)
+    .where('vf.status', '=', 'available').where('vf.missing', '=', 0)
+    .orderBy('vf.address').limit(1))
+  .forUpdate());
+
+interface PickedDevice {
+  device: HostDevice;
+  /** The device's PF, when it came with the pick (PostgreSQL); otherwise familyOf reads it. */
+  parent: HostDevice | null;
+}
 
 const moveDevice = precompiled<{ id: number; from: string; to: string; instanceUuid: string | null; consumer: string | null; now: string }>((db, p) =>
   db.updateTable('pci_devices')
@@ -86,9 +100,10 @@ export async function claimOnHost(
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
     for (let n = 0; n < request.count; n++) {
-      const device = await pickFreeDevice(trx, dialect, input.host, request);
-      if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
-      const family = await familyOf(trx, device, dialect === 'postgres', familyToAllocate(device));
+      const pick = await pickFreeDevice(trx, dialect, input.host, request);
+      if (!pick) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
+      const { device } = pick;
+      const family = pick.parent ? [pick.parent] : await familyOf(trx, device, dialect === 'postgres', familyToAllocate(device));
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
       await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now, poolChanges);
       claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
@@ -102,13 +117,25 @@ function familyToAllocate(device: HostDevice): 'all' | 'none' {
   return device.parentAddr === null ? 'all' : 'none';
 }
 
-async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: string, request: PciRequest): Promise<HostDevice | null> {
+async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: string, request: PciRequest): Promise<PickedDevice | null> {
   const { devType, physicalNetwork, vendorId, productId } = request.spec;
   // The common request (a port's: a kind on a physical network) runs prebuilt.
   if (physicalNetwork && !vendorId && !productId) {
-    const pick = dialect === 'postgres' ? pickOnNetworkLocking : pickOnNetwork;
-    const [row] = (await pick.run(trx, { host, devType, physicalNetwork })).rows;
-    return row ? deviceFromRow(row) : null;
+    const values = { host, devType, physicalNetwork };
+    if (dialect === 'sqlite') {
+      const [row] = (await pickOnNetwork.run(trx, values)).rows;
+      return row ? { device: deviceFromRow(row), parent: null } : null;
+    }
+    // On PostgreSQL the PF comes in the same round trip. The compute node's row lock (claimOnHost's
+    // first write) keeps other claims on this host out, so the guess is right unless a release or
+    // another session holds or freed a lower VF meanwhile; then it is not used and familyOf reads the PF.
+    const [picked, parentRows] = await runTogether(trx, [pickOnNetworkLocking.compile(trx, values), parentOfPickLocking.compile(trx, values)]);
+    const row = picked!.rows[0] as PciDeviceRow | undefined;
+    if (!row) return null;
+    const device = deviceFromRow(row);
+    const parentRow = parentRows!.rows[0] as PciDeviceRow | undefined;
+    const parent = parentRow && device.parentAddr !== null && parentRow.address === device.parentAddr ? deviceFromRow(parentRow) : null;
+    return { device, parent };
   }
   let q = trx.selectFrom('pci_devices').selectAll()
     .where('host', '=', host)
@@ -121,7 +148,7 @@ async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: str
   q = q.orderBy('address').limit(1);
   if (dialect === 'postgres') q = q.forUpdate().skipLocked();
   const row = await q.executeTakeFirst();
-  return row ? deviceFromRow(row) : null;
+  return row ? { device: deviceFromRow(row), parent: null } : null;
 }
 
 async function applyDeviceChanges(
@@ -189,7 +216,7 @@ export async function claimDevicesOnHost(
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
     for (let n = 0; n < request.count; n++) {
-      const device = await pickFreeDevice(trx, dialect, input.host, request);
+      const device = (await pickFreeDevice(trx, dialect, input.host, request))?.device;
       if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
       const family = await familyOf(trx, device, dialect === 'postgres');
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');

@@ -97,16 +97,22 @@ export interface NewInstance {
 }
 
 /** Inserts the server and returns it as stored (returning: no read back). */
+/**
+ * Records a new server. Every column is written from here, so the record
+ * returned is the row as stored, and the insert can be deferred
+ * (pipelining.ts): a duplicate uuid still fails the transaction.
+ */
 export async function insertInstance(db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null }): Promise<InstanceRecord> {
   const now = nowIso();
-  const row = await db.insertInto('instances').values({
+  const row: InstanceRow = {
     uuid: i.uuid, name: i.name, project_id: i.projectId, user_id: i.userId, image_ref: i.imageRef,
     flavor_id: i.flavor.id, flavor: toJson(i.flavor), old_flavor: null, new_flavor: null,
     vm_state: state.vmState, task_state: state.taskState, power_state: 0, host: null, node: null,
     availability_zone: i.availabilityZone, metadata: toJson(i.metadata), fault: null,
     description: i.description, key_name: i.keyName, pci_requests: toJson(i.pciRequests),
     network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
-  }).returningAll().executeTakeFirstOrThrow();
+  };
+  await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);
 }
 
