@@ -22,7 +22,7 @@ interface PgConnection {
   parsedStatements: Record<string, string>;
   stream: { cork?(): void; uncork?(): void };
   parse(q: { text: string; name?: string; types?: unknown[] }): void;
-  bind(c: { portal: string; statement: string; values: unknown[]; valueMapper: (v: unknown) => unknown }): void;
+  bind(c: { portal: string; statement: string; values: unknown[] }): void;
   describe(m: { type: 'P'; name: string }): void;
   execute(m: { portal: string; rows: number }): void;
   sync(): void;
@@ -56,17 +56,25 @@ export class PgPipeline {
   }
 
   submit(connection: PgConnection): Error | null {
+    // Every value is converted before anything is written: a value that cannot be sent fails the
+    // pipeline here (pg then reports it) instead of leaving half a pipeline on the wire.
+    let values: unknown[][];
+    try {
+      values = this.statements.map((s) => s.values.map(prepareValue));
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
     const parsedHere = new Set<string>();
     connection.stream.cork?.();
     try {
-      for (const s of this.statements) {
+      for (const [i, s] of this.statements.entries()) {
         const known = s.name !== null && (connection.parsedStatements[s.name] !== undefined || parsedHere.has(s.name));
         this.parsedByUs.push(!known && s.name !== null);
         if (!known) {
           connection.parse({ text: s.text, name: s.name ?? '' });
           if (s.name !== null) parsedHere.add(s.name);
         }
-        connection.bind({ portal: '', statement: known || s.name !== null ? s.name! : '', values: s.values, valueMapper: valueMapper });
+        connection.bind({ portal: '', statement: s.name ?? '', values: values[i]! });
         connection.describe({ type: 'P', name: '' });
         connection.execute({ portal: '', rows: 0 });
       }
@@ -131,7 +139,7 @@ const ResultClass = (pg as unknown as { Result: new () => {
   addFields(f: unknown[]): void; parseRow(f: unknown[]): unknown; addRow(r: unknown): void; addCommandComplete(m: unknown): void;
 } }).Result;
 
-const valueMapper = (pgUtils as { prepareValue(v: unknown): unknown }).prepareValue;
+const prepareValue = (value: unknown): unknown => pgUtils.prepareValue(value);
 
 /** Runs statements as one pipeline on a client (outside or inside a transaction). */
 export function runPipeline(client: pg.PoolClient, statements: PipelinedStatement[]): Promise<pg.QueryResult[]> {

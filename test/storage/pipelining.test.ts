@@ -134,6 +134,19 @@ describe('deferred writes', () => {
           });
         }
         assert.equal((await store.db.selectFrom('images').select('id').where('id', 'like', 'x%').execute()).length, 30);
+
+        // A value that cannot be sent fails the transaction before anything of the pipeline is written;
+        // the connection goes back to the pool usable, and nothing of that transaction commits.
+        const circular: Record<string, unknown> = {};
+        circular['self'] = circular;
+        await assert.rejects(store.transact(async (trx) => {
+          await deferWrite(trx, insertImage(trx, 'y1', 'n'));
+          await deferWrite(trx, { ...rename(trx, 'y1', 'n', 'm'), parameters: [circular, 'y1', 'n'] });
+          await trx.selectFrom('images').select('id').execute();
+        }), TypeError);
+        for (let i = 0; i < 12; i++) {
+          assert.deepEqual(await store.transact((trx) => trx.selectFrom('images').select('id').where('id', '=', 'y1').execute()), []);
+        }
       } finally {
         await store.close();
       }
