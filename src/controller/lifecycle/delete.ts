@@ -1,6 +1,6 @@
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { deleteGuest, guestsOfInstance, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { deleteGuest, deleteGuestsOf, guestsOfInstance, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
@@ -75,6 +75,6 @@ async function finishDeleteIn(trx: Kysely<Database>, dialect: ControllerContext[
   // its source host is back and has removed the old guest).
   await releaseColdMoveClaims(trx, dialect, uuid);
   await unbindInstancePorts(trx, instance);
-  await trx.deleteFrom('guests').where('instance_uuid', '=', uuid).execute();
+  await deleteGuestsOf(trx, uuid);
   await deleteInstanceRow(trx, uuid);
 }

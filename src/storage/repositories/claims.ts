@@ -1,10 +1,10 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { ClaimConflict } from '../../domain/errors.js';
 import type { HostDevice } from '../../domain/pci/device.js';
 import { poolDeltas, type PoolDelta } from '../../domain/pci/pools.js';
 import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/tracker.js';
 import type { PciRequest } from '../../domain/pci/request.js';
-import type { Database } from '../schema.js';
+import type { AllocationTable, Database } from '../schema.js';
 import type { Dialect } from '../db.js';
 import { deferWrite, runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
@@ -173,16 +173,18 @@ export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, c
   const now = nowIso();
   let q = trx.selectFrom('pci_devices').selectAll().where('consumer', '=', consumer);
   if (host) q = q.where('host', '=', host);
-  const held = (await q.orderBy('address').execute()).map(deviceFromRow);
+  let aq = trx.selectFrom('allocations').selectAll().where('consumer', '=', consumer);
+  if (host) aq = aq.where('host', '=', host);
+  // Both depend only on the consumer: one round trip (pipelining.ts). Nothing below changes allocations before they are used.
+  const [heldRows, allocationRows] = await runTogether(trx, [q.orderBy('address').compile(), aq.compile()]);
+  const held = (heldRows!.rows as PciDeviceRow[]).map(deviceFromRow);
+  const allocations = allocationRows!.rows as Array<Selectable<AllocationTable>>;
   for (const device of held) {
     const family = await familyOf(trx, device, dialect === 'postgres', 'in-use');
     const current = family.find((d) => d.id === device.id) ?? device;
     const changes = freeDevice(current, family);
     await applyDeviceChanges(trx, device.host, [current, ...family], changes, null, now);
   }
-  let aq = trx.selectFrom('allocations').selectAll().where('consumer', '=', consumer);
-  if (host) aq = aq.where('host', '=', host);
-  const allocations = await aq.execute();
   for (const a of allocations) {
     await deferWrite(trx, trx.updateTable('compute_nodes').set({
       vcpus_used: sql`vcpus_used - ${a.vcpus}`,

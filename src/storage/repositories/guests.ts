@@ -121,6 +121,11 @@ export async function hasGuests(db: Kysely<Database>, instanceUuid: string): Pro
   return row !== undefined;
 }
 
+/** Every guest row of a server, on any host (the server is being removed). */
+export async function deleteGuestsOf(db: Kysely<Database>, instanceUuid: string): Promise<void> {
+  await deferWrite(db, db.deleteFrom('guests').where('instance_uuid', '=', instanceUuid).compile());
+}
+
 export async function deleteGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<void> {
-  await db.deleteFrom('guests').where('instance_uuid', '=', instanceUuid).where('host', '=', host).execute();
+  await deferWrite(db, db.deleteFrom('guests').where('instance_uuid', '=', instanceUuid).where('host', '=', host).compile());
 }

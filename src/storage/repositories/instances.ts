@@ -226,7 +226,7 @@ export async function updateInstanceOrFail(
 }
 
 export async function deleteInstanceRow(db: Kysely<Database>, uuid: string): Promise<void> {
-  await db.deleteFrom('instances').where('uuid', '=', uuid).execute();
+  await deferWrite(db, db.deleteFrom('instances').where('uuid', '=', uuid).compile());
 }
 
 export async function instancesInTaskState(db: Kysely<Database>, taskState: string): Promise<InstanceRecord[]> {

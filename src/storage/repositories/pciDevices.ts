@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DeviceStatus, HostDevice, TrackedDeviceType } from '../../domain/pci/device.js';
 import type { Database, PciDeviceTable } from '../schema.js';
+import { runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { fromJson } from './json.js';
 
@@ -55,11 +56,15 @@ export async function familyOf(
 ): Promise<HostDevice[]> {
   const pfAddr = device.parentAddr ?? device.address;
   // Locking the PF row first serialises every claim and free within one NIC on PostgreSQL.
-  const [parent] = (await (lock ? deviceAtLocking : deviceAt).run(db, { host: device.host, address: pfAddr })).rows;
-  if (siblings === 'none' && device.parentAddr !== null) return parent ? [deviceFromRow(parent)] : [];
+  const parentQuery = (lock ? deviceAtLocking : deviceAt).compile(db, { host: device.host, address: pfAddr });
+  if (siblings === 'none' && device.parentAddr !== null) {
+    const [parent] = (await db.executeQuery(parentQuery)).rows;
+    return parent ? [deviceFromRow(parent)] : [];
+  }
   let childQuery = db.selectFrom('pci_devices').selectAll()
     .where('host', '=', device.host).where('parent_addr', '=', pfAddr);
   if (siblings === 'in-use' && device.parentAddr !== null) childQuery = childQuery.where('status', 'in', ['claimed', 'allocated']);
-  const children = await childQuery.execute();
-  return [...(parent ? [parent] : []), ...children].map(deviceFromRow);
+  // In that order, in one round trip (pipelining.ts): the PF's lock is still taken first.
+  const [parents, children] = await runTogether(db, [parentQuery, childQuery.compile()]);
+  return [...(parents!.rows as PciDeviceRow[]), ...(children!.rows as PciDeviceRow[])].map(deviceFromRow);
 }
