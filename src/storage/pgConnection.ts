@@ -23,6 +23,7 @@ const NOT_ONE_ROW = '22012';
  * parameters are the write's own: the text around it has none.
  */
 function oneRowOrError(writeSql: string): string {
+  if (/\breturning\b/i.test(writeSql)) throw new Error(`a write checked for one row must not return rows itself: ${writeSql}`);
   return `with w as (${writeSql} returning 1) select 1 / (count(*) = 1)::int as one_row from w`;
 }
 
