@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { CompiledQuery } from 'kysely';
-import { DEFERRED_WRITE, TOGETHER, type DeferredWrite, type UnlessOneRow } from './pipelining.js';
+import { DEFERRED_WRITE, READ_LATER, TOGETHER, type DeferredWrite, type LaterRead, type UnlessOneRow } from './pipelining.js';
 import { runPipeline, PipelineError, type PipelinedStatement } from './pgPipeline.js';
 import { profiledPipeline, profiledQuery, type SqlFigures } from './sqlProfile.js';
 
@@ -11,7 +11,17 @@ const done = (command: string): Promise<PgResult> => Promise.resolve({ command, 
 
 interface Pending {
   statement: PipelinedStatement;
-  unlessOneRow: UnlessOneRow | undefined;
+  unlessOneRow?: UnlessOneRow;
+  /** A read sent later (readLater): who gets its result. */
+  read?: LaterRead;
+}
+
+/** A pg result as Kysely shapes one. */
+function asKyselyResult(r: PgResult): { rows: unknown[]; numAffectedRows: bigint | undefined } {
+  return {
+    rows: r.rows,
+    numAffectedRows: ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(r.command) ? BigInt(r.rowCount ?? 0) : undefined,
+  };
 }
 
 /** division_by_zero: what oneRowOrError raises when the write did not change exactly one row. */
@@ -63,6 +73,7 @@ export class PgConnection {
       case 'rollback': return this.rollback();
       case DEFERRED_WRITE: return this.defer(values![0] as DeferredWrite);
       case TOGETHER: return this.together(values![0] as CompiledQuery[]);
+      case READ_LATER: return this.readLater(values![0] as LaterRead);
       default: return this.statement(textOrCursor, values ?? []);
     }
   }
@@ -120,11 +131,19 @@ export class PgConnection {
   private async together(queries: CompiledQuery[]): Promise<PgResult> {
     if (this.failure !== null) throw this.failure;
     const results = await this.flushWith(queries.map((q) => this.prepared(q.sql, [...q.parameters])));
-    const rows = results.map((r) => ({
-      rows: r.rows,
-      numAffectedRows: ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(r.command) ? BigInt(r.rowCount ?? 0) : undefined,
-    }));
-    return { command: 'TOGETHER', rowCount: 0, rows };
+    return { command: 'TOGETHER', rowCount: 0, rows: results.map(asKyselyResult) };
+  }
+
+  private readLater(read: LaterRead): Promise<PgResult> {
+    const statement = this.prepared(read.query.sql, [...read.query.parameters]);
+    if (!this.inTransaction) {
+      this.single(statement.text, statement.values).then((r) => read.answer(asKyselyResult(r) as never), read.fail);
+    } else if (this.failure !== null) {
+      read.fail(this.failure);
+    } else {
+      this.pending.push({ statement, read });
+    }
+    return done('READ LATER');
   }
 
   /** Sends the pending begin and writes, then `lasts`, as one pipeline; returns the results of `lasts`. */
@@ -143,13 +162,15 @@ export class PgConnection {
       const run = () => runPipeline(this.client, statements);
       results = await (this.profile ? profiledPipeline(statements.map((s) => s.text), this.profile, run) : run());
     } catch (error) {
-      if (!(error instanceof PipelineError)) throw error;
-      const write = error.index >= writesFrom ? writes[error.index - writesFrom] : undefined;
-      if (!write) throw error.cause;
-      const notOneRow = write.unlessOneRow && (error.cause as { code?: string }).code === NOT_ONE_ROW;
-      this.failure = notOneRow ? write.unlessOneRow!() : error.cause;
-      throw this.failure;
+      const failed = error instanceof PipelineError && error.index >= writesFrom ? writes[error.index - writesFrom] : undefined;
+      const cause = error instanceof PipelineError ? error.cause : error;
+      const notOneRow = failed?.unlessOneRow && (cause as { code?: string }).code === NOT_ONE_ROW;
+      if (failed) this.failure = notOneRow ? failed.unlessOneRow!() : cause;
+      const reported = failed ? this.failure : cause;
+      for (const p of writes) p.read?.fail(reported);
+      throw reported;
     }
+    writes.forEach((p, i) => p.read?.answer(asKyselyResult(results[writesFrom + i]!) as never));
     return results.slice(results.length - lasts.length);
   }
 
@@ -166,9 +187,11 @@ export class PgConnection {
   }
 
   private reset(): void {
+    const unsent = this.pending;
     this.inTransaction = false;
     this.beginPending = false;
     this.pending = [];
     this.failure = null;
+    for (const p of unsent) p.read?.fail(new Error('the transaction ended before this read was sent'));
   }
 }

@@ -54,3 +54,32 @@ export async function runTogether(db: Kysely<Database>, queries: CompiledQuery[]
   for (const q of queries) results.push(await db.executeQuery(q));
   return results;
 }
+
+/** The SQL text by which a read sent later reaches the connection of its transaction (pgConnection.ts). */
+export const READ_LATER = '/* vdpa: read later */';
+
+/** What readLater hands to the PostgreSQL connection. */
+export interface LaterRead {
+  query: CompiledQuery;
+  answer(result: QueryResult<unknown>): void;
+  fail(error: unknown): void;
+}
+
+/**
+ * A read inside a transaction that goes out with the transaction's next
+ * round trip (on PostgreSQL), so reading ahead what a later step needs costs
+ * no round trip of its own; its promise settles when that answer comes. If
+ * the transaction fails or ends first, it rejects with that cause. On SQLite
+ * it runs at once. Must be called before the statement it is to ride with.
+ */
+export function readLater<R>(db: Kysely<Database>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return db.executeQuery(query);
+  const result = new Promise<QueryResult<R>>((answer, fail) => {
+    const read: LaterRead = { query, answer: answer as (r: QueryResult<unknown>) => void, fail };
+    // Called now, so it is queued on the transaction's connection before whatever the caller runs next.
+    db.executeQuery(CompiledQuery.raw(READ_LATER, [read])).catch(fail);
+  });
+  // A caller that stopped waiting (its transaction failed on an earlier statement) must not leave an unhandled rejection.
+  result.catch(() => undefined);
+  return result;
+}

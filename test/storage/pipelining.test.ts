@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql, type Kysely } from 'kysely';
 import { openStore, type Store } from '../../src/storage/db.js';
-import { deferWrite } from '../../src/storage/pipelining.js';
+import { deferWrite, readLater } from '../../src/storage/pipelining.js';
 import type { Database } from '../../src/storage/schema.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
@@ -81,6 +81,30 @@ async function checks(store: Store): Promise<void> {
   await deferWrite(db, rename(db, 'c', 'five', 'eight'), mustRename);
   assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:eight']);
   await assert.rejects(deferWrite(db, rename(db, 'c', 'five', 'nine'), mustRename), Taken);
+
+  // A read sent later goes out with the next round trip, in its place: before the write asked for after it.
+  const nameOf = (trx: Kysely<Database>, id: string) => trx.selectFrom('images').select('name').where('id', '=', id).compile();
+  const [before, afterwards] = await store.transact(async (trx) => {
+    const early = readLater(trx, nameOf(trx, 'a'));
+    await deferWrite(trx, rename(trx, 'a', 'two', 'ten'), mustRename);
+    const now = await trx.executeQuery(nameOf(trx, 'a'));
+    return [(await early).rows[0]?.name, now.rows[0]?.name];
+  });
+  assert.deepEqual([before, afterwards], ['two', 'ten']);
+  // Left pending, it rides with the commit; outside a transaction it runs at once.
+  const atCommit = await store.transact(async (trx) => ({ later: readLater(trx, nameOf(trx, 'a')) }));
+  assert.equal((await atCommit.later).rows[0]?.name, 'ten');
+  assert.equal((await readLater(db, nameOf(db, 'b'))).rows[0]?.name, 'four');
+  // Its transaction failing first rejects it with that cause, and nobody waiting for it is no crash.
+  let orphan: Promise<unknown> | undefined;
+  await assert.rejects(store.transact(async (trx) => {
+    orphan = readLater(trx, nameOf(trx, 'a'));
+    readLater(trx, nameOf(trx, 'b'));
+    await deferWrite(trx, rename(trx, 'a', 'not-its-name', 'x'), mustRename);
+    await names(trx);
+  }), Taken);
+  if (store.dialect === 'postgres') await assert.rejects(orphan!, Taken);
+  await store.transact(async (trx) => { await deferWrite(trx, rename(trx, 'a', 'ten', 'two'), mustRename); });
 
   // Many transactions in flight on the pool, each with deferred writes and reads: every one commits its own.
   await Promise.all(Array.from({ length: 40 }, (_, i) => store.transact(async (trx) => {

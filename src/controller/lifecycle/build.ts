@@ -4,7 +4,7 @@ import { finishAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
 import { setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { getInstance, updateInstance, updateInstanceOrFail, type InstanceRecord } from '../../storage/repositories/instances.js';
-import { setPortStatus } from '../../storage/repositories/ports.js';
+import { readPortsLater, setPortStatus, type PortRecord } from '../../storage/repositories/ports.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
@@ -25,11 +25,11 @@ export async function placeInstance(ctx: ControllerContext, uuid: string, create
   const instance = created?.uuid === uuid ? created : await getInstance(db, uuid);
   if (!instance || instance.taskState !== TaskState.SCHEDULING) return;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests);
-  const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
+  const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim<Promise<PortRecord[]>>(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed, ports) => {
     await updateInstanceOrFail(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING }, { taskState: TaskState.SCHEDULING },
       () => new ScheduleAborted('server left scheduling'));
-    await bindAndRunGuest(trx, instance, host, claimed);
-  }));
+    await bindAndRunGuest(trx, instance, host, claimed, await ports);
+  }, (trx) => readPortsLater(trx, instance.portIds)));
   if (!outcome || outcome.placed) return;
   ctx.log.info({ server: uuid, reason: outcome.reason }, 'no valid host');
   await ctx.store.transact(async (trx) => {

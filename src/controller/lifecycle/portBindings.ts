@@ -40,8 +40,10 @@ export async function heldDevicesByPort(db: Kysely<Database>, consumer: string, 
  */
 export async function bindInstancePorts(
   trx: Kysely<Database>, instance: InstanceRecord, host: string, byPort: Map<string, HostDevice>, status = 'DOWN',
+  /** The instance's ports as read in this transaction already, if they were. */
+  read?: PortRecord[],
 ): Promise<PortRecord[]> {
-  const ports = await getPorts(trx, instance.portIds);
+  const ports = read ?? await getPorts(trx, instance.portIds);
   const bound: PortRecord[] = [];
   for (const port of ports) {
     const profile = bindingProfileFor(byPort.get(port.id));
@@ -71,9 +73,11 @@ export async function unbindInstancePorts(trx: Kysely<Database>, instance: Insta
 }
 
 /** Binds the server's ports to the devices claimed on `host` and tells that host's agent to run the guest. */
-export async function bindAndRunGuest(trx: Kysely<Database>, instance: InstanceRecord, host: string, claimed: ClaimedDevice[]): Promise<void> {
+export async function bindAndRunGuest(
+  trx: Kysely<Database>, instance: InstanceRecord, host: string, claimed: ClaimedDevice[], read?: PortRecord[],
+): Promise<void> {
   const byPort = devicesByPort(claimed);
   const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
-  const ports = await bindInstancePorts(trx, instance, host, byPort);
+  const ports = await bindInstancePorts(trx, instance, host, byPort, 'DOWN', read);
   await setDesiredGuest(trx, instance.uuid, host, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
 }

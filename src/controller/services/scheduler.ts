@@ -79,11 +79,13 @@ type Decision = { host: string } | { host: null; reason: string };
  * instead of all choosing the same host. A claim that lost a race (another
  * controller process) moves on to the next host; nothing is left half-claimed.
  */
-export async function scheduleAndClaim(
+export async function scheduleAndClaim<Ahead>(
   ctx: ControllerContext,
   request: ResourceRequest,
   claim: { consumer: string; instanceUuid: string },
-  commit: (trx: Kysely<Database>, host: string, claimed: ClaimedDevice[]) => Promise<void>,
+  commit: (trx: Kysely<Database>, host: string, claimed: ClaimedDevice[], ahead: Ahead) => Promise<void>,
+  /** Reads the commit will need, started before the claim so they ride with its first round trip (readLater). */
+  readAhead?: (trx: Kysely<Database>) => Ahead,
 ): Promise<ScheduleOutcome> {
   const { dialect } = ctx.store;
   const index = candidateIndexOf(ctx);
@@ -102,11 +104,12 @@ export async function scheduleAndClaim(
         const poolChanges: PoolDelta[] = [];
         let claimed: ClaimedDevice[];
         try {
+          const ahead = readAhead?.(trx) as Ahead;
           claimed = await claimOnHost(trx, dialect, {
             host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
             vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
           }, poolChanges);
-          await commit(trx, chosen, claimed);
+          await commit(trx, chosen, claimed, ahead);
         } catch (e) {
           index.cancel(reservation);
           throw e;

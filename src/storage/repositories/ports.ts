@@ -1,5 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
-import { deferWrite, runTogether } from '../pipelining.js';
+import type { CompiledQuery, Kysely, Selectable } from 'kysely';
+import { deferWrite, readLater, runTogether } from '../pipelining.js';
 import type { Database, IpAllocationTable, PortTable } from '../schema.js';
 import { precompiled } from '../precompiled.js';
 import { nowTimestamp } from './networks.js';
@@ -55,12 +55,16 @@ function fixedIpsQuery(db: Kysely<Database>, portIds: string[]) {
   return db.selectFrom('ip_allocations').selectAll().where('port_id', 'in', portIds).orderBy('subnet_id').orderBy('ip_address');
 }
 
-function withFixedIpRows(rows: PortRow[], allocs: Array<Selectable<IpAllocationTable>>): PortRecord[] {
+/** Ports with their addresses; rows without port_id (the single-port statement) belong to `onlyPort`. */
+function withFixedIpRows(
+  rows: PortRow[], allocs: Array<Pick<Selectable<IpAllocationTable>, 'subnet_id' | 'ip_address'> & { port_id?: string }>, onlyPort?: string[],
+): PortRecord[] {
   const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
   for (const a of allocs) {
-    const list = byPort.get(a.port_id) ?? [];
+    const owner = a.port_id ?? (onlyPort?.length === 1 ? onlyPort[0]! : '');
+    const list = byPort.get(owner) ?? [];
     list.push({ subnetId: a.subnet_id, ipAddress: a.ip_address });
-    byPort.set(a.port_id, list);
+    byPort.set(owner, list);
   }
   return rows.map((r) => toPort(r, byPort.get(r.id) ?? []));
 }
@@ -83,16 +87,31 @@ const fixedIpsOfPort = precompiled<{ id: string }, { subnet_id: string; ip_addre
 export async function getPorts(db: Kysely<Database>, ids: string[]): Promise<PortRecord[]> {
   if (ids.length === 0) return [];
   // The ports and their addresses depend only on the ids: one round trip (pipelining.ts).
-  if (ids.length === 1) {
-    // A server's usual single port: two prebuilt statements.
-    const [port, ips] = await runTogether(db, [portById.compile(db, { id: ids[0]! }), fixedIpsOfPort.compile(db, { id: ids[0]! })]);
-    const row = port!.rows[0] as PortRow | undefined;
-    if (!row) return [];
-    const addresses = ips!.rows as Array<{ subnet_id: string; ip_address: string }>;
-    return [toPort(row, addresses.map((a) => ({ subnetId: a.subnet_id, ipAddress: a.ip_address })))];
-  }
-  const [ports, ips] = await runTogether(db, [portQuery(db).where('ports.id', 'in', ids).compile(), fixedIpsQuery(db, ids).compile()]);
-  const records = withFixedIpRows(ports!.rows as PortRow[], ips!.rows as Array<Selectable<IpAllocationTable>>);
+  const [ports, ips] = await runTogether(db, portReads(db, ids));
+  return portRecords(ids, ports!.rows, ips!.rows);
+}
+
+/**
+ * getPorts, read with the transaction's next round trip (readLater): a step
+ * that will need the ports asks for them ahead at no round trip of its own.
+ */
+export function readPortsLater(db: Kysely<Database>, ids: string[]): Promise<PortRecord[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  const [portsQuery, ipsQuery] = portReads(db, ids);
+  const records = Promise.all([readLater(db, portsQuery), readLater(db, ipsQuery)])
+    .then(([ports, ips]) => portRecords(ids, ports.rows, ips.rows));
+  records.catch(() => undefined); // as readLater: a caller that stopped waiting leaves no unhandled rejection
+  return records;
+}
+
+/** The two statements of getPorts: a server's usual single port as two prebuilt statements. */
+function portReads(db: Kysely<Database>, ids: string[]): [CompiledQuery, CompiledQuery] {
+  if (ids.length === 1) return [portById.compile(db, { id: ids[0]! }), fixedIpsOfPort.compile(db, { id: ids[0]! })];
+  return [portQuery(db).where('ports.id', 'in', ids).compile(), fixedIpsQuery(db, ids).compile()];
+}
+
+function portRecords(ids: string[], portRows: unknown[], ipRows: unknown[]): PortRecord[] {
+  const records = withFixedIpRows(portRows as PortRow[], ipRows as Array<Pick<Selectable<IpAllocationTable>, 'subnet_id' | 'ip_address'> & { port_id?: string }>, ids);
   const byId = new Map(records.map((p) => [p.id, p]));
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
