@@ -28,7 +28,6 @@ interface PgConnection {
   sync(): void;
 }
 
-
 /**
  * Several statements sent to PostgreSQL in one write and answered in one
  * read: Parse/Bind/Describe/Execute for each, one Sync at the end (the

@@ -1,6 +1,11 @@
 import { CompiledQuery, PostgresAdapter, type Kysely, type QueryResult } from 'kysely';
 import type { Database } from './schema.js';
 
+/** These calls batch round trips on PostgreSQL; on SQLite, in-process, each statement simply runs. */
+function onPostgres(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
 /**
  * For a write that must change exactly one row (a conditional update, a
  * claim): the error to fail with when it changed none or several.
@@ -27,7 +32,7 @@ export const DEFERRED_WRITE = '/* vdpa: deferred write */';
  * Outside a transaction it runs at once on PostgreSQL too.
  */
 export async function deferWrite(trx: Kysely<Database>, query: CompiledQuery, unlessOneRow?: UnlessOneRow): Promise<void> {
-  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+  if (onPostgres(trx)) {
     const write: DeferredWrite = { query, unlessOneRow };
     await trx.executeQuery(CompiledQuery.raw(DEFERRED_WRITE, [write]));
     return;
@@ -46,7 +51,7 @@ export const TOGETHER = '/* vdpa: statements together */';
  * come back in order.
  */
 export async function runTogether(db: Kysely<Database>, queries: CompiledQuery[]): Promise<QueryResult<unknown>[]> {
-  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+  if (onPostgres(db)) {
     const { rows } = await db.executeQuery(CompiledQuery.raw(TOGETHER, [queries]));
     return rows as QueryResult<unknown>[];
   }
@@ -73,7 +78,7 @@ export interface LaterRead {
  * it runs at once. Must be called before the statement it is to ride with.
  */
 export function readLater<R>(db: Kysely<Database>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
-  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return db.executeQuery(query);
+  if (!onPostgres(db)) return db.executeQuery(query);
   const result = new Promise<QueryResult<R>>((answer, fail) => {
     const read: LaterRead = { query, answer: answer as (r: QueryResult<unknown>) => void, fail };
     // Called now, so it is queued on the transaction's connection before whatever the caller runs next.

@@ -5,6 +5,14 @@ interface Figure { calls: number; ns: bigint }
 
 export type SqlFigures = Map<string, Figure>;
 
+/** One more call of `key`, taking `ns`. */
+function addCall(figures: SqlFigures, key: string, ns: bigint): void {
+  const f = figures.get(key) ?? { calls: 0, ns: 0n };
+  f.calls++;
+  f.ns += ns;
+  figures.set(key, f);
+}
+
 /**
  * Opt-in (VDPA_SQL_PROFILE=<file>): counts and times every SQLite statement
  * by its SQL text and writes the table to <file> when the process exits, so
@@ -18,10 +26,7 @@ export function profiledStatement(stmt: BetterSqlite3.Statement, sql: string, fi
       try {
         return original(...args);
       } finally {
-        const f = figures.get(sql) ?? { calls: 0, ns: 0n };
-        f.calls++;
-        f.ns += process.hrtime.bigint() - start;
-        figures.set(sql, f);
+        addCall(figures, sql, process.hrtime.bigint() - start);
       }
     };
   };
@@ -32,12 +37,7 @@ export function profiledStatement(stmt: BetterSqlite3.Statement, sql: string, fi
 /** The same table for PostgreSQL: round trip time of each statement, by its SQL text. */
 export function profiledQuery<T>(sql: string, figures: Map<string, Figure>, run: () => Promise<T>): Promise<T> {
   const start = process.hrtime.bigint();
-  const count = () => {
-    const f = figures.get(sql) ?? { calls: 0, ns: 0n };
-    f.calls++;
-    f.ns += process.hrtime.bigint() - start;
-    figures.set(sql, f);
-  };
+  const count = () => addCall(figures, sql, process.hrtime.bigint() - start);
   const p = run();
   p.then(count, count);
   return p;
@@ -51,16 +51,10 @@ export function profiledQuery<T>(sql: string, figures: Map<string, Figure>, run:
  */
 export function profiledPipeline<T>(sqls: string[], figures: Map<string, Figure>, run: () => Promise<T>): Promise<T> {
   const start = process.hrtime.bigint();
-  const add = (key: string, ns: bigint) => {
-    const f = figures.get(key) ?? { calls: 0, ns: 0n };
-    f.calls++;
-    f.ns += ns;
-    figures.set(key, f);
-  };
   const count = () => {
     const took = process.hrtime.bigint() - start;
-    add(`[pipeline of ${sqls.length}]`, took);
-    for (const sql of sqls) add(`[pipelined] ${sql}`, took / BigInt(sqls.length));
+    addCall(figures, `[pipeline of ${sqls.length}]`, took);
+    for (const sql of sqls) addCall(figures, `[pipelined] ${sql}`, took / BigInt(sqls.length));
   };
   const p = run();
   p.then(count, count);

@@ -18,24 +18,15 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     before(async () => { rig = await lifetime.start(); });
     after(() => lifetime.stop());
 
-    async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-      const res = await fetch(`${rig.tc.url}${path}`, {
-        method,
-        headers: { 'x-auth-token': await rig.tc.token('admin'), 'content-type': 'application/json', ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : null };
-    }
     const action = (id: string, body: unknown, headers?: Record<string, string>) =>
-      call('POST', `/compute/v2.1/servers/${id}/action`, body, headers);
+      rig.api('POST', `/compute/v2.1/servers/${id}/action`, body, headers);
     const settled = (id: string, statuses: string[]) => until(`${id} in ${statuses.join('/')} with no task`, async () => {
       const s = await server(rig, id);
       return statuses.includes(s.status) && s['OS-EXT-STS:task_state'] === null ? s : null;
     });
     /** Free devices per host, and which server holds each allocated one. */
     async function accounting(): Promise<{ free: Record<string, number>; holders: string[] }> {
-      const pci = (await call('GET', '/compute/v2.1/os-pci/detail')).body.pci_devices as Array<{ host: string; status: string; instance_uuid: string | null }>;
+      const pci = (await rig.api('GET', '/compute/v2.1/os-pci/detail')).body.pci_devices as Array<{ host: string; status: string; instance_uuid: string | null }>;
       const counts = Object.fromEntries(await Promise.all(HOSTS.map(async (h) => [h, await free(rig, h)] as const)));
       return { free: counts, holders: pci.filter((d) => d.status === 'allocated').map((d) => d.instance_uuid!) };
     }
@@ -48,7 +39,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.deepEqual((await accounting()).holders, Array(vfs).fill(id));
     }
     async function serviceId(host: string): Promise<string> {
-      return (await call('GET', `/compute/v2.1/os-services?host=${host}`)).body.services[0].id;
+      return (await rig.api('GET', `/compute/v2.1/os-services?host=${host}`)).body.services[0].id;
     }
 
     test('boot, stop/start, suspend/resume, attach/detach, migrate, resize/revert, live migrate, shelve/unshelve, evacuate, delete', async () => {
@@ -67,17 +58,17 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       await expectHeldOn(s.id, s.host);
 
       // A second vdpa port on the running server, then gone again.
-      const net = (await call('GET', '/network/v2.0/networks?name=vdpa-net')).body.networks[0];
-      const extra = (await call('POST', '/network/v2.0/ports', { port: { name: `extra-${backend}`, network_id: net.id, 'binding:vnic_type': 'vdpa' } })).body.port;
-      const attached = await call('POST', `/compute/v2.1/servers/${s.id}/os-interface`, { interfaceAttachment: { port_id: extra.id } }, at('2.70'));
+      const net = (await rig.api('GET', '/network/v2.0/networks?name=vdpa-net')).body.networks[0];
+      const extra = (await rig.api('POST', '/network/v2.0/ports', { port: { name: `extra-${backend}`, network_id: net.id, 'binding:vnic_type': 'vdpa' } })).body.port;
+      const attached = await rig.api('POST', `/compute/v2.1/servers/${s.id}/os-interface`, { interfaceAttachment: { port_id: extra.id } }, at('2.70'));
       assert.equal(attached.status, 200, JSON.stringify(attached.body));
       await settled(s.id, ['ACTIVE']);
       await expectHeldOn(s.id, s.host, 2);
-      assert.equal((await call('GET', `/network/v2.0/ports/${extra.id}`)).body.port.device_id, s.id);
-      assert.equal((await call('DELETE', `/compute/v2.1/servers/${s.id}/os-interface/${extra.id}`, undefined, at('2.70'))).status, 202);
+      assert.equal((await rig.api('GET', `/network/v2.0/ports/${extra.id}`)).body.port.device_id, s.id);
+      assert.equal((await rig.api('DELETE', `/compute/v2.1/servers/${s.id}/os-interface/${extra.id}`, undefined, at('2.70'))).status, 202);
       await settled(s.id, ['ACTIVE']);
       await expectHeldOn(s.id, s.host);
-      assert.equal((await call('GET', `/network/v2.0/ports/${extra.id}`)).body.port.device_id, '');
+      assert.equal((await rig.api('GET', `/network/v2.0/ports/${extra.id}`)).body.port.device_id, '');
 
       // Cold migrate and confirm: the server and its device on the other host.
       assert.equal((await action(s.id, { migrate: null })).status, 202);
@@ -116,7 +107,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
       // Evacuate off a host forced down; the source frees its device once it is back.
       const source = afterUnshelve;
-      const down = await call('PUT', `/compute/v2.1/os-services/${await serviceId(source)}`, { forced_down: true }, at('2.53'));
+      const down = await rig.api('PUT', `/compute/v2.1/os-services/${await serviceId(source)}`, { forced_down: true }, at('2.53'));
       assert.equal(down.status, 200, JSON.stringify(down.body));
       try {
         const evacuated = await action(s.id, { evacuate: { host: other(source) } }, at('2.29'));
@@ -124,17 +115,17 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         await until('evacuated', async () => (await hostOf(s.id)) === other(source));
         await settled(s.id, ['ACTIVE']);
       } finally {
-        await call('PUT', `/compute/v2.1/os-services/${await serviceId(source)}`, { forced_down: false }, at('2.53'));
+        await rig.api('PUT', `/compute/v2.1/os-services/${await serviceId(source)}`, { forced_down: false }, at('2.53'));
       }
       await expectHeldOn(s.id, other(source));
 
-      assert.equal((await call('DELETE', `/compute/v2.1/servers/${s.id}`)).status, 204);
-      await until('deleted', async () => (await call('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
+      assert.equal((await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`)).status, 204);
+      await until('deleted', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
       await until('every device free', async () => {
         const a = await accounting();
         return a.holders.length === 0 && HOSTS.every((h) => a.free[h] === 5);
       });
-      const port = (await call('GET', `/network/v2.0/ports/${s.portId}`)).body.port;
+      const port = (await rig.api('GET', `/network/v2.0/ports/${s.portId}`)).body.port;
       assert.deepEqual([port.device_id, port['binding:host_id'], port['binding:vif_type']], ['', '', 'unbound']);
     });
   });

@@ -22,7 +22,7 @@ export interface Rig {
   agents: ComputeAgent[];
   drivers: Map<string, SimulatedDriver>;
   failOn: Set<string>;
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
 
@@ -49,9 +49,9 @@ export async function startRig(databaseUrl?: string): Promise<Rig> {
   const token = await tc.token('admin');
   return {
     tc, agents, drivers, failOn,
-    async api(method, path, body) {
+    async api(method, path, body, headers = {}) {
       const res = await fetch(`${tc.url}${path}`, {
-        method, headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        method, headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();

@@ -31,13 +31,14 @@ hosts:
 const vdpaRequest = (id: string) => requestForPort({ id, vnicType: 'vdpa', physicalNetwork: 'physnet0' })!;
 const pfRequest = (id: string) => requestForPort({ id, vnicType: 'direct-physical', physicalNetwork: 'physnet0' })!;
 
-async function seed(store: Store): Promise<void> {
-  const [entry] = parseHostInventory(HOST, 'test');
+/** Registers the inventory's (one) host with its devices: h1 of HOST unless told otherwise. */
+async function seed(store: Store, inventory = HOST): Promise<void> {
+  const [entry] = parseHostInventory(inventory, 'test');
   await registerHost(store.db, {
-    host: 'h1', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
+    host: entry!.name, serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
     versions: entry!.versions, vdpaUnsupportedReason: null,
   }, { cpu: 1, ram: 1, disk: 1 });
-  await syncInventory(store.db, 'h1', applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
+  await syncInventory(store.db, entry!.name, applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
 }
 
 async function free(store: Store): Promise<number> {
@@ -185,31 +186,29 @@ hosts:
 `;
   await withPostgresDatabase(async (url) => {
     const store = await openStore(url);
-    const [entry] = parseHostInventory(twoNics, 'test');
-    await registerHost(store.db, {
-      host: 'h2', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
-      versions: entry!.versions, vdpaUnsupportedReason: null,
-    }, { cpu: 1, ram: 1, disk: 1 });
-    await syncInventory(store.db, 'h2', applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
-    const vfs = (await devicesOfHost(store.db, 'h2')).filter((d) => d.devType === 'vdpa').sort((a, b) => a.address.localeCompare(b.address));
-    assert.equal(vfs.length, 2);
-    // Another session holds the first NIC's VF: the pick skips it, the PF guess still names the first NIC.
-    const other = new pg.Client({ connectionString: url });
-    await other.connect();
     try {
-      await other.query('begin');
-      await other.query('select id from pci_devices where id = $1 for update', [vfs[0]!.id]);
-      const claimed = await store.transact((trx) => claimOnHost(trx, store.dialect, {
-        host: 'h2', consumer: 'vm-x', instanceUuid: 'vm-x', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('p1')],
-      }));
-      assert.equal(claimed[0]!.device.address, vfs[1]!.address);
-      await other.query('rollback');
+      await seed(store, twoNics);
+      const vfs = (await devicesOfHost(store.db, 'h2')).filter((d) => d.devType === 'vdpa').sort((a, b) => a.address.localeCompare(b.address));
+      assert.equal(vfs.length, 2);
+      // Another session holds the first NIC's VF: the pick skips it, the PF guess still names the first NIC.
+      const other = new pg.Client({ connectionString: url });
+      await other.connect();
+      try {
+        await other.query('begin');
+        await other.query('select id from pci_devices where id = $1 for update', [vfs[0]!.id]);
+        const claimed = await store.transact((trx) => claimOnHost(trx, store.dialect, {
+          host: 'h2', consumer: 'vm-x', instanceUuid: 'vm-x', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('p1')],
+        }));
+        assert.equal(claimed[0]!.device.address, vfs[1]!.address);
+        await other.query('rollback');
+      } finally {
+        await other.end();
+      }
+      const byAddress = new Map((await devicesOfHost(store.db, 'h2')).map((d) => [d.address, d.status]));
+      assert.deepEqual([byAddress.get(vfs[1]!.parentAddr!), byAddress.get(vfs[0]!.parentAddr!), byAddress.get(vfs[1]!.address)],
+        ['unavailable', 'available', 'allocated'], JSON.stringify([...byAddress]));
     } finally {
-      await other.end();
+      await store.close();
     }
-    const byAddress = new Map((await devicesOfHost(store.db, 'h2')).map((d) => [d.address, d.status]));
-    assert.deepEqual([byAddress.get(vfs[1]!.parentAddr!), byAddress.get(vfs[0]!.parentAddr!), byAddress.get(vfs[1]!.address)],
-      ['unavailable', 'available', 'allocated'], JSON.stringify([...byAddress]));
-    await store.close();
   });
 });

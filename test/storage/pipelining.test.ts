@@ -118,61 +118,54 @@ async function checks(store: Store): Promise<void> {
   assert.ok(pooled.every((n) => /^p(\d\d):n(\d+)$/.test(n) && Number(n.slice(1, 3)) === Number(n.split(':n')[1])), pooled.join(' '));
 }
 
-describe('deferred writes', () => {
-  test('SQLite: run at once, same results and failures', async () => {
-    const store = await openStore(':memory:');
+/** A store on its own database, closed afterwards (and the PostgreSQL database dropped). */
+async function withStore(backend: 'sqlite' | 'postgres', fn: (store: Store) => Promise<void>): Promise<void> {
+  const run = async (url: string) => {
+    const store = await openStore(url);
     try {
-      await checks(store);
+      await fn(store);
     } finally {
       await store.close();
     }
-  });
+  };
+  if (backend === 'sqlite') await run(':memory:');
+  else await withPostgresDatabase(run);
+}
 
-  test('PostgreSQL: pipelined with the next statement or the commit, same results and failures', async () => {
-    await withPostgresDatabase(async (url) => {
-      const store = await openStore(url);
-      try {
-        await checks(store);
-      } finally {
-        await store.close();
-      }
-    });
-  });
+describe('deferred writes', () => {
+  test('SQLite: run at once, same results and failures', () => withStore('sqlite', checks));
+
+  test('PostgreSQL: pipelined with the next statement or the commit, same results and failures', () => withStore('postgres', checks));
 
   test('PostgreSQL: begin goes out with the first statement and the transaction is still one transaction', async () => {
-    await withPostgresDatabase(async (url) => {
-      const store = await openStore(url);
-      try {
-        const { first, second, sameTransaction } = await store.transact(async (trx) => {
-          const a = await sql<{ xid: string }>`select txid_current()::text as xid`.execute(trx);
-          await sql`select pg_sleep(0.02)`.execute(trx);
-          const b = await sql<{ xid: string; same: boolean }>`select txid_current()::text as xid, now() < statement_timestamp() as same`.execute(trx);
-          return { first: a.rows[0]!.xid, second: b.rows[0]!.xid, sameTransaction: b.rows[0]!.same };
+    await withStore('postgres', async (store) => {
+      const { first, second, sameTransaction } = await store.transact(async (trx) => {
+        const a = await sql<{ xid: string }>`select txid_current()::text as xid`.execute(trx);
+        await sql`select pg_sleep(0.02)`.execute(trx);
+        const b = await sql<{ xid: string; same: boolean }>`select txid_current()::text as xid, now() < statement_timestamp() as same`.execute(trx);
+        return { first: a.rows[0]!.xid, second: b.rows[0]!.xid, sameTransaction: b.rows[0]!.same };
+      });
+      assert.equal(first, second);
+      assert.equal(sameTransaction, true, 'now() is the transaction start, earlier than the later statement');
+      // A prepared (named) statement first parsed inside a pipeline is known to the connection afterwards.
+      for (let i = 0; i < 30; i++) {
+        await store.transact(async (trx) => {
+          await deferWrite(trx, insertImage(trx, `x${i}`, 'n'));
         });
-        assert.equal(first, second);
-        assert.equal(sameTransaction, true, 'now() is the transaction start, earlier than the later statement');
-        // A prepared (named) statement first parsed inside a pipeline is known to the connection afterwards.
-        for (let i = 0; i < 30; i++) {
-          await store.transact(async (trx) => {
-            await deferWrite(trx, insertImage(trx, `x${i}`, 'n'));
-          });
-        }
-        assert.equal((await store.db.selectFrom('images').select('id').where('id', 'like', 'x%').execute()).length, 30);
+      }
+      assert.equal((await store.db.selectFrom('images').select('id').where('id', 'like', 'x%').execute()).length, 30);
 
-        // A value that cannot be sent fails the transaction before anything of the pipeline is written;
-        // the connection goes back to the pool usable, and nothing of that transaction commits.
-        const circular: Record<string, unknown> = {};
-        circular['self'] = circular;
-        await assert.rejects(store.transact(async (trx) => {
-          await deferWrite(trx, insertImage(trx, 'y1', 'n'));
-          await deferWrite(trx, { ...rename(trx, 'y1', 'n', 'm'), parameters: [circular, 'y1', 'n'] });
-          await trx.selectFrom('images').select('id').execute();
-        }), TypeError);
-        for (let i = 0; i < 12; i++) {
-          assert.deepEqual(await store.transact((trx) => trx.selectFrom('images').select('id').where('id', '=', 'y1').execute()), []);
-        }
-      } finally {
-        await store.close();
+      // A value that cannot be sent fails the transaction before anything of the pipeline is written;
+      // the connection goes back to the pool usable, and nothing of that transaction commits.
+      const circular: Record<string, unknown> = {};
+      circular['self'] = circular;
+      await assert.rejects(store.transact(async (trx) => {
+        await deferWrite(trx, insertImage(trx, 'y1', 'n'));
+        await deferWrite(trx, { ...rename(trx, 'y1', 'n', 'm'), parameters: [circular, 'y1', 'n'] });
+        await trx.selectFrom('images').select('id').execute();
+      }), TypeError);
+      for (let i = 0; i < 12; i++) {
+        assert.deepEqual(await store.transact((trx) => trx.selectFrom('images').select('id').where('id', '=', 'y1').execute()), []);
       }
     });
   });

@@ -96,7 +96,6 @@ export interface NewInstance {
   availabilityZone: string;
 }
 
-/** Inserts the server and returns it as stored (returning: no read back). */
 /**
  * Records a new server. Every column is written from here, so the record
  * returned is the row as stored, and the insert can be deferred

@@ -55,16 +55,12 @@ function fixedIpsQuery(db: Kysely<Database>, portIds: string[]) {
   return db.selectFrom('ip_allocations').selectAll().where('port_id', 'in', portIds).orderBy('subnet_id').orderBy('ip_address');
 }
 
-/** Ports with their addresses; rows without port_id (the single-port statement) belong to `onlyPort`. */
-function withFixedIpRows(
-  rows: PortRow[], allocs: Array<Pick<Selectable<IpAllocationTable>, 'subnet_id' | 'ip_address'> & { port_id?: string }>, onlyPort?: string[],
-): PortRecord[] {
+function withFixedIpRows(rows: PortRow[], allocs: Array<Selectable<IpAllocationTable>>): PortRecord[] {
   const byPort = new Map<string, { subnetId: string; ipAddress: string }[]>();
   for (const a of allocs) {
-    const owner = a.port_id ?? (onlyPort?.length === 1 ? onlyPort[0]! : '');
-    const list = byPort.get(owner) ?? [];
+    const list = byPort.get(a.port_id) ?? [];
     list.push({ subnetId: a.subnet_id, ipAddress: a.ip_address });
-    byPort.set(owner, list);
+    byPort.set(a.port_id, list);
   }
   return rows.map((r) => toPort(r, byPort.get(r.id) ?? []));
 }
@@ -80,8 +76,8 @@ export async function getPort(db: Kysely<Database>, id: string): Promise<PortRec
 }
 
 const portById = precompiled<{ id: string }, PortRow>((db, p) => portQuery(db).where('ports.id', '=', p.id));
-const fixedIpsOfPort = precompiled<{ id: string }, { subnet_id: string; ip_address: string }>((db, p) =>
-  db.selectFrom('ip_allocations').select(['subnet_id', 'ip_address']).where('port_id', '=', p.id).orderBy('subnet_id').orderBy('ip_address'));
+const fixedIpsOfPort = precompiled<{ id: string }, Selectable<IpAllocationTable>>((db, p) =>
+  db.selectFrom('ip_allocations').selectAll().where('port_id', '=', p.id).orderBy('subnet_id').orderBy('ip_address'));
 
 /** The ports with these ids that exist, in the order asked for. */
 export async function getPorts(db: Kysely<Database>, ids: string[]): Promise<PortRecord[]> {
@@ -111,7 +107,7 @@ function portReads(db: Kysely<Database>, ids: string[]): [CompiledQuery, Compile
 }
 
 function portRecords(ids: string[], portRows: unknown[], ipRows: unknown[]): PortRecord[] {
-  const records = withFixedIpRows(portRows as PortRow[], ipRows as Array<Pick<Selectable<IpAllocationTable>, 'subnet_id' | 'ip_address'> & { port_id?: string }>, ids);
+  const records = withFixedIpRows(portRows as PortRow[], ipRows as Array<Selectable<IpAllocationTable>>);
   const byId = new Map(records.map((p) => [p.id, p]));
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
