@@ -11,7 +11,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -47,7 +47,8 @@ const program = new Command()
   .option('--vfs <n>', 'vdpa VFs per host', count, 64)
   .option('--decisions <n>', 'decisions measured per figure', count, 5000)
   .option('--concurrency <n>', 'database decisions in flight at once, as concurrent API requests put them (1: one after another)', count, 32)
-  .option('--rss-hosts <n>', 'hosts for the controller RSS figure (0 skips it)', count, 10000);
+  .option('--rss-hosts <n>', 'hosts for the controller RSS figure (0 skips it)', count, 10000)
+  .option('--cpu-prof <dir>', 'write a V8 CPU profile of each database figure\'s measured decisions to this directory');
 
 const log = (msg: string) => process.stderr.write(`[bench:scheduler] ${msg}\n`);
 const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -92,7 +93,25 @@ async function memoryFigure(inventory: HostInventoryEntry[], decisions: number) 
   return { placed, ms, cpuMs: cpuMsSince(cpu) };
 }
 
-async function databaseFigure(inventory: HostInventoryEntry[], decisions: number, concurrency: number) {
+/** Profiles only what `work` does (not the registration before it): the figure's own time, for bench/profile.ts. */
+async function profiled<T>(file: string | undefined, work: () => Promise<T>): Promise<T> {
+  if (!file) return work();
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await work();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+    log(`CPU profile written to ${file}`);
+  }
+}
+
+async function databaseFigure(inventory: HostInventoryEntry[], decisions: number, concurrency: number, profileFile?: string) {
   const dir = await mkdtemp(join(tmpdir(), 'vdpa-bench-sched-'));
   const store = await openStore(join(dir, 'vdpa-compute.sqlite'));
   try {
@@ -132,11 +151,13 @@ async function databaseFigure(inventory: HostInventoryEntry[], decisions: number
       return placed;
     };
     await run(500); // warm-up
-    const cpu = process.cpuUsage();
-    t = performance.now();
-    const placed = await run(decisions);
-    const ms = performance.now() - t;
-    return { placed, ms, registerMs, cpuMs: cpuMsSince(cpu) };
+    return await profiled(profileFile, async () => {
+      const cpu = process.cpuUsage();
+      const start = performance.now();
+      const placed = await run(decisions);
+      const ms = performance.now() - start;
+      return { placed, ms, registerMs, cpuMs: cpuMsSince(cpu) };
+    });
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });
@@ -173,7 +194,8 @@ async function rssFigure(hosts: number, vfs: number) {
   }
 }
 
-program.action(async (o: { hosts: string; vfs: number; decisions: number; concurrency: number; rssHosts: number }) => {
+program.action(async (o: { hosts: string; vfs: number; decisions: number; concurrency: number; rssHosts: number; cpuProf?: string }) => {
+  if (o.cpuProf) await mkdir(o.cpuProf, { recursive: true });
   const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions, concurrency: o.concurrency };
   const referenceBefore = machineReferenceMs();
   const sizes = o.hosts.split(',').map((s) => count(s.trim())).filter((n) => n > 0);
@@ -182,7 +204,7 @@ program.action(async (o: { hosts: string; vfs: number; decisions: number; concur
     const mem = await memoryFigure(inventory, o.decisions);
     const memRate = round((mem.placed * 1000) / mem.ms, 0);
     emit({ figure: 'memory', hosts, vfs_per_host: o.vfs, decisions: mem.placed, decisions_per_s: memRate, us_per_decision: round((mem.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((mem.cpuMs * 1000) / o.decisions, 1) });
-    const db = await databaseFigure(inventory, o.decisions, o.concurrency);
+    const db = await databaseFigure(inventory, o.decisions, o.concurrency, o.cpuProf && join(o.cpuProf, `database-${hosts}.cpuprofile`));
     const dbRate = round((db.placed * 1000) / db.ms, 0);
     emit({ figure: 'database', backend: 'sqlite', hosts, vfs_per_host: o.vfs, concurrency: o.concurrency, decisions: db.placed, decisions_per_s: dbRate, us_per_decision: round((db.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((db.cpuMs * 1000) / o.decisions, 1), register_hosts_ms: Math.round(db.registerMs) });
     summary[`memory_${hosts}_per_s`] = memRate;
