@@ -7,6 +7,7 @@ import { initialMigration } from './migrations/001_initial.js';
 import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.js';
 import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
+import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { preparingPool } from './preparingPool.js';
@@ -33,6 +34,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '002_scheduling_indexes': schedulingIndexesMigration(),
     '003_pending_guests': pendingGuestsMigration(),
     '004_claim_indexes': claimIndexesMigration(),
+    '005_device_state_indexes': deviceStateIndexesMigration(),
   };
 }
 
@@ -42,6 +44,14 @@ class StaticMigrations implements MigrationProvider {
     return migrationsFor(this.dialect);
   }
 }
+
+/**
+ * A claim dirties a handful of B-tree pages on different hosts' rows, and
+ * each dirty page is written whole to the WAL at commit and again at
+ * checkpoint: half-size pages halve those bytes for one more tree level.
+ * Measured at 10,000 hosts: database decisions +10 to +20%, end to end +3%.
+ */
+const NEW_DATABASE_PAGE_SIZE = 2048;
 
 /** Connections per controller process (VDPA_PG_POOL): 10 measured best on two cores, more only queued backends. */
 export function postgresPoolSize(setting: string | undefined): number {
@@ -78,6 +88,8 @@ export async function openStore(url: string): Promise<Store> {
     dialect = 'sqlite';
     if (url !== ':memory:') mkdirSync(dirname(url), { recursive: true });
     const sqlite = new BetterSqlite3(url);
+    // Only a new file takes it (an existing database keeps its page size).
+    sqlite.pragma(`page_size = ${NEW_DATABASE_PAGE_SIZE}`);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
