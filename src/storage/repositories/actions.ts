@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, InstanceActionTable } from '../schema.js';
+import { LIMIT_ONE } from '../limitOne.js';
 import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { nowIso } from './json.js';
@@ -23,7 +24,7 @@ const finishNewestAction = precompiled<{ instanceUuid: string; action: string; r
   db.updateTable('instance_actions').set({ finish_time: p.now, result: p.result, message: p.message })
     .where('id', '=', (eb) => eb.selectFrom('instance_actions as open').select('open.id')
       .where('open.instance_uuid', '=', p.instanceUuid).where('open.action', '=', p.action)
-      .where('open.finish_time', 'is', null).orderBy('open.id', 'desc').limit(1)));
+      .where('open.finish_time', 'is', null).orderBy('open.id', 'desc').limit(LIMIT_ONE)));
 
 /** Finishes the newest unfinished action of that name on the instance (one statement: update by subquery). */
 export async function finishAction(

@@ -6,6 +6,7 @@ import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { AllocationTable, Database } from '../schema.js';
 import type { Dialect } from '../db.js';
+import { LIMIT_ONE } from '../limitOne.js';
 import { deferWrite, runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
@@ -49,7 +50,7 @@ type PickOnNetwork = { host: string; devType: string; physicalNetwork: string };
 const pickOnNetworkQuery = (db: Kysely<Database>, p: PickOnNetwork) => db.selectFrom('pci_devices').selectAll()
   .where('host', '=', p.host).where('dev_type', '=', p.devType).where('physical_network', '=', p.physicalNetwork)
   .where('status', '=', 'available').where('missing', '=', 0)
-  .orderBy('address').limit(1);
+  .orderBy('address').limit(LIMIT_ONE);
 const pickOnNetwork = precompiled<PickOnNetwork, PciDeviceRow>(pickOnNetworkQuery);
 const pickOnNetworkLocking = precompiled<PickOnNetwork, PciDeviceRow>((db, p) => pickOnNetworkQuery(db, p).forUpdate().skipLocked());
 /** The PF of the device pickOnNetwork would pick, locked: asked for in the same round trip, on a guess. */
@@ -58,7 +59,7 @@ const parentOfPickLocking = precompiled<PickOnNetwork, PciDeviceRow>((db, p) => 
   .where('address', '=', (eb) => eb.selectFrom('pci_devices as vf').select('vf.parent_addr')
     .where('vf.host', '=', p.host).where('vf.dev_type', '=', p.devType).where('vf.physical_network', '=', p.physicalNetwork)
     .where('vf.status', '=', 'available').where('vf.missing', '=', 0)
-    .orderBy('vf.address').limit(1))
+    .orderBy('vf.address').limit(LIMIT_ONE))
   .forUpdate());
 
 interface PickedDevice {
@@ -145,7 +146,7 @@ async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: str
   if (request.spec.physicalNetwork) q = q.where('physical_network', '=', request.spec.physicalNetwork);
   if (request.spec.vendorId) q = q.where('vendor_id', '=', request.spec.vendorId);
   if (request.spec.productId) q = q.where('product_id', '=', request.spec.productId);
-  q = q.orderBy('address').limit(1);
+  q = q.orderBy('address').limit(LIMIT_ONE);
   if (dialect === 'postgres') q = q.forUpdate().skipLocked();
   const row = await q.executeTakeFirst();
   return row ? { device: deviceFromRow(row), parent: null } : null;
