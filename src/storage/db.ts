@@ -10,6 +10,7 @@ import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
+import { runTransactionStatementsDirectly } from './inTransaction.js';
 import { preparingPool } from './preparingPool.js';
 import { withStatementCache } from './statementCache.js';
 import type { Database } from './schema.js';
@@ -99,7 +100,9 @@ export async function openStore(url: string): Promise<Store> {
       // Without the thread, the serving connection checkpoints as SQLite does by default.
       checkpointer = startCheckpointer(url, () => sqlite.pragma('wal_autocheckpoint = 1000'));
     }
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    const statements = withStatementCache(sqlite);
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    runTransactionStatementsDirectly(db, statements);
     transact = groupCommit(db, sqlite);
   }
   const migrator = new Migrator({ db, provider: new StaticMigrations(dialect) });

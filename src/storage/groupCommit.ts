@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, type Kysely } from 'kysely';
+import { execute } from './inTransaction.js';
 import type { Database } from './schema.js';
 
 export type TransactionWork<T> = (trx: Kysely<Database>) => Promise<T>;
@@ -49,10 +50,10 @@ export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database
     try {
       await db.transaction().execute(async (trx) => {
         for (const unit of batch) {
-          await trx.executeQuery(SAVEPOINT);
+          await execute(trx, SAVEPOINT);
           try {
             const value = await unit.work(trx);
-            await trx.executeQuery(RELEASE);
+            await execute(trx, RELEASE);
             outcomes.push({ ok: true, value });
           } catch (error) {
             // Most errors (a constraint, a ClaimConflict thrown by our code) leave the transaction open;
@@ -62,8 +63,8 @@ export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database
               lostBy = error;
               throw new BatchLost();
             }
-            await trx.executeQuery(ROLLBACK_TO);
-            await trx.executeQuery(RELEASE);
+            await execute(trx, ROLLBACK_TO);
+            await execute(trx, RELEASE);
             outcomes.push({ ok: false, error });
           }
         }

@@ -1,4 +1,5 @@
 import { CompiledQuery, PostgresAdapter, type Kysely, type QueryResult } from 'kysely';
+import { execute } from './inTransaction.js';
 import type { Database } from './schema.js';
 
 /** These calls batch round trips on PostgreSQL; on SQLite, in-process, each statement simply runs. */
@@ -37,7 +38,7 @@ export async function deferWrite(trx: Kysely<Database>, query: CompiledQuery, un
     await trx.executeQuery(CompiledQuery.raw(DEFERRED_WRITE, [write]));
     return;
   }
-  const result = await trx.executeQuery(query);
+  const result = await execute(trx, query);
   if (unlessOneRow && Number(result.numAffectedRows ?? 0n) !== 1) throw unlessOneRow();
 }
 
@@ -56,7 +57,7 @@ export async function runTogether(db: Kysely<Database>, queries: CompiledQuery[]
     return rows as QueryResult<unknown>[];
   }
   const results: QueryResult<unknown>[] = [];
-  for (const q of queries) results.push(await db.executeQuery(q));
+  for (const q of queries) results.push(await execute(db, q));
   return results;
 }
 
@@ -78,7 +79,7 @@ export interface LaterRead {
  * it runs at once. Must be called before the statement it is to ride with.
  */
 export function readLater<R>(db: Kysely<Database>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
-  if (!onPostgres(db)) return db.executeQuery(query);
+  if (!onPostgres(db)) return execute(db, query);
   const result = new Promise<QueryResult<R>>((answer, fail) => {
     const read: LaterRead = { query, answer: answer as (r: QueryResult<unknown>) => void, fail };
     // Called now, so it is queued on the transaction's connection before whatever the caller runs next.

@@ -1,4 +1,5 @@
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import { execute } from './inTransaction.js';
 import type { Database } from './schema.js';
 
 /** Stands for a named value while the query is built; each run puts its own value there. */
@@ -51,7 +52,7 @@ export function precompiled<P extends Record<string, unknown>, R = unknown>(
 
   return {
     async run(db: Kysely<Database>, values: P): Promise<QueryResult<R>> {
-      return db.executeQuery<R>(this.compile(db, values));
+      return execute(db, this.compile(db, values));
     },
     /** The statement with these values, to run later (deferWrite). */
     compile(db: Kysely<Database>, values: P): CompiledQuery<R> {

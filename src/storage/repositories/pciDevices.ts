@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DeviceStatus, HostDevice, TrackedDeviceType } from '../../domain/pci/device.js';
 import type { Database, PciDeviceTable } from '../schema.js';
+import { execute } from '../inTransaction.js';
 import { runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { fromJson } from './json.js';
@@ -58,7 +59,7 @@ export async function familyOf(
   // Locking the PF row first serialises every claim and free within one NIC on PostgreSQL.
   const parentQuery = (lock ? deviceAtLocking : deviceAt).compile(db, { host: device.host, address: pfAddr });
   if (siblings === 'none' && device.parentAddr !== null) {
-    const [parent] = (await db.executeQuery(parentQuery)).rows;
+    const [parent] = (await execute(db, parentQuery)).rows;
     return parent ? [deviceFromRow(parent)] : [];
   }
   let childQuery = db.selectFrom('pci_devices').selectAll()
