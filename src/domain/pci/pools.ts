@@ -87,11 +87,20 @@ export function poolsSatisfy(pools: Pool[], requests: PciRequest[]): boolean {
   const wanted = requests.filter((r) => r.count > 0);
   const demand = wanted.reduce((n, r) => n + r.count, 0);
   if (demand === 0) return true;
+  // One request (a server with one port, the common case) needs no flow: its pools' free devices add up.
+  if (wanted.length === 1) {
+    const only = wanted[0]!;
+    let free = 0;
+    for (const p of pools) if (p.free > 0 && poolServes(p, only) && (free += p.free) >= only.count) return true;
+    return false;
+  }
   const usable = pools.filter((p) => p.free > 0);
-  const fits = wanted.map((r) =>
-    usable.map((p, j) => (deviceSatisfies({ ...p, physicalNetwork: p.physicalNetwork || null }, r.spec) ? j : -1)).filter((j) => j >= 0),
-  );
+  const fits = wanted.map((r) => usable.map((p, j) => (poolServes(p, r) ? j : -1)).filter((j) => j >= 0));
   return maxFlow(wanted.map((r) => r.count), usable.map((p) => p.free), fits) === demand;
+}
+
+function poolServes(p: Pool, r: PciRequest): boolean {
+  return deviceSatisfies({ devType: p.devType, physicalNetwork: p.physicalNetwork || null, vendorId: p.vendorId, productId: p.productId }, r.spec);
 }
 
 /** Bipartite max-flow (source → requests → pools → sink) with augmenting paths. */

@@ -93,4 +93,12 @@ describe('poolsSatisfy', () => {
     assert.equal(poolsSatisfy(pools, [anyPhysnet, vdpaRequest('a', 2)]), true);
     assert.equal(poolsSatisfy(pools, [anyPhysnet, vdpaRequest('a', 2), vdpaRequest('b', 1, 'physnet1')]), false);
   });
+  test('one request adds up the free devices of every pool it can use, and only those', () => {
+    const anyPhysnet: PciRequest = { id: 'x', count: 3, spec: { devType: 'vdpa' }, source: { kind: 'alias', alias: 'x' } };
+    assert.equal(poolsSatisfy(pools, [anyPhysnet]), true);
+    assert.equal(poolsSatisfy(pools, [{ ...anyPhysnet, count: 4 }]), false, 'the type-VF pool is not counted');
+    assert.equal(poolsSatisfy(pools, [vdpaRequest('a', 2)]), true);
+    assert.equal(poolsSatisfy(pools.map((p) => ({ ...p, free: 0 })), [vdpaRequest('a')]), false);
+    assert.equal(poolsSatisfy(pools, [{ ...anyPhysnet, spec: { devType: 'vdpa', vendorId: '15B3', productId: '101E' } }]), true, 'IDs compare without case');
+  });
 });
