@@ -29,7 +29,7 @@ export interface Store {
 }
 
 /** Versioned migrations, in order; a new one is appended, never edited. */
-function migrationsFor(dialect: Dialect): Record<string, Migration> {
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '001_initial': initialMigration(dialect),
     '002_scheduling_indexes': schedulingIndexesMigration(),

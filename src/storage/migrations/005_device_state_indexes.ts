@@ -1,33 +1,36 @@
 import { sql, type Kysely } from 'kysely';
+import { DEVICE_ROW_VARIABLE_WIDTH } from '../deviceRowRoom.js';
 
 /**
- * A claim's cost at scale is the B-tree pages it dirties: each one is
- * written to the WAL at commit and back to the database at checkpoint. A
- * device row's `status` and `consumer` changed in four index entries, on
- * different pages; now in two:
- *  - pci_devices_pick leads with (host, status): the pick's "free device of
- *    this kind, lowest address" is the start of its range as before, and a
- *    release's "in-use siblings of a VF" is the host's (few) in-use entries,
- *    so pci_devices_parent, which moved on every claim too, is dropped. A
- *    PF's whole family is the host's range of the (host, address) key.
- *  - pci_devices_consumer holds only claimed devices: releases look devices
- *    up by a consumer, never by NULL, and a claim no longer moves an entry
- *    out of the hundreds of thousands of free devices' NULL run.
+ * A claim's cost at scale is the B-tree pages it writes: each is written
+ * whole to the WAL at commit and again at checkpoint. Measured on a freshly
+ * registered inventory of 10,000 hosts (every page packed full), a VF's
+ * claim wrote ~14 pages; the device row's share came from three causes:
+ *  - pci_devices_parent moved an entry on every status change. It is
+ *    dropped: a release's "in-use siblings of a VF" is a walk of the host's
+ *    (few dozen) entries of pci_devices_pick, filtered on the index's own
+ *    status column, and a PF's family the host's range of (host, address).
+ *  - pci_devices_consumer held every free device under NULL, and a claim
+ *    moved the entry out of that run. It now holds claimed devices only
+ *    (releases look devices up by a consumer, never by NULL).
+ *  - The row itself grew by two UUIDs and SQLite, which has no fill factor,
+ *    rebalanced the full page with its neighbours. `reserved` keeps that
+ *    room in the row until a claim takes it (deviceRowRoom.ts).
  */
 export function deviceStateIndexesMigration() {
   return {
     async up(db: Kysely<unknown>): Promise<void> {
       await sql`drop index pci_devices_parent`.execute(db);
-      await sql`drop index pci_devices_pick`.execute(db);
-      await sql`create index pci_devices_pick on pci_devices (host, status, dev_type, physical_network, address)`.execute(db);
       await sql`drop index pci_devices_consumer`.execute(db);
       await sql`create index pci_devices_consumer on pci_devices (consumer) where consumer is not null`.execute(db);
+      await sql`alter table pci_devices add column reserved text`.execute(db);
+      const room = sql`${sql.lit(DEVICE_ROW_VARIABLE_WIDTH)} - length(status) - coalesce(length(instance_uuid), 0) - coalesce(length(consumer), 0)`;
+      await sql`update pci_devices set reserved = case when ${room} > 0 then substr(${sql.lit(' '.repeat(DEVICE_ROW_VARIABLE_WIDTH))}, 1, ${room}) end`.execute(db);
     },
     async down(db: Kysely<unknown>): Promise<void> {
+      await sql`alter table pci_devices drop column reserved`.execute(db);
       await sql`drop index pci_devices_consumer`.execute(db);
       await sql`create index pci_devices_consumer on pci_devices (consumer)`.execute(db);
-      await sql`drop index pci_devices_pick`.execute(db);
-      await sql`create index pci_devices_pick on pci_devices (host, dev_type, physical_network, status, address)`.execute(db);
       await sql`create index pci_devices_parent on pci_devices (host, parent_addr, status)`.execute(db);
     },
   };

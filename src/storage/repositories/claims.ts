@@ -9,6 +9,7 @@ import type { Dialect } from '../db.js';
 import { LIMIT_ONE } from '../limitOne.js';
 import { deferWrite, runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
+import { reservedRoom } from '../deviceRowRoom.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso } from './json.js';
 
@@ -68,9 +69,9 @@ interface PickedDevice {
   parent: HostDevice | null;
 }
 
-const moveDevice = precompiled<{ id: number; from: string; to: string; instanceUuid: string | null; consumer: string | null; now: string }>((db, p) =>
+const moveDevice = precompiled<{ id: number; from: string; to: string; instanceUuid: string | null; consumer: string | null; reserved: string | null; now: string }>((db, p) =>
   db.updateTable('pci_devices')
-    .set({ status: p.to, instance_uuid: p.instanceUuid, consumer: p.consumer, updated_at: p.now })
+    .set({ status: p.to, instance_uuid: p.instanceUuid, consumer: p.consumer, reserved: p.reserved, updated_at: p.now })
     .where('id', '=', p.id).where('status', '=', p.from));
 
 const movePoolFree = precompiled<{ host: string; devType: string; physicalNetwork: string; vendorId: string; productId: string; delta: number }>((db, p) =>
@@ -157,9 +158,9 @@ async function applyDeviceChanges(
   poolChanges?: PoolDelta[],
 ): Promise<void> {
   for (const c of changes) {
-    const holding = c.to === 'claimed' || c.to === 'allocated';
+    const holder = c.to === 'claimed' || c.to === 'allocated' ? consumer : null;
     await deferWrite(trx, moveDevice.compile(trx, {
-      id: c.id, from: c.from, to: c.to, instanceUuid: c.instanceUuid, consumer: holding ? consumer : null, now,
+      id: c.id, from: c.from, to: c.to, instanceUuid: c.instanceUuid, consumer: holder, reserved: reservedRoom(c.to, c.instanceUuid, holder), now,
     }), () => new ClaimConflict(`device ${c.address} on ${host} changed under us`));
   }
   const byId = new Map(known.map((d) => [d.id, d]));

@@ -4,6 +4,7 @@ import type { TrackedDevice } from '../../domain/pci/device.js';
 import { summarizePools } from '../../domain/pci/pools.js';
 import type { HostRegistration } from '../../protocol/agentProtocol.js';
 import type { ComputeNodeTable, Database, ServiceTable } from '../schema.js';
+import { reservedRoom } from '../deviceRowRoom.js';
 import { deviceFromRow } from './pciDevices.js';
 import { nowIso, toJson } from './json.js';
 
@@ -96,8 +97,8 @@ export async function syncInventory(db: Kysely<Database>, host: string, devices:
         const parent = d.parentAddr ? existing.get(d.parentAddr) : undefined;
         const childInUse = existingRows.some((r) => r.parent_addr === d.address && inUse(r.status));
         const blocked = (parent && parent.status === 'allocated') || childInUse;
-        inserts.push({ ...attrs, host, address: d.address, status: blocked ? 'unavailable' : 'available',
-          instance_uuid: null, consumer: null, missing: 0 });
+        const status = blocked ? 'unavailable' : 'available';
+        inserts.push({ ...attrs, host, address: d.address, status, instance_uuid: null, consumer: null, missing: 0, reserved: reservedRoom(status, null, null) });
         added += 1;
         continue;
       }
@@ -112,7 +113,7 @@ export async function syncInventory(db: Kysely<Database>, host: string, devices:
         continue;
       }
       await trx.updateTable('pci_devices').set({
-        ...attrs, missing: 0, ...(row.status === 'removed' ? { status: 'available' } : {}),
+        ...attrs, missing: 0, ...(row.status === 'removed' ? { status: 'available', reserved: reservedRoom('available', row.instance_uuid, row.consumer) } : {}),
       }).where('id', '=', row.id).execute();
     }
     for (let i = 0; i < inserts.length; i += INSERT_CHUNK) {

@@ -1,0 +1,15 @@
+/**
+ * Room kept in a device row for what a claim writes into it. A free device
+ * row is inserted into a page that fills up; a claim adds an instance and a
+ * consumer UUID (and a PF's status grows to "unavailable"), and SQLite, which
+ * has no fill factor, then rebalances the full page with its neighbours and
+ * parent: four pages written instead of one. `reserved` holds spaces while
+ * the row is free and gives them up when it is claimed, so status,
+ * instance_uuid, consumer and reserved together keep one length.
+ */
+export const DEVICE_ROW_VARIABLE_WIDTH = 'unavailable'.length + 36 + 36;
+
+export function reservedRoom(status: string, instanceUuid: string | null, consumer: string | null): string | null {
+  const room = DEVICE_ROW_VARIABLE_WIDTH - status.length - (instanceUuid?.length ?? 0) - (consumer?.length ?? 0);
+  return room > 0 ? ' '.repeat(room) : null;
+}
