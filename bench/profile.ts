@@ -38,7 +38,9 @@ const areaOf = (n: Node): string | null => {
   const f = n.callFrame.functionName;
   if (f === '(garbage collector)') return 'gc';
   if (f === '(idle)') return 'idle';
-  if (u.includes('better-sqlite3')) return 'sqlite (better-sqlite3)';
+  // SQLite's own work shows as the native statement call or as the self time of the JS frame that makes it.
+  if (u.includes('better-sqlite3') || u.includes('sqlite-driver.js') || u.includes('inTransaction.js')
+    || (u === '' && (f === 'run' || f === 'all' || f === 'get' || f === 'exec'))) return 'sqlite (statements and commits)';
   if (u.includes('/pg') || u.includes('pg-protocol')) return 'postgres driver';
   if (u.includes('kysely')) return 'kysely (query building)';
   if (u.includes('fastify') || u.includes('find-my-way') || u.includes('avvio') || u.includes('light-my-request')) return 'fastify';
