@@ -7,9 +7,9 @@ import { DEVICE_ROW_VARIABLE_WIDTH } from '../deviceRowRoom.js';
  * registered inventory of 10,000 hosts (every page packed full), a VF's
  * claim wrote ~14 pages; the device row's share came from three causes:
  *  - pci_devices_parent moved an entry on every status change. It is
- *    dropped: a release's "in-use siblings of a VF" is a walk of the host's
- *    (few dozen) entries of pci_devices_pick, filtered on the index's own
- *    status column, and a PF's family the host's range of (host, address).
+ *    dropped: a release's "in-use siblings of a VF", and a PF's family, are
+ *    read by walking the host's few dozen rows through the (host, address)
+ *    key, once per release instead of one more page on every claim.
  *  - pci_devices_consumer held every free device under NULL, and a claim
  *    moved the entry out of that run. It now holds claimed devices only
  *    (releases look devices up by a consumer, never by NULL).
