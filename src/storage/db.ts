@@ -8,7 +8,7 @@ import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.
 import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
-import { FALLBACK_AUTOCHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { runTransactionStatementsDirectly } from './inTransaction.js';
 import { preparingPool } from './preparingPool.js';
@@ -96,7 +96,7 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     if (url !== ':memory:') {
-      sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+      sqlite.pragma(`wal_autocheckpoint = ${fallbackAutocheckpointPages(sqlite.pragma('page_size', { simple: true }) as number)}`);
       // Without the thread, the serving connection checkpoints as SQLite does by default.
       checkpointer = startCheckpointer(url, () => sqlite.pragma('wal_autocheckpoint = 1000'));
     }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
-import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_PAGES } from '../../src/storage/checkpointer.js';
+import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_BYTES } from '../../src/storage/checkpointer.js';
 import { openStore } from '../../src/storage/db.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -17,7 +17,8 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
     const store = await openStore(file);
     try {
       const [{ wal_autocheckpoint: fallback }] = (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(store.db)).rows as [{ wal_autocheckpoint: number }];
-      assert.equal(fallback, FALLBACK_AUTOCHECKPOINT_PAGES);
+      // The net is a size: 64 MB of this database's 2 KiB pages.
+      assert.equal(fallback, FALLBACK_AUTOCHECKPOINT_BYTES / 2048);
       await sql`create table filler (id integer primary key, v text not null)`.execute(store.db);
       const before = (await stat(file)).size;
       // About 2 MB: far below the fallback threshold, so only the checkpoint thread can move it.
@@ -41,6 +42,23 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
       } finally {
         reader.close();
       }
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the safety net is the same size for a database of other pages (one made with 4 KiB pages)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vdpa-checkpointer-'));
+    const file = join(dir, 'old.sqlite');
+    const old = new BetterSqlite3(file);
+    old.pragma('page_size = 4096');
+    old.exec('create table made_before (a integer)');
+    old.close();
+    const store = await openStore(file);
+    try {
+      const [{ wal_autocheckpoint: fallback }] = (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(store.db)).rows as [{ wal_autocheckpoint: number }];
+      assert.equal(fallback, FALLBACK_AUTOCHECKPOINT_BYTES / 4096);
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });
