@@ -4,8 +4,8 @@ import { DEVICE_ROW_VARIABLE_WIDTH } from '../deviceRowRoom.js';
 /**
  * A claim's cost at scale is the B-tree pages it writes: each is written
  * whole to the WAL at commit and again at checkpoint. Measured on a freshly
- * registered inventory of 10,000 hosts (every page packed full), a VF's
- * claim wrote ~14 pages; the device row's share came from three causes:
+ * registered inventory of 10,000 hosts (every page packed full), a claim
+ * wrote ~14 pages; the device rows' share of them had three causes:
  *  - pci_devices_parent moved an entry on every status change. It is
  *    dropped: a release's "in-use siblings of a VF", and a PF's family, are
  *    read by walking the host's few dozen rows through the (host, address)
