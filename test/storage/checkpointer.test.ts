@@ -7,6 +7,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_BYTES } from '../../src/storage/checkpointer.js';
 import { openStore } from '../../src/storage/db.js';
+import { sqliteFileWithPageSize } from '../helpers/sqliteFiles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -51,10 +52,7 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
   test('the safety net is the same size for a database of other pages (one made with 4 KiB pages)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vdpa-checkpointer-'));
     const file = join(dir, 'old.sqlite');
-    const old = new BetterSqlite3(file);
-    old.pragma('page_size = 4096');
-    old.exec('create table made_before (a integer)');
-    old.close();
+    sqliteFileWithPageSize(file, 4096);
     const store = await openStore(file);
     try {
       const [{ wal_autocheckpoint: fallback }] = (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(store.db)).rows as [{ wal_autocheckpoint: number }];

@@ -14,9 +14,10 @@ import { devicesOfHost } from '../../src/storage/repositories/pciDevices.js';
 import pg from 'pg';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
-const HOST = `
+/** One host's inventory: 4 vCPUs, one PF per NIC address given, each with `vfs` vdpa VFs on physnet0. */
+const inventory = (name: string, nics: string[], vfs: number) => `
 hosts:
-  - name: h1
+  - name: ${name}
     vcpus: 4
     memory_mb: 8192
     disk_gb: 100
@@ -25,8 +26,9 @@ hosts:
       - { vendor_id: "15b3", product_id: "101d", physical_network: physnet0 }
       - { vendor_id: "15b3", product_id: "101e", physical_network: physnet0 }
     nics:
-      - { pf: "0000:06:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 4, vf_product_id: "101e", vdpa: true }
+${nics.map((pf) => `      - { pf: "${pf}", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: ${vfs}, vf_product_id: "101e", vdpa: true }`).join('\n')}
 `;
+const HOST = inventory('h1', ['0000:06:00.0'], 4);
 
 const vdpaRequest = (id: string) => requestForPort({ id, vnicType: 'vdpa', physicalNetwork: 'physnet0' })!;
 const pfRequest = (id: string) => requestForPort({ id, vnicType: 'direct-physical', physicalNetwork: 'physnet0' })!;
@@ -170,20 +172,7 @@ describe('claims on PostgreSQL', () => {
 });
 
 test('PostgreSQL: the PF read with the pick is only used when it is the picked VF\'s own (a locked VF on another NIC)', async () => {
-  const twoNics = `
-hosts:
-  - name: h2
-    vcpus: 4
-    memory_mb: 8192
-    disk_gb: 100
-    versions: { kernel: 6.1.0, libvirt: 9.0.0, qemu: 7.2.0 }
-    device_spec:
-      - { vendor_id: "15b3", product_id: "101d", physical_network: physnet0 }
-      - { vendor_id: "15b3", product_id: "101e", physical_network: physnet0 }
-    nics:
-      - { pf: "0000:06:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 1, vf_product_id: "101e", vdpa: true }
-      - { pf: "0000:07:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 1, vf_product_id: "101e", vdpa: true }
-`;
+  const twoNics = inventory('h2', ['0000:06:00.0', '0000:07:00.0'], 1);
   await withPostgresDatabase(async (url) => {
     const store = await openStore(url);
     try {

@@ -20,6 +20,7 @@ import { DEVICE_ROW_VARIABLE_WIDTH } from '../../src/storage/deviceRowRoom.js';
 import { claimOnHost, releaseConsumer } from '../../src/storage/repositories/claims.js';
 import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
 import type { TrackedDevice } from '../../src/domain/pci/device.js';
+import { sqliteFileWithPageSize } from '../helpers/sqliteFiles.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
 const PICK = `select * from pci_devices where host = 'h' and dev_type = 'vdpa' and physical_network = 'p'
@@ -136,10 +137,7 @@ describe('device rows and indexes', () => {
   test('SQLite: an existing database keeps its page size', async () => {
     await withDir(async (dir) => {
       const file = join(dir, 'old.sqlite');
-      const old = new BetterSqlite3(file);
-      old.pragma('page_size = 4096');
-      old.exec('create table made_before (a integer)');
-      old.close();
+      sqliteFileWithPageSize(file, 4096);
       const store = await openStore(file);
       await store.close();
       const db = new BetterSqlite3(file, { readonly: true });
