@@ -28,6 +28,14 @@ export interface Config {
   /** How many candidate hosts the index hands to the filters per decision. */
   scheduler_candidate_limit: number;
   pci: { alias: PciAliasConfig[] };
+  /** Seconds between the controller's resyncs of every server with work in progress. */
+  reconcile_interval: number;
+  /** Seconds a step that waits on a compute host may take before the operation is rolled back or failed. */
+  operation_timeout: number;
+  /** How many hosts a build is tried on before it ends in ERROR (Nova's scheduler max_attempts). */
+  scheduler_max_attempts: number;
+  /** Seconds a controller process's claim on a server's (or a periodic job's) work lasts without renewal. */
+  lease_seconds: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -40,6 +48,10 @@ export const DEFAULT_CONFIG: Config = {
   disk_allocation_ratio: 1.0,
   scheduler_candidate_limit: 20,
   pci: { alias: [] },
+  reconcile_interval: 10,
+  operation_timeout: 300,
+  scheduler_max_attempts: 3,
+  lease_seconds: 15,
 };
 
 export class ConfigError extends Error {}

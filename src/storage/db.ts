@@ -8,6 +8,7 @@ import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.
 import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
+import { operationsMigration } from './migrations/006_operations.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { runTransactionStatementsDirectly } from './inTransaction.js';
@@ -36,6 +37,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '003_pending_guests': pendingGuestsMigration(),
     '004_claim_indexes': claimIndexesMigration(),
     '005_device_state_indexes': deviceStateIndexesMigration(),
+    '006_operations': operationsMigration(dialect),
   };
 }
 

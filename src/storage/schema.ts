@@ -81,6 +81,12 @@ export interface InstanceTable {
   /** The ports the server was asked to boot with, in order (JSON list of port ids). */
   network_requests: string; requested_host: string | null;
   launched_at: string | null; created_at: string; updated_at: string;
+  /** When the task state (or its current step) last moved: the start of that step's deadline. */
+  task_changed_at: string | null;
+  /** The controller process advancing the server now, until lease_expires_at. */
+  lease_owner: string | null; lease_expires_at: string | null;
+  /** Hosts a build failed on (JSON list), skipped by its reschedule. */
+  failed_hosts: string | null;
 }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
@@ -96,6 +102,13 @@ export interface MigrationTable {
   source_compute: string | null; dest_compute: string | null; source_node: string | null;
   dest_node: string | null; old_flavor_id: string | null; new_flavor_id: string | null;
   project_id: string; user_id: string; created_at: string; updated_at: string;
+}
+/** Singleton periodic jobs: one process of the cluster holds each name until expires_at. */
+export interface ClusterLeaseTable { name: string; owner: string; expires_at: string }
+/** The steps of an instance action (Nova's instance action events). */
+export interface InstanceActionEventTable {
+  id: Generated<number>; instance_uuid: string; action: string; event: string; host: string | null;
+  start_time: string; finish_time: string | null; result: string | null; details: string | null;
 }
 export interface InstanceActionTable {
   id: Generated<number>; instance_uuid: string; request_id: string; action: string; project_id: string;
@@ -124,4 +137,6 @@ export interface Database {
   guests: GuestTable;
   migrations: MigrationTable;
   instance_actions: InstanceActionTable;
+  instance_action_events: InstanceActionEventTable;
+  cluster_leases: ClusterLeaseTable;
 }

@@ -48,6 +48,10 @@ export interface InstanceRecord {
   launchedAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** When the task state, or the step within it, last moved (the start of its deadline). */
+  taskChangedAt: string | null;
+  /** Hosts a build already failed on, skipped when it is placed again. */
+  failedHosts: string[];
 }
 
 export type InstanceRow = Selectable<InstanceTable>;
@@ -78,6 +82,8 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     launchedAt: r.launched_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    taskChangedAt: r.task_changed_at,
+    failedHosts: fromJson<string[]>(r.failed_hosts, []),
   };
 }
 
@@ -110,6 +116,7 @@ export async function insertInstance(db: Kysely<Database>, i: NewInstance, state
     availability_zone: i.availabilityZone, metadata: toJson(i.metadata), fault: null,
     description: i.description, key_name: i.keyName, pci_requests: toJson(i.pciRequests),
     network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
+    task_changed_at: state.taskState ? now : null, lease_owner: null, lease_expires_at: null, failed_hosts: null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);
@@ -170,12 +177,21 @@ export type InstanceChanges = Partial<{
   fault: InstanceFault | null; flavor: FlavorSnapshot; oldFlavor: FlavorSnapshot | null; newFlavor: FlavorSnapshot | null;
   launchedAt: string | null; portIds: string[]; pciRequests: PciRequest[]; requestedHost: string | null;
   name: string; metadata: Record<string, string>; description: string | null;
+  failedHosts: string[];
+  /** The server moved to the next step of its task without changing the task state: its deadline starts again. */
+  stepStarted: true;
 }>;
 
 function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
-  const out: Updateable<InstanceTable> = { updated_at: nowIso() };
+  const now = nowIso();
+  const out: Updateable<InstanceTable> = { updated_at: now };
   if (c.vmState !== undefined) out.vm_state = c.vmState;
-  if (c.taskState !== undefined) out.task_state = c.taskState;
+  if (c.taskState !== undefined) {
+    out.task_state = c.taskState;
+    out.task_changed_at = c.taskState === null ? null : now;
+  }
+  if (c.stepStarted) out.task_changed_at = now;
+  if (c.failedHosts !== undefined) out.failed_hosts = c.failedHosts.length ? toJson(c.failedHosts) : null;
   if (c.powerState !== undefined) out.power_state = c.powerState;
   if (c.host !== undefined) out.host = c.host;
   if (c.node !== undefined) out.node = c.node;
