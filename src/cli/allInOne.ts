@@ -13,8 +13,8 @@ import type { ControllerLink, WorkWatcher } from '../protocol/agentProtocol.js';
 import { createAgentLink } from '../controller/services/agentLink.js';
 import { createHostSignals } from '../controller/services/hostSignals.js';
 import { createTokenService } from '../controller/services/tokens.js';
-import { resumeInterruptedWork } from '../controller/recovery.js';
-import { watchHostFailures } from '../controller/lifecycle/hostFailure.js';
+import { startOperations } from '../controller/operations/cluster.js';
+import { processIdentity } from '../controller/operations/engine.js';
 import { openStore, type Store } from '../storage/db.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -111,6 +111,8 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
     tokens: createTokenService(store, config.token_ttl_seconds),
     signals: wakeups.signals,
     publicUrl: `http://${o.host}:${o.port}`,
+    // A fixed port names this process the same after a restart, so it takes its own leases back.
+    ...(o.port ? { processId: processIdentity(`${o.host}:${o.port}`) } : {}),
   };
   const app = await buildApp(ctx);
   const address = await app.listen({ host: o.host, port: o.port });
@@ -132,13 +134,12 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
     await new Promise((r) => setImmediate(r));
     collectGarbage?.();
   }
-  await resumeInterruptedWork(ctx);
-  const stopWatching = watchHostFailures(ctx, Math.max(1000, (config.service_down_time * 1000) / 4));
+  const operations = await startOperations(ctx);
 
   return {
     url: address, ctx, app, agents, credentials, cloudsYaml: join(o.dataDir, 'clouds.yaml'),
     async stop() {
-      stopWatching();
+      await operations.stop();
       await Promise.all(agents.map((a) => a.stop()));
       await app.close();
       await store.close();

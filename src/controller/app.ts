@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { BadRequest } from '../domain/errors.js';
 import type { ControllerContext } from './context.js';
+import { operationEngineOf } from './operations/engine.js';
 import { identityApi } from './api/identity/routes.js';
 import { computeApi } from './api/compute/routes.js';
 import { networkApi } from './api/network/routes.js';
@@ -10,6 +11,8 @@ import { agentApi } from './api/agent/routes.js';
 
 /** One listener, one plugin per API area under its path prefix. */
 export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance> {
+  // Every controller advances its servers through the operation engine (operations/engine.ts).
+  operationEngineOf(ctx);
   const app: FastifyInstance = Fastify({
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
     bodyLimit: 4 * 1024 * 1024,

@@ -102,6 +102,8 @@ export interface MigrationTable {
   source_compute: string | null; dest_compute: string | null; source_node: string | null;
   dest_node: string | null; old_flavor_id: string | null; new_flavor_id: string | null;
   project_id: string; user_id: string; created_at: string; updated_at: string;
+  /** An evacuation's requested host is used without the scheduler's filters (0/1). */
+  forced: Generated<number>;
 }
 /** Singleton periodic jobs: one process of the cluster holds each name until expires_at. */
 export interface ClusterLeaseTable { name: string; owner: string; expires_at: string }

@@ -18,7 +18,7 @@ const HOSTS = `
   nics: [{ pf: "0000:06:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 2, vf_product_id: "101e", vdpa: true }]
 `;
 
-test('a build whose host goes down ends in ERROR with its device and port released, not stuck in BUILD', async () => {
+test('a build whose only host goes down is tried elsewhere, then ends in ERROR with its device and port released, not stuck in BUILD', async () => {
   const tc = await startTestController({ config: { service_down_time: 1 } });
   try {
     const [entry] = parseHostInventory(HOSTS, 'test');
@@ -47,6 +47,8 @@ test('a build whose host goes down ends in ERROR with its device and port releas
 
     await new Promise((r) => setTimeout(r, 1300));
     assert.equal(await failWorkOnDownHosts(tc.ctx), 1);
+    // The failed attempt goes back to scheduling; with no other host, the reschedule ends the build.
+    for (let i = 0; i < 200 && (await getInstance(tc.ctx.store.db, id))?.taskState !== null; i++) await new Promise((r) => setTimeout(r, 20));
     const failed = (await getInstance(tc.ctx.store.db, id))!;
     assert.equal(failed.vmState, 'error');
     assert.equal(failed.taskState, null);

@@ -6,9 +6,7 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
 import { deleteGuest, getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
-import {
-  getInstance, instancesInTaskState, updateInstance, type FlavorSnapshot, type InstanceRecord,
-} from '../../storage/repositories/instances.js';
+import { getInstance, updateInstance, type FlavorSnapshot, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import {
   getMigration, insertMigration, latestMigrationOf, setMigrationStatus, type MigrationRow,
@@ -22,7 +20,8 @@ import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/sc
 import { swapMoveClaims } from './coldMoveClaims.js';
 import { heldDevicesForPorts, pciRequestsWithFlavor } from './coldMoveDevices.js';
 import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindings.js';
-import { registerReportHandler } from './reports.js';
+import { serverQueueOf } from '../operations/serverQueue.js';
+import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { resourceRequestFor } from './resources.js';
 
 /**
@@ -38,6 +37,12 @@ import { resourceRequestFor } from './resources.js';
  * | confirmResize                          | active/stopped | –                 | ACTIVE/SHUTOFF | confirmed     |
  * | revertResize accepted                  | resized        | resize_reverting  | REVERT_RESIZE  | reverting     |
  * | agent: source guest back               | active/stopped | –                 | ACTIVE/SHUTOFF | reverted      |
+ * | deadline in resize_prep                | unchanged      | –                 | ACTIVE/SHUTOFF | error (fault) |
+ * | deadline in resize_migrating           | error          | –                 | ERROR          | error         |
+ * | deadline in resize_reverting           | error          | –                 | ERROR          | error         |
+ *
+ * The rows of that table are the transitions of COLD_MOVE_OPERATION at the
+ * end of this file, in the same order.
  *
  * Claims: the destination is claimed under the migration's uuid and the
  * labels are then swapped in the same transaction, so in VERIFY_RESIZE the
@@ -68,8 +73,8 @@ function parseSpec(row: GuestRow | undefined): GuestSpec | null {
 
 /**
  * Validates a migrate or resize and records it (migration `pre-migrating`,
- * server RESIZE/resize_prep, instance action); placement runs after the 202
- * in `placeColdMove`. Anything refused leaves no trace.
+ * server RESIZE/resize_prep, instance action); the operation engine places it
+ * after the 202. Anything refused leaves no trace.
  */
 export async function startColdMove(
   ctx: ControllerContext, auth: AuthContext, requestId: string, instance: InstanceRecord,
@@ -90,7 +95,7 @@ export async function startColdMove(
     throw e instanceof BadRequest ? e : new BadRequest((e as Error).message);
   }
   const migrationUuid = randomUUID();
-  return ctx.store.transact(async (trx) => {
+  const migration = await ctx.store.transact(async (trx) => {
     const started = await updateInstance(trx, instance.uuid, {
       taskState: TaskState.RESIZE_PREP, oldFlavor: instance.flavor, newFlavor: target,
       requestedHost: move.host ?? null,
@@ -106,6 +111,8 @@ export async function startColdMove(
       oldFlavorId: instance.flavor.id, newFlavorId: target.id, projectId: instance.projectId, userId: auth.userId,
     });
   });
+  serverQueueOf(ctx).enqueue(instance.uuid);
+  return migration;
 }
 
 function actionOf(migration: MigrationRow): ColdMoveKind {
@@ -113,13 +120,9 @@ function actionOf(migration: MigrationRow): ColdMoveKind {
 }
 
 /** Picks and claims the destination, binds the ports there and records both guests, in one transaction. */
-export async function placeColdMove(ctx: ControllerContext, migrationUuid: string): Promise<void> {
-  const { db } = ctx.store;
-  const migration = await getMigration(db, migrationUuid);
-  if (!migration || migration.status !== 'pre-migrating') return;
-  const instance = await getInstance(db, migration.instance_uuid);
-  if (!instance || instance.taskState !== TaskState.RESIZE_PREP || !instance.host) return;
-  const source = instance.host;
+async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow): Promise<'wait' | void> {
+  const migrationUuid = migration.uuid;
+  const source = instance.host!;
   const target = instance.newFlavor ?? instance.flavor;
   const pciRequests = pciRequestsWithFlavor(instance, target, ctx.config.pci.alias);
   const sameHostAllowed = migration.migration_type === 'resize' && ctx.config.allow_resize_to_same_host;
@@ -132,7 +135,9 @@ export async function placeColdMove(ctx: ControllerContext, migrationUuid: strin
     outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host, claimed) => {
       const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.RESIZE_MIGRATING, pciRequests }, { taskState: TaskState.RESIZE_PREP });
       if (!moved) throw new ScheduleAborted('server left resize_prep');
-      await setMigrationStatus(trx, migrationUuid, 'migrating', { expect: ['pre-migrating'], destCompute: host, destNode: host });
+      if (!(await setMigrationStatus(trx, migrationUuid, 'migrating', { expect: ['pre-migrating'], destCompute: host, destNode: host }))) {
+        throw new ScheduleAborted('migration no longer pre-migrating');
+      }
       await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
       const byPort = devicesByPort(claimed);
       const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
@@ -155,53 +160,58 @@ export async function placeColdMove(ctx: ControllerContext, migrationUuid: strin
   if (outcome.placed) {
     ctx.signals.notify(outcome.host);
     if (outcome.host !== source) ctx.signals.notify(source);
-    return;
+    return 'wait';
   }
   ctx.log.info({ server: instance.uuid, reason: outcome.reason }, 'no valid host for a cold move');
-  const message = `${NO_VALID_HOST} There are not enough hosts available.`;
+  await notPlaced(ctx, instance, migration, `${NO_VALID_HOST} There are not enough hosts available.`, outcome.reason);
+}
+
+/** The move could not start (no host, or its placement timed out): the server stays where it was. */
+async function notPlaced(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow, message: string, details?: string): Promise<void> {
   await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, instance.uuid, {
       taskState: null, newFlavor: null, oldFlavor: null, requestedHost: null,
-      fault: { code: 500, message, details: outcome.reason, created: nowIso() },
+      fault: { code: 500, message, ...(details ? { details } : {}), created: nowIso() },
     }, { taskState: TaskState.RESIZE_PREP });
     if (!back) return;
-    await setMigrationStatus(trx, migrationUuid, 'error', { expect: ['pre-migrating'] });
+    await setMigrationStatus(trx, migration.uuid, 'error', { expect: ['pre-migrating'] });
     await finishAction(trx, instance.uuid, actionOf(migration), 'Error', message);
   });
 }
 
-/** Agent reports while the server moves (task resize_migrating). */
-async function onMoveReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
+const moveOf = (s: ServerSnapshot, status: string): MigrationRow | null =>
+  (s.migration && (MOVE_TYPES as readonly string[]).includes(s.migration.migration_type) && s.migration.status === status ? s.migration : null);
+/** The destination's guest while the server moves. */
+const destGuest = (s: ServerSnapshot) => guestOn(s, moveOf(s, 'migrating')?.dest_compute);
+const targetFlavor = (i: InstanceRecord) => i.newFlavor ?? i.flavor;
+
+/** Same-host resize: the old definition is gone, define the new one. */
+async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const dest = destGuest(s)!.host;
   const { db } = ctx.store;
-  const migration = await latestMigrationOf(db, instance.uuid, ['migrating'], [...MOVE_TYPES]);
-  if (!migration || guest.host !== migration.dest_compute) return;
-  const dest = guest.host;
-  if (guest.error) {
-    await failMove(ctx, instance, migration, guest.error);
-    return;
-  }
-  const target = instance.newFlavor ?? instance.flavor;
-  if (guest.desired_state === 'absent' && guest.observed_state === 'absent') {
-    // Same-host resize: the old definition is gone, define the new one.
-    const ports = await getPorts(db, instance.portIds);
-    const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
-    await setDesiredGuest(db, instance.uuid, dest, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, target));
-    ctx.signals.notify(dest);
-    return;
-  }
-  if (guest.desired_state === 'running' && guest.observed_state === 'running' && instance.vmState === VmState.STOPPED) {
-    // A stopped server stays stopped on its new host.
-    await setDesiredGuest(db, instance.uuid, dest, 'shutoff', JSON.parse(guest.spec));
-    ctx.signals.notify(dest);
-    return;
-  }
-  const up = guest.desired_state === 'running' && guest.observed_state === 'running';
-  const down = guest.desired_state === 'shutoff' && guest.observed_state === 'shutoff';
-  if (!up && !down) return;
+  const ports = await getPorts(db, instance.portIds);
+  const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
+  await setDesiredGuest(db, instance.uuid, dest, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
+  ctx.signals.notify(dest);
+}
+
+/** A stopped server stays stopped on its new host (or back on its old one). */
+async function shutOff(ctx: ControllerContext, uuid: string, guest: GuestRow): Promise<void> {
+  await setDesiredGuest(ctx.store.db, uuid, guest.host, 'shutoff', JSON.parse(guest.spec));
+  ctx.signals.notify(guest.host);
+}
+
+/** The destination guest is up (or shut off, for a stopped server): VERIFY_RESIZE. */
+async function moveFinished(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const migration = moveOf(s, 'migrating')!;
+  const guest = destGuest(s)!;
+  const up = guest.observed_state === 'running';
   await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, {
       vmState: VmState.RESIZED, taskState: null, powerState: up ? PowerState.RUNNING : PowerState.SHUTDOWN,
-      host: dest, node: dest, flavor: target, requestedHost: null,
+      host: guest.host, node: guest.host, flavor: targetFlavor(instance), requestedHost: null,
     }, { taskState: TaskState.RESIZE_MIGRATING });
     if (!done) return;
     await setMigrationStatus(trx, migration.uuid, 'finished', { expect: ['migrating'] });
@@ -316,50 +326,51 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
   for (const h of notify) ctx.signals.notify(h);
 }
 
-/** Agent reports while a resize is reverted (task resize_reverting). */
-async function onRevertReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  const { db } = ctx.store;
-  const migration = await latestMigrationOf(db, instance.uuid, ['reverting'], [...MOVE_TYPES]);
-  if (!migration) return;
+const revertOf = (s: ServerSnapshot) => moveOf(s, 'reverting');
+const sourceGuest = (s: ServerSnapshot) => guestOn(s, revertOf(s)?.source_compute);
+const stoppedBefore = (i: InstanceRecord) => i.powerState === PowerState.SHUTDOWN;
+/** Guests of the reverted destination that are gone: their rows go. */
+const leftDestGuest = (s: ServerSnapshot) => {
+  const source = revertOf(s)?.source_compute;
+  return s.guests.find((g) => g.host !== source && g.desired_state === 'absent' && reached(g, 'absent'));
+};
+
+/** The source guest cannot come back: ERROR on the source, with its old flavor. */
+async function revertFailed(ctx: ControllerContext, s: ServerSnapshot, message: string): Promise<void> {
+  const { instance } = s;
+  const migration = revertOf(s)!;
   const source = migration.source_compute!;
-  const stopped = instance.powerState === PowerState.SHUTDOWN;
-  if (guest.host !== source) {
-    if (guest.observed_state === 'absent' && guest.desired_state === 'absent') await deleteGuest(db, instance.uuid, guest.host);
-    return;
-  }
-  const oldFlavor = instance.oldFlavor ?? instance.flavor;
-  if (guest.error) {
-    await ctx.store.transact(async (trx) => {
-      const failed = await updateInstance(trx, instance.uuid, {
-        vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE, host: source, node: source,
-        flavor: oldFlavor, oldFlavor: null, newFlavor: null, fault: { code: 500, message: guest.error!, created: nowIso() },
-      }, { taskState: TaskState.RESIZE_REVERTING });
-      if (!failed) return;
-      await setMigrationStatus(trx, migration.uuid, 'error');
-      await finishAction(trx, instance.uuid, 'revertResize', 'Error', guest.error);
-    });
-    return;
-  }
-  if (guest.desired_state === 'absent' && guest.observed_state === 'absent') {
-    // Same-host revert: define the old guest again.
-    const ports = await getPorts(db, instance.portIds);
-    const held = await heldDevicesByPort(db, instance.uuid, ports, source);
-    await setDesiredGuest(db, instance.uuid, source, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, oldFlavor));
-    ctx.signals.notify(source);
-    return;
-  }
-  if (guest.desired_state === 'running' && guest.observed_state === 'running' && stopped) {
-    await setDesiredGuest(db, instance.uuid, source, 'shutoff', JSON.parse(guest.spec));
-    ctx.signals.notify(source);
-    return;
-  }
-  const up = guest.desired_state === 'running' && guest.observed_state === 'running';
-  const down = guest.desired_state === 'shutoff' && guest.observed_state === 'shutoff';
-  if (!up && !down) return;
+  await ctx.store.transact(async (trx) => {
+    const failed = await updateInstance(trx, instance.uuid, {
+      vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE, host: source, node: source,
+      flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null, fault: { code: 500, message, created: nowIso() },
+    }, { taskState: TaskState.RESIZE_REVERTING });
+    if (!failed) return;
+    await setMigrationStatus(trx, migration.uuid, 'error');
+    await finishAction(trx, instance.uuid, 'revertResize', 'Error', message);
+  });
+}
+
+/** Same-host revert: the new definition is gone, define the old one again. */
+async function defineReverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const source = revertOf(s)!.source_compute!;
+  const { db } = ctx.store;
+  const ports = await getPorts(db, instance.portIds);
+  const held = await heldDevicesByPort(db, instance.uuid, ports, source);
+  await setDesiredGuest(db, instance.uuid, source, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
+  ctx.signals.notify(source);
+}
+
+async function reverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const migration = revertOf(s)!;
+  const source = migration.source_compute!;
+  const up = sourceGuest(s)!.observed_state === 'running';
   await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, {
       vmState: up ? VmState.ACTIVE : VmState.STOPPED, taskState: null, powerState: up ? PowerState.RUNNING : PowerState.SHUTDOWN,
-      host: source, node: source, flavor: oldFlavor, oldFlavor: null, newFlavor: null,
+      host: source, node: source, flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null,
     }, { taskState: TaskState.RESIZE_REVERTING });
     if (!done) return;
     await setMigrationStatus(trx, migration.uuid, 'reverted', { expect: ['reverting'] });
@@ -368,14 +379,65 @@ async function onRevertReport(ctx: ControllerContext, instance: InstanceRecord, 
   });
 }
 
-registerReportHandler(TaskState.RESIZE_MIGRATING, onMoveReport);
-registerReportHandler(TaskState.RESIZE_REVERTING, onRevertReport);
+const settled = (g: GuestRow | undefined) => g !== undefined
+  && ((g.desired_state === 'running' && reached(g, 'running')) || (g.desired_state === 'shutoff' && reached(g, 'shutoff')));
 
-/** After a controller restart: moves accepted but not yet placed are placed now. */
-export async function resumeColdMoves(ctx: ControllerContext): Promise<void> {
-  for (const instance of await instancesInTaskState(ctx.store.db, TaskState.RESIZE_PREP)) {
-    const migration = await latestMigrationOf(ctx.store.db, instance.uuid, ['pre-migrating'], [...MOVE_TYPES]);
-    if (!migration) continue;
-    await placeColdMove(ctx, migration.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'cold move placement failed'));
-  }
-}
+export const COLD_MOVE_OPERATION: Operation = {
+  action: 'migrate',
+  transitions: [
+    {
+      state: TaskState.RESIZE_PREP, on: 'not placed yet', when: (s) => moveOf(s, 'pre-migrating') !== null && s.instance.host !== null,
+      step: (ctx, s) => placeColdMove(ctx, s.instance, moveOf(s, 'pre-migrating')!),
+    },
+    {
+      state: TaskState.RESIZE_MIGRATING, on: 'destination guest failed', when: (s) => failedOn(destGuest(s)),
+      step: (ctx, s) => failMove(ctx, s.instance, moveOf(s, 'migrating')!, destGuest(s)!.error!),
+    },
+    {
+      state: TaskState.RESIZE_MIGRATING, on: 'same host: old definition gone',
+      when: (s) => destGuest(s)?.desired_state === 'absent' && reached(destGuest(s), 'absent'), step: defineResized,
+    },
+    {
+      state: TaskState.RESIZE_MIGRATING, on: 'a stopped server\'s destination guest running',
+      when: (s) => s.instance.vmState === VmState.STOPPED && destGuest(s)?.desired_state === 'running' && reached(destGuest(s), 'running'),
+      step: (ctx, s) => shutOff(ctx, s.instance.uuid, destGuest(s)!),
+    },
+    { state: TaskState.RESIZE_MIGRATING, on: 'destination guest up (or shut off)', when: (s) => settled(destGuest(s)), step: moveFinished },
+    {
+      state: TaskState.RESIZE_REVERTING, on: 'the destination\'s guest gone', when: (s) => leftDestGuest(s) !== undefined,
+      step: async (ctx, s) => { await deleteGuest(ctx.store.db, s.instance.uuid, leftDestGuest(s)!.host); },
+    },
+    {
+      state: TaskState.RESIZE_REVERTING, on: 'source guest failed', when: (s) => failedOn(sourceGuest(s)),
+      step: (ctx, s) => revertFailed(ctx, s, sourceGuest(s)!.error!),
+    },
+    {
+      state: TaskState.RESIZE_REVERTING, on: 'same host: new definition gone',
+      when: (s) => sourceGuest(s)?.desired_state === 'absent' && reached(sourceGuest(s), 'absent'), step: defineReverted,
+    },
+    {
+      state: TaskState.RESIZE_REVERTING, on: 'a stopped server\'s source guest running',
+      when: (s) => stoppedBefore(s.instance) && sourceGuest(s)?.desired_state === 'running' && reached(sourceGuest(s), 'running'),
+      step: (ctx, s) => shutOff(ctx, s.instance.uuid, sourceGuest(s)!),
+    },
+    { state: TaskState.RESIZE_REVERTING, on: 'source guest back', when: (s) => settled(sourceGuest(s)), step: reverted },
+  ],
+  async onDeadline(ctx, s, why) {
+    const { instance } = s;
+    if (instance.taskState === TaskState.RESIZE_PREP) {
+      const m = moveOf(s, 'pre-migrating');
+      if (m) return notPlaced(ctx, instance, m, why);
+      await ctx.store.transact((trx) => updateInstance(trx, instance.uuid, { taskState: null, fault: { code: 500, message: why, created: nowIso() } },
+        { taskState: TaskState.RESIZE_PREP }));
+      return;
+    }
+    if (instance.taskState === TaskState.RESIZE_MIGRATING) {
+      const m = moveOf(s, 'migrating');
+      if (m) return failMove(ctx, instance, m, why);
+    }
+    if (instance.taskState === TaskState.RESIZE_REVERTING && revertOf(s)) return revertFailed(ctx, s, why);
+    await ctx.store.transact((trx) => updateInstance(trx, instance.uuid, {
+      vmState: VmState.ERROR, taskState: null, fault: { code: 500, message: why, created: nowIso() },
+    }, { taskState: instance.taskState }));
+  },
+};

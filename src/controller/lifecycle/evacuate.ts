@@ -15,6 +15,8 @@
  *   dest guest fails                       | error, task none, fault          | failed
  *   source service back, its agent reports | –                                | completed; source claims freed,
  *     the old guest absent                 |                                  | source guest row gone
+ *   deadline before placement              | error, task none, fault          | error
+ *   deadline on the destination            | error, task none, fault          | failed
  *
  * The source keeps its claims (held by the migration) until it is back: a
  * fenced host's agent is handed no work (agentLink.ts), so the old guest is
@@ -31,7 +33,7 @@ import { finishAction, startAction } from '../../storage/repositories/actions.js
 import { claimOnHost, releaseConsumer, transferConsumer, type ClaimedDevice } from '../../storage/repositories/claims.js';
 import { deleteGuest, getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
-import { getInstance, instancesInTaskState, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { insertMigration, listMigrations, setMigrationStatus, type MigrationRow } from '../../storage/repositories/migrations.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
@@ -40,8 +42,9 @@ import type { ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim, type ScheduleOutcome } from '../services/scheduler.js';
 import { bindInstancePorts, devicesByPort } from './portBindings.js';
-import { answersCurrent, invalidState, requireState, specOf, type Requester } from './power.js';
-import { registerReportHandler } from './reports.js';
+import { invalidState, requireState, specOf, type Requester } from './power.js';
+import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
+import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor } from './resources.js';
 
 export const EVACUABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
@@ -65,7 +68,7 @@ export async function sourceStillInUse(ctx: ControllerContext, host: string): Pr
   return null;
 }
 
-/** Accepts an evacuation (nothing changes when it is refused) and places the server in the background. */
+/** Accepts an evacuation (nothing changes when it is refused); the operation engine places the server. */
 export async function startEvacuate(
   ctx: ControllerContext, who: Requester, instance: InstanceRecord, target: EvacuateTarget,
 ): Promise<{ migrationUuid: string }> {
@@ -83,22 +86,26 @@ export async function startEvacuate(
       uuid: migrationUuid, instanceUuid: instance.uuid, migrationType: 'evacuation', status: 'accepted',
       sourceCompute: source, sourceNode: instance.node ?? source, destCompute: target.host, destNode: target.host,
       oldFlavorId: instance.flavor.id, newFlavorId: instance.flavor.id, projectId: instance.projectId, userId: instance.userId,
+      forced: target.force && target.host !== null,
     });
     await startAction(trx, { instanceUuid: instance.uuid, action: 'evacuate', ...who });
   });
-  void placeEvacuated(ctx, instance.uuid, migrationUuid, source, target)
-    .catch((err) => ctx.log.error({ err, server: instance.uuid }, 'evacuation placement failed'));
+  serverQueueOf(ctx).enqueue(instance.uuid);
   return { migrationUuid };
 }
 
-async function placeEvacuated(
-  ctx: ControllerContext, uuid: string, migrationUuid: string, source: string, target: EvacuateTarget,
-): Promise<void> {
-  const { db } = ctx.store;
-  const instance = await getInstance(db, uuid);
-  if (!instance || instance.taskState !== TaskState.REBUILD_SPAWNING || instance.host !== source) return;
+/** The placement step: the destination claimed, bound and told to run the guest; the source told to let it go. */
+async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow): Promise<'wait' | void> {
+  const uuid = instance.uuid;
+  const migrationUuid = migration.uuid;
+  const source = migration.source_compute!;
+  const target: EvacuateTarget = { host: instance.requestedHost ?? migration.dest_compute, force: migration.forced === 1 };
 
   const commit = async (trx: Kysely<Database>, dest: string, claimed: ClaimedDevice[]) => {
+    // First, so a second placement of the same evacuation (another process, a retry) stops here.
+    if (!(await setMigrationStatus(trx, migrationUuid, 'pre-migrating', { expect: ['accepted'], destCompute: dest, destNode: dest }))) {
+      throw new ScheduleAborted('evacuation already placed');
+    }
     const moved = await updateInstance(trx, uuid, { host: dest, node: dest, requestedHost: null }, { taskState: TaskState.REBUILD_SPAWNING });
     if (!moved) throw new ScheduleAborted('server left rebuild_spawning');
     // The source's claims stay, held by the migration, until the source host is back and clean.
@@ -109,7 +116,6 @@ async function placeEvacuated(
     await setDesiredGuest(trx, uuid, dest, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
     const old = await getGuest(trx, uuid, source);
     if (old) await setDesiredGuest(trx, uuid, source, 'absent', specOf(old));
-    await setMigrationStatus(trx, migrationUuid, 'pre-migrating', { expect: ['accepted'], destCompute: dest, destNode: dest });
   };
 
   const outcome = await placeUnlessAborted(ctx, () => {
@@ -118,17 +124,24 @@ async function placeEvacuated(
       target.host ? { onlyHosts: [target.host], excludeHosts: [source] } : { excludeHosts: [source] });
     return scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, commit);
   });
-  if (!outcome || outcome.placed) return;
-  const reason = outcome.reason;
-  ctx.log.info({ server: uuid, reason }, 'evacuate: no valid host');
+  if (!outcome) return;
+  if (outcome.placed) {
+    ctx.signals.notify(source);
+    return 'wait';
+  }
+  ctx.log.info({ server: uuid, reason: outcome.reason }, 'evacuate: no valid host');
+  await notPlaced(ctx, instance, migrationUuid, NO_VALID_HOST, outcome.reason);
+}
+
+async function notPlaced(ctx: ControllerContext, instance: InstanceRecord, migrationUuid: string, message: string, details?: string): Promise<void> {
   await ctx.store.transact(async (trx) => {
-    const failed = await updateInstance(trx, uuid, {
+    const failed = await updateInstance(trx, instance.uuid, {
       vmState: VmState.ERROR, taskState: null, requestedHost: null,
-      fault: { code: 500, message: NO_VALID_HOST, details: reason, created: nowIso() },
+      fault: { code: 500, message, ...(details ? { details } : {}), created: nowIso() },
     }, { taskState: TaskState.REBUILD_SPAWNING });
     if (!failed) return;
     await setMigrationStatus(trx, migrationUuid, 'error', { expect: ['accepted'] });
-    await finishAction(trx, uuid, 'evacuate', 'Error', NO_VALID_HOST);
+    await finishAction(trx, instance.uuid, 'evacuate', 'Error', message);
   });
 }
 
@@ -156,34 +169,40 @@ async function claimForced(
   }
 }
 
-/** The destination's answer. */
-async function onEvacuateReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  // Reports from the old host are settled by settleEvacuatedSource.
-  if (guest.host !== instance.host || !answersCurrent(guest)) return;
-  const { db } = ctx.store;
-  const migration = (await listMigrations(db, { instanceUuid: instance.uuid, migrationType: 'evacuation', limit: 1 }))[0];
-  if (!guest.error && instance.vmState === VmState.STOPPED && guest.observed_state === 'running') {
-    // A stopped server is rebuilt stopped: spawn, then shut off (Nova does the same).
-    await setDesiredGuest(db, instance.uuid, guest.host, 'shutoff', specOf(guest));
-    ctx.signals.notify(guest.host);
-    return;
-  }
-  const reached = instance.vmState === VmState.STOPPED ? 'shutoff' : 'running';
-  if (!guest.error && guest.observed_state === reached) {
-    await ctx.store.transact(async (trx) => {
-      const stopped = reached === 'shutoff';
-      const done = await updateInstance(trx, instance.uuid, {
-        vmState: stopped ? VmState.STOPPED : VmState.ACTIVE, taskState: null,
-        powerState: stopped ? PowerState.SHUTDOWN : PowerState.RUNNING, fault: null, launchedAt: nowIso(),
-      }, { taskState: TaskState.REBUILD_SPAWNING });
-      if (!done) return;
-      if (!stopped) await setPortStatus(trx, instance.portIds, 'ACTIVE');
-      if (migration) await setMigrationStatus(trx, migration.uuid, 'done', { expect: ['pre-migrating'] });
-      await finishAction(trx, instance.uuid, 'evacuate', 'Success');
-    });
-    return;
-  }
-  const message = guest.error ?? `guest reached ${guest.observed_state ?? 'nothing'} instead of ${reached}`;
+const evacuationOf = (s: ServerSnapshot) => (s.migration?.migration_type === 'evacuation' ? s.migration : null);
+const awaitingPlacement = (s: ServerSnapshot) => {
+  const m = evacuationOf(s);
+  return m !== null && m.status === 'accepted' && m.source_compute !== null && s.instance.host === m.source_compute;
+};
+const placedGuest = (s: ServerSnapshot) => (awaitingPlacement(s) ? undefined : ownGuest(s));
+const targetState = (s: ServerSnapshot) => (s.instance.vmState === VmState.STOPPED ? 'shutoff' : 'running');
+
+/** A stopped server is rebuilt stopped: spawn, then shut off (Nova does the same). */
+async function shutOffRebuilt(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const guest = placedGuest(s)!;
+  await setDesiredGuest(ctx.store.db, s.instance.uuid, guest.host, 'shutoff', specOf(guest));
+  ctx.signals.notify(guest.host);
+}
+
+async function evacuated(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const migration = evacuationOf(s);
+  const stopped = targetState(s) === 'shutoff';
+  await ctx.store.transact(async (trx) => {
+    const done = await updateInstance(trx, instance.uuid, {
+      vmState: stopped ? VmState.STOPPED : VmState.ACTIVE, taskState: null,
+      powerState: stopped ? PowerState.SHUTDOWN : PowerState.RUNNING, fault: null, launchedAt: nowIso(),
+    }, { taskState: TaskState.REBUILD_SPAWNING });
+    if (!done) return;
+    if (!stopped) await setPortStatus(trx, instance.portIds, 'ACTIVE');
+    if (migration) await setMigrationStatus(trx, migration.uuid, 'done', { expect: ['pre-migrating'] });
+    await finishAction(trx, instance.uuid, 'evacuate', 'Success');
+  });
+}
+
+async function evacuationFailed(ctx: ControllerContext, s: ServerSnapshot, message: string): Promise<void> {
+  const { instance } = s;
+  const migration = evacuationOf(s);
   await ctx.store.transact(async (trx) => {
     const failed = await updateInstance(trx, instance.uuid, {
       vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE,
@@ -195,7 +214,35 @@ async function onEvacuateReport(ctx: ControllerContext, instance: InstanceRecord
   });
 }
 
-registerReportHandler(TaskState.REBUILD_SPAWNING, onEvacuateReport);
+/** Reports from the old host are settled by settleEvacuatedSource, not here. */
+export const EVACUATE_OPERATION: Operation = {
+  action: 'evacuate',
+  transitions: [
+    {
+      state: TaskState.REBUILD_SPAWNING, on: 'not placed yet', when: awaitingPlacement,
+      step: (ctx, s) => placeEvacuated(ctx, s.instance, evacuationOf(s)!),
+    },
+    {
+      state: TaskState.REBUILD_SPAWNING, on: 'a stopped server\'s guest running on its new host',
+      when: (s) => s.instance.vmState === VmState.STOPPED && reached(placedGuest(s), 'running'), step: shutOffRebuilt,
+    },
+    {
+      state: TaskState.REBUILD_SPAWNING, on: 'guest in its final state on the new host',
+      when: (s) => reached(placedGuest(s), targetState(s)), step: evacuated,
+    },
+    {
+      state: TaskState.REBUILD_SPAWNING, on: 'guest failed on the new host', when: (s) => answered(placedGuest(s)),
+      step: (ctx, s) => {
+        const g = placedGuest(s)!;
+        return evacuationFailed(ctx, s, g.error ?? `guest reached ${g.observed_state ?? 'nothing'} instead of ${targetState(s)}`);
+      },
+    },
+  ],
+  async onDeadline(ctx, s, why) {
+    if (awaitingPlacement(s)) return notPlaced(ctx, s.instance, evacuationOf(s)!.uuid, why);
+    return evacuationFailed(ctx, s, why);
+  },
+};
 
 async function openEvacuationsFrom(db: Kysely<Database>, host: string, instanceUuid?: string): Promise<MigrationRow[]> {
   let q = db.selectFrom('migrations').selectAll().where('migration_type', '=', 'evacuation')
@@ -244,17 +291,3 @@ export async function sweepEvacuationsFrom(ctx: ControllerContext, host: string)
   }
 }
 
-/**
- * After a controller restart: evacuations accepted but not yet placed are
- * placed now (for recovery.ts). A `force` given with the request is not kept;
- * the requested host still goes through the scheduler's filters.
- */
-export async function resumeInterruptedEvacuations(ctx: ControllerContext): Promise<void> {
-  const { db } = ctx.store;
-  for (const instance of await instancesInTaskState(db, TaskState.REBUILD_SPAWNING)) {
-    const m = (await listMigrations(db, { instanceUuid: instance.uuid, migrationType: 'evacuation', limit: 1 }))[0];
-    if (!m || m.status !== 'accepted' || !m.source_compute || instance.host !== m.source_compute) continue;
-    await placeEvacuated(ctx, instance.uuid, m.uuid, m.source_compute, { host: instance.requestedHost, force: false })
-      .catch((err) => ctx.log.error({ err, server: instance.uuid }, 'evacuation placement failed'));
-  }
-}

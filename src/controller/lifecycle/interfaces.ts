@@ -14,6 +14,9 @@
  * | agent: NIC unplugged      | null                | unbound, device_id "", profile {}  | freed             | -                   |
  * | agent: unplug failed      | null, fault         | unchanged                          | unchanged         | + the NIC again     |
  *
+ * | deadline (attach)         | null, fault         | as "plug failed"                   |                   |                     |
+ * | deadline (detach)         | null, fault         | as "unplug failed"                 |                   |                     |
+ *
  * While attaching, the port being attached is the last of instance.portIds;
  * while detaching, it is the one of instance.portIds missing from the spec.
  */
@@ -36,7 +39,7 @@ import type { Database } from '../../storage/schema.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { bindingProfileFor, buildGuestSpec, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
 import { heldDevicesByPort } from './portBindings.js';
-import { registerReportHandler } from './reports.js';
+import { answered, failedOn, ownGuest, type Operation } from '../operations/transitions.js';
 
 export const ATTACH_ACTION = 'attach_interface';
 export const DETACH_ACTION = 'detach_interface';
@@ -170,11 +173,6 @@ export async function awaitInterfaceAction(ctx: ControllerContext, uuid: string,
   }
 }
 
-/** A report of the latest instruction from the server's own host; anything else is not this operation's. */
-function isCurrentReport(instance: InstanceRecord, guest: GuestRow): boolean {
-  return guest.host === instance.host && guest.observed_generation === guest.generation;
-}
-
 async function portSlot(trx: Kysely<Database>, portId: string): Promise<{ port: PortRecord | null; slot: string | null }> {
   const port = await getPort(trx, portId);
   const slot = port?.profile['pci_slot'];
@@ -189,21 +187,21 @@ async function forgetPort(ctx: ControllerContext, trx: Kysely<Database>, instanc
   return { portIds: instance.portIds.filter((id) => id !== portId) };
 }
 
-export async function onAttachReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  if (!isCurrentReport(instance, guest)) return;
+async function attached(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
   const portId = instance.portIds[instance.portIds.length - 1]!;
-  const { db } = ctx.store;
-  if (!guest.error) {
-    await ctx.store.transact(async (trx) => {
-      const done = await updateInstance(trx, instance.uuid, { taskState: null }, { taskState: TaskState.ATTACHING_INTERFACE });
-      if (!done) return;
-      await setPortStatus(trx, [portId], guest.observed_state === 'running' ? 'ACTIVE' : 'DOWN');
-      await finishAction(trx, instance.uuid, ATTACH_ACTION, 'Success');
-    });
-    return;
-  }
-  // The hot-plug failed: give back the device and the port; the agent removes whatever half-arrived.
-  const message = `Failed to attach network adapter device to ${instance.uuid}: ${guest.error}`;
+  await ctx.store.transact(async (trx) => {
+    const done = await updateInstance(trx, instance.uuid, { taskState: null }, { taskState: TaskState.ATTACHING_INTERFACE });
+    if (!done) return;
+    await setPortStatus(trx, [portId], guest.observed_state === 'running' ? 'ACTIVE' : 'DOWN');
+    await finishAction(trx, instance.uuid, ATTACH_ACTION, 'Success');
+  });
+}
+
+/** The hot-plug failed (or timed out): give back the device and the port; the agent removes whatever half-arrived. */
+async function attachFailed(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow | undefined, error: string): Promise<void> {
+  const portId = instance.portIds[instance.portIds.length - 1]!;
+  const host = instance.host!;
+  const message = `Failed to attach network adapter device to ${instance.uuid}: ${error}`;
   await ctx.store.transact(async (trx) => {
     const fresh = await getInstance(trx, instance.uuid);
     if (!fresh || fresh.taskState !== TaskState.ATTACHING_INTERFACE) return;
@@ -214,40 +212,62 @@ export async function onAttachReport(ctx: ControllerContext, instance: InstanceR
     }, { taskState: TaskState.ATTACHING_INTERFACE });
     if (!done) return;
     const spec = await specFor(trx, { ...fresh, portIds, pciRequests }, portIds);
-    await setDesiredGuest(trx, fresh.uuid, guest.host, desiredOf(guest, fresh), spec);
+    await setDesiredGuest(trx, fresh.uuid, host, desiredOf(guest, fresh), spec);
     await finishAction(trx, fresh.uuid, ATTACH_ACTION, 'Error', message);
   });
-  ctx.signals.notify(guest.host);
+  ctx.signals.notify(host);
 }
 
-export async function onDetachReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  if (!isCurrentReport(instance, guest)) return;
+async function detached(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
   const spec = JSON.parse(guest.spec) as GuestSpec;
   const kept = new Set(spec.interfaces.map((i) => i.portId));
   const portId = instance.portIds.find((id) => !kept.has(id));
-  const { db } = ctx.store;
-  if (!guest.error) {
-    await ctx.store.transact(async (trx) => {
-      const fresh = await getInstance(trx, instance.uuid);
-      if (!fresh || fresh.taskState !== TaskState.DETACHING_INTERFACE) return;
-      const portIds = portId ? (await forgetPort(ctx, trx, fresh, portId)).portIds : fresh.portIds;
-      const pciRequests = fresh.pciRequests.filter((r) => r.id !== `port-${portId}`);
-      const done = await updateInstance(trx, fresh.uuid, { taskState: null, portIds, pciRequests }, { taskState: TaskState.DETACHING_INTERFACE });
-      if (done) await finishAction(trx, fresh.uuid, DETACH_ACTION, 'Success');
-    });
-    return;
-  }
-  // The unplug failed: the NIC stays, and the agent is told to keep (or re-plug) it.
-  const message = `Failed to detach network adapter device from ${instance.uuid}: ${guest.error}`;
+  await ctx.store.transact(async (trx) => {
+    const fresh = await getInstance(trx, instance.uuid);
+    if (!fresh || fresh.taskState !== TaskState.DETACHING_INTERFACE) return;
+    const portIds = portId ? (await forgetPort(ctx, trx, fresh, portId)).portIds : fresh.portIds;
+    const pciRequests = fresh.pciRequests.filter((r) => r.id !== `port-${portId}`);
+    const done = await updateInstance(trx, fresh.uuid, { taskState: null, portIds, pciRequests }, { taskState: TaskState.DETACHING_INTERFACE });
+    if (done) await finishAction(trx, fresh.uuid, DETACH_ACTION, 'Success');
+  });
+}
+
+/** The unplug failed (or timed out): the NIC stays, and the agent is told to keep (or re-plug) it. */
+async function detachFailed(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow | undefined, error: string): Promise<void> {
+  const host = instance.host!;
+  const message = `Failed to detach network adapter device from ${instance.uuid}: ${error}`;
   await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, { taskState: null, fault: { code: 500, message, created: nowIso() } },
       { taskState: TaskState.DETACHING_INTERFACE });
     if (!done) return;
-    await setDesiredGuest(trx, instance.uuid, guest.host, desiredOf(guest, instance), await specFor(trx, instance, instance.portIds));
+    await setDesiredGuest(trx, instance.uuid, host, desiredOf(guest, instance), await specFor(trx, instance, instance.portIds));
     await finishAction(trx, instance.uuid, DETACH_ACTION, 'Error', message);
   });
-  ctx.signals.notify(guest.host);
+  ctx.signals.notify(host);
 }
 
-registerReportHandler(TaskState.ATTACHING_INTERFACE, onAttachReport);
-registerReportHandler(TaskState.DETACHING_INTERFACE, onDetachReport);
+export const INTERFACE_OPERATION: Operation = {
+  action: ATTACH_ACTION,
+  transitions: [
+    {
+      state: TaskState.ATTACHING_INTERFACE, on: 'NIC plugged', when: (s) => answered(ownGuest(s)) && ownGuest(s)!.error === null,
+      step: (ctx, s) => attached(ctx, s.instance, ownGuest(s)!),
+    },
+    {
+      state: TaskState.ATTACHING_INTERFACE, on: 'plug failed', when: (s) => failedOn(ownGuest(s)),
+      step: (ctx, s) => attachFailed(ctx, s.instance, ownGuest(s), ownGuest(s)!.error!),
+    },
+    {
+      state: TaskState.DETACHING_INTERFACE, on: 'NIC unplugged', when: (s) => answered(ownGuest(s)) && ownGuest(s)!.error === null,
+      step: (ctx, s) => detached(ctx, s.instance, ownGuest(s)!),
+    },
+    {
+      state: TaskState.DETACHING_INTERFACE, on: 'unplug failed', when: (s) => failedOn(ownGuest(s)),
+      step: (ctx, s) => detachFailed(ctx, s.instance, ownGuest(s), ownGuest(s)!.error!),
+    },
+  ],
+  async onDeadline(ctx, s, why) {
+    if (s.instance.taskState === TaskState.ATTACHING_INTERFACE) return attachFailed(ctx, s.instance, ownGuest(s), why);
+    return detachFailed(ctx, s.instance, ownGuest(s), why);
+  },
+};

@@ -15,6 +15,12 @@
  * | no valid host                      | null      | error          | running (untouched)       | -                   | instance / -                |
  * | agent(source or dest) fails        | migrating | error          | running, original spec    | absent              | instance / freed            |
  * | agent(source): original NICs back  | null      | error          | running                   | (row deleted)       | instance / -                |
+ * | deadline while queued              | null      | error          | running (untouched)       | -                   | instance / -                |
+ * | deadline while preparing/running   | migrating | error          | as "agent fails"          |                     |                             |
+ * | deadline while post-migrating      | null      | completed      | (as finished)             | running             | freed / instance            |
+ * | deadline while rolling back        | null, ERROR | error        |                           |                     | instance / -                |
+ *
+ * The rows are the transitions of LIVE_MIGRATION_OPERATION at the end of this file.
  *
  * Ports stay bound to the source devices until the end, so a rollback gives
  * the server back exactly its original devices and bindings (read back from
@@ -42,7 +48,8 @@ import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { heldDevicesForPorts, swapMoveClaims } from './coldMoveDevices.js';
 import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
-import { registerReportHandler } from './reports.js';
+import { serverQueueOf } from '../operations/serverQueue.js';
+import { answered, failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { resourceRequestFor } from './resources.js';
 
 export const LIVE_MIGRATION_ACTION = 'live-migration';
@@ -51,7 +58,7 @@ const IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating'];
 
 /**
  * Validates a live migration and records it (task migrating, migration
- * queued, instance action); `placeLiveMigration` runs after the 202.
+ * queued, instance action); the operation engine places it after the 202.
  * Anything refused leaves no trace.
  */
 export async function startLiveMigration(
@@ -77,7 +84,7 @@ export async function startLiveMigration(
     if (!svc) throw new BadRequest(`Compute host ${host} could not be found.`);
   }
   const migrationUuid = randomUUID();
-  return ctx.store.transact(async (trx) => {
+  const migration = await ctx.store.transact(async (trx) => {
     const started = await updateInstance(trx, instance.uuid, { taskState: TaskState.MIGRATING, requestedHost: host },
       { taskState: null, vmState: VmState.ACTIVE });
     if (!started) throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while another operation is in progress`);
@@ -88,6 +95,8 @@ export async function startLiveMigration(
       oldFlavorId: instance.flavor.id, newFlavorId: instance.flavor.id, projectId: instance.projectId, userId: auth.userId,
     });
   });
+  serverQueueOf(ctx).enqueue(instance.uuid);
+  return migration;
 }
 
 /** The guest without its PCI-backed NICs: what stays on the source while the guest moves. */
@@ -103,13 +112,9 @@ async function boundSpec(db: Kysely<Database>, instance: InstanceRecord, host: s
 }
 
 /** Picks and claims the destination and tells the source to unplug, in one transaction. */
-export async function placeLiveMigration(ctx: ControllerContext, migrationUuid: string): Promise<void> {
-  const { db } = ctx.store;
-  const migration = await getMigration(db, migrationUuid);
-  if (!migration || migration.status !== 'queued') return;
-  const instance = await getInstance(db, migration.instance_uuid);
-  if (!instance || instance.taskState !== TaskState.MIGRATING || !instance.host) return;
-  const source = instance.host;
+async function placeLiveMigration(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow): Promise<'wait' | void> {
+  const migrationUuid = migration.uuid;
+  const source = instance.host!;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
     excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
   });
@@ -132,13 +137,17 @@ export async function placeLiveMigration(ctx: ControllerContext, migrationUuid: 
   }
   if (outcome.placed) {
     ctx.signals.notify(source);
-    return;
+    return 'wait';
   }
   ctx.log.info({ server: instance.uuid, reason: outcome.reason }, 'no valid host for a live migration');
-  const message = `${NO_VALID_HOST} There are not enough hosts available.`;
+  await notStarted(ctx, instance, migrationUuid, `${NO_VALID_HOST} There are not enough hosts available.`, outcome.reason);
+}
+
+/** The migration could not start (no host, or its placement timed out): nothing moved. */
+async function notStarted(ctx: ControllerContext, instance: InstanceRecord, migrationUuid: string, message: string, details?: string): Promise<void> {
   await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, instance.uuid, {
-      taskState: null, requestedHost: null, fault: { code: 500, message, details: outcome.reason, created: nowIso() },
+      taskState: null, requestedHost: null, fault: { code: 500, message, ...(details ? { details } : {}), created: nowIso() },
     }, { taskState: TaskState.MIGRATING });
     if (!back) return;
     await setMigrationStatus(trx, migrationUuid, 'error', { expect: ['queued'] });
@@ -164,7 +173,7 @@ async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migrat
     const destGuest = await getGuest(trx, instance.uuid, dest);
     if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', JSON.parse(destGuest.spec) as GuestSpec);
     await setDesiredGuest(trx, instance.uuid, source, 'running', await boundSpec(trx, instance, source));
-    await updateInstance(trx, instance.uuid, { fault: { code: 500, message, created: nowIso() } }, { taskState: TaskState.MIGRATING });
+    await updateInstance(trx, instance.uuid, { fault: { code: 500, message, created: nowIso() }, stepStarted: true }, { taskState: TaskState.MIGRATING });
     done = true;
   });
   if (!done) return;
@@ -173,53 +182,107 @@ async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migrat
   ctx.signals.notify(dest);
 }
 
-/** Agent reports while the server is MIGRATING. */
-export async function onLiveMigrationReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  const { db } = ctx.store;
-  if (guest.observed_generation !== guest.generation) return; // an older instruction's answer
-  const migration = await latestMigrationOf(db, instance.uuid, [...IN_PROGRESS, 'error'], ['live-migration']);
-  if (!migration) return;
-  const source = migration.source_compute!;
-  const dest = migration.dest_compute;
-  const fromSource = guest.host === source;
+const liveMigrationOf = (s: ServerSnapshot, statuses: readonly string[]) =>
+  (s.migration?.migration_type === 'live-migration' && statuses.includes(s.migration.status) ? s.migration : null);
+const sourceOf = (s: ServerSnapshot) => guestOn(s, s.migration?.source_compute);
+const destOf = (s: ServerSnapshot) => guestOn(s, s.migration?.dest_compute);
 
-  if (migration.status === 'error') {
-    if (fromSource) await onRollbackReport(ctx, instance, guest);
-    else if (guest.desired_state === 'absent' && guest.observed_state === 'absent') await deleteGuest(db, instance.uuid, guest.host);
-    return;
-  }
-  if (migration.status === 'preparing' && fromSource) {
-    if (guest.error) return rollBack(ctx, instance, migration, 'preparing', `unplugging the interfaces on ${source} failed: ${guest.error}`);
-    if (guest.observed_state !== 'running') return;
-    // The source let go of its devices: the guest moves and gets the destination's plugged in.
-    const ports = await getPorts(db, instance.portIds);
-    const { byPort, aliasDevices } = await heldDevicesForPorts(db, instance.uuid, dest!, ports, null);
-    const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
-    await ctx.store.transact(async (trx) => {
-      if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
-      await setDesiredGuest(trx, instance.uuid, dest!, 'running', spec);
-    });
-    ctx.signals.notify(dest!);
-    return;
-  }
-  if (migration.status === 'running' && guest.host === dest) {
-    if (guest.error) return rollBack(ctx, instance, migration, 'running', `the guest could not start on ${dest}: ${guest.error}`);
-    if (guest.observed_state !== 'running') return;
-    await ctx.store.transact(async (trx) => {
-      if (!(await setMigrationStatus(trx, migration.uuid, 'post-migrating', { expect: ['running'] }))) return;
-      const sourceGuest = await getGuest(trx, instance.uuid, source);
-      if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', JSON.parse(sourceGuest.spec) as GuestSpec);
-    });
-    ctx.signals.notify(source);
-    return;
-  }
-  if (migration.status === 'post-migrating' && fromSource) {
-    // The guest runs on the destination now; a source that failed to clean up is reconciled when its agent restarts.
-    if (guest.error) ctx.log.warn({ server: instance.uuid, host: source, err: guest.error }, 'source guest not removed after live migration');
-    else if (guest.observed_state !== 'absent') return;
-    await finishLiveMigration(ctx, instance, migration);
-  }
+/** The source let go of its devices: the guest moves and gets the destination's plugged in. */
+async function moveGuest(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const migration = liveMigrationOf(s, ['preparing'])!;
+  const dest = migration.dest_compute!;
+  const { db } = ctx.store;
+  const ports = await getPorts(db, instance.portIds);
+  const { byPort, aliasDevices } = await heldDevicesForPorts(db, instance.uuid, dest, ports, null);
+  const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
+  await ctx.store.transact(async (trx) => {
+    if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
+    await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING });
+    await setDesiredGuest(trx, instance.uuid, dest, 'running', spec);
+  });
+  ctx.signals.notify(dest);
 }
+
+/** The guest runs on the destination: the source's copy goes. */
+async function arrived(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const migration = liveMigrationOf(s, ['running'])!;
+  const source = migration.source_compute!;
+  await ctx.store.transact(async (trx) => {
+    if (!(await setMigrationStatus(trx, migration.uuid, 'post-migrating', { expect: ['running'] }))) return;
+    await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING });
+    const sourceGuest = await getGuest(trx, instance.uuid, source);
+    if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', JSON.parse(sourceGuest.spec) as GuestSpec);
+  });
+  ctx.signals.notify(source);
+}
+
+const rolledBackGuest = (s: ServerSnapshot) => {
+  const dest = destOf(s);
+  return dest && dest.desired_state === 'absent' && reached(dest, 'absent') ? dest : undefined;
+};
+
+export const LIVE_MIGRATION_OPERATION: Operation = {
+  action: LIVE_MIGRATION_ACTION,
+  transitions: [
+    {
+      state: TaskState.MIGRATING, on: 'queued', when: (s) => liveMigrationOf(s, ['queued']) !== null && s.instance.host !== null,
+      step: (ctx, s) => placeLiveMigration(ctx, s.instance, liveMigrationOf(s, ['queued'])!),
+    },
+    {
+      state: TaskState.MIGRATING, on: 'source failed to unplug', when: (s) => liveMigrationOf(s, ['preparing']) !== null && failedOn(sourceOf(s)),
+      step: (ctx, s) => rollBack(ctx, s.instance, s.migration!, 'preparing',
+        `unplugging the interfaces on ${s.migration!.source_compute} failed: ${sourceOf(s)!.error}`),
+    },
+    {
+      state: TaskState.MIGRATING, on: 'source unplugged', when: (s) => liveMigrationOf(s, ['preparing']) !== null && reached(sourceOf(s), 'running'),
+      step: moveGuest,
+    },
+    {
+      state: TaskState.MIGRATING, on: 'destination failed', when: (s) => liveMigrationOf(s, ['running']) !== null && failedOn(destOf(s)),
+      step: (ctx, s) => rollBack(ctx, s.instance, s.migration!, 'running',
+        `the guest could not start on ${s.migration!.dest_compute}: ${destOf(s)!.error}`),
+    },
+    {
+      state: TaskState.MIGRATING, on: 'guest running on the destination', when: (s) => liveMigrationOf(s, ['running']) !== null && reached(destOf(s), 'running'),
+      step: arrived,
+    },
+    {
+      state: TaskState.MIGRATING, on: 'source guest gone (or failed to go)',
+      when: (s) => liveMigrationOf(s, ['post-migrating']) !== null && (reached(sourceOf(s), 'absent') || failedOn(sourceOf(s))),
+      step: async (ctx, s) => {
+        const g = sourceOf(s)!;
+        // The guest runs on the destination now; a source that failed to clean up is reconciled when its agent restarts.
+        if (g.error) ctx.log.warn({ server: s.instance.uuid, host: g.host, err: g.error }, 'source guest not removed after live migration');
+        await finishLiveMigration(ctx, s.instance, s.migration!);
+      },
+    },
+    {
+      state: TaskState.MIGRATING, on: 'rolled back: the destination\'s guest gone', when: (s) => liveMigrationOf(s, ['error']) !== null && rolledBackGuest(s) !== undefined,
+      step: async (ctx, s) => { await deleteGuest(ctx.store.db, s.instance.uuid, rolledBackGuest(s)!.host); },
+    },
+    {
+      state: TaskState.MIGRATING, on: 'rolled back: the source answered', when: (s) => liveMigrationOf(s, ['error']) !== null && answered(sourceOf(s)),
+      step: (ctx, s) => onRollbackReport(ctx, s.instance, sourceOf(s)!),
+    },
+  ],
+  async onDeadline(ctx, s, why) {
+    const m = liveMigrationOf(s, ['queued', 'preparing', 'running', 'post-migrating', 'error']);
+    if (m?.status === 'queued') return notStarted(ctx, s.instance, m.uuid, why);
+    if (m && (m.status === 'preparing' || m.status === 'running')) {
+      await rollBack(ctx, s.instance, m, m.status, why);
+      return;
+    }
+    if (m?.status === 'post-migrating') return finishLiveMigration(ctx, s.instance, m);
+    await ctx.store.transact(async (trx) => {
+      const failed = await updateInstance(trx, s.instance.uuid, {
+        vmState: VmState.ERROR, taskState: null, requestedHost: null, fault: { code: 500, message: why, created: nowIso() },
+      }, { taskState: TaskState.MIGRATING });
+      if (failed) await finishAction(trx, s.instance.uuid, LIVE_MIGRATION_ACTION, 'Error', why);
+    });
+  },
+};
 
 /** The guest runs on the destination: free the source, bind the ports there, the server lives on dest. */
 async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow): Promise<void> {
@@ -269,4 +332,3 @@ async function onRollbackReport(ctx: ControllerContext, instance: InstanceRecord
   });
 }
 
-registerReportHandler(TaskState.MIGRATING, onLiveMigrationReport);

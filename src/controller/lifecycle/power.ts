@@ -21,7 +21,8 @@ import { getGuest, setDesiredGuest, type GuestRow } from '../../storage/reposito
 import { getInstance, updateInstance, type InstanceChanges, type InstanceRecord } from '../../storage/repositories/instances.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
-import { registerReportHandler } from './reports.js';
+import { nowIso } from '../../storage/repositories/json.js';
+import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 
 /** Who asked, for the instance action record (os-instance-actions). */
 export interface Requester {
@@ -108,31 +109,61 @@ export interface TransitionOutcome {
   alsoOnSuccess?: (ctx: ControllerContext, trx: Kysely<Database>, instance: InstanceRecord, guest: GuestRow) => Promise<void>;
 }
 
-/** The report handler that ends a transition started by startGuestTransition. */
-export function transitionReportHandler(o: TransitionOutcome) {
-  return async (ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> => {
-    if (guest.host !== instance.host || !answersCurrent(guest)) return;
-    const { db } = ctx.store;
-    if (!guest.error && guest.observed_state === o.reached) {
-      await ctx.store.transact(async (trx) => {
-        const done = await updateInstance(trx, instance.uuid, {
-          ...o.changes, vmState: o.vmState, taskState: null, powerState: o.powerState,
-        }, { taskState: o.taskState });
-        if (!done) return;
-        await o.alsoOnSuccess?.(ctx, trx, instance, guest);
-        await finishAction(trx, instance.uuid, o.action, 'Success');
-      });
-      return;
-    }
-    const message = guest.error ?? `guest reached ${guest.observed_state ?? 'nothing'} instead of ${o.reached}`;
-    ctx.log.warn({ server: instance.uuid, action: o.action, error: message }, 'guest transition failed');
-    await ctx.store.transact(async (trx) => {
-      const undone = await updateInstance(trx, instance.uuid, { taskState: null }, { taskState: o.taskState });
-      if (!undone) return;
-      await finishAction(trx, instance.uuid, o.action, 'Error', message);
-      await setDesiredGuest(trx, instance.uuid, guest.host, desiredForVmState(instance.vmState), specOf(guest));
-    });
-    ctx.signals.notify(guest.host);
+/** The guest reached the transition's state: the server settles in its new vm_state. */
+async function transitionDone(ctx: ControllerContext, o: TransitionOutcome, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const guest = ownGuest(s)!;
+  await ctx.store.transact(async (trx) => {
+    const done = await updateInstance(trx, instance.uuid, {
+      ...o.changes, vmState: o.vmState, taskState: null, powerState: o.powerState,
+    }, { taskState: o.taskState });
+    if (!done) return;
+    await o.alsoOnSuccess?.(ctx, trx, instance, guest);
+    await finishAction(trx, instance.uuid, o.action, 'Success');
+  });
+}
+
+/** The transition failed (or timed out): task state back to none, the guest asked for the unchanged vm_state's state. */
+async function transitionFailed(ctx: ControllerContext, o: TransitionOutcome, s: ServerSnapshot, message: string): Promise<void> {
+  const { instance } = s;
+  const guest = ownGuest(s);
+  ctx.log.warn({ server: instance.uuid, action: o.action, error: message }, 'guest transition failed');
+  await ctx.store.transact(async (trx) => {
+    const undone = await updateInstance(trx, instance.uuid, { taskState: null, fault: { code: 500, message, created: nowIso() } }, { taskState: o.taskState });
+    if (!undone) return;
+    await finishAction(trx, instance.uuid, o.action, 'Error', message);
+    if (guest) await setDesiredGuest(trx, instance.uuid, guest.host, desiredForVmState(instance.vmState), specOf(guest));
+  });
+  if (guest) ctx.signals.notify(guest.host);
+}
+
+/**
+ * The operation of a guest-state transition:
+ *
+ * | task state   | observation                                   | step                                      |
+ * |--------------|-----------------------------------------------|-------------------------------------------|
+ * | o.taskState  | guest on the server's host reached o.reached  | vm_state o.vmState, task none, action ok  |
+ * | o.taskState  | guest failed, or answered in another state    | task none, fault, action error, guest     |
+ * |              |                                               | asked for the old vm_state's state again  |
+ * | o.taskState  | deadline                                      | as a failure                              |
+ */
+export function guestTransitionOperation(o: TransitionOutcome): Operation {
+  return {
+    action: o.action,
+    transitions: [
+      {
+        state: o.taskState, on: `guest ${o.reached} on its host`, when: (s) => reached(ownGuest(s), o.reached),
+        step: (ctx, s) => transitionDone(ctx, o, s),
+      },
+      {
+        state: o.taskState, on: `guest failed, or did not reach ${o.reached}`, when: (s) => answered(ownGuest(s)),
+        step: (ctx, s) => {
+          const g = ownGuest(s)!;
+          return transitionFailed(ctx, o, s, g.error ?? `guest reached ${g.observed_state ?? 'nothing'} instead of ${o.reached}`);
+        },
+      },
+    ],
+    onDeadline: (ctx, s, why) => transitionFailed(ctx, o, s, why),
   };
 }
 
@@ -153,9 +184,9 @@ export async function startStart(ctx: ControllerContext, who: Requester, instanc
   await startGuestTransition(ctx, who, instance, START);
 }
 
-registerReportHandler(TaskState.POWERING_OFF, transitionReportHandler({
+export const STOP_OPERATION = guestTransitionOperation({
   action: 'stop', taskState: TaskState.POWERING_OFF, reached: 'shutoff', vmState: VmState.STOPPED, powerState: PowerState.SHUTDOWN,
-}));
-registerReportHandler(TaskState.POWERING_ON, transitionReportHandler({
+});
+export const START_OPERATION = guestTransitionOperation({
   action: 'start', taskState: TaskState.POWERING_ON, reached: 'running', vmState: VmState.ACTIVE, powerState: PowerState.RUNNING,
-}));
+});

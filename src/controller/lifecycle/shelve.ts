@@ -16,8 +16,7 @@ import { deleteGuest } from '../../storage/repositories/guests.js';
 import type { InstanceRecord } from '../../storage/repositories/instances.js';
 import type { ControllerContext } from '../context.js';
 import { unbindInstancePorts } from './portBindings.js';
-import { startGuestTransition, transitionReportHandler, type Requester } from './power.js';
-import { registerReportHandler } from './reports.js';
+import { guestTransitionOperation, startGuestTransition, type Requester } from './power.js';
 
 export const SHELVABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED] as const;
 
@@ -27,7 +26,7 @@ export async function startShelve(ctx: ControllerContext, who: Requester, instan
   });
 }
 
-registerReportHandler(TaskState.SHELVING, transitionReportHandler({
+export const SHELVE_OPERATION = guestTransitionOperation({
   action: 'shelve', taskState: TaskState.SHELVING, reached: 'absent',
   vmState: VmState.SHELVED_OFFLOADED, powerState: PowerState.SHUTDOWN, changes: { host: null, node: null },
   async alsoOnSuccess(ctx, trx, instance, guest) {
@@ -35,4 +34,4 @@ registerReportHandler(TaskState.SHELVING, transitionReportHandler({
     await unbindInstancePorts(trx, instance, { keepDeviceId: true });
     await deleteGuest(trx, instance.uuid, guest.host);
   },
-}));
+});

@@ -20,8 +20,7 @@ import type { InstanceRecord } from '../../storage/repositories/instances.js';
 import { getPorts } from '../../storage/repositories/ports.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
-import { registerReportHandler } from './reports.js';
-import { requireState, startGuestTransition, transitionReportHandler, type Requester } from './power.js';
+import { guestTransitionOperation, requireState, startGuestTransition, type Requester } from './power.js';
 
 export async function hasVdpaPorts(db: Kysely<Database>, instance: InstanceRecord): Promise<boolean> {
   if (instance.portIds.length === 0) return false;
@@ -53,9 +52,9 @@ export async function startResume(ctx: ControllerContext, who: Requester, instan
   });
 }
 
-registerReportHandler(TaskState.SUSPENDING, transitionReportHandler({
+export const SUSPEND_OPERATION = guestTransitionOperation({
   action: 'suspend', taskState: TaskState.SUSPENDING, reached: 'suspended', vmState: VmState.SUSPENDED, powerState: PowerState.SUSPENDED,
-}));
-registerReportHandler(TaskState.RESUMING, transitionReportHandler({
+});
+export const RESUME_OPERATION = guestTransitionOperation({
   action: 'resume', taskState: TaskState.RESUMING, reached: 'running', vmState: VmState.ACTIVE, powerState: PowerState.RUNNING,
-}));
+});

@@ -9,6 +9,8 @@
  *   unshelving                 |             | the guest fails on the host           | shelved_offloaded, host none, claims
  *                              |             |                                       | freed, ports unbound (device_id kept), fault
  *
+ *   deadline: as a failure on the host (or, before placement, back to shelved_offloaded with the fault)
+ *
  * A requested host (2.91 `host`) is kept in instance.requestedHost while the
  * decision is pending, so it survives until the placement runs.
  */
@@ -16,20 +18,21 @@ import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
-import { getInstance, instancesInTaskState, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { setDesiredGuest } from '../../storage/repositories/guests.js';
+import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { ControllerContext } from '../context.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
-import { answersCurrent, invalidState, requireState, specOf, type Requester } from './power.js';
-import { registerReportHandler } from './reports.js';
+import { invalidState, requireState, specOf, type Requester } from './power.js';
+import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
+import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor } from './resources.js';
 
 export const UNSHELVABLE_VM_STATES = [VmState.SHELVED, VmState.SHELVED_OFFLOADED] as const;
 
-/** Accepts the unshelve (task unshelving) and places the server in the background. */
+/** Accepts the unshelve (task unshelving); the operation engine places the server. */
 export async function startUnshelve(
   ctx: ControllerContext, who: Requester, instance: InstanceRecord, target: { host?: string | null } = {},
 ): Promise<void> {
@@ -41,13 +44,11 @@ export async function startUnshelve(
     if (!moved) throw invalidState('unshelve', (await getInstance(trx, instance.uuid)) ?? instance);
     await startAction(trx, { instanceUuid: instance.uuid, action: 'unshelve', ...who });
   });
-  void placeUnshelved(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'unshelve placement failed'));
+  serverQueueOf(ctx).enqueue(instance.uuid);
 }
 
-export async function placeUnshelved(ctx: ControllerContext, uuid: string): Promise<void> {
-  const { db } = ctx.store;
-  const instance = await getInstance(db, uuid);
-  if (!instance || instance.taskState !== TaskState.UNSHELVING || instance.host) return;
+async function placeUnshelved(ctx: ControllerContext, instance: InstanceRecord): Promise<'wait' | void> {
+  const uuid = instance.uuid;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
     instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {});
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
@@ -56,7 +57,8 @@ export async function placeUnshelved(ctx: ControllerContext, uuid: string): Prom
     if (!moved) throw new ScheduleAborted('server left unshelving');
     await bindAndRunGuest(trx, instance, host, claimed);
   }));
-  if (!outcome || outcome.placed) return;
+  if (!outcome) return;
+  if (outcome.placed) return 'wait';
   ctx.log.info({ server: uuid, reason: outcome.reason }, 'unshelve: no valid host');
   await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, uuid, {
@@ -67,42 +69,49 @@ export async function placeUnshelved(ctx: ControllerContext, uuid: string): Prom
   });
 }
 
-async function onUnshelveReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  if (guest.host !== instance.host || !answersCurrent(guest)) return;
-  const { db, dialect } = ctx.store;
-  if (!guest.error && guest.observed_state === 'running') {
-    await ctx.store.transact(async (trx) => {
-      const done = await updateInstance(trx, instance.uuid, {
-        vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING,
-      }, { taskState: TaskState.UNSHELVING });
-      if (!done) return;
-      await setPortStatus(trx, instance.portIds, 'ACTIVE');
-      await finishAction(trx, instance.uuid, 'unshelve', 'Success');
-    });
-    return;
-  }
-  const message = guest.error ?? `guest reached ${guest.observed_state ?? 'nothing'} instead of running`;
+async function unshelved(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  await ctx.store.transact(async (trx) => {
+    const done = await updateInstance(trx, instance.uuid, {
+      vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING,
+    }, { taskState: TaskState.UNSHELVING });
+    if (!done) return;
+    await setPortStatus(trx, instance.portIds, 'ACTIVE');
+    await finishAction(trx, instance.uuid, 'unshelve', 'Success');
+  });
+}
+
+/** The guest failed on its host (or the step timed out): back to shelved_offloaded with everything released. */
+async function unshelveFailed(ctx: ControllerContext, s: ServerSnapshot, message: string): Promise<void> {
+  const { instance } = s;
+  const guest = ownGuest(s);
   await ctx.store.transact(async (trx) => {
     const back = await updateInstance(trx, instance.uuid, {
       vmState: VmState.SHELVED_OFFLOADED, taskState: null, powerState: PowerState.SHUTDOWN, host: null, node: null,
-      fault: { code: 500, message, created: nowIso() },
+      requestedHost: null, fault: { code: 500, message, created: nowIso() },
     }, { taskState: TaskState.UNSHELVING });
     if (!back) return;
-    await releaseConsumer(trx, dialect, instance.uuid);
-    await unbindInstancePorts(trx, instance, { keepDeviceId: true });
+    await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
+    if (instance.host) await unbindInstancePorts(trx, instance, { keepDeviceId: true });
     // The agent removes whatever it half-defined; the row goes once it reports.
-    await setDesiredGuest(trx, instance.uuid, guest.host, 'absent', specOf(guest));
+    if (guest) await setDesiredGuest(trx, instance.uuid, guest.host, 'absent', specOf(guest));
     await finishAction(trx, instance.uuid, 'unshelve', 'Error', message);
   });
-  ctx.signals.notify(guest.host);
+  if (guest) ctx.signals.notify(guest.host);
 }
 
-registerReportHandler(TaskState.UNSHELVING, onUnshelveReport);
-
-/** After a controller restart: unshelves accepted but not yet placed are placed now (for recovery.ts). */
-export async function resumeInterruptedUnshelves(ctx: ControllerContext): Promise<void> {
-  for (const instance of await instancesInTaskState(ctx.store.db, TaskState.UNSHELVING)) {
-    if (instance.host) continue; // already handed to a host; its agent reports
-    await placeUnshelved(ctx, instance.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'unshelve placement failed'));
-  }
-}
+export const UNSHELVE_OPERATION: Operation = {
+  action: 'unshelve',
+  transitions: [
+    { state: TaskState.UNSHELVING, on: 'not placed yet', when: (s) => !s.instance.host, step: (ctx, s) => placeUnshelved(ctx, s.instance) },
+    { state: TaskState.UNSHELVING, on: 'guest running on its host', when: (s) => reached(ownGuest(s), 'running'), step: unshelved },
+    {
+      state: TaskState.UNSHELVING, on: 'guest failed, or did not reach running', when: (s) => answered(ownGuest(s)),
+      step: (ctx, s) => {
+        const g = ownGuest(s)!;
+        return unshelveFailed(ctx, s, g.error ?? `guest reached ${g.observed_state ?? 'nothing'} instead of running`);
+      },
+    },
+  ],
+  onDeadline: (ctx, s, why) => unshelveFailed(ctx, s, why),
+};

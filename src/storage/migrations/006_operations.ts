@@ -11,8 +11,8 @@ import { sql, type Kysely } from 'kysely';
  *    work is taken over;
  *  - instances.failed_hosts: hosts a build already failed on (JSON list), so
  *    a reschedule goes elsewhere;
- *  - instances_task: the partial index the resync and the deadline sweep read
- *    (servers with work in progress are few);
+ *  - migrations.forced: an evacuation asked to skip the scheduler's filters
+ *    for its requested host (2.29-2.67 `force`), kept for its placement step;
  *  - cluster_leases: singleton periodic jobs run once per cluster;
  *  - instance_action_events: the steps of an instance action (each build
  *    attempt, with its host and result), as Nova's os-instance-actions show.
@@ -24,8 +24,8 @@ export function operationsMigration(dialect: 'sqlite' | 'postgres') {
       await sql`alter table instances add column lease_owner text`.execute(db);
       await sql`alter table instances add column lease_expires_at text`.execute(db);
       await sql`alter table instances add column failed_hosts text`.execute(db);
+      await sql`alter table migrations add column forced integer not null default 0`.execute(db);
       await sql`update instances set task_changed_at = updated_at where task_state is not null`.execute(db);
-      await sql`create index instances_task on instances (task_state) where task_state is not null`.execute(db);
       await db.schema.createTable('cluster_leases')
         .addColumn('name', 'text', (c) => c.primaryKey())
         .addColumn('owner', 'text', (c) => c.notNull())
@@ -47,7 +47,7 @@ export function operationsMigration(dialect: 'sqlite' | 'postgres') {
     async down(db: Kysely<unknown>): Promise<void> {
       await db.schema.dropTable('instance_action_events').execute();
       await db.schema.dropTable('cluster_leases').execute();
-      await sql`drop index instances_task`.execute(db);
+      await sql`alter table migrations drop column forced`.execute(db);
       for (const c of ['failed_hosts', 'lease_expires_at', 'lease_owner', 'task_changed_at']) {
         await sql`alter table instances drop column ${sql.raw(c)}`.execute(db);
       }

@@ -107,7 +107,11 @@ export interface NewInstance {
  * returned is the row as stored, and the insert can be deferred
  * (pipelining.ts): a duplicate uuid still fails the transaction.
  */
-export async function insertInstance(db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null }): Promise<InstanceRecord> {
+export async function insertInstance(
+  db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null },
+  /** The controller process that places the new server holds its lease from the start (no write of its own). */
+  lease?: { owner: string; seconds: number },
+): Promise<InstanceRecord> {
   const now = nowIso();
   const row: InstanceRow = {
     uuid: i.uuid, name: i.name, project_id: i.projectId, user_id: i.userId, image_ref: i.imageRef,
@@ -116,7 +120,9 @@ export async function insertInstance(db: Kysely<Database>, i: NewInstance, state
     availability_zone: i.availabilityZone, metadata: toJson(i.metadata), fault: null,
     description: i.description, key_name: i.keyName, pci_requests: toJson(i.pciRequests),
     network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
-    task_changed_at: state.taskState ? now : null, lease_owner: null, lease_expires_at: null, failed_hosts: null,
+    task_changed_at: state.taskState ? now : null, failed_hosts: null,
+    lease_owner: lease?.owner ?? null,
+    lease_expires_at: lease ? new Date(Date.parse(now) + lease.seconds * 1000).toISOString() : null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);
@@ -180,6 +186,8 @@ export type InstanceChanges = Partial<{
   failedHosts: string[];
   /** The server moved to the next step of its task without changing the task state: its deadline starts again. */
   stepStarted: true;
+  /** The controller process that held the server's lease lets go of it in the same write. */
+  releaseLease: true;
 }>;
 
 function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
@@ -191,6 +199,7 @@ function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
     out.task_changed_at = c.taskState === null ? null : now;
   }
   if (c.stepStarted) out.task_changed_at = now;
+  if (c.releaseLease) { out.lease_owner = null; out.lease_expires_at = null; }
   if (c.failedHosts !== undefined) out.failed_hosts = c.failedHosts.length ? toJson(c.failedHosts) : null;
   if (c.powerState !== undefined) out.power_state = c.powerState;
   if (c.host !== undefined) out.host = c.host;

@@ -28,6 +28,8 @@ export interface NewMigration {
   newFlavorId: string | null;
   projectId: string;
   userId: string;
+  /** An evacuation that skips the scheduler's filters for its requested host. */
+  forced?: boolean;
 }
 
 export async function insertMigration(db: Kysely<Database>, m: NewMigration): Promise<MigrationRow> {
@@ -36,7 +38,7 @@ export async function insertMigration(db: Kysely<Database>, m: NewMigration): Pr
     uuid: m.uuid, instance_uuid: m.instanceUuid, migration_type: m.migrationType, status: m.status,
     source_compute: m.sourceCompute, source_node: m.sourceNode, dest_compute: m.destCompute ?? null,
     dest_node: m.destNode ?? null, old_flavor_id: m.oldFlavorId, new_flavor_id: m.newFlavorId,
-    project_id: m.projectId, user_id: m.userId, created_at: now, updated_at: now,
+    project_id: m.projectId, user_id: m.userId, created_at: now, updated_at: now, forced: m.forced ? 1 : 0,
   }).execute();
   return (await getMigration(db, m.uuid))!;
 }

@@ -5,7 +5,7 @@ import { listPorts, type PortRecord } from '../../../storage/repositories/ports.
 import { guestsOfInstance } from '../../../storage/repositories/guests.js';
 import { actionsOf } from '../../../storage/repositories/actions.js';
 import type { ControllerContext } from '../../context.js';
-import { placeInstance } from '../../lifecycle/build.js';
+import { serverQueueOf } from '../../operations/serverQueue.js';
 import { startDelete } from '../../lifecycle/delete.js';
 import { TaskState } from '../../../domain/lifecycle/serverStatus.js';
 import { createServer } from '../../services/servers/create.js';
@@ -103,7 +103,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
       name: s.name, imageRef: s.imageRef, flavorRef: String(s.flavorRef), portIds, metadata: s.metadata ?? {},
       description: s.description ?? null, keyName: s.key_name ?? null, availabilityZone: s.availability_zone ?? null,
     });
-    void placeInstance(ctx, instance.uuid, instance).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'placement failed'));
+    serverQueueOf(ctx).enqueue(instance.uuid, { created: instance });
     return reply.code(202).send({
       server: { id: instance.uuid, links: serverSummary(base(), instance).links, 'OS-DCF:diskConfig': 'MANUAL', security_groups: [{ name: 'default' }] },
     });

@@ -7,6 +7,7 @@ import { insertInstance, type InstanceRecord } from '../../../storage/repositori
 import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups.js';
 import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
+import { serverQueueOf } from '../../operations/serverQueue.js';
 
 export interface CreateServerInput {
   name: string;
@@ -63,7 +64,9 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
       uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
       metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,
       portIds: input.portIds, availabilityZone: DEFAULT_ZONE,
-    }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING });
+    }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING },
+    // The process that accepted the server places it: it holds the lease from the first write.
+    { owner: serverQueueOf(ctx).owner, seconds: ctx.config.lease_seconds });
     for (const portId of input.portIds) {
       await reservePort(trx, portId, uuid, `compute:${DEFAULT_ZONE}`, () => new Conflict(`Port ${portId} is still in use.`));
     }

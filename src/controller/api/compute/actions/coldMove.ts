@@ -7,7 +7,7 @@ import { BadRequest } from '../../../../domain/errors.js';
 import { flavorSnapshot } from '../../../../storage/repositories/lookups.js';
 import type { InstanceRecord } from '../../../../storage/repositories/instances.js';
 import type { ControllerContext } from '../../../context.js';
-import { confirmResize, placeColdMove, revertResize, startColdMove, type ColdMoveKind } from '../../../lifecycle/coldMove.js';
+import { confirmResize, revertResize, startColdMove, type ColdMoveKind } from '../../../lifecycle/coldMove.js';
 import { requireAdmin } from '../../auth.js';
 import { atLeast } from '../microversion.js';
 import { registerServerAction } from './registry.js';
@@ -16,8 +16,7 @@ async function begin(
   ctx: ControllerContext, req: FastifyRequest, instance: InstanceRecord,
   move: Parameters<typeof startColdMove>[4] & { kind: ColdMoveKind },
 ): Promise<void> {
-  const migration = await startColdMove(ctx, req.auth, req.id, instance, move);
-  void placeColdMove(ctx, migration.uuid).catch((err) => ctx.log.error({ err, server: instance.uuid }, 'cold move placement failed'));
+  await startColdMove(ctx, req.auth, req.id, instance, move);
 }
 
 registerServerAction('migrate', async (ctx, req, instance, args) => {

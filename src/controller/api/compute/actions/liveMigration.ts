@@ -3,7 +3,7 @@
  * work is in lifecycle/liveMigration.ts.
  */
 import { BadRequest } from '../../../../domain/errors.js';
-import { placeLiveMigration, startLiveMigration } from '../../../lifecycle/liveMigration.js';
+import { startLiveMigration } from '../../../lifecycle/liveMigration.js';
 import { requireAdmin } from '../../auth.js';
 import { atLeast } from '../microversion.js';
 import { registerServerAction } from './registry.js';
@@ -27,8 +27,6 @@ registerServerAction('os-migrateLive', async (ctx, req, instance, args) => {
   if (!atLeast(req, '2.25') && typeof body.disk_over_commit !== 'boolean') throw invalid('disk_over_commit must be a boolean.');
   if (body.host !== null && (typeof body.host !== 'string' || body.host === '')) throw invalid('host must be a host name or null.');
   if (body.force !== undefined && typeof body.force !== 'boolean') throw invalid('force must be a boolean.');
-  const migration = await startLiveMigration(ctx, req.auth, req.id, instance, (body.host as string | null) ?? null);
-  void placeLiveMigration(ctx, migration.uuid)
-    .catch((err) => ctx.log.error({ err, server: instance.uuid }, 'live migration placement failed'));
+  await startLiveMigration(ctx, req.auth, req.id, instance, (body.host as string | null) ?? null);
   return { status: 202 };
 });
