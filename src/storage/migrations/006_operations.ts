@@ -25,6 +25,8 @@ export function operationsMigration(dialect: 'sqlite' | 'postgres') {
       await sql`alter table instances add column lease_expires_at text`.execute(db);
       await sql`alter table instances add column failed_hosts text`.execute(db);
       await sql`update instances set task_changed_at = updated_at where task_state is not null`.execute(db);
+      // 001 made a full index of that name; the partial one replaces it.
+      await sql`drop index if exists instances_task`.execute(db);
       await sql`create index instances_task on instances (task_state) where task_state is not null`.execute(db);
       await db.schema.createTable('cluster_leases')
         .addColumn('name', 'text', (c) => c.primaryKey())
