@@ -1,7 +1,8 @@
 /**
  * The doctor against a real state on SQLite and on PostgreSQL: servers
  * booted and moved by the in-process controller and simulated hosts leave a
- * clean audit (also mid-resize, with claims on both hosts); inconsistencies
+ * clean audit (also mid-resize with claims on both hosts, shelved, and
+ * evacuated with the source's claims held until it is back); inconsistencies
  * planted with SQL are each found; the repair fixes the safe ones, never a
  * live server's claims, and a re-audit finds only the stuck task.
  */
@@ -46,8 +47,38 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       await settled(a.id, 'ACTIVE');
       assert.deepEqual(await auditDatabase(store, opts()), []);
 
-      const hostA = (await server(rig, a.id))['OS-EXT-SRV-ATTR:host'] as string;
-      const hostB = b.host;
+      // Shelved offloaded: the port keeps device_id with no host, nothing held.
+      assert.equal((await rig.api('POST', `/compute/v2.1/servers/${a.id}/action`, { shelve: null })).status, 202);
+      await settled(a.id, 'SHELVED_OFFLOADED');
+      assert.deepEqual(await auditDatabase(store, opts()), []);
+      assert.equal((await rig.api('POST', `/compute/v2.1/servers/${a.id}/action`, { unshelve: null })).status, 202);
+      await settled(a.id, 'ACTIVE');
+
+      // Evacuated off a host that is down: its claims stay, held by the migration, until it is back.
+      const hostOf = async (id: string) => (await server(rig, id))['OS-EXT-SRV-ATTR:host'] as string;
+      const source = await hostOf(b.id);
+      const serviceId = (await rig.api('GET', `/compute/v2.1/os-services?host=${source}`)).body.services[0].id;
+      const forceDown = (down: boolean) => rig.api('PUT', `/compute/v2.1/os-services/${serviceId}`, { forced_down: down }, { 'openstack-api-version': 'compute 2.53' });
+      assert.equal((await forceDown(true)).status, 200);
+      try {
+        const target = HOSTS.find((h) => h !== source)!;
+        const evacuated = await rig.api('POST', `/compute/v2.1/servers/${b.id}/action`, { evacuate: { host: target } }, { 'openstack-api-version': 'compute 2.29' });
+        assert.equal(evacuated.status, 200, JSON.stringify(evacuated.body));
+        await until('evacuated', async () => (await hostOf(b.id)) === target);
+        await settled(b.id, 'ACTIVE');
+        const heldOnSource = await db.selectFrom('pci_devices').select('consumer').where('host', '=', source).where('instance_uuid', '=', b.id).execute();
+        assert.equal(heldOnSource.length, 1);
+        assert.notEqual(heldOnSource[0]!.consumer, b.id);
+        assert.deepEqual(await auditDatabase(store, opts()), []);
+      } finally {
+        assert.equal((await forceDown(false)).status, 200);
+      }
+      await until('the source freed the evacuated server\'s device', async () =>
+        (await db.selectFrom('pci_devices').select('id').where('host', '=', source).where('instance_uuid', '=', b.id).execute()).length === 0);
+      assert.deepEqual(await auditDatabase(store, opts()), []);
+
+      const hostA = await hostOf(a.id);
+      const hostB = await hostOf(b.id);
       const other = HOSTS.find((h) => h !== hostA)!;
       const liveClaims = async () => (await db.selectFrom('pci_devices').select(['host', 'address', 'status', 'consumer', 'instance_uuid'])
         .where('consumer', 'in', [a.id, b.id]).orderBy('host').orderBy('address').execute());
