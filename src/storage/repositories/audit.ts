@@ -26,16 +26,16 @@ function pciSlotOf(profile: string): string | null {
 
 export async function readAuditSnapshot(db: Kysely<Database>): Promise<AuditSnapshot> {
   const instances = await db.selectFrom('instances')
-    .select(['uuid', 'vm_state', 'task_state', 'host', 'task_changed_at', 'updated_at', 'network_requests', 'pci_requests']).execute();
+    .select(['uuid', 'vm_state', 'task_state', 'host', 'task_changed_at', 'updated_at', 'network_requests', 'pci_requests']).orderBy('uuid').execute();
   const migrations = await db.selectFrom('migrations')
-    .select(['uuid', 'instance_uuid', 'migration_type', 'status', 'source_compute', 'dest_compute']).execute();
+    .select(['uuid', 'instance_uuid', 'migration_type', 'status', 'source_compute', 'dest_compute']).orderBy('id').execute();
   const devices = await db.selectFrom('pci_devices').selectAll().orderBy('host').orderBy('address').execute();
-  const pools = await db.selectFrom('pci_pools').selectAll().execute();
+  const pools = await db.selectFrom('pci_pools').selectAll().orderBy('host').execute();
   const nodes = await db.selectFrom('compute_nodes')
     .select(['host', 'vcpus_used', 'memory_mb_used', 'local_gb_used', 'running_vms']).orderBy('host').execute();
-  const allocations = await db.selectFrom('allocations').selectAll().execute();
+  const allocations = await db.selectFrom('allocations').selectAll().orderBy('consumer').orderBy('host').execute();
   const ports = await db.selectFrom('ports').select(['id', 'device_id', 'device_owner', 'host_id', 'profile']).orderBy('id').execute();
-  const guests = await db.selectFrom('guests').select(['instance_uuid', 'host']).execute();
+  const guests = await db.selectFrom('guests').select(['instance_uuid', 'host']).orderBy('instance_uuid').orderBy('host').execute();
   return {
     instances: instances.map((r) => {
       const requests = fromJson<PciRequest[]>(r.pci_requests, []);
