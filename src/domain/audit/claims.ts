@@ -51,7 +51,10 @@ export function claimFindings(s: AuditSnapshot, x: SnapshotIndex): Finding[] {
     }
   }
   for (const [consumer, held] of heldByConsumer(s, x)) {
-    const ids = { consumer, hosts: [...new Set([...held.devices.map((d) => d.host), ...held.allocationHosts])], devices: addresses(held.devices) };
+    const ids = {
+      consumer, hosts: [...new Set([...held.devices.map((d) => d.host), ...held.allocationHosts])],
+      ...(held.devices.length ? { devices: addresses(held.devices) } : {}),
+    };
     const instance = x.instances.get(consumer);
     const migration = x.migrations.get(consumer);
     let allowed: Set<string>;

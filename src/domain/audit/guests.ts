@@ -7,5 +7,5 @@ export function guestFindings(s: AuditSnapshot, x: SnapshotIndex): Finding[] {
   return s.guests.filter((g) => !x.instances.has(g.instanceUuid)).map((g) => finding('guest-of-missing-server',
     `host ${g.host} has a guest record for server ${g.instanceUuid}, which no longer exists`,
     { server: g.instanceUuid, host: g.host },
-    { does: `delete the guest record (${g.host}'s agent removes any such guest it still runs when it resyncs)`, repair: { kind: 'delete-guest', instanceUuid: g.instanceUuid, host: g.host } }));
+    { does: `delete the guest record (a guest it still runs is destroyed by ${g.host}'s agent when it next starts)`, repair: { kind: 'delete-guest', instanceUuid: g.instanceUuid, host: g.host } }));
 }
