@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
 import { registerDiscoverCommand } from './discover.js';
 import { registerAgentCommand } from './agent.js';
+import { registerDoctorCommand } from './doctor.js';
 import { startAllInOne } from './allInOne.js';
 
 function portNumber(v: string): number {
@@ -73,6 +74,7 @@ registerDiscoverCommand(program, {
   },
 });
 registerAgentCommand(program);
+registerDoctorCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`vdpa-compute: ${err.message}\n`);

@@ -12,6 +12,7 @@ import { registerVersionRoutes } from './versions.js';
 import { registerComputeExtras } from './extras.js';
 import { registerMigrationRoutes } from './migrations.js';
 import { registerInterfaceRoutes } from './interfaces.js';
+import { registerDoctorRoutes } from './doctor.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -36,4 +37,5 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerComputeExtras(app, ctx);
   registerInterfaceRoutes(app, ctx);
   registerMigrationRoutes(app, ctx);
+  registerDoctorRoutes(app, ctx);
 }
