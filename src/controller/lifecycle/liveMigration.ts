@@ -16,6 +16,11 @@
  * | agent(source or dest) fails        | migrating | error          | running, original spec    | absent              | instance / freed            |
  * | agent(source): original NICs back  | null      | error          | running                   | (row deleted)       | instance / -                |
  *
+ * The specs of the source's unplug step and of the destination's arrival carry
+ * `liveMigration` (role and peer host): to an agent they would otherwise look
+ * like a plain unplug and a plain build (a simulated host's `live_migrate`
+ * fault fails exactly these two steps).
+ *
  * Ports stay bound to the source devices until the end, so a rollback gives
  * the server back exactly its original devices and bindings (read back from
  * the ports' binding profiles). The fault records why a migration failed.
@@ -124,7 +129,7 @@ export async function placeLiveMigration(ctx: ControllerContext, migrationUuid: 
       await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       const spec = sourceGuest ? (JSON.parse(sourceGuest.spec) as GuestSpec) : await boundSpec(trx, fresh, source);
-      await setDesiredGuest(trx, instance.uuid, source, 'running', withoutPciNics(spec));
+      await setDesiredGuest(trx, instance.uuid, source, 'running', { ...withoutPciNics(spec), liveMigration: { role: 'source', peer: host } });
     });
   } catch (e) {
     if (e instanceof ScheduleAborted) return;
@@ -197,7 +202,7 @@ export async function onLiveMigrationReport(ctx: ControllerContext, instance: In
     const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
     await ctx.store.transact(async (trx) => {
       if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
-      await setDesiredGuest(trx, instance.uuid, dest!, 'running', spec);
+      await setDesiredGuest(trx, instance.uuid, dest!, 'running', { ...spec, liveMigration: { role: 'destination', peer: source } });
     });
     ctx.signals.notify(dest!);
     return;
