@@ -42,6 +42,14 @@ export interface ComputeAgentOptions {
   rediscoverMs?: number;
   /** Guests worked on at once. */
   concurrency?: number;
+  /**
+   * How long a work pass waits for its guests before it ends anyway (default
+   * 2 s). Operations still running carry on and report when done; their
+   * guests are skipped by later passes meanwhile. So a slow or hung operation
+   * (a hypervisor that never answers) holds only its own guest, never the
+   * agent's work on the others.
+   */
+  passPatienceMs?: number;
   /** Whose timer runs the periodic jobs; default: the one clock of the process. */
   clock?: AgentClock;
 }
@@ -377,14 +385,30 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     }
   }
 
+  /** Applies the assignments; returns when they are done or the pass's patience runs out, whichever is first. */
   private async applyAll(assignments: GuestAssignment[]): Promise<void> {
     const limit = this.o.concurrency ?? 64;
     const inFlight = (this.inFlight ??= new Set());
     const queue = assignments.filter((a) => !inFlight.has(a.instanceUuid));
+    if (queue.length === 0) return;
     const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
       for (let a = queue.shift(); a; a = queue.shift()) await this.apply(a);
     });
-    await Promise.all(workers);
+    const all = Promise.all(workers);
+    // Once the pass has moved on nobody awaits `all`; a failure then (a report refused while
+    // stopping) must not become an unhandled rejection.
+    all.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const patience = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.o.passPatienceMs ?? 2_000); });
+    let finished: boolean;
+    try {
+      finished = await Promise.race([all.then(() => true), patience]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!finished) {
+      this.o.log.info({ host: this.host, running: inFlight.size }, 'guest operations still running; the agent carries on with its other work');
+    }
   }
 
   private async apply(a: GuestAssignment): Promise<void> {
@@ -421,11 +445,17 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
       case 'absent':
         if (state !== 'absent') await d.destroy(spec.uuid);
         return null;
-      case 'running':
-        if (state === 'absent') return d.spawn(spec);
+      case 'running': {
+        const migration = spec.liveMigration;
+        if (state === 'absent') {
+          if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer);
+          return d.spawn(spec);
+        }
         if (state === 'suspended') return d.resume(spec.uuid, spec);
         if (state === 'shutoff') return this.syncInterfaces(spec, await d.powerOn(spec.uuid));
+        if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer);
         return this.syncInterfaces(spec, current!);
+      }
       case 'suspended':
         if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${this.host}`);
         if (state === 'suspended') return current;

@@ -7,6 +7,11 @@
  * is closed; every call of the protocol is idempotent, so a call whose answer
  * was lost may safely be sent again. An expired or unknown token (401) is
  * replaced by a fresh one and the call repeated once.
+ *
+ * Given several controller URLs (replicas sharing one database) the link uses
+ * one at a time and moves to the next when it is unreachable, round robin;
+ * the backoff starts only once every URL has failed in a row. A token from
+ * one replica is good on the others, so a failover needs no new token.
  */
 import type { Logger } from 'pino';
 import type {
@@ -22,8 +27,8 @@ export interface ServiceCredential {
 }
 
 export interface HttpControllerLinkOptions {
-  /** The controller's base URL, e.g. http://controller:8774 */
-  controllerUrl: string;
+  /** The controller's base URL, e.g. http://controller:8774, or several replicas' in the order to try them. */
+  controllerUrl: string | readonly string[];
   credential: ServiceCredential;
   log?: Logger;
   /** First retry delay (default 100 ms), doubled after every failure up to maxBackoffMs (default 5 s). */
@@ -60,10 +65,17 @@ interface Token {
   renewAtMs: number;
 }
 
-class Unreachable extends Error {}
+/** A call that did not reach a working controller; `at` is the index of the URL it went to. */
+class Unreachable extends Error {
+  constructor(message: string, readonly at: number) {
+    super(message);
+  }
+}
 
 export class HttpControllerLink implements ControllerLink {
-  private readonly base: string;
+  private readonly bases: readonly string[];
+  /** The URL in use; it changes only when that one turns out unreachable. */
+  private current = 0;
   private token: Token | null = null;
   private authenticating: Promise<Token> | null = null;
   private readonly closing = new AbortController();
@@ -73,7 +85,14 @@ export class HttpControllerLink implements ControllerLink {
   authentications = 0;
 
   constructor(private readonly o: HttpControllerLinkOptions) {
-    this.base = o.controllerUrl.replace(/\/+$/, '');
+    const urls = typeof o.controllerUrl === 'string' ? [o.controllerUrl] : o.controllerUrl;
+    if (urls.length === 0) throw new Error('HttpControllerLink needs at least one controller URL');
+    this.bases = urls.map((u) => u.replace(/\/+$/, ''));
+  }
+
+  /** The controller URL calls go to now. */
+  get controllerUrl(): string {
+    return this.bases[this.current]!;
   }
 
   // ---- ControllerLink ------------------------------------------------------
@@ -141,7 +160,6 @@ export class HttpControllerLink implements ControllerLink {
 
   private async answer(method: string, path: string, res: Response): Promise<unknown> {
     const text = await res.text().catch(() => '');
-    if (RETRY_STATUSES.has(res.status)) throw new Unreachable(`${method} ${path}: HTTP ${res.status}`);
     if (res.status >= 400) throw new ControllerRejected(res.status, `${method} ${path}: HTTP ${res.status}: ${errorMessage(text)}`);
     if (!text) return undefined;
     try {
@@ -156,8 +174,10 @@ export class HttpControllerLink implements ControllerLink {
     if (token) headers['x-auth-token'] = token;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const timeout = AbortSignal.timeout((this.o.requestTimeoutMs ?? 30_000) + longPollMs);
+    const at = this.current;
+    let res: Response;
     try {
-      return await fetch(`${this.base}${path}`, {
+      res = await fetch(`${this.bases[at]}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -166,8 +186,13 @@ export class HttpControllerLink implements ControllerLink {
     } catch (e) {
       if (this.closing.signal.aborted) throw new LinkClosed();
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new Unreachable(`${method} ${path}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      throw new Unreachable(`${method} ${path}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, at);
     }
+    if (RETRY_STATUSES.has(res.status)) {
+      await res.text().catch(() => '');
+      throw new Unreachable(`${method} ${path}: HTTP ${res.status}`, at);
+    }
+    return res;
   }
 
   private async currentToken(): Promise<Token> {
@@ -192,7 +217,6 @@ export class HttpControllerLink implements ControllerLink {
       },
     }, 0);
     const text = await res.text().catch(() => '');
-    if (RETRY_STATUSES.has(res.status)) throw new Unreachable(`authentication: HTTP ${res.status}`);
     const value = res.headers.get('x-subject-token');
     if (res.status !== 201 || !value) {
       throw new ControllerRejected(res.status,
@@ -207,35 +231,56 @@ export class HttpControllerLink implements ControllerLink {
     const margin = Math.min(RENEW_BEFORE_MS, (expiresAtMs - issuedAtMs) / 10);
     this.token = { value, expiresAtMs, renewAtMs: expiresAtMs - margin };
     this.authentications += 1;
-    this.o.log?.debug({ controller: this.base, expiresAt: new Date(expiresAtMs).toISOString() }, 'authenticated');
+    this.o.log?.debug({ controller: this.controllerUrl, expiresAt: new Date(expiresAtMs).toISOString() }, 'authenticated');
     return this.token;
   }
 
-  /** Repeats `attempt` while the controller is unreachable; other errors go to the caller at once. */
+  /**
+   * Repeats `attempt` while the controller is unreachable, on the next URL
+   * at once, and after a backoff once every URL has failed in a row; other
+   * errors go to the caller at once.
+   */
   private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
     let backoff = this.o.initialBackoffMs ?? 100;
     const max = this.o.maxBackoffMs ?? 5_000;
+    let failures = 0;
     for (;;) {
       if (this.closing.signal.aborted) throw new LinkClosed();
       try {
         const result = await attempt();
         if (this.unreachableSince !== null) {
-          this.o.log?.info({ controller: this.base, downMs: Date.now() - this.unreachableSince }, 'controller reachable again');
+          this.o.log?.info({ controller: this.controllerUrl, downMs: Date.now() - this.unreachableSince }, 'controller reachable again');
           this.unreachableSince = null;
         }
         return result;
       } catch (e) {
         if (!(e instanceof Unreachable)) throw e;
+        failures += 1;
+        this.failOver(e);
+        if (failures % this.bases.length !== 0) continue;
         if (this.unreachableSince === null) {
           this.unreachableSince = Date.now();
-          this.o.log?.warn({ controller: this.base, err: e.message }, 'controller unreachable; retrying with backoff');
+          this.o.log?.warn({ controller: this.bases.join(','), err: e.message }, 'controller unreachable; retrying with backoff');
         } else {
-          this.o.log?.debug({ controller: this.base, err: e.message, backoffMs: backoff }, 'controller still unreachable');
+          this.o.log?.debug({ controller: this.bases.join(','), err: e.message, backoffMs: backoff }, 'controller still unreachable');
         }
         await this.pause(backoff);
         backoff = Math.min(backoff * 2, max);
       }
     }
+  }
+
+  /**
+   * Moves to the next URL, unless a concurrent call has moved on already:
+   * two calls failing on the same URL must not skip its successor.
+   */
+  private failOver(e: Unreachable): void {
+    if (this.bases.length === 1 || e.at !== this.current) return;
+    const next = (e.at + 1) % this.bases.length;
+    this.current = next;
+    // A warning while other URLs may still answer; in a full outage the one warning of retrying() says it all.
+    const level = this.unreachableSince === null ? 'warn' : 'debug';
+    this.o.log?.[level]({ controller: this.bases[e.at], next: this.bases[next], err: e.message }, 'controller unreachable; failing over to the next');
   }
 
   private pause(ms: number): Promise<void> {

@@ -5,6 +5,7 @@ import { vdpaSupportProblem } from '../domain/inventory/hostRequirements.js';
 import type { TrackedDevice } from '../domain/pci/device.js';
 import type { ControllerLink, HostVersions } from '../protocol/agentProtocol.js';
 import { ComputeAgent, type HostDiscovery } from './computeAgent.js';
+import { FaultInjectingDriver } from './drivers/faultInjection.js';
 import { SimulatedDriver } from './drivers/simulated.js';
 import { devicesToReport } from './trackedDevices.js';
 
@@ -45,13 +46,15 @@ export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, 
   // The host's chardev set is built when a guest starts rather than kept per
   // host: an all-in-one with 10,000 hosts would hold 640,000 strings for nothing.
   const driver = new SimulatedDriver({ hostName: entry.name, availableChardevs: () => chardevsOf(entry) });
+  // Only a host with faults pays for the wrapper; the caller keeps the simulator itself to inspect.
+  const agentDriver = entry.faults ? new FaultInjectingDriver(driver, entry.faults) : driver;
   const agent = new ComputeAgent({
     identity: {
       host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
       vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb,
     },
     discovery: simulatedDiscovery(entry),
-    driver,
+    driver: agentDriver,
     link,
     // Every line the agent logs names its host: no child logger per host.
     log,

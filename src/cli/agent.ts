@@ -19,6 +19,7 @@ import { ComputeAgent } from '../agent/computeAgent.js';
 import { ControllerRejected, HttpControllerLink, type ServiceCredential } from '../agent/httpControllerLink.js';
 import { libvirtHostDiscovery } from '../agent/libvirtHost.js';
 import { simulatedAgent } from '../agent/simulatedHost.js';
+import { parseHttpBaseUrls } from './httpUrl.js';
 import type { VirtDriver } from '../agent/drivers/driver.js';
 import { LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
 
@@ -30,7 +31,8 @@ export class AgentConfigError extends Error {
 }
 
 export interface AgentCommandOptions {
-  controller: string;
+  /** As given: each a URL or a comma-separated list (the option may be repeated). */
+  controller: string | string[];
   host?: string;
   driver: 'libvirt' | 'simulated';
   inventory?: string;
@@ -43,6 +45,19 @@ export interface AgentCommandOptions {
   heartbeatSeconds: number;
   rediscoverSeconds: number;
   hostIp?: string;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Every --controller URL, checked, in the order given: the link tries them in this order. */
+export function controllerUrls(given: string | string[]): string[] {
+  try {
+    return (Array.isArray(given) ? given : [given]).flatMap((v) => parseHttpBaseUrls(v, '--controller'));
+  } catch (e) {
+    throw new AgentConfigError((e as Error).message);
+  }
 }
 
 function positiveSeconds(v: string): number {
@@ -168,8 +183,9 @@ export interface RunningAgent {
 
 /** Builds the agent the options describe, authenticates (retrying while the controller is down) and starts it. */
 export async function runAgent(o: AgentCommandOptions, log: Logger): Promise<RunningAgent> {
+  const urls = controllerUrls(o.controller);
   const credential = await readCredential(o.credentials);
-  const link = new HttpControllerLink({ controllerUrl: o.controller, credential, log: log.child({ component: 'controller-link' }) });
+  const link = new HttpControllerLink({ controllerUrl: urls, credential, log: log.child({ component: 'controller-link' }) });
   let built: { agent: ComputeAgent; driver: VirtDriver };
   if (o.driver === 'simulated') {
     if (o.inventory === undefined) throw new AgentConfigError('--driver simulated needs --inventory FILE');
@@ -181,7 +197,7 @@ export async function runAgent(o: AgentCommandOptions, log: Logger): Promise<Run
   // A wrong credential stops us here instead of being retried for ever.
   await link.connect();
   await built.agent.start();
-  log.info({ host: built.agent.host, controller: o.controller, driver: o.driver }, 'compute agent running');
+  log.info({ host: built.agent.host, controller: link.controllerUrl, controllers: urls, driver: o.driver }, 'compute agent running');
   return {
     agent: built.agent,
     link,
@@ -197,7 +213,8 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run a compute agent for this host against a controller (over HTTP)')
-    .requiredOption('--controller <url>', 'the controller\'s base URL, e.g. http://controller:8774')
+    .requiredOption('--controller <url[,url...]>',
+      'the controller\'s base URL, e.g. http://controller:8774; several (comma-separated or repeated) fail over round robin', collect)
     .option('--host <name>', 'this compute host\'s name (default: the system hostname, or the inventory\'s only host)')
     .addOption(new Option('--driver <driver>', 'virt driver').choices(['libvirt', 'simulated']).default('libvirt'))
     .option('--inventory <file>', 'with --driver simulated: a host inventory file (one host, or pick with --host)')

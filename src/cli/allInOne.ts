@@ -36,6 +36,11 @@ export interface AllInOneOptions {
   configFile?: string;
   adminPassword?: string;
   logLevel?: string;
+  /**
+   * The base URL the identity catalog, links and clouds.yaml advertise (replicas
+   * behind a load balancer advertise the balancer); default: the listen address.
+   */
+  publicUrl?: string;
   /** Start no simulated hosts (a controller for remote agents only). */
   noSimulatedHosts?: boolean;
   log?: Logger;
@@ -116,8 +121,8 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
   };
   const app = await buildApp(ctx);
   const address = await app.listen({ host: o.host, port: o.port });
-  ctx.publicUrl = address;
-  const credentials = await bootstrap(ctx, { adminPassword: o.adminPassword, dataDir: o.dataDir, publicUrl: address });
+  ctx.publicUrl = o.publicUrl ?? address;
+  const credentials = await bootstrap(ctx, { adminPassword: o.adminPassword, dataDir: o.dataDir, publicUrl: ctx.publicUrl });
 
   const link: ControllerLink = { ...createAgentLink(ctx), watchWork: wakeups.watchWork, unwatchWork: wakeups.unwatchWork };
   const heartbeatMs = config.report_interval * 1000;

@@ -4,6 +4,7 @@ import { registerDiscoverCommand } from './discover.js';
 import { registerAgentCommand } from './agent.js';
 import { registerDoctorCommand } from './doctor.js';
 import { startAllInOne } from './allInOne.js';
+import { parseHttpBaseUrl } from './httpUrl.js';
 
 function portNumber(v: string): number {
   const n = Number.parseInt(v, 10);
@@ -23,11 +24,15 @@ program
   .option('--hosts-file <file>', 'simulated host inventory, JSON or YAML (env VDPA_HOSTS_FILE)')
   .option('--config <file>', 'operator settings, YAML or JSON (env VDPA_CONFIG)')
   .option('--database-url <url>', 'postgres://… for PostgreSQL, else a SQLite file (env VDPA_DATABASE_URL)')
+  .option('--public-url <url>', 'the endpoint the identity catalog and clouds.yaml advertise, e.g. a load balancer (env VDPA_PUBLIC_URL; default: the listen address)')
   .option('--no-simulated-hosts', 'start the controller only (hosts run their own agents)')
   .action(async (opts) => {
     const envPort = process.env.VDPA_PORT;
     const port = opts.port ?? (envPort ? portNumber(envPort) : 8774);
     const dataDir = resolve(opts.dataDir ?? process.env.VDPA_DATA_DIR ?? 'var');
+    const publicUrl = opts.publicUrl !== undefined
+      ? parseHttpBaseUrl(opts.publicUrl, '--public-url')
+      : process.env.VDPA_PUBLIC_URL ? parseHttpBaseUrl(process.env.VDPA_PUBLIC_URL, 'VDPA_PUBLIC_URL') : undefined;
     const aio = await startAllInOne({
       host: opts.host,
       port,
@@ -38,11 +43,13 @@ program
       adminPassword: process.env.VDPA_ADMIN_PASSWORD,
       logLevel: process.env.VDPA_LOG_LEVEL ?? 'info',
       noSimulatedHosts: opts.simulatedHosts === false,
+      publicUrl,
     });
     const hostNames = aio.agents.map((a) => a.host).join(', ') || 'none';
     process.stderr.write([
       '',
       `vdpa-compute is listening on ${aio.url} (database: ${aio.ctx.store.dialect})`,
+      ...(aio.ctx.publicUrl !== aio.url ? [`advertised endpoint: ${aio.ctx.publicUrl}`] : []),
       `simulated compute hosts: ${hostNames}`,
       `clouds file: ${aio.cloudsYaml}`,
       `try:  export OS_CLIENT_CONFIG_FILE=${aio.cloudsYaml} OS_CLOUD=vdpa-compute`,

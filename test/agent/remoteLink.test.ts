@@ -5,53 +5,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
-import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { HttpControllerLink, ControllerRejected, LinkClosed } from '../../src/agent/httpControllerLink.js';
 import { waitTimeout, MAX_WAIT_MS } from '../../src/controller/api/agent/routes.js';
 import { tokenIssuer } from '../../src/controller/api/identity/tokens.js';
 import type { HostRegistration } from '../../src/protocol/agentProtocol.js';
 import type { TrackedDevice } from '../../src/domain/pci/device.js';
+import { startProxy, type Proxy } from '../helpers/httpProxy.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
-
-interface Proxy {
-  url: string;
-  /** When true, every connection is dropped at once (a controller that is down). */
-  down: boolean;
-  tokens: string[];
-  close(): Promise<void>;
-}
-
-async function startProxy(target: string): Promise<Proxy> {
-  const sockets = new Set<Socket>();
-  const self: Proxy = { url: '', down: false, tokens: [], close: async () => {} };
-  const server: Server = createServer((req, res) => {
-    if (self.down) {
-      req.socket.destroy();
-      return;
-    }
-    const token = req.headers['x-auth-token'];
-    if (typeof token === 'string') self.tokens.push(token);
-    const upstream = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  self.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  self.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  };
-  return self;
-}
 
 function registration(host: string): HostRegistration {
   return {

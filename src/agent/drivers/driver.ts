@@ -1,4 +1,4 @@
-import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
+import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
 
 export type GuestRunState = 'running' | 'paused' | 'suspended' | 'shutoff' | 'absent';
 
@@ -43,6 +43,13 @@ export interface VirtDriver {
    * `destinationUri` is the destination's libvirt URI (simulated: its host name).
    */
   migrate?(uuid: string, destinationUri: string): Promise<void>;
+  /**
+   * Told before the agent does this host's side of a hot-plug live migration
+   * (source: unplug the PCI NICs, guest keeps running; destination: define and
+   * start the guest). A rejection fails the step, and the controller rolls the
+   * migration back. `peer` is the other host.
+   */
+  liveMigrationStep?(uuid: string, role: LiveMigrationRole, peer: string): Promise<void>;
   status(uuid: string): Promise<GuestStatus | null>;
   list(): Promise<GuestStatus[]>;
   close(): Promise<void>;

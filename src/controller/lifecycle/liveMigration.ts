@@ -22,6 +22,11 @@
  *
  * The rows are the transitions of LIVE_MIGRATION_OPERATION at the end of this file.
  *
+ * The specs of the source's unplug step and of the destination's arrival carry
+ * `liveMigration` (role and peer host): to an agent they would otherwise look
+ * like a plain unplug and a plain build (a simulated host's `live_migrate`
+ * fault fails exactly these two steps).
+ *
  * Ports stay bound to the source devices until the end, so a rollback gives
  * the server back exactly its original devices and bindings (read back from
  * the ports' binding profiles). The fault records why a migration failed.
@@ -129,7 +134,7 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
       await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       const spec = sourceGuest ? (JSON.parse(sourceGuest.spec) as GuestSpec) : await boundSpec(trx, fresh, source);
-      await setDesiredGuest(trx, instance.uuid, source, 'running', withoutPciNics(spec));
+      await setDesiredGuest(trx, instance.uuid, source, 'running', { ...withoutPciNics(spec), liveMigration: { role: 'source', peer: host } });
     });
   } catch (e) {
     if (e instanceof ScheduleAborted) return;
@@ -199,7 +204,7 @@ async function moveGuest(ctx: ControllerContext, s: ServerSnapshot): Promise<voi
   await ctx.store.transact(async (trx) => {
     if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
     await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING });
-    await setDesiredGuest(trx, instance.uuid, dest, 'running', spec);
+    await setDesiredGuest(trx, instance.uuid, dest, 'running', { ...spec, liveMigration: { role: 'destination', peer: migration.source_compute! } });
   });
   ctx.signals.notify(dest);
 }

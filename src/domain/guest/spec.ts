@@ -27,7 +27,16 @@ export interface GuestSpec {
   imageRef: string;
   interfaces: GuestInterface[];
   hostdevs: GuestHostdev[];
+  /**
+   * Set on the two steps of a hot-plug live migration (the source letting the
+   * guest go, the destination receiving it), so the host's agent knows that
+   * what looks like an unplug or a fresh define is a migration. Not part of
+   * the domain XML.
+   */
+  liveMigration?: { role: LiveMigrationRole; peer: string };
 }
+
+export type LiveMigrationRole = 'source' | 'destination';
 
 /** Power states as Nova reports them (OS-EXT-STS:power_state). */
 export const PowerState = {

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { DiscoveredFunction } from '../pci/device.js';
 import { DeviceSpecError, parseDeviceSpecs } from '../pci/deviceSpec.js';
 import type { HostVersions } from '../../protocol/agentProtocol.js';
+import { FAULT_OPERATIONS, parseHostFaults, type HostFaults, type RawFault } from './faults.js';
 import { HOST_INVENTORY_SCHEMA } from './hostInventorySchema.js';
 import { CURRENT_SERVICE_VERSION } from './serviceVersion.js';
 import { vfAddress } from './vfAddresses.js';
@@ -33,6 +34,8 @@ export interface HostInventoryEntry {
   deviceSpec: unknown[];
   hostIp: string;
   nics: NicEntry[];
+  /** Fault injection for the simulated driver; absent on a healthy host. */
+  faults?: HostFaults;
 }
 
 export class InventoryError extends Error {
@@ -54,6 +57,7 @@ interface RawNic {
 interface RawHost {
   name: string; vcpus: number; memory_mb: number; disk_gb: number; versions: HostVersions;
   service_version?: number; host_ip?: string; device_spec?: unknown[]; nics?: RawNic[];
+  faults?: Record<string, RawFault>;
 }
 
 /** Parses and checks an inventory (JSON or YAML); every error names the field or host at fault. */
@@ -102,6 +106,9 @@ export function parseHostInventory(text: string, sourceName: string): HostInvent
       hostIp: raw.host_ip ?? DEFAULT_HOST_IP,
       nics: (raw.nics ?? []).map(toNicEntry),
     };
+    if (raw.faults !== undefined) {
+      entry.faults = parseHostFaults(raw.faults, (op, problem) => fail(`${where}.faults.${op} (host ${raw.name})`, problem));
+    }
     checkFunctionsDistinct(entry, (j, problem) => fail(`${where}.nics[${j}] (host ${raw.name})`, problem));
     return entry;
   });
@@ -226,8 +233,10 @@ function describeSchemaError(err: ErrorObject): [string, string] {
   switch (err.keyword) {
     case 'required':
       return [join(String(err.params.missingProperty)), 'is required'];
-    case 'additionalProperties':
-      return [join(String(err.params.additionalProperty)), 'is not a known field'];
+    case 'additionalProperties': {
+      const hint = /\.faults$/.test(path) ? ` (operations: ${FAULT_OPERATIONS.join(', ')})` : '';
+      return [join(String(err.params.additionalProperty)), `is not a known field${hint}`];
+    }
     case 'type': {
       const hint = /_id$/.test(path) ? ' (quote hex ids in YAML, e.g. "8086")' : '';
       return [path || '(top level)', `${err.message}${hint}`];

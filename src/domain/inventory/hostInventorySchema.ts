@@ -61,6 +61,37 @@ export const HOST_INVENTORY_SCHEMA = {
       if: { type: 'object', required: ['vfs'], properties: { vfs: { type: 'integer', minimum: 1 } } },
       then: { required: ['vf_product_id'] },
     },
+    fault: {
+      type: ['string', 'object'],
+      minLength: 1,
+      description:
+        'A message: every call fails with it (a libvirt internal error). Or an object: {message, times?} fails ' +
+        'only the first `times` calls, then the operation works; {hang: true, times?} never answers.',
+      additionalProperties: false,
+      properties: {
+        message: { type: 'string', minLength: 1, description: 'The error the operation fails with, as libvirt would word it.' },
+        hang: { type: 'boolean', description: 'true: the operation never answers (the controller\'s deadline has to act).' },
+        times: { type: 'integer', minimum: 1, description: 'Only the first this many calls meet the fault (default: every call).' },
+      },
+    },
+    faults: {
+      type: 'object',
+      description:
+        'Fault injection (labs and tests): makes the simulated hypervisor fail or hang an operation. ' +
+        'live_migrate is this host\'s side of a live migration: as the source, letting the guest go; as the destination, receiving it.',
+      additionalProperties: false,
+      properties: {
+        spawn: { $ref: '#/definitions/fault' },
+        destroy: { $ref: '#/definitions/fault' },
+        power_off: { $ref: '#/definitions/fault' },
+        power_on: { $ref: '#/definitions/fault' },
+        suspend: { $ref: '#/definitions/fault' },
+        resume: { $ref: '#/definitions/fault' },
+        attach_interface: { $ref: '#/definitions/fault' },
+        detach_interface: { $ref: '#/definitions/fault' },
+        live_migrate: { $ref: '#/definitions/fault' },
+      },
+    },
     host: {
       type: 'object',
       required: ['name', 'vcpus', 'memory_mb', 'disk_gb', 'versions'],
@@ -80,6 +111,7 @@ export const HOST_INVENTORY_SCHEMA = {
           items: { type: ['object', 'string'] },
         },
         nics: { type: 'array', default: [], items: { $ref: '#/definitions/nic' } },
+        faults: { $ref: '#/definitions/faults' },
       },
     },
   },

@@ -1,0 +1,88 @@
+/**
+ * A virt driver that fails or hangs the operations an inventory host's
+ * `faults` name, in front of the real one (the simulator). The fault is met
+ * before the wrapped driver is called, so a failed or hung call changes
+ * nothing on the hypervisor and a retry starts from the same state.
+ */
+import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
+import { FaultPlan, type FaultOperation, type HostFaults } from '../../domain/inventory/faults.js';
+import { VirtDriverError, type GuestStatus, type VirtDriver } from './driver.js';
+import { LibvirtErrorCode } from './simulated.js';
+
+export class FaultInjectingDriver implements VirtDriver {
+  readonly name: string;
+  private readonly plan: FaultPlan;
+
+  constructor(private readonly inner: VirtDriver, faults: HostFaults) {
+    this.name = inner.name;
+    this.plan = new FaultPlan(faults);
+  }
+
+  async spawn(spec: GuestSpec): Promise<GuestStatus> {
+    await this.meet('spawn');
+    return this.inner.spawn(spec);
+  }
+
+  async destroy(uuid: string): Promise<void> {
+    await this.meet('destroy');
+    return this.inner.destroy(uuid);
+  }
+
+  async powerOff(uuid: string): Promise<GuestStatus> {
+    await this.meet('power_off');
+    return this.inner.powerOff(uuid);
+  }
+
+  async powerOn(uuid: string): Promise<GuestStatus> {
+    await this.meet('power_on');
+    return this.inner.powerOn(uuid);
+  }
+
+  async suspend(uuid: string): Promise<GuestStatus> {
+    await this.meet('suspend');
+    return this.inner.suspend(uuid);
+  }
+
+  async resume(uuid: string, spec: GuestSpec): Promise<GuestStatus> {
+    await this.meet('resume');
+    return this.inner.resume(uuid, spec);
+  }
+
+  async attachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus> {
+    await this.meet('attach_interface');
+    return this.inner.attachInterface(uuid, iface);
+  }
+
+  async detachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus> {
+    await this.meet('detach_interface');
+    return this.inner.detachInterface(uuid, iface);
+  }
+
+  async liveMigrationStep(uuid: string, role: LiveMigrationRole, peer: string): Promise<void> {
+    await this.meet('live_migrate');
+    await this.inner.liveMigrationStep?.(uuid, role, peer);
+  }
+
+  status(uuid: string): Promise<GuestStatus | null> {
+    return this.inner.status(uuid);
+  }
+
+  list(): Promise<GuestStatus[]> {
+    return this.inner.list();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /**
+   * A hang is a promise that never settles and holds no timer: the agent's
+   * other work goes on, and the process can still exit.
+   */
+  private meet(op: FaultOperation): Promise<void> {
+    const fault = this.plan.take(op);
+    if (fault === null) return Promise.resolve();
+    if (fault.hang) return new Promise<void>(() => {});
+    return Promise.reject(new VirtDriverError(fault.message!, LibvirtErrorCode.INTERNAL_ERROR));
+  }
+}
