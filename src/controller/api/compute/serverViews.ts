@@ -6,7 +6,7 @@ import type { PortRecord } from '../../../storage/repositories/ports.js';
 import { domainNameOf } from '../../services/guestSpecs.js';
 import { atLeast } from './microversion.js';
 
-function hostId(projectId: string, host: string | null): string {
+export function hostId(projectId: string, host: string | null): string {
   if (!host) return '';
   return createHash('sha224').update(projectId + host).digest('hex');
 }

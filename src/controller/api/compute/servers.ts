@@ -4,6 +4,8 @@ import { getInstance, listInstances, updateInstance, type InstanceRecord } from 
 import { listPorts, type PortRecord } from '../../../storage/repositories/ports.js';
 import { guestsOfInstance } from '../../../storage/repositories/guests.js';
 import { actionsOf } from '../../../storage/repositories/actions.js';
+import { actionEventsOf } from '../../../storage/repositories/operations.js';
+import { atLeast } from './microversion.js';
 import type { ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
 import { startDelete } from '../../lifecycle/delete.js';
@@ -13,7 +15,7 @@ import { requireAdmin } from '../auth.js';
 import { serverAction } from './actions/registry.js';
 import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
-import { serverDetail, serverSummary } from './serverViews.js';
+import { hostId, serverDetail, serverSummary } from './serverViews.js';
 
 const createSchema = {
   type: 'object',
@@ -179,6 +181,31 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
         project_id: a.project_id, start_time: a.start_time, updated_at: a.finish_time ?? a.start_time,
         message: a.message, result: a.result,
       })),
+    };
+  });
+
+  // One action with its events (Nova's shape; host from 2.62, details from 2.84): e.g. each build attempt.
+  app.get<{ Params: { id: string; requestId: string } }>('/v2.1/servers/:id/os-instance-actions/:requestId', async (req) => {
+    const instance = await visibleServer(ctx, req, req.params.id);
+    const rows = await actionsOf(ctx.store.db, instance.uuid);
+    const action = rows.find((a) => a.request_id === req.params.requestId);
+    if (!action) throw new NotFound(`Action ${req.params.requestId} not found`);
+    // Events name their action, not its request: they belong to the newest action of that name that started before them.
+    const later = rows.filter((a) => a.action === action.action && a.start_time > action.start_time).map((a) => a.start_time).sort()[0];
+    const events = (await actionEventsOf(ctx.store.db, instance.uuid))
+      .filter((e) => e.action === action.action && e.start_time >= action.start_time && (later === undefined || e.start_time < later));
+    return {
+      instanceAction: {
+        action: action.action, instance_uuid: action.instance_uuid, request_id: action.request_id, user_id: action.user_id,
+        project_id: action.project_id, start_time: action.start_time, updated_at: action.finish_time ?? action.start_time,
+        message: action.message, result: action.result,
+        events: events.map((e) => ({
+          event: e.event, start_time: e.start_time, finish_time: e.finish_time, result: e.result,
+          ...(req.auth.isAdmin ? { traceback: null } : {}),
+          ...(atLeast(req, '2.62') ? { hostId: e.host ? hostId(instance.projectId, e.host) : '', ...(req.auth.isAdmin ? { host: e.host } : {}) } : {}),
+          ...(atLeast(req, '2.84') ? { details: e.details } : {}),
+        })),
+      },
     };
   });
 }
