@@ -25,6 +25,8 @@ export function operationsMigration(dialect: 'sqlite' | 'postgres') {
       await sql`alter table instances add column lease_expires_at text`.execute(db);
       await sql`alter table instances add column failed_hosts text`.execute(db);
       await sql`update instances set task_changed_at = updated_at where task_state is not null`.execute(db);
+      // 001 made instances_task over every row; it becomes partial under the same name.
+      await sql`drop index instances_task`.execute(db);
       await sql`create index instances_task on instances (task_state) where task_state is not null`.execute(db);
       await db.schema.createTable('cluster_leases')
         .addColumn('name', 'text', (c) => c.primaryKey())
@@ -48,6 +50,7 @@ export function operationsMigration(dialect: 'sqlite' | 'postgres') {
       await db.schema.dropTable('instance_action_events').execute();
       await db.schema.dropTable('cluster_leases').execute();
       await sql`drop index instances_task`.execute(db);
+      await db.schema.createIndex('instances_task').on('instances').column('task_state').execute();
       for (const c of ['failed_hosts', 'lease_expires_at', 'lease_owner', 'task_changed_at']) {
         await sql`alter table instances drop column ${sql.raw(c)}`.execute(db);
       }
