@@ -13,6 +13,7 @@ import type { ControllerLink, WorkWatcher } from '../protocol/agentProtocol.js';
 import { createAgentLink } from '../controller/services/agentLink.js';
 import { createHostSignals } from '../controller/services/hostSignals.js';
 import { createTokenService } from '../controller/services/tokens.js';
+import { clusterLink } from './clusterLink.js';
 import { resumeInterruptedWork } from '../controller/recovery.js';
 import { watchHostFailures } from '../controller/lifecycle/hostFailure.js';
 import { openStore, type Store } from '../storage/db.js';
@@ -89,6 +90,10 @@ export function inProcessSignals(base: HostSignals) {
   };
   return {
     signals,
+    watches: (host: string) => watchers.has(host),
+    wakeAll() {
+      for (const watcher of watchers.values()) watcher.workMayBeWaiting();
+    },
     watchWork(host: string, watcher: WorkWatcher) {
       watchers.set(host, watcher);
     },
@@ -104,14 +109,18 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
   const config: Config = loadConfig(o.configFile);
   validatePciAliases(config.pci.alias);
   const hosts = o.noSimulatedHosts ? [] : await readHostsFile(o.hostsFile ?? DEFAULT_HOSTS_FILE);
-  const store: Store = await openStore(o.databaseUrl ?? join(o.dataDir, 'vdpa-compute.sqlite'));
+  const databaseUrl = o.databaseUrl ?? join(o.dataDir, 'vdpa-compute.sqlite');
+  const store: Store = await openStore(databaseUrl);
   const wakeups = inProcessSignals(createHostSignals());
+  // SQLite has one process; PostgreSQL may have several, which must wake each other's agents.
+  const cluster = store.dialect === 'postgres' ? clusterLink(databaseUrl, store, wakeups, log) : null;
   const ctx: ControllerContext = {
     store, config, log,
     tokens: createTokenService(store, config.token_ttl_seconds),
-    signals: wakeups.signals,
+    signals: cluster?.signals ?? wakeups.signals,
     publicUrl: `http://${o.host}:${o.port}`,
   };
+  await cluster?.start(ctx);
   const app = await buildApp(ctx);
   const address = await app.listen({ host: o.host, port: o.port });
   ctx.publicUrl = address;
@@ -141,6 +150,7 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
       stopWatching();
       await Promise.all(agents.map((a) => a.stop()));
       await app.close();
+      await cluster?.stop();
       await store.close();
     },
   };
