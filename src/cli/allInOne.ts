@@ -86,7 +86,7 @@ export function inProcessSignals(base: HostSignals) {
       if (watcher) watcher.workMayBeWaiting();
       else base.notify(host);
     },
-    wait: (host, timeoutMs) => base.wait(host, timeoutMs),
+    wait: (host, timeoutMs, signal) => base.wait(host, timeoutMs, signal),
   };
   return {
     signals,

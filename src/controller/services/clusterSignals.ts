@@ -5,10 +5,9 @@ export const HOST_WORK_CHANNEL = 'vdpa_host_work';
 
 /**
  * How long after its last long poll here a remote agent still counts as
- * attached to this process. Between two polls the agent runs one work pass,
- * and a wake-up meanwhile waits in the local latch for its next poll; an
- * agent gone quiet for longer has likely moved to another controller, and a
- * notification is cheap next to a wake-up that waits for a poll timeout.
+ * attached to this process when a notification names its host: between two
+ * polls it runs one work pass, and the wake-up waits in the local latch for
+ * its next poll.
  */
 export const ATTACHED_GRACE_MS = 10_000;
 
@@ -33,11 +32,15 @@ export interface ClusterSignals {
 /**
  * Host wake-ups across the controller processes of one database. An agent
  * long-polls one process, but the work for it may be committed by any; so a
- * notify for a host whose agent is not attached here is also published (once
- * per host per event-loop turn), and each process wakes the agents attached
- * to it. A host whose agent runs in this process never costs a database round
- * trip: the all-in-one places hundreds of servers a second on such hosts.
- * Like the local signals, these are hints: agents also poll.
+ * notify is also published (once per host per event-loop turn) unless the
+ * host's agent runs in this process or is long-polling it right now, and
+ * each process wakes the agents attached to it. An agent between two polls
+ * here is notified anyway: it may come back to another process (it moved, or
+ * this one is going away), and one notification costs less than a wake-up
+ * that waits for a poll timeout. A host whose agent runs in this process
+ * never costs a database round trip: the all-in-one places hundreds of
+ * servers a second on such hosts. Like the local signals, these are hints:
+ * agents also poll.
  */
 export function clusterSignals(local: HostSignals, o: ClusterSignalsOptions): ClusterSignals {
   const now = o.now ?? Date.now;
@@ -49,6 +52,8 @@ export function clusterSignals(local: HostSignals, o: ClusterSignalsOptions): Cl
    * hosts that ever polled here.
    */
   const lastPoll = new Map<string, number>();
+  /** Hosts that long-polled here since this process started. */
+  const seen = new Set<string>();
   let outgoing: Set<string> | null = null;
 
   const attached = (host: string): boolean => {
@@ -69,7 +74,7 @@ export function clusterSignals(local: HostSignals, o: ClusterSignalsOptions): Cl
   const signals: HostSignals = {
     notify(host) {
       local.notify(host);
-      if (o.runsHere(host) || attached(host)) return;
+      if (o.runsHere(host) || waiting.has(host)) return;
       if (!outgoing) {
         outgoing = new Set();
         // A placement burst notifies the same hosts many times in one turn: one send carries them all.
@@ -77,10 +82,17 @@ export function clusterSignals(local: HostSignals, o: ClusterSignalsOptions): Cl
       }
       outgoing.add(host);
     },
-    async wait(host, timeoutMs) {
+    async wait(host, timeoutMs, signal) {
+      if (!seen.has(host)) {
+        // Wake-ups for it before it came here went where it was, or nowhere (this process was
+        // down): its first poll here answers at once, so that it looks for work.
+        seen.add(host);
+        lastPoll.set(host, now());
+        return;
+      }
       waiting.set(host, (waiting.get(host) ?? 0) + 1);
       try {
-        await local.wait(host, timeoutMs);
+        await local.wait(host, timeoutMs, signal);
       } finally {
         const left = (waiting.get(host) ?? 1) - 1;
         if (left > 0) waiting.set(host, left);
