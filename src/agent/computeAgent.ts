@@ -40,6 +40,8 @@ export interface ComputeAgentOptions {
   log: Logger;
   heartbeatMs?: number;
   rediscoverMs?: number;
+  /** The fallback poll for work (and a remote agent's long-poll timeout); default: set by the agents in the process. */
+  pollMs?: number;
   /** Guests worked on at once. */
   concurrency?: number;
   /**
@@ -339,7 +341,7 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
 
   /** Until woken (signal or long poll) or the fallback poll, whichever comes first. */
   private idle(): void {
-    const pollMs = fallbackPollMs();
+    const pollMs = this.o.pollMs ?? fallbackPollMs();
     if (this.o.link.watchWork) {
       // Spread like the heartbeats, with the same mean.
       this.schedule(POLL, pollMs * (0.5 + Math.random()));

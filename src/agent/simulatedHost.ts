@@ -42,7 +42,7 @@ export function simulatedDiscovery(entry: HostInventoryEntry): HostDiscovery {
   return new SimulatedDiscovery(entry);
 }
 
-export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, log: Logger, opts: { heartbeatMs?: number; rediscoverMs?: number } = {}): { agent: ComputeAgent; driver: SimulatedDriver } {
+export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, log: Logger, opts: { heartbeatMs?: number; rediscoverMs?: number; pollMs?: number } = {}): { agent: ComputeAgent; driver: SimulatedDriver } {
   // The host's chardev set is built when a guest starts rather than kept per
   // host: an all-in-one with 10,000 hosts would hold 640,000 strings for nothing.
   const driver = new SimulatedDriver({ hostName: entry.name, availableChardevs: () => chardevsOf(entry) });
@@ -60,6 +60,7 @@ export function simulatedAgent(entry: HostInventoryEntry, link: ControllerLink, 
     log,
     heartbeatMs: opts.heartbeatMs,
     rediscoverMs: opts.rediscoverMs,
+    pollMs: opts.pollMs,
   });
   return { agent, driver };
 }

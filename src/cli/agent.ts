@@ -44,6 +44,7 @@ export interface AgentCommandOptions {
   credentials?: string;
   heartbeatSeconds: number;
   rediscoverSeconds: number;
+  pollSeconds?: number;
   hostIp?: string;
 }
 
@@ -171,8 +172,13 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
     log: log.child({ host }),
     heartbeatMs: o.heartbeatSeconds * 1000,
     rediscoverMs: o.rediscoverSeconds * 1000,
+    pollMs: pollMs(o),
   });
   return { agent, driver };
+}
+
+function pollMs(o: AgentCommandOptions): number | undefined {
+  return o.pollSeconds === undefined ? undefined : o.pollSeconds * 1000;
 }
 
 export interface RunningAgent {
@@ -190,7 +196,9 @@ export async function runAgent(o: AgentCommandOptions, log: Logger): Promise<Run
   if (o.driver === 'simulated') {
     if (o.inventory === undefined) throw new AgentConfigError('--driver simulated needs --inventory FILE');
     const entry = await readInventoryHost(o.inventory, o.host);
-    built = simulatedAgent(entry, link, log, { heartbeatMs: o.heartbeatSeconds * 1000, rediscoverMs: o.rediscoverSeconds * 1000 });
+    built = simulatedAgent(entry, link, log, {
+      heartbeatMs: o.heartbeatSeconds * 1000, rediscoverMs: o.rediscoverSeconds * 1000, pollMs: pollMs(o),
+    });
   } else {
     built = await libvirtAgent(o, link, log);
   }
@@ -227,6 +235,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--host-ip <address>', 'the address the controller records for this host (default: the first non-loopback IPv4)')
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats', positiveSeconds, 10)
     .option('--rediscover-seconds <n>', 'seconds between device rediscoveries (also on SIGHUP)', positiveSeconds, 60)
+    .option('--poll-seconds <n>', 'seconds between polls for work, each a long poll the controller ends early when there is work (at most 30)', positiveSeconds)
     .action(async (o: AgentCommandOptions, cmd: Command) => {
       const log = pino({ level: process.env.VDPA_LOG_LEVEL ?? 'info' });
       let running: RunningAgent;

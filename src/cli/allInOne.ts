@@ -15,6 +15,7 @@ import { createHostSignals } from '../controller/services/hostSignals.js';
 import { createTokenService } from '../controller/services/tokens.js';
 import { startOperations } from '../controller/operations/cluster.js';
 import { processIdentity } from '../controller/operations/engine.js';
+import { clusterLink } from './clusterLink.js';
 import { openStore, type Store } from '../storage/db.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -90,10 +91,14 @@ export function inProcessSignals(base: HostSignals) {
       if (watcher) watcher.workMayBeWaiting();
       else base.notify(host);
     },
-    wait: (host, timeoutMs) => base.wait(host, timeoutMs),
+    wait: (host, timeoutMs, signal) => base.wait(host, timeoutMs, signal),
   };
   return {
     signals,
+    watches: (host: string) => watchers.has(host),
+    wakeAll() {
+      for (const watcher of watchers.values()) watcher.workMayBeWaiting();
+    },
     watchWork(host: string, watcher: WorkWatcher) {
       watchers.set(host, watcher);
     },
@@ -109,16 +114,20 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
   const config: Config = loadConfig(o.configFile);
   validatePciAliases(config.pci.alias);
   const hosts = o.noSimulatedHosts ? [] : await readHostsFile(o.hostsFile ?? DEFAULT_HOSTS_FILE);
-  const store: Store = await openStore(o.databaseUrl ?? join(o.dataDir, 'vdpa-compute.sqlite'));
+  const databaseUrl = o.databaseUrl ?? join(o.dataDir, 'vdpa-compute.sqlite');
+  const store: Store = await openStore(databaseUrl);
   const wakeups = inProcessSignals(createHostSignals());
+  // SQLite has one process; PostgreSQL may have several, which must wake each other's agents.
+  const cluster = store.dialect === 'postgres' ? clusterLink(databaseUrl, store, wakeups, log) : null;
   const ctx: ControllerContext = {
     store, config, log,
     tokens: createTokenService(store, config.token_ttl_seconds),
-    signals: wakeups.signals,
+    signals: cluster?.signals ?? wakeups.signals,
     publicUrl: `http://${o.host}:${o.port}`,
     // A fixed port names this process the same after a restart, so it takes its own leases back.
     ...(o.port ? { processId: processIdentity(`${o.host}:${o.port}`) } : {}),
   };
+  await cluster?.start(ctx);
   const app = await buildApp(ctx);
   const address = await app.listen({ host: o.host, port: o.port });
   ctx.publicUrl = o.publicUrl ?? address;
@@ -147,6 +156,7 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
       await operations.stop();
       await Promise.all(agents.map((a) => a.stop()));
       await app.close();
+      await cluster?.stop();
       await store.close();
     },
   };

@@ -56,6 +56,29 @@ export async function bootstrap(
   ctx: ControllerContext,
   opts: { adminPassword?: string; dataDir: string; publicUrl: string },
 ): Promise<BootstrapResult> {
+  // Controller processes started together on one empty PostgreSQL database
+  // race to create the same rows; the loser's unique violation means the row
+  // is there now, and every step below reads before it writes, so a second
+  // pass completes against what the winner made.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await bootstrapOnce(ctx, opts);
+    } catch (e) {
+      if (attempt >= 3 || !isUniqueViolation(e)) throw e;
+      ctx.log.info({ attempt }, 'bootstrap raced another controller process; checking again');
+    }
+  }
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+async function bootstrapOnce(
+  ctx: ControllerContext,
+  opts: { adminPassword?: string; dataDir: string; publicUrl: string },
+): Promise<BootstrapResult> {
   const db = ctx.store.db;
   const adminPassword = await storedPassword(db, 'admin_password', opts.adminPassword);
   const demoPassword = await storedPassword(db, 'demo_password');

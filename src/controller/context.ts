@@ -21,7 +21,8 @@ export interface TokenService {
 /** Wakes the agents of hosts that have new guest work (in-process signal; agents also poll). */
 export interface HostSignals {
   notify(host: string): void;
-  wait(host: string, timeoutMs: number): Promise<void>;
+  /** Resolves on a notify, after timeoutMs, or when `signal` aborts (the waiter went away: its long poll's connection closed). */
+  wait(host: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** Everything a request handler or controller service may use; no state of its own beyond caches. */

@@ -70,8 +70,8 @@ export interface ControllerLink {
   /** Every guest the controller places on this host (for reconciliation after a restart). */
   allGuests(host: string): Promise<GuestAssignment[]>;
   reportGuest(report: GuestReport): Promise<void>;
-  /** Resolves when there may be new work for the host, or after timeoutMs. */
-  waitForWork(host: string, timeoutMs: number): Promise<void>;
+  /** Resolves when there may be new work for the host, after timeoutMs, or when `signal` aborts. */
+  waitForWork(host: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**
    * Optional, offered by a link inside the controller's own process: the
    * watcher is told whenever there may be new work for the host, until

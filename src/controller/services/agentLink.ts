@@ -60,6 +60,6 @@ export function createAgentLink(ctx: ControllerContext): ControllerLink {
       await handleGuestReport(ctx, report);
       await settleEvacuatedSource(ctx, report);
     },
-    waitForWork: (host, timeoutMs) => ctx.signals.wait(host, timeoutMs),
+    waitForWork: (host, timeoutMs, signal) => ctx.signals.wait(host, timeoutMs, signal),
   };
 }

@@ -18,18 +18,22 @@ export function createHostSignals(): HostSignals {
       waiters.delete(host);
       for (const wake of set) wake();
     },
-    wait(host, timeoutMs) {
+    wait(host, timeoutMs, signal) {
       if (pending.delete(host)) return Promise.resolve();
+      if (signal?.aborted) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const set = waiters.get(host) ?? new Set();
         waiters.set(host, set);
         const wake = () => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', wake);
           set.delete(wake);
+          if (set.size === 0 && waiters.get(host) === set) waiters.delete(host);
           resolve();
         };
         const timer = setTimeout(wake, timeoutMs);
         timer.unref?.();
+        signal?.addEventListener('abort', wake, { once: true });
         set.add(wake);
       });
     },

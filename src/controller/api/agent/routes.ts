@@ -102,8 +102,12 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
     { schema: { params: hostParams } },
     async (req, reply) => {
       const timeoutMs = waitTimeout(req.query.timeout_ms);
+      // An agent that went away (killed, or moved to another controller) must not count as
+      // waiting here until its timeout: a wake-up for it would stay here instead of crossing processes.
+      const gone = new AbortController();
+      reply.raw.once('close', () => { if (!reply.raw.writableFinished) gone.abort(); });
       // The signal is only a hint (hostSignals.ts): an agent that misses it still polls pendingGuests.
-      await link.waitForWork(req.params.host, timeoutMs);
+      await link.waitForWork(req.params.host, timeoutMs, gone.signal);
       return reply.code(204).send();
     });
 }

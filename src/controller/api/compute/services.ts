@@ -20,11 +20,28 @@ function serviceView(req: FastifyRequest, ctx: ControllerContext, s: ServiceRow)
   };
 }
 
-/** Listeners for state changes an operation may wait on (evacuate's source coming back up). */
-export type ServiceChangeListener = (host: string, change: { forcedDown?: boolean; disabled?: boolean }) => Promise<void>;
+export type ServiceChange = { forcedDown?: boolean; disabled?: boolean };
+/**
+ * Listeners for state changes an operation may wait on (evacuate's source
+ * coming back up). With several controller processes on one database they
+ * fire in every process, whichever served the change.
+ */
+export type ServiceChangeListener = (host: string, change: ServiceChange) => Promise<void>;
 const listeners: ServiceChangeListener[] = [];
 export function onServiceChange(l: ServiceChangeListener): void {
   listeners.push(l);
+}
+
+/** Runs this process's listeners: for a change made here, or one another process relayed. */
+export async function fireServiceChange(host: string, change: ServiceChange): Promise<void> {
+  for (const l of listeners) await l(host, change);
+}
+
+/** Where a controller sends the changes it makes, for the other processes on its database. */
+const relays = new WeakMap<ControllerContext, (host: string, change: ServiceChange) => void>();
+export function relayServiceChanges(ctx: ControllerContext, relay: ((host: string, change: ServiceChange) => void) | null): void {
+  if (relay) relays.set(ctx, relay);
+  else relays.delete(ctx);
 }
 
 async function applyChange(
@@ -44,12 +61,13 @@ async function applyChange(
   }
   await ctx.store.db.updateTable('services').set(set).where('id', '=', s.id).execute();
   const updated = (await ctx.store.db.selectFrom('services').selectAll().where('id', '=', s.id).executeTakeFirst())!;
-  for (const l of listeners) {
-    await l(updated.host, {
-      ...(change.forced_down !== undefined ? { forcedDown: change.forced_down } : {}),
-      ...(change.status !== undefined ? { disabled: change.status === 'disabled' } : {}),
-    });
-  }
+  const changed: ServiceChange = {
+    ...(change.forced_down !== undefined ? { forcedDown: change.forced_down } : {}),
+    ...(change.status !== undefined ? { disabled: change.status === 'disabled' } : {}),
+  };
+  // The other processes first: this one's listeners may take a while (the fencing sweep).
+  relays.get(ctx)?.(updated.host, changed);
+  await fireServiceChange(updated.host, changed);
   return updated;
 }
 
