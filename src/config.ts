@@ -56,6 +56,12 @@ export const DEFAULT_CONFIG: Config = {
 
 export class ConfigError extends Error {}
 
+/** Settings that only make sense above zero (a zero deadline or lease would fail or stall every operation). */
+const POSITIVE_SETTINGS: Record<string, 'number' | 'integer'> = {
+  reconcile_interval: 'number', operation_timeout: 'number', lease_seconds: 'number', scheduler_max_attempts: 'integer',
+  service_down_time: 'number', report_interval: 'number',
+};
+
 export function loadConfig(path: string | undefined): Config {
   if (!path) return structuredClone(DEFAULT_CONFIG);
   let raw: unknown;
@@ -77,6 +83,10 @@ export function loadConfig(path: string | undefined): Config {
       continue;
     }
     if (typeof value !== expected) throw new ConfigError(`config file ${path}: '${key}' must be a ${expected}`);
+    const limit = POSITIVE_SETTINGS[key];
+    if (limit && (!Number.isFinite(value as number) || (value as number) <= 0 || (limit === 'integer' && !Number.isInteger(value)))) {
+      throw new ConfigError(`config file ${path}: '${key}' must be a ${limit === 'integer' ? 'whole number' : 'number'} greater than 0`);
+    }
     cfg[key] = value;
   }
   return cfg as unknown as Config;
