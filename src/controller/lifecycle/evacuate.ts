@@ -291,3 +291,22 @@ export async function sweepEvacuationsFrom(ctx: ControllerContext, host: string)
   }
 }
 
+
+/**
+ * The periodic form of the two settlements above (cluster.ts): a report that
+ * freed an old host's claims may have been recorded by a controller that
+ * died before settling them, and no other report will come. For every host
+ * that is up again and still has open evacuations, what its guests no longer
+ * hold is completed.
+ */
+export async function sweepOpenEvacuations(ctx: ControllerContext): Promise<void> {
+  const { db } = ctx.store;
+  const rows = await db.selectFrom('migrations').select('source_compute').distinct()
+    .where('migration_type', '=', 'evacuation').where('status', 'in', SOURCE_PENDING).execute();
+  for (const { source_compute: host } of rows) {
+    if (!host) continue;
+    const [svc] = await listServices(db, { host, binary: COMPUTE_BINARY });
+    if (!svc || !serviceIsUp(svc, ctx.config.service_down_time)) continue;
+    await sweepEvacuationsFrom(ctx, host);
+  }
+}

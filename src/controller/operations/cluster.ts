@@ -2,6 +2,7 @@ import {
   dropClusterLease, holdClusterLease, releaseAllServerLeases, serversInProgress, serversToResync,
 } from '../../storage/repositories/operations.js';
 import type { ControllerContext } from '../context.js';
+import { sweepOpenEvacuations } from '../lifecycle/evacuate.js';
 import { failWorkOnDownHosts } from '../lifecycle/hostFailure.js';
 import { operationEngineOf } from './engine.js';
 
@@ -14,7 +15,9 @@ import { operationEngineOf } from './engine.js';
  *    for that long are queued again (their deadlines are checked there);
  *  - takeover on every tick: servers whose lease expired (a process died in
  *    the middle of a step) are queued at once;
- *  - host failure every service_down_time / 4: work on dead hosts ends.
+ *  - host failure every service_down_time / 4: work on dead hosts ends;
+ *  - with the resync, evacuations whose old host is back and clean are
+ *    completed (their claims there freed).
  * A process that dies loses the lease after lease_seconds and another one
  * takes the jobs over on its next tick.
  */
@@ -52,6 +55,7 @@ export async function startOperations(ctx: ControllerContext): Promise<Operation
     const resync = !wasLeader || now - lastResync >= resyncMs;
     if (resync) lastResync = now;
     for (const uuid of await serversToResync(db, resync ? resyncMs : null)) engine.enqueue(uuid);
+    if (resync) await sweepOpenEvacuations(ctx);
     if (now - lastHostCheck >= hostCheckMs) {
       lastHostCheck = now;
       await failWorkOnDownHosts(ctx);
