@@ -18,6 +18,7 @@ import { claimOnHost } from '../../src/storage/repositories/claims.js';
 import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
 import { insertInstance } from '../../src/storage/repositories/instances.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
+import { vdpaInventoryYaml } from '../helpers/inventoryYaml.js';
 
 const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const LIMIT = { timeout: 90_000 };
@@ -39,19 +40,7 @@ function json(r: Run): { findings: View[]; fixed?: View[]; remaining?: View[] } 
 }
 const codes = (list: Array<{ code: string }> | undefined) => (list ?? []).map((f) => f.code).sort();
 
-const HOST = `
-hosts:
-  - name: h1
-    vcpus: 4
-    memory_mb: 8192
-    disk_gb: 100
-    versions: { kernel: 6.1.0, libvirt: 9.0.0, qemu: 7.2.0 }
-    device_spec:
-      - { vendor_id: "15b3", product_id: "101d", physical_network: physnet0 }
-      - { vendor_id: "15b3", product_id: "101e", physical_network: physnet0 }
-    nics:
-      - { pf: "0000:06:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 4, vf_product_id: "101e", vdpa: true }
-`;
+const HOST = vdpaInventoryYaml('h1', ['0000:06:00.0'], 4);
 
 async function seed(store: Store): Promise<void> {
   const [entry] = parseHostInventory(HOST, 'test');
