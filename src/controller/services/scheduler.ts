@@ -7,7 +7,7 @@ import { candidateHosts, indexedHostRows } from '../../storage/repositories/cand
 import { claimOnHost, type ClaimedDevice } from '../../storage/repositories/claims.js';
 import type { Store } from '../../storage/db.js';
 import type { Database } from '../../storage/schema.js';
-import { onServiceChange } from '../api/compute/services.js';
+import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { CandidateIndex } from './candidateIndex.js';
 

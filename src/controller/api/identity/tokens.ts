@@ -3,7 +3,7 @@ import { BadRequest, DomainError, Forbidden, NotFound, Unauthorized } from '../.
 import type { ControllerContext } from '../../context.js';
 import { verifyAgainstNothing, verifyPassword } from '../../services/passwords.js';
 import type { IssuingTokenService } from '../../services/tokens.js';
-import { findProject, findUser, isDefaultDomain, projectsOfUser } from './directory.js';
+import { findProject, findUser, isDefaultDomain, projectsOfUser } from '../../services/directory.js';
 import { tokenView } from './views.js';
 
 type Json = Record<string, unknown>;
