@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
+import { invalidState as invalidStateOf } from '../../domain/lifecycle/invalidState.js';
 import { PowerState, type GuestSpec } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
@@ -63,8 +64,7 @@ const RESIZED: readonly string[] = [VmState.RESIZED];
 
 /** Nova's InstanceInvalidState text, naming whichever of vm_state / task_state is wrong. */
 function invalidState(action: string, instance: InstanceRecord, allowed: readonly string[]): Conflict {
-  const [attr, state] = allowed.includes(instance.vmState) ? ['task_state', instance.taskState] : ['vm_state', instance.vmState];
-  return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in ${attr} ${state}`);
+  return invalidStateOf(action, instance, allowed.includes(instance.vmState) ? 'task_state' : 'vm_state');
 }
 
 function parseSpec(row: GuestRow | undefined): GuestSpec | null {

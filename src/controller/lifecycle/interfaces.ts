@@ -22,6 +22,7 @@
  */
 import type { Kysely } from 'kysely';
 import { BadRequest, ClaimConflict, Conflict, NotFound } from '../../domain/errors.js';
+import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import { vdpaOperationGate, type VdpaGatedOperation } from '../../domain/lifecycle/vdpaGates.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
@@ -54,10 +55,10 @@ export interface InterfaceRequestor {
 
 function checkState(instance: InstanceRecord, action: string): void {
   if (!INTERFACE_VM_STATES.includes(instance.vmState) || !instance.host) {
-    throw new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
+    throw invalidState(action, instance, 'vm_state');
   }
   if (instance.taskState !== null) {
-    throw new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
+    throw invalidState(action, instance, 'task_state');
   }
 }
 

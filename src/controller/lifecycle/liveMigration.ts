@@ -34,6 +34,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
+import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import { PowerState, type GuestSpec } from '../../domain/guest/spec.js';
 import { vdpaOperationGate } from '../../domain/lifecycle/vdpaGates.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
@@ -71,10 +72,10 @@ export async function startLiveMigration(
 ): Promise<MigrationRow> {
   const { db } = ctx.store;
   if (instance.vmState !== VmState.ACTIVE || !instance.host) {
-    throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
+    throw invalidState(API_ACTION, instance, 'vm_state');
   }
   if (instance.taskState !== null) {
-    throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
+    throw invalidState(API_ACTION, instance, 'task_state');
   }
   const ports = await getPorts(db, instance.portIds);
   const refusal = vdpaOperationGate(LIVE_MIGRATION_ACTION, ports.some((p) => p.vnicType === 'vdpa'),

@@ -12,6 +12,7 @@
  */
 import type { Kysely } from 'kysely';
 import { Conflict } from '../../domain/errors.js';
+import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
@@ -31,13 +32,8 @@ export interface Requester {
   userId: string;
 }
 
-/** Nova's InstanceInvalidState text: the task state when one is running, else the vm_state. */
-export function invalidState(action: string, instance: Pick<InstanceRecord, 'uuid' | 'vmState' | 'taskState'>): Conflict {
-  if (instance.taskState) {
-    return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
-  }
-  return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
-}
+/** Kept here too: other lifecycle modules import it from this file. */
+export { invalidState };
 
 /** Refuses (409, nothing changed) unless the server is idle in one of `vmStates`. */
 export function requireState(action: string, instance: InstanceRecord, vmStates: readonly string[]): void {
