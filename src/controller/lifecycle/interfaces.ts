@@ -30,7 +30,7 @@ import { requestForPort } from '../../domain/pci/request.js';
 import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
 import { actionsOf, finishAction, startAction } from '../../storage/repositories/actions.js';
 import { claimDevicesOnHost, releaseDevices } from '../../storage/repositories/claims.js';
-import { getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, minimumComputeVersion, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
@@ -220,7 +220,7 @@ async function attachFailed(ctx: ControllerContext, instance: InstanceRecord, gu
 }
 
 async function detached(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  const spec = JSON.parse(guest.spec) as GuestSpec;
+  const spec = guestSpecOf(guest);
   const kept = new Set(spec.interfaces.map((i) => i.portId));
   const portId = instance.portIds.find((id) => !kept.has(id));
   await ctx.store.transact(async (trx) => {

@@ -18,7 +18,7 @@ import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
-import { getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { getInstance, updateInstance, type InstanceChanges, type InstanceRecord } from '../../storage/repositories/instances.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
@@ -58,7 +58,7 @@ export async function currentGuest(db: Kysely<Database>, instance: InstanceRecor
 }
 
 export function specOf(guest: GuestRow): GuestSpec {
-  return JSON.parse(guest.spec) as GuestSpec;
+  return guestSpecOf(guest);
 }
 
 /** A report answers the current desired state only when it carries the newest generation. */
