@@ -9,6 +9,27 @@ module.exports = {
       to: { path: '^src/(storage|controller|agent|cli)|^node_modules/(fastify|kysely|pg|better-sqlite3)|^(fs|node:fs|http|node:http|net|node:net)$' },
     },
     {
+      name: 'domain-not-into-protocol-or-config',
+      comment: 'The domain imports neither the agent protocol nor config.ts (which reads files): they import the domain.',
+      severity: 'error',
+      from: { path: '^src/domain' },
+      to: { path: '^src/(protocol/|config\\.ts$)' },
+    },
+    {
+      name: 'no-sql-in-routes',
+      comment: 'SQL lives in src/storage: API routes call services and repositories, never Kysely.',
+      severity: 'error',
+      from: { path: '^src/controller/api' },
+      to: { path: '^node_modules/(kysely|pg|better-sqlite3)/|^src/storage/(db|pipelining|precompiled|inTransaction|groupCommit|pgConnection|pgPipeline)\\.ts$' },
+    },
+    {
+      name: 'services-not-into-api',
+      comment: 'Services (and lifecycle, operations) sit below the API layer: routes call them, not the other way round.',
+      severity: 'error',
+      from: { path: '^src/controller/(services|lifecycle|operations)' },
+      to: { path: '^src/controller/api' },
+    },
+    {
       name: 'storage-below-controller',
       severity: 'error',
       from: { path: '^src/storage' },

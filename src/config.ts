@@ -5,13 +5,8 @@ import { parse as parseYaml } from 'yaml';
  * Operator settings from the file named by VDPA_CONFIG (YAML or JSON). Every
  * key is optional; the README lists them with their defaults.
  */
-export interface PciAliasConfig {
-  name: string;
-  vendor_id: string;
-  product_id: string;
-  device_type?: string;
-  numa_policy?: string;
-}
+import type { PciAliasConfig } from './domain/pci/request.js';
+export type { PciAliasConfig } from './domain/pci/request.js';
 
 export interface Config {
   /** Allow resize (and cold migrate fallbacks) to land on the server's own host. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { create } from 'xmlbuilder2';
+import { interfacesOfXml } from '../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
 import type { TrackedDevice } from '../domain/pci/device.js';
 import {
@@ -57,11 +57,7 @@ export interface ComputeAgentOptions {
 }
 
 function macsOf(xml: string): string[] {
-  return [...xml.matchAll(/<mac address=['"]([0-9a-fA-F:]+)['"]/g)].map((m) => m[1]!.toLowerCase());
-}
-
-function hexField(el: Element, name: string, width: number): string {
-  return (el.getAttribute(name) ?? '0').replace(/^0x/i, '').toLowerCase().padStart(width, '0');
+  return interfacesOfXml(xml).map((i) => i.mac);
 }
 
 /**
@@ -70,27 +66,14 @@ function hexField(el: Element, name: string, width: number): string {
  * not a guess. The port id is not in the XML; drivers match by MAC then.
  */
 export function interfacesOfDomainXml(xml: string): GuestInterface[] {
-  if (!xml) return [];
-  const found: GuestInterface[] = [];
-  create(xml).root().each((node) => {
-    const el = node.node as unknown as Element;
-    if (el.nodeName !== 'interface') return;
-    const type = el.getAttribute('type');
-    const iface: GuestInterface = { portId: '', macAddress: '', kind: type === 'vdpa' ? 'vdpa' : type === 'hostdev' ? 'hostdev' : 'ethernet' };
-    for (const child of Array.from(el.childNodes) as Element[]) {
-      if (child.nodeName === 'mac') iface.macAddress = (child.getAttribute('address') ?? '').toLowerCase();
-      if (child.nodeName === 'mtu' && child.getAttribute('size')) iface.mtu = Number(child.getAttribute('size'));
-      if (child.nodeName !== 'source') continue;
-      if (iface.kind === 'vdpa' && child.getAttribute('dev')) iface.vdpaChardev = child.getAttribute('dev')!;
-      for (const a of Array.from(child.childNodes) as Element[]) {
-        if (a.nodeName === 'address') {
-          iface.pciAddress = `${hexField(a, 'domain', 4)}:${hexField(a, 'bus', 2)}:${hexField(a, 'slot', 2)}.${hexField(a, 'function', 1)}`;
-        }
-      }
-    }
-    found.push(iface);
-  }, true, true);
-  return found;
+  return interfacesOfXml(xml).map((i) => {
+    const kind = i.type === 'vdpa' ? 'vdpa' : i.type === 'hostdev' ? 'hostdev' : 'ethernet';
+    const iface: GuestInterface = { portId: '', macAddress: i.mac, kind };
+    if (i.mtu !== undefined) iface.mtu = i.mtu;
+    if (kind === 'vdpa' && i.sourceDev) iface.vdpaChardev = i.sourceDev;
+    if (i.pciAddress !== undefined) iface.pciAddress = i.pciAddress;
+    return iface;
+  });
 }
 
 /** Sleeps, but wakes at once when the agent stops. */

@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
-import { createImage } from './api/image/images.js';
-import { createFlavor } from './api/compute/flavors.js';
+import { createImage } from './services/images.js';
+import { createFlavor } from './services/flavors.js';
 import {
   assignRole, createProject, createUser, findProject, findUser, setPassword, type RoleName,
-} from './api/identity/directory.js';
+} from './services/directory.js';
 import { writeCloudsYaml } from './cloudsYaml.js';
 import type { ControllerContext } from './context.js';
 import { createNetwork, createSubnet } from './services/networking.js';

@@ -1,32 +1,44 @@
 /**
- * Domain errors. Each API edge maps them to its own error format in one place
- * (src/controller/api/errors.ts); handlers never build error bodies by hand.
+ * Domain errors. An error says what kind of failure it is; each API maps
+ * kinds to its own status codes and error body in its error-format plugin
+ * (src/controller/api/<api>/errorFormat.ts, through api/errors.ts), so the
+ * domain knows nothing of HTTP. Handlers never build error bodies by hand.
  */
+export type ErrorKind = 'bad-request' | 'unauthorized' | 'forbidden' | 'not-found' | 'not-acceptable' | 'conflict' | 'internal';
+
 export class DomainError extends Error {
   constructor(
-    readonly status: number,
+    readonly kind: ErrorKind,
     message: string,
-    /** Networking's error type name (NeutronError.type), e.g. InvalidInput. */
-    readonly kind: string,
+    /**
+     * Which failure of its kind, for an API that names it (networking shows it
+     * as NeutronError.type: 'PortNotFound', 'IpAddressAlreadyAllocated', …);
+     * absent for the kind's plain case.
+     */
+    readonly reason?: string,
   ) {
     super(message);
     this.name = new.target.name;
   }
 }
 export class BadRequest extends DomainError {
-  constructor(message: string, kind = 'InvalidInput') { super(400, message, kind); }
+  constructor(message: string, reason?: string) { super('bad-request', message, reason); }
 }
 export class Unauthorized extends DomainError {
-  constructor(message = 'The request you have made requires authentication.') { super(401, message, 'Unauthorized'); }
+  constructor(message = 'The request you have made requires authentication.') { super('unauthorized', message); }
 }
 export class Forbidden extends DomainError {
-  constructor(message: string, kind = 'PolicyNotAuthorized') { super(403, message, kind); }
+  constructor(message: string, reason?: string) { super('forbidden', message, reason); }
 }
 export class NotFound extends DomainError {
-  constructor(message: string, kind = 'NotFound') { super(404, message, kind); }
+  constructor(message: string, reason?: string) { super('not-found', message, reason); }
 }
 export class Conflict extends DomainError {
-  constructor(message: string, kind = 'Conflict') { super(409, message, kind); }
+  constructor(message: string, reason?: string) { super('conflict', message, reason); }
+}
+/** Something on our side failed (a timeout, a missing service); not the caller's fault. */
+export class InternalError extends DomainError {
+  constructor(message: string) { super('internal', message); }
 }
 /** The claim transaction lost a race; the caller retries with fresh data. */
 export class ClaimConflict extends Error {

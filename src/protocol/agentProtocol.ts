@@ -8,11 +8,8 @@ import type { GuestSpec } from '../domain/guest/spec.js';
  * that retries after a lost answer changes nothing twice.
  */
 
-export interface HostVersions {
-  kernel: string;
-  libvirt: string;
-  qemu: string;
-}
+export type { HostVersions } from '../domain/inventory/hostVersions.js';
+import type { HostVersions } from '../domain/inventory/hostVersions.js';
 
 export interface HostRegistration {
   host: string;

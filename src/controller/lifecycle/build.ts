@@ -21,7 +21,7 @@ import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { updateInstance, updateInstanceOrFail, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { finishActionEvent, recordActionEvent } from '../../storage/repositories/operations.js';
@@ -111,7 +111,7 @@ async function spawnFailed(ctx: ControllerContext, s: ServerSnapshot, message: s
     if (instance.failedHosts.length) await finishActionEvent(trx, instance.uuid, ATTEMPT_EVENT, 'Error', message);
     else await recordActionEvent(trx, instance.uuid, ACTION, { event: ATTEMPT_EVENT, host, result: 'Error', details: message });
     // The agent removes whatever it half-defined; its claims go with the next attempt's claim.
-    if (guest) await setDesiredGuest(trx, instance.uuid, host, 'absent', JSON.parse(guest.spec));
+    if (guest) await setDesiredGuest(trx, instance.uuid, host, 'absent', guestSpecOf(guest));
     if (!retry) {
       await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
       await unbindInstancePorts(trx, instance);

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
+import { invalidState as invalidStateOf } from '../../domain/lifecycle/invalidState.js';
 import { PowerState, type GuestSpec } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
-import { deleteGuest, getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { deleteGuest, getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { getInstance, updateInstance, type FlavorSnapshot, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import {
@@ -63,12 +64,11 @@ const RESIZED: readonly string[] = [VmState.RESIZED];
 
 /** Nova's InstanceInvalidState text, naming whichever of vm_state / task_state is wrong. */
 function invalidState(action: string, instance: InstanceRecord, allowed: readonly string[]): Conflict {
-  const [attr, state] = allowed.includes(instance.vmState) ? ['task_state', instance.taskState] : ['vm_state', instance.vmState];
-  return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in ${attr} ${state}`);
+  return invalidStateOf(action, instance, allowed.includes(instance.vmState) ? 'task_state' : 'vm_state');
 }
 
 function parseSpec(row: GuestRow | undefined): GuestSpec | null {
-  return row ? (JSON.parse(row.spec) as GuestSpec) : null;
+  return row ? guestSpecOf(row) : null;
 }
 
 /**
@@ -198,7 +198,7 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
 
 /** A stopped server stays stopped on its new host (or back on its old one). */
 async function shutOff(ctx: ControllerContext, uuid: string, guest: GuestRow): Promise<void> {
-  await setDesiredGuest(ctx.store.db, uuid, guest.host, 'shutoff', JSON.parse(guest.spec));
+  await setDesiredGuest(ctx.store.db, uuid, guest.host, 'shutoff', guestSpecOf(guest));
   ctx.signals.notify(guest.host);
 }
 
@@ -258,7 +258,7 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
     if (source === dest) {
       await setDesiredGuest(trx, instance.uuid, dest, 'absent', spec);
     } else {
-      if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', JSON.parse(destGuest.spec));
+      if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
       notify.add(source);
     }
     await updateInstance(trx, instance.uuid, { flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null });
@@ -292,7 +292,7 @@ export async function confirmResize(ctx: ControllerContext, auth: AuthContext, r
     }
     await releaseConsumer(trx, dialect, migration.uuid);
     const sourceGuest = sameHost ? undefined : await getGuest(trx, instance.uuid, source);
-    if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', JSON.parse(sourceGuest.spec));
+    if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', guestSpecOf(sourceGuest));
     await startAction(trx, { instanceUuid: instance.uuid, action: 'confirmResize', requestId, projectId: auth.projectId, userId: auth.userId });
     await finishAction(trx, instance.uuid, 'confirmResize', 'Success');
   });
@@ -314,9 +314,9 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
     const destGuest = await getGuest(trx, instance.uuid, dest);
     const { spec, source } = await restoreSource(trx, dialect, instance, migration, ctx.config.pci.alias);
     if (source === dest) {
-      await setDesiredGuest(trx, instance.uuid, dest, 'absent', destGuest ? JSON.parse(destGuest.spec) : spec);
+      await setDesiredGuest(trx, instance.uuid, dest, 'absent', destGuest ? guestSpecOf(destGuest) : spec);
     } else {
-      if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', JSON.parse(destGuest.spec));
+      if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
       const stopped = instance.powerState === PowerState.SHUTDOWN;
       await setDesiredGuest(trx, instance.uuid, source, stopped ? 'shutoff' : 'running', spec);
       notify.add(source);

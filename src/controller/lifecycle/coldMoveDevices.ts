@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import type { HostDevice } from '../../domain/pci/device.js';
-import { deviceSatisfies, requestForPort, requestsForFlavor, type PciRequest } from '../../domain/pci/request.js';
+import { servesRequest } from '../../domain/pci/match.js';
+import { requestForPort, requestsForFlavor, type PciRequest } from '../../domain/pci/request.js';
 import type { PciAliasConfig } from '../../config.js';
 import type { FlavorSnapshot, InstanceRecord } from '../../storage/repositories/instances.js';
 import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
@@ -41,7 +42,7 @@ export async function heldDevicesForPorts(
     if (byPort.has(port.id)) continue;
     const request = requestForPort(port);
     if (!request) continue;
-    const d = take((x) => deviceSatisfies(x, request.spec));
+    const d = take((x) => servesRequest(x, request.spec));
     if (d) byPort.set(port.id, d);
   }
   return { byPort, aliasDevices: free };

@@ -1,6 +1,6 @@
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { deleteGuest, deleteGuestsOf, guestsOfInstance, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { deleteGuest, deleteGuestsOf, guestsOfInstance, hasGuests, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
@@ -35,7 +35,7 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
   await ctx.store.transact(async (trx) => {
     await updateInstance(trx, instance.uuid, { taskState: TaskState.DELETING });
     for (const g of guests) {
-      if (upHosts.includes(g.host)) await setDesiredGuest(trx, instance.uuid, g.host, 'absent', JSON.parse(g.spec));
+      if (upHosts.includes(g.host)) await setDesiredGuest(trx, instance.uuid, g.host, 'absent', guestSpecOf(g));
       else await deleteGuest(trx, instance.uuid, g.host);
     }
   });

@@ -22,6 +22,7 @@
  */
 import type { Kysely } from 'kysely';
 import { BadRequest, ClaimConflict, Conflict, NotFound } from '../../domain/errors.js';
+import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import { vdpaOperationGate, type VdpaGatedOperation } from '../../domain/lifecycle/vdpaGates.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
@@ -29,7 +30,7 @@ import { requestForPort } from '../../domain/pci/request.js';
 import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
 import { actionsOf, finishAction, startAction } from '../../storage/repositories/actions.js';
 import { claimDevicesOnHost, releaseDevices } from '../../storage/repositories/claims.js';
-import { getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, minimumComputeVersion, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
@@ -54,10 +55,10 @@ export interface InterfaceRequestor {
 
 function checkState(instance: InstanceRecord, action: string): void {
   if (!INTERFACE_VM_STATES.includes(instance.vmState) || !instance.host) {
-    throw new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
+    throw invalidState(action, instance, 'vm_state');
   }
   if (instance.taskState !== null) {
-    throw new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
+    throw invalidState(action, instance, 'task_state');
   }
 }
 
@@ -219,7 +220,7 @@ async function attachFailed(ctx: ControllerContext, instance: InstanceRecord, gu
 }
 
 async function detached(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  const spec = JSON.parse(guest.spec) as GuestSpec;
+  const spec = guestSpecOf(guest);
   const kept = new Set(spec.interfaces.map((i) => i.portId));
   const portId = instance.portIds.find((id) => !kept.has(id));
   await ctx.store.transact(async (trx) => {

@@ -34,12 +34,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
+import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import { PowerState, type GuestSpec } from '../../domain/guest/spec.js';
 import { vdpaOperationGate } from '../../domain/lifecycle/vdpaGates.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
-import { deleteGuest, getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { deleteGuest, getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, minimumComputeVersion } from '../../storage/repositories/hosts.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
@@ -71,10 +72,10 @@ export async function startLiveMigration(
 ): Promise<MigrationRow> {
   const { db } = ctx.store;
   if (instance.vmState !== VmState.ACTIVE || !instance.host) {
-    throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
+    throw invalidState(API_ACTION, instance, 'vm_state');
   }
   if (instance.taskState !== null) {
-    throw new Conflict(`Cannot '${API_ACTION}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
+    throw invalidState(API_ACTION, instance, 'task_state');
   }
   const ports = await getPorts(db, instance.portIds);
   const refusal = vdpaOperationGate(LIVE_MIGRATION_ACTION, ports.some((p) => p.vnicType === 'vdpa'),
@@ -133,7 +134,7 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
       }
       await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
       const sourceGuest = await getGuest(trx, instance.uuid, source);
-      const spec = sourceGuest ? (JSON.parse(sourceGuest.spec) as GuestSpec) : await boundSpec(trx, fresh, source);
+      const spec = sourceGuest ? guestSpecOf(sourceGuest) : await boundSpec(trx, fresh, source);
       await setDesiredGuest(trx, instance.uuid, source, 'running', { ...withoutPciNics(spec), liveMigration: { role: 'source', peer: host } });
     });
   } catch (e) {
@@ -176,7 +177,7 @@ async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migrat
     await releaseConsumer(trx, dialect, instance.uuid, dest);
     await transferConsumer(trx, migration.uuid, instance.uuid, source);
     const destGuest = await getGuest(trx, instance.uuid, dest);
-    if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', JSON.parse(destGuest.spec) as GuestSpec);
+    if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
     await setDesiredGuest(trx, instance.uuid, source, 'running', await boundSpec(trx, instance, source));
     await updateInstance(trx, instance.uuid, { fault: { code: 500, message, created: nowIso() }, stepStarted: true }, { taskState: TaskState.MIGRATING });
     done = true;
@@ -218,7 +219,7 @@ async function arrived(ctx: ControllerContext, s: ServerSnapshot): Promise<void>
     if (!(await setMigrationStatus(trx, migration.uuid, 'post-migrating', { expect: ['running'] }))) return;
     await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING });
     const sourceGuest = await getGuest(trx, instance.uuid, source);
-    if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', JSON.parse(sourceGuest.spec) as GuestSpec);
+    if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', guestSpecOf(sourceGuest));
   });
   ctx.signals.notify(source);
 }
@@ -311,7 +312,7 @@ async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRec
 
 async function destSpec(db: Kysely<Database>, uuid: string, dest: string): Promise<GuestSpec | null> {
   const row = await getGuest(db, uuid, dest);
-  return row ? (JSON.parse(row.spec) as GuestSpec) : null;
+  return row ? guestSpecOf(row) : null;
 }
 
 /** The source answered the rollback: ACTIVE where it was, or ERROR if even its original NICs cannot come back. */

@@ -12,12 +12,13 @@
  */
 import type { Kysely } from 'kysely';
 import { Conflict } from '../../domain/errors.js';
+import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
-import { getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { getInstance, updateInstance, type InstanceChanges, type InstanceRecord } from '../../storage/repositories/instances.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
@@ -31,13 +32,8 @@ export interface Requester {
   userId: string;
 }
 
-/** Nova's InstanceInvalidState text: the task state when one is running, else the vm_state. */
-export function invalidState(action: string, instance: Pick<InstanceRecord, 'uuid' | 'vmState' | 'taskState'>): Conflict {
-  if (instance.taskState) {
-    return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
-  }
-  return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`);
-}
+/** Kept here too: other lifecycle modules import it from this file. */
+export { invalidState };
 
 /** Refuses (409, nothing changed) unless the server is idle in one of `vmStates`. */
 export function requireState(action: string, instance: InstanceRecord, vmStates: readonly string[]): void {
@@ -62,7 +58,7 @@ export async function currentGuest(db: Kysely<Database>, instance: InstanceRecor
 }
 
 export function specOf(guest: GuestRow): GuestSpec {
-  return JSON.parse(guest.spec) as GuestSpec;
+  return guestSpecOf(guest);
 }
 
 /** A report answers the current desired state only when it carries the newest generation. */

@@ -1,5 +1,5 @@
-import type { Pool, PoolDelta } from '../../domain/pci/pools.js';
-import type { PciRequest } from '../../domain/pci/request.js';
+import { anyNetworkIndexKey, poolIndexKey, requestIndexKey, servesRequest } from '../../domain/pci/match.js';
+import { poolsSatisfy, type Pool, type PoolDelta } from '../../domain/pci/pools.js';
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
 
@@ -11,7 +11,7 @@ export interface CandidateIndexOptions {
   reloadMs: number;
 }
 
-/** Buckets of hosts by their most free pool of one (dev_type, physical_network). */
+/** Buckets of hosts by their free devices of one index key (match.ts: a type on one network, or on any). */
 interface Buckets {
   byFree: Array<Set<string>>;
   maxFree: number;
@@ -22,8 +22,12 @@ const SORTED_BUCKET = 256;
 
 /**
  * A controller-resident hint of which hosts can take a PCI request: per
- * (dev_type, physical_network), hosts bucketed by free devices, with the
- * HostState summary of each. Taking the best `limit` costs the same at any
+ * index key (a device type on one physical network, untagged included, and a
+ * device type on any network: match.ts), hosts bucketed by the free devices
+ * their pools of that key add up to, with the HostState summary of each. The
+ * buckets only narrow the walk (they never hold back a host the rule would
+ * take); every host the walk meets is then judged by the rule itself
+ * (`poolsSatisfy`, over all of the request's PCI requests). Taking the best `limit` costs the same at any
  * host count, and no candidate row is read from the database.
  *
  * It is only a hint. The claim stays the conditional database transaction,
@@ -107,9 +111,20 @@ export class CandidateIndex {
   reserve(host: string, request: ResourceRequest): IndexReservation {
     const entryPools = this.hosts.get(host)?.pools ?? [];
     const pools: PoolDelta[] = [];
+    // A guess of the pools the claim will take from: each request's devices from the pools the rule lets
+    // serve it, as many from each as it has left. The claim's exact changes replace it (settle).
     for (const r of request.pciRequests) {
-      const pool = entryPools.find((p) => poolServes(p, r) && p.free >= r.count) ?? entryPools.find((p) => poolServes(p, r));
-      if (pool) pools.push({ key: { devType: pool.devType, physicalNetwork: pool.physicalNetwork, vendorId: pool.vendorId, productId: pool.productId }, freeDelta: -r.count });
+      let left = r.count;
+      for (const p of entryPools) {
+        if (left <= 0) break;
+        if (!servesRequest(p, r.spec)) continue;
+        const key = { devType: p.devType, physicalNetwork: p.physicalNetwork, vendorId: p.vendorId, productId: p.productId };
+        const taken = pools.reduce((n, d) => n + (sameKey(d.key, key) ? -d.freeDelta : 0), 0);
+        const take = Math.min(left, p.free - taken);
+        if (take <= 0) continue;
+        pools.push({ key, freeDelta: -take });
+        left -= take;
+      }
     }
     this.adjust(host, request, -1, pools);
     return { host, request, pools };
@@ -140,8 +155,7 @@ export class CandidateIndex {
     entry.freeRamMb += resourceSign * request.memoryMb;
     entry.freeDiskGb += resourceSign * request.diskGb;
     for (const { key, freeDelta } of poolChanges) {
-      const pool = entry.pools.find((p) => p.devType === key.devType && p.physicalNetwork === key.physicalNetwork
-        && p.vendorId === key.vendorId && p.productId === key.productId);
+      const pool = entry.pools.find((p) => sameKey(p, key));
       if (pool) pool.free += freeDelta;
     }
     this.index(entry);
@@ -170,13 +184,14 @@ export class CandidateIndex {
 
   /**
    * Up to `limit` HostStates for the request, most free devices of the first
-   * PCI request's kind first; null when the index cannot answer (cold, or a
-   * request it does not key: no PCI request, no physical network, a host list).
+   * PCI request's kind first, each one that the rule accepts for all of the
+   * request's PCI requests; null when the index cannot answer (cold, or a
+   * request it does not key: no PCI request, a host list).
    */
   candidates(request: ResourceRequest, limit: number, serviceDownTime: number, now = Date.now()): HostState[] | null {
     const first = request.pciRequests[0];
-    if (!this.warm || !first || request.onlyHosts || !first.spec.physicalNetwork) return null;
-    const buckets = this.buckets.get(keyOf(first.spec.devType, first.spec.physicalNetwork));
+    if (!this.warm || !first || request.onlyHosts) return null;
+    const buckets = this.buckets.get(requestIndexKey(first.spec));
     const out: HostState[] = [];
     if (!buckets) return out;
     for (let free = buckets.maxFree; free >= first.count && out.length < limit; free--) {
@@ -185,7 +200,7 @@ export class CandidateIndex {
       const names = bucket.size <= SORTED_BUCKET ? [...bucket].sort() : bucket;
       for (const name of names) {
         const entry = this.hosts.get(name)!;
-        if (!poolFits(entry.pools, first)) continue;
+        if (!poolsSatisfy(entry.pools, request.pciRequests)) continue;
         out.push(hostState(entry, serviceDownTime, now));
         if (out.length === limit) break;
       }
@@ -210,7 +225,7 @@ export class CandidateIndex {
   }
 
   private index(entry: IndexedHostRow): void {
-    for (const [key, free] of mostFreeByKey(entry.pools)) {
+    for (const [key, free] of freeByKey(entry.pools)) {
       if (free <= 0) continue;
       let b = this.buckets.get(key);
       if (!b) this.buckets.set(key, (b = { byFree: [], maxFree: 0 }));
@@ -220,7 +235,8 @@ export class CandidateIndex {
   }
 
   private unindex(entry: IndexedHostRow): void {
-    for (const [key, free] of mostFreeByKey(entry.pools)) {
+    for (const [key, free] of freeByKey(entry.pools)) {
+      if (free <= 0) continue;
       const b = this.buckets.get(key);
       if (!b) continue;
       b.byFree[free]?.delete(entry.host);
@@ -229,18 +245,21 @@ export class CandidateIndex {
   }
 }
 
-function keyOf(devType: string, physicalNetwork: string): string {
-  return `${devType}\u0000${physicalNetwork}`;
-}
-
-function mostFreeByKey(pools: Pool[]): Map<string, number> {
+/** Free devices per index key: each pool counts under its own network ('' when untagged) and under "any network". */
+function freeByKey(pools: Pool[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const p of pools) {
-    if (!p.physicalNetwork) continue;
-    const k = keyOf(p.devType, p.physicalNetwork);
-    out.set(k, Math.max(out.get(k) ?? 0, p.free));
+    if (p.free <= 0) continue;
+    const own = poolIndexKey(p.devType, p.physicalNetwork);
+    out.set(own, (out.get(own) ?? 0) + p.free);
+    const any = anyNetworkIndexKey(p.devType);
+    out.set(any, (out.get(any) ?? 0) + p.free);
   }
   return out;
+}
+
+function sameKey(a: PoolDelta['key'], b: PoolDelta['key']): boolean {
+  return a.devType === b.devType && a.physicalNetwork === b.physicalNetwork && a.vendorId === b.vendorId && a.productId === b.productId;
 }
 
 /** What a claim of the index takes from a host, until it commits or fails. */
@@ -251,19 +270,6 @@ export interface IndexReservation {
 }
 
 const negated = (d: PoolDelta): PoolDelta => ({ key: d.key, freeDelta: -d.freeDelta });
-
-function poolServes(p: Pool, request: PciRequest): boolean {
-  const s = request.spec;
-  return p.devType === s.devType && p.physicalNetwork === (s.physicalNetwork ?? '')
-    && (!s.vendorId || p.vendorId === s.vendorId) && (!s.productId || p.productId === s.productId);
-}
-
-/** The database query's condition: one pool of the request's kind with enough free devices. */
-function poolFits(pools: Pool[], request: PciRequest): boolean {
-  const s = request.spec;
-  return pools.some((p) => p.devType === s.devType && p.physicalNetwork === s.physicalNetwork && p.free >= request.count
-    && (!s.vendorId || p.vendorId === s.vendorId) && (!s.productId || p.productId === s.productId));
-}
 
 function hostState(e: IndexedHostRow, serviceDownTime: number, now: number): HostState {
   return {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { fireServiceChange, relayServiceChanges, type ServiceChange } from '../api/compute/services.js';
+import { fireServiceChange, relayServiceChanges, type ServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 
 /** The channel whose notifications carry `{origin, host, change}` as JSON: a PUT os-services in some process. */

@@ -7,7 +7,7 @@ import { candidateHosts, indexedHostRows } from '../../storage/repositories/cand
 import { claimOnHost, type ClaimedDevice } from '../../storage/repositories/claims.js';
 import type { Store } from '../../storage/db.js';
 import type { Database } from '../../storage/schema.js';
-import { onServiceChange } from '../api/compute/services.js';
+import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { CandidateIndex } from './candidateIndex.js';
 
@@ -147,12 +147,12 @@ async function decide(
   let reason = 'no compute host is registered';
   for (let offset = 0; ; offset += limit) {
     const page = await candidateHosts(trx, request, { limit, offset }, ctx.config.service_down_time);
-    if (page.length === 0 && offset === 0) reason = explainNoValidHost({ ranked: [], rejections: {} }, 0);
-    const candidates = page.filter((h) => !lost.has(h.host));
+    if (page.hosts.length === 0 && offset === 0) reason = explainNoValidHost({ ranked: [], rejections: {} }, 0);
+    const candidates = page.hosts.filter((h) => !lost.has(h.host));
     const selection = selectHosts(candidates, request);
     if (selection.ranked[0]) return { host: selection.ranked[0].host };
     if (candidates.length > 0) reason = explainNoValidHost(selection, candidates.length);
-    if (page.length < limit) return { host: null, reason };
+    if (page.exhausted) return { host: null, reason };
   }
 }
 

@@ -52,21 +52,56 @@ export function guestInterfaceXml(iface: GuestInterface): string {
   return buildInterface(interfaceValuesOf(iface, (v) => v));
 }
 
-/** The source dev of each `<interface type='vdpa'>`, in document order. */
-export function vdpaChardevsOf(domainXml: string): string[] {
-  const chardevs: string[] = [];
+/** A NIC as a domain's XML describes it (libvirt's or ours). */
+export interface DomainXmlInterface {
+  /** The `type` attribute as written: vdpa, hostdev, ethernet, network, … ('' when absent). */
+  type: string;
+  /** `<mac address>`, lower-case ('' when absent). */
+  mac: string;
+  /** `<mtu size>`. */
+  mtu?: number;
+  /** `<source dev>`: the vhost-vdpa chardev of a vdpa NIC. */
+  sourceDev?: string;
+  /** `<source><address …/>` as DDDD:BB:SS.F: the VF of a hostdev NIC. */
+  pciAddress?: string;
+}
+
+function hexField(el: Element, name: string, width: number): string {
+  return (el.getAttribute(name) ?? '0').replace(/^0x/i, '').toLowerCase().padStart(width, '0');
+}
+
+/** The `<interface>` elements of a domain's XML, in document order: the one place that XML is read. */
+export function interfacesOfXml(domainXml: string): DomainXmlInterface[] {
+  if (!domainXml) return [];
+  const found: DomainXmlInterface[] = [];
   create(domainXml).root().each(
     (node) => {
       const el = node.node as unknown as Element;
-      if (el.nodeName !== 'interface' || el.getAttribute('type') !== 'vdpa') return;
-      for (const child of Array.from(el.childNodes)) {
-        const dev = child.nodeName === 'source' ? (child as Element).getAttribute('dev') : null;
-        if (dev) chardevs.push(dev);
+      if (el.nodeName !== 'interface') return;
+      const iface: DomainXmlInterface = { type: el.getAttribute('type') ?? '', mac: '' };
+      for (const child of Array.from(el.childNodes) as Element[]) {
+        if (child.nodeName === 'mac') iface.mac = (child.getAttribute('address') ?? '').toLowerCase();
+        if (child.nodeName === 'mtu' && child.getAttribute('size')) iface.mtu = Number(child.getAttribute('size'));
+        if (child.nodeName !== 'source') continue;
+        if (child.getAttribute('dev')) iface.sourceDev = child.getAttribute('dev')!;
+        for (const a of Array.from(child.childNodes) as Element[]) {
+          if (a.nodeName === 'address') {
+            iface.pciAddress = `${hexField(a, 'domain', 4)}:${hexField(a, 'bus', 2)}:${hexField(a, 'slot', 2)}.${hexField(a, 'function', 1)}`;
+          }
+        }
       }
+      found.push(iface);
     },
     true,
     true,
   );
+  return found;
+}
+
+/** The source dev of each `<interface type='vdpa'>`, in document order. */
+export function vdpaChardevsOf(domainXml: string): string[] {
+  const chardevs: string[] = [];
+  for (const i of interfacesOfXml(domainXml)) if (i.type === 'vdpa' && i.sourceDev) chardevs.push(i.sourceDev);
   return chardevs;
 }
 

@@ -7,7 +7,7 @@ import AjvModule, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { DiscoveredFunction } from '../pci/device.js';
 import { DeviceSpecError, parseDeviceSpecs } from '../pci/deviceSpec.js';
-import type { HostVersions } from '../../protocol/agentProtocol.js';
+import type { HostVersions } from './hostVersions.js';
 import { FAULT_OPERATIONS, parseHostFaults, type HostFaults, type RawFault } from './faults.js';
 import { HOST_INVENTORY_SCHEMA } from './hostInventorySchema.js';
 import { CURRENT_SERVICE_VERSION } from './serviceVersion.js';

@@ -1,4 +1,4 @@
-import type { HostVersions } from '../../protocol/agentProtocol.js';
+import type { HostVersions } from './hostVersions.js';
 
 /** The minimum versions for vDPA (behaviour.md, "Host requirements"). */
 const MINIMUMS: ReadonlyArray<{ key: keyof HostVersions; label: string; minimum: string }> = [

@@ -3,7 +3,8 @@
  * scheduler reads pools instead of devices; the claim then picks devices.
  */
 import type { HostDevice } from './device.js';
-import { deviceSatisfies, type PciRequest } from './request.js';
+import { servesRequest } from './match.js';
+import type { PciRequest } from './request.js';
 import type { DeviceChange } from './tracker.js';
 
 export interface PoolKey {
@@ -78,29 +79,40 @@ export function poolDeltas(before: Map<number, HostDevice>, changes: DeviceChang
 }
 
 /**
- * Whether the pools have enough free devices for all requests at once. Requests
- * that could use the same pools share them (a max-flow from requests to pools),
- * so a free device is never counted twice. Parent/child blocking (a PF and its
- * VFs both free) is not visible here; the claim decides that.
+ * Whether the pools have enough free devices for all requests at once: the
+ * rule (match.ts `servesRequest`) says which pools may serve each request, a
+ * request may take devices from several pools, and requests that could use
+ * the same pools share them (a max-flow from requests to pools), so a free
+ * device is never counted twice. Parent/child blocking (a PF and its VFs both
+ * free) is not visible here; the claim decides that.
  */
 export function poolsSatisfy(pools: Pool[], requests: PciRequest[]): boolean {
+  // One request (a server with one port, the common case) needs no flow: its pools' free devices add up.
+  // Found without allocating: this runs for every candidate of every decision.
+  let only: PciRequest | null = null;
+  let wantedCount = 0;
+  for (const r of requests) {
+    if (r.count > 0) {
+      only = r;
+      wantedCount += 1;
+    }
+  }
+  if (only === null) return true;
+  if (wantedCount === 1) return freeServing(pools, only) >= only.count;
   const wanted = requests.filter((r) => r.count > 0);
   const demand = wanted.reduce((n, r) => n + r.count, 0);
-  if (demand === 0) return true;
-  // One request (a server with one port, the common case) needs no flow: its pools' free devices add up.
-  if (wanted.length === 1) {
-    const only = wanted[0]!;
-    let free = 0;
-    for (const p of pools) if (p.free > 0 && poolServes(p, only) && (free += p.free) >= only.count) return true;
-    return false;
-  }
   const usable = pools.filter((p) => p.free > 0);
-  const fits = wanted.map((r) => usable.map((p, j) => (poolServes(p, r) ? j : -1)).filter((j) => j >= 0));
+  const fits = wanted.map((r) => usable.map((p, j) => (servesRequest(p, r.spec) ? j : -1)).filter((j) => j >= 0));
   return maxFlow(wanted.map((r) => r.count), usable.map((p) => p.free), fits) === demand;
 }
 
-function poolServes(p: Pool, r: PciRequest): boolean {
-  return deviceSatisfies({ devType: p.devType, physicalNetwork: p.physicalNetwork || null, vendorId: p.vendorId, productId: p.productId }, r.spec);
+/** Free devices, summed over every pool the rule lets serve the request (stops counting once it has enough). */
+export function freeServing(pools: Pool[], request: PciRequest): number {
+  let free = 0;
+  for (const p of pools) {
+    if (p.free > 0 && servesRequest(p, request.spec) && (free += p.free) >= request.count) return free;
+  }
+  return free;
 }
 
 /** Bipartite max-flow (source → requests → pools → sink) with augmenting paths. */

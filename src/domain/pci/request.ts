@@ -3,12 +3,25 @@
  * flavor (pci_passthrough:alias). vDPA devices are reachable only through
  * vdpa ports; an alias can never name them (behaviour.md).
  */
-import type { PciAliasConfig } from '../../config.js';
 import { BadRequest } from '../errors.js';
 import type { TrackedDeviceType } from './device.js';
 
+/** One entry of the `pci.alias` setting (Nova's [pci] alias). */
+export interface PciAliasConfig {
+  name: string;
+  vendor_id: string;
+  product_id: string;
+  device_type?: string;
+  numa_policy?: string;
+}
+
 export interface PciRequestSpec {
   devType: TrackedDeviceType;
+  /**
+   * A name: only devices tagged with that physical network. null: only devices
+   * without the tag (a port on a network with no physical network). Absent:
+   * any (a flavor's alias). The rule is match.ts `servesRequest`.
+   */
   physicalNetwork?: string | null;
   vendorId?: string;
   productId?: string;
@@ -114,19 +127,4 @@ export function requestsForFlavor(extraSpecs: Record<string, string>, aliases: P
     });
   }
   return [...requests.values()];
-}
-
-/**
- * Whether a device (or a pool) can serve a request. The type must be exactly
- * the one asked for: a type-VF request never gets a vdpa VF, whatever its IDs.
- */
-export function deviceSatisfies(
-  dev: { devType: string; physicalNetwork: string | null; vendorId: string; productId: string },
-  spec: PciRequestSpec,
-): boolean {
-  if (dev.devType !== spec.devType) return false;
-  if (spec.physicalNetwork != null && dev.physicalNetwork !== spec.physicalNetwork) return false;
-  if (spec.vendorId !== undefined && dev.vendorId.toLowerCase() !== spec.vendorId.toLowerCase()) return false;
-  if (spec.productId !== undefined && dev.productId.toLowerCase() !== spec.productId.toLowerCase()) return false;
-  return true;
 }

@@ -1,59 +1,92 @@
 import type { Kysely } from 'kysely';
+import { requestColumns, type RequestColumns } from '../../domain/pci/match.js';
 import type { Pool } from '../../domain/pci/pools.js';
+import type { PciRequest } from '../../domain/pci/request.js';
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { ComputeNodeTable, Database, ServiceTable } from '../schema.js';
 import { COMPUTE_BINARY, serviceIsUp } from './hosts.js';
 
+/** One page of candidates; `exhausted` when no page follows it. */
+export interface CandidatePage {
+  hosts: HostState[];
+  exhausted: boolean;
+}
+
 /**
  * Candidate hosts for a request, read through indexes: for a PCI request the
- * pool index gives hosts with free devices of that kind, most free first; the
- * cost of a page does not grow with the number of hosts.
+ * pool index gives hosts with free devices of the first request's kind, most
+ * free first; the cost of a page does not grow with the number of hosts.
  */
 export async function candidateHosts(
   db: Kysely<Database>,
   request: ResourceRequest,
   page: { limit: number; offset: number },
   serviceDownTime: number,
-): Promise<HostState[]> {
+): Promise<CandidatePage> {
   let hostNames: string[];
-  const first = request.pciRequests[0];
   if (request.onlyHosts) {
     hostNames = request.onlyHosts.slice(page.offset, page.offset + page.limit);
-  } else if (first) {
-    return pciCandidates(db, first, page, serviceDownTime);
+  } else if (request.pciRequests.length > 0) {
+    return pciCandidates(db, request.pciRequests, page, serviceDownTime);
   } else {
     const rows = await db.selectFrom('compute_nodes').select('host')
       .orderBy((eb) => eb('memory_mb', '-', eb.ref('memory_mb_used')), 'desc').orderBy('host')
       .limit(page.limit).offset(page.offset).execute();
     hostNames = rows.map((r) => r.host);
   }
-  return hostStates(db, hostNames, serviceDownTime);
+  return { hosts: await hostStates(db, hostNames, serviceDownTime), exhausted: hostNames.length < page.limit };
+}
+
+/** The rule's column conditions (match.ts requestColumns) on a pci_pools alias. */
+function whereServes<Q extends { where: (...args: any[]) => Q }>(q: Q, t: 'p' | 'q', c: RequestColumns): Q {
+  q = q.where(`${t}.dev_type`, '=', c.devType);
+  // pci_pools writes '' for an untagged pool.
+  if (c.physicalNetwork !== undefined) q = q.where(`${t}.physical_network`, '=', c.physicalNetwork ?? '');
+  if (c.vendorId !== undefined) q = q.where(`${t}.vendor_id`, '=', c.vendorId);
+  if (c.productId !== undefined) q = q.where(`${t}.product_id`, '=', c.productId);
+  return q;
 }
 
 /**
- * The PCI branch in two queries: the pool index walked in order (most free
- * first, then by host) with each host's node and service row joined, only the
- * columns a HostState needs; then every pool of those hosts.
+ * The PCI branch in two queries: the pool index walked in order (pools that
+ * can serve the first request, most free first, then by host) with each
+ * host's node and service row joined, only the columns a HostState needs;
+ * then every pool of those hosts. A pre-filter, never stricter than the rule
+ * (match.ts): for every PCI request the free devices of the host's pools that
+ * may serve it must add up to its count (a request may be spread over
+ * several pools). Requests competing for the same pools are left to the
+ * filter (poolsSatisfy), which decides.
  */
 async function pciCandidates(
-  db: Kysely<Database>, first: ResourceRequest['pciRequests'][number], page: { limit: number; offset: number }, serviceDownTime: number,
-): Promise<HostState[]> {
+  db: Kysely<Database>, requests: PciRequest[], page: { limit: number; offset: number }, serviceDownTime: number,
+): Promise<CandidatePage> {
+  const first = requests[0]!;
   let q = db.selectFrom('pci_pools as p')
     .leftJoin('compute_nodes as n', 'n.host', 'p.host')
     .leftJoin('services as s', (j) => j.onRef('s.host', '=', 'p.host').on('s.binary', '=', COMPUTE_BINARY))
-    .select(['p.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host'])
-    .where('p.dev_type', '=', first.spec.devType)
-    .where('p.free', '>=', first.count);
-  if (first.spec.physicalNetwork) q = q.where('p.physical_network', '=', first.spec.physicalNetwork);
-  if (first.spec.vendorId) q = q.where('p.vendor_id', '=', first.spec.vendorId);
-  if (first.spec.productId) q = q.where('p.product_id', '=', first.spec.productId);
+    .select(['p.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
+  q = whereServes(q, 'p', requestColumns(first.spec));
+  // The common request (one device) is this pool alone; more devices may come from several pools.
+  q = q.where('p.free', '>=', first.count > 1 ? 1 : first.count);
+  requests.forEach((r, i) => {
+    if (r.count <= 0 || (i === 0 && r.count === 1)) return;
+    q = q.where((eb) => eb(
+      whereServes(eb.selectFrom('pci_pools as q').select((e) => e.fn.coalesce(e.fn.sum<number>('q.free'), e.lit(0)).as('free'))
+        .whereRef('q.host', '=', 'p.host'), 'q', requestColumns(r.spec)),
+      '>=', r.count));
+  });
   const rows = await q.orderBy('p.free', 'desc').orderBy('p.host').limit(page.limit).offset(page.offset).execute();
+  const exhausted = rows.length < page.limit;
   const seen = new Set<string>();
+  // A host with several pools that may serve the first request appears once per pool.
   const hosts = rows.filter((r) => r.memory_mb !== null && !seen.has(r.host) && seen.add(r.host));
-  if (hosts.length === 0) return [];
+  if (hosts.length === 0) return { hosts: [], exhausted };
   const pools = await poolsOf(db, hosts.map((h) => h.host));
   const now = Date.now();
-  return hosts.map((r) => toHostState(r as NodeColumns, r.service_host !== null ? (r as ServiceColumns) : undefined, pools, serviceDownTime, now));
+  return {
+    hosts: hosts.map((r) => toHostState(r as NodeColumns, r.service_host !== null ? (r as ServiceColumns) : undefined, pools, serviceDownTime, now)),
+    exhausted,
+  };
 }
 
 const NODE_COLUMNS = [

@@ -3,6 +3,7 @@ import { ClaimConflict } from '../../domain/errors.js';
 import type { HostDevice } from '../../domain/pci/device.js';
 import { poolDeltas, type PoolDelta } from '../../domain/pci/pools.js';
 import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/tracker.js';
+import { requestColumns } from '../../domain/pci/match.js';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { AllocationTable, Database } from '../schema.js';
 import type { Dialect } from '../db.js';
@@ -120,7 +121,8 @@ function familyToAllocate(device: HostDevice): 'all' | 'none' {
 }
 
 async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: string, request: PciRequest): Promise<PickedDevice | null> {
-  const { devType, physicalNetwork, vendorId, productId } = request.spec;
+  // The rule's columns (match.ts): ids lower-case as the rows hold them; physicalNetwork null = untagged only.
+  const { devType, physicalNetwork, vendorId, productId } = requestColumns(request.spec);
   // The common request (a port's: a kind on a physical network) runs prebuilt.
   if (physicalNetwork && !vendorId && !productId) {
     const values = { host, devType, physicalNetwork };
@@ -141,12 +143,13 @@ async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: str
   }
   let q = trx.selectFrom('pci_devices').selectAll()
     .where('host', '=', host)
-    .where('dev_type', '=', request.spec.devType)
+    .where('dev_type', '=', devType)
     .where('status', '=', 'available')
     .where('missing', '=', 0);
-  if (request.spec.physicalNetwork) q = q.where('physical_network', '=', request.spec.physicalNetwork);
-  if (request.spec.vendorId) q = q.where('vendor_id', '=', request.spec.vendorId);
-  if (request.spec.productId) q = q.where('product_id', '=', request.spec.productId);
+  if (physicalNetwork === null) q = q.where('physical_network', 'is', null);
+  else if (physicalNetwork !== undefined) q = q.where('physical_network', '=', physicalNetwork);
+  if (vendorId !== undefined) q = q.where('vendor_id', '=', vendorId);
+  if (productId !== undefined) q = q.where('product_id', '=', productId);
   q = q.orderBy('address').limit(LIMIT_ONE);
   if (dialect === 'postgres') q = q.forUpdate().skipLocked();
   const row = await q.executeTakeFirst();

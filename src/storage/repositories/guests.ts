@@ -10,6 +10,11 @@ import { fromJson, nowIso, toJson } from './json.js';
 
 /** A guest as operations see it: everything but the (large) domain XML, which only its own endpoint reads. */
 export type GuestRow = Omit<Selectable<GuestTable>, 'domain_xml'>;
+
+/** The GuestSpec a guest row stores (the column holds it as JSON; this repository alone reads that). */
+export function guestSpecOf(row: Pick<GuestRow, 'spec'>): GuestSpec {
+  return JSON.parse(row.spec) as GuestSpec;
+}
 const GUEST_COLUMNS = [
   'instance_uuid', 'host', 'desired_state', 'spec', 'generation', 'observed_generation', 'observed_state', 'error', 'updated_at',
 ] as const satisfies ReadonlyArray<keyof GuestRow>;

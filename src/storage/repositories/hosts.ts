@@ -176,3 +176,15 @@ export async function serviceForcedDown(db: Kysely<Database>, host: string): Pro
     .where('binary', '=', COMPUTE_BINARY).executeTakeFirst();
   return s?.forced_down === 1;
 }
+
+export async function getService(db: Kysely<Database>, id: string): Promise<ServiceRow | undefined> {
+  return db.selectFrom('services').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Writes a service's status columns and gives back the row as it is now. */
+export async function updateService(
+  db: Kysely<Database>, id: string, set: Partial<Pick<ServiceRow, 'disabled' | 'disabled_reason' | 'forced_down' | 'updated_at'>>,
+): Promise<ServiceRow> {
+  await db.updateTable('services').set(set).where('id', '=', id).execute();
+  return (await getService(db, id))!;
+}

@@ -69,3 +69,8 @@ export async function familyOf(
   const [parents, children] = await runTogether(db, [parentQuery, childQuery.compile()]);
   return [...(parents!.rows as PciDeviceRow[]), ...(children!.rows as PciDeviceRow[])].map(deviceFromRow);
 }
+
+/** Every tracked device of every host, by host and address. */
+export async function allDevices(db: Kysely<Database>): Promise<ReturnType<typeof deviceFromRow>[]> {
+  return (await db.selectFrom('pci_devices').selectAll().orderBy('host').orderBy('address').execute()).map(deviceFromRow);
+}

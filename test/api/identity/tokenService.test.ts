@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assignRole, createProject, createUser } from '../../../src/controller/api/identity/directory.js';
+import { assignRole, createProject, createUser } from '../../../src/controller/services/directory.js';
 import { hashPassword, verifyPassword } from '../../../src/controller/services/passwords.js';
 import { createTokenService, hashToken } from '../../../src/controller/services/tokens.js';
 import { openStore, type Store } from '../../../src/storage/db.js';

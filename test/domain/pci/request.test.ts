@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PciAliasConfig } from '../../../src/config.js';
 import { BadRequest } from '../../../src/domain/errors.js';
-import { deviceSatisfies, requestForPort, requestsForFlavor, validatePciAliases } from '../../../src/domain/pci/request.js';
+import { servesRequest as deviceSatisfies } from '../../../src/domain/pci/match.js';
+import { requestForPort, requestsForFlavor, validatePciAliases } from '../../../src/domain/pci/request.js';
 import { isVnicType, VNIC_TYPES } from '../../../src/domain/pci/vnicTypes.js';
 
 const vdpaVf = { devType: 'vdpa', physicalNetwork: 'physnet0', vendorId: '15b3', productId: '101e' };
@@ -45,9 +46,12 @@ describe('requests from ports', () => {
     assert.equal(deviceSatisfies({ ...vdpaVf, physicalNetwork: 'physnet1' }, vdpa.spec), false);
     assert.equal(deviceSatisfies({ ...vdpaVf, physicalNetwork: null }, vdpa.spec), false);
   });
-  test('without a physnet in the request any physnet will do', () => {
+  test('a request that names no physnet (an alias) takes any; a port on a network without one takes only untagged devices (Nova)', () => {
     assert.equal(deviceSatisfies({ ...vdpaVf, physicalNetwork: null }, { devType: 'vdpa' }), true);
-    assert.equal(deviceSatisfies(vdpaVf, { devType: 'vdpa', physicalNetwork: null }), true);
+    assert.equal(deviceSatisfies(vdpaVf, { devType: 'vdpa' }), true);
+    // Nova asks {physical_network: None} for such a port, which a tagged pool does not match (match.ts).
+    assert.equal(deviceSatisfies(vdpaVf, { devType: 'vdpa', physicalNetwork: null }), false);
+    assert.equal(deviceSatisfies({ ...vdpaVf, physicalNetwork: null }, { devType: 'vdpa', physicalNetwork: null }), true);
   });
 });
 

@@ -18,6 +18,7 @@ import type { GuestReport, HostRegistration, InventoryReport } from '../../../pr
 import type { ControllerContext } from '../../context.js';
 import { createAgentLink } from '../../services/agentLink.js';
 import { authenticate } from '../auth.js';
+import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
 import { guestReportSchema, hostParams, inventorySchema, registrationSchema } from './schemas.js';
 
@@ -47,7 +48,7 @@ export function waitTimeout(raw: unknown): number {
 }
 
 export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
-  useErrorFormat(app, 'compute');
+  useErrorFormat(app, computeErrorFormat);
   const link = createAgentLink(ctx);
 
   app.addHook('onRequest', async (req) => {

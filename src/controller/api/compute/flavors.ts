@@ -1,69 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
-import { BadRequest, Conflict, NotFound } from '../../../domain/errors.js';
+import { BadRequest, NotFound } from '../../../domain/errors.js';
+import { deleteExtraSpec, deleteFlavor } from '../../../storage/repositories/flavors.js';
 import { catalogChanged } from '../../../storage/repositories/lookups.js';
-import type { Database, FlavorTable } from '../../../storage/schema.js';
-import type { AuthContext, ControllerContext } from '../../context.js';
+import type { FlavorTable } from '../../../storage/schema.js';
+import type { ControllerContext } from '../../context.js';
+import { createFlavor, findVisibleFlavor, flavorExtraSpecs, listFlavors, setExtraSpecs, type FlavorInput } from '../../services/flavors.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
 
 type Json = Record<string, unknown>;
-
-export interface FlavorInput {
-  id?: string;
-  name: string;
-  vcpus: number;
-  ram: number;
-  disk: number;
-  ephemeral?: number;
-  swap?: number;
-  isPublic?: boolean;
-  rxtxFactor?: number;
-  description?: string | null;
-}
-
-// ---------- records ----------
-
-export async function createFlavor(db: Kysely<Database>, input: FlavorInput): Promise<FlavorTable> {
-  const id = input.id ?? randomUUID();
-  if (await db.selectFrom('flavors').select('id').where('id', '=', id).executeTakeFirst()) {
-    throw new Conflict(`Flavor with ID ${id} already exists.`);
-  }
-  if (await db.selectFrom('flavors').select('id').where('name', '=', input.name).executeTakeFirst()) {
-    throw new Conflict(`Flavor with name ${input.name} already exists.`);
-  }
-  const row: FlavorTable = {
-    id, name: input.name, vcpus: input.vcpus, ram: input.ram, disk: input.disk, ephemeral: input.ephemeral ?? 0,
-    swap: input.swap ?? 0, is_public: input.isPublic === false ? 0 : 1, rxtx_factor: input.rxtxFactor ?? 1.0,
-    description: input.description ?? null, created_at: new Date().toISOString(),
-  };
-  await db.insertInto('flavors').values(row).execute();
-  catalogChanged();
-  return row;
-}
-
-/** Private flavors are visible to admins only (there is no per-project flavor access here). */
-export async function findVisibleFlavor(db: Kysely<Database>, id: string, auth: AuthContext): Promise<FlavorTable | undefined> {
-  const row = await db.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
-  return row && (row.is_public === 1 || auth.isAdmin) ? row : undefined;
-}
-
-export async function flavorExtraSpecs(db: Kysely<Database>, flavorId: string): Promise<Record<string, string>> {
-  const rows = await db.selectFrom('flavor_extra_specs').select(['key', 'value'])
-    .where('flavor_id', '=', flavorId).orderBy('key').execute();
-  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
-}
-
-async function setExtraSpecs(db: Kysely<Database>, flavorId: string, specs: Record<string, string>): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    for (const [key, value] of Object.entries(specs)) {
-      await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).execute();
-      await tx.insertInto('flavor_extra_specs').values({ flavor_id: flavorId, key, value }).execute();
-    }
-  });
-  catalogChanged();
-}
 
 // ---------- views ----------
 
@@ -218,23 +163,7 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
     const minRam = intFilter('minRam', q.minRam);
     const minDisk = intFilter('minDisk', q.minDisk);
     const limit = intFilter('limit', q.limit);
-    let sel = db.selectFrom('flavors').selectAll();
-    if (isPublic !== null) sel = sel.where('is_public', '=', isPublic ? 1 : 0);
-    if (minRam !== undefined) sel = sel.where('ram', '>=', minRam);
-    if (minDisk !== undefined) sel = sel.where('disk', '>=', minDisk);
-    if (typeof q.marker === 'string') {
-      const m = await findVisibleFlavor(db, q.marker, req.auth);
-      if (!m) throw new BadRequest(`marker [${q.marker}] not found`);
-      sel = sel.where('id', '>', m.id);
-    }
-    sel = sel.orderBy('id');
-    if (limit !== undefined) sel = sel.limit(limit + 1);
-    const rows = await sel.execute();
-    if (limit !== undefined && rows.length > limit) {
-      rows.length = limit;
-      return { rows, next: rows.at(-1)?.id };
-    }
-    return { rows };
+    return listFlavors(db, req.auth, { isPublic, minRam, minDisk, limit, marker: typeof q.marker === 'string' ? q.marker : undefined });
   }
 
   function pageLinks(req: FastifyRequest, path: string, next: string | undefined) {
@@ -272,10 +201,7 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
   app.delete<{ Params: { id: string } }>('/v2.1/flavors/:id', async (req, reply) => {
     requireAdmin(req, 'os_compute_api:os-flavor-manage:delete');
     const f = await visibleOr404(req, req.params.id);
-    await ctx.store.transact(async (tx) => {
-      await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', f.id).execute();
-      await tx.deleteFrom('flavors').where('id', '=', f.id).execute();
-    });
+    await ctx.store.transact((tx) => deleteFlavor(tx, f.id));
     catalogChanged();
     return reply.code(202).send();
   });
@@ -314,10 +240,7 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
   app.delete<{ Params: { id: string; key: string } }>('/v2.1/flavors/:id/os-extra_specs/:key', async (req, reply) => {
     requireAdmin(req, 'os_compute_api:os-flavor-extra-specs:delete');
     const f = await visibleOr404(req, req.params.id);
-    const res = await db.deleteFrom('flavor_extra_specs').where('flavor_id', '=', f.id).where('key', '=', req.params.key)
-      .executeTakeFirst();
-    catalogChanged();
-    if (Number(res.numDeletedRows) === 0) throw new NotFound(`Flavor ${f.id} has no extra specs with key ${req.params.key}.`);
+    if (!(await deleteExtraSpec(db, f.id, req.params.key))) throw new NotFound(`Flavor ${f.id} has no extra specs with key ${req.params.key}.`);
     return reply.code(202).send();
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { BadRequest, DomainError, NotFound } from '../../../domain/errors.js';
+import { BadRequest, DomainError, InternalError, NotFound } from '../../../domain/errors.js';
 import { getInstance } from '../../../storage/repositories/instances.js';
 import { getPort, getPorts, type PortRecord } from '../../../storage/repositories/ports.js';
 import type { ControllerContext } from '../../context.js';
@@ -57,14 +57,14 @@ export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerCon
     await startInterfaceAttach(ctx, instance, portId, { auth: req.auth, requestId: req.id });
     const outcome = await awaitInterfaceAction(ctx, instance.uuid, ATTACH_ACTION, req.id, ATTACH_WAIT_MS);
     if (!outcome.done) {
-      throw new DomainError(500, `Timed out waiting for host ${instance.host} to attach port ${portId} to ${instance.uuid}; the attach goes on.`, 'InternalError');
+      throw new InternalError(`Timed out waiting for host ${instance.host} to attach port ${portId} to ${instance.uuid}; the attach goes on.`);
     }
     if (!outcome.ok) {
-      throw new DomainError(500, outcome.message ?? `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
+      throw new DomainError('internal', outcome.message ?? `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
     }
     const port = await getPort(ctx.store.db, portId);
     const after = await getInstance(ctx.store.db, instance.uuid);
-    if (!port || !after?.portIds.includes(portId)) throw new DomainError(500, `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
+    if (!port || !after?.portIds.includes(portId)) throw new DomainError('internal', `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
     return reply.code(200).send({ interfaceAttachment: attachmentView(port, atLeast(req, '2.70')) });
   });
 

@@ -15,9 +15,8 @@ function compare(a: Microversion, b: Microversion): number {
 }
 
 function notAcceptable(requested: string): DomainError {
-  return new DomainError(406,
-    `Version ${requested} is not supported by the API. Minimum is ${fmt(MIN_MICROVERSION)} and maximum is ${fmt(MAX_MICROVERSION)}.`,
-    'NotAcceptable');
+  return new DomainError('not-acceptable',
+    `Version ${requested} is not supported by the API. Minimum is ${fmt(MIN_MICROVERSION)} and maximum is ${fmt(MAX_MICROVERSION)}.`);
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { devicesOfHost, deviceFromRow } from '../../../storage/repositories/pciDevices.js';
+import { allDevices, devicesOfHost } from '../../../storage/repositories/pciDevices.js';
 import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
 
@@ -9,7 +9,7 @@ export function registerPciRoutes(app: FastifyInstance, ctx: ControllerContext):
     requireAdmin(req, 'vdpa-compute:os-pci:detail');
     const devices = req.query.host
       ? await devicesOfHost(ctx.store.db, req.query.host)
-      : (await ctx.store.db.selectFrom('pci_devices').selectAll().orderBy('host').orderBy('address').execute()).map(deviceFromRow);
+      : await allDevices(ctx.store.db);
     return {
       pci_devices: devices.map((d) => ({
         id: d.id,

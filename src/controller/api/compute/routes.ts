@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { computeErrorFormat } from './errorFormat.js';
 import { registerFlavorRoutes } from './flavors.js';
 import { registerHypervisorRoutes } from './hypervisors.js';
 import { microversion } from './microversion.js';
@@ -17,7 +18,7 @@ import { registerDoctorRoutes } from './doctor.js';
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
 export async function computeApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
-  useErrorFormat(app, 'compute');
+  useErrorFormat(app, computeErrorFormat);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../../domain/errors.js';
-import { COMPUTE_BINARY, listServices, serviceIsUp, type ServiceRow } from '../../../storage/repositories/hosts.js';
-import { nowIso } from '../../../storage/repositories/json.js';
+import { COMPUTE_BINARY, getService, listServices, serviceIsUp, type ServiceRow } from '../../../storage/repositories/hosts.js';
 import type { ControllerContext } from '../../context.js';
+import { changeService } from '../../services/serviceChanges.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
 
@@ -18,57 +18,6 @@ function serviceView(req: FastifyRequest, ctx: ControllerContext, s: ServiceRow)
     disabled_reason: s.disabled_reason,
     ...(atLeast(req, '2.11') ? { forced_down: s.forced_down === 1 } : {}),
   };
-}
-
-export type ServiceChange = { forcedDown?: boolean; disabled?: boolean };
-/**
- * Listeners for state changes an operation may wait on (evacuate's source
- * coming back up). With several controller processes on one database they
- * fire in every process, whichever served the change.
- */
-export type ServiceChangeListener = (host: string, change: ServiceChange) => Promise<void>;
-const listeners: ServiceChangeListener[] = [];
-export function onServiceChange(l: ServiceChangeListener): void {
-  listeners.push(l);
-}
-
-/** Runs this process's listeners: for a change made here, or one another process relayed. */
-export async function fireServiceChange(host: string, change: ServiceChange): Promise<void> {
-  for (const l of listeners) await l(host, change);
-}
-
-/** Where a controller sends the changes it makes, for the other processes on its database. */
-const relays = new WeakMap<ControllerContext, (host: string, change: ServiceChange) => void>();
-export function relayServiceChanges(ctx: ControllerContext, relay: ((host: string, change: ServiceChange) => void) | null): void {
-  if (relay) relays.set(ctx, relay);
-  else relays.delete(ctx);
-}
-
-async function applyChange(
-  ctx: ControllerContext, s: ServiceRow, change: { status?: string; disabled_reason?: string | null; forced_down?: boolean },
-): Promise<ServiceRow> {
-  const set: Partial<ServiceRow> = { updated_at: nowIso() };
-  if (change.status !== undefined) {
-    if (change.status !== 'enabled' && change.status !== 'disabled') throw new BadRequest(`Invalid status '${change.status}': use enabled or disabled.`);
-    set.disabled = change.status === 'disabled' ? 1 : 0;
-    set.disabled_reason = change.status === 'disabled' ? (change.disabled_reason ?? null) : null;
-  } else if (change.disabled_reason !== undefined) {
-    throw new BadRequest('disabled_reason is only accepted together with status "disabled".');
-  }
-  if (change.forced_down !== undefined) {
-    if (typeof change.forced_down !== 'boolean') throw new BadRequest('forced_down must be a boolean.');
-    set.forced_down = change.forced_down ? 1 : 0;
-  }
-  await ctx.store.db.updateTable('services').set(set).where('id', '=', s.id).execute();
-  const updated = (await ctx.store.db.selectFrom('services').selectAll().where('id', '=', s.id).executeTakeFirst())!;
-  const changed: ServiceChange = {
-    ...(change.forced_down !== undefined ? { forcedDown: change.forced_down } : {}),
-    ...(change.status !== undefined ? { disabled: change.status === 'disabled' } : {}),
-  };
-  // The other processes first: this one's listeners may take a while (the fencing sweep).
-  relays.get(ctx)?.(updated.host, changed);
-  await fireServiceChange(updated.host, changed);
-  return updated;
 }
 
 export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerContext): void {
@@ -92,7 +41,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerConte
         const change = req.params.id === 'enable' ? { status: 'enabled' }
           : req.params.id === 'force-down' ? { forced_down: body.forced_down as boolean }
             : { status: 'disabled', disabled_reason: (body.disabled_reason as string | undefined) ?? null };
-        const updated = await applyChange(ctx, s, change);
+        const updated = await changeService(ctx, s, change);
         return {
           service: {
             host: updated.host, binary: updated.binary, status: updated.disabled ? 'disabled' : 'enabled',
@@ -102,12 +51,12 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerConte
         };
       }
       if (!atLeast(req, '2.53')) throw new NotFound(`Service ${req.params.id} could not be found.`);
-      const s = await ctx.store.db.selectFrom('services').selectAll().where('id', '=', req.params.id).executeTakeFirst();
+      const s = await getService(ctx.store.db, req.params.id);
       if (!s) throw new NotFound(`Service ${req.params.id} could not be found.`);
       const allowed = new Set(['status', 'disabled_reason', 'forced_down']);
       for (const k of Object.keys(body)) if (!allowed.has(k)) throw new BadRequest(`Additional properties are not allowed ('${k}' was unexpected)`);
       if (Object.keys(body).length === 0) throw new BadRequest('At least one of status or forced_down is required.');
-      const updated = await applyChange(ctx, s, body as { status?: string; disabled_reason?: string; forced_down?: boolean });
+      const updated = await changeService(ctx, s, body as { status?: string; disabled_reason?: string; forced_down?: boolean });
       return { service: serviceView(req, ctx, updated) };
     });
 }

@@ -3,9 +3,10 @@ import { BadRequest, Forbidden, NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
 import {
-  ROLES, assignRole, createProject, createUser, findProject, findUser, isDefaultDomain, isRole, projectsOfUser,
+  ROLES, assignRole, createProject, createUser, findProject, findUser, isDefaultDomain, isRole, lockPassword, projectsOfUser,
   type RoleName,
-} from './directory.js';
+} from '../../services/directory.js';
+import { hasRole, listProjects, listRoleAssignments, listUsers, revokeRole, rolesOn } from '../../../storage/repositories/identity.js';
 import { collectionLinks, projectView, roleView, userView } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -53,10 +54,8 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.get('/v3/projects', async (req) => {
     allowAdmin(req, 'list_projects');
     const q = req.query as Json;
-    let sel = db.selectFrom('projects').selectAll().orderBy('name');
-    if (typeof q.name === 'string') sel = sel.where('name', '=', q.name);
     if (typeof q.domain_id === 'string' && q.domain_id !== 'default') return { projects: [], links: collectionLinks(ctx.publicUrl, '/projects') };
-    const rows = await sel.execute();
+    const rows = await listProjects(db, { name: typeof q.name === 'string' ? q.name : undefined });
     return { projects: rows.map((p) => projectView(p, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/projects') };
   });
 
@@ -84,9 +83,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.get('/v3/users', async (req) => {
     allowAdmin(req, 'list_users');
     const q = req.query as Json;
-    let sel = db.selectFrom('users').selectAll().orderBy('name');
-    if (typeof q.name === 'string') sel = sel.where('name', '=', q.name);
-    const rows = await sel.execute();
+    const rows = await listUsers(db, { name: typeof q.name === 'string' ? q.name : undefined });
     return { users: rows.map((u) => userView(u, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/users') };
   });
 
@@ -119,7 +116,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
       defaultProjectId: defaultProjectId ?? null,
       enabled: u.enabled !== false,
     });
-    if (password === undefined) await db.updateTable('users').set({ password_hash: '!' }).where('id', '=', created.id).execute();
+    if (password === undefined) await lockPassword(db, created.id);
     return reply.code(201).send({ user: userView(created, ctx.publicUrl) });
   });
 
@@ -146,41 +143,33 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.get<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
     allowAdmin(req, 'check_grant');
     const t = await requireRoleTarget(ctx, req.params);
-    const row = await db.selectFrom('role_assignments').select('role')
-      .where('user_id', '=', t.user.id).where('project_id', '=', t.project.id).where('role', '=', t.role).executeTakeFirst();
-    if (!row) throw new NotFound(`Could not find role assignment with role: ${t.role}, user or group: ${t.user.id}, project, domain, or system: ${t.project.id}.`);
+    if (!(await hasRole(db, t.user.id, t.project.id, t.role))) throw new NotFound(`Could not find role assignment with role: ${t.role}, user or group: ${t.user.id}, project, domain, or system: ${t.project.id}.`);
     return reply.code(204).send();
   });
 
   app.delete<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
     allowAdmin(req, 'revoke_grant');
     const t = await requireRoleTarget(ctx, req.params);
-    await db.deleteFrom('role_assignments')
-      .where('user_id', '=', t.user.id).where('project_id', '=', t.project.id).where('role', '=', t.role).execute();
+    await revokeRole(db, t.user.id, t.project.id, t.role);
     return reply.code(204).send();
   });
 
   app.get<{ Params: { p: string; u: string } }>('/v3/projects/:p/users/:u/roles', async (req) => {
     if (!req.auth.isAdmin && req.auth.userId !== req.params.u) throw forbidden('list_grants');
-    const rows = await db.selectFrom('role_assignments').select('role')
-      .where('user_id', '=', req.params.u).where('project_id', '=', req.params.p).orderBy('role').execute();
-    return { roles: rows.map((r) => roleView(r.role, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, `/projects/${req.params.p}/users/${req.params.u}/roles`) };
+    const roles = await rolesOn(db, req.params.u, req.params.p);
+    return { roles: roles.map((r) => roleView(r, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, `/projects/${req.params.p}/users/${req.params.u}/roles`) };
   });
 
   app.get('/v3/role_assignments', async (req) => {
     const q = req.query as Json;
     const userId = typeof q['user.id'] === 'string' ? q['user.id'] : undefined;
     if (!req.auth.isAdmin && userId !== req.auth.userId) throw forbidden('list_role_assignments');
-    let sel = db.selectFrom('role_assignments')
-      .innerJoin('users', 'users.id', 'role_assignments.user_id')
-      .innerJoin('projects', 'projects.id', 'role_assignments.project_id')
-      .select(['role_assignments.user_id', 'role_assignments.project_id', 'role_assignments.role', 'users.name as user_name', 'projects.name as project_name'])
-      .orderBy('users.name').orderBy('projects.name').orderBy('role_assignments.role');
-    if (userId) sel = sel.where('role_assignments.user_id', '=', userId);
-    if (typeof q['scope.project.id'] === 'string') sel = sel.where('role_assignments.project_id', '=', q['scope.project.id']);
-    if (typeof q['role.id'] === 'string') sel = sel.where('role_assignments.role', '=', q['role.id']);
     const names = q.include_names !== undefined && q.include_names !== 'false' && q.include_names !== '0';
-    const rows = await sel.execute();
+    const rows = await listRoleAssignments(db, {
+      userId,
+      projectId: typeof q['scope.project.id'] === 'string' ? q['scope.project.id'] : undefined,
+      role: typeof q['role.id'] === 'string' ? q['role.id'] : undefined,
+    });
     const domain = { id: 'default', name: 'Default' };
     return {
       role_assignments: rows.map((r) => ({

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BadRequest, DomainError, Forbidden, NotFound, Unauthorized } from '../../../domain/errors.js';
+import { BadRequest, Forbidden, InternalError, NotFound, Unauthorized } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { verifyAgainstNothing, verifyPassword } from '../../services/passwords.js';
 import type { IssuingTokenService } from '../../services/tokens.js';
-import { findProject, findUser, isDefaultDomain, projectsOfUser } from './directory.js';
+import { findProject, findUser, isDefaultDomain, projectsOfUser } from '../../services/directory.js';
 import { tokenView } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -20,7 +20,7 @@ function optStr(v: unknown): string | undefined {
 export function tokenIssuer(ctx: ControllerContext): IssuingTokenService {
   const t = ctx.tokens as Partial<IssuingTokenService>;
   if (typeof t.issue !== 'function' || typeof t.lookup !== 'function' || typeof t.revoke !== 'function') {
-    throw new DomainError(500, 'The token service in this controller cannot issue tokens.', 'InternalError');
+    throw new InternalError('The token service in this controller cannot issue tokens.');
   }
   return t as IssuingTokenService;
 }

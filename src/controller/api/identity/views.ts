@@ -1,7 +1,7 @@
 import type { ProjectTable, UserTable } from '../../../storage/schema.js';
 import { buildCatalog } from '../../services/catalog.js';
 import type { TokenRecord } from '../../services/tokens.js';
-import { DEFAULT_DOMAIN } from './directory.js';
+import { DEFAULT_DOMAIN } from '../../services/directory.js';
 
 /** Keystone writes timestamps with microseconds: 2015-03-18T12:44:44.000000Z. */
 export function keystoneTime(iso: string): string {

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
-import { catalogChanged } from '../../../storage/repositories/lookups.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
-import { VISIBILITIES, createImage, findVisibleImage, listImages, markUploaded, type Visibility } from './images.js';
+import { imageErrorFormat } from './errorFormat.js';
+import { deleteImage } from '../../../storage/repositories/images.js';
+import { VISIBILITIES, createImage, findVisibleImage, listImages, markUploaded, type Visibility } from '../../services/images.js';
 import { imageView } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -49,7 +50,7 @@ function parseLimit(raw: string | undefined): number {
 
 /** Image v2 (Glance-compatible) records; image data upload is not part of this control plane. */
 export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
-  useErrorFormat(app, 'image');
+  useErrorFormat(app, imageErrorFormat);
   app.get('/', async (_req, reply) => reply.code(300).send(versions(ctx.publicUrl)));
   app.get('/versions', async () => versions(ctx.publicUrl));
 
@@ -150,8 +151,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');
       if (row.protected === 1) throw new Forbidden(`Image ${row.id} is protected and cannot be deleted.`);
-      await db.deleteFrom('images').where('id', '=', row.id).execute();
-      catalogChanged();
+      await deleteImage(db, row.id);
       return reply.code(204).send();
     });
   });

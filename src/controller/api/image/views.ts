@@ -1,5 +1,5 @@
 import type { ImageTable } from '../../../storage/schema.js';
-import { imageExtras } from './images.js';
+import { imageExtras } from '../../services/images.js';
 
 /** A Glance v2 image: flat, no wrapper object; extra properties sit beside the core fields. */
 export function imageView(row: ImageTable) {

@@ -3,6 +3,7 @@ import { NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { networkErrorFormat } from './errorFormat.js';
 import { EXTENSIONS, extensionView } from './extensions.js';
 import { networkRoutes } from './networkRoutes.js';
 import { portRoutes } from './portRoutes.js';
@@ -12,7 +13,7 @@ const RESOURCES = [['network', 'networks'], ['subnet', 'subnets'], ['port', 'por
 
 /** Networking v2.0 under /network; the client appends /v2.0 itself, so only the root is discovery. */
 export async function networkApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
-  useErrorFormat(app, 'network');
+  useErrorFormat(app, networkErrorFormat);
   // Read per request: the public URL may be known only once the listener is up.
   const base = () => `${ctx.publicUrl.replace(/\/$/, '')}/network`;
 

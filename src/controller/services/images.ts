@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { BadRequest, Conflict } from '../../../domain/errors.js';
-import type { AuthContext } from '../../context.js';
-import { catalogChanged } from '../../../storage/repositories/lookups.js';
-import type { Database, ImageTable } from '../../../storage/schema.js';
+import { BadRequest, Conflict } from '../../domain/errors.js';
+import type { AuthContext } from '../context.js';
+import { getImage, insertImage, listImageRows, updateImage } from '../../storage/repositories/images.js';
+import type { Database, ImageTable } from '../../storage/schema.js';
+
+/** Images: Glance's rules (formats, visibility, paging); the SQL is in storage/repositories/images.ts. */
 
 export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const;
 export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const;
@@ -29,10 +31,7 @@ export async function markUploaded(
   db: Kysely<Database>, row: ImageTable, upload: { size: number; checksum: string; osHashValue: string },
 ): Promise<void> {
   const extras: ImageExtras = { ...imageExtras(row), checksum: upload.checksum, osHashValue: upload.osHashValue };
-  await db.updateTable('images')
-    .set({ status: 'active', size: upload.size, properties: JSON.stringify(extras), updated_at: glanceTime() })
-    .where('id', '=', row.id).execute();
-  catalogChanged();
+  await updateImage(db, row.id, { status: 'active', size: upload.size, properties: JSON.stringify(extras), updated_at: glanceTime() });
 }
 
 /** Glance writes timestamps without fractions: 2024-01-01T00:00:00Z. */
@@ -49,7 +48,7 @@ export function canSee(auth: AuthContext, image: Pick<ImageTable, 'visibility' |
 }
 
 export async function findVisibleImage(db: Kysely<Database>, id: string, auth: AuthContext): Promise<ImageTable | undefined> {
-  const row = await db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await getImage(db, id);
   return row && canSee(auth, row) ? row : undefined;
 }
 
@@ -71,7 +70,7 @@ export interface ImageInput {
 
 export async function createImage(db: Kysely<Database>, input: ImageInput): Promise<ImageTable> {
   const id = input.id ?? randomUUID();
-  if (await db.selectFrom('images').select('id').where('id', '=', id).executeTakeFirst()) {
+  if (await getImage(db, id)) {
     throw new Conflict(`Image with identifier ${id} already exists!`);
   }
   if (input.diskFormat && !(DISK_FORMATS as readonly string[]).includes(input.diskFormat)) {
@@ -97,8 +96,7 @@ export async function createImage(db: Kysely<Database>, input: ImageInput): Prom
     created_at: now,
     updated_at: now,
   };
-  await db.insertInto('images').values(row).execute();
-  catalogChanged();
+  await insertImage(db, row);
   return row;
 }
 
@@ -112,21 +110,14 @@ export interface ImageListQuery {
 
 /** Newest first (Glance's default sort), id breaking ties so paging is stable. */
 export async function listImages(db: Kysely<Database>, auth: AuthContext, q: ImageListQuery): Promise<{ images: ImageTable[]; more: boolean }> {
-  let sel = db.selectFrom('images').selectAll();
-  if (!auth.isAdmin) {
-    sel = sel.where((eb) => eb.or([eb('visibility', '!=', 'private'), eb('owner', '=', auth.projectId)]));
-  }
-  if (q.name !== undefined) sel = sel.where('name', '=', q.name);
-  if (q.status !== undefined) sel = sel.where('status', '=', q.status);
-  if (q.visibility !== undefined && q.visibility !== 'all') sel = sel.where('visibility', '=', q.visibility);
+  let after: ImageTable | undefined;
   if (q.marker !== undefined) {
-    const m = await findVisibleImage(db, q.marker, auth);
-    if (!m) throw new BadRequest(`marker ${q.marker} could not be found.`);
-    sel = sel.where((eb) => eb.or([
-      eb('created_at', '<', m.created_at),
-      eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)]),
-    ]));
+    after = await findVisibleImage(db, q.marker, auth);
+    if (!after) throw new BadRequest(`marker ${q.marker} could not be found.`);
   }
-  const rows = await sel.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute();
+  const rows = await listImageRows(db, {
+    allProjects: auth.isAdmin, projectId: auth.projectId, name: q.name, status: q.status,
+    visibility: q.visibility !== undefined && q.visibility !== 'all' ? q.visibility : undefined, after, limit: q.limit + 1,
+  });
   return { images: rows.slice(0, q.limit), more: rows.length > q.limit };
 }

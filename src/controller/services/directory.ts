@@ -1,8 +1,12 @@
+/** The identity directory: projects and users with their rules (unique names, hashed passwords); the SQL is in storage/repositories/identity.ts. */
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { BadRequest, Conflict } from '../../../domain/errors.js';
-import type { Database, ProjectTable, UserTable } from '../../../storage/schema.js';
-import { hashPassword } from '../../services/passwords.js';
+import { BadRequest, Conflict } from '../../domain/errors.js';
+import { findProject, findUser, insertProject, insertUser, setPasswordHash } from '../../storage/repositories/identity.js';
+import type { Database, ProjectTable, UserTable } from '../../storage/schema.js';
+import { hashPassword } from './passwords.js';
+
+export { assignRole, findProject, findUser, projectsOfUser } from '../../storage/repositories/identity.js';
 
 /** The one domain there is; clients name it "Default" and its id is "default". */
 export const DEFAULT_DOMAIN = { id: 'default', name: 'Default' } as const;
@@ -28,22 +32,6 @@ export function isDefaultDomain(ref: { id?: unknown; name?: unknown } | undefine
   return true;
 }
 
-export async function findProject(db: Kysely<Database>, ref: { id?: string; name?: string }): Promise<ProjectTable | undefined> {
-  let q = db.selectFrom('projects').selectAll();
-  if (ref.id !== undefined) q = q.where('id', '=', ref.id);
-  else if (ref.name !== undefined) q = q.where('name', '=', ref.name);
-  else return undefined;
-  return q.executeTakeFirst();
-}
-
-export async function findUser(db: Kysely<Database>, ref: { id?: string; name?: string }): Promise<UserTable | undefined> {
-  let q = db.selectFrom('users').selectAll();
-  if (ref.id !== undefined) q = q.where('id', '=', ref.id);
-  else if (ref.name !== undefined) q = q.where('name', '=', ref.name);
-  else return undefined;
-  return q.executeTakeFirst();
-}
-
 export async function createProject(
   db: Kysely<Database>,
   input: { name: string; description?: string; enabled?: boolean },
@@ -56,7 +44,7 @@ export async function createProject(
     id: newId(), name: input.name, domain_id: DEFAULT_DOMAIN.id,
     description: input.description ?? '', enabled: input.enabled === false ? 0 : 1,
   };
-  await db.insertInto('projects').values(row).execute();
+  await insertProject(db, row);
   return row;
 }
 
@@ -72,24 +60,15 @@ export async function createUser(
     id: newId(), name: input.name, domain_id: DEFAULT_DOMAIN.id, password_hash: await hashPassword(input.password),
     default_project_id: input.defaultProjectId ?? null, enabled: input.enabled === false ? 0 : 1,
   };
-  await db.insertInto('users').values(row).execute();
+  await insertUser(db, row);
   return row;
 }
 
 export async function setPassword(db: Kysely<Database>, userId: string, password: string): Promise<void> {
-  await db.updateTable('users').set({ password_hash: await hashPassword(password) }).where('id', '=', userId).execute();
+  await setPasswordHash(db, userId, await hashPassword(password));
 }
 
-/** Idempotent: granting a role the user already has changes nothing. */
-export async function assignRole(db: Kysely<Database>, userId: string, projectId: string, role: RoleName): Promise<void> {
-  const existing = await db.selectFrom('role_assignments').select('role')
-    .where('user_id', '=', userId).where('project_id', '=', projectId).where('role', '=', role).executeTakeFirst();
-  if (!existing) await db.insertInto('role_assignments').values({ user_id: userId, project_id: projectId, role }).execute();
-}
-
-/** Projects on which the user holds any role. */
-export async function projectsOfUser(db: Kysely<Database>, userId: string): Promise<ProjectTable[]> {
-  return db.selectFrom('projects').selectAll()
-    .where('id', 'in', db.selectFrom('role_assignments').select('project_id').where('user_id', '=', userId))
-    .orderBy('name').execute();
+/** A user that cannot log in until a password is set: a hash that never verifies. */
+export async function lockPassword(db: Kysely<Database>, userId: string): Promise<void> {
+  await setPasswordHash(db, userId, '!');
 }

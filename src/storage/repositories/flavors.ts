@@ -1,0 +1,68 @@
+import type { Kysely } from 'kysely';
+import type { Database, FlavorTable } from '../schema.js';
+import { catalogChanged } from './lookups.js';
+
+/** Flavors and their extra specs. Every write tells the catalog cache (lookups.ts). */
+
+export async function getFlavor(db: Kysely<Database>, id: string): Promise<FlavorTable | undefined> {
+  return db.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function flavorNamed(db: Kysely<Database>, name: string): Promise<FlavorTable | undefined> {
+  return db.selectFrom('flavors').selectAll().where('name', '=', name).executeTakeFirst();
+}
+
+export async function insertFlavor(db: Kysely<Database>, row: FlavorTable): Promise<void> {
+  await db.insertInto('flavors').values(row).execute();
+  catalogChanged();
+}
+
+/** A flavor and its extra specs, in the caller's transaction (who calls catalogChanged after its commit). */
+export async function deleteFlavor(trx: Kysely<Database>, id: string): Promise<void> {
+  await trx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', id).execute();
+  await trx.deleteFrom('flavors').where('id', '=', id).execute();
+}
+
+export interface FlavorRowQuery {
+  isPublic?: boolean;
+  minRam?: number;
+  minDisk?: number;
+  /** Rows with a greater id. */
+  afterId?: string;
+  limit?: number;
+}
+
+/** By id. */
+export async function listFlavorRows(db: Kysely<Database>, q: FlavorRowQuery): Promise<FlavorTable[]> {
+  let sel = db.selectFrom('flavors').selectAll();
+  if (q.isPublic !== undefined) sel = sel.where('is_public', '=', q.isPublic ? 1 : 0);
+  if (q.minRam !== undefined) sel = sel.where('ram', '>=', q.minRam);
+  if (q.minDisk !== undefined) sel = sel.where('disk', '>=', q.minDisk);
+  if (q.afterId !== undefined) sel = sel.where('id', '>', q.afterId);
+  sel = sel.orderBy('id');
+  if (q.limit !== undefined) sel = sel.limit(q.limit);
+  return sel.execute();
+}
+
+export async function flavorExtraSpecs(db: Kysely<Database>, flavorId: string): Promise<Record<string, string>> {
+  const rows = await db.selectFrom('flavor_extra_specs').select(['key', 'value'])
+    .where('flavor_id', '=', flavorId).orderBy('key').execute();
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}
+
+export async function setExtraSpecs(db: Kysely<Database>, flavorId: string, specs: Record<string, string>): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    for (const [key, value] of Object.entries(specs)) {
+      await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).execute();
+      await tx.insertInto('flavor_extra_specs').values({ flavor_id: flavorId, key, value }).execute();
+    }
+  });
+  catalogChanged();
+}
+
+/** Whether the key was there. */
+export async function deleteExtraSpec(db: Kysely<Database>, flavorId: string, key: string): Promise<boolean> {
+  const res = await db.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).executeTakeFirst();
+  catalogChanged();
+  return Number(res.numDeletedRows) > 0;
+}

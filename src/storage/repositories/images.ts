@@ -1,0 +1,55 @@
+import type { Kysely } from 'kysely';
+import type { Database, ImageTable } from '../schema.js';
+import { catalogChanged } from './lookups.js';
+
+/** The image API's table. Every write tells the catalog cache (lookups.ts). */
+
+export async function getImage(db: Kysely<Database>, id: string): Promise<ImageTable | undefined> {
+  return db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertImage(db: Kysely<Database>, row: ImageTable): Promise<void> {
+  await db.insertInto('images').values(row).execute();
+  catalogChanged();
+}
+
+export async function updateImage(db: Kysely<Database>, id: string, changes: Partial<Omit<ImageTable, 'id'>>): Promise<void> {
+  await db.updateTable('images').set(changes).where('id', '=', id).execute();
+  catalogChanged();
+}
+
+export async function deleteImage(db: Kysely<Database>, id: string): Promise<void> {
+  await db.deleteFrom('images').where('id', '=', id).execute();
+  catalogChanged();
+}
+
+export interface ImageRowQuery {
+  /** Private images of other projects are left out unless set (admins). */
+  allProjects: boolean;
+  projectId: string;
+  name?: string;
+  status?: string;
+  visibility?: string;
+  /** Rows after this one in the order (newest first, id breaking ties). */
+  after?: Pick<ImageTable, 'created_at' | 'id'>;
+  limit: number;
+}
+
+/** Newest first (Glance's default sort), id breaking ties so paging is stable. */
+export async function listImageRows(db: Kysely<Database>, q: ImageRowQuery): Promise<ImageTable[]> {
+  let sel = db.selectFrom('images').selectAll();
+  if (!q.allProjects) {
+    sel = sel.where((eb) => eb.or([eb('visibility', '!=', 'private'), eb('owner', '=', q.projectId)]));
+  }
+  if (q.name !== undefined) sel = sel.where('name', '=', q.name);
+  if (q.status !== undefined) sel = sel.where('status', '=', q.status);
+  if (q.visibility !== undefined) sel = sel.where('visibility', '=', q.visibility);
+  const m = q.after;
+  if (m !== undefined) {
+    sel = sel.where((eb) => eb.or([
+      eb('created_at', '<', m.created_at),
+      eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)]),
+    ]));
+  }
+  return sel.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+}
