@@ -118,7 +118,7 @@ export interface Cluster {
   controllers: ControllerProcess[];
   agents: AgentProcess[];
   /** Starts `vdpa-compute agent --driver simulated` for this inventory entry (see vdpaHost) and waits until it runs. */
-  startAgent(host: { name: string }, opts: AgentOptions): Promise<AgentProcess>;
+  startAgent(host: { name: string; [field: string]: unknown }, opts: AgentOptions): Promise<AgentProcess>;
   /** A query on the cluster's database (a connection of the test's own). */
   query<T = any>(text: string, params?: unknown[]): Promise<T[]>;
   /** Creates a vdpa port and a server on it (m1.tiny, cirros) through `via`; returns the server id once accepted. */
