@@ -38,6 +38,8 @@ const KILL_FROM_MS = 2_000;
 const KILL_TO_MS = 13_000;
 /** After the chaos: every task state gone within this (a step waiting on a host would end at its deadline). */
 const SETTLE_MS = OPERATION_TIMEOUT * 1000 + 15_000;
+/** An operation in flight when A dies moves on within lease_seconds + this (B's tick, its step, the agent's answer, a loaded machine). */
+const TAKEOVER_SLACK_MS = 10_000;
 const MAX_PORTS_PER_SERVER = 2;
 const LIVE_MIGRATION_VERSION = { 'openstack-api-version': 'compute 2.30' };
 
@@ -131,7 +133,7 @@ describe('chaos: two controllers, A SIGKILLed mid-operations, B finishes everyth
   }
 
   /** One random operation that the server's status allows (sometimes one it does not: a refusal must change nothing). */
-  async function operate(id: string, server: any): Promise<'deleted' | void> {
+  async function operate(id: string, server: any, busy: boolean): Promise<'deleted' | void> {
     const c = via();
     const status: string = server.status;
     const flavor = Number(server.flavor?.id ?? 1);
@@ -171,8 +173,8 @@ describe('chaos: two controllers, A SIGKILLed mid-operations, B finishes everyth
       add('revert', () => action('revert', { revertResize: null }));
     }
     if (status === 'VERIFY_RESIZE') add('confirm', () => action('confirm', { confirmResize: null })); // confirm twice as likely
-    // Deletes are rarer, and any state may be deleted (also in the middle of an operation).
-    if (rng() < 0.08 || status === 'ERROR') {
+    // Deletes are rarer, and any state may be deleted (in the middle of an operation more often).
+    if (rng() < (busy ? 0.3 : 0.06) || status === 'ERROR') {
       const r = await call(c, 'delete', id, 'DELETE', `/compute/v2.1/servers/${id}`);
       return r?.status === 204 ? 'deleted' : undefined;
     }
@@ -208,8 +210,9 @@ describe('chaos: two controllers, A SIGKILLed mid-operations, B finishes everyth
       }
       if (server?.status === 'ERROR' && !errorsSeen.has(id)) errorsSeen.set(id, server.fault ?? null);
       // Mostly wait for the running operation; now and then throw one in anyway (a 409 must change nothing).
-      if (server && (!server['OS-EXT-STS:task_state'] || rng() < 0.05)) {
-        if ((await operate(id, server)) === 'deleted' && rng() < 0.5) id = null;
+      const busy = Boolean(server?.['OS-EXT-STS:task_state']);
+      if (server && (!busy || rng() < 0.1)) {
+        if ((await operate(id, server, busy)) === 'deleted' && rng() < 0.5) id = null;
       }
       await sleep(50 + Math.floor(rng() * 400));
     }
@@ -245,6 +248,7 @@ describe('chaos: two controllers, A SIGKILLed mid-operations, B finishes everyth
 
     t0 = Date.now();
     const until = t0 + CHAOS_MS;
+    const stuck: string[] = [];
     const killAt = KILL_FROM_MS + Math.floor(rng() * (KILL_TO_MS - KILL_FROM_MS));
     const killer = (async () => {
       await sleep(killAt);
@@ -258,14 +262,33 @@ describe('chaos: two controllers, A SIGKILLed mid-operations, B finishes everyth
         if (!aOwns()) await sleep(20);
       }
       await a.kill('SIGKILL');
+      const killedAt = Date.now();
       console.log(`A SIGKILLed at ${Date.now() - t0} ms with ${inFlight.length} operation(s) in flight: `
         + inFlight.map((r) => `${r.task_state}${r.lease_owner ? ` (lease: ${r.lease_owner.endsWith(`:${a.port}`) ? 'A' : 'B'})` : ''}`).join(', '));
+      // Each operation in flight at the kill moves on (or its server is gone) through B: the ones whose
+      // step A was taking once A's lease expires (lease_seconds, then B's next tick), the others at once.
+      const moved: string[] = [];
+      for (const r of inFlight) {
+        const bound = LEASE_SECONDS * 1000 + TAKEOVER_SLACK_MS;
+        for (;;) {
+          const [now] = await cluster.query('select task_state from instances where uuid = $1', [r.uuid]);
+          if (!now || now.task_state !== r.task_state) break;
+          if (Date.now() - killedAt > bound) {
+            stuck.push(`${r.uuid} still ${r.task_state} ${Date.now() - killedAt} ms after A was killed`);
+            break;
+          }
+          await sleep(20);
+        }
+        moved.push(`${r.task_state} ${Date.now() - killedAt} ms`);
+      }
+      console.log(`operations in flight at the kill moved on through B after: ${moved.join(', ')}`);
       return inFlight.length;
     })();
     await Promise.all(first.map((id, slot) => worker(slot, id, until, ids)));
     const inFlightAtKill = await killer;
     assert.equal(a.running, false);
     assert.ok(inFlightAtKill > 0, 'A was killed with no operation in flight');
+    assert.deepEqual(stuck, [], `operations in flight at the kill did not move on within lease_seconds + ${TAKEOVER_SLACK_MS} ms`);
 
     // Settle: no task state anywhere (through B, the only controller left).
     const settleStart = Date.now();
