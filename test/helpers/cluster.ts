@@ -7,6 +7,7 @@
  *   const cluster = await startCluster({ controllers: 2 });
  *   after(() => cluster.stop());             // kills every process, drops the database
  *   const agent = await cluster.startAgent(vdpaHost('compute-r'), { controller: 1 });
+ *   // or { controller: [0, 1] }: --controller A,B, failing over to B when A dies
  *   const id = await cluster.bootServer(cluster.controllers[0]!, 'vm-1');
  *   await cluster.controllers[1]!.waitForServer(id, ['ACTIVE']);
  *   await cluster.controllers[0]!.kill();    // SIGKILL
@@ -72,11 +73,13 @@ export interface ControllerProcess extends Watched {
 
 export interface AgentProcess extends Watched {
   host: string;
-  /** The controller it talks to now. */
+  /** The controller it talks to now (with several: the first it was given). */
   controller: ControllerProcess;
+  /** Every controller it was given (--controller URL,URL...), in order. */
+  controllers: ControllerProcess[];
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again, on another controller if named. */
-  restart(opts?: { controller?: number }): Promise<void>;
+  /** Starts it again, on another controller (or list of them) if named. */
+  restart(opts?: { controller?: number | number[] }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -94,8 +97,11 @@ export interface ClusterOptions {
 }
 
 export interface AgentOptions {
-  /** Index of the controller it attaches to. */
-  controller: number;
+  /**
+   * Index of the controller it attaches to; several indexes: `--controller URL,URL...`
+   * in that order, so it fails over to the next when one dies (docs/agent.md).
+   */
+  controller: number | number[];
   /** --poll-seconds: its fallback poll and long-poll timeout (default: the agent's own). */
   pollSeconds?: number;
   /** --heartbeat-seconds (default 1, so a restarted controller sees it up at once). */
@@ -112,7 +118,7 @@ export interface Cluster {
   controllers: ControllerProcess[];
   agents: AgentProcess[];
   /** Starts `vdpa-compute agent --driver simulated` for this inventory entry (see vdpaHost) and waits until it runs. */
-  startAgent(host: { name: string }, opts: AgentOptions): Promise<AgentProcess>;
+  startAgent(host: { name: string; [field: string]: unknown }, opts: AgentOptions): Promise<AgentProcess>;
   /** A query on the cluster's database (a connection of the test's own). */
   query<T = any>(text: string, params?: unknown[]): Promise<T[]>;
   /** Creates a vdpa port and a server on it (m1.tiny, cirros) through `via`; returns the server id once accepted. */
@@ -319,10 +325,18 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
       const inventory = join(root, `agent-${host.name}.yaml`);
       await writeFile(inventory, stringify(host));
       const [{ value: password }] = await cluster.query<{ value: string }>("select value from settings where key = 'agent_password'");
-      let controller = controllers[a.controller];
-      if (!controller) throw new Error(`no controller ${a.controller} (the cluster has ${controllers.length})`);
+      const pick = (which: number | number[]): ControllerProcess[] => {
+        const list = (Array.isArray(which) ? which : [which]).map((i) => {
+          const c = controllers[i];
+          if (!c) throw new Error(`no controller ${i} (the cluster has ${controllers.length})`);
+          return c;
+        });
+        if (list.length === 0) throw new Error('an agent needs at least one controller');
+        return list;
+      };
+      let attached = pick(a.controller);
       const args = () => [
-        MAIN, 'agent', '--driver', 'simulated', '--inventory', inventory, '--controller', controller!.url,
+        MAIN, 'agent', '--driver', 'simulated', '--inventory', inventory, '--controller', attached.map((c) => c.url).join(','),
         '--heartbeat-seconds', String(a.heartbeatSeconds ?? 1),
         ...(a.pollSeconds !== undefined ? ['--poll-seconds', String(a.pollSeconds)] : []),
         ...(a.args ?? []),
@@ -333,7 +347,8 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
       }));
       const agent: AgentProcess = {
         host: host.name,
-        get controller() { return controller!; },
+        get controller() { return attached[0]!; },
+        get controllers() { return [...attached]; },
         get child() { return w.child; },
         get running() { return w.running; },
         output: w.output,
@@ -342,10 +357,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
         kill: (signal = 'SIGKILL') => ended(w.child, signal, 5000),
         async restart(r = {}) {
           await ended(w.child, 'SIGKILL', 5000);
-          if (r.controller !== undefined) {
-            controller = controllers[r.controller];
-            if (!controller) throw new Error(`no controller ${r.controller}`);
-          }
+          if (r.controller !== undefined) attached = pick(r.controller);
           const from = w.mark();
           w.respawn();
           await w.waitFor('compute agent running', startTimeoutMs, from);

@@ -17,7 +17,7 @@ import type { Database } from '../../storage/schema.js';
 import type { Dialect } from '../../storage/db.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
-import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
+import { NO_VALID_HOST, noteClaimsChanged, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { swapMoveClaims } from './coldMoveClaims.js';
 import { heldDevicesForPorts, pciRequestsWithFlavor } from './coldMoveDevices.js';
 import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindings.js';
@@ -32,12 +32,17 @@ import { resourceRequestFor } from './resources.js';
  * |----------------------------------------|----------------|-------------------|----------------|---------------|
  * | API accepted                           | active/stopped | resize_prep       | RESIZE         | pre-migrating |
  * | destination claimed, guests recorded   | active/stopped | resize_migrating  | RESIZE         | migrating     |
- * | agent: destination guest up            | resized        | –                 | VERIFY_RESIZE  | finished      |
+ * | agent: destination guest up, source    | resized        | –                 | VERIFY_RESIZE  | finished      |
+ * |   guest off (it holds its devices no   |                |                   |                |               |
+ * |   longer: a confirm may free them)     |                |                   |                |               |
+ * | agent: source guest failed to power off| error          | –                 | ERROR          | error         |
  * | no valid host                          | unchanged      | –                 | ACTIVE/SHUTOFF | error (fault) |
  * | agent: destination guest failed        | error          | –                 | ERROR          | error         |
  * | confirmResize                          | active/stopped | –                 | ACTIVE/SHUTOFF | confirmed     |
  * | revertResize accepted                  | resized        | resize_reverting  | REVERT_RESIZE  | reverting     |
- * | agent: source guest back               | active/stopped | –                 | ACTIVE/SHUTOFF | reverted      |
+ * | agent: destination guest gone          | resized        | resize_reverting  | REVERT_RESIZE  | reverting     |
+ * |   (its claims are freed only now)      |                |                   |                |               |
+ * | agent: source guest back, dest gone    | active/stopped | –                 | ACTIVE/SHUTOFF | reverted      |
  * | deadline in resize_prep                | unchanged      | –                 | ACTIVE/SHUTOFF | error (fault) |
  * | deadline in resize_migrating           | error          | –                 | ERROR          | error         |
  * | deadline in resize_reverting           | error          | –                 | ERROR          | error         |
@@ -48,8 +53,12 @@ import { resourceRequestFor } from './resources.js';
  * Claims: the destination is claimed under the migration's uuid and the
  * labels are then swapped in the same transaction, so in VERIFY_RESIZE the
  * source devices belong to the migration and the destination's to the
- * instance; confirm frees the migration's, revert frees the instance's on the
- * destination and gives the migration's back. The source guest is kept
+ * instance; confirm frees the migration's, revert gives the migration's back
+ * and frees the instance's on the destination once its guest there is gone.
+ * A device is never freed while a guest on its host may still hold it open
+ * (the next guest's open of /dev/vhost-vdpa-N would fail with EBUSY): hence
+ * VERIFY_RESIZE waits for the source guest to be off, and a revert for the
+ * destination's guest to be gone. The source guest is kept
  * powered off until then. On the same host there is one guest row, so the
  * guest is removed and defined again with the new (or, on revert, old)
  * definition.
@@ -185,6 +194,24 @@ const moveOf = (s: ServerSnapshot, status: string): MigrationRow | null =>
 const destGuest = (s: ServerSnapshot) => guestOn(s, moveOf(s, 'migrating')?.dest_compute);
 const targetFlavor = (i: InstanceRecord) => i.newFlavor ?? i.flavor;
 
+/**
+ * Writes a guest's desired state for a step of `taskState`, only if the
+ * server is still in it: a delete accepted since the step's snapshot was read
+ * has asked every guest to go, and an unconditional write would bring one back
+ * (the delete would then wait for it until its deadline). The conditional
+ * update orders this write and the delete's on the instance row.
+ */
+async function desiredIfStill(
+  ctx: ControllerContext, uuid: string, taskState: string, host: string, desired: 'running' | 'shutoff', spec: GuestSpec,
+): Promise<void> {
+  const written = await ctx.store.transact(async (trx) => {
+    if (!(await updateInstance(trx, uuid, { stepStarted: true }, { taskState }))) return false;
+    await setDesiredGuest(trx, uuid, host, desired, spec);
+    return true;
+  });
+  if (written) ctx.signals.notify(host);
+}
+
 /** Same-host resize: the old definition is gone, define the new one. */
 async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const { instance } = s;
@@ -192,14 +219,13 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
-  await setDesiredGuest(db, instance.uuid, dest, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
-  ctx.signals.notify(dest);
+  await desiredIfStill(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
+    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
 }
 
 /** A stopped server stays stopped on its new host (or back on its old one). */
-async function shutOff(ctx: ControllerContext, uuid: string, guest: GuestRow): Promise<void> {
-  await setDesiredGuest(ctx.store.db, uuid, guest.host, 'shutoff', guestSpecOf(guest));
-  ctx.signals.notify(guest.host);
+async function shutOff(ctx: ControllerContext, s: ServerSnapshot, guest: GuestRow): Promise<void> {
+  await desiredIfStill(ctx, s.instance.uuid, s.instance.taskState!, guest.host, 'shutoff', guestSpecOf(guest));
 }
 
 /** The destination guest is up (or shut off, for a stopped server): VERIFY_RESIZE. */
@@ -221,18 +247,21 @@ async function moveFinished(ctx: ControllerContext, s: ServerSnapshot): Promise<
 }
 
 /**
- * Gives a server its source back: the instance's claims on `dest` are freed,
- * the migration's move back to the instance and the ports are bound to the
- * source devices again. Returns the source guest's definition (old flavor).
+ * Gives a server its source back: the instance's claims on `dest` are freed
+ * (unless `keepDest`: a revert frees them once the destination's guest is
+ * gone, as it holds the devices open until then), the migration's move back
+ * to the instance and the ports are bound to the source devices again.
+ * Returns the source guest's definition (old flavor).
  */
 async function restoreSource(
   trx: Kysely<Database>, dialect: Dialect, instance: InstanceRecord, migration: MigrationRow,
-  aliases: ControllerContext['config']['pci']['alias'],
+  aliases: ControllerContext['config']['pci']['alias'], opts: { keepDest?: boolean } = {},
 ): Promise<{ spec: GuestSpec; source: string }> {
   const source = migration.source_compute!;
   const dest = migration.dest_compute!;
   const oldFlavor = instance.oldFlavor ?? instance.flavor;
-  await releaseConsumer(trx, dialect, instance.uuid, dest);
+  // On one host both sets carry the instance's label after the transfer below: the new one goes now.
+  if (!opts.keepDest || source === dest) await releaseConsumer(trx, dialect, instance.uuid, dest);
   await transferConsumer(trx, migration.uuid, instance.uuid, source);
   const ports = await getPorts(trx, instance.portIds);
   const sourceGuest = source === dest ? undefined : await getGuest(trx, instance.uuid, source);
@@ -312,7 +341,8 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
       throw new Conflict(`Migration ${migration.uuid} is no longer waiting for a confirmation.`);
     }
     const destGuest = await getGuest(trx, instance.uuid, dest);
-    const { spec, source } = await restoreSource(trx, dialect, instance, migration, ctx.config.pci.alias);
+    // The destination guest runs with its devices until its host removes it: they are freed then (destinationGone).
+    const { spec, source } = await restoreSource(trx, dialect, instance, migration, ctx.config.pci.alias, { keepDest: true });
     if (source === dest) {
       await setDesiredGuest(trx, instance.uuid, dest, 'absent', destGuest ? guestSpecOf(destGuest) : spec);
     } else {
@@ -340,12 +370,15 @@ async function revertFailed(ctx: ControllerContext, s: ServerSnapshot, message: 
   const { instance } = s;
   const migration = revertOf(s)!;
   const source = migration.source_compute!;
+  const dest = migration.dest_compute!;
   await ctx.store.transact(async (trx) => {
     const failed = await updateInstance(trx, instance.uuid, {
       vmState: VmState.ERROR, taskState: null, powerState: PowerState.NOSTATE, host: source, node: source,
       flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null, fault: { code: 500, message, created: nowIso() },
     }, { taskState: TaskState.RESIZE_REVERTING });
     if (!failed) return;
+    // The server ends on its source: what it still held on the destination (its guest there not gone yet) goes.
+    if (dest !== source) await releaseConsumer(trx, ctx.store.dialect, instance.uuid, dest);
     await setMigrationStatus(trx, migration.uuid, 'error');
     await finishAction(trx, instance.uuid, 'revertResize', 'Error', message);
   });
@@ -358,9 +391,26 @@ async function defineReverted(ctx: ControllerContext, s: ServerSnapshot): Promis
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, source);
-  await setDesiredGuest(db, instance.uuid, source, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
-  ctx.signals.notify(source);
+  await desiredIfStill(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
+    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
 }
+
+/** The reverted destination's guest is gone: its row goes and the devices it held are free now. */
+async function destinationGone(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const guest = leftDestGuest(s)!;
+  const dest = revertOf(s)!.dest_compute;
+  await ctx.store.transact(async (trx) => {
+    if (guest.host === dest) await releaseConsumer(trx, ctx.store.dialect, s.instance.uuid, guest.host);
+    await deleteGuest(trx, s.instance.uuid, guest.host);
+  });
+  if (guest.host === dest) noteClaimsChanged(ctx, guest.host);
+}
+
+/** A revert to another host ends once the destination's guest (and with it its claims) is gone. */
+const destinationLeft = (s: ServerSnapshot) => {
+  const m = revertOf(s);
+  return !m || m.dest_compute === m.source_compute || guestOn(s, m.dest_compute) === undefined;
+};
 
 async function reverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const { instance } = s;
@@ -378,6 +428,23 @@ async function reverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void
     await finishAction(trx, instance.uuid, 'revertResize', 'Success');
   });
 }
+
+/**
+ * The source guest of a move to another host is off (or gone): it holds its
+ * devices no longer, so a confirm may free them. Until then the move waits in
+ * resize_migrating.
+ */
+const sourceLetGo = (s: ServerSnapshot) => {
+  const m = moveOf(s, 'migrating');
+  if (!m || m.source_compute === m.dest_compute) return true;
+  const g = guestOn(s, m.source_compute);
+  return g === undefined || reached(g, 'shutoff') || reached(g, 'absent');
+};
+/** The source guest could not be powered off. */
+const sourceFailed = (s: ServerSnapshot) => {
+  const m = moveOf(s, 'migrating');
+  return m !== null && m.source_compute !== m.dest_compute && failedOn(guestOn(s, m.source_compute));
+};
 
 const settled = (g: GuestRow | undefined) => g !== undefined
   && ((g.desired_state === 'running' && reached(g, 'running')) || (g.desired_state === 'shutoff' && reached(g, 'shutoff')));
@@ -400,12 +467,20 @@ export const COLD_MOVE_OPERATION: Operation = {
     {
       state: TaskState.RESIZE_MIGRATING, on: 'a stopped server\'s destination guest running',
       when: (s) => s.instance.vmState === VmState.STOPPED && destGuest(s)?.desired_state === 'running' && reached(destGuest(s), 'running'),
-      step: (ctx, s) => shutOff(ctx, s.instance.uuid, destGuest(s)!),
+      step: (ctx, s) => shutOff(ctx, s, destGuest(s)!),
     },
-    { state: TaskState.RESIZE_MIGRATING, on: 'destination guest up (or shut off)', when: (s) => settled(destGuest(s)), step: moveFinished },
+    {
+      state: TaskState.RESIZE_MIGRATING, on: 'source guest failed to power off', when: sourceFailed,
+      step: (ctx, s) => failMove(ctx, s.instance, moveOf(s, 'migrating')!,
+        `Powering off the guest on ${moveOf(s, 'migrating')!.source_compute} failed: ${guestOn(s, moveOf(s, 'migrating')!.source_compute)!.error}`),
+    },
+    {
+      state: TaskState.RESIZE_MIGRATING, on: 'destination guest up (or shut off), source guest off',
+      when: (s) => settled(destGuest(s)) && sourceLetGo(s), step: moveFinished,
+    },
     {
       state: TaskState.RESIZE_REVERTING, on: 'the destination\'s guest gone', when: (s) => leftDestGuest(s) !== undefined,
-      step: async (ctx, s) => { await deleteGuest(ctx.store.db, s.instance.uuid, leftDestGuest(s)!.host); },
+      step: destinationGone,
     },
     {
       state: TaskState.RESIZE_REVERTING, on: 'source guest failed', when: (s) => failedOn(sourceGuest(s)),
@@ -418,9 +493,12 @@ export const COLD_MOVE_OPERATION: Operation = {
     {
       state: TaskState.RESIZE_REVERTING, on: 'a stopped server\'s source guest running',
       when: (s) => stoppedBefore(s.instance) && sourceGuest(s)?.desired_state === 'running' && reached(sourceGuest(s), 'running'),
-      step: (ctx, s) => shutOff(ctx, s.instance.uuid, sourceGuest(s)!),
+      step: (ctx, s) => shutOff(ctx, s, sourceGuest(s)!),
     },
-    { state: TaskState.RESIZE_REVERTING, on: 'source guest back', when: (s) => settled(sourceGuest(s)), step: reverted },
+    {
+      state: TaskState.RESIZE_REVERTING, on: 'source guest back, destination guest gone',
+      when: (s) => settled(sourceGuest(s)) && destinationLeft(s), step: reverted,
+    },
   ],
   async onDeadline(ctx, s, why) {
     const { instance } = s;

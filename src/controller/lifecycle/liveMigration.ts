@@ -173,13 +173,15 @@ async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migrat
   const message = `Live migration of ${instance.uuid} from ${source} to ${dest} failed: ${why}`;
   let done = false;
   await ctx.store.transact(async (trx) => {
+    // Still migrating first: a delete accepted meanwhile asked every guest to go (the source's too).
+    if (!(await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING }))) return;
     if (!(await setMigrationStatus(trx, migration.uuid, 'error', { expect: [expect] }))) return;
     await releaseConsumer(trx, dialect, instance.uuid, dest);
     await transferConsumer(trx, migration.uuid, instance.uuid, source);
     const destGuest = await getGuest(trx, instance.uuid, dest);
     if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
     await setDesiredGuest(trx, instance.uuid, source, 'running', await boundSpec(trx, instance, source));
-    await updateInstance(trx, instance.uuid, { fault: { code: 500, message, created: nowIso() }, stepStarted: true }, { taskState: TaskState.MIGRATING });
+    await updateInstance(trx, instance.uuid, { fault: { code: 500, message, created: nowIso() } });
     done = true;
   });
   if (!done) return;
@@ -203,8 +205,9 @@ async function moveGuest(ctx: ControllerContext, s: ServerSnapshot): Promise<voi
   const { byPort, aliasDevices } = await heldDevicesForPorts(db, instance.uuid, dest, ports, null);
   const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
   await ctx.store.transact(async (trx) => {
+    // Still migrating first: a delete accepted meanwhile asked every guest to go, and must not see one come back.
+    if (!(await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING }))) return;
     if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
-    await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING });
     await setDesiredGuest(trx, instance.uuid, dest, 'running', { ...spec, liveMigration: { role: 'destination', peer: migration.source_compute! } });
   });
   ctx.signals.notify(dest);
@@ -216,8 +219,8 @@ async function arrived(ctx: ControllerContext, s: ServerSnapshot): Promise<void>
   const migration = liveMigrationOf(s, ['running'])!;
   const source = migration.source_compute!;
   await ctx.store.transact(async (trx) => {
+    if (!(await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING }))) return;
     if (!(await setMigrationStatus(trx, migration.uuid, 'post-migrating', { expect: ['running'] }))) return;
-    await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING });
     const sourceGuest = await getGuest(trx, instance.uuid, source);
     if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', guestSpecOf(sourceGuest));
   });
