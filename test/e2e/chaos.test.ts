@@ -160,6 +160,7 @@ describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED
       const ports: any[] = (await aio.api('GET', '/network/v2.0/ports')).body.ports;
       const spare = await freePorts();
       const vdpaPortsOf = (id: string) => ports.filter((p) => p.device_id === id && p['binding:vnic_type'] === 'vdpa').map((p) => p.id);
+      for (const s of servers.filter((x) => x.status === 'ERROR')) log.push(`round ${round}: ${s.name} in ERROR: ${s.fault?.message}`);
       const chosen = servers.filter(() => random() < 0.7);
       for (const s of chosen) {
         const op = operationFor(s, vdpaPortsOf(s.id), spare);
