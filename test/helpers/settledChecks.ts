@@ -134,3 +134,60 @@ export async function assertDevicesMatchServers(aio: AllInOneProcess, hosts: str
   }
   assert.deepEqual(problems, [], `${problems.join('\n')}\nservers: ${JSON.stringify(dumpServers(aio.dataDir), null, 1)}`);
 }
+
+const DESIRED_FOR_STATUS: Record<string, string> = { ACTIVE: 'running', SHUTOFF: 'shutoff', SUSPENDED: 'suspended' };
+
+/**
+ * What the agents are told matches the servers: a settled server has one
+ * guest, on its host, wanted in the state its status says, answered by the
+ * agent, defined with exactly its ports and, for each vdpa port, the
+ * character device of the device its binding names. A shelved one has none.
+ */
+export async function assertGuestsMatchServers(aio: AllInOneProcess, hosts: string[]): Promise<void> {
+  const servers = await allServers(aio);
+  const ports: any[] = (await aio.api('GET', '/network/v2.0/ports')).body.ports;
+  const chardevs = new Map<string, string>();
+  for (const host of hosts) {
+    for (const d of await aio.pci(host)) if (d.vdpa_chardev) chardevs.set(`${host} ${d.address}`, d.vdpa_chardev);
+  }
+  const rows = new Map((dumpServers(aio.dataDir) as any[]).map((r) => [r.uuid, r]));
+  const problems: string[] = [];
+  for (const s of servers) {
+    const row = rows.get(s.id);
+    const host = s['OS-EXT-SRV-ATTR:host'];
+    const what = `${s.name} (${s.id}, ${s.status}, host ${host})`;
+    const guests: any[] = row?.guests ?? [];
+    if (s.status === 'SHELVED_OFFLOADED') {
+      if (guests.length) problems.push(`${what}: shelved with guests on ${guests.map((g) => g.host).join(', ')}`);
+      continue;
+    }
+    const desired = DESIRED_FOR_STATUS[s.status];
+    if (!desired) continue;
+    const elsewhere = guests.filter((g) => g.host !== host);
+    if (elsewhere.length) problems.push(`${what}: guests also on ${elsewhere.map((g) => `${g.host} (${g.desired_state})`).join(', ')}`);
+    const guest = guests.find((g) => g.host === host);
+    if (!guest) {
+      problems.push(`${what}: no guest on its host`);
+      continue;
+    }
+    if (guest.desired_state !== desired) problems.push(`${what}: guest wanted ${guest.desired_state}, not ${desired}`);
+    if (guest.observed_generation !== guest.generation) problems.push(`${what}: generation ${guest.generation} not answered (${guest.observed_generation})`);
+    const db = new BetterSqlite3(join(aio.dataDir, 'vdpa-compute.sqlite'), { readonly: true, fileMustExist: true });
+    let spec: any;
+    try {
+      spec = JSON.parse((db.prepare('select spec from guests where instance_uuid = ? and host = ?').get(s.id, host) as { spec: string }).spec);
+    } finally {
+      db.close();
+    }
+    const mine = ports.filter((p) => p.device_id === s.id);
+    const specPorts = spec.interfaces.map((i: any) => i.portId).sort();
+    const portIds = mine.map((p) => p.id).sort();
+    if (JSON.stringify(specPorts) !== JSON.stringify(portIds)) problems.push(`${what}: guest defined with ports ${specPorts} for ${portIds}`);
+    for (const p of mine.filter((x) => x['binding:vnic_type'] === 'vdpa')) {
+      const iface = spec.interfaces.find((i: any) => i.portId === p.id);
+      const want = chardevs.get(`${host} ${p['binding:profile']?.pci_slot}`);
+      if (iface && iface.vdpaChardev !== want) problems.push(`${what}: port ${p.id} defined on ${iface.vdpaChardev}, its device's is ${want}`);
+    }
+  }
+  assert.deepEqual(problems, [], `${problems.join('\n')}\nservers: ${JSON.stringify(dumpServers(aio.dataDir), null, 1)}`);
+}
