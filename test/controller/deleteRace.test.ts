@@ -10,10 +10,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TaskState } from '../../src/domain/lifecycle/serverStatus.js';
+import { TaskState, VmState } from '../../src/domain/lifecycle/serverStatus.js';
+import { COLD_MOVE_OPERATION } from '../../src/controller/lifecycle/coldMove.js';
 import { serverQueueOf } from '../../src/controller/operations/serverQueue.js';
-import { getGuest, setDesiredGuest } from '../../src/storage/repositories/guests.js';
+import { getGuest, guestsOfInstance, setDesiredGuest } from '../../src/storage/repositories/guests.js';
 import { updateInstance } from '../../src/storage/repositories/instances.js';
+import { readServerSnapshot } from '../../src/storage/repositories/operations.js';
 import { boot, free, HOSTS, server, startRig, until, waitStatus, type Rig } from '../helpers/simulatedRig.js';
 
 describe('a delete that missed a guest of a move', () => {
@@ -42,5 +44,29 @@ describe('a delete that missed a guest of a move', () => {
       .catch(async (e) => { throw new Error(`${(e as Error).message}: ${JSON.stringify(await server(rig, s.id))}`); });
     await until('every device free', async () => (await Promise.all(HOSTS.map((h) => free(rig, h)))).every((n) => n === 5));
     assert.equal(await rig.drivers.get(dest)!.status(s.id), null, 'the destination\'s guest is gone from its host');
+  });
+
+  test('a move\'s step that read its snapshot before a delete finished writes no guest of the deleted server', async () => {
+    const s = await boot(rig, 'stale-step');
+    assert.equal((await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { migrate: null })).status, 202);
+    const moved = await waitStatus(rig, s.id, ['VERIFY_RESIZE']);
+    const dest = moved['OS-EXT-SRV-ATTR:host'] as string;
+    const { ctx } = rig.tc;
+    // The snapshot a stopped server's move had when its destination guest came up (the next step shuts it off).
+    const rows = (await readServerSnapshot(ctx.store.db, s.id))!;
+    const snapshot = {
+      ...rows, now: Date.now(),
+      instance: { ...rows.instance, vmState: VmState.STOPPED, taskState: TaskState.RESIZE_MIGRATING },
+      migration: { ...rows.migration!, status: 'migrating' },
+    };
+    const row = COLD_MOVE_OPERATION.transitions.find((t) => t.state === TaskState.RESIZE_MIGRATING && t.when(snapshot));
+    assert.ok(row, 'a row of the move matches the snapshot');
+    assert.match(row.on, /stopped server/);
+
+    assert.equal((await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`)).status, 204);
+    await until('the server gone', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
+    await row.step(ctx, snapshot);
+    assert.deepEqual(await guestsOfInstance(ctx.store.db, s.id), [], 'no guest row for a server that is gone');
+    assert.equal(await rig.drivers.get(dest)!.status(s.id), null);
   });
 });

@@ -185,6 +185,23 @@ const moveOf = (s: ServerSnapshot, status: string): MigrationRow | null =>
 const destGuest = (s: ServerSnapshot) => guestOn(s, moveOf(s, 'migrating')?.dest_compute);
 const targetFlavor = (i: InstanceRecord) => i.newFlavor ?? i.flavor;
 
+/**
+ * A step's next instruction to a host, written only while the server is still
+ * in the step's task state: a delete may have come since the snapshot was
+ * read, and a guest row written after the delete finished would be a guest
+ * of no server (the write is an upsert) that its agent would start.
+ */
+async function instructInStep(
+  ctx: ControllerContext, uuid: string, taskState: string, host: string, desired: 'running' | 'shutoff', spec: GuestSpec,
+): Promise<void> {
+  const written = await ctx.store.transact(async (trx) => {
+    if (!(await updateInstance(trx, uuid, { stepStarted: true }, { taskState }))) return false;
+    await setDesiredGuest(trx, uuid, host, desired, spec);
+    return true;
+  });
+  if (written) ctx.signals.notify(host);
+}
+
 /** Same-host resize: the old definition is gone, define the new one. */
 async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const { instance } = s;
@@ -192,14 +209,13 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
-  await setDesiredGuest(db, instance.uuid, dest, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
-  ctx.signals.notify(dest);
+  await instructInStep(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
+    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
 }
 
 /** A stopped server stays stopped on its new host (or back on its old one). */
-async function shutOff(ctx: ControllerContext, uuid: string, guest: GuestRow): Promise<void> {
-  await setDesiredGuest(ctx.store.db, uuid, guest.host, 'shutoff', JSON.parse(guest.spec));
-  ctx.signals.notify(guest.host);
+async function shutOff(ctx: ControllerContext, s: ServerSnapshot, guest: GuestRow): Promise<void> {
+  await instructInStep(ctx, s.instance.uuid, s.instance.taskState!, guest.host, 'shutoff', JSON.parse(guest.spec) as GuestSpec);
 }
 
 /** The destination guest is up (or shut off, for a stopped server): VERIFY_RESIZE. */
@@ -358,8 +374,8 @@ async function defineReverted(ctx: ControllerContext, s: ServerSnapshot): Promis
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, source);
-  await setDesiredGuest(db, instance.uuid, source, 'running', buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
-  ctx.signals.notify(source);
+  await instructInStep(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
+    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
 }
 
 async function reverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
@@ -400,7 +416,7 @@ export const COLD_MOVE_OPERATION: Operation = {
     {
       state: TaskState.RESIZE_MIGRATING, on: 'a stopped server\'s destination guest running',
       when: (s) => s.instance.vmState === VmState.STOPPED && destGuest(s)?.desired_state === 'running' && reached(destGuest(s), 'running'),
-      step: (ctx, s) => shutOff(ctx, s.instance.uuid, destGuest(s)!),
+      step: (ctx, s) => shutOff(ctx, s, destGuest(s)!),
     },
     { state: TaskState.RESIZE_MIGRATING, on: 'destination guest up (or shut off)', when: (s) => settled(destGuest(s)), step: moveFinished },
     {
@@ -418,7 +434,7 @@ export const COLD_MOVE_OPERATION: Operation = {
     {
       state: TaskState.RESIZE_REVERTING, on: 'a stopped server\'s source guest running',
       when: (s) => stoppedBefore(s.instance) && sourceGuest(s)?.desired_state === 'running' && reached(sourceGuest(s), 'running'),
-      step: (ctx, s) => shutOff(ctx, s.instance.uuid, sourceGuest(s)!),
+      step: (ctx, s) => shutOff(ctx, s, sourceGuest(s)!),
     },
     { state: TaskState.RESIZE_REVERTING, on: 'source guest back', when: (s) => settled(sourceGuest(s)), step: reverted },
   ],
