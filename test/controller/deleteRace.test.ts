@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskState, VmState } from '../../src/domain/lifecycle/serverStatus.js';
 import { COLD_MOVE_OPERATION } from '../../src/controller/lifecycle/coldMove.js';
+import { EVACUATE_OPERATION } from '../../src/controller/lifecycle/evacuate.js';
 import { serverQueueOf } from '../../src/controller/operations/serverQueue.js';
 import { getGuest, guestsOfInstance, setDesiredGuest } from '../../src/storage/repositories/guests.js';
 import { updateInstance } from '../../src/storage/repositories/instances.js';
@@ -68,5 +69,21 @@ describe('a delete that missed a guest of a move', () => {
     await row.step(ctx, snapshot);
     assert.deepEqual(await guestsOfInstance(ctx.store.db, s.id), [], 'no guest row for a server that is gone');
     assert.equal(await rig.drivers.get(dest)!.status(s.id), null);
+  });
+
+  test('an evacuation\'s shut-off step that read its snapshot before a delete finished writes no guest either', async () => {
+    const s = await boot(rig, 'stale-evacuation');
+    const { ctx } = rig.tc;
+    // A stopped server rebuilt on its new host, its guest up there: the next step shuts it off.
+    const rows = (await readServerSnapshot(ctx.store.db, s.id))!;
+    const snapshot = { ...rows, now: Date.now(), instance: { ...rows.instance, vmState: VmState.STOPPED, taskState: TaskState.REBUILD_SPAWNING } };
+    const row = EVACUATE_OPERATION.transitions.find((t) => t.state === TaskState.REBUILD_SPAWNING && t.when(snapshot));
+    assert.ok(row, 'a row of the evacuation matches the snapshot');
+    assert.match(row.on, /stopped server/);
+
+    assert.equal((await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`)).status, 204);
+    await until('the server gone', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
+    await row.step(ctx, snapshot);
+    assert.deepEqual(await guestsOfInstance(ctx.store.db, s.id), []);
   });
 });
