@@ -117,4 +117,19 @@ describe('a build that fails on scheduler_max_attempts hosts', () => {
     assert.deepEqual(actions.map((a: any) => a.Action), ['create']);
     await assertDoctorClean(aio);
   });
+
+  test('two failing hosts left: two attempts, then ERROR with the second host\'s message (not "No valid host")', async () => {
+    for (const h of ['compute-2', 'compute-3']) {
+      const off = await aio.openstack(['compute', 'service', 'set', '--disable', h, 'nova-compute']);
+      assert.equal(off.code, 0, off.stderr);
+    }
+    const { id, port } = await createWithClient(aio, 'doomed-twice');
+    const server = await aio.waitForServer(id, ['ERROR', 'ACTIVE']);
+    assert.equal(server.status, 'ERROR');
+    assert.equal(server.fault.message, message('compute-1'));
+    assert.deepEqual(actionEvents(aio.dataDir, id).map((e) => [e.host, e.result]), [['compute-0', 'Error'], ['compute-1', 'Error']]);
+    for (const h of HOSTS) assert.deepEqual(await allFree(aio, h), [], h);
+    assert.equal((await showPort(aio, port.id))['binding:host_id'], '');
+    await assertDoctorClean(aio);
+  });
 });
