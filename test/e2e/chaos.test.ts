@@ -8,8 +8,14 @@
  * host's devices must be those of the servers on it.
  *
  * The simulated hypervisors live in the killed process too, so a restart also
- * loses every guest they ran (agents define running ones again from the
- * database): a harsher crash than a controller alone, which is the point.
+ * loses every guest they ran: agents define the running ones again from the
+ * database, but a shut-off or suspended guest is simply gone, and its next
+ * operation fails on the host ("guest … does not exist on compute-N"; a
+ * revert of a stopped server's move then ends in ERROR). Those are settled
+ * states like any other; the checks hold for them too.
+ *
+ * Evacuation is left out: it needs a compute service forced down, which
+ * every other operation on that host would then refuse.
  *
  * The sequence of operations comes from a seeded PRNG (printed; set
  * VDPA_CHAOS_SEED to replay it; the kill moments depend on timing as well).
@@ -46,7 +52,7 @@ function prng(seed: number): () => number {
 
 const SEED = process.env.VDPA_CHAOS_SEED ? Number(process.env.VDPA_CHAOS_SEED) : Math.floor(Math.random() * 2 ** 31);
 
-describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED})`, { timeout: 120_000 }, () => {
+describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED})`, { timeout: 45_000 + KILLS * 7_500 }, () => {
   let aio: AllInOneProcess;
   let image: string;
   const random = prng(SEED);
@@ -76,7 +82,7 @@ describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED
    * refused on purpose: a refusal must change nothing either). Returns the
    * request, not awaited: the kill comes while some are still in flight.
    */
-  function operationFor(s: any, ports: string[], spare: string[]): [string, () => Promise<{ status: number }>] | null {
+  function randomOperation(s: any, ports: string[], spare: string[]): [string, () => Promise<{ status: number }>] | null {
     const id = s.id;
     // Resizes go up (down is refused: disk); a revert brings the smaller flavor back.
     const flavor = s.flavor.id === '1' ? pick(['2', '3']) : '3';
@@ -163,7 +169,7 @@ describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED
       for (const s of servers.filter((x) => x.status === 'ERROR')) log.push(`round ${round}: ${s.name} in ERROR: ${s.fault?.message}`);
       const chosen = servers.filter(() => random() < 0.7);
       for (const s of chosen) {
-        const op = operationFor(s, vdpaPortsOf(s.id), spare);
+        const op = randomOperation(s, vdpaPortsOf(s.id), spare);
         if (!op) continue;
         const [name, run] = op;
         inFlight.push(run().then(
@@ -193,37 +199,25 @@ describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED
       await aio.kill();
       log.push(`round ${round}: SIGKILL ${killAfter} ms after the operations`);
       await aio.restart();
-      // Let the restarted process get some way before the next round piles more on.
-      // Often the next round (and its kill) comes while the restarted process is still catching up.
+      // Usually the restarted process gets some way first; often the next round (and kill) comes while it catches up.
       await new Promise((r) => setTimeout(r, Math.floor(random() * (random() < 0.3 ? 100 : 1500))));
     }
     await Promise.allSettled(inFlight);
+    console.log(log.join('\n'));
 
-    let servers: any[];
-    try {
-      // Anything waiting on a host that will never answer ends at its deadline, found by the next resync.
-      servers = await waitAllSettled(aio, (CONFIG.operation_timeout + 2 * CONFIG.reconcile_interval + 10) * 1000);
-      // VERIFY_RESIZE is settled but holds claims on two hosts: confirm, and the checks see one.
-      for (const s of servers.filter((x) => x.status === 'VERIFY_RESIZE')) {
-        const r = await action(s.id, { confirmResize: null });
-        assert.equal(r.status, 204, `confirm ${s.name}: ${JSON.stringify(r.body)}`);
-      }
-      servers = await waitAllSettled(aio, 15_000);
-    } catch (e) {
-      console.log(log.join('\n'));
-      throw e;
+    // Anything waiting on a host that will never answer ends at its deadline, found by the next resync.
+    let servers = await waitAllSettled(aio, (CONFIG.operation_timeout + 2 * CONFIG.reconcile_interval + 10) * 1000);
+    // VERIFY_RESIZE is settled but holds claims on two hosts: confirm, and the checks see one.
+    for (const s of servers.filter((x) => x.status === 'VERIFY_RESIZE')) {
+      const r = await action(s.id, { confirmResize: null });
+      assert.equal(r.status, 204, `confirm ${s.name}: ${JSON.stringify(r.body)}`);
     }
-    console.log(log.join("\n"));
+    servers = await waitAllSettled(aio, 15_000);
     console.log(`after ${KILLS} kills: ${servers.map((s) => `${s.name} ${s.status}`).join(', ')}`);
     const faults = servers.filter((s) => s.status === 'ERROR').map((s) => `${s.name}: ${s.fault?.message}`);
     if (faults.length) console.log(`servers in ERROR: ${faults.join('; ')}`);
-    try {
-      await assertDevicesMatchServers(aio, HOSTS, VFS);
-      await assertDoctorClean(aio, join(aio.dataDir, 'config.yaml'));
-    } catch (e) {
-      console.log(log.join('\n'));
-      throw e;
-    }
+    await assertDevicesMatchServers(aio, HOSTS, VFS);
+    await assertDoctorClean(aio, join(aio.dataDir, 'config.yaml'));
     // The guests of moves that ended go once their hosts have answered: a short wait, bounded.
     const end = Date.now() + 10_000;
     for (;;) {
@@ -231,10 +225,7 @@ describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED
         await assertGuestsMatchServers(aio, HOSTS);
         break;
       } catch (e) {
-        if (Date.now() > end) {
-          console.log(log.join('\n'));
-          throw e;
-        }
+        if (Date.now() > end) throw e;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
