@@ -16,7 +16,14 @@ export interface CliResult {
 export interface AllInOneProcess {
   url: string;
   dataDir: string;
-  child: ChildProcess;
+  /** The running `serve` process (a new one after each restart). */
+  readonly child: ChildProcess;
+  /** Output of every `serve` process so far (restarts included). */
+  output(): string;
+  /** SIGKILLs `serve` (no shutdown of any kind) and waits for it to be gone. */
+  kill(): Promise<void>;
+  /** Kills `serve` if it still runs and starts it again on the same port, data directory, inventory and config. */
+  restart(): Promise<void>;
   /** Runs the real `openstack` client as admin (default) or demo; never throws on a non-zero exit. */
   openstack(args: string[], opts?: { user?: 'admin' | 'demo'; env?: Record<string, string> }): Promise<CliResult>;
   /** Runs `openstack … -f json` and parses stdout; throws with stderr on failure. */
@@ -85,21 +92,36 @@ export async function startAllInOneProcess(o: AllInOneProcessOptions = {}): Prom
   }
   if (o.databaseUrl) env.VDPA_DATABASE_URL = o.databaseUrl;
   Object.assign(env, o.env ?? {});
-  const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'serve', ...(o.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => { output += String(d); });
-  child.stderr!.on('data', (d) => { output += String(d); });
   const url = `http://127.0.0.1:${port}`;
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`vdpa-compute serve exited (${child.exitCode}):\n${output}`);
-    if (output.includes('vdpa-compute is listening')) break;
-    if (Date.now() - started > 30_000) {
-      child.kill('SIGKILL');
-      throw new Error(`vdpa-compute serve did not start in 30 s:\n${output}`);
+  let child!: ChildProcess;
+  let earlier = '';
+  let output = '';
+  const launch = async () => {
+    if (output) earlier += `${output}\n--- serve restarted ---\n`;
+    output = '';
+    const proc = spawn(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'serve', ...(o.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    proc.stdout!.on('data', (d) => { output += String(d); });
+    proc.stderr!.on('data', (d) => { output += String(d); });
+    const started = Date.now();
+    for (;;) {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`vdpa-compute serve exited (${proc.exitCode ?? proc.signalCode}):\n${output}`);
+      if (output.includes('vdpa-compute is listening')) break;
+      if (Date.now() - started > 30_000) {
+        proc.kill('SIGKILL');
+        throw new Error(`vdpa-compute serve did not start in 30 s:\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  };
+  const killHard = async () => {
+    const proc = child;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise<void>((res) => proc.once('exit', () => res()));
+    proc.kill('SIGKILL');
+    await gone;
+  };
+  await launch();
 
   const cliEnv = (user: 'admin' | 'demo', extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
     const clean: NodeJS.ProcessEnv = {};
@@ -117,7 +139,14 @@ export async function startAllInOneProcess(o: AllInOneProcessOptions = {}): Prom
   const clouds = parse(await readFile(join(dataDir, 'clouds.yaml'), 'utf8')) as { clouds: Record<string, { auth: Record<string, string> }> };
 
   const self: AllInOneProcess = {
-    url, dataDir, child,
+    url, dataDir,
+    get child() { return child; },
+    output: () => earlier + output,
+    kill: killHard,
+    async restart() {
+      await killHard();
+      await launch();
+    },
     openstack: (args, opts = {}) => run('openstack', args, cliEnv(opts.user ?? 'admin', opts.env)),
     async openstackJson(args, opts = {}) {
       const r = await run('openstack', [...args, '-f', 'json'], cliEnv(opts.user ?? 'admin', opts.env));
@@ -177,7 +206,7 @@ export async function startAllInOneProcess(o: AllInOneProcessOptions = {}): Prom
       return r.body.pci_devices;
     },
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await new Promise<void>((res) => {
           const t = setTimeout(() => { child.kill('SIGKILL'); res(); }, 5000);

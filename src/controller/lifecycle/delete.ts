@@ -1,7 +1,7 @@
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { deleteGuest, deleteGuestsOf, guestsOfInstance, hasGuests, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
-import { listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
+import { deleteGuest, deleteGuestsOf, guestsOfInstance, guestSpecOf, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import type { Kysely } from 'kysely';
@@ -13,33 +13,68 @@ import { noteClaimsChanged } from '../services/scheduler.js';
 import { unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
 
+/** Compute hosts whose service is up now: their agents can remove a guest. */
+async function upComputeHosts(ctx: ControllerContext): Promise<Set<string>> {
+  const services = await listServices(ctx.store.db, { binary: COMPUTE_BINARY });
+  return new Set(services.filter((svc) => serviceIsUp(svc, ctx.config.service_down_time)).map((svc) => svc.host));
+}
+
+/**
+ * Asks every guest of the server that is still wanted somewhere to go: on an
+ * up host its agent removes it, on a down host the row just goes (its agent
+ * removes what it no longer owns when it comes back). Returns the hosts told.
+ */
+async function sendGuestsAway(trx: Kysely<Database>, uuid: string, guests: GuestRow[], up: Set<string>): Promise<string[]> {
+  const told: string[] = [];
+  for (const g of guests) {
+    if (up.has(g.host)) {
+      await setDesiredGuest(trx, uuid, g.host, 'absent', guestSpecOf(g));
+      told.push(g.host);
+    } else {
+      await deleteGuest(trx, uuid, g.host);
+    }
+  }
+  return told;
+}
+
 /**
  * Delete: the agents of every host holding a guest remove it, then the
  * claims are freed and the ports unbound. A server whose host is down (or that
  * never had one) is deleted at once; an agent that comes back removes guests
  * it no longer owns.
+ *
+ * The task state is written before the guests are read, in one transaction:
+ * an operation step that adds a guest (a move's destination) either committed
+ * before, and its guest is read here, or finds the server deleting and
+ * changes nothing.
  */
 export async function startDelete(ctx: ControllerContext, instance: InstanceRecord): Promise<void> {
-  const { db } = ctx.store;
-  const guests = await guestsOfInstance(db, instance.uuid);
-  const hosts = [...new Set(guests.map((g) => g.host))];
-  const upHosts: string[] = [];
-  for (const host of hosts) {
-    const [svc] = await listServices(db, { host, binary: 'nova-compute' });
-    if (svc && serviceIsUp(svc, ctx.config.service_down_time)) upHosts.push(host);
-  }
-  if (upHosts.length === 0) {
-    await finishDelete(ctx, instance.uuid);
-    return;
-  }
-  await ctx.store.transact(async (trx) => {
-    await updateInstance(trx, instance.uuid, { taskState: TaskState.DELETING });
-    for (const g of guests) {
-      if (upHosts.includes(g.host)) await setDesiredGuest(trx, instance.uuid, g.host, 'absent', guestSpecOf(g));
-      else await deleteGuest(trx, instance.uuid, g.host);
-    }
+  const up = await upComputeHosts(ctx);
+  const outcome = await ctx.store.transact(async (trx) => {
+    if (!(await updateInstance(trx, instance.uuid, { taskState: TaskState.DELETING }))) return null;
+    const told = await sendGuestsAway(trx, instance.uuid, await guestsOfInstance(trx, instance.uuid), up);
+    if (told.length > 0) return { told, freedOn: null };
+    const fresh = await getInstance(trx, instance.uuid);
+    if (fresh) await finishDeleteIn(trx, ctx.store.dialect, fresh);
+    return { told, freedOn: fresh?.host ?? null };
   });
-  for (const host of upHosts) ctx.signals.notify(host);
+  for (const host of outcome?.told ?? []) ctx.signals.notify(host);
+  if (outcome?.freedOn) noteClaimsChanged(ctx, outcome.freedOn);
+}
+
+/** A step that ran alongside the delete wanted a guest again: it is told to go too (or, on a down host, its row goes). */
+async function guestsWantedAgain(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const up = await upComputeHosts(ctx);
+  const told = await ctx.store.transact(async (trx) => {
+    const fresh = await getInstance(trx, s.instance.uuid);
+    if (fresh?.taskState !== TaskState.DELETING) return [];
+    const guests = await guestsOfInstance(trx, fresh.uuid);
+    const hosts = await sendGuestsAway(trx, fresh.uuid, guests.filter((g) => g.desired_state !== 'absent'), up);
+    if (!(await hasGuests(trx, fresh.uuid))) await finishDeleteIn(trx, ctx.store.dialect, fresh);
+    return hosts;
+  });
+  ctx.log.warn({ server: s.instance.uuid, hosts: told }, 'guests wanted again during a delete: told to go');
+  for (const host of told) ctx.signals.notify(host);
 }
 
 /**
@@ -48,6 +83,8 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
  * | deleting   | a host reports its guest gone         | that guest row goes; the last one finishes delete |
  * | deleting   | no guest left on any host             | claims freed, ports unbound, server removed       |
  * | deleting   | a host failed to remove the guest     | ERROR with the host's message (claims kept)       |
+ * | deleting   | a guest wanted again (a step that ran | told to go (on a down host its row goes)          |
+ * |            | alongside the delete)                 |                                                   |
  * | deleting   | deadline                              | ERROR, fault naming the host (claims kept: the    |
  * |            |                                       | guest may still run there; delete again)          |
  */
@@ -94,6 +131,10 @@ export const DELETE: Operation = {
     {
       state: TaskState.DELETING, on: 'a host failed to remove the guest', when: (s) => stuckGuest(s) !== undefined,
       step: (ctx, s) => ctx.store.transact((trx) => deleteFailedIn(trx, s.instance, stuckGuest(s)!.error!)),
+    },
+    {
+      state: TaskState.DELETING, on: 'a guest wanted again', when: (s) => s.guests.some((g) => g.desired_state !== 'absent'),
+      step: guestsWantedAgain,
     },
   ],
   async onDeadline(ctx, s, why) {

@@ -180,8 +180,13 @@ const targetState = (s: ServerSnapshot) => (s.instance.vmState === VmState.STOPP
 /** A stopped server is rebuilt stopped: spawn, then shut off (Nova does the same). */
 async function shutOffRebuilt(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const guest = placedGuest(s)!;
-  await setDesiredGuest(ctx.store.db, s.instance.uuid, guest.host, 'shutoff', specOf(guest));
-  ctx.signals.notify(guest.host);
+  // Only while still evacuating: after a delete that finished meanwhile, this upsert would leave a guest of no server.
+  const written = await ctx.store.transact(async (trx) => {
+    if (!(await updateInstance(trx, s.instance.uuid, { stepStarted: true }, { taskState: TaskState.REBUILD_SPAWNING }))) return false;
+    await setDesiredGuest(trx, s.instance.uuid, guest.host, 'shutoff', specOf(guest));
+    return true;
+  });
+  if (written) ctx.signals.notify(guest.host);
 }
 
 async function evacuated(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
