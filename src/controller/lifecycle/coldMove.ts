@@ -77,7 +77,7 @@ function invalidState(action: string, instance: InstanceRecord, allowed: readonl
 }
 
 function parseSpec(row: GuestRow | undefined): GuestSpec | null {
-  return row ? guestSpecOf(row) : null;
+  return row ? (guestSpecOf(row)) : null;
 }
 
 /**
@@ -195,12 +195,13 @@ const destGuest = (s: ServerSnapshot) => guestOn(s, moveOf(s, 'migrating')?.dest
 const targetFlavor = (i: InstanceRecord) => i.newFlavor ?? i.flavor;
 
 /**
- * A step's next instruction to a host, written only while the server is still
- * in the step's task state: a delete may have come since the snapshot was
- * read, and a guest row written after the delete finished would be a guest
- * of no server (the write is an upsert) that its agent would start.
+ * Writes a guest's desired state for a step of `taskState`, only if the
+ * server is still in it: a delete accepted since the step's snapshot was read
+ * has asked every guest to go, and an unconditional write would bring one back
+ * (the delete would then wait for it until its deadline). The conditional
+ * update orders this write and the delete's on the instance row.
  */
-async function instructInStep(
+async function desiredIfStill(
   ctx: ControllerContext, uuid: string, taskState: string, host: string, desired: 'running' | 'shutoff', spec: GuestSpec,
 ): Promise<void> {
   const written = await ctx.store.transact(async (trx) => {
@@ -218,13 +219,13 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
-  await instructInStep(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
+  await desiredIfStill(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
     buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
 }
 
 /** A stopped server stays stopped on its new host (or back on its old one). */
 async function shutOff(ctx: ControllerContext, s: ServerSnapshot, guest: GuestRow): Promise<void> {
-  await instructInStep(ctx, s.instance.uuid, s.instance.taskState!, guest.host, 'shutoff', guestSpecOf(guest));
+  await desiredIfStill(ctx, s.instance.uuid, s.instance.taskState!, guest.host, 'shutoff', guestSpecOf(guest));
 }
 
 /** The destination guest is up (or shut off, for a stopped server): VERIFY_RESIZE. */
@@ -390,7 +391,7 @@ async function defineReverted(ctx: ControllerContext, s: ServerSnapshot): Promis
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, source);
-  await instructInStep(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
+  await desiredIfStill(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
     buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
 }
 
@@ -469,6 +470,15 @@ export const COLD_MOVE_OPERATION: Operation = {
       step: (ctx, s) => shutOff(ctx, s, destGuest(s)!),
     },
     {
+      state: TaskState.RESIZE_MIGRATING, on: 'source guest failed to power off', when: sourceFailed,
+      step: (ctx, s) => failMove(ctx, s.instance, moveOf(s, 'migrating')!,
+        `Powering off the guest on ${moveOf(s, 'migrating')!.source_compute} failed: ${guestOn(s, moveOf(s, 'migrating')!.source_compute)!.error}`),
+    },
+    {
+      state: TaskState.RESIZE_MIGRATING, on: 'destination guest up (or shut off), source guest off',
+      when: (s) => settled(destGuest(s)) && sourceLetGo(s), step: moveFinished,
+    },
+    {
       state: TaskState.RESIZE_REVERTING, on: 'the destination\'s guest gone', when: (s) => leftDestGuest(s) !== undefined,
       step: destinationGone,
     },
@@ -484,6 +494,10 @@ export const COLD_MOVE_OPERATION: Operation = {
       state: TaskState.RESIZE_REVERTING, on: 'a stopped server\'s source guest running',
       when: (s) => stoppedBefore(s.instance) && sourceGuest(s)?.desired_state === 'running' && reached(sourceGuest(s), 'running'),
       step: (ctx, s) => shutOff(ctx, s, sourceGuest(s)!),
+    },
+    {
+      state: TaskState.RESIZE_REVERTING, on: 'source guest back, destination guest gone',
+      when: (s) => settled(sourceGuest(s)) && destinationLeft(s), step: reverted,
     },
   ],
   async onDeadline(ctx, s, why) {
