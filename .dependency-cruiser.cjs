@@ -30,6 +30,13 @@ module.exports = {
       to: { path: '^src/controller/api' },
     },
     {
+      name: 'device-feed-is-storage-only',
+      comment: 'Only storage notes device changes (src/storage/devices/changeFeed.ts); others subscribe through store.deviceChanges.',
+      severity: 'error',
+      from: { pathNot: '^src/storage/' },
+      to: { path: '^src/storage/devices/changeFeed\\.ts$' },
+    },
+    {
       name: 'storage-below-controller',
       severity: 'error',
       from: { path: '^src/storage' },

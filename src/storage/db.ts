@@ -10,6 +10,7 @@ import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { operationsMigration } from './migrations/006_operations.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { runTransactionStatementsDirectly } from './inTransaction.js';
 import { preparingPool } from './preparingPool.js';
@@ -26,6 +27,11 @@ export interface Store {
    * SQLite, transactions asked for together share one commit (groupCommit.ts).
    */
   transact<T>(work: TransactionWork<T>): Promise<T>;
+  /**
+   * Hosts whose devices, pools or claimed resources this process's writes
+   * changed, delivered after their transaction committed (devices/changeFeed.ts).
+   */
+  deviceChanges: DeviceChangeFeed;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,7 @@ export async function openStore(url: string): Promise<Store> {
   let dialect: Dialect;
   let transact: Store['transact'];
   let checkpointer: Checkpointer | null = null;
+  const deviceChanges = new DeviceChangeFeed();
   if (isPostgres) {
     dialect = 'postgres';
     // int8 (count(*)) would otherwise come back as a string.
@@ -86,7 +93,16 @@ export async function openStore(url: string): Promise<Store> {
     pool.on('error', () => undefined);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
     const pgDb = db;
-    transact = (work) => pgDb.transaction().execute(work);
+    transact = async (work) => {
+      // Device changes are delivered once the transaction committed, never when it rolled back.
+      const changes = new PendingDeviceChanges(deviceChanges);
+      const value = await pgDb.transaction().execute((trx) => {
+        collectDeviceChanges(trx, changes);
+        return work(trx);
+      });
+      changes.committed();
+      return value;
+    };
   } else {
     dialect = 'sqlite';
     if (url !== ':memory:') mkdirSync(dirname(url), { recursive: true });
@@ -105,8 +121,9 @@ export async function openStore(url: string): Promise<Store> {
     const statements = withStatementCache(sqlite);
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
     runTransactionStatementsDirectly(db, statements);
-    transact = groupCommit(db, sqlite);
+    transact = groupCommit(db, sqlite, deviceChanges);
   }
+  attachDeviceChangeFeed(db, deviceChanges);
   const migrator = new Migrator({ db, provider: new StaticMigrations(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   const close = async () => {
@@ -118,5 +135,5 @@ export async function openStore(url: string): Promise<Store> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`);
   }
-  return { db, dialect, transact, close };
+  return { db, dialect, transact, deviceChanges, close };
 }

@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, type Kysely } from 'kysely';
+import { collectDeviceChanges, PendingDeviceChanges, type DeviceChangeFeed } from './devices/changeFeed.js';
 import { execute } from './inTransaction.js';
 import type { Database } from './schema.js';
 
@@ -31,7 +32,7 @@ class BatchLost extends Error {}
  * that commit, so nothing is reported done before it is durable, and
  * isolation is as before: units run strictly one after another.
  */
-export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database, maxUnits = 256) {
+export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database, changes: DeviceChangeFeed, maxUnits = 256) {
   let queue: Unit[] = [];
   let scheduled = false;
 
@@ -47,15 +48,20 @@ export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database
     if (batch === queue) queue = [];
     const outcomes: Outcome[] = [];
     let lostBy: unknown = undefined;
+    // The device changes of the units that commit are delivered after the commit (devices/changeFeed.ts).
+    const deviceChanges = new PendingDeviceChanges(changes);
     try {
       await db.transaction().execute(async (trx) => {
+        collectDeviceChanges(trx, deviceChanges);
         for (const unit of batch) {
           await execute(trx, SAVEPOINT);
           try {
             const value = await unit.work(trx);
             await execute(trx, RELEASE);
+            deviceChanges.unitDone();
             outcomes.push({ ok: true, value });
           } catch (error) {
+            deviceChanges.unitUndone();
             // Most errors (a constraint, a ClaimConflict thrown by our code) leave the transaction open;
             // a few (I/O, full disk) make SQLite roll all of it back.
             if (!sqlite.inTransaction) {
@@ -82,6 +88,7 @@ export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database
       if (queue.length > 0) schedule();
       return;
     }
+    deviceChanges.committed();
     for (let i = 0; i < batch.length; i++) {
       const o = outcomes[i]!;
       if (o.ok) batch[i]!.resolve(o.value);

@@ -64,7 +64,7 @@ export interface PciDeviceTable {
   vdpa_chardev: string | null; tags: string; instance_uuid: string | null;
   /** Who holds the claim: the instance, or a migration while a resize keeps two claims. */
   consumer: string | null; missing: number; updated_at: string;
-  /** Spaces a claim gives up for its UUIDs, so it rewrites the row in place (deviceRowRoom.ts). */
+  /** Spaces a claim gives up for its UUIDs, so it rewrites the row in place (devices/rowRoom.ts). */
   reserved: string | null;
 }
 /** Free-device counts per host and kind: what the scheduler reads instead of devices. */

@@ -15,7 +15,8 @@ import { applyDeviceSpecs, parseDeviceSpecs } from '../../src/domain/pci/deviceS
 import { requestForPort } from '../../src/domain/pci/request.js';
 import { openStore, type Store } from '../../src/storage/db.js';
 import { claimOnHost } from '../../src/storage/repositories/claims.js';
-import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
+import { syncInventory } from '../../src/storage/devices/deviceWrites.js';
+import { registerHost } from '../../src/storage/repositories/hosts.js';
 import { insertInstance } from '../../src/storage/repositories/instances.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 import { vdpaInventoryYaml } from '../helpers/inventoryYaml.js';

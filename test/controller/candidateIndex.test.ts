@@ -9,12 +9,13 @@ import { simulatedDiscovery } from '../../src/agent/simulatedHost.js';
 import { DEFAULT_CONFIG } from '../../src/config.js';
 import type { ControllerContext } from '../../src/controller/context.js';
 import { resourceRequestFor } from '../../src/controller/lifecycle/resources.js';
-import { candidateIndexOf, noteClaimsChanged, scheduleAndClaim, type ScheduleOutcome } from '../../src/controller/services/scheduler.js';
+import { candidateIndexOf, scheduleAndClaim, type ScheduleOutcome } from '../../src/controller/services/scheduler.js';
 import { generateInventory } from '../../src/domain/inventory/hostInventory.js';
 import { requestForPort } from '../../src/domain/pci/request.js';
 import { openStore, type Store } from '../../src/storage/db.js';
 import { claimOnHost, releaseConsumer } from '../../src/storage/repositories/claims.js';
-import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
+import { syncInventory } from '../../src/storage/devices/deviceWrites.js';
+import { registerHost } from '../../src/storage/repositories/hosts.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
 const FLAVOR = { id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1, ephemeral: 0, swap: 0, extra_specs: {} };
@@ -95,7 +96,7 @@ test('the index answers from memory, most free first, and follows this process\'
   });
 });
 
-test('concurrent decisions spread over hosts; a release the lifecycle notes is back in the index at once', async () => {
+test('concurrent decisions spread over hosts; a committed release is back in the index at once (the device feed), a rolled-back one never', async () => {
   await withSqlite(async (path) => {
     const store = await openStore(path);
     try {
@@ -113,8 +114,15 @@ test('concurrent decisions spread over hosts; a release the lifecycle notes is b
       const first = outcomes[0] as Extract<ScheduleOutcome, { placed: true }>;
       assert.equal(freeOn(first.host), 3);
       const consumer = (await allocatedDevices(store)).find((d) => d.host === first.host)!.instance_uuid!;
+      const heard: string[] = [];
+      store.deviceChanges.subscribe((hosts) => heard.push(...hosts));
+      await assert.rejects(store.transact(async (trx) => {
+        await releaseConsumer(trx, store.dialect, consumer);
+        throw new Error('rolled back');
+      }), /rolled back/);
+      assert.deepEqual(heard, [], 'a rolled-back release is not news');
       await store.transact((trx) => releaseConsumer(trx, store.dialect, consumer));
-      noteClaimsChanged(ctx, first.host);
+      assert.deepEqual(heard, [first.host]);
       await index.settled();
       assert.equal(freeOn(first.host), 4, 'read again without waiting for the full reload');
     } finally {

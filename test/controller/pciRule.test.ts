@@ -13,7 +13,8 @@ import { candidateIndexOf, scheduleAndClaim } from '../../src/controller/service
 import { generateInventory, type HostInventoryEntry } from '../../src/domain/inventory/hostInventory.js';
 import { requestForPort, type PciRequest } from '../../src/domain/pci/request.js';
 import { openStore, type Store } from '../../src/storage/db.js';
-import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
+import { syncInventory } from '../../src/storage/devices/deviceWrites.js';
+import { registerHost } from '../../src/storage/repositories/hosts.js';
 
 /**
  * The rule (domain/pci/match.ts) through the real scheduler, on both of its

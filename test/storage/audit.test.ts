@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { summarizePools } from '../../src/domain/pci/pools.js';
-import { reservedRoom } from '../../src/storage/deviceRowRoom.js';
+import { reservedRoom } from '../../src/storage/devices/rowRoom.js';
 import { auditDatabase, repairDatabase } from '../../src/storage/repositories/audit.js';
 import { deviceFromRow } from '../../src/storage/repositories/pciDevices.js';
 import { boot, HOSTS, rigOn, server, until, type Rig } from '../helpers/simulatedRig.js';

@@ -16,9 +16,10 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration }
 import pg from 'pg';
 import { requestForPort } from '../../src/domain/pci/request.js';
 import { migrationsFor, openStore, type Dialect, type Store } from '../../src/storage/db.js';
-import { DEVICE_ROW_VARIABLE_WIDTH } from '../../src/storage/deviceRowRoom.js';
+import { DEVICE_ROW_VARIABLE_WIDTH } from '../../src/storage/devices/rowRoom.js';
 import { claimOnHost, releaseConsumer } from '../../src/storage/repositories/claims.js';
-import { registerHost, syncInventory } from '../../src/storage/repositories/hosts.js';
+import { syncInventory } from '../../src/storage/devices/deviceWrites.js';
+import { registerHost } from '../../src/storage/repositories/hosts.js';
 import type { TrackedDevice } from '../../src/domain/pci/device.js';
 import { sqliteFileWithPageSize } from '../helpers/sqliteFiles.js';
 import { withPostgresDatabase } from '../helpers/testController.js';

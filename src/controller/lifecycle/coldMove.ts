@@ -17,7 +17,7 @@ import type { Database } from '../../storage/schema.js';
 import type { Dialect } from '../../storage/db.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
-import { NO_VALID_HOST, noteClaimsChanged, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
+import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { swapMoveClaims } from './coldMoveClaims.js';
 import { heldDevicesForPorts, pciRequestsWithFlavor } from './coldMoveDevices.js';
 import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindings.js';
@@ -403,7 +403,6 @@ async function destinationGone(ctx: ControllerContext, s: ServerSnapshot): Promi
     if (guest.host === dest) await releaseConsumer(trx, ctx.store.dialect, s.instance.uuid, guest.host);
     await deleteGuest(trx, s.instance.uuid, guest.host);
   });
-  if (guest.host === dest) noteClaimsChanged(ctx, guest.host);
 }
 
 /** A revert to another host ends once the destination's guest (and with it its claims) is gone. */

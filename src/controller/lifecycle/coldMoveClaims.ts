@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
 import { listMigrations, setMigrationStatus } from '../../storage/repositories/migrations.js';
@@ -8,12 +9,13 @@ import type { Dialect } from '../../storage/db.js';
  * After the destination was claimed under the migration's uuid, swaps the
  * labels so the source claims belong to the migration and the destination's
  * to the instance (Nova's layout). Going through a third label keeps the two
- * sets apart even when source and destination are the same host.
+ * sets apart even when source and destination are the same host; it is a
+ * fresh UUID, as long as the other two, and never outlives this transaction.
  */
 export async function swapMoveClaims(
   trx: Kysely<Database>, instanceUuid: string, migrationUuid: string, source: string, dest: string,
 ): Promise<void> {
-  const parked = `${migrationUuid}:source`;
+  const parked = randomUUID();
   await transferConsumer(trx, instanceUuid, parked, source);
   await transferConsumer(trx, migrationUuid, instanceUuid, dest);
   await transferConsumer(trx, parked, migrationUuid, source);

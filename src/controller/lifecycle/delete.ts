@@ -9,7 +9,6 @@ import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import type { Dialect } from '../../storage/db.js';
 import { failedOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { noteClaimsChanged } from '../services/scheduler.js';
 import { unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
 
@@ -144,13 +143,11 @@ export const DELETE: Operation = {
 
 export async function finishDelete(ctx: ControllerContext, uuid: string): Promise<void> {
   const { dialect } = ctx.store;
-  const host = await ctx.store.transact(async (trx) => {
+  await ctx.store.transact(async (trx) => {
     const instance = await getInstance(trx, uuid);
-    if (!instance) return null;
+    if (!instance) return;
     await finishDeleteIn(trx, dialect, instance);
-    return instance.host;
   });
-  if (host) noteClaimsChanged(ctx, host);
 }
 
 /** Frees everything the server holds and removes it; `instance` was read in this same transaction. */

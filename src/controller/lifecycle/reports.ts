@@ -3,7 +3,6 @@ import type { GuestReport } from '../../protocol/agentProtocol.js';
 import { deleteGuest, recordGuestReportReadingInstance } from '../../storage/repositories/guests.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
-import { noteClaimsChanged } from '../services/scheduler.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { onBuildReportIn } from './build.js';
 import { onDeleteReportIn } from './delete.js';
@@ -39,8 +38,5 @@ export async function recordAndHandleReport(ctx: ControllerContext, trx: Kysely<
 
 export async function handleGuestReport(ctx: ControllerContext, report: GuestReport): Promise<void> {
   const advance = await ctx.store.transact((trx) => recordAndHandleReport(ctx, trx, report));
-  // A guest gone from a host (delete, finished move, shelve) usually freed claims there:
-  // the scheduler's candidate index reads that host again instead of waiting for its full reload.
-  if (report.observedState === 'absent') noteClaimsChanged(ctx, report.host);
   if (advance) serverQueueOf(ctx).enqueue(report.instanceUuid);
 }

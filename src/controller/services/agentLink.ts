@@ -1,7 +1,8 @@
 import { Conflict } from '../../domain/errors.js';
 import type { ControllerLink } from '../../protocol/agentProtocol.js';
 import { allGuests, pendingGuests } from '../../storage/repositories/guests.js';
-import { heartbeat, registerHost, serviceForcedDown, syncInventory } from '../../storage/repositories/hosts.js';
+import { syncInventory } from '../../storage/devices/deviceWrites.js';
+import { heartbeat, registerHost, serviceForcedDown } from '../../storage/repositories/hosts.js';
 import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { settleEvacuatedSource, sweepEvacuationsFrom } from '../lifecycle/evacuate.js';

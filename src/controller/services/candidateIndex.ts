@@ -31,11 +31,13 @@ const SORTED_BUCKET = 256;
  * host count, and no candidate row is read from the database.
  *
  * It is only a hint. The claim stays the conditional database transaction,
- * so an entry made stale by another controller process (or a release this
- * index did not see) loses the claim and is refreshed; the scheduler then
- * tries the next candidate. Entries are refreshed from the database after
- * each claim of this process (markChanged), on service changes, and all of
- * them every `reloadMs`.
+ * so an entry made stale by another controller process loses the claim and
+ * is refreshed; the scheduler then tries the next candidate. The scheduler's
+ * own claims move entries by their exact pool changes (reserve, settle);
+ * every other committed device write of this process reaches the index
+ * through the store's device feed (markChanged: the host is read again; see
+ * candidateIndexOf); entries are also read again on service changes, and
+ * all of them every `reloadMs`.
  */
 export class CandidateIndex {
   private readonly hosts = new Map<string, IndexedHostRow>();
@@ -133,7 +135,8 @@ export class CandidateIndex {
   /**
    * The claim succeeded: the guessed pool changes give way to the claim's
    * exact ones (every pool its device changes touched, a VF's PF included).
-   * Claims of other processes and releases arrive with the next full read.
+   * This process's other writes arrive through the device feed, other
+   * processes' with the next full read.
    */
   settle(reservation: IndexReservation, poolChanges: PoolDelta[]): void {
     this.adjust(reservation.host, reservation.request, 0, [...reservation.pools.map(negated), ...poolChanges]);
@@ -161,7 +164,7 @@ export class CandidateIndex {
     this.index(entry);
   }
 
-  /** The host's claims changed in a way this process cannot compute (a release): read it again soon. */
+  /** The host's claims changed in a way the index cannot compute (the device feed, a lost claim): read it again soon. */
   markChanged(host: string): void {
     this.dirty.add(host);
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve))

@@ -22,8 +22,8 @@ export class ScheduleAborted extends Error {}
 
 /**
  * How old the candidate index may get before it is read again in full: what
- * other controller processes and releases (which this module does not see)
- * can leave stale, for at most this long, as a hint only.
+ * other controller processes' writes (which this process's device feed does
+ * not carry) can leave stale, for at most this long, as a hint only.
  */
 export const CANDIDATE_INDEX_RELOAD_MS = 2000;
 
@@ -31,12 +31,23 @@ const indexes = new WeakMap<Store, CandidateIndex>();
 const liveIndexes = new Set<WeakRef<CandidateIndex>>();
 let listening = false;
 
-/** The candidate index of this controller process for a store (created cold: the first decision starts its load). */
+/**
+ * The candidate index of this controller process for a store (created cold:
+ * the first decision starts its load). It follows the store's device feed:
+ * every committed write of this process that changed a host's devices, pools
+ * or claimed resources (a release, a claim outside scheduleAndClaim, an
+ * inventory report, the doctor's fixes) has that host read again; the
+ * scheduler's own claims settle their reservation instead (scheduleAndClaim).
+ */
 export function candidateIndexOf(ctx: ControllerContext): CandidateIndex {
   let index = indexes.get(ctx.store);
   if (!index) {
     const db = ctx.store.db;
-    index = new CandidateIndex((hosts) => indexedHostRows(db, hosts), { reloadMs: CANDIDATE_INDEX_RELOAD_MS });
+    const created = new CandidateIndex((hosts) => indexedHostRows(db, hosts), { reloadMs: CANDIDATE_INDEX_RELOAD_MS });
+    index = created;
+    ctx.store.deviceChanges.subscribe((hosts) => {
+      for (const host of hosts) created.markChanged(host);
+    });
     indexes.set(ctx.store, index);
     liveIndexes.add(new WeakRef(index));
     if (!listening) {
@@ -52,11 +63,6 @@ export function candidateIndexOf(ctx: ControllerContext): CandidateIndex {
     }
   }
   return index;
-}
-
-/** Claims on a host changed outside scheduleAndClaim (a release, a transfer): its index entry is read again. */
-export function noteClaimsChanged(ctx: ControllerContext, host: string): void {
-  indexes.get(ctx.store)?.markChanged(host);
 }
 
 function isRetryableDbError(e: unknown): boolean {
@@ -101,6 +107,7 @@ export async function scheduleAndClaim<Ahead>(
         if (decision.host === null) return { placed: false, reason: lastConflict ?? decision.reason };
         chosen = decision.host;
         const reservation = index.reserve(chosen, request);
+        // The claim's exact pool changes settle the reservation (and so are not on the device feed).
         const poolChanges: PoolDelta[] = [];
         let claimed: ClaimedDevice[];
         try {

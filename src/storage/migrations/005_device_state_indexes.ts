@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { DEVICE_ROW_VARIABLE_WIDTH } from '../deviceRowRoom.js';
+import { DEVICE_ROW_VARIABLE_WIDTH } from '../devices/rowRoom.js';
 
 /**
  * A claim's cost at scale is the B-tree pages it writes: each is written
@@ -15,7 +15,7 @@ import { DEVICE_ROW_VARIABLE_WIDTH } from '../deviceRowRoom.js';
  *    (releases look devices up by a consumer, never by NULL).
  *  - The row itself grew by two UUIDs and SQLite, which has no fill factor,
  *    rebalanced the full page with its neighbours. `reserved` keeps that
- *    room in the row until a claim takes it (deviceRowRoom.ts).
+ *    room in the row until a claim takes it (devices/rowRoom.ts).
  */
 export function deviceStateIndexesMigration() {
   return {

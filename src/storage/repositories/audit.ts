@@ -10,11 +10,11 @@ import { REPAIR_STAGES, type Finding, type Repair } from '../../domain/audit/fin
 import type { AuditOptions, AuditSnapshot } from '../../domain/audit/snapshot.js';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Dialect, Store } from '../db.js';
-import { reservedRoom } from '../deviceRowRoom.js';
+import { noteHostChanged } from '../devices/changeFeed.js';
+import { recountPools, setFreeDeviceStatus } from '../devices/deviceWrites.js';
 import type { Database } from '../schema.js';
 import { releaseConsumer } from './claims.js';
 import { deleteGuest } from './guests.js';
-import { recountPools } from './hosts.js';
 import { fromJson, nowIso } from './json.js';
 import { deviceFromRow } from './pciDevices.js';
 import { unbindPort } from './ports.js';
@@ -83,14 +83,7 @@ async function recountUsage(trx: Kysely<Database>, host: string): Promise<void> 
     vcpus_used: sum((r) => r.vcpus), memory_mb_used: sum((r) => r.memory_mb), local_gb_used: sum((r) => r.disk_gb),
     running_vms: rows.length, updated_at: nowIso(),
   }).where('host', '=', host).execute();
-}
-
-/** Writes a free device's status with no server or consumer, keeping its row's room (deviceRowRoom.ts). */
-async function setFreeDeviceStatus(trx: Kysely<Database>, r: Extract<Repair, { kind: 'set-device-status' }>): Promise<void> {
-  const done = await trx.updateTable('pci_devices')
-    .set({ status: r.to, instance_uuid: null, consumer: null, reserved: reservedRoom(r.to, null, null), updated_at: nowIso() })
-    .where('id', '=', r.id).where('status', '=', r.from).executeTakeFirst();
-  if (Number(done.numUpdatedRows) !== 1) throw new Error(`device ${r.host}/${r.address} changed while the doctor fixed it; run it again`);
+  noteHostChanged(trx, host);
 }
 
 export async function applyRepair(trx: Kysely<Database>, dialect: Dialect, r: Repair): Promise<void> {

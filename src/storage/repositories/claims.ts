@@ -1,8 +1,8 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { ClaimConflict } from '../../domain/errors.js';
 import type { HostDevice } from '../../domain/pci/device.js';
-import { poolDeltas, type PoolDelta } from '../../domain/pci/pools.js';
-import { allocateDevice, freeDevice, type DeviceChange } from '../../domain/pci/tracker.js';
+import type { PoolDelta } from '../../domain/pci/pools.js';
+import { allocateDevice, freeDevice } from '../../domain/pci/tracker.js';
 import { requestColumns } from '../../domain/pci/match.js';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { AllocationTable, Database } from '../schema.js';
@@ -10,7 +10,8 @@ import type { Dialect } from '../db.js';
 import { LIMIT_ONE } from '../limitOne.js';
 import { deferWrite, runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
-import { reservedRoom } from '../deviceRowRoom.js';
+import { noteHostChanged } from '../devices/changeFeed.js';
+import { applyDeviceChanges, transferDevices } from '../devices/deviceWrites.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso } from './json.js';
 
@@ -70,24 +71,17 @@ interface PickedDevice {
   parent: HostDevice | null;
 }
 
-const moveDevice = precompiled<{ id: number; from: string; to: string; instanceUuid: string | null; consumer: string | null; reserved: string | null; now: string }>((db, p) =>
-  db.updateTable('pci_devices')
-    .set({ status: p.to, instance_uuid: p.instanceUuid, consumer: p.consumer, reserved: p.reserved, updated_at: p.now })
-    .where('id', '=', p.id).where('status', '=', p.from));
-
-const movePoolFree = precompiled<{ host: string; devType: string; physicalNetwork: string; vendorId: string; productId: string; delta: number }>((db, p) =>
-  db.updateTable('pci_pools').set({ free: sql`free + ${p.delta}` })
-    .where('host', '=', p.host).where('dev_type', '=', p.devType).where('physical_network', '=', p.physicalNetwork)
-    .where('vendor_id', '=', p.vendorId).where('product_id', '=', p.productId));
-
 /**
  * Claims resources and devices on one host inside the caller's transaction.
  * Every write is conditional on the state it read, so a concurrent claim (in
  * this or another controller process) makes this one fail with ClaimConflict
- * instead of handing out the same device twice.
+ * instead of handing out the same device twice. The host is news on the
+ * store's device feed once the transaction commits, unless the caller takes
+ * the exact pool changes in `settledBy` and counts them itself (the
+ * scheduler's own candidate index: deviceWrites.ts applyDeviceChanges).
  */
 export async function claimOnHost(
-  trx: Kysely<Database>, dialect: Dialect, input: ClaimInput, poolChanges?: PoolDelta[],
+  trx: Kysely<Database>, dialect: Dialect, input: ClaimInput, settledBy?: PoolDelta[],
 ): Promise<ClaimedDevice[]> {
   const now = nowIso();
   // The compute node row is written first: on PostgreSQL its row lock orders
@@ -108,7 +102,7 @@ export async function claimOnHost(
       const { device } = pick;
       const family = pick.parent ? [pick.parent] : await familyOf(trx, device, dialect === 'postgres', familyToAllocate(device));
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
-      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now, poolChanges);
+      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now, settledBy);
       claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
     }
   }
@@ -156,23 +150,6 @@ async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: str
   return row ? { device: deviceFromRow(row), parent: null } : null;
 }
 
-async function applyDeviceChanges(
-  trx: Kysely<Database>, host: string, known: HostDevice[], changes: DeviceChange[], consumer: string | null, now: string,
-  poolChanges?: PoolDelta[],
-): Promise<void> {
-  for (const c of changes) {
-    const holder = c.to === 'claimed' || c.to === 'allocated' ? consumer : null;
-    await deferWrite(trx, moveDevice.compile(trx, {
-      id: c.id, from: c.from, to: c.to, instanceUuid: c.instanceUuid, consumer: holder, reserved: reservedRoom(c.to, c.instanceUuid, holder), now,
-    }), () => new ClaimConflict(`device ${c.address} on ${host} changed under us`));
-  }
-  const byId = new Map(known.map((d) => [d.id, d]));
-  for (const delta of poolDeltas(byId, changes)) {
-    poolChanges?.push(delta);
-    await deferWrite(trx, movePoolFree.compile(trx, { host, ...delta.key, delta: delta.freeDelta }));
-  }
-}
-
 /** Frees every device and resource a consumer holds on a host (all hosts when host is omitted). */
 export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, consumer: string, host?: string): Promise<number> {
   const now = nowIso();
@@ -199,13 +176,15 @@ export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, c
       updated_at: now,
     }).where('host', '=', a.host).compile());
     await deferWrite(trx, trx.deleteFrom('allocations').where('consumer', '=', consumer).where('host', '=', a.host).compile());
+    // The host's free vCPU/RAM/disk changed even when no device did (applyDeviceChanges tells about those).
+    noteHostChanged(trx, a.host);
   }
   return held.length;
 }
 
 /** Hands a consumer's claims to another consumer (a resize's source claims move to the migration). */
 export async function transferConsumer(trx: Kysely<Database>, from: string, to: string, host: string): Promise<void> {
-  await trx.updateTable('pci_devices').set({ consumer: to }).where('consumer', '=', from).where('host', '=', host).execute();
+  await transferDevices(trx, from, to, host);
   await trx.updateTable('allocations').set({ consumer: to }).where('consumer', '=', from).where('host', '=', host).execute();
 }
 
