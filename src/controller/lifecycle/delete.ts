@@ -52,13 +52,13 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
   const outcome = await ctx.store.transact(async (trx) => {
     if (!(await updateInstance(trx, instance.uuid, { taskState: TaskState.DELETING }))) return null;
     const told = await sendGuestsAway(trx, instance.uuid, await guestsOfInstance(trx, instance.uuid), up);
-    if (told.length > 0) return { told, freedOn: null };
+    if (told.length > 0) return told;
+    // Nothing runs anywhere: freed now (the device feed tells the candidate index).
     const fresh = await getInstance(trx, instance.uuid);
     if (fresh) await finishDeleteIn(trx, ctx.store.dialect, fresh);
-    return { told, freedOn: fresh?.host ?? null };
+    return told;
   });
-  for (const host of outcome?.told ?? []) ctx.signals.notify(host);
-  if (outcome?.freedOn) noteClaimsChanged(ctx, outcome.freedOn);
+  for (const host of outcome ?? []) ctx.signals.notify(host);
 }
 
 /** A step that ran alongside the delete wanted a guest again: it is told to go too (or, on a down host, its row goes). */
