@@ -104,7 +104,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       }
       assert.deepEqual(ips, ['192.168.9.2', '192.168.9.4', '192.168.9.5', '192.168.9.6']);
       await assert.rejects(createPort(store.db, { networkId: net.id }, member),
-        (e: any) => e.status === 409 && e.kind === 'IpAddressGenerationFailure');
+        (e: any) => e.kind === 'conflict' && e.reason === 'IpAddressGenerationFailure');
       await deletePort(store.db, ports[1]!.id, member);
       const reused = await createPort(store.db, { networkId: net.id }, member);
       assert.equal(reused.fixedIps[0]!.ipAddress, '192.168.9.4');
