@@ -13,9 +13,14 @@ import { unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
 
 /** Compute hosts whose service is up now: their agents can remove a guest. */
-async function upComputeHosts(ctx: ControllerContext): Promise<Set<string>> {
-  const services = await listServices(ctx.store.db, { binary: COMPUTE_BINARY });
-  return new Set(services.filter((svc) => serviceIsUp(svc, ctx.config.service_down_time)).map((svc) => svc.host));
+/** Which of these hosts' compute services are up (a server's guests are on one or two hosts: read just those). */
+async function upComputeHosts(ctx: ControllerContext, trx: Kysely<Database>, guests: GuestRow[]): Promise<Set<string>> {
+  const up = new Set<string>();
+  for (const host of new Set(guests.map((g) => g.host))) {
+    const [svc] = await listServices(trx, { host, binary: COMPUTE_BINARY });
+    if (svc && serviceIsUp(svc, ctx.config.service_down_time)) up.add(host);
+  }
+  return up;
 }
 
 /**
@@ -48,10 +53,10 @@ async function sendGuestsAway(trx: Kysely<Database>, uuid: string, guests: Guest
  * changes nothing.
  */
 export async function startDelete(ctx: ControllerContext, instance: InstanceRecord): Promise<void> {
-  const up = await upComputeHosts(ctx);
   const outcome = await ctx.store.transact(async (trx) => {
     if (!(await updateInstance(trx, instance.uuid, { taskState: TaskState.DELETING }))) return null;
-    const told = await sendGuestsAway(trx, instance.uuid, await guestsOfInstance(trx, instance.uuid), up);
+    const guests = await guestsOfInstance(trx, instance.uuid);
+    const told = await sendGuestsAway(trx, instance.uuid, guests, await upComputeHosts(ctx, trx, guests));
     if (told.length > 0) return told;
     // Nothing runs anywhere: freed now (the device feed tells the candidate index).
     const fresh = await getInstance(trx, instance.uuid);
@@ -63,12 +68,11 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
 
 /** A step that ran alongside the delete wanted a guest again: it is told to go too (or, on a down host, its row goes). */
 async function guestsWantedAgain(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
-  const up = await upComputeHosts(ctx);
   const told = await ctx.store.transact(async (trx) => {
     const fresh = await getInstance(trx, s.instance.uuid);
     if (fresh?.taskState !== TaskState.DELETING) return [];
-    const guests = await guestsOfInstance(trx, fresh.uuid);
-    const hosts = await sendGuestsAway(trx, fresh.uuid, guests.filter((g) => g.desired_state !== 'absent'), up);
+    const wanted = (await guestsOfInstance(trx, fresh.uuid)).filter((g) => g.desired_state !== 'absent');
+    const hosts = await sendGuestsAway(trx, fresh.uuid, wanted, await upComputeHosts(ctx, trx, wanted));
     if (!(await hasGuests(trx, fresh.uuid))) await finishDeleteIn(trx, ctx.store.dialect, fresh);
     return hosts;
   });
