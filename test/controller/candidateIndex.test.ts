@@ -4,8 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { simulatedDiscovery } from '../../src/agent/simulatedHost.js';
 import { DEFAULT_CONFIG } from '../../src/config.js';
 import type { ControllerContext } from '../../src/controller/context.js';
 import { resourceRequestFor } from '../../src/controller/lifecycle/resources.js';
@@ -14,8 +12,7 @@ import { generateInventory } from '../../src/domain/inventory/hostInventory.js';
 import { requestForPort } from '../../src/domain/pci/request.js';
 import { openStore, type Store } from '../../src/storage/db.js';
 import { claimOnHost, releaseConsumer } from '../../src/storage/repositories/claims.js';
-import { syncInventory } from '../../src/storage/devices/deviceWrites.js';
-import { registerHost } from '../../src/storage/repositories/hosts.js';
+import { registerFleet, schedulerContext } from '../helpers/schedulerFleet.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
 const FLAVOR = { id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1, ephemeral: 0, swap: 0, extra_specs: {} };
@@ -25,21 +22,11 @@ function vdpaRequest() {
 }
 
 async function register(store: Store, hosts: number, vfs: number): Promise<void> {
-  const ratios = { cpu: DEFAULT_CONFIG.cpu_allocation_ratio, ram: DEFAULT_CONFIG.ram_allocation_ratio, disk: DEFAULT_CONFIG.disk_allocation_ratio };
-  for (const entry of generateInventory({ hosts, vfsPerHost: vfs })) {
-    await registerHost(store.db, {
-      host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
-      vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb, versions: entry.versions, vdpaUnsupportedReason: null,
-    }, ratios);
-    await syncInventory(store.db, entry.name, (await simulatedDiscovery(entry).devices()).devices);
-  }
+  await registerFleet(store, generateInventory({ hosts, vfsPerHost: vfs }));
 }
 
 /** A candidate page smaller than the fleet, so the scheduler takes its candidates from the index. */
-function contextOf(store: Store, candidateLimit: number): ControllerContext {
-  const config = { ...structuredClone(DEFAULT_CONFIG), scheduler_candidate_limit: candidateLimit };
-  return { store, config, log: pino({ level: 'silent' }) } as unknown as ControllerContext;
-}
+const contextOf = schedulerContext;
 
 async function decide(ctx: ControllerContext) {
   const uuid = randomUUID();

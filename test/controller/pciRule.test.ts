@@ -4,17 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { simulatedDiscovery } from '../../src/agent/simulatedHost.js';
-import { DEFAULT_CONFIG } from '../../src/config.js';
 import type { ControllerContext } from '../../src/controller/context.js';
 import { resourceRequestFor } from '../../src/controller/lifecycle/resources.js';
 import { candidateIndexOf, scheduleAndClaim } from '../../src/controller/services/scheduler.js';
 import { generateInventory, type HostInventoryEntry } from '../../src/domain/inventory/hostInventory.js';
 import { requestForPort, type PciRequest } from '../../src/domain/pci/request.js';
 import { openStore, type Store } from '../../src/storage/db.js';
-import { syncInventory } from '../../src/storage/devices/deviceWrites.js';
-import { registerHost } from '../../src/storage/repositories/hosts.js';
+import { registerFleet, schedulerContext } from '../helpers/schedulerFleet.js';
 
 /**
  * The rule (domain/pci/match.ts) through the real scheduler, on both of its
@@ -42,20 +38,10 @@ function fleet(): HostInventoryEntry[] {
 }
 
 async function register(store: Store): Promise<void> {
-  const ratios = { cpu: DEFAULT_CONFIG.cpu_allocation_ratio, ram: DEFAULT_CONFIG.ram_allocation_ratio, disk: DEFAULT_CONFIG.disk_allocation_ratio };
-  for (const entry of fleet()) {
-    await registerHost(store.db, {
-      host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
-      vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb, versions: entry.versions, vdpaUnsupportedReason: null,
-    }, ratios);
-    await syncInventory(store.db, entry.name, (await simulatedDiscovery(entry).devices()).devices);
-  }
+  await registerFleet(store, fleet());
 }
 
-function contextOf(store: Store, candidateLimit: number): ControllerContext {
-  const config = { ...structuredClone(DEFAULT_CONFIG), scheduler_candidate_limit: candidateLimit };
-  return { store, config, log: pino({ level: 'silent' }) } as unknown as ControllerContext;
-}
+const contextOf = schedulerContext;
 
 /** An alias with a vendor and no product id: any Intel VF, tagged or not. */
 const anyIntelVfs = (count: number): PciRequest => ({ id: 'alias-intel', count, spec: { devType: 'type-VF', vendorId: '8086' }, source: { kind: 'alias', alias: 'intel' } });
