@@ -446,6 +446,8 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
         if (state === 'suspended') return current;
         return d.suspend(spec.uuid);
       case 'shutoff':
+        // Wanted stopped but unknown here (its definition was lost): defined again, stopped, from the spec.
+        if (state === 'absent' && d.define) return d.define(spec);
         if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${this.host}`);
         // A stopped guest's definition follows the spec too (interface attach/detach while SHUTOFF).
         if (state === 'shutoff') return this.syncInterfaces(spec, current!);

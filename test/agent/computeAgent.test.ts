@@ -19,6 +19,7 @@ import type { GuestSpec } from '../../src/domain/guest/spec.js';
 import type { ControllerLink } from '../../src/protocol/agentProtocol.js';
 import { getGuest, setDesiredGuest } from '../../src/storage/repositories/guests.js';
 import { vdpaHost } from '../helpers/allInOneProcess.js';
+import { guestSpec } from '../domain/guest/fixtures.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -132,5 +133,43 @@ describe('compute agent jobs', () => {
     assert.equal(clock.size, 3, 'heartbeat, fallback poll, rediscovery');
     await agent.stop();
     assert.equal(clock.size, 0);
+  });
+});
+
+describe('a guest wanted stopped that the hypervisor lost', () => {
+  test('is defined again, stopped, from its spec (not an error)', async () => {
+    const c = await startTestController();
+    try {
+      const entry = entryFor(`lost-${randomUUID().slice(0, 8)}`);
+      const driver = new SimulatedDriver({ hostName: entry.name });
+      const agent = new ComputeAgent({
+        identity: {
+          host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
+          vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb,
+        },
+        discovery: simulatedDiscovery(entry), driver, link: createAgentLink(c.ctx), log, heartbeatMs: 60_000, rediscoverMs: 3_600_000,
+      });
+      await agent.start();
+      try {
+        const uuid = randomUUID();
+        const spec = { ...guestSpec({ uuid, name: 'instance-lost', interfaces: [] }) };
+        await setDesiredGuest(c.ctx.store.db, uuid, entry.name, 'shutoff', spec);
+        c.ctx.signals.notify(entry.name);
+        const t0 = Date.now();
+        let row = await getGuest(c.ctx.store.db, uuid, entry.name);
+        while (row && row.observed_generation !== row.generation) {
+          if (Date.now() - t0 > 5_000) throw new Error('the guest was never applied');
+          await sleep(10);
+          row = await getGuest(c.ctx.store.db, uuid, entry.name);
+        }
+        assert.equal(row?.error, null);
+        assert.equal(row?.observed_state, 'shutoff');
+        assert.equal((await driver.status(uuid))?.state, 'shutoff');
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      await c.close();
+    }
   });
 });

@@ -9,10 +9,10 @@
  *
  * The simulated hypervisors live in the killed process too, so a restart also
  * loses every guest they ran: agents define the running ones again from the
- * database, but a shut-off or suspended guest is simply gone, and its next
- * operation fails on the host ("guest … does not exist on compute-N"; a
- * revert of a stopped server's move then ends in ERROR). Those are settled
- * states like any other; the checks hold for them too.
+ * database and the shut-off ones again, stopped (VirtDriver.define), but a
+ * suspended guest's memory is gone, and its next operation fails on the host
+ * ("guest … does not exist on compute-N"). Those are settled states like any
+ * other; the checks hold for them too.
  *
  * Evacuation is left out: it needs a compute service forced down, which
  * every other operation on that host would then refuse.

@@ -27,6 +27,12 @@ export interface VirtDriver {
   readonly name: string;
   /** Define (or redefine) the guest and start it. Returns the domain XML it was given. */
   spawn(spec: GuestSpec): Promise<GuestStatus>;
+  /**
+   * Defines the guest without starting it (a guest wanted stopped that the
+   * hypervisor no longer knows: its definition was lost with a host or an
+   * in-memory simulator). Never starts anything; a defined guest keeps its state.
+   */
+  define?(spec: GuestSpec): Promise<GuestStatus>;
   destroy(uuid: string): Promise<void>;
   powerOff(uuid: string): Promise<GuestStatus>;
   powerOn(uuid: string): Promise<GuestStatus>;

@@ -11,11 +11,14 @@ import { LibvirtErrorCode } from './simulated.js';
 
 export class FaultInjectingDriver implements VirtDriver {
   readonly name: string;
+  /** Only where the wrapped driver can define without starting (the agent checks for it). */
+  readonly define?: (spec: GuestSpec) => Promise<GuestStatus>;
   private readonly plan: FaultPlan;
 
   constructor(private readonly inner: VirtDriver, faults: HostFaults) {
     this.name = inner.name;
     this.plan = new FaultPlan(faults);
+    if (inner.define) this.define = (spec) => inner.define!(spec);
   }
 
   async spawn(spec: GuestSpec): Promise<GuestStatus> {

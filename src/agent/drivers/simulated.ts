@@ -78,6 +78,15 @@ export class SimulatedDriver implements VirtDriver {
     return statusOf(spec.uuid, guest);
   }
 
+  async define(spec: GuestSpec): Promise<GuestStatus> {
+    const existing = this.guests.get(spec.uuid);
+    if (existing) return statusOf(spec.uuid, existing);
+    // A stopped guest holds no vhost-vdpa fd: nothing to check or open.
+    const guest: SimulatedGuest = { state: 'shutoff', spec: copySpec(spec), xml: this.domainXml(spec), pluggedVdpa: [], vdpaEvents: [] };
+    this.guests.set(spec.uuid, guest);
+    return statusOf(spec.uuid, guest);
+  }
+
   async destroy(uuid: string): Promise<void> {
     const guest = this.guests.get(uuid);
     if (!guest) return;

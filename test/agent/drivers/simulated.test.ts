@@ -236,3 +236,18 @@ test('virtType test gives test-driver XML', async () => {
   assert.match(status.domainXml, /^<domain type="test">/);
   assert.equal(validateDomain(status.domainXml).status, 0);
 });
+
+test('define brings back a lost guest stopped, opening nothing; a defined guest keeps its state; power on then plugs its NICs', async () => {
+  const d = driver(['/dev/vhost-vdpa-0']);
+  const spec = specWith(7, [vdpaPort(0)]);
+  const defined = await d.define(spec);
+  assert.equal(defined.state, 'shutoff');
+  assert.equal(validateDomain(defined.domainXml).status, 0);
+  assert.deepEqual(d.pluggedVdpa(spec.uuid), [], 'a stopped guest holds no vhost-vdpa fd');
+  assert.equal(d.holderOf('/dev/vhost-vdpa-0'), undefined);
+
+  const running = await d.powerOn(spec.uuid);
+  assert.equal(running.state, 'running');
+  assert.deepEqual(d.pluggedVdpa(spec.uuid), ['/dev/vhost-vdpa-0']);
+  assert.equal((await d.define(spec)).state, 'running', 'defining a known guest changes nothing');
+});

@@ -70,6 +70,18 @@ export class LibvirtDriver implements VirtDriver {
     });
   }
 
+  define(spec: GuestSpec): Promise<GuestStatus> {
+    return this.serial(spec.uuid, async (c) => {
+      const existing = await this.find(c, spec.uuid);
+      if (!existing) {
+        await libvirt(() => c.defineXML(guestDomainXml(spec, {
+          virtType: this.virtType, instancesPath: this.opts.instancesPath, includeDisk: this.opts.includeDisk, machine: this.opts.machine,
+        }), Flags.DEFINE_VALIDATE));
+      }
+      return this.statusOf(c, spec.name, spec.uuid);
+    });
+  }
+
   destroy(uuid: string): Promise<void> {
     return this.serial(uuid, async (c) => {
       const dom = await this.find(c, uuid);
