@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { interfacesOfXml } from '../domain/guest/domainXml.js';
-import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
 import type { TrackedDevice } from '../domain/pci/device.js';
 import {
   PENDING_GUESTS_PAGE,
@@ -9,6 +7,7 @@ import {
 } from '../protocol/agentProtocol.js';
 import { agentClock, type AgentClock, type ClockTarget } from './agentClock.js';
 import type { GuestStatus, VirtDriver } from './drivers/driver.js';
+import { converge } from './guestConvergence.js';
 
 export interface HostIdentity {
   host: string;
@@ -54,26 +53,6 @@ export interface ComputeAgentOptions {
   passPatienceMs?: number;
   /** Whose timer runs the periodic jobs; default: the one clock of the process. */
   clock?: AgentClock;
-}
-
-function macsOf(xml: string): string[] {
-  return interfacesOfXml(xml).map((i) => i.mac);
-}
-
-/**
- * The guest's NICs as its domain XML describes them, so an unplug hands the
- * driver the interface that is really there (type, chardev or VF address),
- * not a guess. The port id is not in the XML; drivers match by MAC then.
- */
-export function interfacesOfDomainXml(xml: string): GuestInterface[] {
-  return interfacesOfXml(xml).map((i) => {
-    const kind = i.type === 'vdpa' ? 'vdpa' : i.type === 'hostdev' ? 'hostdev' : 'ethernet';
-    const iface: GuestInterface = { portId: '', macAddress: i.mac, kind };
-    if (i.mtu !== undefined) iface.mtu = i.mtu;
-    if (kind === 'vdpa' && i.sourceDev) iface.vdpaChardev = i.sourceDev;
-    if (i.pciAddress !== undefined) iface.pciAddress = i.pciAddress;
-    return iface;
-  });
 }
 
 /** Sleeps, but wakes at once when the agent stops. */
@@ -403,7 +382,7 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
       let status: GuestStatus | null = null;
       let error: string | null = null;
       try {
-        status = await this.converge(a.spec, a.desiredState);
+        status = await converge(this.o.driver, this.host, a.spec, a.desiredState);
       } catch (err) {
         error = (err as Error).message;
         this.o.log.warn({ host: this.host, server: a.instanceUuid, err: error }, 'guest operation failed');
@@ -421,56 +400,6 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     }
   }
 
-  /** One idempotent step from whatever the guest is now to what it should be. */
-  private async converge(spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
-    const d = this.o.driver;
-    const current = await d.status(spec.uuid);
-    const state = current?.state ?? 'absent';
-    switch (desired) {
-      case 'absent':
-        if (state !== 'absent') await d.destroy(spec.uuid);
-        return null;
-      case 'running': {
-        const migration = spec.liveMigration;
-        if (state === 'absent') {
-          if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer);
-          return d.spawn(spec);
-        }
-        if (state === 'suspended') return d.resume(spec.uuid, spec);
-        if (state === 'shutoff') return this.syncInterfaces(spec, await d.powerOn(spec.uuid));
-        if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer);
-        return this.syncInterfaces(spec, current!);
-      }
-      case 'suspended':
-        if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${this.host}`);
-        if (state === 'suspended') return current;
-        return d.suspend(spec.uuid);
-      case 'shutoff':
-        // Wanted stopped but unknown here (its definition was lost): defined again, stopped, from the spec.
-        if (state === 'absent' && d.define) return d.define(spec);
-        if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${this.host}`);
-        // A stopped guest's definition follows the spec too (interface attach/detach while SHUTOFF).
-        if (state === 'shutoff') return this.syncInterfaces(spec, current!);
-        return this.syncInterfaces(spec, await d.powerOff(spec.uuid));
-      case 'paused':
-        return current;
-    }
-  }
-
-  /** Unplugs and hot-plugs interfaces so the guest (running or defined) has exactly the spec's NICs. */
-  private async syncInterfaces(spec: GuestSpec, status: GuestStatus): Promise<GuestStatus> {
-    const want = new Map(spec.interfaces.map((i) => [i.macAddress.toLowerCase(), i]));
-    let latest = status;
-    // Unplug first: a device leaving frees what a device arriving may need.
-    for (const gone of interfacesOfDomainXml(status.domainXml)) {
-      if (!want.has(gone.macAddress)) latest = await this.o.driver.detachInterface(spec.uuid, gone);
-    }
-    const have = new Set(macsOf(latest.domainXml));
-    for (const [mac, iface] of want) {
-      if (!have.has(mac)) latest = await this.o.driver.attachInterface(spec.uuid, iface);
-    }
-    return latest;
-  }
 
   private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     let backoff = 200;

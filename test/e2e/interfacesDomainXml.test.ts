@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { interfacesOfDomainXml } from '../../src/agent/computeAgent.js';
+import { interfacesOfDomainXml } from '../../src/agent/guestConvergence.js';
 import { guestDomainXml, guestInterfaceXml } from '../../src/domain/guest/domainXml.js';
 import type { GuestSpec } from '../../src/domain/guest/spec.js';
 

@@ -1,0 +1,80 @@
+import { interfacesOfXml } from '../domain/guest/domainXml.js';
+import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
+import type { DesiredGuestState } from '../protocol/agentProtocol.js';
+import type { GuestStatus, VirtDriver } from './drivers/driver.js';
+
+/*
+ * Guest convergence: what the agent does to one guest so the hypervisor's
+ * copy matches the controller's desired state. The ComputeAgent decides when
+ * (its clock, work passes and retries); this file decides what.
+ */
+
+function macsOf(xml: string): string[] {
+  return interfacesOfXml(xml).map((i) => i.mac);
+}
+
+/**
+ * The guest's NICs as its domain XML describes them, so an unplug hands the
+ * driver the interface that is really there (type, chardev or VF address),
+ * not a guess. The port id is not in the XML; drivers match by MAC then.
+ */
+export function interfacesOfDomainXml(xml: string): GuestInterface[] {
+  return interfacesOfXml(xml).map((i) => {
+    const kind = i.type === 'vdpa' ? 'vdpa' : i.type === 'hostdev' ? 'hostdev' : 'ethernet';
+    const iface: GuestInterface = { portId: '', macAddress: i.mac, kind };
+    if (i.mtu !== undefined) iface.mtu = i.mtu;
+    if (kind === 'vdpa' && i.sourceDev) iface.vdpaChardev = i.sourceDev;
+    if (i.pciAddress !== undefined) iface.pciAddress = i.pciAddress;
+    return iface;
+  });
+}
+
+/** One idempotent step from whatever the guest is now to what it should be. */
+export async function converge(d: VirtDriver, host: string, spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
+  const current = await d.status(spec.uuid);
+  const state = current?.state ?? 'absent';
+  switch (desired) {
+    case 'absent':
+      if (state !== 'absent') await d.destroy(spec.uuid);
+      return null;
+    case 'running': {
+      const migration = spec.liveMigration;
+      if (state === 'absent') {
+        if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer);
+        return d.spawn(spec);
+      }
+      if (state === 'suspended') return d.resume(spec.uuid, spec);
+      if (state === 'shutoff') return syncInterfaces(d, spec, await d.powerOn(spec.uuid));
+      if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer);
+      return syncInterfaces(d, spec, current!);
+    }
+    case 'suspended':
+      if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${host}`);
+      if (state === 'suspended') return current;
+      return d.suspend(spec.uuid);
+    case 'shutoff':
+      // Wanted stopped but unknown here (its definition was lost): defined again, stopped, from the spec.
+      if (state === 'absent' && d.define) return d.define(spec);
+      if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${host}`);
+      // A stopped guest's definition follows the spec too (interface attach/detach while SHUTOFF).
+      if (state === 'shutoff') return syncInterfaces(d, spec, current!);
+      return syncInterfaces(d, spec, await d.powerOff(spec.uuid));
+    case 'paused':
+      return current;
+  }
+}
+
+/** Unplugs and hot-plugs interfaces so the guest (running or defined) has exactly the spec's NICs. */
+async function syncInterfaces(driver: VirtDriver, spec: GuestSpec, status: GuestStatus): Promise<GuestStatus> {
+  const want = new Map(spec.interfaces.map((i) => [i.macAddress.toLowerCase(), i]));
+  let latest = status;
+  // Unplug first: a device leaving frees what a device arriving may need.
+  for (const gone of interfacesOfDomainXml(status.domainXml)) {
+    if (!want.has(gone.macAddress)) latest = await driver.detachInterface(spec.uuid, gone);
+  }
+  const have = new Set(macsOf(latest.domainXml));
+  for (const [mac, iface] of want) {
+    if (!have.has(mac)) latest = await driver.attachInterface(spec.uuid, iface);
+  }
+  return latest;
+}
