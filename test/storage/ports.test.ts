@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuthContext } from '../../src/controller/context.js';
-import { createNetwork, createPort, createSubnet, deletePort } from '../../src/controller/services/networking.js';
+import { createNetwork, createSubnet } from '../../src/controller/services/networking.js';
+import { createPort, deletePort } from '../../src/controller/services/ports.js';
 import { openStore, type Store } from '../../src/storage/db.js';
 import { getNetwork } from '../../src/storage/repositories/networks.js';
 import {

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { listPorts } from '../../../storage/repositories/ports.js';
 import type { ControllerContext } from '../../context.js';
-import { createPort, deletePort, invalidInput, updatePort, visiblePort } from '../../services/networking.js';
+import { invalidInput } from '../../services/networking.js';
+import { createPort, deletePort, updatePort, visiblePort } from '../../services/ports.js';
 import {
   emptyListOnly, filterValues, onlyKnown, optBoolean, optDict, optFixedIps, optProject, optString, resourceBody,
   selectFields, type Attrs, type Query,

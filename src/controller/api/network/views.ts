@@ -1,5 +1,6 @@
 import type { AuthContext } from '../../context.js';
-import type { NetworkRecord, PortRecord, SubnetRecord } from '../../services/networking.js';
+import type { NetworkRecord, SubnetRecord } from '../../services/networking.js';
+import type { PortRecord } from '../../services/ports.js';
 
 /** Response bodies in networking's shape. Admin-only attributes are left out for everyone else, as networking's default policy reads them. */
 
