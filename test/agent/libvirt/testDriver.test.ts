@@ -157,6 +157,19 @@ describe('LibvirtDriver on the test driver', LIMIT, () => {
     await driver.destroy(spec.uuid);
   });
 
+  test('define brings a lost guest back stopped (nothing started), leaves a known one as it is, and power on starts it', async () => {
+    const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-1', 'fa:16:3e:11:22:44')], 'define');
+    const defined = await driver.define(spec);
+    assert.equal(defined.state, 'shutoff');
+    assert.equal(defined.uuid, spec.uuid);
+    assert.match(defined.domainXml, /<source dev='\/dev\/vhost-vdpa-1'\/>/);
+    assert.equal((await driver.define(spec)).state, 'shutoff', 'defining a defined guest changes nothing');
+    assert.equal((await driver.powerOn(spec.uuid)).state, 'running');
+    assert.equal((await driver.define(spec)).state, 'running', 'a running guest keeps running');
+    await driver.destroy(spec.uuid);
+    assert.equal(await driver.status(spec.uuid), null);
+  });
+
   test('suspends and resumes a guest without vDPA NICs through managed save', async () => {
     const spec = guestSpec([], 'suspend');
     await driver.spawn(spec);
