@@ -14,6 +14,9 @@ import {
 import type { GuestSpec } from '../../../src/domain/guest/spec.js';
 import { guestSpec, validateDomain, vdpaPort } from './fixtures.js';
 
+/** The reference samples (shared/reference/libvirt), copied into the repository so a clone anywhere has them. */
+const LIBVIRT_FIXTURES = new URL('../../../../test/fixtures/libvirt/', import.meta.url);
+
 const mixed = guestSpec({
   interfaces: [
     vdpaPort(0),
@@ -266,14 +269,14 @@ test('the cached template gives exactly what a direct build gives, and escapes f
 
 test('vdpaChardevsOf reads the reference sample and ignores other interface types', async () => {
   const { readFileSync } = await import('node:fs');
-  const sample = readFileSync('/work/shared/reference/libvirt/domain-vdpa-kvm.xml', 'utf8');
+  const sample = readFileSync(new URL('domain-vdpa-kvm.xml', LIBVIRT_FIXTURES), 'utf8');
   assert.deepEqual(vdpaChardevsOf(sample), ['/dev/vhost-vdpa-0']);
   assert.deepEqual(vdpaChardevsOf(guestDomainXml(guestSpec(), { virtType: 'kvm' })), []);
 });
 
 test('the schema check is not vacuous: the reference negative sample fails it', async () => {
   const { readFileSync } = await import('node:fs');
-  const bad = readFileSync('/work/shared/reference/libvirt/bad-vdpa-nosource.xml', 'utf8');
+  const bad = readFileSync(new URL('bad-vdpa-nosource.xml', LIBVIRT_FIXTURES), 'utf8');
   assert.notEqual(validateDomain(bad).status, 0);
   // And a generated domain with the vdpa source removed fails too.
   const xml = guestDomainXml(guestSpec({ interfaces: [vdpaPort(0)] }), { virtType: 'kvm' });
