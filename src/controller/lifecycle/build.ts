@@ -55,15 +55,20 @@ export async function placeInstance(ctx: ControllerContext, instance: InstanceRe
   ctx.log.info({ server: uuid, reason: outcome.reason }, 'no valid host');
   // After a failed attempt the operator needs that host's error, not the scheduler's.
   const message = instance.fault?.message && previous ? instance.fault.message : NO_VALID_HOST;
+  await buildFailed(ctx, instance, message, previous ? `${NO_VALID_HOST} ${outcome.reason}` : outcome.reason);
+}
+
+/** The build ends in ERROR before any host runs it: every claim released, the ports unbound. */
+async function buildFailed(ctx: ControllerContext, instance: InstanceRecord, message: string, details?: string): Promise<void> {
   await ctx.store.transact(async (trx) => {
-    const failed = await updateInstance(trx, uuid, {
+    const failed = await updateInstance(trx, instance.uuid, {
       vmState: VmState.ERROR, taskState: null, releaseLease: true,
-      fault: { code: 500, message, details: previous ? `${NO_VALID_HOST} ${outcome.reason}` : outcome.reason, created: nowIso() },
-    }, { taskState: TaskState.SCHEDULING });
+      fault: { code: 500, message, ...(details ? { details } : {}), created: nowIso() },
+    }, { taskState: instance.taskState });
     if (!failed) return;
-    await releaseConsumer(trx, ctx.store.dialect, uuid);
+    await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
     await unbindInstancePorts(trx, instance);
-    await finishAction(trx, uuid, ACTION, 'Error', message);
+    await finishAction(trx, instance.uuid, ACTION, 'Error', message);
   });
 }
 
@@ -136,15 +141,7 @@ export const BUILD: Operation = {
   ],
   async onDeadline(ctx, s, why) {
     if (s.instance.taskState === TaskState.SPAWNING && s.instance.host) return spawnFailed(ctx, s, why);
-    await ctx.store.transact(async (trx) => {
-      const failed = await updateInstance(trx, s.instance.uuid, {
-        vmState: VmState.ERROR, taskState: null, releaseLease: true, fault: { code: 500, message: why, created: nowIso() },
-      }, { taskState: s.instance.taskState });
-      if (!failed) return;
-      await releaseConsumer(trx, ctx.store.dialect, s.instance.uuid);
-      await unbindInstancePorts(trx, s.instance);
-      await finishAction(trx, s.instance.uuid, ACTION, 'Error', why);
-    });
+    return buildFailed(ctx, s.instance, why);
   },
 };
 

@@ -22,6 +22,7 @@ import { swapMoveClaims } from './coldMoveClaims.js';
 import { heldDevicesForPorts, pciRequestsWithFlavor } from './coldMoveDevices.js';
 import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
+import { instructWhileInTask } from './stepInstruction.js';
 import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { resourceRequestFor } from './resources.js';
 
@@ -194,24 +195,6 @@ const moveOf = (s: ServerSnapshot, status: string): MigrationRow | null =>
 const destGuest = (s: ServerSnapshot) => guestOn(s, moveOf(s, 'migrating')?.dest_compute);
 const targetFlavor = (i: InstanceRecord) => i.newFlavor ?? i.flavor;
 
-/**
- * Writes a guest's desired state for a step of `taskState`, only if the
- * server is still in it: a delete accepted since the step's snapshot was read
- * has asked every guest to go, and an unconditional write would bring one back
- * (the delete would then wait for it until its deadline). The conditional
- * update orders this write and the delete's on the instance row.
- */
-async function desiredIfStill(
-  ctx: ControllerContext, uuid: string, taskState: string, host: string, desired: 'running' | 'shutoff', spec: GuestSpec,
-): Promise<void> {
-  const written = await ctx.store.transact(async (trx) => {
-    if (!(await updateInstance(trx, uuid, { stepStarted: true }, { taskState }))) return false;
-    await setDesiredGuest(trx, uuid, host, desired, spec);
-    return true;
-  });
-  if (written) ctx.signals.notify(host);
-}
-
 /** Same-host resize: the old definition is gone, define the new one. */
 async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const { instance } = s;
@@ -219,13 +202,13 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
-  await desiredIfStill(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
+  await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
     buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
 }
 
 /** A stopped server stays stopped on its new host (or back on its old one). */
 async function shutOff(ctx: ControllerContext, s: ServerSnapshot, guest: GuestRow): Promise<void> {
-  await desiredIfStill(ctx, s.instance.uuid, s.instance.taskState!, guest.host, 'shutoff', guestSpecOf(guest));
+  await instructWhileInTask(ctx, s.instance.uuid, s.instance.taskState!, guest.host, 'shutoff', guestSpecOf(guest));
 }
 
 /** The destination guest is up (or shut off, for a stopped server): VERIFY_RESIZE. */
@@ -391,7 +374,7 @@ async function defineReverted(ctx: ControllerContext, s: ServerSnapshot): Promis
   const { db } = ctx.store;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, source);
-  await desiredIfStill(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
+  await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
     buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
 }
 

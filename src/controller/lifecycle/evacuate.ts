@@ -31,7 +31,7 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import type { GuestReport } from '../../protocol/agentProtocol.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { claimOnHost, releaseConsumer, transferConsumer, type ClaimedDevice } from '../../storage/repositories/claims.js';
-import { deleteGuest, getGuest, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { deleteGuest, getGuest, guestSpecOf, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
@@ -42,7 +42,8 @@ import type { ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim, type ScheduleOutcome } from '../services/scheduler.js';
 import { bindInstancePorts, devicesByPort } from './portBindings.js';
-import { invalidState, requireState, specOf, type Requester } from './power.js';
+import { invalidState, requireState, type Requester } from './power.js';
+import { instructWhileInTask } from './stepInstruction.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor } from './resources.js';
@@ -115,7 +116,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
     const ports = await bindInstancePorts(trx, instance, dest, byPort);
     await setDesiredGuest(trx, uuid, dest, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
     const old = await getGuest(trx, uuid, source);
-    if (old) await setDesiredGuest(trx, uuid, source, 'absent', specOf(old));
+    if (old) await setDesiredGuest(trx, uuid, source, 'absent', guestSpecOf(old));
   };
 
   const outcome = await placeUnlessAborted(ctx, () => {
@@ -180,13 +181,7 @@ const targetState = (s: ServerSnapshot) => (s.instance.vmState === VmState.STOPP
 /** A stopped server is rebuilt stopped: spawn, then shut off (Nova does the same). */
 async function shutOffRebuilt(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const guest = placedGuest(s)!;
-  // Only while still evacuating: after a delete that finished meanwhile, this upsert would leave a guest of no server.
-  const written = await ctx.store.transact(async (trx) => {
-    if (!(await updateInstance(trx, s.instance.uuid, { stepStarted: true }, { taskState: TaskState.REBUILD_SPAWNING }))) return false;
-    await setDesiredGuest(trx, s.instance.uuid, guest.host, 'shutoff', specOf(guest));
-    return true;
-  });
-  if (written) ctx.signals.notify(guest.host);
+  await instructWhileInTask(ctx, s.instance.uuid, TaskState.REBUILD_SPAWNING, guest.host, 'shutoff', guestSpecOf(guest));
 }
 
 async function evacuated(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {

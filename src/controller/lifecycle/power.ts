@@ -57,10 +57,6 @@ export async function currentGuest(db: Kysely<Database>, instance: InstanceRecor
   return guest;
 }
 
-export function specOf(guest: GuestRow): GuestSpec {
-  return guestSpecOf(guest);
-}
-
 /** A report answers the current desired state only when it carries the newest generation. */
 export function answersCurrent(guest: GuestRow): boolean {
   return guest.observed_generation === guest.generation;
@@ -88,7 +84,7 @@ export async function startGuestTransition(
     const moved = await updateInstance(trx, instance.uuid, { taskState: t.taskState }, { taskState: null, vmState: instance.vmState });
     if (!moved) throw invalidState(t.action, (await getInstance(trx, instance.uuid)) ?? instance);
     await startAction(trx, { instanceUuid: instance.uuid, action: t.action, ...who });
-    await setDesiredGuest(trx, instance.uuid, guest.host, t.desired, specOf(guest));
+    await setDesiredGuest(trx, instance.uuid, guest.host, t.desired, guestSpecOf(guest));
   });
   ctx.signals.notify(guest.host);
 }
@@ -128,7 +124,7 @@ async function transitionFailed(ctx: ControllerContext, o: TransitionOutcome, s:
     const undone = await updateInstance(trx, instance.uuid, { taskState: null, fault: { code: 500, message, created: nowIso() } }, { taskState: o.taskState });
     if (!undone) return;
     await finishAction(trx, instance.uuid, o.action, 'Error', message);
-    if (guest) await setDesiredGuest(trx, instance.uuid, guest.host, desiredForVmState(instance.vmState), specOf(guest));
+    if (guest) await setDesiredGuest(trx, instance.uuid, guest.host, desiredForVmState(instance.vmState), guestSpecOf(guest));
   });
   if (guest) ctx.signals.notify(guest.host);
 }

@@ -18,14 +18,14 @@ import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { setDesiredGuest } from '../../storage/repositories/guests.js';
+import { guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { ControllerContext } from '../context.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
-import { invalidState, requireState, specOf, type Requester } from './power.js';
+import { invalidState, requireState, type Requester } from './power.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor } from './resources.js';
@@ -94,7 +94,7 @@ async function unshelveFailed(ctx: ControllerContext, s: ServerSnapshot, message
     await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
     if (instance.host) await unbindInstancePorts(trx, instance, { keepDeviceId: true });
     // The agent removes whatever it half-defined; the row goes once it reports.
-    if (guest) await setDesiredGuest(trx, instance.uuid, guest.host, 'absent', specOf(guest));
+    if (guest) await setDesiredGuest(trx, instance.uuid, guest.host, 'absent', guestSpecOf(guest));
     await finishAction(trx, instance.uuid, 'unshelve', 'Error', message);
   });
   if (guest) ctx.signals.notify(guest.host);

@@ -3,7 +3,7 @@ import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database, InstanceTable } from '../schema.js';
 import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
-import { fromJson, nowIso, toJson } from './json.js';
+import { fromJson, isoAfter, nowIso, toJson } from './json.js';
 
 export interface FlavorSnapshot {
   id: string;
@@ -122,7 +122,7 @@ export async function insertInstance(
     network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
     task_changed_at: state.taskState ? now : null, failed_hosts: null,
     lease_owner: lease?.owner ?? null,
-    lease_expires_at: lease ? new Date(Date.parse(now) + lease.seconds * 1000).toISOString() : null,
+    lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);

@@ -10,3 +10,8 @@ export function fromJson<T>(text: string | null | undefined, fallback: T): T {
 export function nowIso(): string {
   return new Date().toISOString();
 }
+
+/** The moment `ms` from now, as stored (a lease's expiry). */
+export function isoAfter(ms: number): string {
+  return new Date(Date.now() + ms).toISOString();
+}

@@ -3,7 +3,7 @@ import type { Database } from '../schema.js';
 import { deferWrite } from '../pipelining.js';
 import { guestsOfInstance, type GuestRow } from './guests.js';
 import { getInstance, type InstanceRecord } from './instances.js';
-import { nowIso } from './json.js';
+import { isoAfter, nowIso } from './json.js';
 import type { MigrationRow } from './migrations.js';
 
 /**
@@ -13,17 +13,13 @@ import type { MigrationRow } from './migrations.js';
  * a resync looks at, and instance action events.
  */
 
-function isoIn(ms: number): string {
-  return new Date(Date.now() + ms).toISOString();
-}
-
 /**
  * Takes (or renews) the server's lease for `owner` unless another process
  * holds one that has not expired. False when the server is busy elsewhere or gone.
  */
 export async function acquireServerLease(db: Kysely<Database>, uuid: string, owner: string, seconds: number): Promise<boolean> {
   const now = nowIso();
-  const r = await db.updateTable('instances').set({ lease_owner: owner, lease_expires_at: isoIn(seconds * 1000) })
+  const r = await db.updateTable('instances').set({ lease_owner: owner, lease_expires_at: isoAfter(seconds * 1000) })
     .where('uuid', '=', uuid)
     .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_expires_at', '<', now)]))
     .executeTakeFirst();
@@ -74,7 +70,7 @@ export async function serversInProgress(db: Kysely<Database>): Promise<string[]>
  */
 export async function holdClusterLease(db: Kysely<Database>, name: string, owner: string, seconds: number): Promise<boolean> {
   const now = nowIso();
-  const expires = isoIn(seconds * 1000);
+  const expires = isoAfter(seconds * 1000);
   await db.insertInto('cluster_leases').values({ name, owner, expires_at: expires })
     .onConflict((oc) => oc.column('name').doUpdateSet({ owner, expires_at: expires })
       .where((eb) => eb.or([eb('cluster_leases.owner', '=', owner), eb('cluster_leases.expires_at', '<', now)])))
