@@ -15,7 +15,9 @@ export type GuestRow = Omit<Selectable<GuestTable>, 'domain_xml'>;
 
 /** The GuestSpec a guest row stores (the column holds it as JSON; this repository alone reads that). */
 export function guestSpecOf(row: Pick<GuestRow, 'spec'>): GuestSpec {
-  return JSON.parse(row.spec) as GuestSpec;
+  // A reboot belongs to the instruction that asked for it: a spec copied into a later one never repeats it.
+  const { reboot: _asked, ...spec } = JSON.parse(row.spec) as GuestSpec;
+  return spec;
 }
 const GUEST_COLUMNS = [
   'instance_uuid', 'host', 'desired_state', 'spec', 'generation', 'observed_generation', 'observed_state', 'error', 'updated_at',

@@ -15,6 +15,10 @@ import { requireAdmin } from '../auth.js';
 import { serverAction } from './actions/registry.js';
 import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
+import { guardServerAction, refuseIfLocked } from './lockGuard.js';
+import { serverUpdateOf } from './serverUpdateInput.js';
+import { tagAndLockFilters } from './serverListFilters.js';
+import { tagsOf, tagsOfMany } from '../../../storage/repositories/instanceTags.js';
 import { hostId, serverDetail, serverSummary } from './serverViews.js';
 
 const createSchema = {
@@ -75,7 +79,7 @@ function listFilter(req: FastifyRequest) {
   const limit = q.limit !== undefined ? Number.parseInt(q.limit, 10) : undefined;
   if (limit !== undefined && (!Number.isFinite(limit) || limit < 0)) throw new BadRequest('limit must be a non-negative integer');
   if (q.host && !req.auth.isAdmin) throw new Forbidden("Policy doesn't allow filtering servers by host.");
-  return { projectId, name: q.name, host: q.host, limit };
+  return { projectId, name: q.name, host: q.host, limit, ...tagAndLockFilters(req) };
 }
 
 export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContext): void {
@@ -119,33 +123,31 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   app.get('/v2.1/servers/detail', async (req) => {
     const list = await listInstances(ctx.store.reader, listFilter(req));
     const ports = await portsByServer(ctx, list);
-    return { servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [])) };
+    const tags = atLeast(req, '2.26') ? await tagsOfMany(ctx.store.reader, list.map((i) => i.uuid)) : new Map<string, string[]>();
+    return { servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [], tags.get(i.uuid) ?? [])) };
   });
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const ports = await portsByServer(ctx, [instance]);
-    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? []) };
+    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? [], await tagsOf(ctx.store.reader, instance.uuid)) };
   });
 
-  app.put<{ Params: { id: string }; Body: { server?: { name?: string; description?: string | null } } }>('/v2.1/servers/:id', async (req) => {
+  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const s = req.body?.server;
-    if (!s || typeof s !== 'object') throw new BadRequest("Invalid input: 'server' is a required property");
-    if (s.name !== undefined && (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 255)) {
-      throw new BadRequest('Invalid input for field/attribute name.');
-    }
+    const s = serverUpdateOf(req, req.body);
     await ctx.store.transact((u) => updateInstance(u, instance.uuid, {
       ...(s.name !== undefined ? { name: s.name } : {}),
       ...(s.description !== undefined ? { description: s.description } : {}),
     }));
     const updated = (await getInstance(ctx.store.reader, instance.uuid))!;
     const ports = await portsByServer(ctx, [updated]);
-    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? []) };
+    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? [], await tagsOf(ctx.store.reader, updated.uuid)) };
   });
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
+    refuseIfLocked(req, instance);
     if (instance.taskState !== TaskState.DELETING) await startDelete(ctx, instance);
     return reply.code(204).send();
   });
@@ -159,6 +161,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     const [name] = Object.keys(body) as [string];
     const handler = serverAction(name);
     if (!handler) throw new BadRequest(`There is no such action: ${name}`);
+    guardServerAction(req, name, instance);
     const result = await handler(ctx, req, instance, body[name]);
     return reply.code(result.status).send(result.body ?? (result.status === 204 ? undefined : ''));
   });
