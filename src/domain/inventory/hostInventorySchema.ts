@@ -90,6 +90,10 @@ export const HOST_INVENTORY_SCHEMA = {
         attach_interface: { $ref: '#/definitions/fault' },
         detach_interface: { $ref: '#/definitions/fault' },
         live_migrate: { $ref: '#/definitions/fault' },
+        rebuild: { $ref: '#/definitions/fault' },
+        rescue: { $ref: '#/definitions/fault' },
+        unrescue: { $ref: '#/definitions/fault' },
+        snapshot: { $ref: '#/definitions/fault' },
       },
     },
     host: {
