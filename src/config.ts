@@ -31,6 +31,11 @@ export interface Config {
   scheduler_max_attempts: number;
   /** Seconds a controller process's claim on a server's (or a periodic job's) work lasts without renewal. */
   lease_seconds: number;
+  /**
+   * Nova's [DEFAULT] shelved_offload_time: 0 offloads a shelved server at once
+   * (frees its host's devices), -1 never, N > 0 after N seconds (periodic job).
+   */
+  shelved_offload_time: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -47,6 +52,7 @@ export const DEFAULT_CONFIG: Config = {
   operation_timeout: 300,
   scheduler_max_attempts: 3,
   lease_seconds: 15,
+  shelved_offload_time: 0,
 };
 
 export class ConfigError extends Error {}
@@ -81,6 +87,9 @@ export function loadConfig(path: string | undefined): Config {
     const limit = POSITIVE_SETTINGS[key];
     if (limit && (!Number.isFinite(value as number) || (value as number) <= 0 || (limit === 'integer' && !Number.isInteger(value)))) {
       throw new ConfigError(`config file ${path}: '${key}' must be a ${limit === 'integer' ? 'whole number' : 'number'} greater than 0`);
+    }
+    if (key === 'shelved_offload_time' && !Number.isInteger(value)) {
+      throw new ConfigError(`config file ${path}: 'shelved_offload_time' must be a whole number (0 at once, -1 never, N seconds)`);
     }
     cfg[key] = value;
   }

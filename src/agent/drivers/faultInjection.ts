@@ -13,12 +13,20 @@ export class FaultInjectingDriver implements VirtDriver {
   readonly name: string;
   /** Only where the wrapped driver can define without starting (the agent checks for it). */
   readonly define?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly rebuild?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly rescue?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly unrescue?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly snapshot?: (uuid: string, imageId: string) => Promise<void>;
   private readonly plan: FaultPlan;
 
   constructor(private readonly inner: VirtDriver, faults: HostFaults) {
     this.name = inner.name;
     this.plan = new FaultPlan(faults);
     if (inner.define) this.define = (spec) => inner.define!(spec);
+    if (inner.rebuild) this.rebuild = async (spec) => { await this.meet('rebuild'); return inner.rebuild!(spec); };
+    if (inner.rescue) this.rescue = async (spec) => { await this.meet('rescue'); return inner.rescue!(spec); };
+    if (inner.unrescue) this.unrescue = async (spec) => { await this.meet('unrescue'); return inner.unrescue!(spec); };
+    if (inner.snapshot) this.snapshot = async (uuid, imageId) => { await this.meet('snapshot'); return inner.snapshot!(uuid, imageId); };
   }
 
   async spawn(spec: GuestSpec): Promise<GuestStatus> {

@@ -221,6 +221,8 @@ export type InstanceChanges = Partial<{
   name: string; metadata: Record<string, string>; description: string | null;
   failedHosts: string[];
   lock: { lockedBy: 'owner' | 'admin'; reason: string | null } | null;
+  /** The image the server runs (a rebuild changes it). */
+  imageRef: string;
   /** The server moved to the next step of its task without changing the task state: its deadline starts again. */
   stepStarted: true;
   /** The controller process that held the server's lease lets go of it in the same write. */
@@ -250,6 +252,7 @@ function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
   if (c.pciRequests !== undefined) out.pci_requests = toJson(c.pciRequests);
   if (c.requestedHost !== undefined) out.requested_host = c.requestedHost;
   if (c.name !== undefined) out.name = c.name;
+  if (c.imageRef !== undefined) out.image_ref = c.imageRef;
   if (c.metadata !== undefined) out.metadata = toJson(c.metadata);
   if (c.description !== undefined) out.description = c.description;
   if (c.lock !== undefined) {

@@ -163,6 +163,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     if (!handler) throw new BadRequest(`There is no such action: ${name}`);
     guardServerAction(req, name, instance);
     const result = await handler(ctx, req, instance, body[name]);
+    if (result.headers) reply.headers(result.headers);
     return reply.code(result.status).send(result.body ?? (result.status === 204 ? undefined : ''));
   });
 

@@ -7,3 +7,4 @@ import './liveMigration.js';
 import './evacuate.js';
 import './rebootActions.js';
 import './lockActions.js';
+import './rebuildActions.js';
