@@ -9,7 +9,7 @@ import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import type { Dialect } from '../../storage/db.js';
 import { failedOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { unbindInstancePorts } from './portBindings.js';
+import { deletePortsCreatedFor, unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
 
 /** Compute hosts whose service is up now: their agents can remove a guest. */
@@ -162,6 +162,7 @@ async function finishDeleteIn(trx: Kysely<Database>, dialect: Dialect, instance:
   // its source host is back and has removed the old guest).
   await releaseColdMoveClaims(trx, dialect, uuid);
   await unbindInstancePorts(trx, instance);
+  await deletePortsCreatedFor(trx, instance);
   await deleteGuestsOf(trx, uuid);
   await deleteInstanceRow(trx, uuid);
 }

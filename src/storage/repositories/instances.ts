@@ -52,6 +52,10 @@ export interface InstanceRecord {
   taskChangedAt: string | null;
   /** Hosts a build already failed on, skipped when it is placed again. */
   failedHosts: string[];
+  /** Security group names the create asked for; null: the project's default. */
+  securityGroups: string[] | null;
+  /** Ports the compute API created for the server (deleted with it). */
+  createdPortIds: string[];
 }
 
 export type InstanceRow = Selectable<InstanceTable>;
@@ -84,6 +88,8 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     updatedAt: r.updated_at,
     taskChangedAt: r.task_changed_at,
     failedHosts: fromJson<string[]>(r.failed_hosts, []),
+    securityGroups: fromJson<string[] | null>(r.security_groups, null),
+    createdPortIds: fromJson<string[]>(r.created_port_ids, []),
   };
 }
 
@@ -100,6 +106,8 @@ export interface NewInstance {
   pciRequests: PciRequest[];
   portIds: string[];
   availabilityZone: string;
+  securityGroups?: string[] | null;
+  createdPortIds?: string[];
 }
 
 /**
@@ -123,6 +131,8 @@ export async function insertInstance(
     task_changed_at: state.taskState ? now : null, failed_hosts: null,
     lease_owner: lease?.owner ?? null,
     lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
+    security_groups: i.securityGroups ? toJson(i.securityGroups) : null,
+    created_port_ids: i.createdPortIds?.length ? toJson(i.createdPortIds) : null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);

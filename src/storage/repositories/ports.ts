@@ -186,6 +186,7 @@ export async function setPortStatus(db: Kysely<Database>, portIds: string[], sta
 /** Removes the port and releases its addresses. */
 export async function deletePortRow(db: Kysely<Database>, portId: string): Promise<void> {
   await db.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
+  await db.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
   await db.deleteFrom('ports').where('id', '=', portId).execute();
 }
 
