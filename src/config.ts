@@ -31,6 +31,8 @@ export interface Config {
   scheduler_max_attempts: number;
   /** Seconds a controller process's claim on a server's (or a periodic job's) work lasts without renewal. */
   lease_seconds: number;
+  /** Seconds `os-getConsoleOutput` waits for the host's agent to read the console log before answering 500. */
+  console_log_timeout: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -47,6 +49,7 @@ export const DEFAULT_CONFIG: Config = {
   operation_timeout: 300,
   scheduler_max_attempts: 3,
   lease_seconds: 15,
+  console_log_timeout: 30,
 };
 
 export class ConfigError extends Error {}
@@ -54,7 +57,7 @@ export class ConfigError extends Error {}
 /** Settings that only make sense above zero (a zero deadline or lease would fail or stall every operation). */
 const POSITIVE_SETTINGS: Record<string, 'number' | 'integer'> = {
   reconcile_interval: 'number', operation_timeout: 'number', lease_seconds: 'number', scheduler_max_attempts: 'integer',
-  service_down_time: 'number', report_interval: 'number',
+  service_down_time: 'number', report_interval: 'number', console_log_timeout: 'number',
 };
 
 export function loadConfig(path: string | undefined): Config {

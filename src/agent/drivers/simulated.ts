@@ -1,5 +1,6 @@
 import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
+import { MAX_CONSOLE_BYTES, simulatedBootLog } from '../../domain/guest/consoleLog.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from './driver.js';
 
 export interface SimulatedDriverOptions {
@@ -34,6 +35,8 @@ interface SimulatedGuest {
   pluggedVdpa: string[];
   /** Recent plug/unplug events, newest last (bounded). */
   vdpaEvents: VdpaPlugEvent[];
+  /** How many times the guest was started: its boot log is made from this and the spec. */
+  boots: number;
 }
 
 const MAX_EVENTS_PER_GUEST = 32;
@@ -68,12 +71,13 @@ export class SimulatedDriver implements VirtDriver {
     this.assertCanOpen(spec.uuid, chardevs);
 
     // Redefine and (re)start: whatever the guest held before is closed first.
-    const guest: SimulatedGuest = existing ?? { state: 'shutoff', spec, xml, pluggedVdpa: [], vdpaEvents: [] };
+    const guest: SimulatedGuest = existing ?? { state: 'shutoff', spec, xml, pluggedVdpa: [], vdpaEvents: [], boots: 0 };
     this.unplugAll(spec.uuid, guest);
     guest.spec = copySpec(spec);
     guest.xml = xml;
     this.plug(spec.uuid, guest, chardevs);
     guest.state = 'running';
+    guest.boots += 1;
     this.guests.set(spec.uuid, guest);
     return statusOf(spec.uuid, guest);
   }
@@ -82,7 +86,7 @@ export class SimulatedDriver implements VirtDriver {
     const existing = this.guests.get(spec.uuid);
     if (existing) return statusOf(spec.uuid, existing);
     // A stopped guest holds no vhost-vdpa fd: nothing to check or open.
-    const guest: SimulatedGuest = { state: 'shutoff', spec: copySpec(spec), xml: this.domainXml(spec), pluggedVdpa: [], vdpaEvents: [] };
+    const guest: SimulatedGuest = { state: 'shutoff', spec: copySpec(spec), xml: this.domainXml(spec), pluggedVdpa: [], vdpaEvents: [], boots: 0 };
     this.guests.set(spec.uuid, guest);
     return statusOf(spec.uuid, guest);
   }
@@ -107,7 +111,15 @@ export class SimulatedDriver implements VirtDriver {
     if (guest.state === 'running') return statusOf(uuid, guest);
     this.plugMissing(uuid, guest);
     guest.state = 'running';
+    guest.boots += 1;
     return statusOf(uuid, guest);
+  }
+
+  /** The guest's serial console as a CirrOS guest would have written it, one boot per start. */
+  async consoleLog(uuid: string): Promise<string> {
+    const guest = this.guest(uuid);
+    const log = simulatedBootLog(guest.spec, guest.boots);
+    return log.length > MAX_CONSOLE_BYTES ? log.slice(-MAX_CONSOLE_BYTES) : log;
   }
 
   async suspend(uuid: string): Promise<GuestStatus> {

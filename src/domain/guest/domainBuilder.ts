@@ -30,7 +30,8 @@ export interface DomainValues {
   hostModelCpu: boolean;
   emulator?: string;
   diskPath?: string;
-  serial: boolean;
+  /** The serial console's log file (Nova's `<serial type="pty"><log file=…/>`); no serial device when absent. */
+  consoleLogPath?: string;
   interfaces: InterfaceValues[];
   hostdevs: PciAddressAttributes[];
 }
@@ -72,7 +73,12 @@ export function buildDomain(v: DomainValues): string {
     disk.ele('target', { dev: 'vda', bus: 'virtio' });
   }
   for (const iface of v.interfaces) appendInterface(devices, iface);
-  if (v.serial) devices.ele('serial', { type: 'pty' });
+  if (v.consoleLogPath !== undefined) {
+    // virtlogd keeps what the guest writes on its serial port in this file: `console log show` reads it.
+    const serial = devices.ele('serial', { type: 'pty' });
+    serial.ele('log', { file: v.consoleLogPath, append: 'off' });
+    serial.ele('target', { port: '0' });
+  }
   for (const address of v.hostdevs) {
     // A hostdev's source address takes no type attribute (the schema refuses it).
     devices

@@ -90,6 +90,7 @@ export const HOST_INVENTORY_SCHEMA = {
         attach_interface: { $ref: '#/definitions/fault' },
         detach_interface: { $ref: '#/definitions/fault' },
         live_migrate: { $ref: '#/definitions/fault' },
+        console_log: { $ref: '#/definitions/fault' },
       },
     },
     host: {

@@ -5,3 +5,4 @@ import './powerActions.js';
 import './interfaceActions.js';
 import './liveMigration.js';
 import './evacuate.js';
+import './consoleOutput.js';
