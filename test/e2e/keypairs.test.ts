@@ -21,7 +21,7 @@ async function md5Fingerprint(publicKeyFile: string): Promise<string> {
   return /MD5:([0-9a-f:]+)/.exec(stdout)![1]!;
 }
 
-describe('key pairs (os-keypairs) and the nova client through openrc', { timeout: 240_000 }, () => {
+describe('key pairs (os-keypairs) and the nova client through openrc', { timeout: 300_000 }, () => {
   let aio: AllInOneProcess;
   before(async () => { aio = await startAllInOneProcess(); });
   after(async () => { await aio?.stop(); });
