@@ -36,6 +36,8 @@ export interface Config {
    * (frees its host's devices), -1 never, N > 0 after N seconds (periodic job).
    */
   shelved_offload_time: number;
+  /** Seconds `os-getConsoleOutput` waits for the host's agent to read the console log before answering 500. */
+  console_log_timeout: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -53,6 +55,7 @@ export const DEFAULT_CONFIG: Config = {
   scheduler_max_attempts: 3,
   lease_seconds: 15,
   shelved_offload_time: 0,
+  console_log_timeout: 30,
 };
 
 export class ConfigError extends Error {}
@@ -60,7 +63,7 @@ export class ConfigError extends Error {}
 /** Settings that only make sense above zero (a zero deadline or lease would fail or stall every operation). */
 const POSITIVE_SETTINGS: Record<string, 'number' | 'integer'> = {
   reconcile_interval: 'number', operation_timeout: 'number', lease_seconds: 'number', scheduler_max_attempts: 'integer',
-  service_down_time: 'number', report_interval: 'number',
+  service_down_time: 'number', report_interval: 'number', console_log_timeout: 'number',
 };
 
 export function loadConfig(path: string | undefined): Config {

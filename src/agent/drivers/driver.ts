@@ -17,6 +17,14 @@ export class VirtDriverError extends Error {
   }
 }
 
+/** Nova's ConsoleNotAvailable: the guest has no console log to read. */
+export class ConsoleNotAvailable extends VirtDriverError {
+  constructor() {
+    super('Guest does not have a console available.');
+    this.name = 'ConsoleNotAvailable';
+  }
+}
+
 /**
  * What a compute agent needs from a hypervisor. The simulated driver and the
  * libvirt driver implement the same interface; every operation is idempotent
@@ -83,6 +91,12 @@ export interface VirtDriver {
    * Nova's live snapshot). Idempotent per image id.
    */
   snapshot?(uuid: string, imageId: string): Promise<void>;
+  /**
+   * The guest's serial console log, at most its last MAX_CONSOLE_BYTES
+   * (domain/guest/consoleLog.ts). Throws ConsoleNotAvailable when the guest
+   * logs no console (a test-driver domain, a log not written yet).
+   */
+  consoleLog?(uuid: string): Promise<string>;
   status(uuid: string): Promise<GuestStatus | null>;
   list(): Promise<GuestStatus[]>;
   close(): Promise<void>;

@@ -6,7 +6,7 @@
  */
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
 import { FaultPlan, type FaultOperation, type HostFaults } from '../../domain/inventory/faults.js';
-import { VirtDriverError, type GuestStatus, type VirtDriver } from './driver.js';
+import { ConsoleNotAvailable, VirtDriverError, type GuestStatus, type VirtDriver } from './driver.js';
 import { LibvirtErrorCode } from './simulated.js';
 
 export class FaultInjectingDriver implements VirtDriver {
@@ -87,6 +87,12 @@ export class FaultInjectingDriver implements VirtDriver {
   async liveMigrationStep(uuid: string, role: LiveMigrationRole, peer: string): Promise<void> {
     await this.meet('live_migrate');
     await this.inner.liveMigrationStep?.(uuid, role, peer);
+  }
+
+  async consoleLog(uuid: string): Promise<string> {
+    await this.meet('console_log');
+    if (!this.inner.consoleLog) throw new ConsoleNotAvailable();
+    return this.inner.consoleLog(uuid);
   }
 
   status(uuid: string): Promise<GuestStatus | null> {

@@ -1,5 +1,6 @@
 import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
+import { MAX_CONSOLE_BYTES, simulatedBootLog } from '../../domain/guest/consoleLog.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from './driver.js';
 
 export interface SimulatedDriverOptions {
@@ -159,6 +160,13 @@ export class SimulatedDriver implements VirtDriver {
     if (guest.state !== 'paused') throw new VirtDriverError('Requested operation is not valid: domain is not paused', LibvirtErrorCode.OPERATION_INVALID);
     guest.state = 'running';
     return statusOf(uuid, guest);
+  }
+
+  /** The guest's serial console as a CirrOS guest would have written it, one boot per start. */
+  async consoleLog(uuid: string): Promise<string> {
+    const guest = this.guest(uuid);
+    const log = simulatedBootLog(guest.spec, guest.boots);
+    return log.length > MAX_CONSOLE_BYTES ? log.slice(-MAX_CONSOLE_BYTES) : log;
   }
 
   async suspend(uuid: string): Promise<GuestStatus> {

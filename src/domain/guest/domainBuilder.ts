@@ -32,7 +32,8 @@ export interface DomainValues {
   diskPath?: string;
   /** Rescue mode: this disk boots (vda) and diskPath becomes the second disk (vdb), as Nova's rescue does. */
   rescueDiskPath?: string;
-  serial: boolean;
+  /** The serial console's log file (Nova's `<serial type="pty"><log file=…/>`); no serial device when absent. */
+  consoleLogPath?: string;
   interfaces: InterfaceValues[];
   hostdevs: PciAddressAttributes[];
 }
@@ -70,7 +71,12 @@ export function buildDomain(v: DomainValues): string {
   if (v.rescueDiskPath !== undefined) appendDisk(devices, v.rescueDiskPath, 'vda');
   if (v.diskPath !== undefined) appendDisk(devices, v.diskPath, v.rescueDiskPath !== undefined ? 'vdb' : 'vda');
   for (const iface of v.interfaces) appendInterface(devices, iface);
-  if (v.serial) devices.ele('serial', { type: 'pty' });
+  if (v.consoleLogPath !== undefined) {
+    // virtlogd keeps what the guest writes on its serial port in this file: `console log show` reads it.
+    const serial = devices.ele('serial', { type: 'pty' });
+    serial.ele('log', { file: v.consoleLogPath, append: 'off' });
+    serial.ele('target', { port: '0' });
+  }
   for (const address of v.hostdevs) {
     // A hostdev's source address takes no type attribute (the schema refuses it).
     devices

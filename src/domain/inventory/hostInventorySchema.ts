@@ -97,6 +97,7 @@ export const HOST_INVENTORY_SCHEMA = {
         rescue: { $ref: '#/definitions/fault' },
         unrescue: { $ref: '#/definitions/fault' },
         snapshot: { $ref: '#/definitions/fault' },
+        console_log: { $ref: '#/definitions/fault' },
       },
     },
     host: {

@@ -18,6 +18,7 @@ import {
   type LibvirtConnection, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
+import { readConsoleLog } from './consoleLogFile.js';
 
 export interface LibvirtDriverOptions {
   /** e.g. `qemu:///system`, or `test:///abs/path/host.xml` for libvirt's test driver. */
@@ -301,6 +302,12 @@ export class LibvirtDriver implements VirtDriver {
       if (e instanceof VirtDriverError && e.code === ErrorCode.NO_DOMAIN) return null;
       throw e;
     }
+  }
+
+  async consoleLog(uuid: string): Promise<string> {
+    const status = await this.status(uuid);
+    if (!status) throw new VirtDriverError(`Domain not found: no domain with matching uuid '${uuid}'`, ErrorCode.NO_DOMAIN);
+    return readConsoleLog(status.domainXml);
   }
 
   async list(): Promise<GuestStatus[]> {

@@ -8,3 +8,4 @@ import './evacuate.js';
 import './rebootActions.js';
 import './lockActions.js';
 import './rebuildActions.js';
+import './consoleOutput.js';
