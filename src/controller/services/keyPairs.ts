@@ -1,9 +1,7 @@
 import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, NotFound } from '../../domain/errors.js';
 import { fingerprintOf, sshRsaPublicKey, type KeyPairType } from '../../domain/keys/publicKeys.js';
-import type { Database } from '../../storage/schema.js';
 import { deleteKeyPairRow, getKeyPair, insertKeyPair, keyPairsOf, type KeyPairRow } from '../../storage/repositories/keyPairs.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import type { Unit, Session } from '../../storage/unit.js';

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../domain/errors.js';
 import {
   checkPorts, defaultRulesOf, normalizePrefix, normalizeProtocol, ruleKey, type RuleFields,
 } from '../../domain/network/securityGroupRules.js';
-import type { Database } from '../../storage/schema.js';
 import { nowTimestamp } from '../../storage/repositories/networks.js';
 import {
   claimDefaultGroup, defaultGroupIdOf, deleteRuleRow, deleteSecurityGroupRow, getSecurityGroupRow, groupsOfPorts,
