@@ -31,6 +31,10 @@ export interface Config {
   scheduler_max_attempts: number;
   /** Seconds a controller process's claim on a server's (or a periodic job's) work lasts without renewal. */
   lease_seconds: number;
+  /** Serve Prometheus metrics at /metrics on the controller's listener. */
+  metrics: boolean;
+  /** When set, /metrics answers only requests carrying `Authorization: Bearer <this>` (none by default). */
+  metrics_token: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -47,6 +51,8 @@ export const DEFAULT_CONFIG: Config = {
   operation_timeout: 300,
   scheduler_max_attempts: 3,
   lease_seconds: 15,
+  metrics: true,
+  metrics_token: '',
 };
 
 export class ConfigError extends Error {}

@@ -8,6 +8,7 @@ import { computeApi } from './api/compute/routes.js';
 import { networkApi } from './api/network/routes.js';
 import { imageApi } from './api/image/routes.js';
 import { agentApi } from './api/agent/routes.js';
+import { instrumentRequests, metricsApi } from './api/metrics/routes.js';
 
 /** One listener, one plugin per API area under its path prefix. */
 export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance> {
@@ -40,6 +41,10 @@ export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance>
     reply.header('x-compute-request-id', req.id);
   });
 
+  if (ctx.config.metrics) {
+    instrumentRequests(app, ctx);
+    await app.register(async (scope) => metricsApi(scope, ctx));
+  }
   await app.register(async (scope) => identityApi(scope, ctx), { prefix: '/identity' });
   await app.register(async (scope) => computeApi(scope, ctx), { prefix: '/compute' });
   await app.register(async (scope) => networkApi(scope, ctx), { prefix: '/network' });

@@ -3,13 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { deleteGuest } from '../../storage/repositories/guests.js';
 import { updateInstance } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
+import { VmState } from '../../domain/lifecycle/serverStatus.js';
 import {
   acquireServerLease, readServerSnapshot, releaseServerLease,
 } from '../../storage/repositories/operations.js';
 import type { ControllerContext } from '../context.js';
+import { countOperation, type OperationOutcome } from '../services/metrics/registry.js';
 import { operationFor } from './registry.js';
 import { attachServerQueue, type ReconcileHint, type ServerQueue } from './serverQueue.js';
-import { answered, waitedHost, type ServerSnapshot } from './transitions.js';
+import { answered, waitedHost, type Operation, type ServerSnapshot } from './transitions.js';
 import { KeyedWorkQueue, type WorkOutcome } from './workQueue.js';
 
 /**
@@ -89,6 +91,18 @@ async function clearUnownedTask(ctx: ControllerContext, s: ServerSnapshot, why: 
 }
 
 /**
+ * Counts the operation once a step ended it (vdpa_operations_total): the
+ * server is gone (a delete), or its task state now belongs to no operation
+ * or another one. A step past the deadline is a timeout whatever it rolled
+ * back to; otherwise a server left in ERROR is an error.
+ */
+function countIfEnded(ctx: ControllerContext, op: Operation, s: ServerSnapshot | null, timedOut: boolean): void {
+  if (s && operationFor(s.instance.taskState) === op) return;
+  const outcome: OperationOutcome = timedOut ? 'timeout' : s?.instance.vmState === VmState.ERROR ? 'error' : 'success';
+  countOperation(ctx, op.action, outcome);
+}
+
+/**
  * Takes the next steps of the server's operation. Level-triggered: it acts
  * on what the database says now, never on the event that queued it.
  */
@@ -117,7 +131,8 @@ export async function reconcileServer(ctx: ControllerContext, owner: string, uui
         if (deadline !== null && s.now > deadline) await clearUnownedTask(ctx, s, deadlineMessage(ctx, s));
         return;
       }
-      if (deadline !== null && s.now > deadline) {
+      const timedOut = deadline !== null && s.now > deadline;
+      if (timedOut) {
         const why = deadlineMessage(ctx, s);
         ctx.log.warn({ server: uuid, taskState: state, why }, 'operation past its deadline');
         await op.onDeadline(ctx, s, why);
@@ -128,6 +143,7 @@ export async function reconcileServer(ctx: ControllerContext, owner: string, uui
         if ((await row.step(ctx, s)) === 'wait') return;
       }
       s = await snapshotOf(ctx, uuid);
+      countIfEnded(ctx, op, s, timedOut);
     }
     if (s) return { retryInMs: LEASE_BUSY_RETRY_MS };
   } finally {
