@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { GuestReport } from '../../protocol/agentProtocol.js';
+import { withRequestId } from '../../protocol/requestIds.js';
 import { deleteGuest, recordGuestReportReadingInstance } from '../../storage/repositories/guests.js';
 import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
@@ -46,7 +47,12 @@ export async function recordAndHandleReport(
   return false;
 }
 
-export async function handleGuestReport(ctx: ControllerContext, report: GuestReport): Promise<void> {
+export function handleGuestReport(ctx: ControllerContext, report: GuestReport): Promise<void> {
+  // In the scope of the request the instruction served, not of whatever delivered the report.
+  return withRequestId(report.requestId, () => recordReport(ctx, report));
+}
+
+async function recordReport(ctx: ControllerContext, report: GuestReport): Promise<void> {
   let ended: [string, OperationOutcome] | null = null;
   const advance = await ctx.store.transact((trx) => {
     ended = null; // a unit run again starts afresh

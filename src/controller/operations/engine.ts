@@ -4,6 +4,7 @@ import { deleteGuest } from '../../storage/repositories/guests.js';
 import { updateInstance } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { VmState } from '../../domain/lifecycle/serverStatus.js';
+import { currentRequestId, withRequestId } from '../../protocol/requestIds.js';
 import {
   acquireServerLease, readServerSnapshot, releaseServerLease,
 } from '../../storage/repositories/operations.js';
@@ -50,7 +51,13 @@ export function operationEngineOf(ctx: ControllerContext): OperationEngine {
       concurrency: CONCURRENCY,
       onError: (uuid, err, attempt) => ctx.log.error({ err, server: uuid, attempt }, 'reconcile step failed; retrying'),
     });
-    engine = { owner, queue, enqueue: (uuid, hint) => queue.add(uuid, hint ? { hint } : {}) };
+    engine = {
+      owner, queue,
+      enqueue: (uuid, hint) => {
+        const requestId = hint?.requestId ?? currentRequestId();
+        queue.add(uuid, hint || requestId ? { hint: { ...hint, requestId } } : {});
+      },
+    };
     engines.set(ctx, engine);
     attachServerQueue(ctx, engine);
   }
@@ -106,7 +113,12 @@ function countIfEnded(ctx: ControllerContext, op: Operation, s: ServerSnapshot |
  * Takes the next steps of the server's operation. Level-triggered: it acts
  * on what the database says now, never on the event that queued it.
  */
-export async function reconcileServer(ctx: ControllerContext, owner: string, uuid: string, hint?: ReconcileHint): Promise<WorkOutcome> {
+export function reconcileServer(ctx: ControllerContext, owner: string, uuid: string, hint?: ReconcileHint): Promise<WorkOutcome> {
+  // The steps (their logs, the guest instructions they write) carry the id of the request that queued them.
+  return withRequestId(hint?.requestId, () => reconcile(ctx, owner, uuid, hint));
+}
+
+async function reconcile(ctx: ControllerContext, owner: string, uuid: string, hint?: ReconcileHint): Promise<WorkOutcome> {
   const { db } = ctx.store;
   const created = hint?.created?.uuid === uuid ? hint.created : undefined;
   if (!created && !(await acquireServerLease(db, uuid, owner, ctx.config.lease_seconds))) {
@@ -134,12 +146,12 @@ export async function reconcileServer(ctx: ControllerContext, owner: string, uui
       const timedOut = deadline !== null && s.now > deadline;
       if (timedOut) {
         const why = deadlineMessage(ctx, s);
-        ctx.log.warn({ server: uuid, taskState: state, why }, 'operation past its deadline');
+        ctx.log.warn({ reqId: hint?.requestId, server: uuid, host: s.instance.host, taskState: state, why }, 'operation past its deadline');
         await op.onDeadline(ctx, s, why);
       } else {
         const row = op.transitions.find((t) => t.state === state && t.when(s!));
         if (!row) return; // waiting on a host; its report queues the server again
-        ctx.log.debug({ server: uuid, taskState: state, on: row.on }, 'operation step');
+        ctx.log.debug({ reqId: hint?.requestId, server: uuid, host: s.instance.host, taskState: state, on: row.on }, 'operation step');
         if ((await row.step(ctx, s)) === 'wait') return;
       }
       s = await snapshotOf(ctx, uuid);
