@@ -1,6 +1,8 @@
 /**
- * Writes the host-prep fixture trees in test/fixtures/hostprep/ (run after
- * changing them: `node dist/test/helpers/makeHostPrepFixtures.js`). Two
+ * Writes the host-prep fixture trees in test/fixtures/hostprep/ (after
+ * changing them: `VDPA_WRITE_HOSTPREP_FIXTURES=1 node dist/test/helpers/makeHostPrepFixtures.js`;
+ * without the variable it does nothing, as when the test runner loads every
+ * file under dist/test/). Two
  * ConnectX-style PFs: 0000:3b:00.0 (VFs from 3b:00.2, offset 2, stride 1)
  * and 0000:3b:00.1 (offset 9: its VFs start at 3b:01.2, past the first PF's 8).
  */
@@ -39,7 +41,7 @@ export const FIXTURES: Record<string, TreeSpec> = {
   },
 };
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+if (process.env.VDPA_WRITE_HOSTPREP_FIXTURES === '1') {
   for (const [name, spec] of Object.entries(FIXTURES)) {
     await rm(join(DIR, name), { recursive: true, force: true });
     await buildHostTree(join(DIR, name), spec);
