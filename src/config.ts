@@ -38,6 +38,10 @@ export interface Config {
   shelved_offload_time: number;
   /** Seconds `os-getConsoleOutput` waits for the host's agent to read the console log before answering 500. */
   console_log_timeout: number;
+  /** Serve Prometheus metrics at /metrics on the controller's listener. */
+  metrics: boolean;
+  /** When set, /metrics answers only requests carrying `Authorization: Bearer <this>` (none by default). */
+  metrics_token: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -56,6 +60,8 @@ export const DEFAULT_CONFIG: Config = {
   lease_seconds: 15,
   shelved_offload_time: 0,
   console_log_timeout: 30,
+  metrics: true,
+  metrics_token: '',
 };
 
 export class ConfigError extends Error {}
