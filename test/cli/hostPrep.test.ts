@@ -105,7 +105,7 @@ async function devicesOf(sys: string): Promise<Record<string, [string, string | 
 
 const BOUND_EVERYWHERE = Object.fromEntries(ALL_DEVICES.map(([name, vf]) => [name, [vf, 'vhost_vdpa']]));
 
-describe('vdpa-compute host-prep', { timeout: 60_000 }, () => {
+describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'vdpa-hostprep-'));
   });
