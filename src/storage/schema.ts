@@ -87,6 +87,8 @@ export interface InstanceTable {
   lease_owner: string | null; lease_expires_at: string | null;
   /** Hosts a build failed on (JSON list), skipped by its reschedule. */
   failed_hosts: string | null;
+  /** The zone the server was created in; null when none was asked for (availability_zone is its host's). */
+  requested_availability_zone: string | null;
 }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
@@ -117,6 +119,21 @@ export interface InstanceActionTable {
   user_id: string; start_time: string; finish_time: string | null; message: string | null; result: string | null;
 }
 
+/** Nova's host aggregates; the availability zone is the `availability_zone` metadata key. */
+export interface AggregateTable {
+  id: Generated<number>; uuid: string; name: string; created_at: string; updated_at: string | null;
+}
+export interface AggregateHostTable { aggregate_id: number; host: string }
+export interface AggregateMetadataTable { aggregate_id: number; key: string; value: string }
+/** A project's limit of one resource where it differs from the default (-1: unlimited). */
+export interface QuotaLimitTable { project_id: string; resource: string; hard_limit: number }
+/** What a project's servers hold, changed by the same conditional write that checks the limits. */
+export interface QuotaUsageTable { project_id: string; instances: number; cores: number; ram: number }
+/** A deleted server, as os-simple-tenant-usage needs it. */
+export interface TerminatedInstanceTable {
+  uuid: string; name: string; project_id: string; flavor: string; launched_at: string | null; terminated_at: string;
+}
+
 export interface Database {
   projects: ProjectTable;
   users: UserTable;
@@ -141,4 +158,10 @@ export interface Database {
   instance_actions: InstanceActionTable;
   instance_action_events: InstanceActionEventTable;
   cluster_leases: ClusterLeaseTable;
+  aggregates: AggregateTable;
+  aggregate_hosts: AggregateHostTable;
+  aggregate_metadata: AggregateMetadataTable;
+  quota_limits: QuotaLimitTable;
+  quota_usages: QuotaUsageTable;
+  terminated_instances: TerminatedInstanceTable;
 }

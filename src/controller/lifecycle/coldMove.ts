@@ -24,7 +24,7 @@ import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindi
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
 
 /**
  * Cold migrate and resize (Nova 26 semantics):
@@ -137,6 +137,7 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
   const pciRequests = pciRequestsWithFlavor(instance, target, ctx.config.pci.alias);
   const sameHostAllowed = migration.migration_type === 'resize' && ctx.config.allow_resize_to_same_host;
   const request = resourceRequestFor(target, pciRequests, {
+    ...zoneOf(instance),
     ...(sameHostAllowed ? {} : { excludeHosts: [source] }),
     ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
   });

@@ -46,7 +46,7 @@ import { invalidState, requireState, type Requester } from './power.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
 
 export const EVACUABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
 
@@ -122,7 +122,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
   const outcome = await placeUnlessAborted(ctx, () => {
     if (target.host && target.force) return claimForced(ctx, instance, target.host, commit);
     const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-      target.host ? { onlyHosts: [target.host], excludeHosts: [source] } : { excludeHosts: [source] });
+      { ...zoneOf(instance), ...(target.host ? { onlyHosts: [target.host] } : {}), excludeHosts: [source] });
     return scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, commit);
   });
   if (!outcome) return;

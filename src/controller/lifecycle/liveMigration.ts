@@ -56,7 +56,7 @@ import { heldDevicesForPorts, swapMoveClaims } from './coldMoveDevices.js';
 import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { answered, failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
 
 export const LIVE_MIGRATION_ACTION = 'live-migration';
 const API_ACTION = 'os-migrateLive';
@@ -122,7 +122,7 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
   const migrationUuid = migration.uuid;
   const source = instance.host!;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
-    excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
+    ...zoneOf(instance), excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
   });
   let outcome;
   try {
