@@ -47,6 +47,7 @@ import { instructWhileInTask } from './stepInstruction.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 
 export const EVACUABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
 
@@ -107,7 +108,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
     if (!(await setMigrationStatus(trx, migrationUuid, 'pre-migrating', { expect: ['accepted'], destCompute: dest, destNode: dest }))) {
       throw new ScheduleAborted('evacuation already placed');
     }
-    const moved = await updateInstance(trx, uuid, { host: dest, node: dest, requestedHost: null }, { taskState: TaskState.REBUILD_SPAWNING });
+    const moved = await updateInstance(trx, uuid, { host: dest, node: dest, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(dest), requestedHost: null }, { taskState: TaskState.REBUILD_SPAWNING });
     if (!moved) throw new ScheduleAborted('server left rebuild_spawning');
     // The source's claims stay, held by the migration, until the source host is back and clean.
     await transferConsumer(trx, uuid, migrationUuid, source);

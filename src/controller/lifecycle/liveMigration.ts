@@ -57,6 +57,7 @@ import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { answered, failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 
 export const LIVE_MIGRATION_ACTION = 'live-migration';
 const API_ACTION = 'os-migrateLive';
@@ -305,7 +306,7 @@ async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRec
     const { byPort } = await heldDevicesForPorts(trx, instance.uuid, dest, ports, await destSpec(trx, instance.uuid, dest));
     await bindInstancePorts(trx, instance, dest, byPort, 'ACTIVE');
     await updateInstance(trx, instance.uuid, {
-      host: dest, node: dest, taskState: null, requestedHost: null, powerState: PowerState.RUNNING,
+      host: dest, node: dest, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(dest), taskState: null, requestedHost: null, powerState: PowerState.RUNNING,
     }, { taskState: TaskState.MIGRATING });
     const sourceGuest = await getGuest(trx, instance.uuid, source);
     if (sourceGuest?.observed_state === 'absent') await deleteGuest(trx, instance.uuid, source);

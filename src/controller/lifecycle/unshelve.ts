@@ -29,6 +29,7 @@ import { invalidState, requireState, type Requester } from './power.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 
 export const UNSHELVABLE_VM_STATES = [VmState.SHELVED, VmState.SHELVED_OFFLOADED] as const;
 
@@ -52,7 +53,7 @@ async function placeUnshelved(ctx: ControllerContext, instance: InstanceRecord):
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
     { ...zoneOf(instance), ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}) });
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
-    const moved = await updateInstance(trx, uuid, { host, node: host, requestedHost: null, fault: null },
+    const moved = await updateInstance(trx, uuid, { host, node: host, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(host), requestedHost: null, fault: null },
       { taskState: TaskState.UNSHELVING });
     if (!moved) throw new ScheduleAborted('server left unshelving');
     await bindAndRunGuest(trx, instance, host, claimed);

@@ -13,6 +13,7 @@ import {
 } from '../../storage/repositories/ports.js';
 import type { AuthContext } from '../context.js';
 import { inTransaction, invalidInput } from './networking.js';
+import { checkNetworkQuota } from './networkQuotas.js';
 
 /** Ports and their addresses: MACs, fixed IPs from a subnet's pool, binding. Networks and subnets are in networking.ts. */
 
@@ -133,6 +134,7 @@ export async function createPort(db: Kysely<Database>, input: PortInput, auth: A
     throw invalidInput('mac_address', `'${input.macAddress}' is not a valid MAC address`);
   }
   return retryingUniqueRaces(db, async (tx) => {
+    await checkNetworkQuota(tx, 'port', projectId);
     const net = await getNetwork(tx, input.networkId);
     if (!net || !(auth.isAdmin || net.shared || net.projectId === auth.projectId)) {
       throw invalidInput('network_id', `network ${input.networkId} does not exist`);

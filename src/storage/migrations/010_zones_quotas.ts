@@ -59,6 +59,8 @@ export function zonesQuotasMigration(dialect: 'sqlite' | 'postgres') {
         .addColumn('launched_at', 'text')
         .addColumn('terminated_at', 'text', (c) => c.notNull())
         .execute();
+      // Neutron's port quota counts a project's ports.
+      await db.schema.createIndex('ports_project').on('ports').column('project_id').execute();
       await db.schema.createIndex('terminated_instances_project').on('terminated_instances').columns(['project_id', 'terminated_at']).execute();
       // The counters start from the servers there are.
       const rows = await sql<{ project_id: string; flavor: string; old_flavor: string | null; new_flavor: string | null }>`
@@ -77,6 +79,7 @@ export function zonesQuotasMigration(dialect: 'sqlite' | 'postgres') {
       }
     },
     async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropIndex('ports_project').execute();
       for (const t of ['terminated_instances', 'quota_usages', 'quota_limits', 'aggregate_metadata', 'aggregate_hosts', 'aggregates']) {
         await db.schema.dropTable(t).execute();
       }

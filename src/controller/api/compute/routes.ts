@@ -14,6 +14,10 @@ import { registerComputeExtras } from './extras.js';
 import { registerMigrationRoutes } from './migrations.js';
 import { registerInterfaceRoutes } from './interfaces.js';
 import { registerDoctorRoutes } from './doctor.js';
+import { registerAggregateRoutes } from './aggregates.js';
+import { registerAvailabilityZoneRoutes } from './availabilityZones.js';
+import { registerQuotaSetRoutes } from './quotaSets.js';
+import { registerUsageRoutes } from './usage.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -39,4 +43,8 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerInterfaceRoutes(app, ctx);
   registerMigrationRoutes(app, ctx);
   registerDoctorRoutes(app, ctx);
+  registerAggregateRoutes(app, ctx);
+  registerAvailabilityZoneRoutes(app, ctx);
+  registerQuotaSetRoutes(app, ctx);
+  registerUsageRoutes(app, ctx);
 }

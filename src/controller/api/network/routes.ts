@@ -8,6 +8,7 @@ import { EXTENSIONS, extensionView } from './extensions.js';
 import { networkRoutes } from './networkRoutes.js';
 import { portRoutes } from './portRoutes.js';
 import { subnetRoutes } from './subnetRoutes.js';
+import { quotaRoutes } from './quotaRoutes.js';
 
 const RESOURCES = [['network', 'networks'], ['subnet', 'subnets'], ['port', 'ports']] as const;
 
@@ -43,4 +44,5 @@ export async function networkApi(app: FastifyInstance, ctx: ControllerContext): 
   networkRoutes(app, ctx);
   subnetRoutes(app, ctx);
   portRoutes(app, ctx);
+  quotaRoutes(app, ctx);
 }
