@@ -2,7 +2,7 @@ import { mergeAggregateMetadata, type HostAggregateMetadata } from '../../domain
 import type { ResourceRequest } from '../../domain/scheduling/types.js';
 import { DEFAULT_ZONE, ZONE_KEY, zonesOfHost } from '../../domain/scheduling/zones.js';
 import { listAggregates, type AggregateRecord } from '../../storage/repositories/aggregates.js';
-import type { Store } from '../../storage/db.js';
+import type { Storage } from '../../storage/db.js';
 import type { ControllerContext } from '../context.js';
 
 /**
@@ -168,13 +168,13 @@ function changedHosts(a: Snapshot, b: Snapshot): string[] {
   return out;
 }
 
-const directories = new WeakMap<Store, AggregateDirectory>();
+const directories = new WeakMap<Storage, AggregateDirectory>();
 
 /** The aggregate directory of this process for a store. */
 export function aggregateDirectoryOf(ctx: ControllerContext): AggregateDirectory {
   let d = directories.get(ctx.store);
   if (!d) {
-    const db = ctx.store.db;
+    const db = ctx.store.reader;
     d = new AggregateDirectory(() => listAggregates(db));
     directories.set(ctx.store, d);
   }

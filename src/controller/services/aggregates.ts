@@ -20,14 +20,14 @@ import { aggregateDirectoryOf } from './aggregateDirectory.js';
 
 export async function aggregateOrFail(ctx: ControllerContext, id: string): Promise<AggregateRecord> {
   const n = /^\d+$/.test(id) ? Number(id) : NaN;
-  const found = Number.isSafeInteger(n) ? await getAggregate(ctx.store.db, n) : null;
+  const found = Number.isSafeInteger(n) ? await getAggregate(ctx.store.reader, n) : null;
   if (!found) throw new NotFound(`Aggregate ${id} could not be found.`);
   return found;
 }
 
 async function changed(ctx: ControllerContext, id: number): Promise<AggregateRecord> {
   await aggregateDirectoryOf(ctx).reload();
-  return (await getAggregate(ctx.store.db, id))!;
+  return (await getAggregate(ctx.store.reader, id))!;
 }
 
 /** The zone an aggregate's hosts would be in with `zone`, checked as Nova does; `reason` prefixes the message. */
@@ -57,14 +57,13 @@ async function zoneChangeAllowed(
     throw new Err(`${prefix} Reason: One or more hosts already in availability zone(s) [${[...conflicting].map((z) => `'${z}'`).join(', ')}].`);
   }
   const current = agg.metadata[ZONE_KEY] ?? DEFAULT_ZONE;
-  if (current !== zone && await hostsHaveServers(ctx.store.db, hosts)) {
+  if (current !== zone && await hostsHaveServers(ctx.store.reader, hosts)) {
     throw new Err(`${prefix} Reason: One or more hosts contain instances in this zone.`);
   }
 }
 
 export async function createAggregate(ctx: ControllerContext, name: string, zone: string | null): Promise<AggregateRecord> {
-  const { db } = ctx.store;
-  if (await aggregateNameTaken(db, name)) throw new Conflict(`Aggregate ${name} already exists.`);
+  if (await aggregateNameTaken(ctx.store.reader, name)) throw new Conflict(`Aggregate ${name} already exists.`);
   const id = await ctx.store.transact(async (trx) => {
     const created = await insertAggregate(trx, { uuid: randomUUID(), name });
     if (zone) await setAggregateMetadata(trx, created, { [ZONE_KEY]: zone });
@@ -79,7 +78,7 @@ export async function createAggregate(ctx: ControllerContext, name: string, zone
 export async function updateAggregate(ctx: ControllerContext, id: string, changes: { name?: string; zone?: string | null }): Promise<AggregateRecord> {
   const agg = await aggregateOrFail(ctx, id);
   const prefix = `Cannot update aggregate ${agg.id}.`;
-  if (changes.name !== undefined && changes.name !== agg.name && await aggregateNameTaken(ctx.store.db, changes.name, agg.id)) {
+  if (changes.name !== undefined && changes.name !== agg.name && await aggregateNameTaken(ctx.store.reader, changes.name, agg.id)) {
     throw new Conflict(`Aggregate ${changes.name} already exists.`);
   }
   await checkZoneChange(ctx, agg, changes.zone, prefix);
@@ -109,7 +108,7 @@ export async function setMetadata(ctx: ControllerContext, id: string, metadata: 
 
 export async function addHost(ctx: ControllerContext, id: string, host: string): Promise<AggregateRecord> {
   const agg = await aggregateOrFail(ctx, id);
-  const services = await listServices(ctx.store.db, { host, binary: COMPUTE_BINARY });
+  const services = await listServices(ctx.store.reader, { host, binary: COMPUTE_BINARY });
   if (services.length === 0) throw new NotFound(`Compute host ${host} could not be found.`);
   if (agg.hosts.includes(host)) throw new Conflict(`Aggregate ${agg.id} already has host ${host}.`);
   const zone = agg.metadata[ZONE_KEY];
@@ -131,7 +130,7 @@ export async function removeHost(ctx: ControllerContext, id: string, host: strin
   const notThere = new NotFound(`Cannot remove host ${host} in aggregate ${agg.id}`);
   if (!agg.hosts.includes(host)) throw notThere;
   const zone = agg.metadata[ZONE_KEY];
-  if (zone !== undefined && zone !== DEFAULT_ZONE && await hostsHaveServers(ctx.store.db, [host])) {
+  if (zone !== undefined && zone !== DEFAULT_ZONE && await hostsHaveServers(ctx.store.reader, [host])) {
     // The host's servers would change zone under them (Nova refuses it too).
     throw new Conflict(`Cannot remove host ${host} in aggregate ${agg.id}`);
   }

@@ -1,8 +1,7 @@
-import type { Kysely } from 'kysely';
 import { Conflict } from '../../domain/errors.js';
 import { NETWORK_DEFAULTS } from '../../domain/quotas/resources.js';
 import { networkQuotaState } from '../../storage/repositories/quotas.js';
-import type { Database } from '../../storage/schema.js';
+import type { Session } from '../../storage/unit.js';
 
 const TABLES = { port: 'ports', network: 'networks', subnet: 'subnets' } as const;
 
@@ -12,7 +11,7 @@ const TABLES = { port: 'ports', network: 'networks', subnet: 'subnets' } as cons
  * creates racing on PostgreSQL may both pass the last unit (the strict
  * guarantee is the compute quota's, quotas.ts).
  */
-export async function checkNetworkQuota(db: Kysely<Database>, resource: keyof typeof TABLES, projectId: string): Promise<void> {
+export async function checkNetworkQuota(db: Session, resource: keyof typeof TABLES, projectId: string): Promise<void> {
   const { limit, used } = await networkQuotaState(db, TABLES[resource], resource, projectId, NETWORK_DEFAULTS[resource]!);
   if (limit >= 0 && used + 1 > limit) throw new Conflict(`Quota exceeded for resources: ['${resource}'].`, 'OverQuota');
 }

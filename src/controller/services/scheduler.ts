@@ -1,17 +1,16 @@
-import type { Kysely } from 'kysely';
 import { ClaimConflict } from '../../domain/errors.js';
 import type { PoolDelta } from '../../domain/pci/pools.js';
 import { explainNoValidHost, selectHosts } from '../../domain/scheduling/pipeline.js';
 import type { ResourceRequest } from '../../domain/scheduling/types.js';
 import { candidateHosts, indexedHostRows } from '../../storage/repositories/candidates.js';
 import { claimOnHost, type ClaimedDevice } from '../../storage/repositories/claims.js';
-import type { Store } from '../../storage/db.js';
-import type { Database } from '../../storage/schema.js';
+import type { Storage } from '../../storage/db.js';
 import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { CandidateIndex } from './candidateIndex.js';
 import { aggregateDirectoryOf, type AggregateDirectory, type HostScope } from './aggregateDirectory.js';
 import type { HostState } from '../../domain/scheduling/types.js';
+import type { Unit } from '../../storage/unit.js';
 
 export const NO_VALID_HOST = 'No valid host was found.';
 
@@ -29,7 +28,7 @@ export class ScheduleAborted extends Error {}
  */
 export const CANDIDATE_INDEX_RELOAD_MS = 2000;
 
-const indexes = new WeakMap<Store, CandidateIndex>();
+const indexes = new WeakMap<Storage, CandidateIndex>();
 const liveIndexes = new Set<WeakRef<CandidateIndex>>();
 let listening = false;
 
@@ -44,7 +43,7 @@ let listening = false;
 export function candidateIndexOf(ctx: ControllerContext): CandidateIndex {
   let index = indexes.get(ctx.store);
   if (!index) {
-    const db = ctx.store.db;
+    const db = ctx.store.reader;
     const directory = aggregateDirectoryOf(ctx);
     const created = new CandidateIndex((hosts) => indexedHostRows(db, hosts), {
       reloadMs: CANDIDATE_INDEX_RELOAD_MS, tagsOf: (host) => directory.tagsOf(host),
@@ -98,11 +97,10 @@ export async function scheduleAndClaim<Ahead>(
   ctx: ControllerContext,
   request: ResourceRequest,
   claim: { consumer: string; instanceUuid: string },
-  commit: (trx: Kysely<Database>, host: string, claimed: ClaimedDevice[], ahead: Ahead) => Promise<void>,
+  commit: (trx: Unit, host: string, claimed: ClaimedDevice[], ahead: Ahead) => Promise<void>,
   /** Reads the commit will need, started before the claim so they ride with its first round trip (readLater). */
-  readAhead?: (trx: Kysely<Database>) => Ahead,
+  readAhead?: (trx: Unit) => Ahead,
 ): Promise<ScheduleOutcome> {
-  const { dialect } = ctx.store;
   const index = candidateIndexOf(ctx);
   index.reloadIfOld().catch(() => { /* the database path answers meanwhile */ });
   const lost = new Set<string>();
@@ -121,7 +119,7 @@ export async function scheduleAndClaim<Ahead>(
         let claimed: ClaimedDevice[];
         try {
           const ahead = readAhead?.(trx) as Ahead;
-          claimed = await claimOnHost(trx, dialect, {
+          claimed = await claimOnHost(trx, {
             host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
             vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
           }, poolChanges);
@@ -149,7 +147,7 @@ export async function scheduleAndClaim<Ahead>(
 
 /** The best host for the request, skipping hosts that already lost a claim in this decision. */
 async function decide(
-  ctx: ControllerContext, trx: Kysely<Database>, index: CandidateIndex, request: ResourceRequest, lost: Set<string>,
+  ctx: ControllerContext, trx: Unit, index: CandidateIndex, request: ResourceRequest, lost: Set<string>,
 ): Promise<Decision> {
   const limit = ctx.config.scheduler_candidate_limit;
   // Zones and aggregate requirements narrow the candidates before any filter (no scan of every host).

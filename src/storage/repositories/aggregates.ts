@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../schema.js';
+import { dbOf } from '../internal/handles.js';
+import type { Session, Unit } from '../unit.js';
 import { nowIso } from './json.js';
 
 export interface AggregateRecord {
@@ -13,7 +13,8 @@ export interface AggregateRecord {
 }
 
 /** Every aggregate with its hosts and metadata (three reads; aggregates are few). */
-export async function listAggregates(db: Kysely<Database>): Promise<AggregateRecord[]> {
+export async function listAggregates(session: Session): Promise<AggregateRecord[]> {
+  const db = dbOf(session);
   const [rows, hosts, metadata] = await Promise.all([
     db.selectFrom('aggregates').selectAll().orderBy('id').execute(),
     db.selectFrom('aggregate_hosts').selectAll().orderBy('host').execute(),
@@ -30,7 +31,8 @@ export async function listAggregates(db: Kysely<Database>): Promise<AggregateRec
   return [...byId.values()];
 }
 
-export async function getAggregate(db: Kysely<Database>, id: number): Promise<AggregateRecord | null> {
+export async function getAggregate(session: Session, id: number): Promise<AggregateRecord | null> {
+  const db = dbOf(session);
   const row = await db.selectFrom('aggregates').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) return null;
   const [hosts, metadata] = await Promise.all([
@@ -43,51 +45,60 @@ export async function getAggregate(db: Kysely<Database>, id: number): Promise<Ag
   };
 }
 
-export async function aggregateNameTaken(db: Kysely<Database>, name: string, exceptId?: number): Promise<boolean> {
+export async function aggregateNameTaken(session: Session, name: string, exceptId?: number): Promise<boolean> {
+  const db = dbOf(session);
   let q = db.selectFrom('aggregates').select('id').where('name', '=', name);
   if (exceptId !== undefined) q = q.where('id', '!=', exceptId);
   return (await q.executeTakeFirst()) !== undefined;
 }
 
-export async function insertAggregate(db: Kysely<Database>, a: { uuid: string; name: string }): Promise<number> {
+export async function insertAggregate(unit: Unit, a: { uuid: string; name: string }): Promise<number> {
+  const db = dbOf(unit);
   const row = await db.insertInto('aggregates').values({ uuid: a.uuid, name: a.name, created_at: nowIso(), updated_at: null })
     .returning('id').executeTakeFirstOrThrow();
   return row.id;
 }
 
-export async function renameAggregate(db: Kysely<Database>, id: number, name: string): Promise<void> {
+export async function renameAggregate(unit: Unit, id: number, name: string): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('aggregates').set({ name, updated_at: nowIso() }).where('id', '=', id).execute();
 }
 
-export async function touchAggregate(db: Kysely<Database>, id: number): Promise<void> {
+export async function touchAggregate(unit: Unit, id: number): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('aggregates').set({ updated_at: nowIso() }).where('id', '=', id).execute();
 }
 
 /** Sets (value) or removes (null) metadata keys. */
-export async function setAggregateMetadata(db: Kysely<Database>, id: number, changes: Record<string, string | null>): Promise<void> {
+export async function setAggregateMetadata(unit: Unit, id: number, changes: Record<string, string | null>): Promise<void> {
+  const db = dbOf(unit);
   for (const [key, value] of Object.entries(changes)) {
     await db.deleteFrom('aggregate_metadata').where('aggregate_id', '=', id).where('key', '=', key).execute();
     if (value !== null) await db.insertInto('aggregate_metadata').values({ aggregate_id: id, key, value }).execute();
   }
 }
 
-export async function addAggregateHost(db: Kysely<Database>, id: number, host: string): Promise<void> {
+export async function addAggregateHost(unit: Unit, id: number, host: string): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('aggregate_hosts').values({ aggregate_id: id, host }).execute();
 }
 
-export async function removeAggregateHost(db: Kysely<Database>, id: number, host: string): Promise<boolean> {
+export async function removeAggregateHost(unit: Unit, id: number, host: string): Promise<boolean> {
+  const db = dbOf(unit);
   const r = await db.deleteFrom('aggregate_hosts').where('aggregate_id', '=', id).where('host', '=', host).executeTakeFirst();
   return Number(r.numDeletedRows) === 1;
 }
 
-export async function deleteAggregate(db: Kysely<Database>, id: number): Promise<void> {
+export async function deleteAggregate(unit: Unit, id: number): Promise<void> {
+  const db = dbOf(unit);
   await db.deleteFrom('aggregate_metadata').where('aggregate_id', '=', id).execute();
   await db.deleteFrom('aggregate_hosts').where('aggregate_id', '=', id).execute();
   await db.deleteFrom('aggregates').where('id', '=', id).execute();
 }
 
 /** Whether any server of these hosts is in a zone other than `zone` (Nova refuses to move such hosts between zones). */
-export async function hostsHaveServers(db: Kysely<Database>, hosts: string[]): Promise<boolean> {
+export async function hostsHaveServers(session: Session, hosts: string[]): Promise<boolean> {
+  const db = dbOf(session);
   if (hosts.length === 0) return false;
   const row = await db.selectFrom('instances').select('uuid').where('host', 'in', hosts).limit(1).executeTakeFirst();
   return row !== undefined;

@@ -48,7 +48,7 @@ function objectBody(body: unknown, key: string): Record<string, unknown> {
 export function registerAggregateRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   app.get('/v2.1/os-aggregates', async (req) => {
     requireAdmin(req, policy('index'));
-    return { aggregates: (await listAggregates(ctx.store.db)).map((a) => aggregateView(req, a)) };
+    return { aggregates: (await listAggregates(ctx.store.reader)).map((a) => aggregateView(req, a)) };
   });
 
   app.post('/v2.1/os-aggregates', async (req) => {

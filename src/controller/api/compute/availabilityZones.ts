@@ -16,7 +16,7 @@ async function zones(ctx: ControllerContext): Promise<Zone[]> {
   const directory = aggregateDirectoryOf(ctx);
   await directory.ready();
   const byName = new Map<string, ServiceRow[]>();
-  for (const s of await listServices(ctx.store.db, {})) {
+  for (const s of await listServices(ctx.store.reader, {})) {
     const names = s.binary === 'nova-compute' ? directory.zonesOf(s.host) : [INTERNAL_ZONE];
     for (const n of names) byName.set(n, [...(byName.get(n) ?? []), s]);
   }

@@ -12,7 +12,7 @@ export function registerComputeExtras(app: FastifyInstance, ctx: ControllerConte
     if (projectId !== req.auth.projectId && !req.auth.isAdmin) {
       throw new Forbidden("Policy doesn't allow os_compute_api:limits:other_project to be performed.");
     }
-    const [own, used] = await Promise.all([projectLimits(ctx.store.db, projectId), projectUsage(ctx.store.db, projectId)]);
+    const [own, used] = await Promise.all([projectLimits(ctx.store.reader, projectId), projectUsage(ctx.store.reader, projectId)]);
     const limit = (k: string) => own[k] ?? COMPUTE_DEFAULTS[k]!;
     const absolute: Record<string, number> = {
       maxTotalRAMSize: limit('ram'), maxTotalInstances: limit('instances'), maxTotalCores: limit('cores'),

@@ -40,7 +40,7 @@ function view(req: FastifyRequest, ctx: ControllerContext, n: ComputeNodeRow, s:
 export function registerHypervisorRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   async function all(req: FastifyRequest, detail: boolean) {
     requireAdmin(req, 'os_compute_api:os-hypervisors:list');
-    const [nodes, services] = await Promise.all([computeNodes(ctx.store.db), listServices(ctx.store.db, { binary: COMPUTE_BINARY })]);
+    const [nodes, services] = await Promise.all([computeNodes(ctx.store.reader), listServices(ctx.store.reader, { binary: COMPUTE_BINARY })]);
     const byHost = new Map(services.map((s) => [s.host, s]));
     return nodes.map((n) => view(req, ctx, n, byHost.get(n.host), detail));
   }
@@ -63,7 +63,7 @@ export function registerHypervisorRoutes(app: FastifyInstance, ctx: ControllerCo
   app.get('/v2.1/os-hypervisors/statistics', async (req) => {
     requireAdmin(req, 'os_compute_api:os-hypervisors:statistics');
     if (atLeast(req, '2.88')) throw new NotFound('The resource could not be found.');
-    const [nodes, services] = await Promise.all([computeNodes(ctx.store.db), listServices(ctx.store.db, { binary: COMPUTE_BINARY })]);
+    const [nodes, services] = await Promise.all([computeNodes(ctx.store.reader), listServices(ctx.store.reader, { binary: COMPUTE_BINARY })]);
     const enabled = new Set(services.filter((s) => !s.disabled).map((s) => s.host));
     const stats = {
       count: 0, vcpus: 0, memory_mb: 0, local_gb: 0, vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0,

@@ -22,7 +22,7 @@ function mayRead(req: FastifyRequest, projectId: string, action: string): void {
 }
 
 async function limitsOf(ctx: ControllerContext, req: FastifyRequest, projectId: string | null): Promise<Record<string, number>> {
-  const own = projectId ? await projectLimits(ctx.store.db, projectId) : {};
+  const own = projectId ? await projectLimits(ctx.store.reader, projectId) : {};
   const { settable, legacy } = keysFor(req);
   const out: Record<string, number> = {};
   for (const k of settable) out[k] = own[k] ?? COMPUTE_DEFAULTS[k]!;
@@ -54,7 +54,7 @@ export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerCont
     checkQuery(req);
     mayRead(req, req.params.p, 'detail');
     const limits = await limitsOf(ctx, req, req.params.p);
-    const used: Record<string, number> = { ...(await projectUsage(ctx.store.db, req.params.p)) };
+    const used: Record<string, number> = { ...(await projectUsage(ctx.store.reader, req.params.p)) };
     const detail: Record<string, unknown> = { id: req.params.p };
     for (const [k, limit] of Object.entries(limits)) detail[k] = { in_use: used[k] ?? 0, limit, reserved: 0 };
     return { quota_set: detail };
@@ -66,10 +66,10 @@ export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerCont
     const body = req.body as { quota_set?: Record<string, unknown> } | undefined;
     const set = body?.quota_set;
     if (!set || typeof set !== 'object' || Array.isArray(set)) throw new BadRequest("Invalid input for field/attribute quota_set. 'quota_set' is a required property");
-    if (!(await findProject(ctx.store.db, { id: req.params.p }))) throw new BadRequest(`Project ID ${req.params.p} is not a valid project.`);
+    if (!(await findProject(ctx.store.reader, { id: req.params.p }))) throw new BadRequest(`Project ID ${req.params.p} is not a valid project.`);
     const { settable, legacy } = keysFor(req);
     const force = set.force === true || set.force === 'true' || set.force === 'True';
-    const used: Record<string, number> = { ...(await projectUsage(ctx.store.db, req.params.p)) };
+    const used: Record<string, number> = { ...(await projectUsage(ctx.store.reader, req.params.p)) };
     const changes: Record<string, number> = {};
     for (const [k, raw] of Object.entries(set)) {
       if (k === 'force') continue;
@@ -93,7 +93,7 @@ export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerCont
 
   app.delete<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p', async (req, reply) => {
     requireAdmin(req, policy('delete'));
-    await clearProjectLimits(ctx.store.db, req.params.p, Object.keys(COMPUTE_DEFAULTS));
+    await ctx.store.transact((unit) => clearProjectLimits(unit, req.params.p, Object.keys(COMPUTE_DEFAULTS)));
     return reply.code(202).send();
   });
 }

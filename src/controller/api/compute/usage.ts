@@ -26,8 +26,8 @@ function period(req: FastifyRequest, now: number): { start: number; stop: number
 /** Live servers and the deleted ones of the period, as the usage arithmetic needs them. */
 async function serversOf(ctx: ControllerContext, projectId: string | undefined, start: number): Promise<UsageServer[]> {
   const [live, gone] = await Promise.all([
-    listInstances(ctx.store.db, projectId ? { projectId } : {}),
-    terminatedInstances(ctx.store.db, { projectId, start: new Date(start).toISOString() }),
+    listInstances(ctx.store.reader, projectId ? { projectId } : {}),
+    terminatedInstances(ctx.store.reader, { projectId, start: new Date(start).toISOString() }),
   ]);
   const out: UsageServer[] = live.map((i) => ({
     uuid: i.uuid, name: i.name, projectId: i.projectId, vmState: i.vmState, flavor: i.flavor,

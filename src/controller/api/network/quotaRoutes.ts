@@ -3,7 +3,7 @@ import { BadRequest, Forbidden, NotFound } from '../../../domain/errors.js';
 import { NETWORK_DEFAULTS } from '../../../domain/quotas/resources.js';
 import { DEFAULT_ZONE } from '../../../domain/scheduling/zones.js';
 import { findProject } from '../../../storage/repositories/identity.js';
-import { clearProjectLimits, countOwned, projectLimits, setProjectLimits } from '../../../storage/repositories/quotas.js';
+import { clearProjectLimits, countOwned, projectLimits, projectsWithLimits, setProjectLimits } from '../../../storage/repositories/quotas.js';
 import type { ControllerContext } from '../../context.js';
 
 type ProjectParams = { Params: { project: string } };
@@ -16,7 +16,7 @@ function mayRead(req: FastifyRequest, projectId: string): void {
 }
 
 async function limitsOf(ctx: ControllerContext, projectId: string | null): Promise<Record<string, number>> {
-  const own = projectId ? await projectLimits(ctx.store.db, projectId) : {};
+  const own = projectId ? await projectLimits(ctx.store.reader, projectId) : {};
   return Object.fromEntries(Object.entries(NETWORK_DEFAULTS).map(([k, d]) => [k, own[k] ?? d]));
 }
 
@@ -26,10 +26,9 @@ const COUNTED = { port: 'ports', network: 'networks', subnet: 'subnets' } as con
 export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   app.get('/v2.0/quotas', async (req) => {
     if (!req.auth.isAdmin) throw new Forbidden('rule:get_quota is disallowed by policy');
-    const rows = await ctx.store.db.selectFrom('quota_limits').select('project_id').distinct().execute();
     const out = [];
-    for (const { project_id } of rows) {
-      const own = await projectLimits(ctx.store.db, project_id);
+    for (const project_id of await projectsWithLimits(ctx.store.reader)) {
+      const own = await projectLimits(ctx.store.reader, project_id);
       if (Object.keys(NETWORK_DEFAULTS).some((k) => own[k] !== undefined)) out.push({ ...(await limitsOf(ctx, project_id)), project_id, tenant_id: project_id });
     }
     return { quotas: out };
@@ -52,7 +51,7 @@ export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void 
     const quota: Record<string, { limit: number; used: number; reserved: number }> = {};
     for (const [k, limit] of Object.entries(limits)) {
       const table = COUNTED[k as keyof typeof COUNTED];
-      quota[k] = { limit, used: table ? await countOwned(ctx.store.db, table, projectId) : 0, reserved: 0 };
+      quota[k] = { limit, used: table ? await countOwned(ctx.store.reader, table, projectId) : 0, reserved: 0 };
     }
     return { quota };
   });
@@ -62,7 +61,7 @@ export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void 
     const projectId = projectOf(req);
     const body = (req.body as { quota?: Record<string, unknown> } | undefined)?.quota;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest("Invalid input for operation: 'quota' is required.");
-    if (!(await findProject(ctx.store.db, { id: projectId }))) throw new NotFound(`Project ${projectId} could not be found.`);
+    if (!(await findProject(ctx.store.reader, { id: projectId }))) throw new NotFound(`Project ${projectId} could not be found.`);
     const changes: Record<string, number> = {};
     for (const [k, raw] of Object.entries(body)) {
       if (k === 'check_limit' || k === 'force') continue;
@@ -79,7 +78,7 @@ export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void 
 
   app.delete<ProjectParams>('/v2.0/quotas/:project', async (req, reply) => {
     if (!req.auth.isAdmin) throw new Forbidden('rule:delete_quota is disallowed by policy');
-    await clearProjectLimits(ctx.store.db, projectOf(req), Object.keys(NETWORK_DEFAULTS));
+    await ctx.store.transact((unit) => clearProjectLimits(unit, projectOf(req), Object.keys(NETWORK_DEFAULTS)));
     return reply.code(204).send();
   });
 

@@ -30,7 +30,7 @@ export interface CreateServerInput {
  * its ports reserved, all in one transaction; placement happens after the 202.
  */
 export async function createServer(ctx: ControllerContext, auth: AuthContext, requestId: string, input: CreateServerInput): Promise<InstanceRecord> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const flavor = await flavorSnapshot(db, input.flavorRef);
   if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
   const image = await imageById(db, input.imageRef);
@@ -100,7 +100,7 @@ async function requestedPlacement(
     return { zone: asked.zone && directory.zonesOf(host).includes(asked.zone) ? asked.zone : null, host };
   }
   const zone = asked.zone!;
-  const services = await listServices(ctx.store.db, { binary: COMPUTE_BINARY });
+  const services = await listServices(ctx.store.reader, { binary: COMPUTE_BINARY });
   if (!services.some((s) => !s.disabled && directory.zonesOf(s.host).includes(zone))) {
     throw new BadRequest('The requested availability zone is not available');
   }
