@@ -56,6 +56,10 @@ export interface ComputeNodeTable {
   local_gb_used: number; running_vms: number; host_ip: string; versions: string;
   vdpa_unsupported_reason: string | null; cpu_allocation_ratio: number; ram_allocation_ratio: number;
   disk_allocation_ratio: number; created_at: string; updated_at: string;
+  /** The host's NUMA cells and CPU sets (JSON HostNumaTopology); null: one cell of everything. */
+  numa_topology: string | null;
+  /** What claims hold of each cell (JSON HostNumaUsage). */
+  numa_usage: string | null;
 }
 export interface PciDeviceTable {
   id: Generated<number>; host: string; address: string; vendor_id: string; product_id: string;
@@ -87,10 +91,18 @@ export interface InstanceTable {
   lease_owner: string | null; lease_expires_at: string | null;
   /** Hosts a build failed on (JSON list), skipped by its reschedule. */
   failed_hosts: string | null;
+  /** The image's hw_* properties at boot (JSON), read with the flavor for the guest's NUMA topology. */
+  image_properties: string | null;
 }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
+  /** The consumer's NUMA claim on the host (JSON NumaPlacement); null for a guest without a NUMA topology. */
+  numa: string | null;
 }
+export interface ServerGroupTable {
+  id: string; name: string; project_id: string; user_id: string; policy: string; rules: string; created_at: string;
+}
+export interface ServerGroupMemberTable { group_id: string; instance_uuid: string }
 /** What a compute agent must make true for one guest on its host; the work queue is this table. */
 export interface GuestTable {
   instance_uuid: string; host: string; desired_state: string; spec: string; generation: number;
@@ -141,4 +153,6 @@ export interface Database {
   instance_actions: InstanceActionTable;
   instance_action_events: InstanceActionEventTable;
   cluster_leases: ClusterLeaseTable;
+  server_groups: ServerGroupTable;
+  server_group_members: ServerGroupMemberTable;
 }

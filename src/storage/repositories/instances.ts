@@ -54,6 +54,8 @@ export interface InstanceRecord {
   taskChangedAt: string | null;
   /** Hosts a build already failed on, skipped when it is placed again. */
   failedHosts: string[];
+  /** The image's hw_* properties at boot: with the flavor, what the guest's NUMA topology is made of. */
+  imageProperties: Record<string, string>;
 }
 
 export type InstanceRow = Selectable<InstanceTable>;
@@ -86,6 +88,7 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     updatedAt: r.updated_at,
     taskChangedAt: r.task_changed_at,
     failedHosts: fromJson<string[]>(r.failed_hosts, []),
+    imageProperties: fromJson<Record<string, string>>(r.image_properties, {}),
   };
 }
 
@@ -102,6 +105,7 @@ export interface NewInstance {
   pciRequests: PciRequest[];
   portIds: string[];
   availabilityZone: string;
+  imageProperties?: Record<string, string>;
 }
 
 /**
@@ -124,6 +128,7 @@ export async function insertInstance(
     description: i.description, key_name: i.keyName, pci_requests: toJson(i.pciRequests),
     network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
     task_changed_at: state.taskState ? now : null, failed_hosts: null,
+    image_properties: i.imageProperties && Object.keys(i.imageProperties).length ? toJson(i.imageProperties) : null,
     lease_owner: lease?.owner ?? null,
     lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
   };
