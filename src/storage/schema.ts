@@ -42,6 +42,8 @@ export interface PortTable {
   admin_state_up: number; status: string; device_id: string; device_owner: string;
   vnic_type: string; host_id: string; profile: string; vif_type: string; vif_details: string;
   description: string; created_at: string; updated_at: string; revision_number: number;
+  /** Neutron's numa_affinity_policy of the port: required, preferred, legacy, socket, or null. */
+  numa_affinity_policy: string | null;
 }
 export interface IpAllocationTable { subnet_id: string; ip_address: string; port_id: string }
 

@@ -40,7 +40,7 @@ export async function placeInstance(ctx: ControllerContext, instance: InstanceRe
   const uuid = instance.uuid;
   const previous = instance.host;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-    instance.failedHosts.length ? { excludeHosts: instance.failedHosts } : {});
+    instance.failedHosts.length ? { excludeHosts: instance.failedHosts } : {}, instance.imageProperties);
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim<Promise<PortRecord[]>>(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed, ports) => {
     await updateInstanceOrFail(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING, releaseLease: true },
       { taskState: TaskState.SCHEDULING }, () => new ScheduleAborted('server left scheduling'));

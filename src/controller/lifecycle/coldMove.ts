@@ -136,7 +136,7 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
   const request = resourceRequestFor(target, pciRequests, {
     ...(sameHostAllowed ? {} : { excludeHosts: [source] }),
     ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
-  });
+  }, instance.imageProperties);
   let outcome;
   try {
     outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host, claimed) => {

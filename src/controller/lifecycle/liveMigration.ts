@@ -122,7 +122,7 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
   const source = instance.host!;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
     excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
-  });
+  }, instance.imageProperties);
   let outcome;
   try {
     outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host) => {

@@ -49,7 +49,7 @@ export async function startUnshelve(
 async function placeUnshelved(ctx: ControllerContext, instance: InstanceRecord): Promise<'wait' | void> {
   const uuid = instance.uuid;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-    instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {});
+    instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}, instance.imageProperties);
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
     const moved = await updateInstance(trx, uuid, { host, node: host, requestedHost: null, fault: null },
       { taskState: TaskState.UNSHELVING });

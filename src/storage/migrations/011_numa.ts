@@ -14,6 +14,8 @@ import { sql, type Kysely } from 'kysely';
  *  - instances.image_properties: the image's hw_* properties at boot, which
  *    resize and every move read again with the flavor (Nova keeps them in
  *    the instance's system metadata);
+ *  - ports.numa_affinity_policy: Neutron's port attribute (required,
+ *    preferred, legacy, socket or null), which beats the flavor's policy;
  *  - server_groups / server_group_members: os-server-groups.
  */
 export function numaMigration() {
@@ -23,6 +25,7 @@ export function numaMigration() {
       await sql`alter table compute_nodes add column numa_usage text`.execute(db);
       await sql`alter table allocations add column numa text`.execute(db);
       await sql`alter table instances add column image_properties text`.execute(db);
+      await sql`alter table ports add column numa_affinity_policy text`.execute(db);
       await db.schema.createTable('server_groups')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('name', 'text', (c) => c.notNull())
@@ -42,6 +45,7 @@ export function numaMigration() {
     async down(db: Kysely<unknown>): Promise<void> {
       await db.schema.dropTable('server_group_members').execute();
       await db.schema.dropTable('server_groups').execute();
+      await sql`alter table ports drop column numa_affinity_policy`.execute(db);
       await sql`alter table instances drop column image_properties`.execute(db);
       await sql`alter table allocations drop column numa`.execute(db);
       await sql`alter table compute_nodes drop column numa_usage`.execute(db);

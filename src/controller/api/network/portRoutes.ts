@@ -14,7 +14,7 @@ const ACCEPTED_EMPTY = ['security_groups', 'allowed_address_pairs', 'extra_dhcp_
 const ACCEPTED_IGNORED = ['port_security_enabled', 'dns_name', 'propagate_uplink_status', 'qos_policy_id'];
 const UPDATE_KEYS = [
   'name', 'admin_state_up', 'description', 'device_id', 'device_owner', 'binding:vnic_type', 'binding:host_id',
-  'binding:profile', ...ACCEPTED_EMPTY, ...ACCEPTED_IGNORED,
+  'binding:profile', 'numa_affinity_policy', ...ACCEPTED_EMPTY, ...ACCEPTED_IGNORED,
 ];
 const CREATE_KEYS = [...UPDATE_KEYS, 'network_id', 'mac_address', 'fixed_ips', 'project_id', 'tenant_id'];
 
@@ -27,6 +27,7 @@ function commonAttrs(a: Attrs) {
     deviceId: optString(a, 'device_id'), deviceOwner: optString(a, 'device_owner'),
     vnicType: optString(a, 'binding:vnic_type'), hostId: optString(a, 'binding:host_id'),
     profile: optDict(a, 'binding:profile'),
+    numaAffinityPolicy: a.numa_affinity_policy === null ? null : optString(a, 'numa_affinity_policy'),
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<typeof fields>;
 }

@@ -44,5 +44,6 @@ export function portView(p: PortRecord, auth: AuthContext): Record<string, unkno
     security_groups: [], allowed_address_pairs: [], extra_dhcp_opts: [], port_security_enabled: true,
     dns_name: '', dns_assignment: [], propagate_uplink_status: false, description: p.description, tags: [],
     created_at: p.createdAt, updated_at: p.updatedAt, revision_number: p.revisionNumber,
+    numa_affinity_policy: p.numaAffinityPolicy,
   };
 }
