@@ -58,13 +58,12 @@ export async function flavorExtraSpecs(session: Session, flavorId: string): Prom
 }
 
 export async function setExtraSpecs(unit: Unit, flavorId: string, specs: Record<string, string>): Promise<void> {
-  const db = dbOf(unit);
-  await db.transaction().execute(async (tx) => {
-    for (const [key, value] of Object.entries(specs)) {
-      await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).execute();
-      await tx.insertInto('flavor_extra_specs').values({ flavor_id: flavorId, key, value }).execute();
-    }
-  });
+  // The unit is the transaction already (a nested db.transaction() fails inside one).
+  const tx = dbOf(unit);
+  for (const [key, value] of Object.entries(specs)) {
+    await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).execute();
+    await tx.insertInto('flavor_extra_specs').values({ flavor_id: flavorId, key, value }).execute();
+  }
   catalogChanged();
 }
 
