@@ -44,6 +44,8 @@ export interface PortTable {
   description: string; created_at: string; updated_at: string; revision_number: number;
   /** Neutron's numa_affinity_policy of the port: required, preferred, legacy, socket, or null. */
   numa_affinity_policy: string | null;
+  /** 0: the port carries no security groups (networking's port-security extension). */
+  port_security_enabled: number;
 }
 export interface IpAllocationTable { subnet_id: string; ip_address: string; port_id: string }
 
@@ -95,7 +97,15 @@ export interface InstanceTable {
   failed_hosts: string | null;
   /** The image's hw_* properties at boot (JSON), read with the flavor for the guest's NUMA topology. */
   image_properties: string | null;
+  /** `server lock`: 0/1, who locked it (`owner` or `admin`) and why (2.73). */
+  locked: number; locked_by: string | null; locked_reason: string | null;
+  /** Security group names the create asked for (JSON list); null: the project's default. */
+  security_groups: string | null;
+  /** Ports the compute API created for `networks: [{uuid}]` (JSON list), deleted with the server. */
+  created_port_ids: string | null;
 }
+/** Server tags (2.26+). */
+export interface InstanceTagTable { instance_uuid: string; tag: string }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
   /** The consumer's NUMA claim on the host (JSON NumaPlacement); null for a guest without a NUMA topology. */
@@ -131,6 +141,30 @@ export interface InstanceActionTable {
   user_id: string; start_time: string; finish_time: string | null; message: string | null; result: string | null;
 }
 
+/** Nova's key pairs, per user. */
+export interface KeyPairTable {
+  id: Generated<number>; user_id: string; name: string; type: string; public_key: string; fingerprint: string;
+  created_at: string;
+}
+export interface SecurityGroupTable {
+  id: string; project_id: string; name: string; description: string; stateful: number;
+  created_at: string; updated_at: string; revision_number: number;
+}
+/** Each project's `default` group (created on first use). */
+export interface DefaultSecurityGroupTable { project_id: string; security_group_id: string }
+export interface SecurityGroupRuleTable {
+  id: string; security_group_id: string; project_id: string; direction: string; ethertype: string;
+  protocol: string | null; port_range_min: number | null; port_range_max: number | null;
+  remote_ip_prefix: string | null; remote_group_id: string | null; description: string;
+  created_at: string; updated_at: string; revision_number: number;
+}
+export interface PortSecurityGroupTable { port_id: string; security_group_id: string }
+/** A console log asked of a host's agent, and its answer. */
+export interface ConsoleRequestTable {
+  id: string; host: string; instance_uuid: string; lines: number | null; created_at: string;
+  answered_at: string | null; output: string | null; error: string | null;
+}
+
 export interface Database {
   projects: ProjectTable;
   users: UserTable;
@@ -149,6 +183,7 @@ export interface Database {
   pci_devices: PciDeviceTable;
   pci_pools: PciPoolTable;
   instances: InstanceTable;
+  instance_tags: InstanceTagTable;
   allocations: AllocationTable;
   guests: GuestTable;
   migrations: MigrationTable;
@@ -157,4 +192,10 @@ export interface Database {
   cluster_leases: ClusterLeaseTable;
   server_groups: ServerGroupTable;
   server_group_members: ServerGroupMemberTable;
+  key_pairs: KeyPairTable;
+  security_groups: SecurityGroupTable;
+  default_security_groups: DefaultSecurityGroupTable;
+  security_group_rules: SecurityGroupRuleTable;
+  port_security_groups: PortSecurityGroupTable;
+  console_requests: ConsoleRequestTable;
 }
