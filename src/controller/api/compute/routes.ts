@@ -14,6 +14,7 @@ import { registerComputeExtras } from './extras.js';
 import { registerMigrationRoutes } from './migrations.js';
 import { registerInterfaceRoutes } from './interfaces.js';
 import { registerDoctorRoutes } from './doctor.js';
+import { registerVdpaFleetRoutes } from './vdpaFleet.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -39,4 +40,5 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerInterfaceRoutes(app, ctx);
   registerMigrationRoutes(app, ctx);
   registerDoctorRoutes(app, ctx);
+  registerVdpaFleetRoutes(app, ctx);
 }
