@@ -136,7 +136,7 @@ export function serverView(id, session) {
       patch(els.actions, actionsTable([...instanceActions].sort((a, b) => b.start_time.localeCompare(a.start_time)), eventsOf));
       if (els.xml) {
         patch(els.xml, xml
-          ? html`<p>As given to the virt driver on ${xml.host}.</p><pre class="xml" tabindex="0" aria-label="Domain XML"><code>${xml.domain_xml}</code></pre>`
+          ? html`<p>As given to the virt driver on ${xml.host}.</p><pre class="xml" tabindex="0" aria-label="Domain XML text"><code>${xml.domain_xml}</code></pre>`
           : html`<p>No guest definition yet.</p>`);
       }
     },
