@@ -33,14 +33,14 @@ function cell(host, d) {
   </li>`;
 }
 
-function nicBlock(host, nic, functions) {
+function nicBlock(host, nic, functions, filtered) {
   const label = `NIC ${nic.address}`;
   return html`<div class="nic">
     <h3>${label} <span class="nic-meta">PF ${statusBadge(nic.status)}</span></h3>
     <p class="nic-meta">${nic.physical_network ?? 'no physical network'} · NUMA node ${nic.numa_node ?? 'unknown'} · ${countsText(functions)}</p>
     ${functions.length
     ? html`<ul class="cells" aria-label="${`Devices of ${label} on ${host}`}">${functions.map((d) => cell(host, d))}</ul>`
-    : html`<p class="empty">No VFs or vDPA devices match.</p>`}
+    : html`<p class="empty">${filtered ? 'No VFs or vDPA devices match the filters.' : 'No VFs or vDPA devices tracked.'}</p>`}
   </div>`;
 }
 
@@ -73,8 +73,8 @@ export function fleetView() {
     patch(els.hosts, html`${shown.map(({ h, nics, visible }) => html`<section class="host" aria-labelledby="${`host-${h.host}`}" data-host="${h.host}">
       <h2 id="${`host-${h.host}`}">${hostLink(h.host)}</h2>
       ${hostStateList(h)}
-      <p class="counts">${plural(visible.length, 'device')}: ${countsText(visible)}</p>
-      ${nics.map(({ nic, functions }) => nicBlock(h.host, nic, functions))}
+      <p class="counts">${visible.length ? `${plural(visible.length, 'device')}: ${countsText(visible)}` : 'no VFs or vDPA devices'}</p>
+      ${nics.map(({ nic, functions }) => nicBlock(h.host, nic, functions, deviceFilter))}
     </section>`)}`);
   }
 
