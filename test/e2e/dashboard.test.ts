@@ -72,8 +72,8 @@ describe('the operator dashboard in a browser', { timeout: 150_000 }, () => {
     const server = await bootServer('dash-vm');
     const host: string = server['OS-EXT-SRV-ATTR:host'];
     const [device] = (await aio.pci(host)).filter((d) => d.instance_uuid === server.id);
-    const cell = page.locator(`.cell[data-host="${host}"][data-address="${device.address}"]`);
-    await page.locator(`.cell[data-host="${host}"][data-address="${device.address}"][data-status="allocated"]`).waitFor({ timeout: UPDATE_MS });
+    const cell = page.locator(`section.host[data-host="${host}"] .cell[data-address="${device.address}"]`);
+    await page.locator(`section.host[data-host="${host}"] .cell[data-address="${device.address}"][data-status="allocated"]`).waitFor({ timeout: UPDATE_MS });
     assert.match(squeeze(await cell.textContent()), /^ALallocated 06:00\.[1-4] vDPA dash-vm$/);
     assert.match(await page.locator(`section.host[data-host="${host}"] .counts`).textContent() ?? '', /^4 devices: 3 available, 1 allocated$/);
     assert.equal(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true);
