@@ -47,6 +47,9 @@ describe('the operator dashboard in a browser', { timeout: 150_000 }, () => {
 
   test('an admin signs in and sees every host with its NIC and devices, each with its status in text', async () => {
     const page = await newPage();
+    await page.goto(`${aio.url}/dashboard`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), false);
     await signIn(page, aio.url, await credentialsOf(aio.dataDir, 'admin'));
     await page.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
     for (const host of ['compute-0', 'compute-1']) {
