@@ -2,11 +2,13 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
 import { deleteGuest, deleteGuestsOf, guestsOfInstance, guestSpecOf, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
-import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { removeInstanceRow } from '../../storage/repositories/quotas.js';
+import { heldByServer } from '../services/quotas.js';
+import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import type { ControllerContext } from '../context.js';
 import { failedOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { unbindInstancePorts } from './portBindings.js';
+import { deletePortsCreatedFor, unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
 import type { Unit } from '../../storage/unit.js';
 
@@ -159,6 +161,7 @@ async function finishDeleteIn(trx: Unit, instance: InstanceRecord): Promise<void
   // its source host is back and has removed the old guest).
   await releaseColdMoveClaims(trx, uuid);
   await unbindInstancePorts(trx, instance);
+  await deletePortsCreatedFor(trx, instance);
   await deleteGuestsOf(trx, uuid);
-  await deleteInstanceRow(trx, uuid);
+  await removeInstanceRow(trx, instance, heldByServer(instance));
 }

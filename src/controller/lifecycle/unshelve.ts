@@ -18,7 +18,8 @@ import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
+import { getGuest, guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
+import { Conflict } from '../../domain/errors.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
@@ -28,7 +29,8 @@ import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { invalidState, requireState, type Requester } from './power.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 
 export const UNSHELVABLE_VM_STATES = [VmState.SHELVED, VmState.SHELVED_OFFLOADED] as const;
 
@@ -37,21 +39,28 @@ export async function startUnshelve(
   ctx: ControllerContext, who: Requester, instance: InstanceRecord, target: { host?: string | null } = {},
 ): Promise<void> {
   requireState('unshelve', instance, UNSHELVABLE_VM_STATES);
+  if (target.host && instance.vmState === VmState.SHELVED) {
+    throw new Conflict(`Specifying an availability zone or a host when unshelving server "${instance.uuid}" with status "${instance.vmState}" is not supported. The server status must be SHELVED_OFFLOADED.`);
+  }
+  // Shelved but not offloaded (shelved_offload_time ≠ 0): the guest is still defined on its host, powered off.
+  const kept = instance.host ? await getGuest(ctx.store.reader, instance.uuid, instance.host) : undefined;
   await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.UNSHELVING, requestedHost: target.host ?? null },
       { taskState: null, vmState: instance.vmState });
     if (!moved) throw invalidState('unshelve', (await getInstance(trx, instance.uuid)) ?? instance);
     await startAction(trx, { instanceUuid: instance.uuid, action: 'unshelve', ...who });
+    if (kept) await setDesiredGuest(trx, instance.uuid, kept.host, 'running', guestSpecOf(kept));
   });
+  if (kept) ctx.signals.notify(kept.host);
   serverQueueOf(ctx).enqueue(instance.uuid);
 }
 
 async function placeUnshelved(ctx: ControllerContext, instance: InstanceRecord): Promise<'wait' | void> {
   const uuid = instance.uuid;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-    instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {});
+    { ...zoneOf(instance), ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}) });
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
-    const moved = await updateInstance(trx, uuid, { host, node: host, requestedHost: null, fault: null },
+    const moved = await updateInstance(trx, uuid, { host, node: host, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(host), requestedHost: null, fault: null },
       { taskState: TaskState.UNSHELVING });
     if (!moved) throw new ScheduleAborted('server left unshelving');
     await bindAndRunGuest(trx, instance, host, claimed);

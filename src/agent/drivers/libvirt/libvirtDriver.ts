@@ -8,7 +8,9 @@
  * "this function is not supported by the connection driver: ..." message.
  */
 import { existsSync } from 'node:fs';
-import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { DEFAULT_INSTANCES_PATH, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../../domain/guest/spec.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from '../driver.js';
 import {
@@ -16,6 +18,7 @@ import {
   type LibvirtConnection, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
+import { readConsoleLog } from './consoleLogFile.js';
 
 export interface LibvirtDriverOptions {
   /** e.g. `qemu:///system`, or `test:///abs/path/host.xml` for libvirt's test driver. */
@@ -53,14 +56,18 @@ export class LibvirtDriver implements VirtDriver {
     return this.conn;
   }
 
+  private domainXmlOf(spec: GuestSpec): string {
+    return guestDomainXml(spec, {
+      virtType: this.virtType,
+      instancesPath: this.opts.instancesPath,
+      includeDisk: this.opts.includeDisk,
+      machine: this.opts.machine,
+    });
+  }
+
   spawn(spec: GuestSpec): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
-      const xml = guestDomainXml(spec, {
-        virtType: this.virtType,
-        instancesPath: this.opts.instancesPath,
-        includeDisk: this.opts.includeDisk,
-        machine: this.opts.machine,
-      });
+      const xml = this.domainXmlOf(spec);
       // Defining a defined guest redefines it; a running guest keeps running.
       await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       const { state } = await libvirt(() => c.getState(spec.name));
@@ -108,6 +115,62 @@ export class LibvirtDriver implements VirtDriver {
       const { state } = await libvirt(() => c.getState(dom.name));
       if (state === DomainState.PAUSED) await libvirt(() => c.resume(dom.name));
       else if (!isActive(state)) await libvirt(() => c.create(dom.name));
+      return this.statusOf(c, dom.name, uuid);
+    });
+  }
+
+  /**
+   * SOFT: virDomainReboot of the running guest (same QEMU, same vDPA fds);
+   * when libvirt refuses it, or the guest is not running, the hard way, as
+   * Nova's libvirt driver falls back. HARD: destroy, undefine (dropping a
+   * managed save, which a start would otherwise restore), define from the
+   * spec (the same vDPA chardevs) and start.
+   */
+  reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus> {
+    return this.serial(spec.uuid, async (c) => {
+      const dom = await this.find(c, spec.uuid);
+      if (dom && type === 'SOFT') {
+        const { state } = await libvirt(() => c.getState(dom.name));
+        if (state === DomainState.RUNNING || state === DomainState.BLOCKED) {
+          const rebooted = await libvirt(() => c.reboot(dom.name)).then(() => true, () => false);
+          if (rebooted) return this.statusOf(c, dom.name, spec.uuid);
+        }
+      }
+      if (dom) {
+        await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
+          if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+        });
+        await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
+      }
+      await libvirt(() => c.defineXML(this.domainXmlOf(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.create(spec.name));
+      return this.statusOf(c, spec.name, spec.uuid);
+    });
+  }
+
+  /** virDomainSuspend: the vCPUs stop; QEMU keeps the vDPA devices open. */
+  pause(uuid: string): Promise<GuestStatus> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const before = await this.statusOf(c, dom.name, uuid);
+      if (before.state === 'paused') return before;
+      if (before.state !== 'running') {
+        throw new VirtDriverError(`Cannot pause guest ${uuid}: it is ${before.state}`, ErrorCode.OPERATION_INVALID);
+      }
+      await libvirt(() => c.suspend(dom.name));
+      return this.statusOf(c, dom.name, uuid);
+    });
+  }
+
+  /** virDomainResume of a paused guest. */
+  unpause(uuid: string): Promise<GuestStatus> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const { state } = await libvirt(() => c.getState(dom.name));
+      if (state === DomainState.PAUSED) await libvirt(() => c.resume(dom.name));
+      else if (state !== DomainState.RUNNING && state !== DomainState.BLOCKED) {
+        throw new VirtDriverError(`Cannot unpause guest ${uuid}: it is not paused`, ErrorCode.OPERATION_INVALID);
+      }
       return this.statusOf(c, dom.name, uuid);
     });
   }
@@ -166,6 +229,55 @@ export class LibvirtDriver implements VirtDriver {
   }
 
   /**
+   * Nova's libvirt rebuild: the guest is destroyed, defined again from the
+   * spec (the new image; the same vDPA chardevs and VFs) and started. The
+   * disk's contents are the image backend's business; the definition keeps
+   * the same disk path, so the domain XML is the one it had.
+   */
+  rebuild(spec: GuestSpec): Promise<GuestStatus> {
+    return this.redefineAndStart(spec);
+  }
+
+  /** Rescue: stop the guest, define its rescue domain (disk.rescue boots, the disk second, same NICs), start it. */
+  rescue(spec: GuestSpec): Promise<GuestStatus> {
+    return this.redefineAndStart(spec);
+  }
+
+  /** Unrescue: stop the rescue guest, define the original domain again from the spec, start it. */
+  unrescue(spec: GuestSpec): Promise<GuestStatus> {
+    return this.redefineAndStart(spec);
+  }
+
+  /**
+   * A snapshot of the guest's disk as `<instancesPath>/snapshots/<imageId>`,
+   * the guest left running with its devices (as Nova's live snapshot). A
+   * guest without a disk file (libvirt's test driver) has nothing to copy.
+   */
+  snapshot(uuid: string, imageId: string): Promise<void> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const xml = await libvirt(() => c.getXMLDesc(dom.name, Flags.XML_INACTIVE));
+      const disk = /<disk[^>]*device=['"]disk['"][\s\S]*?<source file=['"]([^'"]+)['"]/.exec(xml)?.[1];
+      const target = join(this.opts.instancesPath ?? DEFAULT_INSTANCES_PATH, 'snapshots', imageId);
+      if (!disk || !existsSync(disk) || existsSync(target)) return;
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(disk, target);
+    });
+  }
+
+  private redefineAndStart(spec: GuestSpec): Promise<GuestStatus> {
+    return this.serial(spec.uuid, async (c) => {
+      const dom = await this.require(c, spec.uuid);
+      await ignoring([ErrorCode.OPERATION_INVALID], async () => {
+        if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+      });
+      await libvirt(() => c.defineXML(this.domainXmlOf(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.create(spec.name));
+      return this.statusOf(c, spec.name, spec.uuid);
+    });
+  }
+
+  /**
    * Hot-plug live migration through libvirt (peer to peer): the vDPA NICs are
    * unplugged, the guest moves with migrateToURI3, and the destination's agent
    * plugs in the devices claimed there. A failed move plugs the NICs back, so
@@ -190,6 +302,12 @@ export class LibvirtDriver implements VirtDriver {
       if (e instanceof VirtDriverError && e.code === ErrorCode.NO_DOMAIN) return null;
       throw e;
     }
+  }
+
+  async consoleLog(uuid: string): Promise<string> {
+    const status = await this.status(uuid);
+    if (!status) throw new VirtDriverError(`Domain not found: no domain with matching uuid '${uuid}'`, ErrorCode.NO_DOMAIN);
+    return readConsoleLog(status.domainXml);
   }
 
   async list(): Promise<GuestStatus[]> {

@@ -14,6 +14,13 @@ import { registerComputeExtras } from './extras.js';
 import { registerMigrationRoutes } from './migrations.js';
 import { registerInterfaceRoutes } from './interfaces.js';
 import { registerDoctorRoutes } from './doctor.js';
+import { registerServerMetadataRoutes } from './serverMetadata.js';
+import { registerServerTagRoutes } from './serverTags.js';
+import { registerKeyPairRoutes } from './keypairs.js';
+import { registerAggregateRoutes } from './aggregates.js';
+import { registerAvailabilityZoneRoutes } from './availabilityZones.js';
+import { registerQuotaSetRoutes } from './quotaSets.js';
+import { registerUsageRoutes } from './usage.js';
 import { registerVdpaFleetRoutes } from './vdpaFleet.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
@@ -40,5 +47,12 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerInterfaceRoutes(app, ctx);
   registerMigrationRoutes(app, ctx);
   registerDoctorRoutes(app, ctx);
+  registerServerMetadataRoutes(app, ctx);
+  registerServerTagRoutes(app, ctx);
+  registerKeyPairRoutes(app, ctx);
+  registerAggregateRoutes(app, ctx);
+  registerAvailabilityZoneRoutes(app, ctx);
+  registerQuotaSetRoutes(app, ctx);
+  registerUsageRoutes(app, ctx);
   registerVdpaFleetRoutes(app, ctx);
 }
