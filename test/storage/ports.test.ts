@@ -36,7 +36,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
     });
     after(async () => { await done(); });
 
-    test('a port record carries its network physnet, name and MTU', async () => {
+    test('a port record carries its network physnet, name and MTU', { timeout: 300_000 }, async () => {
       const p = await createPort(store.db, { networkId, name: 'p1', vnicType: 'vdpa' }, member);
       const read = (await getPort(store.db, p.id))!;
       assert.equal(read.physicalNetwork, 'physnet4');
@@ -48,7 +48,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.equal(await getPort(store.db, 'missing'), null);
     });
 
-    test('bind and unbind run inside the caller transaction and roll back with it', async () => {
+    test('bind and unbind run inside the caller transaction and roll back with it', { timeout: 300_000 }, async () => {
       const p = await createPort(store.db, { networkId, vnicType: 'vdpa' }, member);
       await assert.rejects(store.db.transaction().execute(async (tx) => {
         await bindPort(tx, p.id, BINDING);
@@ -78,7 +78,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.equal(detached.revisionNumber, 4);
     });
 
-    test('ports of a device, ports by ids (in the order asked) and status changes', async () => {
+    test('ports of a device, ports by ids (in the order asked) and status changes', { timeout: 300_000 }, async () => {
       const a = await createPort(store.db, { networkId }, member);
       const b = await createPort(store.db, { networkId }, member);
       await bindPort(store.db, a.id, { ...BINDING, deviceId: 'server-dev' });
@@ -91,7 +91,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.deepEqual((await listPorts(store.db, { hostIds: ['host1'], deviceIds: ['server-dev'] })).length, 2);
     });
 
-    test('addresses come from the pool in order, the hint skips taken ones, and freed ones are found after wrapping', async () => {
+    test('addresses come from the pool in order, the hint skips taken ones, and freed ones are found after wrapping', { timeout: 300_000 }, async () => {
       const net = await createNetwork(store.db, { name: 'tiny', projectId: 'p-demo', shared: false, physicalNetwork: null, networkType: 'vxlan' });
       const tiny = await createSubnet(store.db, { name: 't', networkId: net.id, projectId: 'p-demo', cidr: '192.168.9.0/29', ipVersion: 4 });
       assert.deepEqual(tiny.allocationPools, [{ start: '192.168.9.2', end: '192.168.9.6' }]);
@@ -113,7 +113,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.equal((await getNetwork(store.db, net.id))!.subnetIds.length, 1);
     });
 
-    test('concurrent port creations get distinct MACs and addresses', async () => {
+    test('concurrent port creations get distinct MACs and addresses', { timeout: 300_000 }, async () => {
       const ports = await Promise.all(Array.from({ length: 40 }, (_, i) =>
         createPort(store.db, { networkId, name: `c${i}`, vnicType: 'vdpa' }, member)));
       const macs = new Set(ports.map((p) => p.macAddress));

@@ -27,7 +27,7 @@ describe('token service', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('issues url-safe 32-byte tokens that verify to the user, project and roles', async () => {
+  it('issues url-safe 32-byte tokens that verify to the user, project and roles', { timeout: 120_000 }, async () => {
     const tokens = createTokenService(store, 60);
     const issued = await tokens.issue({ userId, projectId });
     assert.match(issued.token, /^[A-Za-z0-9_-]{43}$/);
@@ -41,7 +41,7 @@ describe('token service', () => {
     assert.equal(await tokens.verify(''), null);
   });
 
-  it('deletes expired rows when issuing', async () => {
+  it('deletes expired rows when issuing', { timeout: 120_000 }, async () => {
     const stale = 'stale-token-id';
     await store.db.insertInto('tokens').values({
       id: stale, user_id: userId, project_id: projectId, roles: '[]', issued_at: '2000-01-01T00:00:00.000Z', expires_at: '2000-01-01T01:00:00.000Z',
@@ -51,7 +51,7 @@ describe('token service', () => {
     assert.equal(row, undefined);
   });
 
-  it('keeps its cache bounded', async () => {
+  it('keeps its cache bounded', { timeout: 120_000 }, async () => {
     const tokens = createTokenService(store, 60, { cacheLimit: 3 });
     const issued = [];
     for (let i = 0; i < 5; i++) issued.push(await tokens.issue({ userId, projectId }));
@@ -61,7 +61,7 @@ describe('token service', () => {
     assert.equal(tokens.cachedCount(), 3);
   });
 
-  it('forgets a revoked token at once, cache included', async () => {
+  it('forgets a revoked token at once, cache included', { timeout: 120_000 }, async () => {
     const tokens = createTokenService(store, 60);
     const { token } = await tokens.issue({ userId, projectId });
     assert.ok(await tokens.verify(token));
@@ -72,7 +72,7 @@ describe('token service', () => {
 });
 
 describe('password hashes', () => {
-  it('are salted: the same password hashes differently and both verify', async () => {
+  it('are salted: the same password hashes differently and both verify', { timeout: 120_000 }, async () => {
     const a = await hashPassword('secret');
     const b = await hashPassword('secret');
     assert.notEqual(a, b);

@@ -307,7 +307,7 @@ const rows: Row[] = [
 
 describe('doctor audit rules', { timeout: 30_000 }, () => {
   for (const row of rows) {
-    test(row.name, () => {
+    test(row.name, { timeout: 120_000 }, () => {
       const st = new State();
       row.change(st);
       const findings = auditSnapshot(st.s, OPTS);
@@ -323,7 +323,7 @@ describe('doctor audit rules', { timeout: 30_000 }, () => {
     });
   }
 
-  test('findings name what they are about, and the repairs say what they touch', () => {
+  test('findings name what they are about, and the repairs say what they touch', { timeout: 30_000 }, () => {
     const st = new State();
     st.hold('h2', vf(1), 'ghost', 'ghost');
     st.recount();
