@@ -15,10 +15,12 @@ export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance>
   operationEngineOf(ctx);
   const app: FastifyInstance = Fastify({
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
-    bodyLimit: 4 * 1024 * 1024,
+    // Refused with 413 (in each API's error format) before the body is read.
+    bodyLimit: ctx.config.max_body_bytes,
     genReqId: () => `req-${randomUUID()}`,
     routerOptions: { ignoreTrailingSlash: true },
-    ajv: { customOptions: { allowUnionTypes: true } },
+    // No coercion: a JSON 1 where Nova wants a string is a 400, not "1".
+    ajv: { customOptions: { allowUnionTypes: true, coerceTypes: false } },
   });
 
   // OpenStack clients send JSON content types on bodiless DELETEs and `null`

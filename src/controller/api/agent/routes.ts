@@ -20,6 +20,7 @@ import { createAgentLink } from '../../services/agentLink.js';
 import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
+import { guardInput } from '../inputGuards.js';
 import { guestReportSchema, hostParams, inventorySchema, registrationSchema } from './schemas.js';
 
 /** A long poll never holds a connection longer than this, whatever the agent asks. */
@@ -49,6 +50,7 @@ export function waitTimeout(raw: unknown): number {
 
 export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, computeErrorFormat);
+  guardInput(app);
   const link = createAgentLink(ctx);
 
   app.addHook('onRequest', async (req) => {

@@ -4,10 +4,11 @@ import type { ControllerContext } from '../../context.js';
 import { invalidInput } from '../../services/networking.js';
 import { createPort, deletePort, updatePort, visiblePort } from '../../services/ports.js';
 import {
-  emptyListOnly, filterValues, onlyKnown, optBoolean, optDict, optFixedIps, optProject, optString, resourceBody,
+  emptyListOnly, filterValues, neutronPage, onlyKnown, optBoolean, optDict, optFixedIps, optProject, optString, resourceBody,
   selectFields, type Attrs, type Query,
 } from './input.js';
 import { portView } from './views.js';
+import { NotFound } from '../../../domain/errors.js';
 
 /** Accepted so that stock clients can send them; this deployment keeps nothing behind them. */
 const ACCEPTED_EMPTY = ['security_groups', 'allowed_address_pairs', 'extra_dhcp_opts', 'tags'];
@@ -45,7 +46,8 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
       hostIds: req.auth.isAdmin ? filterValues(q, 'binding:host_id') : undefined,
       projectIds: req.auth.isAdmin ? (filterValues(q, 'project_id') ?? filterValues(q, 'tenant_id')) : [req.auth.projectId],
     });
-    return { ports: ports.map((p) => selectFields(portView(p, req.auth), q)) };
+    const { page, links } = neutronPage(ports, q, 'ports', ctx.publicUrl.replace(/\/+$/, ''), (id) => new NotFound(`Port ${id} could not be found.`, 'PortNotFound'));
+    return { ports: page.map((p) => selectFields(portView(p, req.auth), q)), ...links };
   });
 
   app.get('/v2.0/ports/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
