@@ -8,6 +8,7 @@ import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups
 import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
+import { findVisibleFlavor } from '../flavors.js';
 
 export interface CreateServerInput {
   name: string;
@@ -28,7 +29,9 @@ const DEFAULT_ZONE = 'nova';
  */
 export async function createServer(ctx: ControllerContext, auth: AuthContext, requestId: string, input: CreateServerInput): Promise<InstanceRecord> {
   const { db } = ctx.store;
-  const flavor = await flavorSnapshot(db, input.flavorRef);
+  // A private flavor is not there for a project without access to it (Nova: FlavorNotFound, a 400 on create).
+  const visible = await findVisibleFlavor(db, input.flavorRef, auth);
+  const flavor = visible ? await flavorSnapshot(db, input.flavorRef) : undefined;
   if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
   const image = await imageById(db, input.imageRef);
   if (!image || (image.visibility === 'private' && image.owner !== auth.projectId && !auth.isAdmin)) {
