@@ -9,6 +9,7 @@ import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { operationsMigration } from './migrations/006_operations.js';
+import { identityHardeningMigration } from './migrations/012_identity_hardening.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
@@ -44,6 +45,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '004_claim_indexes': claimIndexesMigration(),
     '005_device_state_indexes': deviceStateIndexesMigration(),
     '006_operations': operationsMigration(dialect),
+    '012_identity_hardening': identityHardeningMigration(),
   };
 }
 

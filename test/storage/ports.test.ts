@@ -12,7 +12,7 @@ import pg from 'pg';
 import { withPostgresDatabase } from '../helpers/testController.js';
 
 const member: AuthContext = {
-  userId: 'u-demo', userName: 'demo', projectId: 'p-demo', projectName: 'demo', roles: ['member'], isAdmin: false, isService: false,
+  userId: 'u-demo', userName: 'demo', projectId: 'p-demo', projectName: 'demo', roles: ['member'], isAdmin: false, isService: false, agentHost: null,
 };
 const BINDING = {
   hostId: 'host1', deviceId: 'server-1', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: { port_filter: true },

@@ -94,3 +94,42 @@ export async function projectsOfUser(db: Kysely<Database>, userId: string): Prom
     .where('id', 'in', db.selectFrom('role_assignments').select('project_id').where('user_id', '=', userId))
     .orderBy('name').execute();
 }
+
+/** Changes a user's columns (name, enabled, default project, password hash, lockout counters). */
+export async function updateUserColumns(
+  db: Kysely<Database>, userId: string,
+  changes: Partial<Pick<UserTable, 'name' | 'enabled' | 'default_project_id' | 'password_hash' | 'failed_auth_count' | 'failed_auth_at'>>,
+): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable('users').set(changes).where('id', '=', userId).execute();
+}
+
+export async function updateProjectColumns(
+  db: Kysely<Database>, projectId: string, changes: Partial<Pick<ProjectTable, 'name' | 'enabled' | 'description'>>,
+): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable('projects').set(changes).where('id', '=', projectId).execute();
+}
+
+/** A user gone with its role assignments and tokens: nothing it held can be used again. */
+export async function deleteUserRows(db: Kysely<Database>, userId: string): Promise<void> {
+  await db.deleteFrom('tokens').where('user_id', '=', userId).execute();
+  await db.deleteFrom('role_assignments').where('user_id', '=', userId).execute();
+  await db.deleteFrom('users').where('id', '=', userId).execute();
+}
+
+/** Counts one failed password attempt, at `at`. */
+export async function recordFailedAuth(db: Kysely<Database>, userId: string, at: string): Promise<void> {
+  await db.updateTable('users')
+    .set((eb) => ({ failed_auth_count: eb('failed_auth_count', '+', 1), failed_auth_at: at }))
+    .where('id', '=', userId).execute();
+}
+
+/** Ends tokens at once: those of a user (on one project, or all), or of every user on a project. */
+export async function deleteTokens(db: Kysely<Database>, f: { userId?: string; projectId?: string }): Promise<void> {
+  let q = db.deleteFrom('tokens');
+  if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
+  if (f.projectId !== undefined) q = q.where('project_id', '=', f.projectId);
+  if (f.userId === undefined && f.projectId === undefined) return;
+  await q.execute();
+}
