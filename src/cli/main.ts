@@ -5,6 +5,7 @@ import { registerAgentCommand } from './agent.js';
 import { registerDoctorCommand } from './doctor.js';
 import { startAllInOne } from './allInOne.js';
 import { parseHttpBaseUrl } from './httpUrl.js';
+import { registerAgentCredentialCommand } from './agentCredential.js';
 
 function portNumber(v: string): number {
   const n = Number.parseInt(v, 10);
@@ -82,6 +83,7 @@ registerDiscoverCommand(program, {
 });
 registerAgentCommand(program);
 registerDoctorCommand(program);
+registerAgentCredentialCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`vdpa-compute: ${err.message}\n`);

@@ -10,7 +10,9 @@
  *   GET  /agent/v1/hosts/{host}/work?timeout_ms=N      waitForWork (long poll, at most MAX_WAIT_MS)  204
  *
  * Callers need a token whose roles include `service` (the agents' credential)
- * or `admin`. Every call is idempotent, so an agent may repeat any of them.
+ * or `admin`; a per-host credential (`vdpa-compute agent-credential create
+ * HOST`) only for its own host's routes. Every call is idempotent, so an
+ * agent may repeat any of them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden } from '../../../domain/errors.js';
@@ -56,6 +58,13 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
   app.addHook('onRequest', async (req) => {
     await authenticate(ctx, req);
     requireAgent(req);
+  });
+  // A per-host credential speaks for its own host only (before the body is looked at).
+  app.addHook('preValidation', async (req) => {
+    const host = (req.params as Partial<HostParams>).host;
+    if (req.auth.agentHost !== null && host !== req.auth.agentHost) {
+      throw new Forbidden(`Policy doesn't allow compute agent calls for host ${String(host)} to be performed: this credential acts for host ${req.auth.agentHost} only.`);
+    }
   });
 
   app.put<{ Params: HostParams; Body: HostRegistration }>('/v1/hosts/:host',
