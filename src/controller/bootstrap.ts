@@ -54,7 +54,7 @@ async function ensureUser(db: Kysely<Database>, name: string, password: string, 
  */
 export async function bootstrap(
   ctx: ControllerContext,
-  opts: { adminPassword?: string; dataDir: string; publicUrl: string },
+  opts: { adminPassword?: string; dataDir: string; publicUrl: string; cacert?: string },
 ): Promise<BootstrapResult> {
   // Controller processes started together on one empty PostgreSQL database
   // race to create the same rows; the loser's unique violation means the row
@@ -77,7 +77,7 @@ function isUniqueViolation(e: unknown): boolean {
 
 async function bootstrapOnce(
   ctx: ControllerContext,
-  opts: { adminPassword?: string; dataDir: string; publicUrl: string },
+  opts: { adminPassword?: string; dataDir: string; publicUrl: string; cacert?: string },
 ): Promise<BootstrapResult> {
   const db = ctx.store.db;
   const adminPassword = await storedPassword(db, 'admin_password', opts.adminPassword);
@@ -118,7 +118,7 @@ async function bootstrapOnce(
     });
   }
 
-  await writeCloudsYaml(opts.dataDir, opts.publicUrl, { adminPassword, demoPassword });
+  await writeCloudsYaml(opts.dataDir, opts.publicUrl, { adminPassword, demoPassword }, opts.cacert);
   ctx.log.info({ dataDir: opts.dataDir }, 'bootstrap complete');
   return { adminPassword, demoPassword, agentPassword };
 }

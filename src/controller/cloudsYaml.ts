@@ -8,8 +8,9 @@ export interface CloudCredentials {
   demoPassword: string;
 }
 
-function cloud(authUrl: string, user: string, password: string, project: string) {
+function cloud(authUrl: string, user: string, password: string, project: string, cacert?: string) {
   return {
+    ...(cacert ? { cacert } : {}),
     auth: {
       auth_url: authUrl,
       username: user,
@@ -23,12 +24,12 @@ function cloud(authUrl: string, user: string, password: string, project: string)
   };
 }
 
-export function cloudsYamlText(publicUrl: string, creds: CloudCredentials): string {
+export function cloudsYamlText(publicUrl: string, creds: CloudCredentials, cacert?: string): string {
   const authUrl = `${publicUrl.replace(/\/+$/, '')}/identity/v3`;
   return stringify({
     clouds: {
-      'vdpa-compute': cloud(authUrl, 'admin', creds.adminPassword, 'admin'),
-      'vdpa-compute-demo': cloud(authUrl, 'demo', creds.demoPassword, 'demo'),
+      'vdpa-compute': cloud(authUrl, 'admin', creds.adminPassword, 'admin', cacert),
+      'vdpa-compute-demo': cloud(authUrl, 'demo', creds.demoPassword, 'demo', cacert),
     },
   });
 }
@@ -37,11 +38,11 @@ export function cloudsYamlText(publicUrl: string, creds: CloudCredentials): stri
  * Writes `<dataDir>/clouds.yaml` for the openstack client. Rewritten at every
  * start because the public URL may change; it holds passwords, hence 0600.
  */
-export async function writeCloudsYaml(dataDir: string, publicUrl: string, creds: CloudCredentials): Promise<string> {
+export async function writeCloudsYaml(dataDir: string, publicUrl: string, creds: CloudCredentials, cacert?: string): Promise<string> {
   await mkdir(dataDir, { recursive: true });
   const path = join(dataDir, 'clouds.yaml');
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, cloudsYamlText(publicUrl, creds), { mode: 0o600 });
+  await writeFile(tmp, cloudsYamlText(publicUrl, creds, cacert), { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, path);
   return path;
