@@ -95,6 +95,9 @@ function hostileInputSuite(backend: string, withDatabase: <T>(fn: (url?: string)
       const huge = await call('GET', '/compute/v2.1/servers/detail?limit=99999999999999999999');
       assert.equal(huge.status, 400);
       assert.equal(huge.body.badRequest.message, 'Invalid input for query parameters limit. Value: 99999999999999999999.');
+      const flavors = await call('GET', '/compute/v2.1/flavors/detail?limit=99999999999999999999&minRam=99999999999999999999');
+      assert.equal(flavors.status, 400);
+      assert.match(flavors.body.badRequest.message, /^Invalid (limit|minRam) filter \[99999999999999999999\]$/);
       const twice = await call('GET', '/compute/v2.1/os-pci/detail?host=a&host=b');
       assert.equal(twice.status, 400);
       assert.equal(twice.body.badRequest.message, "Query parameter 'host' may be given only once.");
@@ -115,6 +118,40 @@ function hostileInputSuite(backend: string, withDatabase: <T>(fn: (url?: string)
       const filters = await call('GET', '/network/v2.0/networks?name=vdpa-net&name=other');
       assert.equal(filters.status, 200);
       assert.deepEqual(filters.body.networks.map((n: any) => n.name), ['vdpa-net']);
+    });
+
+    test('a sweep of hostile query values and ids over the lists and lookups gives no 5xx', { timeout: 120_000 }, async () => {
+      const lists = [
+        '/compute/v2.1/servers', '/compute/v2.1/servers/detail', '/compute/v2.1/flavors', '/compute/v2.1/flavors/detail',
+        '/compute/v2.1/os-hypervisors', '/compute/v2.1/os-services', '/compute/v2.1/os-pci/detail', '/compute/v2.1/os-migrations',
+        '/image/v2/images', '/network/v2.0/ports', '/network/v2.0/networks', '/network/v2.0/subnets',
+        '/identity/v3/users', '/identity/v3/projects', '/identity/v3/role_assignments',
+      ];
+      const params = ['limit', 'marker', 'name', 'host', 'status', 'minRam', 'minDisk', 'is_public', 'all_tenants', 'id',
+        'network_id', 'changes-since', 'sort_key', 'sort_dir', 'project_id', 'visibility', 'fields', 'user.id', 'instance_uuid'];
+      const values = ['%00', '99999999999999999999', '-1', 'abc', '%FF%FE', '%27%22', '1e400', '', '%E2%80%AE'];
+      const fiveXx: string[] = [];
+      for (const list of lists) {
+        for (const param of params) {
+          for (const value of values) {
+            const path = `${list}?${param}=${value}`;
+            const r = await sendJson('GET', `${c.url}${path}`, admin);
+            await r.arrayBuffer();
+            if (r.status >= 500) fiveXx.push(`${path} → ${r.status}`);
+          }
+        }
+      }
+      const ids = ['%00', '99999999999999999999', '%FF', 'x'.repeat(300), '%2E%2E'];
+      const lookups = ['/compute/v2.1/servers/', '/compute/v2.1/flavors/', '/image/v2/images/', '/network/v2.0/ports/',
+        '/network/v2.0/networks/', '/network/v2.0/subnets/', '/identity/v3/users/', '/identity/v3/projects/'];
+      for (const lookup of lookups) {
+        for (const id of ids) {
+          const r = await sendJson('GET', `${c.url}${lookup}${id}`, admin);
+          await r.arrayBuffer();
+          if (r.status >= 500) fiveXx.push(`${lookup}${id} → ${r.status}`);
+        }
+      }
+      assert.deepEqual(fiveXx, []);
     });
 
     test('servers, ports and networks page with limit and marker', LIMIT, async () => {
