@@ -38,6 +38,8 @@ export async function converge(d: VirtDriver, host: string, spec: GuestSpec, des
       if (state !== 'absent') await d.destroy(spec.uuid);
       return null;
     case 'running': {
+      // A guest that is gone can only come back the hard way: defined from the spec and started.
+      if (spec.reboot) return state === 'absent' ? d.spawn(spec) : d.reboot(spec, spec.reboot.type);
       const migration = spec.liveMigration;
       if (state === 'absent') {
         if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer);
@@ -45,6 +47,7 @@ export async function converge(d: VirtDriver, host: string, spec: GuestSpec, des
       }
       if (state === 'suspended') return d.resume(spec.uuid, spec);
       if (state === 'shutoff') return syncInterfaces(d, spec, await d.powerOn(spec.uuid));
+      if (state === 'paused') return syncInterfaces(d, spec, await d.unpause(spec.uuid));
       if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer);
       return syncInterfaces(d, spec, current!);
     }
@@ -60,7 +63,9 @@ export async function converge(d: VirtDriver, host: string, spec: GuestSpec, des
       if (state === 'shutoff') return syncInterfaces(d, spec, current!);
       return syncInterfaces(d, spec, await d.powerOff(spec.uuid));
     case 'paused':
-      return current;
+      if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${host}`);
+      if (state === 'paused') return current;
+      return d.pause(spec.uuid);
   }
 }
 

@@ -14,7 +14,7 @@ export async function runAgentCredentialCreate(host: string, opts: { dataDir?: s
   if (!isPostgresUrl(url) && !existsSync(url)) throw new Error(`no database at ${url} (give --data-dir or --database-url)`);
   const store = await openStore(url);
   try {
-    return `${JSON.stringify(await createAgentCredential(store.db, host), null, 2)}\n`;
+    return `${JSON.stringify(await store.transact((u) => createAgentCredential(u, host)), null, 2)}\n`;
   } finally {
     await store.close();
   }

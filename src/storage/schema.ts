@@ -91,7 +91,11 @@ export interface InstanceTable {
   lease_owner: string | null; lease_expires_at: string | null;
   /** Hosts a build failed on (JSON list), skipped by its reschedule. */
   failed_hosts: string | null;
+  /** `server lock`: 0/1, who locked it (`owner` or `admin`) and why (2.73). */
+  locked: number; locked_by: string | null; locked_reason: string | null;
 }
+/** Server tags (2.26+). */
+export interface InstanceTagTable { instance_uuid: string; tag: string }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
 }
@@ -139,6 +143,7 @@ export interface Database {
   pci_devices: PciDeviceTable;
   pci_pools: PciPoolTable;
   instances: InstanceTable;
+  instance_tags: InstanceTagTable;
   allocations: AllocationTable;
   guests: GuestTable;
   migrations: MigrationTable;

@@ -8,6 +8,8 @@ import { sendJson } from '../helpers/apiClient.js';
 import { startTestController, withPostgresDatabase, type TestController } from '../helpers/testController.js';
 
 const LIMIT = { timeout: 60_000 };
+/** Server descriptions exist from compute 2.19. */
+const V2_19 = { 'openstack-api-version': 'compute 2.19' };
 
 async function json(res: Response): Promise<any> {
   const text = await res.text();
@@ -21,8 +23,8 @@ function hostileInputSuite(backend: string, withDatabase: <T>(fn: (url?: string)
     let demo: string;
     let finish: () => void;
     let done: Promise<void>;
-    const call = async (method: string, path: string, body?: unknown, token: string | undefined = admin) => {
-      const res = await sendJson(method, `${c.url}${path}`, token, body);
+    const call = async (method: string, path: string, body?: unknown, token: string | undefined = admin, headers: Record<string, string> = {}) => {
+      const res = await sendJson(method, `${c.url}${path}`, token, body, headers);
       return { status: res.status, body: await json(res) };
     };
     const bootRecord = async (name: string, token = admin) => {
@@ -70,11 +72,11 @@ function hostileInputSuite(backend: string, withDatabase: <T>(fn: (url?: string)
     test('PUT servers/{id} with a description that is not a string is 400, and the server is unchanged', LIMIT, async () => {
       const id = await bootRecord('described');
       for (const description of [true, [], {}, 1]) {
-        const r = await call('PUT', `/compute/v2.1/servers/${id}`, { server: { description } });
+        const r = await call('PUT', `/compute/v2.1/servers/${id}`, { server: { description } }, admin, V2_19);
         assert.equal(r.status, 400, `${JSON.stringify(description)} → ${r.status}`);
         assert.match(r.body.badRequest.message, /^Invalid input for field\/attribute description\./);
       }
-      const ok = await call('PUT', `/compute/v2.1/servers/${id}`, { server: { description: null } });
+      const ok = await call('PUT', `/compute/v2.1/servers/${id}`, { server: { description: null } }, admin, V2_19);
       assert.equal(ok.status, 200);
     });
 

@@ -21,10 +21,19 @@ function filesUnder(dir: string, suffix: string): string[] {
 function testsWithoutTimeLimit(file: string): string[] {
   const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const missing: string[] = [];
+  const hasTimeout = (o: ts.ObjectLiteralExpression) => o.properties.some((p) => p.name?.getText(source) === 'timeout');
+  // `const LIMIT = { timeout: … }` at the top of a file, passed as a test's options.
+  const limits = new Set<string>();
+  for (const statement of source.statements) {
+    if (!ts.isVariableStatement(statement)) continue;
+    for (const d of statement.declarationList.declarations) {
+      if (ts.isIdentifier(d.name) && d.initializer && ts.isObjectLiteralExpression(d.initializer) && hasTimeout(d.initializer)) limits.add(d.name.text);
+    }
+  }
   const visit = (node: ts.Node): void => {
     if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && ['test', 'it'].includes(node.expression.text)) {
-      const options = node.arguments.find(ts.isObjectLiteralExpression);
-      const limited = options?.properties.some((p) => p.name?.getText(source) === 'timeout') ?? false;
+      const args = node.arguments.slice(1, -1);
+      const limited = args.some((a) => (ts.isObjectLiteralExpression(a) && hasTimeout(a)) || (ts.isIdentifier(a) && limits.has(a.text)));
       if (!limited) {
         const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
         missing.push(`${relative(ROOT, file)}:${line} ${node.arguments[0]?.getText(source) ?? ''}`);

@@ -40,6 +40,17 @@ export interface VirtDriver {
   suspend(uuid: string): Promise<GuestStatus>;
   /** Restores guest memory, then plugs the vDPA interfaces back. */
   resume(uuid: string, spec: GuestSpec): Promise<GuestStatus>;
+  /**
+   * SOFT: the guest restarts and keeps its domain and devices (libvirt
+   * falls back to HARD when it cannot, as Nova's does). HARD: the domain is
+   * destroyed, defined again from `spec` (the same vDPA devices) and started,
+   * from any state (a saved image is discarded).
+   */
+  reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus>;
+  /** Freezes the running guest's vCPUs (virDomainSuspend); devices stay plugged. */
+  pause(uuid: string): Promise<GuestStatus>;
+  /** Lets a paused guest run again (virDomainResume). */
+  unpause(uuid: string): Promise<GuestStatus>;
   attachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
   detachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
   /**

@@ -51,6 +51,21 @@ export class FaultInjectingDriver implements VirtDriver {
     return this.inner.resume(uuid, spec);
   }
 
+  async reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus> {
+    await this.meet('reboot');
+    return this.inner.reboot(spec, type);
+  }
+
+  async pause(uuid: string): Promise<GuestStatus> {
+    await this.meet('pause');
+    return this.inner.pause(uuid);
+  }
+
+  async unpause(uuid: string): Promise<GuestStatus> {
+    await this.meet('unpause');
+    return this.inner.unpause(uuid);
+  }
+
   async attachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus> {
     await this.meet('attach_interface');
     return this.inner.attachInterface(uuid, iface);

@@ -34,6 +34,8 @@ interface SimulatedGuest {
   pluggedVdpa: string[];
   /** Recent plug/unplug events, newest last (bounded). */
   vdpaEvents: VdpaPlugEvent[];
+  /** How many times the guest OS was started (spawn, power on, either reboot): tests see a reboot happen. */
+  boots: number;
 }
 
 const MAX_EVENTS_PER_GUEST = 32;
@@ -68,12 +70,13 @@ export class SimulatedDriver implements VirtDriver {
     this.assertCanOpen(spec.uuid, chardevs);
 
     // Redefine and (re)start: whatever the guest held before is closed first.
-    const guest: SimulatedGuest = existing ?? { state: 'shutoff', spec, xml, pluggedVdpa: [], vdpaEvents: [] };
+    const guest: SimulatedGuest = existing ?? { state: 'shutoff', spec, xml, pluggedVdpa: [], vdpaEvents: [], boots: 0 };
     this.unplugAll(spec.uuid, guest);
     guest.spec = copySpec(spec);
     guest.xml = xml;
     this.plug(spec.uuid, guest, chardevs);
     guest.state = 'running';
+    guest.boots += 1;
     this.guests.set(spec.uuid, guest);
     return statusOf(spec.uuid, guest);
   }
@@ -82,7 +85,7 @@ export class SimulatedDriver implements VirtDriver {
     const existing = this.guests.get(spec.uuid);
     if (existing) return statusOf(spec.uuid, existing);
     // A stopped guest holds no vhost-vdpa fd: nothing to check or open.
-    const guest: SimulatedGuest = { state: 'shutoff', spec: copySpec(spec), xml: this.domainXml(spec), pluggedVdpa: [], vdpaEvents: [] };
+    const guest: SimulatedGuest = { state: 'shutoff', spec: copySpec(spec), xml: this.domainXml(spec), pluggedVdpa: [], vdpaEvents: [], boots: 0 };
     this.guests.set(spec.uuid, guest);
     return statusOf(spec.uuid, guest);
   }
@@ -106,6 +109,50 @@ export class SimulatedDriver implements VirtDriver {
     const guest = this.guest(uuid);
     if (guest.state === 'running') return statusOf(uuid, guest);
     this.plugMissing(uuid, guest);
+    guest.state = 'running';
+    guest.boots += 1;
+    return statusOf(uuid, guest);
+  }
+
+  /**
+   * SOFT restarts the guest OS inside the same QEMU: its vhost-vdpa fds stay
+   * open. HARD is destroy + define from `spec` + start: the fds close and the
+   * spec's devices are opened again. Only a running guest reboots softly;
+   * anything else goes the hard way (as libvirt's fallback does).
+   */
+  async reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus> {
+    const guest = this.guests.get(spec.uuid);
+    if (!guest) return this.spawn(spec);
+    if (type === 'SOFT' && guest.state === 'running') {
+      guest.boots += 1;
+      return statusOf(spec.uuid, guest);
+    }
+    const xml = this.domainXml(spec);
+    const chardevs = vdpaChardevs(spec.interfaces);
+    // Checked before anything changes, so a failed hard reboot leaves the guest as it was.
+    this.assertCanOpen(spec.uuid, chardevs);
+    this.unplugAll(spec.uuid, guest);
+    guest.spec = copySpec(spec);
+    guest.xml = xml;
+    this.plug(spec.uuid, guest, chardevs);
+    guest.state = 'running';
+    guest.boots += 1;
+    return statusOf(spec.uuid, guest);
+  }
+
+  /** vCPUs stop; QEMU and its vhost-vdpa fds stay (the devices stay plugged). */
+  async pause(uuid: string): Promise<GuestStatus> {
+    const guest = this.guest(uuid);
+    if (guest.state === 'paused') return statusOf(uuid, guest);
+    if (guest.state !== 'running') throw notRunning();
+    guest.state = 'paused';
+    return statusOf(uuid, guest);
+  }
+
+  async unpause(uuid: string): Promise<GuestStatus> {
+    const guest = this.guest(uuid);
+    if (guest.state === 'running') return statusOf(uuid, guest);
+    if (guest.state !== 'paused') throw new VirtDriverError('Requested operation is not valid: domain is not paused', LibvirtErrorCode.OPERATION_INVALID);
     guest.state = 'running';
     return statusOf(uuid, guest);
   }
@@ -211,6 +258,11 @@ export class SimulatedDriver implements VirtDriver {
   /** Recent vDPA plug/unplug events of a guest, oldest first. */
   vdpaEvents(uuid: string): readonly VdpaPlugEvent[] {
     return this.guests.get(uuid)?.vdpaEvents ?? [];
+  }
+
+  /** How many times the guest OS started (0 for an unknown guest). */
+  bootCount(uuid: string): number {
+    return this.guests.get(uuid)?.boots ?? 0;
   }
 
   /** The guest holding a chardev open, if any. */

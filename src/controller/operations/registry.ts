@@ -8,11 +8,14 @@ import { START_OPERATION, STOP_OPERATION } from '../lifecycle/power.js';
 import { SHELVE_OPERATION } from '../lifecycle/shelve.js';
 import { RESUME_OPERATION, SUSPEND_OPERATION } from '../lifecycle/suspend.js';
 import { UNSHELVE_OPERATION } from '../lifecycle/unshelve.js';
+import { HARD_REBOOT_OPERATION, SOFT_REBOOT_OPERATION } from '../lifecycle/reboot.js';
+import { PAUSE_OPERATION, UNPAUSE_OPERATION } from '../lifecycle/pause.js';
 import type { Operation } from './transitions.js';
 
 const OPERATIONS = (): Operation[] => [
   BUILD, DELETE, STOP_OPERATION, START_OPERATION, SUSPEND_OPERATION, RESUME_OPERATION, SHELVE_OPERATION,
   UNSHELVE_OPERATION, COLD_MOVE_OPERATION, LIVE_MIGRATION_OPERATION, EVACUATE_OPERATION, INTERFACE_OPERATION,
+  SOFT_REBOOT_OPERATION, HARD_REBOOT_OPERATION, PAUSE_OPERATION, UNPAUSE_OPERATION,
 ];
 
 let byTaskState: Map<string, Operation> | null = null;

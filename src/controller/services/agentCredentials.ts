@@ -5,10 +5,9 @@
  * `compute-agent` credential (no agent_host) may act for every host: a lab
  * convenience for the all-in-one.
  */
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
-import { deleteTokens } from '../../storage/repositories/identity.js';
-import type { Database } from '../../storage/schema.js';
+import { deleteTokensOf } from '../../storage/repositories/tokens.js';
+import type { Unit } from '../../storage/unit.js';
 import { assignRole, createUser, findProject, findUser, setPassword } from './directory.js';
 import { generatePassword } from './passwords.js';
 
@@ -22,7 +21,7 @@ export function agentUserName(host: string): string {
 }
 
 /** Creates HOST's credential, or gives an existing one a new password (its tokens end). */
-export async function createAgentCredential(db: Kysely<Database>, host: string): Promise<AgentCredential> {
+export async function createAgentCredential(db: Unit, host: string): Promise<AgentCredential> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(host)) throw new BadRequest(`Invalid host name ${JSON.stringify(host)}.`);
   const project = await findProject(db, { name: SERVICE_PROJECT });
   if (!project) throw new BadRequest(`No project '${SERVICE_PROJECT}' in this database: start the controller (vdpa-compute serve) once first.`);
@@ -32,7 +31,7 @@ export async function createAgentCredential(db: Kysely<Database>, host: string):
   if (existing && existing.agent_host !== host) throw new Conflict(`User ${username} exists and is not the agent credential of ${host}.`);
   if (existing) {
     await setPassword(db, existing.id, password);
-    await deleteTokens(db, { userId: existing.id });
+    await deleteTokensOf(db, { userId: existing.id });
   }
   const user = existing ?? await createUser(db, { name: username, password, defaultProjectId: project.id, agentHost: host });
   await assignRole(db, user.id, project.id, 'service');

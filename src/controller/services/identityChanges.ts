@@ -5,17 +5,18 @@
  * every request (services/tokens.ts), so this holds in every controller
  * process at once.
  */
-import type { Kysely } from 'kysely';
 import { Conflict, NotFound } from '../../domain/errors.js';
 import {
-  deleteTokens, deleteUserRows, findProject, findUser, revokeRole, updateProjectColumns, updateUserColumns,
+  deleteUserRows, findProject, findUser, revokeRole, updateProjectColumns, updateUserColumns,
 } from '../../storage/repositories/identity.js';
-import type { Database, ProjectTable, UserTable } from '../../storage/schema.js';
-import { hashPassword } from './passwords.js';
+import { deleteTokensOf } from '../../storage/repositories/tokens.js';
+import type { ProjectTable, UserTable } from '../../storage/schema.js';
+import type { Unit } from '../../storage/unit.js';
 
-export interface UserChanges { name?: string; enabled?: boolean; password?: string; defaultProjectId?: string | null }
+/** `password` is only whether one was given; `passwordHash` is its hash, made before the transaction. */
+export interface UserChanges { name?: string; enabled?: boolean; password?: string; passwordHash?: string; defaultProjectId?: string | null }
 
-export async function updateUser(db: Kysely<Database>, userId: string, changes: UserChanges): Promise<UserTable> {
+export async function updateUser(db: Unit, userId: string, changes: UserChanges): Promise<UserTable> {
   const user = await findUser(db, { id: userId });
   if (!user) throw new NotFound(`Could not find user: ${userId}.`);
   if (changes.name !== undefined && changes.name !== user.name && await findUser(db, { name: changes.name })) {
@@ -29,21 +30,21 @@ export async function updateUser(db: Kysely<Database>, userId: string, changes: 
     ...(changes.enabled !== undefined ? { enabled: changes.enabled ? 1 : 0 } : {}),
     ...(changes.defaultProjectId !== undefined ? { default_project_id: changes.defaultProjectId } : {}),
     // A new password also lifts a lockout.
-    ...(changes.password !== undefined ? { password_hash: await hashPassword(changes.password), failed_auth_count: 0, failed_auth_at: null } : {}),
+    ...(changes.passwordHash !== undefined ? { password_hash: changes.passwordHash, failed_auth_count: 0, failed_auth_at: null } : {}),
   });
   // Disabling (or a new password, as Keystone) revokes the user's tokens; enabling again does not bring them back.
-  if (changes.enabled === false || changes.password !== undefined) await deleteTokens(db, { userId });
+  if (changes.enabled === false || changes.passwordHash !== undefined) await deleteTokensOf(db, { userId });
   return (await findUser(db, { id: userId }))!;
 }
 
-export async function deleteUser(db: Kysely<Database>, userId: string): Promise<void> {
+export async function deleteUser(db: Unit, userId: string): Promise<void> {
   if (!(await findUser(db, { id: userId }))) throw new NotFound(`Could not find user: ${userId}.`);
   await deleteUserRows(db, userId);
 }
 
 export interface ProjectChanges { name?: string; enabled?: boolean; description?: string }
 
-export async function updateProject(db: Kysely<Database>, projectId: string, changes: ProjectChanges): Promise<ProjectTable> {
+export async function updateProject(db: Unit, projectId: string, changes: ProjectChanges): Promise<ProjectTable> {
   const project = await findProject(db, { id: projectId });
   if (!project) throw new NotFound(`Could not find project: ${projectId}.`);
   if (changes.name !== undefined && changes.name !== project.name && await findProject(db, { name: changes.name })) {
@@ -54,12 +55,12 @@ export async function updateProject(db: Kysely<Database>, projectId: string, cha
     ...(changes.enabled !== undefined ? { enabled: changes.enabled ? 1 : 0 } : {}),
     ...(changes.description !== undefined ? { description: changes.description } : {}),
   });
-  if (changes.enabled === false) await deleteTokens(db, { projectId });
+  if (changes.enabled === false) await deleteTokensOf(db, { projectId });
   return (await findProject(db, { id: projectId }))!;
 }
 
 /** A role taken away: the user's tokens on that project end (given back, the role does not revive them). */
-export async function revokeGrant(db: Kysely<Database>, userId: string, projectId: string, role: string): Promise<void> {
+export async function revokeGrant(db: Unit, userId: string, projectId: string, role: string): Promise<void> {
   await revokeRole(db, userId, projectId, role);
-  await deleteTokens(db, { userId, projectId });
+  await deleteTokensOf(db, { userId, projectId });
 }

@@ -5,11 +5,11 @@
  * as in Keystone. A success, or an admin setting a new password, starts the
  * count again.
  */
-import type { Kysely } from 'kysely';
 import { Unauthorized } from '../../domain/errors.js';
 import type { Config } from '../../config.js';
 import { recordFailedAuth, updateUserColumns } from '../../storage/repositories/identity.js';
-import type { Database, UserTable } from '../../storage/schema.js';
+import type { Storage } from '../../storage/db.js';
+import type { UserTable } from '../../storage/schema.js';
 
 type LockoutSettings = Pick<Config, 'lockout_failure_attempts' | 'lockout_duration'>;
 
@@ -23,14 +23,16 @@ export function refuseIfLocked(user: UserTable, cfg: LockoutSettings, now = Date
   if (locked(user, cfg, now)) throw new Unauthorized(`The account is locked for user: ${user.id}.`);
 }
 
-export async function passwordFailed(db: Kysely<Database>, user: UserTable, cfg: LockoutSettings, now = Date.now()): Promise<void> {
+export async function passwordFailed(store: Storage, user: UserTable, cfg: LockoutSettings, now = Date.now()): Promise<void> {
   if (cfg.lockout_failure_attempts <= 0) return;
   // A lockout that has run out starts a fresh count.
   const expired = user.failed_auth_count >= cfg.lockout_failure_attempts && !locked(user, cfg, now);
-  if (expired) await updateUserColumns(db, user.id, { failed_auth_count: 0 });
-  await recordFailedAuth(db, user.id, new Date(now).toISOString());
+  await store.transact(async (u) => {
+    if (expired) await updateUserColumns(u, user.id, { failed_auth_count: 0 });
+    await recordFailedAuth(u, user.id, new Date(now).toISOString());
+  });
 }
 
-export async function passwordSucceeded(db: Kysely<Database>, user: UserTable): Promise<void> {
-  if (user.failed_auth_count !== 0) await updateUserColumns(db, user.id, { failed_auth_count: 0, failed_auth_at: null });
+export async function passwordSucceeded(store: Storage, user: UserTable): Promise<void> {
+  if (user.failed_auth_count !== 0) await store.transact((u) => updateUserColumns(u, user.id, { failed_auth_count: 0, failed_auth_at: null }));
 }

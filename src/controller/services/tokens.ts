@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Store } from '../../storage/db.js';
+import type { Storage } from '../../storage/db.js';
+import { deleteToken, deleteTokensExpiredBy, insertToken, tokenById, tokenSubject } from '../../storage/repositories/tokens.js';
 import type { AuthContext, TokenService } from '../context.js';
 
 /** What a token stands for, with its lifetime (for token validation responses). */
@@ -57,11 +58,10 @@ export function authContext(
  * user still holds every one of them on its project.
  */
 export function createTokenService(
-  store: Store,
+  store: Storage,
   ttlSeconds: number,
   limits: { purgeIntervalMs?: number } = {},
 ): IssuingTokenService {
-  const db = store.db;
   const purgeIntervalMs = limits.purgeIntervalMs ?? PURGE_INTERVAL_MS;
   let lastPurgeMs = 0;
 
@@ -69,32 +69,20 @@ export function createTokenService(
     const now = Date.now();
     if (now - lastPurgeMs < purgeIntervalMs) return;
     lastPurgeMs = now;
-    await db.deleteFrom('tokens').where('expires_at', '<', new Date(now).toISOString()).execute();
+    await store.transact((u) => deleteTokensExpiredBy(u, new Date(now).toISOString()));
   }
 
   async function lookup(token: string): Promise<TokenRecord | null> {
     if (!TOKEN_FORMAT.test(token)) return null;
     const id = hashToken(token);
-    const row = await db.selectFrom('tokens')
-      .innerJoin('users', 'users.id', 'tokens.user_id')
-      .innerJoin('projects', 'projects.id', 'tokens.project_id')
-      .select([
-        'tokens.user_id', 'tokens.project_id', 'tokens.roles', 'tokens.issued_at', 'tokens.expires_at',
-        'users.name as user_name', 'users.enabled as user_enabled', 'users.agent_host as agent_host',
-        'projects.name as project_name', 'projects.enabled as project_enabled',
-      ])
-      .where('tokens.id', '=', id)
-      .executeTakeFirst();
-    if (!row || Date.parse(row.expires_at) <= Date.now()) return null;
-    if (!row.user_enabled || !row.project_enabled) return null;
-    const roles = JSON.parse(row.roles) as string[];
-    const held = new Set((await db.selectFrom('role_assignments').select('role')
-      .where('user_id', '=', row.user_id).where('project_id', '=', row.project_id).execute()).map((r) => r.role));
-    if (roles.length === 0 || !roles.every((r) => held.has(r))) return null;
+    const row = await tokenById(store.reader, id);
+    if (!row || Date.parse(row.expiresAt) <= Date.now()) return null;
+    if (!row.userEnabled || !row.projectEnabled) return null;
+    if (row.roles.length === 0 || !row.roles.every((r) => row.heldRoles.includes(r))) return null;
     return {
-      auth: authContext({ id: row.user_id, name: row.user_name, agentHost: row.agent_host }, { id: row.project_id, name: row.project_name }, roles),
-      issuedAt: row.issued_at,
-      expiresAt: row.expires_at,
+      auth: authContext({ id: row.userId, name: row.userName, agentHost: row.agentHost }, { id: row.projectId, name: row.projectName }, row.roles),
+      issuedAt: row.issuedAt,
+      expiresAt: row.expiresAt,
     };
   }
 
@@ -104,30 +92,22 @@ export function createTokenService(
     },
     lookup,
     async issue({ userId, projectId }) {
-      const user = await db.selectFrom('users').select(['id', 'name', 'agent_host']).where('id', '=', userId).executeTakeFirstOrThrow();
-      const project = await db.selectFrom('projects').select(['id', 'name']).where('id', '=', projectId)
-        .executeTakeFirstOrThrow();
-      const roles = (await db.selectFrom('role_assignments').select('role')
-        .where('user_id', '=', userId).where('project_id', '=', projectId).orderBy('role').execute())
-        .map((r) => r.role);
+      const { user, project, roles } = await tokenSubject(store.reader, userId, projectId);
       const token = randomBytes(32).toString('base64url');
       const issued = new Date();
       const record: TokenRecord = {
-        auth: authContext({ id: user.id, name: user.name, agentHost: user.agent_host }, project, roles),
+        auth: authContext({ id: user.id, name: user.name, agentHost: user.agentHost }, project, roles),
         issuedAt: issued.toISOString(),
         expiresAt: new Date(issued.getTime() + ttlSeconds * 1000).toISOString(),
       };
-      await db.insertInto('tokens').values({
-        id: hashToken(token), user_id: userId, project_id: projectId, roles: JSON.stringify(roles),
-        issued_at: record.issuedAt, expires_at: record.expiresAt,
-      }).execute();
+      const id = hashToken(token);
+      await store.transact((u) => insertToken(u, { id, userId, projectId, roles, issuedAt: record.issuedAt, expiresAt: record.expiresAt }));
       await purgeExpired();
       return { token, ...record };
     },
     async revoke(token) {
       if (!TOKEN_FORMAT.test(token)) return false;
-      const res = await db.deleteFrom('tokens').where('id', '=', hashToken(token)).executeTakeFirst();
-      return Number(res.numDeletedRows) > 0;
+      return store.transact((u) => deleteToken(u, hashToken(token)));
     },
   };
 }

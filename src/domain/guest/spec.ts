@@ -34,6 +34,14 @@ export interface GuestSpec {
    * the domain XML.
    */
   liveMigration?: { role: LiveMigrationRole; peer: string };
+  /**
+   * A reboot asked of the guest: set only in the instruction that asks for
+   * it (the controller drops it from every later copy of the spec), so an
+   * agent reboots once per request. SOFT: the guest restarts, QEMU keeps
+   * running; HARD: destroyed, defined again from this spec (same devices),
+   * started. Not part of the domain XML.
+   */
+  reboot?: { type: 'SOFT' | 'HARD' };
 }
 
 export type LiveMigrationRole = 'source' | 'destination';

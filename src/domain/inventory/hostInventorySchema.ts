@@ -90,6 +90,9 @@ export const HOST_INVENTORY_SCHEMA = {
         attach_interface: { $ref: '#/definitions/fault' },
         detach_interface: { $ref: '#/definitions/fault' },
         live_migrate: { $ref: '#/definitions/fault' },
+        reboot: { $ref: '#/definitions/fault' },
+        pause: { $ref: '#/definitions/fault' },
+        unpause: { $ref: '#/definitions/fault' },
       },
     },
     host: {

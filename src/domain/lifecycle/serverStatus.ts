@@ -34,12 +34,22 @@ export const TaskState = {
   POWERING_ON: 'powering-on',
   ATTACHING_INTERFACE: 'attaching_interface',
   DETACHING_INTERFACE: 'detaching_interface',
+  REBOOTING: 'rebooting',
+  REBOOT_PENDING: 'reboot_pending',
+  REBOOT_STARTED: 'reboot_started',
+  REBOOTING_HARD: 'rebooting_hard',
+  REBOOT_PENDING_HARD: 'reboot_pending_hard',
+  REBOOT_STARTED_HARD: 'reboot_started_hard',
+  PAUSING: 'pausing',
+  UNPAUSING: 'unpausing',
 } as const;
 export type TaskStateValue = (typeof TaskState)[keyof typeof TaskState];
 
 const RESIZE_TASKS = new Set<string>([
   TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING, TaskState.RESIZE_FINISH,
 ]);
+const SOFT_REBOOT_TASKS = new Set<string>([TaskState.REBOOTING, TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED]);
+const HARD_REBOOT_TASKS = new Set<string>([TaskState.REBOOTING_HARD, TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD]);
 
 /** The API `status` of a server, from its vm_state and task_state (Nova's state map). */
 export function serverStatus(vmState: string, taskState: string | null): string {
@@ -49,13 +59,15 @@ export function serverStatus(vmState: string, taskState: string | null): string 
       if (taskState && RESIZE_TASKS.has(taskState)) return 'RESIZE';
       if (taskState === TaskState.MIGRATING) return 'MIGRATING';
       if (taskState === TaskState.REBUILD_SPAWNING) return 'REBUILD';
+      if (taskState && SOFT_REBOOT_TASKS.has(taskState)) return 'REBOOT';
+      if (taskState && HARD_REBOOT_TASKS.has(taskState)) return 'HARD_REBOOT';
       return 'ACTIVE';
     case VmState.STOPPED:
       if (taskState && RESIZE_TASKS.has(taskState)) return 'RESIZE';
       return 'SHUTOFF';
     case VmState.RESIZED:
       return taskState === TaskState.RESIZE_REVERTING ? 'REVERT_RESIZE' : 'VERIFY_RESIZE';
-    case VmState.PAUSED: return 'PAUSED';
+    case VmState.PAUSED: return taskState === TaskState.MIGRATING ? 'MIGRATING' : 'PAUSED';
     case VmState.SUSPENDED: return 'SUSPENDED';
     case VmState.ERROR: return 'ERROR';
     case VmState.SHELVED: return 'SHELVED';

@@ -1,9 +1,11 @@
-import type { CompiledQuery, Kysely, Selectable, Updateable } from 'kysely';
+import type { CompiledQuery, Expression, ExpressionBuilder, Kysely, Selectable, SqlBool, Updateable } from 'kysely';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database, InstanceTable } from '../schema.js';
 import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { fromJson, isoAfter, nowIso, toJson } from './json.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf, onPostgres } from '../internal/handles.js';
 
 export interface FlavorSnapshot {
   id: string;
@@ -52,6 +54,10 @@ export interface InstanceRecord {
   taskChangedAt: string | null;
   /** Hosts a build already failed on, skipped when it is placed again. */
   failedHosts: string[];
+  /** `server lock`: members' actions are refused while set (admins act anyway). */
+  locked: boolean;
+  lockedBy: 'owner' | 'admin' | null;
+  lockedReason: string | null;
 }
 
 export type InstanceRow = Selectable<InstanceTable>;
@@ -84,6 +90,9 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     updatedAt: r.updated_at,
     taskChangedAt: r.task_changed_at,
     failedHosts: fromJson<string[]>(r.failed_hosts, []),
+    locked: Number(r.locked) === 1,
+    lockedBy: r.locked_by as 'owner' | 'admin' | null,
+    lockedReason: r.locked_reason,
   };
 }
 
@@ -108,10 +117,11 @@ export interface NewInstance {
  * (pipelining.ts): a duplicate uuid still fails the transaction.
  */
 export async function insertInstance(
-  db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null },
+  unit: Unit, i: NewInstance, state: { vmState: string; taskState: string | null },
   /** The controller process that places the new server holds its lease from the start (no write of its own). */
   lease?: { owner: string; seconds: number },
 ): Promise<InstanceRecord> {
+  const db = dbOf(unit);
   const now = nowIso();
   const row: InstanceRow = {
     uuid: i.uuid, name: i.name, project_id: i.projectId, user_id: i.userId, image_ref: i.imageRef,
@@ -123,6 +133,7 @@ export async function insertInstance(
     task_changed_at: state.taskState ? now : null, failed_hosts: null,
     lease_owner: lease?.owner ?? null,
     lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
+    locked: 0, locked_by: null, locked_reason: null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);
@@ -137,14 +148,17 @@ const instanceByUuidLocking = precompiled<{ uuid: string }, InstanceRow>((db, p)
  * lock, so work on one server (e.g. two hosts' reports) takes turns: the
  * second sees what the first did. SQLite runs one transaction at a time anyway.
  */
-export async function getInstance(db: Kysely<Database>, uuid: string, opts: { lock?: boolean } = {}): Promise<InstanceRecord | null> {
-  const [row] = (await db.executeQuery(instanceRead(db, uuid, opts))).rows;
+export async function getInstance(session: Session, uuid: string, opts: { lock?: boolean } = {}): Promise<InstanceRecord | null> {
+  const db = dbOf(session);
+  const [row] = (await db.executeQuery(instanceRead(session, uuid, opts))).rows;
   return row ? instanceFromRow(row) : null;
 }
 
 /** getInstance's statement, to send with others (runTogether); its row goes through instanceFromRow. */
-export function instanceRead(db: Kysely<Database>, uuid: string, opts: { lock?: boolean } = {}): CompiledQuery<InstanceRow> {
-  return (opts.lock ? instanceByUuidLocking : instanceByUuid).compile(db, { uuid });
+export function instanceRead(session: Session, uuid: string, opts: { lock?: boolean } = {}): CompiledQuery<InstanceRow> {
+  const db = dbOf(session);
+  // Row locks exist on PostgreSQL; SQLite runs one transaction at a time anyway.
+  return (opts.lock && onPostgres(session) ? instanceByUuidLocking : instanceByUuid).compile(db, { uuid });
 }
 
 export interface InstanceListFilter {
@@ -154,13 +168,23 @@ export interface InstanceListFilter {
   status?: { vmState: string; taskState?: string | null };
   limit?: number;
   marker?: { createdAt: string; uuid: string };
+  /** Nova's tag filters (2.26+): every one of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
+  tags?: string[];
+  tagsAny?: string[];
+  notTags?: string[];
+  notTagsAny?: string[];
+  /** 2.73+: only locked (true) or unlocked (false) servers. */
+  locked?: boolean;
 }
 
-export async function listInstances(db: Kysely<Database>, f: InstanceListFilter): Promise<InstanceRecord[]> {
+export async function listInstances(session: Session, f: InstanceListFilter): Promise<InstanceRecord[]> {
+  const db = dbOf(session);
   let q = db.selectFrom('instances').selectAll();
   if (f.projectId) q = q.where('project_id', '=', f.projectId);
   if (f.host) q = q.where('host', '=', f.host);
   if (f.status) q = q.where('vm_state', '=', f.status.vmState);
+  if (f.locked !== undefined) q = q.where('locked', '=', f.locked ? 1 : 0);
+  q = q.where((eb) => eb.and(tagConditions(eb, f)));
   if (f.marker) {
     const m = f.marker;
     q = q.where((eb) => eb.or([eb('created_at', '<', m.createdAt), eb.and([eb('created_at', '=', m.createdAt), eb('uuid', '<', m.uuid)])]));
@@ -178,12 +202,25 @@ export async function listInstances(db: Kysely<Database>, f: InstanceListFilter)
   return all;
 }
 
+/** The tag filters as conditions on `instances` (one exists-subquery each, through the instance_tags key). */
+function tagConditions(eb: ExpressionBuilder<Database, 'instances'>, f: InstanceListFilter): Expression<SqlBool>[] {
+  const tagged = (tags: string[]) => eb.exists(eb.selectFrom('instance_tags').select('instance_tags.tag')
+    .whereRef('instance_tags.instance_uuid', '=', 'instances.uuid').where('instance_tags.tag', 'in', tags));
+  const out: Expression<SqlBool>[] = [];
+  if (f.tags?.length) out.push(eb.and(f.tags.map((t) => tagged([t]))));
+  if (f.tagsAny?.length) out.push(tagged(f.tagsAny));
+  if (f.notTags?.length) out.push(eb.not(eb.and(f.notTags.map((t) => tagged([t])))));
+  if (f.notTagsAny?.length) out.push(eb.not(tagged(f.notTagsAny)));
+  return out;
+}
+
 export type InstanceChanges = Partial<{
   vmState: string; taskState: string | null; powerState: number; host: string | null; node: string | null;
   fault: InstanceFault | null; flavor: FlavorSnapshot; oldFlavor: FlavorSnapshot | null; newFlavor: FlavorSnapshot | null;
   launchedAt: string | null; portIds: string[]; pciRequests: PciRequest[]; requestedHost: string | null;
   name: string; metadata: Record<string, string>; description: string | null;
   failedHosts: string[];
+  lock: { lockedBy: 'owner' | 'admin'; reason: string | null } | null;
   /** The server moved to the next step of its task without changing the task state: its deadline starts again. */
   stepStarted: true;
   /** The controller process that held the server's lease lets go of it in the same write. */
@@ -215,6 +252,11 @@ function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
   if (c.name !== undefined) out.name = c.name;
   if (c.metadata !== undefined) out.metadata = toJson(c.metadata);
   if (c.description !== undefined) out.description = c.description;
+  if (c.lock !== undefined) {
+    out.locked = c.lock ? 1 : 0;
+    out.locked_by = c.lock?.lockedBy ?? null;
+    out.locked_reason = c.lock?.reason ?? null;
+  }
   return out;
 }
 
@@ -233,7 +275,8 @@ function instanceUpdate(db: Kysely<Database>, uuid: string, changes: InstanceCha
   return q;
 }
 
-export async function updateInstance(db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect?: ExpectedState): Promise<boolean> {
+export async function updateInstance(unit: Unit, uuid: string, changes: InstanceChanges, expect?: ExpectedState): Promise<boolean> {
+  const db = dbOf(unit);
   const r = await instanceUpdate(db, uuid, changes, expect).executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
@@ -244,16 +287,20 @@ export async function updateInstance(db: Kysely<Database>, uuid: string, changes
  * (pipelining.ts), so on PostgreSQL it costs no round trip of its own.
  */
 export async function updateInstanceOrFail(
-  db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect: ExpectedState, otherwise: () => Error,
+  unit: Unit, uuid: string, changes: InstanceChanges, expect: ExpectedState, otherwise: () => Error,
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, instanceUpdate(db, uuid, changes, expect).compile(), otherwise);
 }
 
-export async function deleteInstanceRow(db: Kysely<Database>, uuid: string): Promise<void> {
+export async function deleteInstanceRow(unit: Unit, uuid: string): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, db.deleteFrom('instances').where('uuid', '=', uuid).compile());
+  await deferWrite(db, db.deleteFrom('instance_tags').where('instance_uuid', '=', uuid).compile());
 }
 
-export async function instancesInTaskState(db: Kysely<Database>, taskState: string): Promise<InstanceRecord[]> {
+export async function instancesInTaskState(session: Session, taskState: string): Promise<InstanceRecord[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('instances').selectAll().where('task_state', '=', taskState).execute();
   return rows.map(instanceFromRow);
 }

@@ -8,6 +8,7 @@ import { hashPassword, verifyPassword } from '../../../src/controller/services/p
 import { createTokenService, hashToken } from '../../../src/controller/services/tokens.js';
 import { openStore, type Store } from '../../../src/storage/db.js';
 import { deleteUserRows, revokeRole, updateProjectColumns, updateUserColumns } from '../../../src/storage/repositories/identity.js';
+import { asUnit } from '../../helpers/storageAccess.js';
 
 describe('token service', () => {
   let dir: string;
@@ -17,9 +18,9 @@ describe('token service', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vdpa-tokens-'));
     store = await openStore(join(dir, 'db.sqlite'));
-    const project = await createProject(store.db, { name: 'p' });
-    const user = await createUser(store.db, { name: 'u', password: 'pw', defaultProjectId: project.id });
-    await assignRole(store.db, user.id, project.id, 'member');
+    const project = await createProject(asUnit(store.db), { name: 'p' });
+    const user = await createUser(asUnit(store.db), { name: 'u', password: 'pw', defaultProjectId: project.id });
+    await assignRole(asUnit(store.db), user.id, project.id, 'member');
     userId = user.id;
     projectId = project.id;
   });
@@ -55,23 +56,23 @@ describe('token service', () => {
   it('reads every token from the database: a role removed, the user or project disabled, the user deleted end it at once in any process', { timeout: 120_000 }, async () => {
     const a = createTokenService(store, 60);
     const b = createTokenService(store, 60); // another controller process
-    const project = await createProject(store.db, { name: 'p-revoke' });
-    const user = await createUser(store.db, { name: 'u-revoke', password: 'pw', defaultProjectId: project.id });
-    await assignRole(store.db, user.id, project.id, 'member');
+    const project = await createProject(asUnit(store.db), { name: 'p-revoke' });
+    const user = await createUser(asUnit(store.db), { name: 'u-revoke', password: 'pw', defaultProjectId: project.id });
+    await assignRole(asUnit(store.db), user.id, project.id, 'member');
     const { token } = await a.issue({ userId: user.id, projectId: project.id });
     assert.ok(await b.verify(token));
-    await revokeRole(store.db, user.id, project.id, 'member');
+    await revokeRole(asUnit(store.db), user.id, project.id, 'member');
     assert.equal(await b.verify(token), null, 'a removed role ends the token');
-    await assignRole(store.db, user.id, project.id, 'member');
+    await assignRole(asUnit(store.db), user.id, project.id, 'member');
     const second = (await a.issue({ userId: user.id, projectId: project.id })).token;
-    await updateUserColumns(store.db, user.id, { enabled: 0 });
+    await updateUserColumns(asUnit(store.db), user.id, { enabled: 0 });
     assert.equal(await b.verify(second), null, 'a disabled user');
-    await updateUserColumns(store.db, user.id, { enabled: 1 });
+    await updateUserColumns(asUnit(store.db), user.id, { enabled: 1 });
     assert.ok(await b.verify(second));
-    await updateProjectColumns(store.db, project.id, { enabled: 0 });
+    await updateProjectColumns(asUnit(store.db), project.id, { enabled: 0 });
     assert.equal(await b.verify(second), null, 'a disabled project');
-    await updateProjectColumns(store.db, project.id, { enabled: 1 });
-    await deleteUserRows(store.db, user.id);
+    await updateProjectColumns(asUnit(store.db), project.id, { enabled: 1 });
+    await deleteUserRows(asUnit(store.db), user.id);
     assert.equal(await b.verify(second), null, 'a deleted user');
     assert.equal(await a.verify(second), null);
   });

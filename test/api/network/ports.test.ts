@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindPort, unbindPort } from '../../../src/storage/repositories/ports.js';
 import { OTHER_PROJECT, startNetworkHarness, type NetworkHarness } from './harness.js';
+import { kysely, asUnit } from '../../helpers/storageAccess.js';
 
 describe('networking API: ports', () => {
   let h: NetworkHarness;
@@ -88,7 +89,6 @@ describe('networking API: ports', () => {
       [{ port: { name: 'no-net' } }, /Invalid input for network_id/],
       [{ port: { network_id: 'no-such-network' } }, /network no-such-network does not exist/],
       [{ port: { network_id: h.sharedNetworkId, mac_address: 'zz' } }, /Invalid input for mac_address/],
-      [{ port: { network_id: h.sharedNetworkId, fixed_ips: [{ ip_address: '192.168.1.1' }] } }, /not a valid IP for the specified subnet/],
     ];
     for (const [body, message] of cases) {
       const r = await h.call('demo', 'POST', '/network/v2.0/ports', body);
@@ -96,6 +96,11 @@ describe('networking API: ports', () => {
       assert.equal(r.body.NeutronError.type, 'InvalidInput', JSON.stringify(body));
       assert.match(r.body.NeutronError.message, message);
     }
+    // Choosing an address on the shared network is the network owner's (admin's); a member gets 403 (ownershipPolicy.test.ts).
+    const outside = await h.call('admin', 'POST', '/network/v2.0/ports', { port: { network_id: h.sharedNetworkId, fixed_ips: [{ ip_address: '192.168.1.1' }] } });
+    assert.equal(outside.status, 400);
+    assert.equal(outside.body.NeutronError.type, 'InvalidInput');
+    assert.match(outside.body.NeutronError.message, /not a valid IP for the specified subnet/);
   });
 
   test('a member may not write binding:host_id or binding:profile', { timeout: 120_000 }, async () => {
@@ -125,10 +130,10 @@ describe('networking API: ports', () => {
     const bad = await h.call('demo', 'PUT', `/network/v2.0/ports/${port.id}`, { port: { 'binding:vnic_type': 'nic' } });
     assert.equal(bad.status, 400);
 
-    await bindPort(h.ctx.store.db, port.id, {
+    await h.ctx.store.autocommit((u) => bindPort(u, port.id, {
       hostId: 'host1', deviceId: 'server-1', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: {},
       profile: { pci_vendor_info: '15b3:101e', pci_slot: '0000:06:00.4', physical_network: 'physnet4' }, status: 'ACTIVE',
-    });
+    }));
     const bound = await h.call('demo', 'PUT', `/network/v2.0/ports/${port.id}`, { port: { 'binding:vnic_type': 'direct' } });
     assert.equal(bound.status, 409);
     assert.equal(bound.body.NeutronError.type, 'PortBound');
@@ -136,15 +141,15 @@ describe('networking API: ports', () => {
 
   test('a port bound to a server cannot be deleted until it is detached', { timeout: 120_000 }, async () => {
     const port = (await createPort('demo', { name: 'in-use', 'binding:vnic_type': 'vdpa' })).body.port;
-    await bindPort(h.ctx.store.db, port.id, {
+    await h.ctx.store.autocommit((u) => bindPort(u, port.id, {
       hostId: 'host1', deviceId: 'server-42', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: {},
       profile: {}, status: 'ACTIVE',
-    });
+    }));
     const r = await h.call('demo', 'DELETE', `/network/v2.0/ports/${port.id}`);
     assert.equal(r.status, 409);
     assert.equal(r.body.NeutronError.type, 'PortInUse');
     assert.equal(r.body.NeutronError.message, `Port ${port.id} is in use by server server-42; detach it from the server first.`);
-    await unbindPort(h.ctx.store.db, port.id);
+    await h.ctx.store.autocommit((u) => unbindPort(u, port.id));
     assert.equal((await h.call('demo', 'DELETE', `/network/v2.0/ports/${port.id}`)).status, 204);
     assert.equal((await h.call('demo', 'GET', `/network/v2.0/ports/${port.id}`)).status, 404);
   });
@@ -164,11 +169,14 @@ describe('networking API: ports', () => {
   });
 
   test('list filters: network, device, owner, MAC, host (admin), and fields', { timeout: 120_000 }, async () => {
-    const a = (await createPort('demo', { name: 'filter-a', device_id: 'dev-a', device_owner: 'compute:nova' })).body.port;
+    const a = (await createPort('demo', { name: 'filter-a' })).body.port;
+    // Owner fields are the compute side's (admin or service) to write.
+    const owned = await h.call('admin', 'PUT', `/network/v2.0/ports/${a.id}`, { port: { device_id: 'dev-a', device_owner: 'compute:nova' } });
+    assert.equal(owned.status, 200);
     const b = (await createPort('demo', { name: 'filter-b' })).body.port;
-    await bindPort(h.ctx.store.db, b.id, {
+    await h.ctx.store.autocommit((u) => bindPort(u, b.id, {
       hostId: 'host-b', deviceId: 'dev-b', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: {}, profile: {}, status: 'ACTIVE',
-    });
+    }));
     const ids = async (who: 'admin' | 'demo', q: string) =>
       (await h.call(who, 'GET', `/network/v2.0/ports?${q}`)).body.ports.map((p: any) => p.id).sort();
     assert.deepEqual(await ids('demo', 'device_id=dev-a'), [a.id]);
@@ -183,10 +191,11 @@ describe('networking API: ports', () => {
   });
 
   test('requested fixed IPs are honoured and a taken one is a 409', { timeout: 120_000 }, async () => {
-    const p = await createPort('demo', { fixed_ips: [{ subnet_id: h.sharedSubnetId, ip_address: '10.0.0.200' }] });
+    // On the shared network only its owner (admin) chooses addresses.
+    const p = await createPort('admin', { fixed_ips: [{ subnet_id: h.sharedSubnetId, ip_address: '10.0.0.200' }] });
     assert.equal(p.status, 201);
     assert.deepEqual(p.body.port.fixed_ips, [{ subnet_id: h.sharedSubnetId, ip_address: '10.0.0.200' }]);
-    const again = await createPort('demo', { fixed_ips: [{ ip_address: '10.0.0.200' }] });
+    const again = await createPort('admin', { fixed_ips: [{ ip_address: '10.0.0.200' }] });
     assert.equal(again.status, 409);
     assert.equal(again.body.NeutronError.type, 'IpAddressAlreadyAllocated');
     const none = await createPort('demo', { fixed_ips: [] });

@@ -112,6 +112,62 @@ export class LibvirtDriver implements VirtDriver {
     });
   }
 
+  /**
+   * SOFT: virDomainReboot of the running guest (same QEMU, same vDPA fds);
+   * when libvirt refuses it, or the guest is not running, the hard way, as
+   * Nova's libvirt driver falls back. HARD: destroy, undefine (dropping a
+   * managed save, which a start would otherwise restore), define from the
+   * spec (the same vDPA chardevs) and start.
+   */
+  reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus> {
+    return this.serial(spec.uuid, async (c) => {
+      const dom = await this.find(c, spec.uuid);
+      if (dom && type === 'SOFT') {
+        const { state } = await libvirt(() => c.getState(dom.name));
+        if (state === DomainState.RUNNING || state === DomainState.BLOCKED) {
+          const rebooted = await libvirt(() => c.reboot(dom.name)).then(() => true, () => false);
+          if (rebooted) return this.statusOf(c, dom.name, spec.uuid);
+        }
+      }
+      if (dom) {
+        await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
+          if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+        });
+        await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
+      }
+      await libvirt(() => c.defineXML(this.domainXmlOf(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.create(spec.name));
+      return this.statusOf(c, spec.name, spec.uuid);
+    });
+  }
+
+  /** virDomainSuspend: the vCPUs stop; QEMU keeps the vDPA devices open. */
+  pause(uuid: string): Promise<GuestStatus> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const before = await this.statusOf(c, dom.name, uuid);
+      if (before.state === 'paused') return before;
+      if (before.state !== 'running') {
+        throw new VirtDriverError(`Cannot pause guest ${uuid}: it is ${before.state}`, ErrorCode.OPERATION_INVALID);
+      }
+      await libvirt(() => c.suspend(dom.name));
+      return this.statusOf(c, dom.name, uuid);
+    });
+  }
+
+  /** virDomainResume of a paused guest. */
+  unpause(uuid: string): Promise<GuestStatus> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const { state } = await libvirt(() => c.getState(dom.name));
+      if (state === DomainState.PAUSED) await libvirt(() => c.resume(dom.name));
+      else if (state !== DomainState.RUNNING && state !== DomainState.BLOCKED) {
+        throw new VirtDriverError(`Cannot unpause guest ${uuid}: it is not paused`, ErrorCode.OPERATION_INVALID);
+      }
+      return this.statusOf(c, dom.name, uuid);
+    });
+  }
+
   /** Unplugs the vDPA NICs from the running guest, then saves its memory (managed save). */
   suspend(uuid: string): Promise<GuestStatus> {
     return this.serial(uuid, async (c) => {
@@ -206,6 +262,12 @@ export class LibvirtDriver implements VirtDriver {
     const conn = this.conn;
     this.conn = undefined;
     if (conn) await (await conn.catch(() => undefined))?.close();
+  }
+
+  private domainXmlOf(spec: GuestSpec): string {
+    return guestDomainXml(spec, {
+      virtType: this.virtType, instancesPath: this.opts.instancesPath, includeDisk: this.opts.includeDisk, machine: this.opts.machine,
+    });
   }
 
   private async statusOf(c: LibvirtConnection, name: string, uuid: string): Promise<GuestStatus> {

@@ -15,6 +15,8 @@ import { registerComputeExtras } from './extras.js';
 import { registerMigrationRoutes } from './migrations.js';
 import { registerInterfaceRoutes } from './interfaces.js';
 import { registerDoctorRoutes } from './doctor.js';
+import { registerServerMetadataRoutes } from './serverMetadata.js';
+import { registerServerTagRoutes } from './serverTags.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -41,4 +43,6 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerInterfaceRoutes(app, ctx);
   registerMigrationRoutes(app, ctx);
   registerDoctorRoutes(app, ctx);
+  registerServerMetadataRoutes(app, ctx);
+  registerServerTagRoutes(app, ctx);
 }

@@ -40,7 +40,7 @@ export function serverSummary(base: string, i: InstanceRecord) {
 }
 
 /** The full server body, with the admin-only host fields only for admins (Nova's policy). */
-export function serverDetail(req: FastifyRequest, base: string, i: InstanceRecord, ports: PortRecord[]) {
+export function serverDetail(req: FastifyRequest, base: string, i: InstanceRecord, ports: PortRecord[], tags: string[] = []) {
   const admin = req.auth.isAdmin;
   const body: Record<string, unknown> = {
     id: i.uuid,
@@ -92,11 +92,11 @@ export function serverDetail(req: FastifyRequest, base: string, i: InstanceRecor
       body['OS-EXT-SRV-ATTR:user_data'] = null;
     }
   }
-  if (atLeast(req, '2.9')) body.locked = false;
+  if (atLeast(req, '2.9')) body.locked = i.locked;
   if (atLeast(req, '2.19')) body.description = i.description;
-  if (atLeast(req, '2.26')) body.tags = [];
+  if (atLeast(req, '2.26')) body.tags = tags;
   if (atLeast(req, '2.63')) body.trusted_image_certificates = null;
-  if (atLeast(req, '2.73')) body.locked_reason = null;
+  if (atLeast(req, '2.73')) body.locked_reason = i.lockedReason;
   if (i.fault && (i.vmState === VmState.ERROR || i.vmState === VmState.DELETED)) {
     body.fault = {
       code: i.fault.code,

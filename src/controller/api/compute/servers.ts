@@ -16,6 +16,10 @@ import { pageLimit } from '../pagination.js';
 import { serverAction } from './actions/registry.js';
 import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
+import { guardServerAction, refuseIfLocked } from './lockGuard.js';
+import { serverUpdateOf } from './serverUpdateInput.js';
+import { tagAndLockFilters } from './serverListFilters.js';
+import { tagsOf, tagsOfMany } from '../../../storage/repositories/instanceTags.js';
 import { hostId, serverDetail, serverSummary } from './serverViews.js';
 
 const createSchema = {
@@ -53,7 +57,7 @@ interface CreateBody {
 async function portsByServer(ctx: ControllerContext, instances: InstanceRecord[]): Promise<Map<string, PortRecord[]>> {
   const out = new Map<string, PortRecord[]>();
   if (instances.length === 0) return out;
-  const ports = await listPorts(ctx.store.db, { deviceIds: instances.map((i) => i.uuid) });
+  const ports = await listPorts(ctx.store.reader, { deviceIds: instances.map((i) => i.uuid) });
   for (const p of ports) {
     const list = out.get(p.deviceId) ?? [];
     list.push(p);
@@ -78,11 +82,11 @@ async function listFilter(ctx: ControllerContext, req: FastifyRequest) {
   // Nova's marker: the last server of the previous page, one the caller can see.
   let marker: { createdAt: string; uuid: string } | undefined;
   if (q.marker !== undefined) {
-    const m = UUID.test(q.marker) ? await getInstance(ctx.store.db, q.marker.toLowerCase()) : null;
+    const m = UUID.test(q.marker) ? await getInstance(ctx.store.reader, q.marker.toLowerCase()) : null;
     if (!m || (!req.auth.isAdmin && m.projectId !== req.auth.projectId)) throw new BadRequest(`Marker ${q.marker} could not be found.`);
     marker = { createdAt: m.createdAt, uuid: m.uuid };
   }
-  return { projectId, name: q.name, host: q.host, limit, marker };
+  return { projectId, name: q.name, host: q.host, limit, marker, ...tagAndLockFilters(req) };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -131,16 +135,17 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
 
   app.get('/v2.1/servers', async (req) => {
     const filter = await listFilter(ctx, req);
-    const list = await listInstances(ctx.store.db, filter);
+    const list = await listInstances(ctx.store.reader, filter);
     return { servers: list.map((i) => serverSummary(base(), i)), ...serverLinks(req, base(), 'servers', list, filter.limit) };
   });
 
   app.get('/v2.1/servers/detail', async (req) => {
     const filter = await listFilter(ctx, req);
-    const list = await listInstances(ctx.store.db, filter);
+    const list = await listInstances(ctx.store.reader, filter);
     const ports = await portsByServer(ctx, list);
+    const tags = atLeast(req, '2.26') ? await tagsOfMany(ctx.store.reader, list.map((i) => i.uuid)) : new Map<string, string[]>();
     return {
-      servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [])),
+      servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [], tags.get(i.uuid) ?? [])),
       ...serverLinks(req, base(), 'servers/detail', list, filter.limit),
     };
   });
@@ -148,30 +153,24 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const ports = await portsByServer(ctx, [instance]);
-    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? []) };
+    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? [], await tagsOf(ctx.store.reader, instance.uuid)) };
   });
 
-  app.put<{ Params: { id: string }; Body: { server?: { name?: string; description?: string | null } } }>('/v2.1/servers/:id', async (req) => {
+  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const s = req.body?.server;
-    if (!s || typeof s !== 'object') throw new BadRequest("Invalid input: 'server' is a required property");
-    if (s.name !== undefined && (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 255)) {
-      throw new BadRequest(`Invalid input for field/attribute name. Value: ${JSON.stringify(s.name)}.`);
-    }
-    if (s.description !== undefined && s.description !== null && (typeof s.description !== 'string' || s.description.length > 255)) {
-      throw new BadRequest(`Invalid input for field/attribute description. Value: ${JSON.stringify(s.description)}.`);
-    }
-    await updateInstance(ctx.store.db, instance.uuid, {
+    const s = serverUpdateOf(req, req.body);
+    await ctx.store.transact((u) => updateInstance(u, instance.uuid, {
       ...(s.name !== undefined ? { name: s.name } : {}),
       ...(s.description !== undefined ? { description: s.description } : {}),
-    });
-    const updated = (await getInstance(ctx.store.db, instance.uuid))!;
+    }));
+    const updated = (await getInstance(ctx.store.reader, instance.uuid))!;
     const ports = await portsByServer(ctx, [updated]);
-    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? []) };
+    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? [], await tagsOf(ctx.store.reader, updated.uuid)) };
   });
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
+    refuseIfLocked(req, instance);
     if (instance.taskState !== TaskState.DELETING) await startDelete(ctx, instance);
     return reply.code(204).send();
   });
@@ -185,6 +184,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     const [name] = Object.keys(body) as [string];
     const handler = serverAction(name);
     if (!handler) throw new BadRequest(`There is no such action: ${name}`);
+    guardServerAction(req, name, instance);
     const result = await handler(ctx, req, instance, body[name]);
     return reply.code(result.status).send(result.body ?? (result.status === 204 ? undefined : ''));
   });
@@ -192,7 +192,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', async (req) => {
     requireAdmin(req, 'vdpa-compute:servers:domain_xml');
     const instance = await visibleServer(ctx, req, req.params.id);
-    const guests = await guestsOfInstance(ctx.store.db, instance.uuid);
+    const guests = await guestsOfInstance(ctx.store.reader, instance.uuid);
     const guest = guests.find((g) => g.host === instance.host && g.domain_xml) ?? guests.find((g) => g.domain_xml);
     if (!guest?.domain_xml) throw new NotFound(`Server ${instance.uuid} has no guest definition yet.`);
     return { domain_xml: guest.domain_xml, host: guest.host };
@@ -200,7 +200,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-instance-actions', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const rows = await actionsOf(ctx.store.db, instance.uuid);
+    const rows = await actionsOf(ctx.store.reader, instance.uuid);
     return {
       instanceActions: rows.map((a) => ({
         action: a.action, instance_uuid: a.instance_uuid, request_id: a.request_id, user_id: a.user_id,
@@ -213,12 +213,12 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   // One action with its events (Nova's shape; host from 2.62, details from 2.84): e.g. each build attempt.
   app.get<{ Params: { id: string; requestId: string } }>('/v2.1/servers/:id/os-instance-actions/:requestId', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const rows = await actionsOf(ctx.store.db, instance.uuid);
+    const rows = await actionsOf(ctx.store.reader, instance.uuid);
     const action = rows.find((a) => a.request_id === req.params.requestId);
     if (!action) throw new NotFound(`Action ${req.params.requestId} not found`);
     // Events name their action, not its request: they belong to the newest action of that name that started before them.
     const later = rows.filter((a) => a.action === action.action && a.start_time > action.start_time).map((a) => a.start_time).sort()[0];
-    const events = (await actionEventsOf(ctx.store.db, instance.uuid))
+    const events = (await actionEventsOf(ctx.store.reader, instance.uuid))
       .filter((e) => e.action === action.action && e.start_time >= action.start_time && (later === undefined || e.start_time < later));
     return {
       instanceAction: {

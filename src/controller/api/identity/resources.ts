@@ -8,6 +8,7 @@ import {
 } from '../../services/directory.js';
 import { hasRole, listProjects, listRoleAssignments, listUsers, rolesOn } from '../../../storage/repositories/identity.js';
 import { deleteUser, revokeGrant, updateProject, updateUser } from '../../services/identityChanges.js';
+import { hashPassword } from '../../services/passwords.js';
 import { collectionLinks, projectView, roleView, userView } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -46,16 +47,16 @@ function allowAdmin(req: FastifyRequest, action: string): void {
 }
 
 async function requireRoleTarget(ctx: ControllerContext, params: { p: string; u: string; r: string }) {
-  const project = await findProject(ctx.store.db, { id: params.p });
+  const project = await findProject(ctx.store.reader, { id: params.p });
   if (!project) throw new NotFound(`Could not find project: ${params.p}.`);
-  const user = await findUser(ctx.store.db, { id: params.u });
+  const user = await findUser(ctx.store.reader, { id: params.u });
   if (!user) throw new NotFound(`Could not find user: ${params.u}.`);
   if (!isRole(params.r)) throw new NotFound(`Could not find role: ${params.r}.`);
   return { project, user, role: params.r as RoleName };
 }
 
 export function registerIdentityResources(app: FastifyInstance, ctx: ControllerContext): void {
-  const db = ctx.store.db;
+  const db = ctx.store.reader;
 
   app.get('/v3/projects', async (req) => {
     allowAdmin(req, 'list_projects');
@@ -78,11 +79,11 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     allowAdmin(req, 'create_project');
     const p = entity(req.body, 'project');
     domainOf(p);
-    const created = await createProject(db, {
+    const created = await ctx.store.transact((u) => createProject(u, {
       name: str(p.name, 'name', true)!,
       description: str(p.description, 'description', false),
       enabled: p.enabled !== false,
-    });
+    }));
     return reply.code(201).send({ project: projectView(created, ctx.publicUrl) });
   });
 
@@ -91,9 +92,9 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     allowAdmin(req, 'update_project');
     const p = entity(req.body, 'project');
     domainOf(p);
-    const updated = await updateProject(db, req.params.id, {
+    const updated = await ctx.store.transact((u) => updateProject(u, req.params.id, {
       name: str(p.name, 'name', false), description: str(p.description, 'description', false), enabled: bool(p.enabled, 'enabled'),
-    });
+    }));
     return { project: projectView(updated, ctx.publicUrl) };
   });
 
@@ -103,17 +104,20 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     const u = entity(req.body, 'user');
     domainOf(u);
     const defaultProjectId = u.default_project_id === null ? null : str(u.default_project_id, 'default_project_id', false);
-    const updated = await updateUser(db, req.params.id, {
+    const changes = {
       name: str(u.name, 'name', false), enabled: bool(u.enabled, 'enabled'), password: str(u.password, 'password', false),
       ...(defaultProjectId !== undefined ? { defaultProjectId } : {}),
-    });
+    };
+    // Hashed before the transaction: scrypt is slow and needs no database.
+    const passwordHash = changes.password !== undefined ? await hashPassword(changes.password) : undefined;
+    const updated = await ctx.store.transact((u) => updateUser(u, req.params.id, { ...changes, passwordHash }));
     return { user: userView(updated, ctx.publicUrl) };
   });
 
   // `openstack user delete`: the user, its role assignments and its tokens are gone.
   app.delete<{ Params: { id: string } }>('/v3/users/:id', async (req, reply) => {
     allowAdmin(req, 'delete_user');
-    await deleteUser(db, req.params.id);
+    await ctx.store.transact((u) => deleteUser(u, req.params.id));
     return reply.code(204).send();
   });
 
@@ -147,13 +151,16 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     }
     // A user created without a password cannot log in until one is set; an empty hash never verifies.
     const password = str(u.password, 'password', false);
-    const created = await createUser(db, {
-      name: str(u.name, 'name', true)!,
-      password: password ?? '',
-      defaultProjectId: defaultProjectId ?? null,
-      enabled: u.enabled !== false,
+    const created = await ctx.store.transact(async (unit) => {
+      const user = await createUser(unit, {
+        name: str(u.name, 'name', true)!,
+        password: password ?? '',
+        defaultProjectId: defaultProjectId ?? null,
+        enabled: u.enabled !== false,
+      });
+      if (password === undefined) await lockPassword(unit, user.id);
+      return user;
     });
-    if (password === undefined) await lockPassword(db, created.id);
     return reply.code(201).send({ user: userView(created, ctx.publicUrl) });
   });
 
@@ -173,7 +180,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.put<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
     allowAdmin(req, 'create_grant');
     const t = await requireRoleTarget(ctx, req.params);
-    await assignRole(db, t.user.id, t.project.id, t.role);
+    await ctx.store.transact((u) => assignRole(u, t.user.id, t.project.id, t.role));
     return reply.code(204).send();
   });
 
@@ -187,7 +194,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.delete<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
     allowAdmin(req, 'revoke_grant');
     const t = await requireRoleTarget(ctx, req.params);
-    await revokeGrant(db, t.user.id, t.project.id, t.role);
+    await ctx.store.transact((u) => revokeGrant(u, t.user.id, t.project.id, t.role));
     return reply.code(204).send();
   });
 

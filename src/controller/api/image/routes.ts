@@ -58,7 +58,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
 
   await app.register(async (secured) => {
     secured.addHook('onRequest', async (req) => authenticate(ctx, req));
-    const db = ctx.store.db;
+    const db = ctx.store.reader;
 
     secured.get('/v2/images', async (req) => {
       const q = req.query as Json;
@@ -108,7 +108,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         throw new BadRequest(`Invalid image id ${body.id}: must be a UUID.`);
       }
       if (body.protected !== undefined && typeof body.protected !== 'boolean') throw new BadRequest('Invalid value for protected.');
-      const row = await createImage(db, {
+      const row = await ctx.store.transact((u) => createImage(u, {
         id: body.id as string | undefined,
         name: (body.name as string | null | undefined) ?? '',
         visibility,
@@ -120,7 +120,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         protected: body.protected === true,
         tags: tags as string[],
         properties,
-      });
+      }));
       return reply.code(201).header('location', `${ctx.publicUrl.replace(/\/+$/, '')}/image/v2/images/${row.id}`).send(imageView(row));
     });
 
@@ -144,7 +144,8 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
           sha512.update(buf);
         }
       }
-      await markUploaded(db, row, { size, checksum: md5.digest('hex'), osHashValue: sha512.digest('hex') });
+      const upload = { size, checksum: md5.digest('hex'), osHashValue: sha512.digest('hex') };
+      await ctx.store.transact((u) => markUploaded(u, row, upload));
       return reply.code(204).send();
     });
 
@@ -153,7 +154,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');
       if (row.protected === 1) throw new Forbidden(`Image ${row.id} is protected and cannot be deleted.`);
-      await deleteImage(db, row.id);
+      await ctx.store.transact((u) => deleteImage(u, row.id));
       return reply.code(204).send();
     });
   });

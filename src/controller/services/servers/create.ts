@@ -28,7 +28,7 @@ const DEFAULT_ZONE = 'nova';
  * its ports reserved, all in one transaction; placement happens after the 202.
  */
 export async function createServer(ctx: ControllerContext, auth: AuthContext, requestId: string, input: CreateServerInput): Promise<InstanceRecord> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   // A private flavor is not there for a project without access to it (Nova: FlavorNotFound, a 400 on create).
   const visible = await findVisibleFlavor(db, input.flavorRef, auth);
   const flavor = visible ? await flavorSnapshot(db, input.flavorRef) : undefined;

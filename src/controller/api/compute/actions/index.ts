@@ -5,3 +5,5 @@ import './powerActions.js';
 import './interfaceActions.js';
 import './liveMigration.js';
 import './evacuate.js';
+import './rebootActions.js';
+import './lockActions.js';
