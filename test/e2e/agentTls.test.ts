@@ -69,9 +69,13 @@ describe('HTTPS controller, per-host agent credential, agent --ca-file', { timeo
     agent = startAgentProcess(['--driver', 'simulated', '--inventory', inventory, '--controller', httpsUrl, '--ca-file', cert,
       '--credentials', credFile, '--heartbeat-seconds', '1'], {});
     await agent.waitFor('compute agent running', 60_000);
-    const services = await aio.openstackJson<any[]>(['compute', 'service', 'list']);
-    const mine = services.find((s) => s.Host === 'compute-2');
-    assert.equal(mine?.State, 'up', JSON.stringify(services));
+    // Registered over HTTPS: the service shows up (polled: the first heartbeat may still be on its way on a busy machine).
+    let services: any[] = [];
+    for (let until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 1000))) {
+      services = await aio.openstackJson<any[]>(['compute', 'service', 'list']);
+      if (services.find((s) => s.Host === 'compute-2')?.State === 'up') break;
+    }
+    assert.equal(services.find((s) => s.Host === 'compute-2')?.State, 'up', `${JSON.stringify(services)}\n${agent.output()}`);
 
     const cred = JSON.parse(made.stdout);
     const ca = new Agent({ connect: { ca: readFileSync(cert, 'utf8') } });
