@@ -31,6 +31,13 @@ export interface Config {
   scheduler_max_attempts: number;
   /** Seconds a controller process's claim on a server's (or a periodic job's) work lasts without renewal. */
   lease_seconds: number;
+  /**
+   * Nova's [DEFAULT] shelved_offload_time: 0 offloads a shelved server at once
+   * (frees its host's devices), -1 never, N > 0 after N seconds (periodic job).
+   */
+  shelved_offload_time: number;
+  /** Seconds `os-getConsoleOutput` waits for the host's agent to read the console log before answering 500. */
+  console_log_timeout: number;
   /** Largest request body accepted, in bytes; a larger one is answered 413 before it is read. */
   max_body_bytes: number;
   /** Failed password attempts before a user is locked out (Keystone's lockout_failure_attempts); 0: never. */
@@ -53,6 +60,8 @@ export const DEFAULT_CONFIG: Config = {
   operation_timeout: 300,
   scheduler_max_attempts: 3,
   lease_seconds: 15,
+  shelved_offload_time: 0,
+  console_log_timeout: 30,
   max_body_bytes: 1024 * 1024,
   // Off, as in Keystone (lockout_failure_attempts unset); Keystone's lockout_duration default.
   lockout_failure_attempts: 0,
@@ -64,7 +73,7 @@ export class ConfigError extends Error {}
 /** Settings that only make sense above zero (a zero deadline or lease would fail or stall every operation). */
 const POSITIVE_SETTINGS: Record<string, 'number' | 'integer'> = {
   reconcile_interval: 'number', operation_timeout: 'number', lease_seconds: 'number', scheduler_max_attempts: 'integer',
-  service_down_time: 'number', report_interval: 'number', max_body_bytes: 'integer', lockout_duration: 'number',
+  service_down_time: 'number', report_interval: 'number', console_log_timeout: 'number', max_body_bytes: 'integer', lockout_duration: 'number',
 };
 
 /** Settings where 0 means "off" and anything else must be a whole number above zero. */
@@ -94,6 +103,9 @@ export function loadConfig(path: string | undefined): Config {
     const limit = POSITIVE_SETTINGS[key];
     if (limit && (!Number.isFinite(value as number) || (value as number) <= 0 || (limit === 'integer' && !Number.isInteger(value)))) {
       throw new ConfigError(`config file ${path}: '${key}' must be a ${limit === 'integer' ? 'whole number' : 'number'} greater than 0`);
+    }
+    if (key === 'shelved_offload_time' && !Number.isInteger(value)) {
+      throw new ConfigError(`config file ${path}: 'shelved_offload_time' must be a whole number (0 at once, -1 never, N seconds)`);
     }
     if (COUNT_SETTINGS.has(key) && (!Number.isInteger(value) || (value as number) < 0)) {
       throw new ConfigError(`config file ${path}: '${key}' must be a whole number, 0 or more`);

@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import type { TrackedDevice } from '../domain/pci/device.js';
 import {
   PENDING_GUESTS_PAGE,
-  type ControllerLink, type DesiredGuestState, type GuestAssignment, type HostRegistration, type HostVersions, type WorkWatcher,
+  type ConsoleAnswer, type ConsoleRequest, type ControllerLink, type DesiredGuestState, type GuestAssignment, type HostRegistration, type HostVersions, type WorkWatcher,
 } from '../protocol/agentProtocol.js';
 import { agentClock, type AgentClock, type ClockTarget } from './agentClock.js';
-import type { GuestStatus, VirtDriver } from './drivers/driver.js';
+import { ConsoleNotAvailable, type GuestStatus, type VirtDriver } from './drivers/driver.js';
+import { tailLines } from '../domain/guest/consoleLog.js';
 import { converge } from './guestConvergence.js';
 
 export interface HostIdentity {
@@ -143,6 +144,8 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
   /** Made on first need (a retry that must wake up when the agent stops). */
   private stopping: AbortController | null = null;
   private inFlight: Set<string> | null = null;
+  /** Console requests being read now (made on first need). */
+  private readingConsoles: Set<string> | null = null;
   private lastInventoryKey = '';
   /** The discovery's stateToken when lastInventoryKey was reported. */
   private reportedToken: string | undefined = undefined;
@@ -278,6 +281,7 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     try {
       const pending = await this.o.link.pendingGuests(this.host);
       if (pending.length > 0) await this.applyAll(pending);
+      await this.answerConsoleRequests();
       // New work during the pass arrives as a wake-up (pollAgain) or waits in the controller's
       // signal latch for the next waitForWork; asking again after every pass would double the polls.
       if (pending.length >= PENDING_GUESTS_PAGE) this.pollAgain = true;
@@ -347,6 +351,43 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
       this.resolveDrained = null;
       this.drained = null;
     }
+  }
+
+  /**
+   * Console logs the controller asked of this host: each read through the
+   * driver and answered on its own, so a slow read holds up nothing else.
+   */
+  private async answerConsoleRequests(): Promise<void> {
+    const link = this.o.link;
+    if (!link.pendingConsoleRequests || !link.answerConsoleRequest) return;
+    const reading = (this.readingConsoles ??= new Set());
+    let requests: ConsoleRequest[];
+    try {
+      requests = await link.pendingConsoleRequests(this.host);
+    } catch (err) {
+      // Never a reason to hold up guest work (a controller without the call, a blip): the asker times out.
+      this.o.log.debug({ err, host: this.host }, 'console requests unavailable');
+      return;
+    }
+    for (const r of requests) {
+      if (reading.has(r.id)) continue;
+      reading.add(r.id);
+      void this.answerConsole(r).finally(() => reading.delete(r.id));
+    }
+  }
+
+  private async answerConsole(r: ConsoleRequest): Promise<void> {
+    let answer: ConsoleAnswer;
+    try {
+      if (!this.o.driver.consoleLog) throw new ConsoleNotAvailable();
+      answer = { host: this.host, id: r.id, output: tailLines(await this.o.driver.consoleLog(r.instanceUuid), r.lines), error: null, notAvailable: false };
+    } catch (err) {
+      const notAvailable = err instanceof ConsoleNotAvailable;
+      answer = { host: this.host, id: r.id, output: null, error: notAvailable ? null : (err as Error).message, notAvailable };
+    }
+    await this.o.link.answerConsoleRequest!(answer).catch((err) => {
+      this.o.log.warn({ err, host: this.host, server: r.instanceUuid }, 'console log answer failed; the controller will time out');
+    });
   }
 
   /** Applies the assignments; returns when they are done or the pass's patience runs out, whichever is first. */

@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import type {
-  ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport,
+  ConsoleAnswer, ConsoleRequest, ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport,
 } from '../protocol/agentProtocol.js';
 
 export interface ServiceCredential {
@@ -126,6 +126,14 @@ export class HttpControllerLink implements ControllerLink {
 
   async reportGuest(report: GuestReport): Promise<void> {
     await this.call('PUT', `${this.hostPath(report.host)}/guests/${encodeURIComponent(report.instanceUuid)}/report`, report);
+  }
+
+  async pendingConsoleRequests(host: string): Promise<ConsoleRequest[]> {
+    return ((await this.call('GET', `${this.hostPath(host)}/console-requests`)) as { requests: ConsoleRequest[] }).requests;
+  }
+
+  async answerConsoleRequest(answer: ConsoleAnswer): Promise<void> {
+    await this.call('PUT', `${this.hostPath(answer.host)}/console-requests/${encodeURIComponent(answer.id)}`, answer);
   }
 
   async waitForWork(host: string, timeoutMs: number): Promise<void> {

@@ -50,6 +50,24 @@ export interface GuestReport {
   error: string | null;
 }
 
+/** A console log the controller asks of the host's agent (`os-getConsoleOutput`). */
+export interface ConsoleRequest {
+  id: string;
+  instanceUuid: string;
+  /** The last this many lines; null: all of it (at most MAX_CONSOLE_BYTES). */
+  lines: number | null;
+}
+
+export interface ConsoleAnswer {
+  host: string;
+  id: string;
+  /** The log, or null when reading it failed. */
+  output: string | null;
+  error: string | null;
+  /** True when the guest has no console (Nova's ConsoleNotAvailable). */
+  notAvailable: boolean;
+}
+
 /** Told when there may be new work for its host (see ControllerLink.watchWork). */
 export interface WorkWatcher {
   workMayBeWaiting(): void;
@@ -77,6 +95,13 @@ export interface ControllerLink {
    * and a timer).
    */
   watchWork?(host: string, watcher: WorkWatcher): void;
+  /**
+   * Console logs asked of this host and not yet answered. Optional so that a
+   * link of an older controller (or a test's) simply never asks; an agent
+   * asks after each look at its pending guests.
+   */
+  pendingConsoleRequests?(host: string): Promise<ConsoleRequest[]>;
+  answerConsoleRequest?(answer: ConsoleAnswer): Promise<void>;
   unwatchWork?(host: string, watcher: WorkWatcher): void;
 }
 

@@ -73,6 +73,10 @@ describe('vdpa-compute agent as its own process', () => {
     assert.equal(xml.status, 200, JSON.stringify(xml.body));
     assert.match(xml.body.domain_xml, /<source dev="\/dev\/vhost-vdpa-\d+"\/>/);
     assertValidDomainXml(xml.body.domain_xml, 'the domain a remote agent reported');
+    // The console log comes from the remote agent: woken through its long poll, answered through the agent API.
+    const log = await aio.openstack(['console', 'log', 'show', '--lines', '1', serverId]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stdout, /^instance-[0-9a-f]+ login: \n$/);
   });
 
   test('a controller killed and restarted loses nothing: the agent retries and converges', { timeout: 300_000 }, async () => {

@@ -1,5 +1,6 @@
 import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
+import { MAX_CONSOLE_BYTES, simulatedBootLog } from '../../domain/guest/consoleLog.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from './driver.js';
 
 export interface SimulatedDriverOptions {
@@ -36,6 +37,8 @@ interface SimulatedGuest {
   vdpaEvents: VdpaPlugEvent[];
   /** How many times the guest OS was started (spawn, power on, either reboot): tests see a reboot happen. */
   boots: number;
+  /** The newest rebuild carried out (GuestSpec.rebuild.id), so a repeated instruction is not done twice. */
+  rebuiltBy?: string;
 }
 
 const MAX_EVENTS_PER_GUEST = 32;
@@ -53,6 +56,8 @@ export class SimulatedDriver implements VirtDriver {
   private readonly guests = new Map<string, SimulatedGuest>();
   /** chardev → uuid of the guest holding it open. */
   private readonly chardevHolders = new Map<string, string>();
+  /** Image ids of the snapshots taken. */
+  private readonly snapshots = new Set<string>();
 
   constructor(private readonly options: SimulatedDriverOptions) {
     this.hostName = options.hostName;
@@ -157,6 +162,13 @@ export class SimulatedDriver implements VirtDriver {
     return statusOf(uuid, guest);
   }
 
+  /** The guest's serial console as a CirrOS guest would have written it, one boot per start. */
+  async consoleLog(uuid: string): Promise<string> {
+    const guest = this.guest(uuid);
+    const log = simulatedBootLog(guest.spec, guest.boots);
+    return log.length > MAX_CONSOLE_BYTES ? log.slice(-MAX_CONSOLE_BYTES) : log;
+  }
+
   async suspend(uuid: string): Promise<GuestStatus> {
     const guest = this.guest(uuid);
     if (guest.state === 'suspended') return statusOf(uuid, guest);
@@ -223,6 +235,39 @@ export class SimulatedDriver implements VirtDriver {
     guest.spec = spec;
     guest.xml = xml;
     return statusOf(uuid, guest);
+  }
+
+  /** The guest is destroyed (its chardevs closed) and spawned again from the spec: the new image, the same NICs. */
+  async rebuild(spec: GuestSpec): Promise<GuestStatus> {
+    const existing = this.guests.get(spec.uuid);
+    if (existing && spec.rebuild && existing.rebuiltBy === spec.rebuild.id) return statusOf(spec.uuid, existing);
+    await this.destroy(spec.uuid);
+    const status = await this.spawn(spec);
+    this.guests.get(spec.uuid)!.rebuiltBy = spec.rebuild?.id;
+    return status;
+  }
+
+  /** QEMU stops and starts again from the rescue definition (rescue disk first); the vDPA chardevs are reopened. */
+  async rescue(spec: GuestSpec): Promise<GuestStatus> {
+    this.guest(spec.uuid);
+    return this.spawn(spec);
+  }
+
+  /** Back to the original definition: the rescue guest stops, the guest starts again with the same devices. */
+  async unrescue(spec: GuestSpec): Promise<GuestStatus> {
+    this.guest(spec.uuid);
+    return this.spawn(spec);
+  }
+
+  /** Records the snapshot (the simulator has no disk to copy); taking the same one again changes nothing. */
+  async snapshot(uuid: string, imageId: string): Promise<void> {
+    this.guest(uuid);
+    this.snapshots.add(imageId);
+  }
+
+  /** Whether a snapshot of that image id was taken here. */
+  hasSnapshot(imageId: string): boolean {
+    return this.snapshots.has(imageId);
   }
 
   async status(uuid: string): Promise<GuestStatus | null> {

@@ -42,6 +42,20 @@ export interface GuestSpec {
    * started. Not part of the domain XML.
    */
   reboot?: { type: 'SOFT' | 'HARD' };
+  /**
+   * Rescue mode (Nova's rescue): the guest boots the rescue image's disk and
+   * keeps its own disk as the second one and every NIC, the same vDPA devices
+   * included. Part of the domain XML while set.
+   */
+  rescue?: { imageRef: string };
+  /**
+   * One-shot instructions carried by one generation (the controller clears
+   * them once the step is done): recreate the guest from `imageRef`
+   * (`rebuild.id` tells one rebuild from the next), or take a snapshot of its
+   * disk as image `snapshot.imageId`. Not part of the domain XML.
+   */
+  rebuild?: { id: string };
+  snapshot?: { imageId: string };
 }
 
 export type LiveMigrationRole = 'source' | 'destination';

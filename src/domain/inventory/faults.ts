@@ -8,6 +8,8 @@
 export const FAULT_OPERATIONS = [
   'spawn', 'destroy', 'power_off', 'power_on', 'suspend', 'resume',
   'attach_interface', 'detach_interface', 'live_migrate', 'reboot', 'pause', 'unpause',
+  'rebuild', 'rescue', 'unrescue', 'snapshot',
+  'console_log',
 ] as const;
 
 export type FaultOperation = (typeof FAULT_OPERATIONS)[number];

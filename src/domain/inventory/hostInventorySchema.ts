@@ -93,6 +93,11 @@ export const HOST_INVENTORY_SCHEMA = {
         reboot: { $ref: '#/definitions/fault' },
         pause: { $ref: '#/definitions/fault' },
         unpause: { $ref: '#/definitions/fault' },
+        rebuild: { $ref: '#/definitions/fault' },
+        rescue: { $ref: '#/definitions/fault' },
+        unrescue: { $ref: '#/definitions/fault' },
+        snapshot: { $ref: '#/definitions/fault' },
+        console_log: { $ref: '#/definitions/fault' },
       },
     },
     host: {

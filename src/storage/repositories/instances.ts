@@ -58,6 +58,10 @@ export interface InstanceRecord {
   locked: boolean;
   lockedBy: 'owner' | 'admin' | null;
   lockedReason: string | null;
+  /** Security group names the create asked for; null: the project's default. */
+  securityGroups: string[] | null;
+  /** Ports the compute API created for the server (deleted with it). */
+  createdPortIds: string[];
 }
 
 export type InstanceRow = Selectable<InstanceTable>;
@@ -93,6 +97,8 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     locked: Number(r.locked) === 1,
     lockedBy: r.locked_by as 'owner' | 'admin' | null,
     lockedReason: r.locked_reason,
+    securityGroups: fromJson<string[] | null>(r.security_groups, null),
+    createdPortIds: fromJson<string[]>(r.created_port_ids, []),
   };
 }
 
@@ -109,6 +115,8 @@ export interface NewInstance {
   pciRequests: PciRequest[];
   portIds: string[];
   availabilityZone: string;
+  securityGroups?: string[] | null;
+  createdPortIds?: string[];
 }
 
 /**
@@ -134,6 +142,8 @@ export async function insertInstance(
     lease_owner: lease?.owner ?? null,
     lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
     locked: 0, locked_by: null, locked_reason: null,
+    security_groups: i.securityGroups ? toJson(i.securityGroups) : null,
+    created_port_ids: i.createdPortIds?.length ? toJson(i.createdPortIds) : null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);
@@ -221,6 +231,8 @@ export type InstanceChanges = Partial<{
   name: string; metadata: Record<string, string>; description: string | null;
   failedHosts: string[];
   lock: { lockedBy: 'owner' | 'admin'; reason: string | null } | null;
+  /** The image the server runs (a rebuild changes it). */
+  imageRef: string;
   /** The server moved to the next step of its task without changing the task state: its deadline starts again. */
   stepStarted: true;
   /** The controller process that held the server's lease lets go of it in the same write. */
@@ -250,6 +262,7 @@ function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
   if (c.pciRequests !== undefined) out.pci_requests = toJson(c.pciRequests);
   if (c.requestedHost !== undefined) out.requested_host = c.requestedHost;
   if (c.name !== undefined) out.name = c.name;
+  if (c.imageRef !== undefined) out.image_ref = c.imageRef;
   if (c.metadata !== undefined) out.metadata = toJson(c.metadata);
   if (c.description !== undefined) out.description = c.description;
   if (c.lock !== undefined) {

@@ -8,7 +8,9 @@
  * "this function is not supported by the connection driver: ..." message.
  */
 import { existsSync } from 'node:fs';
-import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { DEFAULT_INSTANCES_PATH, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../../domain/guest/spec.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from '../driver.js';
 import {
@@ -16,6 +18,7 @@ import {
   type LibvirtConnection, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
+import { readConsoleLog } from './consoleLogFile.js';
 
 export interface LibvirtDriverOptions {
   /** e.g. `qemu:///system`, or `test:///abs/path/host.xml` for libvirt's test driver. */
@@ -53,14 +56,18 @@ export class LibvirtDriver implements VirtDriver {
     return this.conn;
   }
 
+  private domainXmlOf(spec: GuestSpec): string {
+    return guestDomainXml(spec, {
+      virtType: this.virtType,
+      instancesPath: this.opts.instancesPath,
+      includeDisk: this.opts.includeDisk,
+      machine: this.opts.machine,
+    });
+  }
+
   spawn(spec: GuestSpec): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
-      const xml = guestDomainXml(spec, {
-        virtType: this.virtType,
-        instancesPath: this.opts.instancesPath,
-        includeDisk: this.opts.includeDisk,
-        machine: this.opts.machine,
-      });
+      const xml = this.domainXmlOf(spec);
       // Defining a defined guest redefines it; a running guest keeps running.
       await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       const { state } = await libvirt(() => c.getState(spec.name));
@@ -222,6 +229,55 @@ export class LibvirtDriver implements VirtDriver {
   }
 
   /**
+   * Nova's libvirt rebuild: the guest is destroyed, defined again from the
+   * spec (the new image; the same vDPA chardevs and VFs) and started. The
+   * disk's contents are the image backend's business; the definition keeps
+   * the same disk path, so the domain XML is the one it had.
+   */
+  rebuild(spec: GuestSpec): Promise<GuestStatus> {
+    return this.redefineAndStart(spec);
+  }
+
+  /** Rescue: stop the guest, define its rescue domain (disk.rescue boots, the disk second, same NICs), start it. */
+  rescue(spec: GuestSpec): Promise<GuestStatus> {
+    return this.redefineAndStart(spec);
+  }
+
+  /** Unrescue: stop the rescue guest, define the original domain again from the spec, start it. */
+  unrescue(spec: GuestSpec): Promise<GuestStatus> {
+    return this.redefineAndStart(spec);
+  }
+
+  /**
+   * A snapshot of the guest's disk as `<instancesPath>/snapshots/<imageId>`,
+   * the guest left running with its devices (as Nova's live snapshot). A
+   * guest without a disk file (libvirt's test driver) has nothing to copy.
+   */
+  snapshot(uuid: string, imageId: string): Promise<void> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const xml = await libvirt(() => c.getXMLDesc(dom.name, Flags.XML_INACTIVE));
+      const disk = /<disk[^>]*device=['"]disk['"][\s\S]*?<source file=['"]([^'"]+)['"]/.exec(xml)?.[1];
+      const target = join(this.opts.instancesPath ?? DEFAULT_INSTANCES_PATH, 'snapshots', imageId);
+      if (!disk || !existsSync(disk) || existsSync(target)) return;
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(disk, target);
+    });
+  }
+
+  private redefineAndStart(spec: GuestSpec): Promise<GuestStatus> {
+    return this.serial(spec.uuid, async (c) => {
+      const dom = await this.require(c, spec.uuid);
+      await ignoring([ErrorCode.OPERATION_INVALID], async () => {
+        if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+      });
+      await libvirt(() => c.defineXML(this.domainXmlOf(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.create(spec.name));
+      return this.statusOf(c, spec.name, spec.uuid);
+    });
+  }
+
+  /**
    * Hot-plug live migration through libvirt (peer to peer): the vDPA NICs are
    * unplugged, the guest moves with migrateToURI3, and the destination's agent
    * plugs in the devices claimed there. A failed move plugs the NICs back, so
@@ -248,6 +304,12 @@ export class LibvirtDriver implements VirtDriver {
     }
   }
 
+  async consoleLog(uuid: string): Promise<string> {
+    const status = await this.status(uuid);
+    if (!status) throw new VirtDriverError(`Domain not found: no domain with matching uuid '${uuid}'`, ErrorCode.NO_DOMAIN);
+    return readConsoleLog(status.domainXml);
+  }
+
   async list(): Promise<GuestStatus[]> {
     const c = await this.connection();
     const all: GuestStatus[] = [];
@@ -262,12 +324,6 @@ export class LibvirtDriver implements VirtDriver {
     const conn = this.conn;
     this.conn = undefined;
     if (conn) await (await conn.catch(() => undefined))?.close();
-  }
-
-  private domainXmlOf(spec: GuestSpec): string {
-    return guestDomainXml(spec, {
-      virtType: this.virtType, instancesPath: this.opts.instancesPath, includeDisk: this.opts.includeDisk, machine: this.opts.machine,
-    });
   }
 
   private async statusOf(c: LibvirtConnection, name: string, uuid: string): Promise<GuestStatus> {

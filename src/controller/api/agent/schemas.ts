@@ -70,3 +70,9 @@ export const hostParams = {
   required: ['host'],
   properties: { host: HOST_NAME },
 } as const;
+
+export const consoleAnswerSchema = {
+  type: 'object',
+  required: ['host', 'id', 'output', 'error', 'notAvailable'],
+  properties: { host: HOST_NAME, id: str, output: nullableStr, error: nullableStr, notAvailable: { type: 'boolean' } },
+} as const;

@@ -17,6 +17,7 @@ import { registerInterfaceRoutes } from './interfaces.js';
 import { registerDoctorRoutes } from './doctor.js';
 import { registerServerMetadataRoutes } from './serverMetadata.js';
 import { registerServerTagRoutes } from './serverTags.js';
+import { registerKeyPairRoutes } from './keypairs.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -45,4 +46,5 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerDoctorRoutes(app, ctx);
   registerServerMetadataRoutes(app, ctx);
   registerServerTagRoutes(app, ctx);
+  registerKeyPairRoutes(app, ctx);
 }

@@ -7,3 +7,5 @@ import './liveMigration.js';
 import './evacuate.js';
 import './rebootActions.js';
 import './lockActions.js';
+import './rebuildActions.js';
+import './consoleOutput.js';
