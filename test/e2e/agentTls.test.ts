@@ -17,17 +17,17 @@ import { startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers
 import { startAgentProcess, type AgentProcess } from './remoteAgentProcess.js';
 
 const MAIN = join(resolve(import.meta.dirname, '../../..'), 'dist/src/cli/main.js');
-const LIMIT = { timeout: 120_000 };
+const LIMIT = { timeout: 240_000 };
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    execFile(process.execPath, [MAIN, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 90_000 }, (err, stdout, stderr) => {
       res({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
 }
 
-describe('HTTPS controller, per-host agent credential, agent --ca-file', { timeout: 300_000 }, () => {
+describe('HTTPS controller, per-host agent credential, agent --ca-file', { timeout: 600_000 }, () => {
   let aio: AllInOneProcess;
   let agent: AgentProcess | undefined;
   let httpsUrl: string;
@@ -68,10 +68,10 @@ describe('HTTPS controller, per-host agent credential, agent --ca-file', { timeo
     await writeFile(inventory, stringify(vdpaHost('compute-2')));
     agent = startAgentProcess(['--driver', 'simulated', '--inventory', inventory, '--controller', httpsUrl, '--ca-file', cert,
       '--credentials', credFile, '--heartbeat-seconds', '1'], {});
-    await agent.waitFor('compute agent running', 60_000);
+    await agent.waitFor('compute agent running', 90_000);
     // Registered over HTTPS: the service shows up (polled: the first heartbeat may still be on its way on a busy machine).
     let services: any[] = [];
-    for (let until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 1000))) {
+    for (let until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 1000))) {
       services = await aio.openstackJson<any[]>(['compute', 'service', 'list']);
       if (services.find((s) => s.Host === 'compute-2')?.State === 'up') break;
     }
