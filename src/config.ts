@@ -38,6 +38,10 @@ export interface Config {
   shelved_offload_time: number;
   /** Seconds `os-getConsoleOutput` waits for the host's agent to read the console log before answering 500. */
   console_log_timeout: number;
+  /** Serve Prometheus metrics at /metrics on the controller's listener. */
+  metrics: boolean;
+  /** When set, /metrics answers only requests carrying `Authorization: Bearer <this>` (none by default). */
+  metrics_token: string;
   /** Largest request body accepted, in bytes; a larger one is answered 413 before it is read. */
   max_body_bytes: number;
   /** Failed password attempts before a user is locked out (Keystone's lockout_failure_attempts); 0: never. */
@@ -62,6 +66,8 @@ export const DEFAULT_CONFIG: Config = {
   lease_seconds: 15,
   shelved_offload_time: 0,
   console_log_timeout: 30,
+  metrics: true,
+  metrics_token: '',
   max_body_bytes: 1024 * 1024,
   // Off, as in Keystone (lockout_failure_attempts unset); Keystone's lockout_duration default.
   lockout_failure_attempts: 0,

@@ -422,11 +422,13 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     try {
       let status: GuestStatus | null = null;
       let error: string | null = null;
+      const ids = { reqId: a.requestId, host: this.host, server: a.instanceUuid, generation: a.generation };
+      this.o.log.debug({ ...ids, desired: a.desiredState }, 'guest operation');
       try {
         status = await converge(this.o.driver, this.host, a.spec, a.desiredState);
       } catch (err) {
         error = (err as Error).message;
-        this.o.log.warn({ host: this.host, server: a.instanceUuid, err: error }, 'guest operation failed');
+        this.o.log.warn({ ...ids, err: error }, 'guest operation failed');
       }
       await this.withRetry('report', () => this.o.link.reportGuest({
         host: this.host,
@@ -435,6 +437,7 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
         observedState: error ? null : (status?.state ?? 'absent') as DesiredGuestState,
         domainXml: status?.domainXml ?? null,
         error,
+        ...(a.requestId ? { requestId: a.requestId } : {}),
       }));
     } finally {
       inFlight.delete(a.instanceUuid);

@@ -38,6 +38,8 @@ export interface GuestAssignment {
   /** Bumped whenever the desired state or spec changes; the agent reports the one it applied. */
   generation: number;
   spec: GuestSpec;
+  /** The API request that asked for this state (protocol/requestIds.ts), for the agent's log and report. */
+  requestId?: string;
 }
 
 export interface GuestReport {
@@ -48,6 +50,8 @@ export interface GuestReport {
   observedState: DesiredGuestState | null;
   domainXml: string | null;
   error: string | null;
+  /** The assignment's requestId, echoed: the controller's steps after the report log it again. */
+  requestId?: string;
 }
 
 /** A console log the controller asks of the host's agent (`os-getConsoleOutput`). */

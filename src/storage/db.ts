@@ -11,6 +11,7 @@ import { deviceStateIndexesMigration } from './migrations/005_device_state_index
 import { operationsMigration } from './migrations/006_operations.js';
 import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tags.js';
 import { everydayMigration } from './migrations/009_everyday.js';
+import { zonesQuotasMigration } from './migrations/010_zones_quotas.js';
 import { identityHardeningMigration } from './migrations/012_identity_hardening.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
@@ -80,6 +81,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '006_operations': operationsMigration(dialect),
     '007_server_lock_and_tags': serverLockAndTagsMigration(),
     '009_everyday': everydayMigration(dialect),
+    '010_zones_quotas': zonesQuotasMigration(dialect),
     '012_identity_hardening': identityHardeningMigration(),
   };
 }

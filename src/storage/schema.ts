@@ -99,6 +99,8 @@ export interface InstanceTable {
   security_groups: string | null;
   /** Ports the compute API created for `networks: [{uuid}]` (JSON list), deleted with the server. */
   created_port_ids: string | null;
+  /** The zone the server was created in; null when none was asked for (availability_zone is its host's). */
+  requested_availability_zone: string | null;
 }
 /** Server tags (2.26+). */
 export interface InstanceTagTable { instance_uuid: string; tag: string }
@@ -154,6 +156,20 @@ export interface ConsoleRequestTable {
   id: string; host: string; instance_uuid: string; lines: number | null; created_at: string;
   answered_at: string | null; output: string | null; error: string | null;
 }
+/** Nova's host aggregates; the availability zone is the `availability_zone` metadata key. */
+export interface AggregateTable {
+  id: Generated<number>; uuid: string; name: string; created_at: string; updated_at: string | null;
+}
+export interface AggregateHostTable { aggregate_id: number; host: string }
+export interface AggregateMetadataTable { aggregate_id: number; key: string; value: string }
+/** A project's limit of one resource where it differs from the default (-1: unlimited). */
+export interface QuotaLimitTable { project_id: string; resource: string; hard_limit: number }
+/** What a project's servers hold, changed by the same conditional write that checks the limits. */
+export interface QuotaUsageTable { project_id: string; instances: number; cores: number; ram: number }
+/** A deleted server, as os-simple-tenant-usage needs it. */
+export interface TerminatedInstanceTable {
+  uuid: string; name: string; project_id: string; flavor: string; launched_at: string | null; terminated_at: string;
+}
 
 export interface Database {
   projects: ProjectTable;
@@ -186,4 +202,10 @@ export interface Database {
   security_group_rules: SecurityGroupRuleTable;
   port_security_groups: PortSecurityGroupTable;
   console_requests: ConsoleRequestTable;
+  aggregates: AggregateTable;
+  aggregate_hosts: AggregateHostTable;
+  aggregate_metadata: AggregateMetadataTable;
+  quota_limits: QuotaLimitTable;
+  quota_usages: QuotaUsageTable;
+  terminated_instances: TerminatedInstanceTable;
 }

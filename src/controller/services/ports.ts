@@ -12,6 +12,7 @@ import {
 } from '../../storage/repositories/ports.js';
 import type { AuthContext } from '../context.js';
 import { inTransaction, invalidInput } from './networking.js';
+import { checkNetworkQuota } from './networkQuotas.js';
 import type { Unit, Session } from '../../storage/unit.js';
 import { applyNewPortSecurity, applyPortSecurityChange } from './securityGroups.js';
 
@@ -146,6 +147,7 @@ export async function createPort(db: Unit | Storage, input: PortInput, auth: Aut
     throw invalidInput('mac_address', `'${input.macAddress}' is not a valid MAC address`);
   }
   return retryingUniqueRaces(db, async (tx) => {
+    await checkNetworkQuota(tx, 'port', projectId);
     const net = await getNetwork(tx, input.networkId);
     if (!net || !(auth.isAdmin || net.shared || net.projectId === auth.projectId)) {
       throw invalidInput('network_id', `network ${input.networkId} does not exist`);

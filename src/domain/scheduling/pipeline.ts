@@ -1,3 +1,5 @@
+import { aggregateInstanceExtraSpecsFilter } from './filters/aggregateInstanceExtraSpecsFilter.js';
+import { availabilityZoneFilter } from './filters/availabilityZoneFilter.js';
 import { computeFilter } from './filters/computeFilter.js';
 import { hostListFilter } from './filters/hostListFilter.js';
 import { pciPassthroughFilter } from './filters/pciPassthroughFilter.js';
@@ -6,7 +8,9 @@ import type { HostFilter, HostState, HostWeigher, ResourceRequest } from './type
 import { pciWeigher } from './weighers/pciWeigher.js';
 import { ramWeigher } from './weighers/ramWeigher.js';
 
-export const DEFAULT_FILTERS: readonly HostFilter[] = [hostListFilter, computeFilter, resourceFilter, pciPassthroughFilter];
+export const DEFAULT_FILTERS: readonly HostFilter[] = [
+  hostListFilter, computeFilter, availabilityZoneFilter, aggregateInstanceExtraSpecsFilter, resourceFilter, pciPassthroughFilter,
+];
 export const DEFAULT_WEIGHERS: readonly HostWeigher[] = [ramWeigher, pciWeigher];
 
 export interface Selection {

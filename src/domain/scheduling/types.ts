@@ -1,3 +1,4 @@
+import type { HostAggregateMetadata } from './aggregateSpecs.js';
 import type { Pool } from '../pci/pools.js';
 import type { PciRequest } from '../pci/request.js';
 
@@ -11,6 +12,10 @@ export interface HostState {
   freeDiskGb: number;
   totalRamMb: number;
   pools: Pool[];
+  /** The host's availability zones; set when the request asks for one. */
+  zones?: string[];
+  /** Its aggregates' metadata; set when the request has aggregate requirements. */
+  aggregateMetadata?: HostAggregateMetadata;
 }
 
 export interface ResourceRequest {
@@ -22,6 +27,10 @@ export interface ResourceRequest {
   onlyHosts?: string[];
   /** Never these hosts (the source of a move, unless resize to the same host is allowed). */
   excludeHosts?: string[];
+  /** Only hosts of this availability zone. */
+  availabilityZone?: string;
+  /** The flavor's `aggregate_instance_extra_specs:` requirements (prefix stripped). */
+  aggregateSpecs?: Record<string, string>;
 }
 
 /** A filter says why a host cannot take the request, or null when it can. */

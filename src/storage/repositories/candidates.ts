@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { requestColumns, type RequestColumns } from '../../domain/pci/match.js';
 import type { Pool } from '../../domain/pci/pools.js';
 import type { PciRequest } from '../../domain/pci/request.js';
@@ -24,15 +24,20 @@ export async function candidateHosts(
   request: ResourceRequest,
   page: { limit: number; offset: number },
   serviceDownTime: number,
+  /** Only these hosts / never these (a zone's, an aggregate's: the controller's aggregate directory). */
+  scope?: { hostsIn?: string[]; hostsNotIn?: string[] },
 ): Promise<CandidatePage> {
   const db = dbOf(session);
   let hostNames: string[];
   if (request.onlyHosts) {
     hostNames = request.onlyHosts.slice(page.offset, page.offset + page.limit);
   } else if (request.pciRequests.length > 0) {
-    return pciCandidates(db, request.pciRequests, page, serviceDownTime);
+    return pciCandidates(db, request.pciRequests, page, serviceDownTime, scope);
   } else {
-    const rows = await db.selectFrom('compute_nodes').select('host')
+    let q = db.selectFrom('compute_nodes').select('host');
+    if (scope?.hostsIn) q = scope.hostsIn.length ? q.where('host', 'in', scope.hostsIn) : q.where(sql<boolean>`1 = 0`);
+    if (scope?.hostsNotIn?.length) q = q.where('host', 'not in', scope.hostsNotIn);
+    const rows = await q
       .orderBy((eb) => eb('memory_mb', '-', eb.ref('memory_mb_used')), 'desc').orderBy('host')
       .limit(page.limit).offset(page.offset).execute();
     hostNames = rows.map((r) => r.host);
@@ -62,6 +67,7 @@ function whereServes<Q extends { where: (...args: any[]) => Q }>(q: Q, t: 'p' | 
  */
 async function pciCandidates(
   db: Kysely<Database>, requests: PciRequest[], page: { limit: number; offset: number }, serviceDownTime: number,
+  scope?: { hostsIn?: string[]; hostsNotIn?: string[] },
 ): Promise<CandidatePage> {
   const first = requests[0]!;
   let q = db.selectFrom('pci_pools as p')
@@ -69,6 +75,8 @@ async function pciCandidates(
     .leftJoin('services as s', (j) => j.onRef('s.host', '=', 'p.host').on('s.binary', '=', COMPUTE_BINARY))
     .select(['p.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
   q = whereServes(q, 'p', requestColumns(first.spec));
+  if (scope?.hostsIn) q = scope.hostsIn.length ? q.where('p.host', 'in', scope.hostsIn) : q.where(sql<boolean>`1 = 0`);
+  if (scope?.hostsNotIn?.length) q = q.where('p.host', 'not in', scope.hostsNotIn);
   // The common request (one device) is this pool alone; more devices may come from several pools.
   q = q.where('p.free', '>=', first.count > 1 ? 1 : first.count);
   requests.forEach((r, i) => {

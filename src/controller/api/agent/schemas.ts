@@ -62,6 +62,7 @@ export const guestReportSchema = {
     observedState: { type: ['string', 'null'], enum: ['running', 'paused', 'suspended', 'shutoff', 'absent', null] },
     domainXml: nullableStr,
     error: nullableStr,
+    requestId: str,
   },
 } as const;
 

@@ -18,6 +18,10 @@ import { registerDoctorRoutes } from './doctor.js';
 import { registerServerMetadataRoutes } from './serverMetadata.js';
 import { registerServerTagRoutes } from './serverTags.js';
 import { registerKeyPairRoutes } from './keypairs.js';
+import { registerAggregateRoutes } from './aggregates.js';
+import { registerAvailabilityZoneRoutes } from './availabilityZones.js';
+import { registerQuotaSetRoutes } from './quotaSets.js';
+import { registerUsageRoutes } from './usage.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -47,4 +51,8 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerServerMetadataRoutes(app, ctx);
   registerServerTagRoutes(app, ctx);
   registerKeyPairRoutes(app, ctx);
+  registerAggregateRoutes(app, ctx);
+  registerAvailabilityZoneRoutes(app, ctx);
+  registerQuotaSetRoutes(app, ctx);
+  registerUsageRoutes(app, ctx);
 }

@@ -13,6 +13,9 @@ export const EXTENSIONS: readonly Extension[] = [
   { alias: 'security-group', name: 'security-group', description: 'The security groups extension.' },
   { alias: 'port-security', name: 'Port Security', description: 'Provides port security' },
   { alias: 'stateful-security-group', name: 'Stateful security group', description: 'Indicates if the security group is stateful or not' },
+  { alias: 'quotas', name: 'Quota management support', description: 'Expose functions for quotas management per tenant' },
+  { alias: 'quota_details', name: 'Quota details extension', description: 'Expose functions for quotas usage statistics per project' },
+  { alias: 'availability_zone', name: 'Availability Zone', description: 'The availability zone extension.' },
   { alias: 'project-id', name: 'project_id field enabled', description: 'Extension that indicates that project_id field is enabled.' },
 ];
 
