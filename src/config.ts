@@ -31,6 +31,8 @@ export interface Config {
   scheduler_max_attempts: number;
   /** Seconds a controller process's claim on a server's (or a periodic job's) work lasts without renewal. */
   lease_seconds: number;
+  /** Where uploaded image data is kept; '' means `<data dir>/images`. */
+  image_dir: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -47,6 +49,7 @@ export const DEFAULT_CONFIG: Config = {
   operation_timeout: 300,
   scheduler_max_attempts: 3,
   lease_seconds: 15,
+  image_dir: '',
 };
 
 export class ConfigError extends Error {}

@@ -53,3 +53,12 @@ export async function listImageRows(db: Kysely<Database>, q: ImageRowQuery): Pro
   }
   return sel.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
 }
+
+/** Changes the image only while it is in `status`; false when it was not (another upload won, or it is gone). */
+export async function updateImageInStatus(
+  db: Kysely<Database>, id: string, status: string, changes: Partial<Omit<ImageTable, 'id'>>,
+): Promise<boolean> {
+  const res = await db.updateTable('images').set(changes).where('id', '=', id).where('status', '=', status).executeTakeFirst();
+  catalogChanged();
+  return Number(res.numUpdatedRows) === 1;
+}
