@@ -22,6 +22,10 @@ import { simulatedAgent } from '../agent/simulatedHost.js';
 import { parseHttpBaseUrls } from './httpUrl.js';
 import type { VirtDriver } from '../agent/drivers/driver.js';
 import { LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
+import { ImageCache } from '../agent/imageCache.js';
+import { DEFAULT_INSTANCES_PATH } from '../domain/guest/domainXml.js';
+
+export const DEFAULT_IMAGE_CACHE = '/var/lib/vdpa-compute/images';
 
 export class AgentConfigError extends Error {
   constructor(message: string) {
@@ -46,6 +50,8 @@ export interface AgentCommandOptions {
   rediscoverSeconds: number;
   pollSeconds?: number;
   hostIp?: string;
+  instancesPath: string;
+  imageCache: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -152,7 +158,9 @@ async function diskGbAt(paths: string[]): Promise<number> {
 }
 
 async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, log: Logger): Promise<{ agent: ComputeAgent; driver: VirtDriver }> {
-  const driver = new LibvirtDriver({ uri: o.libvirtUri });
+  const driver = new LibvirtDriver({
+    uri: o.libvirtUri, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
+  });
   const discovery = libvirtHostDiscovery({
     sysfsRoot: o.sysfsRoot,
     procRoot: o.procRoot,
@@ -232,6 +240,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--device-spec <file>', 'JSON or YAML list of device_spec entries')
     .option('--track-software-vdpa', 'also report vDPA devices without a PCI VF parent (vdpa_sim)', false)
     .option('--credentials <file>', 'service credential file (else env VDPA_AGENT_PASSWORD, VDPA_AGENT_USER, VDPA_AGENT_PROJECT)')
+    .option('--instances-path <dir>', 'where instance disks are created (libvirt)', DEFAULT_INSTANCES_PATH)
+    .option('--image-cache <dir>', 'where images are cached, fetched once from the controller (libvirt)', DEFAULT_IMAGE_CACHE)
     .option('--host-ip <address>', 'the address the controller records for this host (default: the first non-loopback IPv4)')
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats', positiveSeconds, 10)
     .option('--rediscover-seconds <n>', 'seconds between device rediscoveries (also on SIGHUP)', positiveSeconds, 60)

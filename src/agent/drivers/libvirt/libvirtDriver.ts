@@ -8,7 +8,7 @@
  * "this function is not supported by the connection driver: ..." message.
  */
 import { existsSync } from 'node:fs';
-import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
+import { DEFAULT_INSTANCES_PATH, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../../domain/guest/spec.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from '../driver.js';
 import {
@@ -16,6 +16,8 @@ import {
   type LibvirtConnection, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
+import { ensureInstanceDisk, removeInstanceDir } from './instanceDisks.js';
+import type { ImageCache } from '../../imageCache.js';
 
 export interface LibvirtDriverOptions {
   /** e.g. `qemu:///system`, or `test:///abs/path/host.xml` for libvirt's test driver. */
@@ -26,6 +28,12 @@ export interface LibvirtDriverOptions {
   includeDisk?: boolean;
   /** Machine type for kvm and qemu guests (guestDomainXml's default: q35). */
   machine?: string;
+  /**
+   * Where a guest's disk comes from: its image, fetched once into this cache,
+   * under a qcow2 overlay per instance (instanceDisks.ts). Without it a guest
+   * with a disk cannot be built here.
+   */
+  images?: ImageCache;
 }
 
 /** kvm where /dev/kvm exists, TCG (qemu) where it does not, test for test:// URIs. */
@@ -55,12 +63,8 @@ export class LibvirtDriver implements VirtDriver {
 
   spawn(spec: GuestSpec): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
-      const xml = guestDomainXml(spec, {
-        virtType: this.virtType,
-        instancesPath: this.opts.instancesPath,
-        includeDisk: this.opts.includeDisk,
-        machine: this.opts.machine,
-      });
+      const xml = this.domainXml(spec);
+      await this.ensureDisk(spec);
       // Defining a defined guest redefines it; a running guest keeps running.
       await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       const { state } = await libvirt(() => c.getState(spec.name));
@@ -74,9 +78,9 @@ export class LibvirtDriver implements VirtDriver {
     return this.serial(spec.uuid, async (c) => {
       const existing = await this.find(c, spec.uuid);
       if (!existing) {
-        await libvirt(() => c.defineXML(guestDomainXml(spec, {
-          virtType: this.virtType, instancesPath: this.opts.instancesPath, includeDisk: this.opts.includeDisk, machine: this.opts.machine,
-        }), Flags.DEFINE_VALIDATE));
+        const xml = this.domainXml(spec);
+        await this.ensureDisk(spec);
+        await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       }
       return this.statusOf(c, spec.name, spec.uuid);
     });
@@ -85,11 +89,14 @@ export class LibvirtDriver implements VirtDriver {
   destroy(uuid: string): Promise<void> {
     return this.serial(uuid, async (c) => {
       const dom = await this.find(c, uuid);
-      if (!dom) return;
-      await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
-        if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
-      });
-      await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
+      if (dom) {
+        await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
+          if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+        });
+        await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
+      }
+      // The disk goes with the instance (also when an earlier delete removed only the domain).
+      if (this.includesDisk) await removeInstanceDir(this.instancesPath, uuid);
     });
   }
 
@@ -206,6 +213,30 @@ export class LibvirtDriver implements VirtDriver {
     const conn = this.conn;
     this.conn = undefined;
     if (conn) await (await conn.catch(() => undefined))?.close();
+  }
+
+  private get includesDisk(): boolean {
+    return this.opts.includeDisk ?? this.virtType !== 'test';
+  }
+
+  private get instancesPath(): string {
+    return this.opts.instancesPath ?? DEFAULT_INSTANCES_PATH;
+  }
+
+  private domainXml(spec: GuestSpec): string {
+    return guestDomainXml(spec, {
+      virtType: this.virtType, instancesPath: this.instancesPath, includeDisk: this.includesDisk, machine: this.opts.machine,
+    });
+  }
+
+  /** The guest's disk: an overlay on its image, made before the first define (kept by a redefine). */
+  private async ensureDisk(spec: GuestSpec): Promise<void> {
+    if (!this.includesDisk) return;
+    if (!this.opts.images) {
+      throw new VirtDriverError(`Cannot create the disk of ${spec.uuid}: this host has no image cache configured`);
+    }
+    const base = await this.opts.images.ensure(spec.imageRef);
+    await ensureInstanceDisk(this.instancesPath, spec.uuid, spec.diskGb, base);
   }
 
   private async statusOf(c: LibvirtConnection, name: string, uuid: string): Promise<GuestStatus> {
