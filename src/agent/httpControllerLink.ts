@@ -21,7 +21,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { ImageWithoutData, type DownloadedImage, type ImageSource } from './imageCache.js';
 import type {
-  ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport,
+  ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport, PowerStateReport,
 } from '../protocol/agentProtocol.js';
 
 export interface ServiceCredential {
@@ -127,6 +127,10 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
 
   async reportGuest(report: GuestReport): Promise<void> {
     await this.call('PUT', `${this.hostPath(report.host)}/guests/${encodeURIComponent(report.instanceUuid)}/report`, report);
+  }
+
+  async reportPowerState(report: PowerStateReport): Promise<void> {
+    await this.call('PUT', `${this.hostPath(report.host)}/guests/${encodeURIComponent(report.instanceUuid)}/power-state`, report);
   }
 
   async waitForWork(host: string, timeoutMs: number): Promise<void> {

@@ -181,6 +181,7 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
     heartbeatMs: o.heartbeatSeconds * 1000,
     rediscoverMs: o.rediscoverSeconds * 1000,
     pollMs: pollMs(o),
+    powerSync: true,
   });
   return { agent, driver };
 }
