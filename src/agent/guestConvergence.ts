@@ -36,16 +36,18 @@ export async function converge(d: VirtDriver, host: string, spec: GuestSpec, des
   switch (desired) {
     case 'absent':
       if (state !== 'absent') await d.destroy(spec.uuid);
+      // A guest that left without a destroy here (migrated away) may have left its disk behind.
+      else await d.cleanUp?.(spec.uuid);
       return null;
     case 'running': {
       const migration = spec.liveMigration;
       if (state === 'absent') {
-        if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer);
+        if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer, spec);
         return d.spawn(spec);
       }
       if (state === 'suspended') return d.resume(spec.uuid, spec);
       if (state === 'shutoff') return syncInterfaces(d, spec, await d.powerOn(spec.uuid));
-      if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer);
+      if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer, spec);
       return syncInterfaces(d, spec, current!);
     }
     case 'suspended':

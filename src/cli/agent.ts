@@ -21,7 +21,7 @@ import { libvirtHostDiscovery } from '../agent/libvirtHost.js';
 import { simulatedAgent } from '../agent/simulatedHost.js';
 import { parseHttpBaseUrls } from './httpUrl.js';
 import type { VirtDriver } from '../agent/drivers/driver.js';
-import { LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
+import { DEFAULT_LIVE_MIGRATION_URI, LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
 import { ImageCache } from '../agent/imageCache.js';
 import { DEFAULT_INSTANCES_PATH } from '../domain/guest/domainXml.js';
 
@@ -52,6 +52,7 @@ export interface AgentCommandOptions {
   hostIp?: string;
   instancesPath: string;
   imageCache: string;
+  liveMigrationUri?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -158,8 +159,10 @@ async function diskGbAt(paths: string[]): Promise<number> {
 }
 
 async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, log: Logger): Promise<{ agent: ComputeAgent; driver: VirtDriver }> {
+  const hostAddress = o.hostIp ?? firstExternalIpv4();
   const driver = new LibvirtDriver({
     uri: o.libvirtUri, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
+    hostAddress, liveMigrationUri: o.liveMigrationUri,
   });
   const discovery = libvirtHostDiscovery({
     sysfsRoot: o.sysfsRoot,
@@ -173,7 +176,7 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
   const host = o.host ?? hostname();
   const agent = new ComputeAgent({
     identity: {
-      host, serviceVersion: CURRENT_SERVICE_VERSION, hypervisorType: 'QEMU', hostIp: o.hostIp ?? firstExternalIpv4(),
+      host, serviceVersion: CURRENT_SERVICE_VERSION, hypervisorType: 'QEMU', hostIp: hostAddress,
       vcpus: node.cpus, memoryMb: Math.floor(node.memoryKiB / 1024), diskGb: await diskGbAt(['/var/lib/libvirt', '/']),
     },
     discovery, driver, link,
@@ -243,6 +246,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--credentials <file>', 'service credential file (else env VDPA_AGENT_PASSWORD, VDPA_AGENT_USER, VDPA_AGENT_PROJECT)')
     .option('--instances-path <dir>', 'where instance disks are created (libvirt)', DEFAULT_INSTANCES_PATH)
     .option('--image-cache <dir>', 'where images are cached, fetched once from the controller (libvirt)', DEFAULT_IMAGE_CACHE)
+    .option('--live-migration-uri <template>', 'how this host reaches a peer\'s libvirtd to live-migrate, %s the peer\'s address', DEFAULT_LIVE_MIGRATION_URI)
     .option('--host-ip <address>', 'the address the controller records for this host (default: the first non-loopback IPv4)')
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats', positiveSeconds, 10)
     .option('--rediscover-seconds <n>', 'seconds between device rediscoveries (also on SIGHUP)', positiveSeconds, 60)

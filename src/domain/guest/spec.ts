@@ -33,7 +33,12 @@ export interface GuestSpec {
    * what looks like an unplug or a fresh define is a migration. Not part of
    * the domain XML.
    */
-  liveMigration?: { role: LiveMigrationRole; peer: string };
+  liveMigration?: {
+    role: LiveMigrationRole;
+    peer: string;
+    /** The peer's address as it registered (host_ip): where a libvirt host reaches the peer's libvirtd. */
+    peerAddress?: string;
+  };
 }
 
 export type LiveMigrationRole = 'source' | 'destination';

@@ -9,11 +9,11 @@
  */
 import { existsSync } from 'node:fs';
 import { DEFAULT_INSTANCES_PATH, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
-import type { GuestInterface, GuestSpec } from '../../../domain/guest/spec.js';
-import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from '../driver.js';
+import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../../domain/guest/spec.js';
+import { VirtDriverError, type GuestRunState, type GuestStatus, type MigrateOptions, type VirtDriver } from '../driver.js';
 import {
   DomainState, ErrorCode, Flags, formatVersion, isLibvirtError, openLibvirt,
-  type LibvirtConnection, type NamedDomain,
+  type LibvirtConnection, type MigrateParams, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
 import { ensureInstanceDisk, removeInstanceDir } from './instanceDisks.js';
@@ -34,7 +34,13 @@ export interface LibvirtDriverOptions {
    * with a disk cannot be built here.
    */
   images?: ImageCache;
+  /** This host's address as the controller records it (--host-ip): where peers reach its libvirtd. */
+  hostAddress?: string;
+  /** How to reach a host's libvirtd for live migration, `%s` its address (Nova's live_migration_uri). */
+  liveMigrationUri?: string;
 }
+
+export const DEFAULT_LIVE_MIGRATION_URI = 'qemu+tcp://%s/system';
 
 /** kvm where /dev/kvm exists, TCG (qemu) where it does not, test for test:// URIs. */
 export function defaultVirtType(uri: string): VirtType {
@@ -97,6 +103,12 @@ export class LibvirtDriver implements VirtDriver {
       }
       // The disk goes with the instance (also when an earlier delete removed only the domain).
       if (this.includesDisk) await removeInstanceDir(this.instancesPath, uuid);
+    });
+  }
+
+  cleanUp(uuid: string): Promise<void> {
+    return this.serial(uuid, async (c) => {
+      if (this.includesDisk && !(await this.find(c, uuid))) await removeInstanceDir(this.instancesPath, uuid);
     });
   }
 
@@ -178,13 +190,59 @@ export class LibvirtDriver implements VirtDriver {
    * plugs in the devices claimed there. A failed move plugs the NICs back, so
    * the guest keeps running here with its original devices.
    */
-  migrate(uuid: string, destinationUri: string): Promise<void> {
+  migrate(uuid: string, destinationUri: string, o: MigrateOptions = {}): Promise<void> {
     return this.serial(uuid, async (c) => {
       const dom = await this.require(c, uuid);
       const live = await libvirt(() => c.getXMLDesc(dom.name, 0));
-      await withVdpaUnplugged(c, dom.name, live, () => libvirt(() => c.migrateToURI3(dom.name, destinationUri, {},
-        Flags.MIGRATE_LIVE | Flags.MIGRATE_PEER2PEER | Flags.MIGRATE_PERSIST_DEST | Flags.MIGRATE_UNDEFINE_SOURCE)));
+      const params: MigrateParams = {
+        ...(o.destXml ? { destXml: o.destXml } : {}), ...(o.persistXml ? { persistXml: o.persistXml } : {}),
+        ...(o.migrateUri ? { uri: o.migrateUri } : {}),
+      };
+      const flags = Flags.MIGRATE_LIVE | Flags.MIGRATE_PEER2PEER | Flags.MIGRATE_PERSIST_DEST | Flags.MIGRATE_UNDEFINE_SOURCE
+        | (o.copyStorage ? Flags.MIGRATE_NON_SHARED_INC : 0);
+      await withVdpaUnplugged(c, dom.name, live, () => libvirt(() => c.migrateToURI3(dom.name, destinationUri, params, flags)));
     });
+  }
+
+  /**
+   * The destination's side of a live migration (the source has unplugged its
+   * vDPA NICs already): the guest's disk is made here (an overlay on the
+   * same image, fetched into this host's cache), then the guest is pulled
+   * from the source's libvirtd with `migrate` on a connection to it, peer to
+   * peer, as `destXml` (this host's paths, the devices the guest has now) and
+   * `persistXml` (the full definition, with this host's vDPA devices), and
+   * this host's vDPA NICs are plugged in. A guest that already runs here (a
+   * repeated step) is left as it is. The source does nothing of its own.
+   */
+  liveMigrationStep(uuid: string, role: LiveMigrationRole, peer: string, spec?: GuestSpec): Promise<void> {
+    if (role !== 'destination' || !spec) return Promise.resolve();
+    return this.serial(uuid, async (c) => {
+      const here = await this.find(c, uuid);
+      if (here && isActive((await libvirt(() => c.getState(here.name))).state)) return;
+      const peerAddress = spec.liveMigration?.peerAddress;
+      if (!peerAddress) throw new VirtDriverError(`Cannot migrate ${uuid} from ${peer}: the controller knows no address of ${peer}`);
+      if (!this.opts.hostAddress) throw new VirtDriverError(`Cannot migrate ${uuid} here: this host's address (--host-ip) is not known to the driver`);
+      await this.ensureDisk(spec);
+      const moving: GuestSpec = { ...spec, interfaces: spec.interfaces.filter((i) => i.kind !== 'vdpa' && i.kind !== 'hostdev') };
+      const source = new LibvirtDriver({ uri: this.libvirtUriOf(peerAddress), virtType: this.virtType });
+      try {
+        await source.migrate(uuid, this.libvirtUriOf(this.opts.hostAddress), {
+          destXml: this.domainXml(moving), persistXml: this.domainXml(spec), copyStorage: this.includesDisk,
+          migrateUri: `tcp://${this.opts.hostAddress}`,
+        });
+      } finally {
+        await source.close();
+      }
+      const dom = await this.require(c, uuid);
+      for (const iface of spec.interfaces.filter((i) => i.kind === 'vdpa' || i.kind === 'hostdev')) {
+        await libvirt(() => c.attachDevice(dom.name, guestInterfaceXml(iface), Flags.AFFECT_LIVE));
+      }
+    });
+  }
+
+  /** The libvirt URI of the host at `address` (as Nova's live_migration_uri, `%s` is the address). */
+  libvirtUriOf(address: string): string {
+    return (this.opts.liveMigrationUri ?? DEFAULT_LIVE_MIGRATION_URI).replaceAll('%s', address);
   }
 
   async status(uuid: string): Promise<GuestStatus | null> {
