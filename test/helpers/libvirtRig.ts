@@ -9,6 +9,7 @@ import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { buildSysfs, type FixtureHost } from '../agent/discovery/sysfsFixture.js';
 import { startAgentProcess, type AgentProcess } from '../e2e/remoteAgentProcess.js';
 
@@ -111,14 +112,30 @@ export async function libvirtAgentDirs(agentPassword: string): Promise<LibvirtAg
   };
 }
 
-/** `vdpa-compute agent --driver libvirt` for `host` on `uri`, started and registered. */
+/**
+ * `vdpa-compute agent --driver libvirt` for `host` on `uri`, started and
+ * registered. Its settings are in a --config file as a packaged agent has
+ * them (docs/agent.md), the credential and device_spec inline; `extra`
+ * options on the command line win over the file.
+ */
 export async function startLibvirtAgent(controllerUrl: string, host: string, uri: string, dirs: LibvirtAgentDirs, extra: string[] = []): Promise<AgentProcess> {
-  const agent = startAgentProcess([
-    '--controller', controllerUrl, '--host', host, '--driver', 'libvirt', '--libvirt-uri', uri,
-    '--sysfs-root', dirs.sysfs, '--proc-root', dirs.proc, '--device-spec', dirs.deviceSpec, '--credentials', dirs.credentials,
-    '--instances-path', dirs.instances, '--image-cache', dirs.images,
-    '--heartbeat-seconds', '1', '--poll-seconds', '1', '--rediscover-seconds', '3600', ...extra,
-  ], { VDPA_AGENT_PASSWORD: '' });
+  const config = join(dirs.root, 'agent.yaml');
+  const credential = parseYaml(await readFile(dirs.credentials, 'utf8')) as Record<string, string>;
+  await writeFile(config, stringifyYaml({
+    controller: [controllerUrl],
+    host,
+    libvirt_uri: uri,
+    credentials: credential,
+    device_spec: [{ vendor_id: '15b3', product_id: '101e', physical_network: 'physnet0' }],
+    sysfs_root: dirs.sysfs,
+    proc_root: dirs.proc,
+    instances_path: dirs.instances,
+    image_cache: dirs.images,
+    heartbeat_seconds: 1,
+    poll_seconds: 1,
+    rediscover_seconds: 3600,
+  }));
+  const agent = startAgentProcess(['--config', config, ...extra], { VDPA_AGENT_PASSWORD: '' });
   await agent.waitFor('compute agent running', 30_000);
   return agent;
 }
