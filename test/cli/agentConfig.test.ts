@@ -44,6 +44,15 @@ describe('vdpa-compute agent --config FILE', { timeout: 10_000 }, () => {
     });
   });
 
+  test('config/agent.example.yaml (the file docs/agent.md installs) is a valid settings file', async () => {
+    const root = join(import.meta.dirname, '../../..');
+    const cfg = await readAgentConfig(join(root, 'config', 'agent.example.yaml'));
+    assert.deepEqual(cfg.controller, ['http://192.0.2.10:8774']);
+    assert.equal(cfg.libvirtUri, 'qemu:///system');
+    assert.equal(cfg.rediscoverSeconds, 60);
+    assert.equal((cfg.deviceSpec as unknown[]).length, 1);
+  });
+
   test('refuses an unknown setting or a wrong type, naming it', async () => {
     await assert.rejects(readAgentConfig(await file('c.yaml', 'controler: http://x\n')), (e: unknown) =>
       e instanceof AgentConfigFileError && /unknown setting 'controler'/.test(e.message));

@@ -8,8 +8,8 @@
  * directories. They listen on TCP (no auth) on their own loopback address,
  * as hypervisors listen for each other's peer-to-peer migrations, and QEMU's
  * migration and NBD streams go to that address too (qemu.conf migration_host,
- * migration_address, their own port ranges). cgroups are off: the two
- * daemons would otherwise name a migrating guest's cgroup the same.
+ * migration_address, their own port ranges). cgroups are off, so the two
+ * daemons cannot clash over the cgroup of a guest that both run during a migration.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
