@@ -13,12 +13,14 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { stringify as stringifyYaml } from 'yaml';
+import { startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { actionEvents } from '../helpers/settledChecks.js';
 import {
   SYSTEM_URI, domstate, eventually, libvirtAgentDirs, makeTinyImage, qemuProcess, reachableTempDir, startLibvirtAgent, virsh,
   type LibvirtAgentDirs,
 } from '../helpers/libvirtRig.js';
-import { agentPassword, type AgentProcess } from './remoteAgentProcess.js';
+import { agentPassword, startAgentProcess, type AgentProcess } from './remoteAgentProcess.js';
 
 const run = promisify(execFile);
 const HOST = 'lv-e2e';
@@ -40,6 +42,7 @@ const TRANSITIONS: Array<{ action: Record<string, unknown>; status: string; doms
 describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { timeout: 240_000 }, () => {
   let aio: AllInOneProcess;
   let agent: AgentProcess;
+  let other: AgentProcess | undefined;
   let dirs: LibvirtAgentDirs;
   let work: string;
   let imageId: string;
@@ -73,6 +76,7 @@ describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { t
     for (const id of Object.values(servers)) await virsh(SYSTEM_URI, 'destroy', domainOf(id)).catch(() => undefined);
     for (const id of Object.values(servers)) await virsh(SYSTEM_URI, 'undefine', '--managed-save', domainOf(id)).catch(() => undefined);
     await agent?.stop();
+    await other?.stop();
     await aio?.stop();
     for (const d of [work, dirs?.root, dirs?.sysfs]) if (d) await rm(d, { recursive: true, force: true });
   });
@@ -210,6 +214,32 @@ describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { t
     assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${created.id}`)).status, 204);
     await aio.waitForServer(created.id, ['DELETED'], 30_000);
     delete servers.vdpa;
+  });
+
+  test('with another host available, the vdpa build that libvirt refused goes there (rescheduled), the refusal in its events', { timeout: 90_000 }, async () => {
+    // A second (simulated) host, as its own agent process; less RAM, so the libvirt host is still tried first.
+    const inventory = join(work, 'other.yaml');
+    await writeFile(inventory, stringifyYaml(vdpaHost('lv-other', { vfs: 1, memoryMb: 4096 })));
+    other = startAgentProcess(['--controller', aio.url, '--driver', 'simulated', '--inventory', inventory, '--poll-seconds', '1'],
+      { VDPA_AGENT_PASSWORD: agentPassword(aio.dataDir) });
+    await other.waitFor('compute agent running', 30_000);
+    const port = await createPort('lv-vdpa-port-2', 'vdpa');
+    const created = await aio.openstackJson(['server', 'create', '--flavor', 'lv.tiny', '--image', imageId, '--port', port.id, 'lv-vdpa-2']);
+    servers.vdpa2 = created.id;
+    const s = await aio.waitForServer(created.id, ['ACTIVE', 'ERROR'], 60_000);
+    assert.equal(s.status, 'ACTIVE', JSON.stringify(s.fault));
+    assert.equal(s['OS-EXT-SRV-ATTR:host'], 'lv-other');
+    const events = actionEvents(aio.dataDir, created.id).map((e) => [e.host, e.result, e.details]);
+    assert.equal(events.length, 2, JSON.stringify(events));
+    assert.deepEqual(events[0]!.slice(0, 2), [HOST, 'Error']);
+    assert.match(String(events[0]![2]), /Unable to open '\/dev\/vhost-vdpa-[01]' for vdpa device/);
+    assert.deepEqual(events[1], ['lv-other', 'Success', null]);
+    assert.equal(await freeVdpa(), 2, 'the libvirt host\'s claim went with the reschedule');
+    await eventually('the refused domain to be removed from libvirt', async () => (await domstate(SYSTEM_URI, domainOf(created.id))) === null, 20_000);
+    assert.equal((await showPort(port.id)).binding_host_id, 'lv-other');
+    assert.equal((await aio.api('DELETE', `/compute/v2.1/servers/${created.id}`)).status, 204);
+    await aio.waitForServer(created.id, ['DELETED'], 30_000);
+    delete servers.vdpa2;
   });
 
   test('an image without data (the bootstrap\'s cirros) fails the build on a libvirt host with a clear fault', { timeout: 60_000 }, async () => {
