@@ -23,6 +23,20 @@ module.exports = {
       to: { path: '^node_modules/(kysely|pg|better-sqlite3)/|^src/storage/(db|pipelining|precompiled|inTransaction|groupCommit|pgConnection|pgPipeline)\\.ts$' },
     },
     {
+      name: 'database-only-in-storage',
+      comment: 'Only src/storage talks to the database: others hold a Unit or a Reader (src/storage/unit.ts), never a Kysely handle.',
+      severity: 'error',
+      from: { pathNot: '^src/storage/' },
+      to: { path: '^node_modules/(kysely|pg|better-sqlite3)/' },
+    },
+    {
+      name: 'storage-internals-private',
+      comment: 'How statements run (group commit, pipelining, deferred writes, prepared and precompiled statements, the handles behind a Unit) is private to src/storage.',
+      severity: 'error',
+      from: { pathNot: '^src/storage/' },
+      to: { path: '^src/storage/(internal/|pipelining|precompiled|inTransaction|groupCommit|pgConnection|pgPipeline|limitOne|preparingPool|statementCache|sqlProfile)' },
+    },
+    {
       name: 'services-not-into-api',
       comment: 'Services (and lifecycle, operations) sit below the API layer: routes call them, not the other way round.',
       severity: 'error',

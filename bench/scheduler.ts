@@ -34,6 +34,7 @@ import { generatedInventoryJson } from './lib/inventoryFile.js';
 import { MemoryScheduler } from './lib/memoryIndex.js';
 import { round } from './lib/stats.js';
 import { machineReferenceMs } from './lib/machineReference.js';
+import { asUnit } from '../test/helpers/storageAccess.js';
 
 function count(v: string): number {
   const n = Number.parseInt(v, 10);
@@ -119,11 +120,11 @@ async function databaseFigure(inventory: HostInventoryEntry[], decisions: number
     const ratios = { cpu: DEFAULT_CONFIG.cpu_allocation_ratio, ram: DEFAULT_CONFIG.ram_allocation_ratio, disk: DEFAULT_CONFIG.disk_allocation_ratio };
     let t = performance.now();
     for (const entry of inventory) {
-      await registerHost(store.db, {
+      await registerHost(asUnit(store.db), {
         host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
         vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb, versions: entry.versions, vdpaUnsupportedReason: null,
       }, ratios);
-      await syncInventory(store.db, entry.name, await devicesOf(entry));
+      await syncInventory(asUnit(store.db), entry.name, await devicesOf(entry));
     }
     const registerMs = performance.now() - t;
     log(`${inventory.length} hosts registered in the database in ${Math.round(registerMs)} ms`);

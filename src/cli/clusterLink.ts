@@ -24,7 +24,7 @@ export function clusterLink(
   log: Logger,
 ): ClusterLink {
   let outage = false;
-  const bus = new NotificationBus(databaseUrl, store.db, {
+  const bus = new NotificationBus(databaseUrl, store.reader, {
     onError(err, what) {
       if (what === 'publish') {
         log.debug({ err }, 'cluster notification not sent (agents still poll)');

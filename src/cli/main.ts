@@ -48,7 +48,7 @@ program
     const hostNames = aio.agents.map((a) => a.host).join(', ') || 'none';
     process.stderr.write([
       '',
-      `vdpa-compute is listening on ${aio.url} (database: ${aio.ctx.store.dialect})`,
+      `vdpa-compute is listening on ${aio.url} (database: ${aio.ctx.store.backend})`,
       ...(aio.ctx.publicUrl !== aio.url ? [`advertised endpoint: ${aio.ctx.publicUrl}`] : []),
       `simulated compute hosts: ${hostNames}`,
       `clouds file: ${aio.cloudsYaml}`,

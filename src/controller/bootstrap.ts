@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../storage/schema.js';
+import { flavorExists, imageIdNamed, networkIdNamed, subnetIdNamed } from '../storage/repositories/bootstrapRows.js';
+import { getSetting, putSetting } from '../storage/repositories/settings.js';
 import { createImage } from './services/images.js';
 import { createFlavor } from './services/flavors.js';
 import {
@@ -9,6 +9,7 @@ import { writeCloudsYaml } from './cloudsYaml.js';
 import type { ControllerContext } from './context.js';
 import { createNetwork, createSubnet } from './services/networking.js';
 import { generatePassword, verifyPassword } from './services/passwords.js';
+import type { Unit } from '../storage/unit.js';
 
 export interface BootstrapResult {
   adminPassword: string;
@@ -26,20 +27,19 @@ const FLAVORS = [
 ];
 
 /** A generated password is stored so that later starts (and clouds.yaml) reuse it. */
-async function storedPassword(db: Kysely<Database>, key: string, given?: string): Promise<string> {
-  const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
-  const password = given ?? row?.value ?? generatePassword();
-  if (!row) await db.insertInto('settings').values({ key, value: password }).execute();
-  else if (row.value !== password) await db.updateTable('settings').set({ value: password }).where('key', '=', key).execute();
+async function storedPassword(db: Unit, key: string, given?: string): Promise<string> {
+  const stored = await getSetting(db, key);
+  const password = given ?? stored ?? generatePassword();
+  if (stored !== password) await putSetting(db, key, password);
   return password;
 }
 
-async function ensureProject(db: Kysely<Database>, name: string, description: string) {
+async function ensureProject(db: Unit, name: string, description: string) {
   return (await findProject(db, { name })) ?? createProject(db, { name, description });
 }
 
 /** Creates the user, or brings an existing one's password in line with the stored one. */
-async function ensureUser(db: Kysely<Database>, name: string, password: string, projectId: string, role: RoleName) {
+async function ensureUser(db: Unit, name: string, password: string, projectId: string, role: RoleName) {
   let user = await findUser(db, { name });
   if (!user) user = await createUser(db, { name, password, defaultProjectId: projectId });
   else if (!(await verifyPassword(password, user.password_hash))) await setPassword(db, user.id, password);
@@ -79,7 +79,14 @@ async function bootstrapOnce(
   ctx: ControllerContext,
   opts: { adminPassword?: string; dataDir: string; publicUrl: string },
 ): Promise<BootstrapResult> {
-  const db = ctx.store.db;
+  // One unit: a bootstrap interrupted half-way leaves nothing half-made.
+  const made = await ctx.store.transact((db) => bootstrapRows(db, opts));
+  await writeCloudsYaml(opts.dataDir, opts.publicUrl, { adminPassword: made.adminPassword, demoPassword: made.demoPassword });
+  ctx.log.info({ dataDir: opts.dataDir }, 'bootstrap complete');
+  return made;
+}
+
+async function bootstrapRows(db: Unit, opts: { adminPassword?: string }): Promise<BootstrapResult> {
   const adminPassword = await storedPassword(db, 'admin_password', opts.adminPassword);
   const demoPassword = await storedPassword(db, 'demo_password');
   const agentPassword = await storedPassword(db, 'agent_password');
@@ -92,33 +99,29 @@ async function bootstrapOnce(
   await ensureUser(db, 'compute-agent', agentPassword, service.id, 'service');
 
   for (const f of FLAVORS) {
-    const exists = await db.selectFrom('flavors').select('id')
-      .where((eb) => eb.or([eb('id', '=', f.id), eb('name', '=', f.name)])).executeTakeFirst();
-    if (!exists) await createFlavor(db, f);
+    if (!(await flavorExists(db, f.id, f.name))) await createFlavor(db, f);
   }
 
-  if (!(await db.selectFrom('images').select('id').where('name', '=', 'cirros').executeTakeFirst())) {
+  if (!(await imageIdNamed(db, 'cirros'))) {
     await createImage(db, {
       name: 'cirros', status: 'active', visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare',
       size: 16338944, owner: admin.id,
     });
   }
 
-  let network = await db.selectFrom('networks').select('id').where('name', '=', 'vdpa-net').executeTakeFirst();
-  if (!network) {
-    network = await createNetwork(db, {
+  let networkId = await networkIdNamed(db, 'vdpa-net');
+  if (!networkId) {
+    ({ id: networkId } = await createNetwork(db, {
       name: 'vdpa-net', projectId: admin.id, shared: true, physicalNetwork: 'physnet0', networkType: 'vlan',
       segmentationId: 100, mtu: 1500,
-    });
+    }));
   }
-  if (!(await db.selectFrom('subnets').select('id').where('name', '=', 'vdpa-subnet').executeTakeFirst())) {
+  if (!(await subnetIdNamed(db, 'vdpa-subnet'))) {
     await createSubnet(db, {
-      name: 'vdpa-subnet', networkId: network.id, projectId: admin.id, cidr: '10.0.0.0/24', ipVersion: 4,
+      name: 'vdpa-subnet', networkId, projectId: admin.id, cidr: '10.0.0.0/24', ipVersion: 4,
       gatewayIp: '10.0.0.1',
     });
   }
 
-  await writeCloudsYaml(opts.dataDir, opts.publicUrl, { adminPassword, demoPassword });
-  ctx.log.info({ dataDir: opts.dataDir }, 'bootstrap complete');
   return { adminPassword, demoPassword, agentPassword };
 }

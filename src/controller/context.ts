@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Store } from '../storage/db.js';
+import type { Storage } from '../storage/db.js';
 
 export interface AuthContext {
   userId: string;
@@ -27,7 +27,7 @@ export interface HostSignals {
 
 /** Everything a request handler or controller service may use; no state of its own beyond caches. */
 export interface ControllerContext {
-  store: Store;
+  store: Storage;
   config: Config;
   log: Logger;
   tokens: TokenService;

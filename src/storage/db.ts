@@ -12,6 +12,8 @@ import { operationsMigration } from './migrations/006_operations.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
+import { readerOver, unitOver } from './internal/handles.js';
+import type { Reader, Unit } from './unit.js';
 import { runTransactionStatementsDirectly } from './inTransaction.js';
 import { preparingPool } from './preparingPool.js';
 import { withStatementCache } from './statementCache.js';
@@ -19,20 +21,49 @@ import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
-export interface Store {
-  db: Kysely<Database>;
-  dialect: Dialect;
+export interface TransactOptions {
   /**
-   * Runs `work` in a transaction and resolves once it has committed. On
-   * SQLite, transactions asked for together share one commit (groupCommit.ts).
+   * Reads that must agree with each other across tables (an audit). SQLite
+   * units are serializable already; PostgreSQL's default is read committed.
    */
-  transact<T>(work: TransactionWork<T>): Promise<T>;
+  consistentSnapshot?: boolean;
+}
+
+/** What code outside storage holds: units of work and a reader, never a database handle. */
+export interface Storage {
+  /** Which database this is, for logs and operator output only. */
+  readonly backend: Dialect;
+  /**
+   * True when this process alone uses the database (SQLite): nothing it
+   * held before a restart can be held by anyone else.
+   */
+  readonly singleProcess: boolean;
+  /** Reads outside any transaction. */
+  readonly reader: Reader;
+  /**
+   * Runs `work` as one unit of work in a transaction and resolves once it
+   * has committed. On SQLite, units asked for together share one commit
+   * (groupCommit.ts).
+   */
+  transact<T>(work: TransactionWork<T>, options?: TransactOptions): Promise<T>;
+  /**
+   * Work whose statements each stand alone (one conditional update: a
+   * lease, a heartbeat): no transaction is opened and each statement commits
+   * by itself, in one round trip.
+   */
+  autocommit<T>(work: TransactionWork<T>): Promise<T>;
   /**
    * Hosts whose devices, pools or claimed resources this process's writes
    * changed, delivered after their transaction committed (devices/changeFeed.ts).
    */
   deviceChanges: DeviceChangeFeed;
   close(): Promise<void>;
+}
+
+/** The store as storage itself, migrations and tests see it: with its Kysely handle. */
+export interface Store extends Storage {
+  db: Kysely<Database>;
+  dialect: Dialect;
 }
 
 /** Versioned migrations, in order; a new one is appended, never edited. */
@@ -93,12 +124,14 @@ export async function openStore(url: string): Promise<Store> {
     pool.on('error', () => undefined);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
     const pgDb = db;
-    transact = async (work) => {
+    transact = async (work, options) => {
       // Device changes are delivered once the transaction committed, never when it rolled back.
       const changes = new PendingDeviceChanges(deviceChanges);
-      const value = await pgDb.transaction().execute((trx) => {
+      let begin = pgDb.transaction();
+      if (options?.consistentSnapshot) begin = begin.setIsolationLevel('repeatable read');
+      const value = await begin.execute((trx) => {
         collectDeviceChanges(trx, changes);
-        return work(trx);
+        return work(unitOver(trx, true));
       });
       changes.committed();
       return value;
@@ -121,7 +154,8 @@ export async function openStore(url: string): Promise<Store> {
     const statements = withStatementCache(sqlite);
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
     runTransactionStatementsDirectly(db, statements);
-    transact = groupCommit(db, sqlite, deviceChanges);
+    const grouped = groupCommit(db, sqlite, deviceChanges);
+    transact = (work) => grouped(work);
   }
   attachDeviceChangeFeed(db, deviceChanges);
   const migrator = new Migrator({ db, provider: new StaticMigrations(dialect) });
@@ -135,5 +169,23 @@ export async function openStore(url: string): Promise<Store> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`);
   }
-  return { db, dialect, transact, deviceChanges, close };
+  const postgres = dialect === 'postgres';
+  const alone = unitOver(db, postgres);
+  return {
+    db, dialect, backend: dialect, singleProcess: !postgres, reader: readerOver(db, postgres),
+    transact, autocommit: (work) => work(alone), deviceChanges, close,
+  };
+}
+
+/**
+ * Runs `work` in the caller's unit when given one, else in a unit of its
+ * own: a service that is called both on its own and as part of a larger
+ * unit of work (a port created with its server) takes either.
+ */
+export function inUnit<T>(target: Unit | Storage, work: (unit: Unit) => Promise<T>): Promise<T> {
+  return isStorage(target) ? target.transact(work) : work(target);
+}
+
+export function isStorage(target: Unit | Storage): target is Storage {
+  return typeof (target as Storage).transact === 'function';
 }

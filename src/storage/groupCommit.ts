@@ -2,11 +2,13 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { collectDeviceChanges, PendingDeviceChanges, type DeviceChangeFeed } from './devices/changeFeed.js';
 import { execute } from './inTransaction.js';
+import { unitOver } from './internal/handles.js';
 import type { Database } from './schema.js';
+import type { Unit } from './unit.js';
 
-export type TransactionWork<T> = (trx: Kysely<Database>) => Promise<T>;
+export type TransactionWork<T> = (unit: Unit) => Promise<T>;
 
-interface Unit {
+interface QueuedUnit {
   work: TransactionWork<unknown>;
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -33,7 +35,7 @@ class BatchLost extends Error {}
  * isolation is as before: units run strictly one after another.
  */
 export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database, changes: DeviceChangeFeed, maxUnits = 256) {
-  let queue: Unit[] = [];
+  let queue: QueuedUnit[] = [];
   let scheduled = false;
 
   const schedule = () => {
@@ -53,10 +55,11 @@ export function groupCommit(db: Kysely<Database>, sqlite: BetterSqlite3.Database
     try {
       await db.transaction().execute(async (trx) => {
         collectDeviceChanges(trx, deviceChanges);
+        const handle = unitOver(trx, false);
         for (const unit of batch) {
           await execute(trx, SAVEPOINT);
           try {
-            const value = await unit.work(trx);
+            const value = await unit.work(handle);
             await execute(trx, RELEASE);
             deviceChanges.unitDone();
             outcomes.push({ ok: true, value });

@@ -1,6 +1,7 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
+import { dbOf } from './internal/handles.js';
+import type { Reader } from './unit.js';
 import pg from 'pg';
-import type { Database } from './schema.js';
 
 /** How a process's LISTEN connection shows in pg_stat_activity (operators and tests find it by this). */
 export function listenApplicationName(pid = process.pid): string {
@@ -33,7 +34,7 @@ export class NotificationBus {
 
   constructor(
     private readonly url: string,
-    private readonly db: Kysely<Database>,
+    private readonly reader: Reader,
     private readonly o: NotificationBusOptions = {},
   ) {}
 
@@ -54,7 +55,7 @@ export class NotificationBus {
    */
   publish(channel: string, payloads: string[]): void {
     if (this.closed || payloads.length === 0) return;
-    sql`select pg_notify(${channel}, p) from unnest(${payloads}::text[]) as p`.execute(this.db)
+    sql`select pg_notify(${channel}, p) from unnest(${payloads}::text[]) as p`.execute(dbOf(this.reader))
       .catch((err: Error) => this.o.onError?.(err, 'publish'));
   }
 

@@ -1,13 +1,22 @@
-import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import { Kysely, type Compilable, type CompiledQuery, type QueryResult } from 'kysely';
 import { execute } from './inTransaction.js';
+import { dbOf } from './internal/handles.js';
 import type { Database } from './schema.js';
+import type { Session } from './unit.js';
 
 /** Stands for a named value while the query is built; each run puts its own value there. */
 class Slot {
   constructor(readonly name: string) {}
 }
 
-type Slots<P> = { readonly [K in keyof P]: P[K] };
+declare const placeholder: unique symbol;
+/**
+ * What the builder gets for each value: a stand-in recorded where the query
+ * uses it, typed as the value (so Kysely checks it against its column) but
+ * branded, since it holds no value while the query is built.
+ */
+type Placeholder<T> = T & { readonly [placeholder]: true };
+type Slots<P> = { readonly [K in keyof P]: Placeholder<P[K]> };
 
 interface Plan {
   compiled: CompiledQuery;
@@ -52,17 +61,21 @@ export function precompiled<P extends Record<string, unknown>, R = unknown>(
 
   return {
     async run(db: Kysely<Database>, values: P): Promise<QueryResult<R>> {
-      return execute(db, this.compile(db, values));
+      return execute(db, compileOn(db, values));
     },
     /** The statement with these values, to run later (deferWrite). */
     compile(db: Kysely<Database>, values: P): CompiledQuery<R> {
-      const plan = planFor(db);
-      const parameters = plan.values.map((v) => ('name' in v ? values[v.name] : v.fixed));
-      return { ...plan.compiled, parameters } as CompiledQuery<R>;
+      return compileOn(db, values);
     },
-    /** The SQL text this dialect runs (tests, profiles). */
-    sql(db: Kysely<Database>): string {
-      return planFor(db).compiled.sql;
+    /** The SQL text this dialect runs (tests, profiles); takes a session too. */
+    sql(handle: Kysely<Database> | Session): string {
+      return planFor(handle instanceof Kysely ? handle : dbOf(handle)).compiled.sql;
     },
   };
+
+  function compileOn(db: Kysely<Database>, values: P): CompiledQuery<R> {
+    const plan = planFor(db);
+    const parameters = plan.values.map((v) => ('name' in v ? values[v.name] : v.fixed));
+    return { ...plan.compiled, parameters } as CompiledQuery<R>;
+  }
 }

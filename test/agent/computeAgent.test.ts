@@ -21,6 +21,7 @@ import { getGuest, setDesiredGuest } from '../../src/storage/repositories/guests
 import { vdpaHost } from '../helpers/allInOneProcess.js';
 import { guestSpec } from '../domain/guest/fixtures.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
+import { kysely, asUnit } from '../helpers/storageAccess.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = pino({ level: 'silent' });
@@ -67,10 +68,10 @@ describe('compute agent jobs', () => {
       // The agent has polled once and is idle: its fallback poll is at least 500 ms away.
       await sleep(30);
       const uuid = randomUUID();
-      await setDesiredGuest(c.ctx.store.db, uuid, entry.name, 'absent', { uuid, name: 'g' } as unknown as GuestSpec);
+      await c.ctx.store.autocommit((u) => setDesiredGuest(u, uuid, entry.name, 'absent', { uuid, name: 'g' } as unknown as GuestSpec));
       const t0 = Date.now();
       c.ctx.signals.notify(entry.name);
-      while (await getGuest(c.ctx.store.db, uuid, entry.name)) {
+      while (await getGuest(c.ctx.store.reader, uuid, entry.name)) {
         if (Date.now() - t0 > 2_000) throw new Error('the guest was never applied');
         await sleep(5);
       }
@@ -153,14 +154,14 @@ describe('a guest wanted stopped that the hypervisor lost', () => {
       try {
         const uuid = randomUUID();
         const spec = { ...guestSpec({ uuid, name: 'instance-lost', interfaces: [] }) };
-        await setDesiredGuest(c.ctx.store.db, uuid, entry.name, 'shutoff', spec);
+        await c.ctx.store.autocommit((u) => setDesiredGuest(u, uuid, entry.name, 'shutoff', spec));
         c.ctx.signals.notify(entry.name);
         const t0 = Date.now();
-        let row = await getGuest(c.ctx.store.db, uuid, entry.name);
+        let row = await getGuest(c.ctx.store.reader, uuid, entry.name);
         while (row && row.observed_generation !== row.generation) {
           if (Date.now() - t0 > 5_000) throw new Error('the guest was never applied');
           await sleep(10);
-          row = await getGuest(c.ctx.store.db, uuid, entry.name);
+          row = await getGuest(c.ctx.store.reader, uuid, entry.name);
         }
         assert.equal(row?.error, null);
         assert.equal(row?.observed_state, 'shutoff');

@@ -26,6 +26,7 @@ import { getGuest, setDesiredGuest } from '../../src/storage/repositories/guests
 import { vdpaHost } from '../helpers/allInOneProcess.js';
 import { startProxy, type Proxy } from '../helpers/httpProxy.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
+import { kysely, asUnit } from '../helpers/storageAccess.js';
 
 const registration = (host: string): HostRegistration => ({
   host, serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '192.0.2.9', vcpus: 8, memoryMb: 16384, diskGb: 100,
@@ -40,7 +41,7 @@ describe('a link with several controller URLs fails over between them', () => {
   let b: Proxy;
   const credential = () => ({ username: 'compute-agent', password: c.agentPassword, projectName: 'service' });
   const reports = async (host: string) =>
-    (await c.ctx.store.db.selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
+    (await kysely(c.ctx.store).selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
 
   before(async () => {
     c = await startTestController();
@@ -110,7 +111,7 @@ describe('a link with several controller URLs fails over between them', () => {
       b.mode = 'up';
       await call;
       assert.equal(link.controllerUrl, b.url);
-      assert.ok(await c.ctx.store.db.selectFrom('compute_nodes').select('host').where('host', '=', host).executeTakeFirst());
+      assert.ok(await kysely(c.ctx.store).selectFrom('compute_nodes').select('host').where('host', '=', host).executeTakeFirst());
     } finally {
       a.mode = 'up';
       b.mode = 'up';
@@ -153,11 +154,11 @@ describe('a link with several controller URLs fails over between them', () => {
       await a.stop();
       const uuid = randomUUID();
       const spec: GuestSpec = { uuid, name: 'instance-cli', displayName: 'cli', vcpus: 1, memoryMb: 512, diskGb: 1, imageRef: 'cirros', interfaces: [], hostdevs: [] };
-      await setDesiredGuest(c.ctx.store.db, uuid, name, 'running', spec);
+      await c.ctx.store.autocommit((u) => setDesiredGuest(u, uuid, name, 'running', spec));
       c.ctx.signals.notify(name);
       const t0 = Date.now();
       for (;;) {
-        const row = await getGuest(c.ctx.store.db, uuid, name);
+        const row = await getGuest(c.ctx.store.reader, uuid, name);
         if (row?.observed_state === 'running') break;
         if (Date.now() - t0 > 15_000) throw new Error(`the guest was never reported: ${JSON.stringify(row)}`);
         await new Promise((r) => setTimeout(r, 50));

@@ -19,6 +19,7 @@ import { parseHostInventory } from '../../src/domain/inventory/hostInventory.js'
 import { setDesiredGuest } from '../../src/storage/repositories/guests.js';
 import { vdpaHost } from '../helpers/allInOneProcess.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
+import { kysely, asUnit } from '../helpers/storageAccess.js';
 
 const spec = (name: string): GuestSpec => ({
   uuid: randomUUID(), name, displayName: name, vcpus: 1, memoryMb: 512, diskGb: 1, imageRef: 'cirros', interfaces: [], hostdevs: [],
@@ -46,7 +47,7 @@ describe('a hung operation on a simulated host', () => {
   after(async () => { await c?.close(); });
 
   const reportCount = async (host: string) =>
-    (await c.ctx.store.db.selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
+    (await kysely(c.ctx.store).selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
 
   test('holds only its guest: heartbeats go on, the next guest is spawned, and the agent still stops', async () => {
     const name = `hang-${randomUUID().slice(0, 8)}`;
@@ -55,7 +56,7 @@ describe('a hung operation on a simulated host', () => {
     await agent.start();
     try {
       const hung = spec('instance-hung');
-      await setDesiredGuest(c.ctx.store.db, hung.uuid, name, 'running', hung);
+      await c.ctx.store.autocommit((u) => setDesiredGuest(u, hung.uuid, name, 'running', hung));
       c.ctx.signals.notify(name);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await driver.status(hung.uuid), null, 'the hung spawn did nothing');
@@ -63,14 +64,14 @@ describe('a hung operation on a simulated host', () => {
       const beats = await reportCount(name);
       const next = spec('instance-next');
       const t0 = Date.now();
-      await setDesiredGuest(c.ctx.store.db, next.uuid, name, 'running', next);
+      await c.ctx.store.autocommit((u) => setDesiredGuest(u, next.uuid, name, 'running', next));
       c.ctx.signals.notify(name);
       while ((await driver.status(next.uuid))?.state !== 'running') {
         if (Date.now() - t0 > 10_000) throw new Error('the second guest was never spawned');
         await new Promise((r) => setTimeout(r, 20));
       }
       assert.ok(await reportCount(name) > beats + 3, 'heartbeats stopped while the spawn hung');
-      const row = await c.ctx.store.db.selectFrom('guests').select(['observed_generation']).where('instance_uuid', '=', hung.uuid).executeTakeFirstOrThrow();
+      const row = await kysely(c.ctx.store).selectFrom('guests').select(['observed_generation']).where('instance_uuid', '=', hung.uuid).executeTakeFirstOrThrow();
       assert.ok(!row.observed_generation, 'the hung guest was reported');
     } finally {
       const t = Date.now();

@@ -13,6 +13,7 @@ import type { HostRegistration } from '../../src/protocol/agentProtocol.js';
 import type { TrackedDevice } from '../../src/domain/pci/device.js';
 import { startProxy, type Proxy } from '../helpers/httpProxy.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 function registration(host: string): HostRegistration {
   return {
@@ -82,7 +83,7 @@ describe('agent API and HTTP controller link', () => {
     const broken = await fetch(`${c.url}/agent/v1/hosts/h1/inventory`, { method: 'PUT', headers, body: JSON.stringify({ host: 'h1', devices: [{ address: 1 }] }) });
     assert.equal(broken.status, 400);
     assert.ok((await broken.json() as any).badRequest);
-    const row = await c.ctx.store.db.selectFrom('compute_nodes').select('host').where('host', 'in', ['h1', 'h2']).execute();
+    const row = await kysely(c.ctx.store).selectFrom('compute_nodes').select('host').where('host', 'in', ['h1', 'h2']).execute();
     assert.deepEqual(row, []);
   });
 
@@ -91,24 +92,24 @@ describe('agent API and HTTP controller link', () => {
     const host = `remote-${randomUUID().slice(0, 8)}`;
     await link.registerHost(registration(host));
     await link.registerHost(registration(host));
-    const services = await c.ctx.store.db.selectFrom('services').selectAll().where('host', '=', host).execute();
+    const services = await kysely(c.ctx.store).selectFrom('services').selectAll().where('host', '=', host).execute();
     assert.equal(services.length, 1);
-    const node = await c.ctx.store.db.selectFrom('compute_nodes').selectAll().where('host', '=', host).executeTakeFirstOrThrow();
+    const node = await kysely(c.ctx.store).selectFrom('compute_nodes').selectAll().where('host', '=', host).executeTakeFirstOrThrow();
     assert.equal(node.vcpus, 8);
     assert.equal(node.host_ip, '192.0.2.7');
 
     const devices = [vdpaDevice('0000:06:00.1', 0), vdpaDevice('0000:06:00.2', 1)];
     await link.reportInventory({ host, devices });
     await link.reportInventory({ host, devices });
-    const rows = await c.ctx.store.db.selectFrom('pci_devices').select(['address', 'status', 'vdpa_chardev']).where('host', '=', host).orderBy('address').execute();
+    const rows = await kysely(c.ctx.store).selectFrom('pci_devices').select(['address', 'status', 'vdpa_chardev']).where('host', '=', host).orderBy('address').execute();
     assert.deepEqual(rows, [
       { address: '0000:06:00.1', status: 'available', vdpa_chardev: '/dev/vhost-vdpa-0' },
       { address: '0000:06:00.2', status: 'available', vdpa_chardev: '/dev/vhost-vdpa-1' },
     ]);
 
-    const before = (await c.ctx.store.db.selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
+    const before = (await kysely(c.ctx.store).selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
     await link.heartbeat(host);
-    const afterCount = (await c.ctx.store.db.selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
+    const afterCount = (await kysely(c.ctx.store).selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
     assert.equal(afterCount, before + 1);
 
     assert.deepEqual(await link.pendingGuests(host), []);
@@ -151,7 +152,7 @@ describe('agent API and HTTP controller link', () => {
     assert.equal(done, false, 'the call finished while the controller was down');
     proxy.down = false;
     await call;
-    const node = await c.ctx.store.db.selectFrom('compute_nodes').select('host').where('host', '=', host).executeTakeFirst();
+    const node = await kysely(c.ctx.store).selectFrom('compute_nodes').select('host').where('host', '=', host).executeTakeFirst();
     assert.equal(node?.host, host);
     link.close();
   });

@@ -15,6 +15,7 @@ import { HttpControllerLink } from '../../src/agent/httpControllerLink.js';
 import { libvirtHostDiscovery } from '../../src/agent/libvirtHost.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
 import { buildSysfs, type FixtureHost } from './discovery/sysfsFixture.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 const HOST = 'hv-sysfs';
 const PF = '0000:06:00.0';
@@ -206,7 +207,7 @@ describe('rediscovery through the remote agent chain (sysfs fixture)', () => {
     });
     await periodic.start();
     try {
-      const count = async () => (await c.ctx.store.db.selectFrom('pci_devices').select('address').where('host', '=', `${HOST}-p`).execute()).length;
+      const count = async () => (await kysely(c.ctx.store).selectFrom('pci_devices').select('address').where('host', '=', `${HOST}-p`).execute()).length;
       const start = await count();
       assert.ok(start > 0);
       // Any VF still in the tree: on this host nothing holds it, so it is simply removed.

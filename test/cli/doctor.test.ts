@@ -20,6 +20,7 @@ import { registerHost } from '../../src/storage/repositories/hosts.js';
 import { insertInstance } from '../../src/storage/repositories/instances.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 import { vdpaInventoryYaml } from '../helpers/inventoryYaml.js';
+import { asUnit } from '../helpers/storageAccess.js';
 
 const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const LIMIT = { timeout: 90_000 };
@@ -45,16 +46,16 @@ const HOST = vdpaInventoryYaml('h1', ['0000:06:00.0'], 4);
 
 async function seed(store: Store): Promise<void> {
   const [entry] = parseHostInventory(HOST, 'test');
-  await registerHost(store.db, {
+  await registerHost(asUnit(store.db), {
     host: 'h1', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
     versions: entry!.versions, vdpaUnsupportedReason: null,
   }, { cpu: 1, ram: 1, disk: 1 });
-  await syncInventory(store.db, 'h1', applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
+  await syncInventory(asUnit(store.db), 'h1', applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
 }
 
 /** A claim whose server does not exist (a leak), and a guest record of a server that is gone. */
 async function plantLeaks(store: Store, tag: string): Promise<void> {
-  await store.transact((trx) => claimOnHost(trx, store.dialect, {
+  await store.transact((trx) => claimOnHost(trx, {
     host: 'h1', consumer: `ghost-${tag}`, instanceUuid: `ghost-${tag}`, vcpus: 1, memoryMb: 256, diskGb: 1,
     pciRequests: [requestForPort({ id: `p-${tag}`, vnicType: 'vdpa', physicalNetwork: 'physnet0' })!],
   }));

@@ -6,10 +6,11 @@ import { parse } from 'yaml';
 import { bootstrap } from '../../src/controller/bootstrap.js';
 import { verifyPassword } from '../../src/controller/services/passwords.js';
 import { startTestController, withPostgresDatabase, type TestController } from '../helpers/testController.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 /** Everything bootstrap creates, in a form that can be compared across runs. */
 async function snapshot(c: TestController) {
-  const db = c.ctx.store.db;
+  const db = kysely(c.ctx.store);
   return {
     projects: await db.selectFrom('projects').select(['id', 'name']).orderBy('name').execute(),
     users: await db.selectFrom('users').select(['id', 'name', 'default_project_id']).orderBy('name').execute(),
@@ -71,7 +72,7 @@ describe('bootstrap', () => {
     await withPostgresDatabase(async (databaseUrl) => {
       const c = await startTestController({ databaseUrl });
       try {
-        assert.equal(c.ctx.store.dialect, 'postgres');
+        assert.equal(c.ctx.store.backend, 'postgres');
         await checkBootstrap(c);
       } finally {
         await c.close();
@@ -82,7 +83,7 @@ describe('bootstrap', () => {
   it('stores passwords only as salted scrypt hashes', async () => {
     const c = await startTestController();
     try {
-      const users = await c.ctx.store.db.selectFrom('users').select(['name', 'password_hash']).orderBy('name').execute();
+      const users = await kysely(c.ctx.store).selectFrom('users').select(['name', 'password_hash']).orderBy('name').execute();
       for (const u of users) assert.match(u.password_hash, /^scrypt\$\d+\$\d+\$\d+\$[\w-]+\$[\w-]+$/);
       const admin = users.find((u) => u.name === 'admin')!;
       assert.equal(await verifyPassword(c.adminPassword, admin.password_hash), true);
@@ -97,7 +98,7 @@ describe('bootstrap', () => {
     try {
       const res = await bootstrap(c.ctx, { dataDir: c.dataDir, publicUrl: c.url, adminPassword: 'chosen-by-operator' });
       assert.equal(res.adminPassword, 'chosen-by-operator');
-      const admin = await c.ctx.store.db.selectFrom('users').select('password_hash').where('name', '=', 'admin').executeTakeFirstOrThrow();
+      const admin = await kysely(c.ctx.store).selectFrom('users').select('password_hash').where('name', '=', 'admin').executeTakeFirstOrThrow();
       assert.equal(await verifyPassword('chosen-by-operator', admin.password_hash), true);
       const later = await bootstrap(c.ctx, { dataDir: c.dataDir, publicUrl: c.url });
       assert.equal(later.adminPassword, 'chosen-by-operator');

@@ -14,6 +14,7 @@ import { openStore, type Store } from '../../src/storage/db.js';
 import { claimOnHost, releaseConsumer } from '../../src/storage/repositories/claims.js';
 import { registerFleet, schedulerContext } from '../helpers/schedulerFleet.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
+import { asUnit } from '../helpers/storageAccess.js';
 
 const FLAVOR = { id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1, ephemeral: 0, swap: 0, extra_specs: {} };
 
@@ -104,11 +105,11 @@ test('concurrent decisions spread over hosts; a committed release is back in the
       const heard: string[] = [];
       store.deviceChanges.subscribe((hosts) => heard.push(...hosts));
       await assert.rejects(store.transact(async (trx) => {
-        await releaseConsumer(trx, store.dialect, consumer);
+        await releaseConsumer(trx, consumer);
         throw new Error('rolled back');
       }), /rolled back/);
       assert.deepEqual(heard, [], 'a rolled-back release is not news');
-      await store.transact((trx) => releaseConsumer(trx, store.dialect, consumer));
+      await store.transact((trx) => releaseConsumer(trx, consumer));
       assert.deepEqual(heard, [first.host]);
       await index.settled();
       assert.equal(freeOn(first.host), 4, 'read again without waiting for the full reload');
@@ -130,7 +131,7 @@ test('a stale entry loses its claim gracefully: the next host is tried and the e
       // The other process takes every device of compute-0, which this index still believes free.
       for (let i = 0; i < 2; i++) {
         const uuid = randomUUID();
-        await other.db.transaction().execute((trx) => claimOnHost(trx, other.dialect, {
+        await other.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
           host: 'compute-0', consumer: uuid, instanceUuid: uuid, vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: vdpaRequest().pciRequests,
         }));
       }

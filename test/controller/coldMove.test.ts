@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { devicesOfConsumer } from '../../src/storage/repositories/pciDevices.js';
 import { listMigrations } from '../../src/storage/repositories/migrations.js';
 import { boot, free, HOSTS, rigOn, until, waitStatus, type Rig } from '../helpers/simulatedRig.js';
+import { kysely, asUnit } from '../helpers/storageAccess.js';
 
 for (const backend of ['sqlite', 'postgres'] as const) {
   describe(`cold move edge cases (${backend})`, () => {
@@ -19,16 +20,16 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       ]);
       assert.deepEqual([a.status, b.status].sort(), [202, 409]);
       await waitStatus(rig, s.id, ['VERIFY_RESIZE']);
-      const records = await listMigrations(rig.tc.ctx.store.db, { instanceUuid: s.id });
+      const records = await listMigrations(rig.tc.ctx.store.reader, { instanceUuid: s.id });
       assert.equal(records.length, 1);
       // In VERIFY_RESIZE the source VF belongs to the migration, the destination VF to the server.
-      const bySource = await devicesOfConsumer(rig.tc.ctx.store.db, records[0]!.uuid);
+      const bySource = await devicesOfConsumer(rig.tc.ctx.store.reader, records[0]!.uuid);
       assert.deepEqual(bySource.map((d) => d.host), [s.host]);
-      const byServer = await devicesOfConsumer(rig.tc.ctx.store.db, s.id);
+      const byServer = await devicesOfConsumer(rig.tc.ctx.store.reader, s.id);
       assert.deepEqual(byServer.map((d) => d.host), [records[0]!.dest_compute]);
       assert.equal((await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { confirmResize: null })).status, 204);
       assert.equal((await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { confirmResize: null })).status, 409);
-      assert.deepEqual(await devicesOfConsumer(rig.tc.ctx.store.db, records[0]!.uuid), []);
+      assert.deepEqual(await devicesOfConsumer(rig.tc.ctx.store.reader, records[0]!.uuid), []);
       await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`);
       await until('deleted', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
     });
@@ -53,9 +54,9 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const after = await port();
       assert.equal(after['binding:host_id'], s.host);
       assert.deepEqual(after['binding:profile'], before['binding:profile']);
-      const [m] = await listMigrations(rig.tc.ctx.store.db, { instanceUuid: s.id });
+      const [m] = await listMigrations(rig.tc.ctx.store.reader, { instanceUuid: s.id });
       assert.equal(m!.status, 'error');
-      const held = await devicesOfConsumer(rig.tc.ctx.store.db, s.id);
+      const held = await devicesOfConsumer(rig.tc.ctx.store.reader, s.id);
       assert.deepEqual(held.map((d) => [d.host, d.address]), [[s.host, before['binding:profile'].pci_slot]]);
       await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`);
       await until('deleted', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);

@@ -18,6 +18,7 @@ import { getGuest, guestsOfInstance, setDesiredGuest } from '../../src/storage/r
 import { updateInstance } from '../../src/storage/repositories/instances.js';
 import { readServerSnapshot } from '../../src/storage/repositories/operations.js';
 import { boot, free, HOSTS, server, startRig, until, waitStatus, type Rig } from '../helpers/simulatedRig.js';
+import { kysely, asUnit } from '../helpers/storageAccess.js';
 
 describe('a delete that missed a guest of a move', () => {
   let rig: Rig;
@@ -54,7 +55,7 @@ describe('a delete that missed a guest of a move', () => {
     const dest = moved['OS-EXT-SRV-ATTR:host'] as string;
     const { ctx } = rig.tc;
     // The snapshot a stopped server's move had when its destination guest came up (the next step shuts it off).
-    const rows = (await readServerSnapshot(ctx.store.db, s.id))!;
+    const rows = (await readServerSnapshot(ctx.store.reader, s.id))!;
     const snapshot = {
       ...rows, now: Date.now(),
       instance: { ...rows.instance, vmState: VmState.STOPPED, taskState: TaskState.RESIZE_MIGRATING },
@@ -67,7 +68,7 @@ describe('a delete that missed a guest of a move', () => {
     assert.equal((await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`)).status, 204);
     await until('the server gone', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
     await row.step(ctx, snapshot);
-    assert.deepEqual(await guestsOfInstance(ctx.store.db, s.id), [], 'no guest row for a server that is gone');
+    assert.deepEqual(await guestsOfInstance(ctx.store.reader, s.id), [], 'no guest row for a server that is gone');
     assert.equal(await rig.drivers.get(dest)!.status(s.id), null);
   });
 
@@ -75,7 +76,7 @@ describe('a delete that missed a guest of a move', () => {
     const s = await boot(rig, 'stale-evacuation');
     const { ctx } = rig.tc;
     // A stopped server rebuilt on its new host, its guest up there: the next step shuts it off.
-    const rows = (await readServerSnapshot(ctx.store.db, s.id))!;
+    const rows = (await readServerSnapshot(ctx.store.reader, s.id))!;
     const snapshot = { ...rows, now: Date.now(), instance: { ...rows.instance, vmState: VmState.STOPPED, taskState: TaskState.REBUILD_SPAWNING } };
     const row = EVACUATE_OPERATION.transitions.find((t) => t.state === TaskState.REBUILD_SPAWNING && t.when(snapshot));
     assert.ok(row, 'a row of the evacuation matches the snapshot');
@@ -84,6 +85,6 @@ describe('a delete that missed a guest of a move', () => {
     assert.equal((await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`)).status, 204);
     await until('the server gone', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
     await row.step(ctx, snapshot);
-    assert.deepEqual(await guestsOfInstance(ctx.store.db, s.id), []);
+    assert.deepEqual(await guestsOfInstance(ctx.store.reader, s.id), []);
   });
 });

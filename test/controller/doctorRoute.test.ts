@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestController } from '../helpers/testController.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 test('os-vdpa-doctor: admin 200 with the findings (nothing repaired), member 403', { timeout: 60_000 }, async (t) => {
   const tc = await startTestController();
@@ -13,7 +14,7 @@ test('os-vdpa-doctor: admin 200 with the findings (nothing repaired), member 403
 
   assert.deepEqual(await get('admin'), { status: 200, body: { findings: [] } });
 
-  await tc.ctx.store.db.insertInto('guests').values({
+  await kysely(tc.ctx.store).insertInto('guests').values({
     instance_uuid: 'gone-1', host: 'compute-9', desired_state: 'running', spec: '{}', generation: 1, observed_generation: 1,
     observed_state: 'running', domain_xml: null, error: null, updated_at: new Date().toISOString(),
   }).execute();
@@ -23,7 +24,7 @@ test('os-vdpa-doctor: admin 200 with the findings (nothing repaired), member 403
     [['guest-of-missing-server', { server: 'gone-1', host: 'compute-9' }, 'string', 'string']]);
   assert.deepEqual(Object.keys(sick.body.findings[0]).sort(), ['code', 'fix', 'ids', 'message']);
   // Audit only: the API repairs nothing.
-  assert.equal((await tc.ctx.store.db.selectFrom('guests').select('host').where('instance_uuid', '=', 'gone-1').execute()).length, 1);
+  assert.equal((await kysely(tc.ctx.store).selectFrom('guests').select('host').where('instance_uuid', '=', 'gone-1').execute()).length, 1);
 
   const member = await get('demo');
   assert.equal(member.status, 403);

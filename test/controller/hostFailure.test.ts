@@ -7,6 +7,7 @@ import { failWorkOnDownHosts } from '../../src/controller/lifecycle/hostFailure.
 import { getInstance } from '../../src/storage/repositories/instances.js';
 import { devicesOfHost } from '../../src/storage/repositories/pciDevices.js';
 import { startTestController } from '../helpers/testController.js';
+import { kysely, asUnit } from '../helpers/storageAccess.js';
 
 const HOSTS = `
 - name: silent-0
@@ -41,19 +42,19 @@ test('a build whose only host goes down is tried elsewhere, then ends in ERROR w
       body: JSON.stringify({ server: { name: 'orphan', imageRef: images.images[0].id, flavorRef: '1', networks: [{ port: port.port.id }] } }),
     })).json();
     const id = created.server.id;
-    for (let i = 0; i < 100 && (await getInstance(tc.ctx.store.db, id))?.taskState !== 'spawning'; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal((await getInstance(tc.ctx.store.db, id))?.taskState, 'spawning');
+    for (let i = 0; i < 100 && (await getInstance(tc.ctx.store.reader, id))?.taskState !== 'spawning'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await getInstance(tc.ctx.store.reader, id))?.taskState, 'spawning');
     assert.equal(await failWorkOnDownHosts(tc.ctx), 0, 'nothing happens while the host is up');
 
     await new Promise((r) => setTimeout(r, 1300));
     assert.equal(await failWorkOnDownHosts(tc.ctx), 1);
     // The failed attempt goes back to scheduling; with no other host, the reschedule ends the build.
-    for (let i = 0; i < 200 && (await getInstance(tc.ctx.store.db, id))?.taskState !== null; i++) await new Promise((r) => setTimeout(r, 20));
-    const failed = (await getInstance(tc.ctx.store.db, id))!;
+    for (let i = 0; i < 200 && (await getInstance(tc.ctx.store.reader, id))?.taskState !== null; i++) await new Promise((r) => setTimeout(r, 20));
+    const failed = (await getInstance(tc.ctx.store.reader, id))!;
     assert.equal(failed.vmState, 'error');
     assert.equal(failed.taskState, null);
     assert.match(failed.fault!.message, /silent-0 went down/);
-    assert.ok((await devicesOfHost(tc.ctx.store.db, 'silent-0')).every((d) => d.status === 'available'));
+    assert.ok((await devicesOfHost(tc.ctx.store.reader, 'silent-0')).every((d) => d.status === 'available'));
     const unbound = await (await fetch(`${tc.url}/network/v2.0/ports/${port.port.id}`, { headers })).json();
     assert.equal(unbound.port.device_id, '');
     assert.equal(unbound.port['binding:host_id'], '');

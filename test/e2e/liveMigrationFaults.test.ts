@@ -10,6 +10,7 @@ import { parseHostInventory, simulatedFunctions } from '../../src/domain/invento
 import { createAgentLink } from '../../src/controller/services/agentLink.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
 import { freeCount, vdpaHost } from '../helpers/allInOneProcess.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 /** A simulated host whose faults a test switches on: chardevs gone from /dev, NICs that refuse to unplug. */
 class FaultyDriver extends SimulatedDriver {
@@ -128,7 +129,7 @@ describe('live migration and interface attach roll back on agent failures', () =
     assert.equal(action.action, 'live-migration');
     assert.equal(action.result, 'Error');
     assert.match(action.message, /could not start on compute-\d: Unable to open '\/dev\/vhost-vdpa-\d' for vdpa device: No such file or directory/);
-    const row = await ctl.ctx.store.db.selectFrom('migrations').selectAll().where('instance_uuid', '=', serverId).orderBy('id', 'desc').executeTakeFirst();
+    const row = await kysely(ctl.ctx.store).selectFrom('migrations').selectAll().where('instance_uuid', '=', serverId).orderBy('id', 'desc').executeTakeFirst();
     assert.equal(row!.migration_type, 'live-migration');
     assert.equal(row!.status, 'error');
   });

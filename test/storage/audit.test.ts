@@ -7,6 +7,7 @@
  * live server's claims, and a re-audit finds only the stuck task.
  */
 import { after, before, describe, test } from 'node:test';
+import { kysely } from '../helpers/storageAccess.js';
 import assert from 'node:assert/strict';
 import { summarizePools } from '../../src/domain/pci/pools.js';
 import { reservedRoom } from '../../src/storage/devices/rowRoom.js';
@@ -34,7 +35,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
 
     test('clean after real operations; planted faults found; --fix repairs the safe ones; the stuck task stays', async () => {
       const { store } = rig.tc.ctx;
-      const { db } = store;
+      const db = kysely(store);
       const a = await boot(rig, `doctor-a-${backend}`);
       const b = await boot(rig, `doctor-b-${backend}`);
       assert.deepEqual(await auditDatabase(store, opts()), []);

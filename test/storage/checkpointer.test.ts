@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { CHECKPOINT_INTERVAL_MS, FALLBACK_AUTOCHECKPOINT_BYTES } from '../../src/storage/checkpointer.js';
 import { openStore } from '../../src/storage/db.js';
 import { sqliteFileWithPageSize } from '../helpers/sqliteFiles.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,7 +26,7 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
       // About 2 MB: far below the fallback threshold, so only the checkpoint thread can move it.
       for (let batch = 0; batch < 10; batch++) {
         await store.transact(async (trx) => {
-          for (let i = 0; i < 100; i++) await sql`insert into filler (v) values (${'x'.repeat(2000)})`.execute(trx);
+          for (let i = 0; i < 100; i++) await sql`insert into filler (v) values (${'x'.repeat(2000)})`.execute(kysely(trx));
         });
       }
       let size = before;

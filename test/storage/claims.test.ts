@@ -15,6 +15,7 @@ import { devicesOfHost } from '../../src/storage/repositories/pciDevices.js';
 import pg from 'pg';
 import { withPostgresDatabase } from '../helpers/testController.js';
 import { vdpaInventoryYaml } from '../helpers/inventoryYaml.js';
+import { asUnit } from '../helpers/storageAccess.js';
 
 const inventory = vdpaInventoryYaml;
 const HOST = inventory('h1', ['0000:06:00.0'], 4);
@@ -25,15 +26,15 @@ const pfRequest = (id: string) => requestForPort({ id, vnicType: 'direct-physica
 /** Registers the inventory's (one) host with its devices: h1 of HOST unless told otherwise. */
 async function seed(store: Store, inventory = HOST): Promise<void> {
   const [entry] = parseHostInventory(inventory, 'test');
-  await registerHost(store.db, {
+  await registerHost(asUnit(store.db), {
     host: entry!.name, serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
     versions: entry!.versions, vdpaUnsupportedReason: null,
   }, { cpu: 1, ram: 1, disk: 1 });
-  await syncInventory(store.db, entry!.name, applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
+  await syncInventory(asUnit(store.db), entry!.name, applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
 }
 
 async function free(store: Store): Promise<number> {
-  return (await devicesOfHost(store.db, 'h1')).filter((d) => d.status === 'available').length;
+  return (await devicesOfHost(asUnit(store.db), 'h1')).filter((d) => d.status === 'available').length;
 }
 
 async function pools(store: Store) {
@@ -46,14 +47,14 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     try {
       await seed(store);
       assert.equal(await free(store), 5);
-      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+      await store.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
         host: 'h1', consumer: 'vm-1', instanceUuid: 'vm-1', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('p1')],
       }));
       assert.equal(await free(store), 3);
-      const pf = (await devicesOfHost(store.db, 'h1')).find((d) => d.devType === 'type-PF')!;
+      const pf = (await devicesOfHost(asUnit(store.db), 'h1')).find((d) => d.devType === 'type-PF')!;
       assert.equal(pf.status, 'unavailable');
       assert.deepEqual((await pools(store)).map((p) => [p.dev_type, p.free, p.total]), [['type-PF', 0, 1], ['vdpa', 3, 4]]);
-      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'vm-1'));
+      await store.db.transaction().execute((trx) => releaseConsumer(asUnit(trx), 'vm-1'));
       assert.equal(await free(store), 5);
       assert.deepEqual((await pools(store)).map((p) => [p.dev_type, p.free]), [['type-PF', 1], ['vdpa', 4]]);
       const node = await store.db.selectFrom('compute_nodes').selectAll().executeTakeFirstOrThrow();
@@ -65,7 +66,7 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     const { store, done } = await open();
     try {
       await seed(store);
-      await assert.rejects(store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+      await assert.rejects(store.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
         host: 'h1', consumer: 'vm-2', instanceUuid: 'vm-2', vcpus: 1, memoryMb: 512, diskGb: 1,
         // Four vdpa VFs exist: asking for five must fail on the fifth and leave nothing claimed.
         pciRequests: [{ ...vdpaRequest('p1'), count: 5 }],
@@ -80,17 +81,17 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     const { store, done } = await open();
     try {
       await seed(store);
-      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+      await store.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
         host: 'h1', consumer: 'vm-a', instanceUuid: 'vm-a', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [vdpaRequest('a')],
       }));
-      await assert.rejects(store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+      await assert.rejects(store.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
         host: 'h1', consumer: 'vm-b', instanceUuid: 'vm-b', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [pfRequest('b')],
       })), ClaimConflict);
-      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'vm-a'));
-      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+      await store.db.transaction().execute((trx) => releaseConsumer(asUnit(trx), 'vm-a'));
+      await store.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
         host: 'h1', consumer: 'vm-b', instanceUuid: 'vm-b', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [pfRequest('b')],
       }));
-      const devices = await devicesOfHost(store.db, 'h1');
+      const devices = await devicesOfHost(asUnit(store.db), 'h1');
       assert.deepEqual(devices.map((d) => d.status), ['allocated', 'unavailable', 'unavailable', 'unavailable', 'unavailable']);
     } finally { await done(); }
   });
@@ -99,14 +100,14 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     const { store, done } = await open();
     try {
       await seed(store);
-      const claim = (consumer: string) => store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+      const claim = (consumer: string) => store.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
         host: 'h1', consumer, instanceUuid: 'vm-r', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('r')],
       }));
       await claim('vm-r');
-      await store.db.transaction().execute((trx) => transferConsumer(trx, 'vm-r', 'migration-1', 'h1'));
+      await store.db.transaction().execute((trx) => transferConsumer(asUnit(trx), 'vm-r', 'migration-1', 'h1'));
       await claim('vm-r');
       assert.equal(await free(store), 2);
-      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'migration-1'));
+      await store.db.transaction().execute((trx) => releaseConsumer(asUnit(trx), 'migration-1'));
       assert.equal(await free(store), 3);
     } finally { await done(); }
   });
@@ -115,24 +116,24 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     const { store, done } = await open();
     try {
       await seed(store);
-      await store.db.transaction().execute((trx) => claimOnHost(trx, store.dialect, {
+      await store.db.transaction().execute((trx) => claimOnHost(asUnit(trx), {
         host: 'h1', consumer: 'vm-m', instanceUuid: 'vm-m', vcpus: 0, memoryMb: 0, diskGb: 0, pciRequests: [vdpaRequest('m')],
       }));
-      const all = await devicesOfHost(store.db, 'h1');
+      const all = await devicesOfHost(asUnit(store.db), 'h1');
       const held = all.find((d) => d.status === 'allocated')!;
       const freeVf = all.find((d) => d.devType === 'vdpa' && d.status === 'available')!;
       const [entry] = parseHostInventory(HOST, 'test');
       const reported = applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!))
         .filter((d) => d.address !== held.address && d.address !== freeVf.address);
-      const r = await syncInventory(store.db, 'h1', reported);
+      const r = await syncInventory(asUnit(store.db), 'h1', reported);
       assert.deepEqual(r, { added: 0, removed: 1, flagged: 1 });
-      const after = await devicesOfHost(store.db, 'h1');
+      const after = await devicesOfHost(asUnit(store.db), 'h1');
       assert.equal(after.length, 4);
       const flagged = after.find((d) => d.address === held.address)!;
       assert.equal(flagged.missing, true);
       assert.equal(flagged.instanceUuid, 'vm-m');
-      await store.db.transaction().execute((trx) => releaseConsumer(trx, store.dialect, 'vm-m'));
-      assert.equal((await devicesOfHost(store.db, 'h1')).find((d) => d.address === held.address)!.status, 'removed');
+      await store.db.transaction().execute((trx) => releaseConsumer(asUnit(trx), 'vm-m'));
+      assert.equal((await devicesOfHost(asUnit(store.db), 'h1')).find((d) => d.address === held.address)!.status, 'removed');
     } finally { await done(); }
   });
 }
@@ -166,7 +167,7 @@ test('PostgreSQL: the PF read with the pick is only used when it is the picked V
     const store = await openStore(url);
     try {
       await seed(store, twoNics);
-      const vfs = (await devicesOfHost(store.db, 'h2')).filter((d) => d.devType === 'vdpa').sort((a, b) => a.address.localeCompare(b.address));
+      const vfs = (await devicesOfHost(asUnit(store.db), 'h2')).filter((d) => d.devType === 'vdpa').sort((a, b) => a.address.localeCompare(b.address));
       assert.equal(vfs.length, 2);
       // Another session holds the first NIC's VF: the pick skips it, the PF guess still names the first NIC.
       const other = new pg.Client({ connectionString: url });
@@ -174,7 +175,7 @@ test('PostgreSQL: the PF read with the pick is only used when it is the picked V
       try {
         await other.query('begin');
         await other.query('select id from pci_devices where id = $1 for update', [vfs[0]!.id]);
-        const claimed = await store.transact((trx) => claimOnHost(trx, store.dialect, {
+        const claimed = await store.transact((trx) => claimOnHost(trx, {
           host: 'h2', consumer: 'vm-x', instanceUuid: 'vm-x', vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: [vdpaRequest('p1')],
         }));
         assert.equal(claimed[0]!.device.address, vfs[1]!.address);
@@ -182,7 +183,7 @@ test('PostgreSQL: the PF read with the pick is only used when it is the picked V
       } finally {
         await other.end();
       }
-      const byAddress = new Map((await devicesOfHost(store.db, 'h2')).map((d) => [d.address, d.status]));
+      const byAddress = new Map((await devicesOfHost(asUnit(store.db), 'h2')).map((d) => [d.address, d.status]));
       assert.deepEqual([byAddress.get(vfs[1]!.parentAddr!), byAddress.get(vfs[0]!.parentAddr!), byAddress.get(vfs[1]!.address)],
         ['unavailable', 'available', 'allocated'], JSON.stringify([...byAddress]));
     } finally {

@@ -23,6 +23,7 @@ import { registerHost } from '../../src/storage/repositories/hosts.js';
 import type { TrackedDevice } from '../../src/domain/pci/device.js';
 import { sqliteFileWithPageSize } from '../helpers/sqliteFiles.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
+import { asUnit } from '../helpers/storageAccess.js';
 
 const PICK = `select * from pci_devices where host = 'h' and dev_type = 'vdpa' and physical_network = 'p'
   and status = 'available' and missing = 0 order by address limit 1`;
@@ -41,11 +42,11 @@ function nic(pfAddr: string, vfs: number): TrackedDevice[] {
 }
 
 async function seed(store: Store): Promise<void> {
-  await registerHost(store.db, {
+  await registerHost(asUnit(store.db), {
     host: 'h1', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
     versions: { kernel: '6.1.0', libvirt: '9.0.0', qemu: '7.2.0' }, vdpaUnsupportedReason: null,
   }, { cpu: 1, ram: 1, disk: 1 });
-  await syncInventory(store.db, 'h1', nic('0000:06:00.0', 3));
+  await syncInventory(asUnit(store.db), 'h1', nic('0000:06:00.0', 3));
 }
 
 /** Per device: its status and the length its variable columns add up to. */
@@ -61,14 +62,14 @@ async function roomKeptThroughClaimAndRelease(store: Store): Promise<void> {
   const all = (status: string) => [['0000:06:00.0', status], ['0000:06:00.1', 'available'], ['0000:06:00.2', 'available'], ['0000:06:00.3', 'available']];
   const W = DEVICE_ROW_VARIABLE_WIDTH;
   assert.deepEqual(await widths(store.db), all('available').map(([a, s]) => [a, s, W]));
-  await store.transact((trx) => claimOnHost(trx, store.dialect, {
+  await store.transact((trx) => claimOnHost(trx, {
     host: 'h1', consumer: VM, instanceUuid: VM, vcpus: 1, memoryMb: 512, diskGb: 1,
     pciRequests: [requestForPort({ id: 'p1', vnicType: 'vdpa', physicalNetwork: 'physnet0' })!],
   }));
   assert.deepEqual(await widths(store.db), [
     ['0000:06:00.0', 'unavailable', W], ['0000:06:00.1', 'allocated', W], ['0000:06:00.2', 'available', W], ['0000:06:00.3', 'available', W],
   ]);
-  await store.transact((trx) => releaseConsumer(trx, store.dialect, VM));
+  await store.transact((trx) => releaseConsumer(trx, VM));
   assert.deepEqual(await widths(store.db), all('available').map(([a, s]) => [a, s, W]));
 }
 

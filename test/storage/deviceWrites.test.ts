@@ -22,6 +22,7 @@ import { applyRepair } from '../../src/storage/repositories/audit.js';
 import { claimOnHost, releaseConsumer, transferConsumer } from '../../src/storage/repositories/claims.js';
 import { registerHost } from '../../src/storage/repositories/hosts.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
+import { asUnit } from '../helpers/storageAccess.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const VM = '3f0c1a52-9d7e-4c1b-8a8e-2f6b0d4c9e11';
@@ -61,7 +62,7 @@ async function everyRowKeepsItsRoom(store: Store, after: string): Promise<Row[]>
 }
 
 const port = () => [requestForPort({ id: 'p1', vnicType: 'vdpa', physicalNetwork: 'physnet0' })!];
-const claim = (store: Store, consumer: string, settledBy?: PoolDelta[]) => store.transact((trx) => claimOnHost(trx, store.dialect, {
+const claim = (store: Store, consumer: string, settledBy?: PoolDelta[]) => store.transact((trx) => claimOnHost(trx, {
   host: 'h1', consumer, instanceUuid: VM, vcpus: 1, memoryMb: 512, diskGb: 1, pciRequests: port(),
 }, settledBy));
 
@@ -70,14 +71,14 @@ async function everyPath(store: Store): Promise<void> {
   store.deviceChanges.subscribe((hosts) => heard.push([...hosts]));
   const news = () => heard.splice(0).flat();
 
-  await registerHost(store.db, {
+  await registerHost(asUnit(store.db), {
     host: 'h1', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 8, memoryMb: 8192, diskGb: 100,
     versions: { kernel: '6.1.0', libvirt: '9.0.0', qemu: '7.2.0' }, vdpaUnsupportedReason: null,
   }, { cpu: 1, ram: 1, disk: 1 });
-  await syncInventory(store.db, 'h1', nic('0000:06:00.0', 3));
+  await syncInventory(asUnit(store.db), 'h1', nic('0000:06:00.0', 3));
   await everyRowKeepsItsRoom(store, 'inventory sync');
   assert.deepEqual(news(), ['h1'], 'new devices are news');
-  await syncInventory(store.db, 'h1', nic('0000:06:00.0', 3));
+  await syncInventory(asUnit(store.db), 'h1', nic('0000:06:00.0', 3));
   assert.deepEqual(news(), [], 'the same inventory again is not');
 
   await claim(store, VM);
@@ -99,11 +100,11 @@ async function everyPath(store: Store): Promise<void> {
   await everyRowKeepsItsRoom(store, 'a relabel back');
 
   await assert.rejects(store.transact(async (trx) => {
-    await releaseConsumer(trx, store.dialect, MIGRATION);
+    await releaseConsumer(trx, MIGRATION);
     throw new Error('called off');
   }), /called off/);
   assert.deepEqual(news(), [], 'a rolled-back release is not news');
-  await store.transact((trx) => releaseConsumer(trx, store.dialect, MIGRATION));
+  await store.transact((trx) => releaseConsumer(trx, MIGRATION));
   all = await everyRowKeepsItsRoom(store, 'release');
   assert.equal(all[1]!.status, 'available');
   assert.deepEqual(news(), ['h1'], 'a committed release is news');
@@ -116,11 +117,11 @@ async function everyPath(store: Store): Promise<void> {
   assert.deepEqual(all.map((r) => r.consumer), [null, OTHER, VM, null]);
 
   // The agent no longer reports a free VF (.3: removed) nor an allocated one (.2: flagged missing), then both again.
-  await syncInventory(store.db, 'h1', nic('0000:06:00.0', 3).filter((d) => !d.address.endsWith('.2') && !d.address.endsWith('.3')));
+  await syncInventory(asUnit(store.db), 'h1', nic('0000:06:00.0', 3).filter((d) => !d.address.endsWith('.2') && !d.address.endsWith('.3')));
   all = await everyRowKeepsItsRoom(store, 'an inventory without two VFs');
   assert.deepEqual(all.map((r) => [r.address, r.missing]), [['0000:06:00.0', 0], ['0000:06:00.1', 0], ['0000:06:00.2', 1]]);
   assert.deepEqual(news(), ['h1']);
-  await syncInventory(store.db, 'h1', nic('0000:06:00.0', 3));
+  await syncInventory(asUnit(store.db), 'h1', nic('0000:06:00.0', 3));
   all = await everyRowKeepsItsRoom(store, 'the full inventory again');
   assert.deepEqual(all.map((r) => [r.address, r.status, r.missing]), [
     ['0000:06:00.0', 'unavailable', 0], ['0000:06:00.1', 'allocated', 0], ['0000:06:00.2', 'allocated', 0], ['0000:06:00.3', 'available', 0],
@@ -129,15 +130,15 @@ async function everyPath(store: Store): Promise<void> {
 
   // The doctor's status fix.
   const id = Number((await sql<{ id: number }>`select id from pci_devices where address = '0000:06:00.3'`.execute(store.db)).rows[0]!.id);
-  await store.transact((trx) => applyRepair(trx, store.dialect, {
+  await store.transact((trx) => applyRepair(trx, {
     kind: 'set-device-status', id, host: 'h1', address: '0000:06:00.3', from: 'available', to: 'unavailable',
   }));
   await everyRowKeepsItsRoom(store, "the doctor's fix");
   assert.deepEqual(news(), ['h1']);
 
   await store.transact(async (trx) => {
-    await releaseConsumer(trx, store.dialect, VM);
-    await releaseConsumer(trx, store.dialect, OTHER);
+    await releaseConsumer(trx, VM);
+    await releaseConsumer(trx, OTHER);
   });
   all = await everyRowKeepsItsRoom(store, 'releasing everything');
   assert.deepEqual(all.map((r) => r.consumer), [null, null, null, null]);

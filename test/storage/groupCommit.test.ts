@@ -7,6 +7,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { openStore, type Store } from '../../src/storage/db.js';
 import type { Database } from '../../src/storage/schema.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 async function withStore(fn: (store: Store, file: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'vdpa-group-commit-'));
@@ -40,7 +41,7 @@ describe('group commit (SQLite)', () => {
     await withStore(async (store, file) => {
       const seenAtAnswer: Record<string, string[]> = {};
       const answered = ['a', 'b', 'c'].map((id) => store.transact(async (trx) => {
-        await insertImage(trx, id);
+        await insertImage(kysely(trx), id);
         if (id === 'b') throw new Error('b changed its mind');
         return id.toUpperCase();
       }).then((v) => { seenAtAnswer[id] = committedImages(file); return v; }));
@@ -57,9 +58,9 @@ describe('group commit (SQLite)', () => {
 
   test('a unit sees the writes of the units before it in the same batch', async () => {
     await withStore(async (store) => {
-      const first = store.transact((trx) => insertImage(trx, 'x'));
+      const first = store.transact((trx) => insertImage(kysely(trx), 'x'));
       const second = store.transact(async (trx) => {
-        const row = await trx.selectFrom('images').select('id').where('id', '=', 'x').executeTakeFirst();
+        const row = await kysely(trx).selectFrom('images').select('id').where('id', '=', 'x').executeTakeFirst();
         return row?.id ?? null;
       });
       await first;
@@ -69,13 +70,13 @@ describe('group commit (SQLite)', () => {
 
   test('a unit that ends the whole transaction fails the units before it and the later ones still run', async () => {
     await withStore(async (store, file) => {
-      const before = store.transact((trx) => insertImage(trx, 'before'));
+      const before = store.transact((trx) => insertImage(kysely(trx), 'before'));
       const breaker = store.transact(async (trx) => {
-        await insertImage(trx, 'breaker');
-        await sql`rollback`.execute(trx);
+        await insertImage(kysely(trx), 'breaker');
+        await sql`rollback`.execute(kysely(trx));
         throw new Error('disk went away');
       });
-      const after = store.transact((trx) => insertImage(trx, 'after'));
+      const after = store.transact((trx) => insertImage(kysely(trx), 'after'));
       const results = await Promise.allSettled([before, breaker, after]);
       assert.equal(results[0].status, 'rejected');
       assert.match(String((results[0] as PromiseRejectedResult).reason), /disk went away/);
@@ -88,7 +89,7 @@ describe('group commit (SQLite)', () => {
   test('many units at once: every one answered, every row committed', async () => {
     await withStore(async (store, file) => {
       const ids = Array.from({ length: 600 }, (_, i) => `img-${String(i).padStart(4, '0')}`);
-      await Promise.all(ids.map((id) => store.transact((trx) => insertImage(trx, id))));
+      await Promise.all(ids.map((id) => store.transact((trx) => insertImage(kysely(trx), id))));
       assert.deepEqual(committedImages(file), ids);
     });
   });

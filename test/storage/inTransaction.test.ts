@@ -12,6 +12,7 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import { openStore } from '../../src/storage/db.js';
 import { execute } from '../../src/storage/inTransaction.js';
 import type { Database } from '../../src/storage/schema.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 const insert = (id: string) => CompiledQuery.raw(
   `insert into images (id, name, status, visibility, owner, disk_format, container_format, size, min_disk, min_ram, protected, properties, created_at, updated_at)
@@ -48,8 +49,8 @@ describe('execute', () => {
       assert.deepEqual(await outside, ['outside'], 'the rolled-back write was never visible outside');
 
       await store.transact(async (t) => {
-        await assert.rejects(execute(t, insert('outside')), /UNIQUE constraint failed/);
-        await assert.rejects(execute(t, CompiledQuery.raw('select * from no_such_table')), /no such table/);
+        await assert.rejects(execute(kysely(t), insert('outside')), /UNIQUE constraint failed/);
+        await assert.rejects(execute(kysely(t), CompiledQuery.raw('select * from no_such_table')), /no such table/);
       });
       assert.deepEqual(await ids(store.db), ['outside']);
     } finally {

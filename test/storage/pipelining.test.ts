@@ -13,6 +13,7 @@ import { openStore, type Store } from '../../src/storage/db.js';
 import { deferWrite, readLater } from '../../src/storage/pipelining.js';
 import type { Database } from '../../src/storage/schema.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 class Taken extends Error {}
 
@@ -31,46 +32,46 @@ async function checks(store: Store): Promise<void> {
 
   // Deferred writes run in order, before the statement that follows them, in the same transaction.
   const seen = await store.transact(async (trx) => {
-    await deferWrite(trx, insertImage(trx, 'a', 'one'));
-    await deferWrite(trx, rename(trx, 'a', 'one', 'two'), mustRename);
-    await deferWrite(trx, insertImage(trx, 'b', 'three'));
-    return names(trx);
+    await deferWrite(kysely(trx), insertImage(kysely(trx), 'a', 'one'));
+    await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'one', 'two'), mustRename);
+    await deferWrite(kysely(trx), insertImage(kysely(trx), 'b', 'three'));
+    return names(kysely(trx));
   });
   assert.deepEqual(seen, ['a:two', 'b:three']);
   assert.deepEqual(await names(db), ['a:two', 'b:three']);
 
   // Writes left pending at the end go out with the commit.
   await store.transact(async (trx) => {
-    await deferWrite(trx, rename(trx, 'b', 'three', 'four'));
-    await deferWrite(trx, insertImage(trx, 'c', 'five'));
+    await deferWrite(kysely(trx), rename(kysely(trx), 'b', 'three', 'four'));
+    await deferWrite(kysely(trx), insertImage(kysely(trx), 'c', 'five'));
   });
   assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:five']);
 
   // A failed check fails the transaction with its error; nothing of it commits, even when nothing followed it.
   await assert.rejects(store.transact(async (trx) => {
-    await deferWrite(trx, insertImage(trx, 'd', 'six'));
-    await deferWrite(trx, rename(trx, 'a', 'not-its-name', 'x'), mustRename);
+    await deferWrite(kysely(trx), insertImage(kysely(trx), 'd', 'six'));
+    await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'not-its-name', 'x'), mustRename);
   }), Taken);
   assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:five']);
 
   // ... and when a statement followed it, that statement fails with the check's error.
   await assert.rejects(store.transact(async (trx) => {
-    await deferWrite(trx, rename(trx, 'a', 'not-its-name', 'x'), mustRename);
-    await names(trx);
+    await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'not-its-name', 'x'), mustRename);
+    await names(kysely(trx));
     assert.fail('the read after a failed check must not answer');
   }), Taken);
 
   // Exactly one: a write that changed several rows fails too.
   await assert.rejects(store.transact(async (trx) => {
-    await deferWrite(trx, trx.updateTable('images').set({ status: 'queued' }).compile(), mustRename);
+    await deferWrite(kysely(trx), kysely(trx).updateTable('images').set({ status: 'queued' }).compile(), mustRename);
   }), Taken);
   assert.deepEqual((await db.selectFrom('images').select('status').distinct().execute()).map((r) => r.status), ['active']);
 
   // A database error in a deferred write keeps its code (a unique violation here) and rolls everything back.
   await assert.rejects(store.transact(async (trx) => {
-    await deferWrite(trx, rename(trx, 'c', 'five', 'seven'));
-    await deferWrite(trx, insertImage(trx, 'a', 'duplicate'));
-    await names(trx);
+    await deferWrite(kysely(trx), rename(kysely(trx), 'c', 'five', 'seven'));
+    await deferWrite(kysely(trx), insertImage(kysely(trx), 'a', 'duplicate'));
+    await names(kysely(trx));
   }), (e: { code?: string; message: string }) => {
     assert.ok(e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY', `${e.code}: ${e.message}`);
     return true;
@@ -85,32 +86,32 @@ async function checks(store: Store): Promise<void> {
   // A read sent later goes out with the next round trip, in its place: before the write asked for after it.
   const nameOf = (trx: Kysely<Database>, id: string) => trx.selectFrom('images').select('name').where('id', '=', id).compile();
   const [before, afterwards] = await store.transact(async (trx) => {
-    const early = readLater(trx, nameOf(trx, 'a'));
-    await deferWrite(trx, rename(trx, 'a', 'two', 'ten'), mustRename);
-    const now = await trx.executeQuery(nameOf(trx, 'a'));
+    const early = readLater(kysely(trx), nameOf(kysely(trx), 'a'));
+    await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'two', 'ten'), mustRename);
+    const now = await kysely(trx).executeQuery(nameOf(kysely(trx), 'a'));
     return [(await early).rows[0]?.name, now.rows[0]?.name];
   });
   assert.deepEqual([before, afterwards], ['two', 'ten']);
   // Left pending, it rides with the commit; outside a transaction it runs at once.
-  const atCommit = await store.transact(async (trx) => ({ later: readLater(trx, nameOf(trx, 'a')) }));
+  const atCommit = await store.transact(async (trx) => ({ later: readLater(kysely(trx), nameOf(kysely(trx), 'a')) }));
   assert.equal((await atCommit.later).rows[0]?.name, 'ten');
   assert.equal((await readLater(db, nameOf(db, 'b'))).rows[0]?.name, 'four');
   // Its transaction failing first rejects it with that cause, and nobody waiting for it is no crash.
   let orphan: Promise<unknown> | undefined;
   await assert.rejects(store.transact(async (trx) => {
-    orphan = readLater(trx, nameOf(trx, 'a'));
-    readLater(trx, nameOf(trx, 'b'));
-    await deferWrite(trx, rename(trx, 'a', 'not-its-name', 'x'), mustRename);
-    await names(trx);
+    orphan = readLater(kysely(trx), nameOf(kysely(trx), 'a'));
+    readLater(kysely(trx), nameOf(kysely(trx), 'b'));
+    await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'not-its-name', 'x'), mustRename);
+    await names(kysely(trx));
   }), Taken);
   if (store.dialect === 'postgres') await assert.rejects(orphan!, Taken);
-  await store.transact(async (trx) => { await deferWrite(trx, rename(trx, 'a', 'ten', 'two'), mustRename); });
+  await store.transact(async (trx) => { await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'ten', 'two'), mustRename); });
 
   // Many transactions in flight on the pool, each with deferred writes and reads: every one commits its own.
   await Promise.all(Array.from({ length: 40 }, (_, i) => store.transact(async (trx) => {
-    await deferWrite(trx, insertImage(trx, `p${String(i).padStart(2, '0')}`, 'new'));
-    await deferWrite(trx, rename(trx, `p${String(i).padStart(2, '0')}`, 'new', `n${i}`), mustRename);
-    const [row] = await trx.selectFrom('images').select('name').where('id', '=', `p${String(i).padStart(2, '0')}`).execute();
+    await deferWrite(kysely(trx), insertImage(kysely(trx), `p${String(i).padStart(2, '0')}`, 'new'));
+    await deferWrite(kysely(trx), rename(kysely(trx), `p${String(i).padStart(2, '0')}`, 'new', `n${i}`), mustRename);
+    const [row] = await kysely(trx).selectFrom('images').select('name').where('id', '=', `p${String(i).padStart(2, '0')}`).execute();
     assert.equal(row?.name, `n${i}`);
   })));
   const pooled = (await names(db)).filter((n) => n.startsWith('p'));
@@ -140,9 +141,9 @@ describe('deferred writes', () => {
   test('PostgreSQL: begin goes out with the first statement and the transaction is still one transaction', async () => {
     await withStore('postgres', async (store) => {
       const { first, second, sameTransaction } = await store.transact(async (trx) => {
-        const a = await sql<{ xid: string }>`select txid_current()::text as xid`.execute(trx);
-        await sql`select pg_sleep(0.02)`.execute(trx);
-        const b = await sql<{ xid: string; same: boolean }>`select txid_current()::text as xid, now() < statement_timestamp() as same`.execute(trx);
+        const a = await sql<{ xid: string }>`select txid_current()::text as xid`.execute(kysely(trx));
+        await sql`select pg_sleep(0.02)`.execute(kysely(trx));
+        const b = await sql<{ xid: string; same: boolean }>`select txid_current()::text as xid, now() < statement_timestamp() as same`.execute(kysely(trx));
         return { first: a.rows[0]!.xid, second: b.rows[0]!.xid, sameTransaction: b.rows[0]!.same };
       });
       assert.equal(first, second);
@@ -150,7 +151,7 @@ describe('deferred writes', () => {
       // A prepared (named) statement first parsed inside a pipeline is known to the connection afterwards.
       for (let i = 0; i < 30; i++) {
         await store.transact(async (trx) => {
-          await deferWrite(trx, insertImage(trx, `x${i}`, 'n'));
+          await deferWrite(kysely(trx), insertImage(kysely(trx), `x${i}`, 'n'));
         });
       }
       assert.equal((await store.db.selectFrom('images').select('id').where('id', 'like', 'x%').execute()).length, 30);
@@ -160,12 +161,12 @@ describe('deferred writes', () => {
       const circular: Record<string, unknown> = {};
       circular['self'] = circular;
       await assert.rejects(store.transact(async (trx) => {
-        await deferWrite(trx, insertImage(trx, 'y1', 'n'));
-        await deferWrite(trx, { ...rename(trx, 'y1', 'n', 'm'), parameters: [circular, 'y1', 'n'] });
-        await trx.selectFrom('images').select('id').execute();
+        await deferWrite(kysely(trx), insertImage(kysely(trx), 'y1', 'n'));
+        await deferWrite(kysely(trx), { ...rename(kysely(trx), 'y1', 'n', 'm'), parameters: [circular, 'y1', 'n'] });
+        await kysely(trx).selectFrom('images').select('id').execute();
       }), TypeError);
       for (let i = 0; i < 12; i++) {
-        assert.deepEqual(await store.transact((trx) => trx.selectFrom('images').select('id').where('id', '=', 'y1').execute()), []);
+        assert.deepEqual(await store.transact((trx) => kysely(trx).selectFrom('images').select('id').where('id', '=', 'y1').execute()), []);
       }
     });
   });

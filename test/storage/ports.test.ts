@@ -10,6 +10,7 @@ import {
 } from '../../src/storage/repositories/ports.js';
 import pg from 'pg';
 import { withPostgresDatabase } from '../helpers/testController.js';
+import { asUnit } from '../helpers/storageAccess.js';
 
 const member: AuthContext = {
   userId: 'u-demo', userName: 'demo', projectId: 'p-demo', projectName: 'demo', roles: ['member'], isAdmin: false, isService: false,
@@ -28,37 +29,37 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
     let subnetId: string;
     before(async () => {
       ({ store, done } = await open());
-      const net = await createNetwork(store.db, {
+      const net = await createNetwork(store, {
         name: 'vdpa-net', projectId: 'p-admin', shared: true, physicalNetwork: 'physnet4', networkType: 'vlan', segmentationId: 100,
       });
       networkId = net.id;
-      subnetId = (await createSubnet(store.db, { name: 's', networkId, projectId: 'p-admin', cidr: '10.0.0.0/16', ipVersion: 4 })).id;
+      subnetId = (await createSubnet(store, { name: 's', networkId, projectId: 'p-admin', cidr: '10.0.0.0/16', ipVersion: 4 })).id;
     });
     after(async () => { await done(); });
 
     test('a port record carries its network physnet, name and MTU', async () => {
-      const p = await createPort(store.db, { networkId, name: 'p1', vnicType: 'vdpa' }, member);
-      const read = (await getPort(store.db, p.id))!;
+      const p = await createPort(store, { networkId, name: 'p1', vnicType: 'vdpa' }, member);
+      const read = (await getPort(asUnit(store.db), p.id))!;
       assert.equal(read.physicalNetwork, 'physnet4');
       assert.equal(read.networkName, 'vdpa-net');
       assert.equal(read.mtu, 1500);
       assert.equal(read.vnicType, 'vdpa');
       assert.equal(read.vifType, 'unbound');
       assert.deepEqual(read.fixedIps, [{ subnetId, ipAddress: read.fixedIps[0]!.ipAddress }]);
-      assert.equal(await getPort(store.db, 'missing'), null);
+      assert.equal(await getPort(asUnit(store.db), 'missing'), null);
     });
 
     test('bind and unbind run inside the caller transaction and roll back with it', async () => {
-      const p = await createPort(store.db, { networkId, vnicType: 'vdpa' }, member);
+      const p = await createPort(store, { networkId, vnicType: 'vdpa' }, member);
       await assert.rejects(store.db.transaction().execute(async (tx) => {
-        await bindPort(tx, p.id, BINDING);
-        assert.equal((await getPort(tx, p.id))!.hostId, 'host1', 'visible inside the transaction');
+        await bindPort(asUnit(tx), p.id, BINDING);
+        assert.equal((await getPort(asUnit(tx), p.id))!.hostId, 'host1', 'visible inside the transaction');
         throw new Error('claim lost');
       }), /claim lost/);
-      assert.equal((await getPort(store.db, p.id))!.hostId, '', 'rolled back');
+      assert.equal((await getPort(asUnit(store.db), p.id))!.hostId, '', 'rolled back');
 
-      await store.db.transaction().execute((tx) => bindPort(tx, p.id, BINDING));
-      const bound = (await getPort(store.db, p.id))!;
+      await store.db.transaction().execute((tx) => bindPort(asUnit(tx), p.id, BINDING));
+      const bound = (await getPort(asUnit(store.db), p.id))!;
       assert.equal(bound.hostId, 'host1');
       assert.equal(bound.deviceId, 'server-1');
       assert.equal(bound.deviceOwner, 'compute:nova');
@@ -67,55 +68,55 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.deepEqual(bound.vifDetails, { port_filter: true });
       assert.equal(bound.revisionNumber, 2);
 
-      await unbindPort(store.db, p.id, { keepDeviceId: true });
-      const shelved = (await getPort(store.db, p.id))!;
+      await unbindPort(asUnit(store.db), p.id, { keepDeviceId: true });
+      const shelved = (await getPort(asUnit(store.db), p.id))!;
       assert.deepEqual([shelved.hostId, shelved.deviceId, shelved.deviceOwner, shelved.vifType, shelved.status],
         ['', 'server-1', 'compute:nova', 'unbound', 'DOWN']);
       assert.deepEqual(shelved.profile, {});
-      await unbindPort(store.db, p.id);
-      const detached = (await getPort(store.db, p.id))!;
+      await unbindPort(asUnit(store.db), p.id);
+      const detached = (await getPort(asUnit(store.db), p.id))!;
       assert.deepEqual([detached.deviceId, detached.deviceOwner], ['', '']);
       assert.equal(detached.revisionNumber, 4);
     });
 
     test('ports of a device, ports by ids (in the order asked) and status changes', async () => {
-      const a = await createPort(store.db, { networkId }, member);
-      const b = await createPort(store.db, { networkId }, member);
-      await bindPort(store.db, a.id, { ...BINDING, deviceId: 'server-dev' });
-      await bindPort(store.db, b.id, { ...BINDING, deviceId: 'server-dev' });
-      assert.deepEqual((await portsOfDevice(store.db, 'server-dev')).map((p) => p.id).sort(), [a.id, b.id].sort());
-      assert.deepEqual(await portsOfDevice(store.db, ''), []);
-      assert.deepEqual((await getPorts(store.db, [b.id, 'nope', a.id])).map((p) => p.id), [b.id, a.id]);
-      await setPortStatus(store.db, [a.id, b.id], 'DOWN');
-      assert.deepEqual((await getPorts(store.db, [a.id, b.id])).map((p) => p.status), ['DOWN', 'DOWN']);
-      assert.deepEqual((await listPorts(store.db, { hostIds: ['host1'], deviceIds: ['server-dev'] })).length, 2);
+      const a = await createPort(store, { networkId }, member);
+      const b = await createPort(store, { networkId }, member);
+      await bindPort(asUnit(store.db), a.id, { ...BINDING, deviceId: 'server-dev' });
+      await bindPort(asUnit(store.db), b.id, { ...BINDING, deviceId: 'server-dev' });
+      assert.deepEqual((await portsOfDevice(asUnit(store.db), 'server-dev')).map((p) => p.id).sort(), [a.id, b.id].sort());
+      assert.deepEqual(await portsOfDevice(asUnit(store.db), ''), []);
+      assert.deepEqual((await getPorts(asUnit(store.db), [b.id, 'nope', a.id])).map((p) => p.id), [b.id, a.id]);
+      await setPortStatus(asUnit(store.db), [a.id, b.id], 'DOWN');
+      assert.deepEqual((await getPorts(asUnit(store.db), [a.id, b.id])).map((p) => p.status), ['DOWN', 'DOWN']);
+      assert.deepEqual((await listPorts(asUnit(store.db), { hostIds: ['host1'], deviceIds: ['server-dev'] })).length, 2);
     });
 
     test('addresses come from the pool in order, the hint skips taken ones, and freed ones are found after wrapping', async () => {
-      const net = await createNetwork(store.db, { name: 'tiny', projectId: 'p-demo', shared: false, physicalNetwork: null, networkType: 'vxlan' });
-      const tiny = await createSubnet(store.db, { name: 't', networkId: net.id, projectId: 'p-demo', cidr: '192.168.9.0/29', ipVersion: 4 });
+      const net = await createNetwork(store, { name: 'tiny', projectId: 'p-demo', shared: false, physicalNetwork: null, networkType: 'vxlan' });
+      const tiny = await createSubnet(store, { name: 't', networkId: net.id, projectId: 'p-demo', cidr: '192.168.9.0/29', ipVersion: 4 });
       assert.deepEqual(tiny.allocationPools, [{ start: '192.168.9.2', end: '192.168.9.6' }]);
-      const taken = await createPort(store.db, { networkId: net.id, fixedIps: [{ ipAddress: '192.168.9.3' }] }, member);
+      const taken = await createPort(store, { networkId: net.id, fixedIps: [{ ipAddress: '192.168.9.3' }] }, member);
       const ips: string[] = [];
       const ports = [];
       for (let i = 0; i < 4; i++) {
-        const p = await createPort(store.db, { networkId: net.id }, member);
+        const p = await createPort(store, { networkId: net.id }, member);
         ports.push(p);
         ips.push(p.fixedIps[0]!.ipAddress);
       }
       assert.deepEqual(ips, ['192.168.9.2', '192.168.9.4', '192.168.9.5', '192.168.9.6']);
-      await assert.rejects(createPort(store.db, { networkId: net.id }, member),
+      await assert.rejects(createPort(store, { networkId: net.id }, member),
         (e: any) => e.kind === 'conflict' && e.reason === 'IpAddressGenerationFailure');
-      await deletePort(store.db, ports[1]!.id, member);
-      const reused = await createPort(store.db, { networkId: net.id }, member);
+      await deletePort(store, ports[1]!.id, member);
+      const reused = await createPort(store, { networkId: net.id }, member);
       assert.equal(reused.fixedIps[0]!.ipAddress, '192.168.9.4');
       void taken;
-      assert.equal((await getNetwork(store.db, net.id))!.subnetIds.length, 1);
+      assert.equal((await getNetwork(asUnit(store.db), net.id))!.subnetIds.length, 1);
     });
 
     test('concurrent port creations get distinct MACs and addresses', async () => {
       const ports = await Promise.all(Array.from({ length: 40 }, (_, i) =>
-        createPort(store.db, { networkId, name: `c${i}`, vnicType: 'vdpa' }, member)));
+        createPort(store, { networkId, name: `c${i}`, vnicType: 'vdpa' }, member)));
       const macs = new Set(ports.map((p) => p.macAddress));
       const ips = new Set(ports.map((p) => p.fixedIps[0]!.ipAddress));
       assert.equal(macs.size, 40);

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/storage/db.js';
 import { precompiled } from '../../src/storage/precompiled.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
+import { kysely } from '../helpers/storageAccess.js';
 
 const insertImage = precompiled<{ id: string; name: string; minRam: number }>((db, p) => db.insertInto('images').values({
   id: p.id, name: p.name, status: 'active', visibility: 'public', owner: null, disk_format: 'qcow2', container_format: 'bare',
@@ -32,8 +33,8 @@ async function exercise(store: Store): Promise<void> {
   assert.equal(Number(refused.numAffectedRows), 0);
   // Inside a transaction the same prebuilt statement runs on the transaction's connection.
   await store.transact(async (trx) => {
-    await raiseMinRam.run(trx, { id: 'c', by: 1, atMost: 100 });
-    assert.deepEqual((await imagesNamed.run(trx, { name: 'other' })).rows, [{ id: 'c', min_ram: 6 }]);
+    await raiseMinRam.run(kysely(trx), { id: 'c', by: 1, atMost: 100 });
+    assert.deepEqual((await imagesNamed.run(kysely(trx), { name: 'other' })).rows, [{ id: 'c', min_ram: 6 }]);
   });
   assert.deepEqual((await imagesNamed.run(db, { name: 'same' })).rows, [{ id: 'a', min_ram: 5 }, { id: 'b', min_ram: 10 }]);
   assert.match(imagesNamed.sql(db), /select "id", "min_ram" from "images" where "name" = (\?|\$1) order by "id"/);

@@ -16,7 +16,6 @@
  *
  * Every attempt is an event of the `create` instance action (host, result, message).
  */
-import type { Kysely } from 'kysely';
 import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction } from '../../storage/repositories/actions.js';
@@ -26,12 +25,12 @@ import { updateInstance, updateInstanceOrFail, type InstanceRecord } from '../..
 import { nowIso } from '../../storage/repositories/json.js';
 import { finishActionEvent, recordActionEvent } from '../../storage/repositories/operations.js';
 import { readPortsLater, setPortStatus, type PortRecord } from '../../storage/repositories/ports.js';
-import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { failedOn, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { resourceRequestFor } from './resources.js';
+import type { Unit } from '../../storage/unit.js';
 
 const ACTION = 'create';
 const ATTEMPT_EVENT = 'compute__do_build_and_run_instance';
@@ -46,7 +45,7 @@ export async function placeInstance(ctx: ControllerContext, instance: InstanceRe
     await updateInstanceOrFail(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING, releaseLease: true },
       { taskState: TaskState.SCHEDULING }, () => new ScheduleAborted('server left scheduling'));
     // A reschedule: the failed host's claims go in the transaction that claims the next one.
-    if (previous && previous !== host) await releaseConsumer(trx, ctx.store.dialect, uuid, previous);
+    if (previous && previous !== host) await releaseConsumer(trx, uuid, previous);
     await bindAndRunGuest(trx, instance, host, claimed, await ports);
     if (previous) await recordActionEvent(trx, uuid, ACTION, { event: ATTEMPT_EVENT, host, result: null });
   }, (trx) => readPortsLater(trx, instance.portIds)));
@@ -66,14 +65,14 @@ async function buildFailed(ctx: ControllerContext, instance: InstanceRecord, mes
       fault: { code: 500, message, ...(details ? { details } : {}), created: nowIso() },
     }, { taskState: instance.taskState });
     if (!failed) return;
-    await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
+    await releaseConsumer(trx, instance.uuid);
     await unbindInstancePorts(trx, instance);
     await finishAction(trx, instance.uuid, ACTION, 'Error', message);
   });
 }
 
 /** The guest runs: the server is ACTIVE. Runs in the report's own transaction (reports.ts) or as a step. */
-async function activate(trx: Kysely<Database>, instance: InstanceRecord): Promise<boolean> {
+async function activate(trx: Unit, instance: InstanceRecord): Promise<boolean> {
   const done = await updateInstance(trx, instance.uuid, {
     vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING, launchedAt: nowIso(), fault: null,
   }, { taskState: TaskState.SPAWNING });
@@ -89,7 +88,7 @@ async function activate(trx: Kysely<Database>, instance: InstanceRecord): Promis
  * the common case (the guest runs) commits with the report. Anything else is
  * left to the engine (true: handled here).
  */
-export async function onBuildReportIn(trx: Kysely<Database>, instance: InstanceRecord, guest: GuestRow): Promise<boolean> {
+export async function onBuildReportIn(trx: Unit, instance: InstanceRecord, guest: GuestRow): Promise<boolean> {
   if (guest.host !== instance.host || !reached(guest, 'running')) return false;
   return activate(trx, instance);
 }
@@ -118,7 +117,7 @@ async function spawnFailed(ctx: ControllerContext, s: ServerSnapshot, message: s
     // The agent removes whatever it half-defined; its claims go with the next attempt's claim.
     if (guest) await setDesiredGuest(trx, instance.uuid, host, 'absent', guestSpecOf(guest));
     if (!retry) {
-      await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
+      await releaseConsumer(trx, instance.uuid);
       await unbindInstancePorts(trx, instance);
       await finishAction(trx, instance.uuid, ACTION, 'Error', message);
     }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
 import { invalidState as invalidStateOf } from '../../domain/lifecycle/invalidState.js';
 import { PowerState, type GuestSpec } from '../../domain/guest/spec.js';
@@ -10,11 +9,9 @@ import { deleteGuest, getGuest, setDesiredGuest, type GuestRow, guestSpecOf } fr
 import { getInstance, updateInstance, type FlavorSnapshot, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import {
-  getMigration, insertMigration, latestMigrationOf, setMigrationStatus, type MigrationRow,
+  insertMigration, latestMigrationOf, setMigrationStatus, type MigrationRow,
 } from '../../storage/repositories/migrations.js';
 import { getPorts, setPortStatus } from '../../storage/repositories/ports.js';
-import type { Database } from '../../storage/schema.js';
-import type { Dialect } from '../../storage/db.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
@@ -25,6 +22,7 @@ import { serverQueueOf } from '../operations/serverQueue.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { resourceRequestFor } from './resources.js';
+import type { Unit } from '../../storage/unit.js';
 
 /**
  * Cold migrate and resize (Nova 26 semantics):
@@ -90,7 +88,6 @@ export async function startColdMove(
   ctx: ControllerContext, auth: AuthContext, requestId: string, instance: InstanceRecord,
   move: { kind: ColdMoveKind; flavor?: FlavorSnapshot; host?: string },
 ): Promise<MigrationRow> {
-  const { db } = ctx.store;
   if (instance.vmState !== VmState.ACTIVE && instance.vmState !== VmState.STOPPED) throw invalidState(move.kind, instance, MOVABLE);
   if (instance.taskState !== null) throw invalidState(move.kind, instance, MOVABLE);
   if (!instance.host) throw new Conflict(`Cannot '${move.kind}' instance ${instance.uuid}: it has no host.`);
@@ -199,7 +196,7 @@ const targetFlavor = (i: InstanceRecord) => i.newFlavor ?? i.flavor;
 async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const { instance } = s;
   const dest = destGuest(s)!.host;
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
   await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
@@ -237,14 +234,14 @@ async function moveFinished(ctx: ControllerContext, s: ServerSnapshot): Promise<
  * Returns the source guest's definition (old flavor).
  */
 async function restoreSource(
-  trx: Kysely<Database>, dialect: Dialect, instance: InstanceRecord, migration: MigrationRow,
+  trx: Unit, instance: InstanceRecord, migration: MigrationRow,
   aliases: ControllerContext['config']['pci']['alias'], opts: { keepDest?: boolean } = {},
 ): Promise<{ spec: GuestSpec; source: string }> {
   const source = migration.source_compute!;
   const dest = migration.dest_compute!;
   const oldFlavor = instance.oldFlavor ?? instance.flavor;
   // On one host both sets carry the instance's label after the transfer below: the new one goes now.
-  if (!opts.keepDest || source === dest) await releaseConsumer(trx, dialect, instance.uuid, dest);
+  if (!opts.keepDest || source === dest) await releaseConsumer(trx, instance.uuid, dest);
   await transferConsumer(trx, migration.uuid, instance.uuid, source);
   const ports = await getPorts(trx, instance.portIds);
   const sourceGuest = source === dest ? undefined : await getGuest(trx, instance.uuid, source);
@@ -256,7 +253,6 @@ async function restoreSource(
 
 /** The destination guest failed: the server goes to ERROR on its source host and the destination is freed. */
 async function failMove(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow, error: string): Promise<void> {
-  const { db, dialect } = ctx.store;
   const dest = migration.dest_compute!;
   const notify = new Set<string>([dest]);
   await ctx.store.transact(async (trx) => {
@@ -266,7 +262,7 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
     }, { taskState: TaskState.RESIZE_MIGRATING });
     if (!failed) return;
     const destGuest = await getGuest(trx, instance.uuid, dest);
-    const { spec, source } = await restoreSource(trx, dialect, instance, migration, ctx.config.pci.alias);
+    const { spec, source } = await restoreSource(trx, instance, migration, ctx.config.pci.alias);
     if (source === dest) {
       await setDesiredGuest(trx, instance.uuid, dest, 'absent', spec);
     } else {
@@ -282,14 +278,13 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
 
 async function finishedMoveOf(ctx: ControllerContext, action: string, instance: InstanceRecord): Promise<MigrationRow> {
   if (instance.vmState !== VmState.RESIZED || instance.taskState !== null) throw invalidState(action, instance, RESIZED);
-  const migration = await latestMigrationOf(ctx.store.db, instance.uuid, ['finished'], [...MOVE_TYPES]);
+  const migration = await latestMigrationOf(ctx.store.reader, instance.uuid, ['finished'], [...MOVE_TYPES]);
   if (!migration) throw new BadRequest('Instance has not been resized.');
   return migration;
 }
 
 /** confirmResize: the source guest goes and the migration's (source) claims are freed. */
 export async function confirmResize(ctx: ControllerContext, auth: AuthContext, requestId: string, instance: InstanceRecord): Promise<void> {
-  const { db, dialect } = ctx.store;
   const migration = await finishedMoveOf(ctx, 'confirmResize', instance);
   const source = migration.source_compute!;
   const sameHost = source === migration.dest_compute;
@@ -302,7 +297,7 @@ export async function confirmResize(ctx: ControllerContext, auth: AuthContext, r
     if (!(await setMigrationStatus(trx, migration.uuid, 'confirmed', { expect: ['finished'] }))) {
       throw new Conflict(`Migration ${migration.uuid} is no longer waiting for a confirmation.`);
     }
-    await releaseConsumer(trx, dialect, migration.uuid);
+    await releaseConsumer(trx, migration.uuid);
     const sourceGuest = sameHost ? undefined : await getGuest(trx, instance.uuid, source);
     if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', guestSpecOf(sourceGuest));
     await startAction(trx, { instanceUuid: instance.uuid, action: 'confirmResize', requestId, projectId: auth.projectId, userId: auth.userId });
@@ -313,7 +308,6 @@ export async function confirmResize(ctx: ControllerContext, auth: AuthContext, r
 
 /** revertResize: the destination is freed and the server comes back on its source with its old flavor. */
 export async function revertResize(ctx: ControllerContext, auth: AuthContext, requestId: string, instance: InstanceRecord): Promise<void> {
-  const { db, dialect } = ctx.store;
   const migration = await finishedMoveOf(ctx, 'revertResize', instance);
   const dest = migration.dest_compute!;
   const notify = new Set<string>([dest]);
@@ -325,7 +319,7 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
     }
     const destGuest = await getGuest(trx, instance.uuid, dest);
     // The destination guest runs with its devices until its host removes it: they are freed then (destinationGone).
-    const { spec, source } = await restoreSource(trx, dialect, instance, migration, ctx.config.pci.alias, { keepDest: true });
+    const { spec, source } = await restoreSource(trx, instance, migration, ctx.config.pci.alias, { keepDest: true });
     if (source === dest) {
       await setDesiredGuest(trx, instance.uuid, dest, 'absent', destGuest ? guestSpecOf(destGuest) : spec);
     } else {
@@ -361,7 +355,7 @@ async function revertFailed(ctx: ControllerContext, s: ServerSnapshot, message: 
     }, { taskState: TaskState.RESIZE_REVERTING });
     if (!failed) return;
     // The server ends on its source: what it still held on the destination (its guest there not gone yet) goes.
-    if (dest !== source) await releaseConsumer(trx, ctx.store.dialect, instance.uuid, dest);
+    if (dest !== source) await releaseConsumer(trx, instance.uuid, dest);
     await setMigrationStatus(trx, migration.uuid, 'error');
     await finishAction(trx, instance.uuid, 'revertResize', 'Error', message);
   });
@@ -371,7 +365,7 @@ async function revertFailed(ctx: ControllerContext, s: ServerSnapshot, message: 
 async function defineReverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
   const { instance } = s;
   const source = revertOf(s)!.source_compute!;
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, source);
   await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
@@ -383,7 +377,7 @@ async function destinationGone(ctx: ControllerContext, s: ServerSnapshot): Promi
   const guest = leftDestGuest(s)!;
   const dest = revertOf(s)!.dest_compute;
   await ctx.store.transact(async (trx) => {
-    if (guest.host === dest) await releaseConsumer(trx, ctx.store.dialect, s.instance.uuid, guest.host);
+    if (guest.host === dest) await releaseConsumer(trx, s.instance.uuid, guest.host);
     await deleteGuest(trx, s.instance.uuid, guest.host);
   });
 }

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
 import { listMigrations, setMigrationStatus } from '../../storage/repositories/migrations.js';
-import type { Database } from '../../storage/schema.js';
-import type { Dialect } from '../../storage/db.js';
+import type { Unit } from '../../storage/unit.js';
 
 /**
  * After the destination was claimed under the migration's uuid, swaps the
@@ -13,7 +11,7 @@ import type { Dialect } from '../../storage/db.js';
  * fresh UUID, as long as the other two, and never outlives this transaction.
  */
 export async function swapMoveClaims(
-  trx: Kysely<Database>, instanceUuid: string, migrationUuid: string, source: string, dest: string,
+  trx: Unit, instanceUuid: string, migrationUuid: string, source: string, dest: string,
 ): Promise<void> {
   const parked = randomUUID();
   await transferConsumer(trx, instanceUuid, parked, source);
@@ -26,10 +24,10 @@ export async function swapMoveClaims(
  * under the migration's uuid). For server delete in VERIFY_RESIZE: call it in
  * the delete transaction (no import cycle: this file does not reach reports.ts).
  */
-export async function releaseColdMoveClaims(trx: Kysely<Database>, dialect: Dialect, instanceUuid: string): Promise<void> {
+export async function releaseColdMoveClaims(trx: Unit, instanceUuid: string): Promise<void> {
   for (const m of await listMigrations(trx, { instanceUuid, inProgress: true })) {
     if (m.migration_type === 'evacuation') continue;
-    await releaseConsumer(trx, dialect, m.uuid);
+    await releaseConsumer(trx, m.uuid);
     await setMigrationStatus(trx, m.uuid, 'error');
   }
 }

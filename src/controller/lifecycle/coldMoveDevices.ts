@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { GuestSpec } from '../../domain/guest/spec.js';
 import type { HostDevice } from '../../domain/pci/device.js';
 import { servesRequest } from '../../domain/pci/match.js';
@@ -7,7 +6,7 @@ import type { PciAliasConfig } from '../../config.js';
 import type { FlavorSnapshot, InstanceRecord } from '../../storage/repositories/instances.js';
 import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
 import type { PortRecord } from '../../storage/repositories/ports.js';
-import type { Database } from '../../storage/schema.js';
+import type { Session } from '../../storage/unit.js';
 
 /** The PCI requests of a server with another flavor: its ports' requests stay, the flavor's aliases change. */
 export function pciRequestsWithFlavor(instance: InstanceRecord, flavor: FlavorSnapshot, aliases: PciAliasConfig[]): PciRequest[] {
@@ -24,7 +23,7 @@ export function pciRequestsWithFlavor(instance: InstanceRecord, flavor: FlavorSn
  * resize redefined that guest) get any held device their request accepts.
  */
 export async function heldDevicesForPorts(
-  db: Kysely<Database>, holder: string, host: string, ports: PortRecord[], oldSpec: GuestSpec | null,
+  db: Session, holder: string, host: string, ports: PortRecord[], oldSpec: GuestSpec | null,
 ): Promise<{ byPort: Map<string, HostDevice>; aliasDevices: HostDevice[] }> {
   const free = (await devicesOfConsumer(db, holder)).filter((d) => d.host === host);
   const byPort = new Map<string, HostDevice>();

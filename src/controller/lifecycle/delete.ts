@@ -4,17 +4,15 @@ import { deleteGuest, deleteGuestsOf, guestsOfInstance, guestSpecOf, hasGuests, 
 import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
-import type { Dialect } from '../../storage/db.js';
 import { failedOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
+import type { Unit } from '../../storage/unit.js';
 
 /** Compute hosts whose service is up now: their agents can remove a guest. */
 /** Which of these hosts' compute services are up (a server's guests are on one or two hosts: read just those). */
-async function upComputeHosts(ctx: ControllerContext, trx: Kysely<Database>, guests: GuestRow[]): Promise<Set<string>> {
+async function upComputeHosts(ctx: ControllerContext, trx: Unit, guests: GuestRow[]): Promise<Set<string>> {
   const up = new Set<string>();
   for (const host of new Set(guests.map((g) => g.host))) {
     const [svc] = await listServices(trx, { host, binary: COMPUTE_BINARY });
@@ -28,7 +26,7 @@ async function upComputeHosts(ctx: ControllerContext, trx: Kysely<Database>, gue
  * up host its agent removes it, on a down host the row just goes (its agent
  * removes what it no longer owns when it comes back). Returns the hosts told.
  */
-async function sendGuestsAway(trx: Kysely<Database>, uuid: string, guests: GuestRow[], up: Set<string>): Promise<string[]> {
+async function sendGuestsAway(trx: Unit, uuid: string, guests: GuestRow[], up: Set<string>): Promise<string[]> {
   const told: string[] = [];
   for (const g of guests) {
     if (up.has(g.host)) {
@@ -60,7 +58,7 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
     if (told.length > 0) return told;
     // Nothing runs anywhere: freed now (the device feed tells the candidate index).
     const fresh = await getInstance(trx, instance.uuid);
-    if (fresh) await finishDeleteIn(trx, ctx.store.dialect, fresh);
+    if (fresh) await finishDeleteIn(trx, fresh);
     return told;
   });
   for (const host of outcome ?? []) ctx.signals.notify(host);
@@ -73,7 +71,7 @@ async function guestsWantedAgain(ctx: ControllerContext, s: ServerSnapshot): Pro
     if (fresh?.taskState !== TaskState.DELETING) return [];
     const wanted = (await guestsOfInstance(trx, fresh.uuid)).filter((g) => g.desired_state !== 'absent');
     const hosts = await sendGuestsAway(trx, fresh.uuid, wanted, await upComputeHosts(ctx, trx, wanted));
-    if (!(await hasGuests(trx, fresh.uuid))) await finishDeleteIn(trx, ctx.store.dialect, fresh);
+    if (!(await hasGuests(trx, fresh.uuid))) await finishDeleteIn(trx, fresh);
     return hosts;
   });
   ctx.log.warn({ server: s.instance.uuid, hosts: told }, 'guests wanted again during a delete: told to go');
@@ -91,12 +89,12 @@ async function guestsWantedAgain(ctx: ControllerContext, s: ServerSnapshot): Pro
  * | deleting   | deadline                              | ERROR, fault naming the host (claims kept: the    |
  * |            |                                       | guest may still run there; delete again)          |
  */
-async function guestGoneIn(trx: Kysely<Database>, dialect: Dialect, instance: InstanceRecord, guest: GuestRow): Promise<void> {
+async function guestGoneIn(trx: Unit, instance: InstanceRecord, guest: GuestRow): Promise<void> {
   await deleteGuest(trx, instance.uuid, guest.host);
-  if (!(await hasGuests(trx, instance.uuid))) await finishDeleteIn(trx, dialect, instance);
+  if (!(await hasGuests(trx, instance.uuid))) await finishDeleteIn(trx, instance);
 }
 
-async function deleteFailedIn(trx: Kysely<Database>, instance: InstanceRecord, message: string): Promise<void> {
+async function deleteFailedIn(trx: Unit, instance: InstanceRecord, message: string): Promise<void> {
   await updateInstance(trx, instance.uuid, {
     vmState: VmState.ERROR, taskState: null, fault: { code: 500, message, created: nowIso() },
   }, { taskState: TaskState.DELETING });
@@ -107,10 +105,10 @@ const stuckGuest = (s: ServerSnapshot) => s.guests.find((g) => failedOn(g) && g.
 
 /** The agents' answers to a delete, in the transaction that records the report (reports.ts); true when handled. */
 export async function onDeleteReportIn(
-  ctx: ControllerContext, trx: Kysely<Database>, instance: InstanceRecord, guest: GuestRow,
+  ctx: ControllerContext, trx: Unit, instance: InstanceRecord, guest: GuestRow,
 ): Promise<boolean> {
   if (reached(guest, 'absent')) {
-    await guestGoneIn(trx, ctx.store.dialect, instance, guest);
+    await guestGoneIn(trx, instance, guest);
     return true;
   }
   if (failedOn(guest) && guest.desired_state === 'absent') {
@@ -125,7 +123,7 @@ export const DELETE: Operation = {
   transitions: [
     {
       state: TaskState.DELETING, on: 'a host reports its guest gone', when: (s) => goneGuest(s) !== undefined,
-      step: (ctx, s) => ctx.store.transact((trx) => guestGoneIn(trx, ctx.store.dialect, s.instance, goneGuest(s)!)),
+      step: (ctx, s) => ctx.store.transact((trx) => guestGoneIn(trx, s.instance, goneGuest(s)!)),
     },
     {
       state: TaskState.DELETING, on: 'no guest left on any host', when: (s) => s.guests.length === 0,
@@ -146,21 +144,20 @@ export const DELETE: Operation = {
 };
 
 export async function finishDelete(ctx: ControllerContext, uuid: string): Promise<void> {
-  const { dialect } = ctx.store;
   await ctx.store.transact(async (trx) => {
     const instance = await getInstance(trx, uuid);
     if (!instance) return;
-    await finishDeleteIn(trx, dialect, instance);
+    await finishDeleteIn(trx, instance);
   });
 }
 
 /** Frees everything the server holds and removes it; `instance` was read in this same transaction. */
-async function finishDeleteIn(trx: Kysely<Database>, dialect: Dialect, instance: InstanceRecord): Promise<void> {
+async function finishDeleteIn(trx: Unit, instance: InstanceRecord): Promise<void> {
   const uuid = instance.uuid;
-  await releaseConsumer(trx, dialect, uuid);
+  await releaseConsumer(trx, uuid);
   // A server deleted mid-move also holds claims under its migration's uuid (an evacuation's stay until
   // its source host is back and has removed the old guest).
-  await releaseColdMoveClaims(trx, dialect, uuid);
+  await releaseColdMoveClaims(trx, uuid);
   await unbindInstancePorts(trx, instance);
   await deleteGuestsOf(trx, uuid);
   await deleteInstanceRow(trx, uuid);

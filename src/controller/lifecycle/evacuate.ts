@@ -24,20 +24,18 @@
  * re-registers after an outage.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, ClaimConflict } from '../../domain/errors.js';
 import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import type { GuestReport } from '../../protocol/agentProtocol.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { claimOnHost, releaseConsumer, transferConsumer, type ClaimedDevice } from '../../storage/repositories/claims.js';
-import { deleteGuest, getGuest, guestSpecOf, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
+import { deleteGuest, getGuest, guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
-import { insertMigration, listMigrations, setMigrationStatus, type MigrationRow } from '../../storage/repositories/migrations.js';
+import { hostsWithOpenEvacuations, insertMigration, openEvacuationsFrom, setMigrationStatus, type MigrationRow } from '../../storage/repositories/migrations.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
-import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim, type ScheduleOutcome } from '../services/scheduler.js';
@@ -47,6 +45,7 @@ import { instructWhileInTask } from './stepInstruction.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor } from './resources.js';
+import type { Unit, Session } from '../../storage/unit.js';
 
 export const EVACUABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
 
@@ -64,7 +63,7 @@ export interface EvacuateTarget {
 
 /** Nova's ComputeServiceInUse refusal, or null when the server's host may be evacuated. */
 export async function sourceStillInUse(ctx: ControllerContext, host: string): Promise<string | null> {
-  const [svc] = await listServices(ctx.store.db, { host, binary: COMPUTE_BINARY });
+  const [svc] = await listServices(ctx.store.reader, { host, binary: COMPUTE_BINARY });
   if (svc && serviceIsUp(svc, ctx.config.service_down_time)) return `Compute service of ${host} is still in use.`;
   return null;
 }
@@ -102,7 +101,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
   const source = migration.source_compute!;
   const target: EvacuateTarget = { host: instance.requestedHost ?? migration.dest_compute, force: migration.forced === 1 };
 
-  const commit = async (trx: Kysely<Database>, dest: string, claimed: ClaimedDevice[]) => {
+  const commit = async (trx: Unit, dest: string, claimed: ClaimedDevice[]) => {
     // First, so a second placement of the same evacuation (another process, a retry) stops here.
     if (!(await setMigrationStatus(trx, migrationUuid, 'pre-migrating', { expect: ['accepted'], destCompute: dest, destNode: dest }))) {
       throw new ScheduleAborted('evacuation already placed');
@@ -149,14 +148,13 @@ async function notPlaced(ctx: ControllerContext, instance: InstanceRecord, migra
 /** `force`: the requested host without the scheduler's filters, still claimed atomically. */
 async function claimForced(
   ctx: ControllerContext, instance: InstanceRecord, host: string,
-  commit: (trx: Kysely<Database>, host: string, claimed: ClaimedDevice[]) => Promise<void>,
+  commit: (trx: Unit, host: string, claimed: ClaimedDevice[]) => Promise<void>,
 ): Promise<ScheduleOutcome> {
-  const { db, dialect } = ctx.store;
   const flavor = instance.flavor;
   const request = resourceRequestFor(flavor, instance.pciRequests);
   try {
     const claimed = await ctx.store.transact(async (trx) => {
-      const devices = await claimOnHost(trx, dialect, {
+      const devices = await claimOnHost(trx, {
         host, consumer: instance.uuid, instanceUuid: instance.uuid,
         vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
       });
@@ -244,15 +242,12 @@ export const EVACUATE_OPERATION: Operation = {
   },
 };
 
-async function openEvacuationsFrom(db: Kysely<Database>, host: string, instanceUuid?: string): Promise<MigrationRow[]> {
-  let q = db.selectFrom('migrations').selectAll().where('migration_type', '=', 'evacuation')
-    .where('source_compute', '=', host).where('status', 'in', SOURCE_PENDING);
-  if (instanceUuid) q = q.where('instance_uuid', '=', instanceUuid);
-  return q.orderBy('id').execute();
+function openEvacuations(db: Session, host: string, instanceUuid?: string): Promise<MigrationRow[]> {
+  return openEvacuationsFrom(db, host, SOURCE_PENDING, instanceUuid);
 }
 
-async function completeSource(ctx: ControllerContext, trx: Kysely<Database>, m: MigrationRow, host: string): Promise<void> {
-  await releaseConsumer(trx, ctx.store.dialect, m.uuid, host);
+async function completeSource(ctx: ControllerContext, trx: Unit, m: MigrationRow, host: string): Promise<void> {
+  await releaseConsumer(trx, m.uuid, host);
   await setMigrationStatus(trx, m.uuid, 'completed', { expect: COMPLETABLE });
   const row = await getGuest(trx, m.instance_uuid, host);
   if (row && row.desired_state === 'absent') await deleteGuest(trx, m.instance_uuid, host);
@@ -265,8 +260,8 @@ async function completeSource(ctx: ControllerContext, trx: Kysely<Database>, m: 
  */
 export async function settleEvacuatedSource(ctx: ControllerContext, report: GuestReport): Promise<void> {
   if (report.observedState !== 'absent' || report.error) return;
-  const { db } = ctx.store;
-  const migrations = await openEvacuationsFrom(db, report.host, report.instanceUuid);
+  const db = ctx.store.reader;
+  const migrations = await openEvacuations(db, report.host, report.instanceUuid);
   if (migrations.length === 0) return;
   const instance = await getInstance(db, report.instanceUuid);
   if (instance && instance.host === report.host) return; // it lives here again
@@ -282,8 +277,8 @@ export async function settleEvacuatedSource(ctx: ControllerContext, report: Gues
  * deleted meanwhile) are completed here, since no report will come for them.
  */
 export async function sweepEvacuationsFrom(ctx: ControllerContext, host: string): Promise<void> {
-  const { db } = ctx.store;
-  for (const m of await openEvacuationsFrom(db, host)) {
+  const db = ctx.store.reader;
+  for (const m of await openEvacuations(db, host)) {
     if (await getGuest(db, m.instance_uuid, host)) continue; // its agent will report
     const instance = await getInstance(db, m.instance_uuid);
     if (instance && (instance.host === host || (instance.taskState === TaskState.REBUILD_SPAWNING && m.status === 'accepted'))) continue;
@@ -300,11 +295,8 @@ export async function sweepEvacuationsFrom(ctx: ControllerContext, host: string)
  * hold is completed.
  */
 export async function sweepOpenEvacuations(ctx: ControllerContext): Promise<void> {
-  const { db } = ctx.store;
-  const rows = await db.selectFrom('migrations').select('source_compute').distinct()
-    .where('migration_type', '=', 'evacuation').where('status', 'in', SOURCE_PENDING).execute();
-  for (const { source_compute: host } of rows) {
-    if (!host) continue;
+  const db = ctx.store.reader;
+  for (const host of await hostsWithOpenEvacuations(db, SOURCE_PENDING)) {
     const [svc] = await listServices(db, { host, binary: COMPUTE_BINARY });
     if (!svc || !serviceIsUp(svc, ctx.config.service_down_time)) continue;
     await sweepEvacuationsFrom(ctx, host);

@@ -16,7 +16,7 @@ import { finishDelete } from './delete.js';
  * their deadline, or evacuation. A singleton periodic job (cluster.ts).
  */
 export async function failWorkOnDownHosts(ctx: ControllerContext): Promise<number> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const services = await listServices(db, { binary: COMPUTE_BINARY });
   const down = new Set(services.filter((s) => !serviceIsUp(s, ctx.config.service_down_time)).map((s) => s.host));
   if (down.size === 0) return 0;

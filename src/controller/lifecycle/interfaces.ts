@@ -20,7 +20,6 @@
  * While attaching, the port being attached is the last of instance.portIds;
  * while detaching, it is the one of instance.portIds missing from the spec.
  */
-import type { Kysely } from 'kysely';
 import { BadRequest, ClaimConflict, Conflict, NotFound } from '../../domain/errors.js';
 import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import type { GuestSpec } from '../../domain/guest/spec.js';
@@ -36,11 +35,11 @@ import { getInstance, updateInstance, type InstanceRecord } from '../../storage/
 import { nowIso } from '../../storage/repositories/json.js';
 import { bindPort, getPort, getPorts, setPortStatus, unbindPort, type PortRecord } from '../../storage/repositories/ports.js';
 import { reservePort } from '../../storage/repositories/portReservations.js';
-import type { Database } from '../../storage/schema.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { bindingProfileFor, buildGuestSpec, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
 import { heldDevicesByPort } from './portBindings.js';
 import { answered, failedOn, ownGuest, type Operation } from '../operations/transitions.js';
+import type { Unit } from '../../storage/unit.js';
 
 export const ATTACH_ACTION = 'attach_interface';
 export const DETACH_ACTION = 'detach_interface';
@@ -63,19 +62,19 @@ function checkState(instance: InstanceRecord, action: string): void {
 }
 
 async function checkGate(ctx: ControllerContext, op: VdpaGatedOperation, instance: InstanceRecord, hasVdpaPorts: boolean): Promise<void> {
-  const refusal = vdpaOperationGate(op, hasVdpaPorts, await minimumComputeVersion(ctx.store.db), instance.uuid);
+  const refusal = vdpaOperationGate(op, hasVdpaPorts, await minimumComputeVersion(ctx.store.reader), instance.uuid);
   if (refusal) throw new BadRequest(refusal);
 }
 
 async function checkHostUp(ctx: ControllerContext, host: string): Promise<void> {
-  const [svc] = await listServices(ctx.store.db, { host, binary: COMPUTE_BINARY });
+  const [svc] = await listServices(ctx.store.reader, { host, binary: COMPUTE_BINARY });
   if (!svc || !serviceIsUp(svc, ctx.config.service_down_time)) {
     throw new Conflict(`Compute service of host ${host} is down; the interface cannot be changed now.`);
   }
 }
 
 /** The guest spec of a server with exactly these ports, from the devices it holds on its host. */
-async function specFor(trx: Kysely<Database>, instance: InstanceRecord, portIds: string[]): Promise<GuestSpec> {
+async function specFor(trx: Unit, instance: InstanceRecord, portIds: string[]): Promise<GuestSpec> {
   const ports = await getPorts(trx, portIds);
   const { byPort, aliasDevices } = await heldDevicesByPort(trx, instance.uuid, ports, instance.host!);
   return buildGuestSpec({ ...instance, portIds }, ports, byPort, aliasDevices);
@@ -92,7 +91,7 @@ function desiredOf(guest: GuestRow | undefined, instance: InstanceRecord): Desir
  * (and changes nothing) when the port is unusable or no device is free.
  */
 export async function startInterfaceAttach(ctx: ControllerContext, instance: InstanceRecord, portId: string, who: InterfaceRequestor): Promise<void> {
-  const { db, dialect } = ctx.store;
+  const db = ctx.store.reader;
   checkState(instance, ATTACH_ACTION);
   const port = await getPort(db, portId);
   if (!port || (!who.auth.isAdmin && port.projectId !== who.auth.projectId)) throw new NotFound(`Port id ${portId} could not be found.`);
@@ -117,7 +116,7 @@ export async function startInterfaceAttach(ctx: ControllerContext, instance: Ins
       const owner = `compute:${instance.availabilityZone}`;
       await reservePort(trx, port.id, instance.uuid, owner, () => new Conflict(`Port ${portId} is still in use.`));
       const claimed = request
-        ? await claimDevicesOnHost(trx, dialect, { host, consumer: instance.uuid, instanceUuid: instance.uuid, pciRequests: [request] })
+        ? await claimDevicesOnHost(trx, { host, consumer: instance.uuid, instanceUuid: instance.uuid, pciRequests: [request] })
         : [];
       await bindPort(trx, port.id, {
         hostId: host, deviceId: instance.uuid, deviceOwner: owner, profile: bindingProfileFor(claimed[0]?.device),
@@ -141,7 +140,7 @@ export async function startInterfaceAttach(ctx: ControllerContext, instance: Ins
 
 /** Records a detach: the guest spec loses the NIC, task detaching_interface; the agent's report finishes it. */
 export async function startInterfaceDetach(ctx: ControllerContext, instance: InstanceRecord, portId: string, who: InterfaceRequestor): Promise<void> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   if (!instance.portIds.includes(portId)) throw new NotFound(`Port ${portId} is not attached to server ${instance.uuid}.`);
   checkState(instance, DETACH_ACTION);
   const current = await getPorts(db, instance.portIds);
@@ -166,7 +165,7 @@ export type InterfaceOutcome = { done: true; ok: boolean; message: string | null
 export async function awaitInterfaceAction(ctx: ControllerContext, uuid: string, action: string, requestId: string, timeoutMs: number): Promise<InterfaceOutcome> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const row = (await actionsOf(ctx.store.db, uuid)).find((a) => a.action === action && a.request_id === requestId);
+    const row = (await actionsOf(ctx.store.reader, uuid)).find((a) => a.action === action && a.request_id === requestId);
     if (!row) return { done: true, ok: false, message: `Server ${uuid} is gone.` };
     if (row.finish_time) return { done: true, ok: row.result === 'Success', message: row.message };
     if (Date.now() > until) return { done: false };
@@ -174,16 +173,16 @@ export async function awaitInterfaceAction(ctx: ControllerContext, uuid: string,
   }
 }
 
-async function portSlot(trx: Kysely<Database>, portId: string): Promise<{ port: PortRecord | null; slot: string | null }> {
+async function portSlot(trx: Unit, portId: string): Promise<{ port: PortRecord | null; slot: string | null }> {
   const port = await getPort(trx, portId);
   const slot = port?.profile['pci_slot'];
   return { port, slot: typeof slot === 'string' ? slot : null };
 }
 
 /** Drops a port from the server: frees its device, unbinds it, forgets its PCI request. */
-async function forgetPort(ctx: ControllerContext, trx: Kysely<Database>, instance: InstanceRecord, portId: string): Promise<{ portIds: string[] }> {
+async function forgetPort(ctx: ControllerContext, trx: Unit, instance: InstanceRecord, portId: string): Promise<{ portIds: string[] }> {
   const { port, slot } = await portSlot(trx, portId);
-  if (slot) await releaseDevices(trx, ctx.store.dialect, instance.uuid, instance.host!, [slot]);
+  if (slot) await releaseDevices(trx, instance.uuid, instance.host!, [slot]);
   if (port && (port.deviceId === instance.uuid || port.deviceId === '')) await unbindPort(trx, portId);
   return { portIds: instance.portIds.filter((id) => id !== portId) };
 }

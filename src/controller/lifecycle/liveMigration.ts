@@ -33,7 +33,6 @@
  * the ports' binding profiles). The fault records why a migration failed.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
 import { invalidState } from '../../domain/lifecycle/invalidState.js';
 import { PowerState, type GuestSpec } from '../../domain/guest/spec.js';
@@ -46,10 +45,9 @@ import { COMPUTE_BINARY, computeNodeOf, listServices, minimumComputeVersion } fr
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import {
-  getMigration, insertMigration, latestMigrationOf, setMigrationStatus, type MigrationRow,
+  insertMigration, setMigrationStatus, type MigrationRow,
 } from '../../storage/repositories/migrations.js';
 import { getPorts, setPortStatus } from '../../storage/repositories/ports.js';
-import type { Database } from '../../storage/schema.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
@@ -58,6 +56,7 @@ import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { answered, failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { resourceRequestFor } from './resources.js';
+import type { Session } from '../../storage/unit.js';
 
 export const LIVE_MIGRATION_ACTION = 'live-migration';
 const API_ACTION = 'os-migrateLive';
@@ -71,7 +70,7 @@ const IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating'];
 export async function startLiveMigration(
   ctx: ControllerContext, auth: AuthContext, requestId: string, instance: InstanceRecord, host: string | null,
 ): Promise<MigrationRow> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   if (instance.vmState !== VmState.ACTIVE || !instance.host) {
     throw invalidState(API_ACTION, instance, 'vm_state');
   }
@@ -107,7 +106,7 @@ export async function startLiveMigration(
 }
 
 /** Where the other host of the migration is reached (its registered host_ip), for the libvirt hosts' migration connection. */
-async function peerAddress(db: Kysely<Database>, host: string): Promise<{ peerAddress?: string }> {
+async function peerAddress(db: Session, host: string): Promise<{ peerAddress?: string }> {
   const node = await computeNodeOf(db, host);
   return node?.host_ip ? { peerAddress: node.host_ip } : {};
 }
@@ -118,7 +117,7 @@ function withoutPciNics(spec: GuestSpec): GuestSpec {
 }
 
 /** The guest as it runs with the devices `consumer` holds on `host`, mapped to ports by their binding profiles. */
-async function boundSpec(db: Kysely<Database>, instance: InstanceRecord, host: string): Promise<GuestSpec> {
+async function boundSpec(db: Session, instance: InstanceRecord, host: string): Promise<GuestSpec> {
   const ports = await getPorts(db, instance.portIds);
   const { byPort, aliasDevices } = await heldDevicesByPort(db, instance.uuid, ports, host);
   return buildGuestSpec(instance, ports, byPort, aliasDevices);
@@ -176,7 +175,6 @@ async function notStarted(ctx: ControllerContext, instance: InstanceRecord, migr
  * server stays MIGRATING until the source confirms (onRollbackReport).
  */
 async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow, expect: string, why: string): Promise<void> {
-  const { db, dialect } = ctx.store;
   const source = migration.source_compute!;
   const dest = migration.dest_compute!;
   const message = `Live migration of ${instance.uuid} from ${source} to ${dest} failed: ${why}`;
@@ -185,7 +183,7 @@ async function rollBack(ctx: ControllerContext, instance: InstanceRecord, migrat
     // Still migrating first: a delete accepted meanwhile asked every guest to go (the source's too).
     if (!(await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING }))) return;
     if (!(await setMigrationStatus(trx, migration.uuid, 'error', { expect: [expect] }))) return;
-    await releaseConsumer(trx, dialect, instance.uuid, dest);
+    await releaseConsumer(trx, instance.uuid, dest);
     await transferConsumer(trx, migration.uuid, instance.uuid, source);
     const destGuest = await getGuest(trx, instance.uuid, dest);
     if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
@@ -209,7 +207,7 @@ async function moveGuest(ctx: ControllerContext, s: ServerSnapshot): Promise<voi
   const { instance } = s;
   const migration = liveMigrationOf(s, ['preparing'])!;
   const dest = migration.dest_compute!;
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const ports = await getPorts(db, instance.portIds);
   const { byPort, aliasDevices } = await heldDevicesForPorts(db, instance.uuid, dest, ports, null);
   const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
@@ -280,7 +278,7 @@ export const LIVE_MIGRATION_OPERATION: Operation = {
     },
     {
       state: TaskState.MIGRATING, on: 'rolled back: the destination\'s guest gone', when: (s) => liveMigrationOf(s, ['error']) !== null && rolledBackGuest(s) !== undefined,
-      step: async (ctx, s) => { await deleteGuest(ctx.store.db, s.instance.uuid, rolledBackGuest(s)!.host); },
+      step: async (ctx, s) => { await ctx.store.transact((u) => deleteGuest(u, s.instance.uuid, rolledBackGuest(s)!.host)); },
     },
     {
       state: TaskState.MIGRATING, on: 'rolled back: the source answered', when: (s) => liveMigrationOf(s, ['error']) !== null && answered(sourceOf(s)),
@@ -306,12 +304,11 @@ export const LIVE_MIGRATION_OPERATION: Operation = {
 
 /** The guest runs on the destination: free the source, bind the ports there, the server lives on dest. */
 async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRecord, migration: MigrationRow): Promise<void> {
-  const { db, dialect } = ctx.store;
   const source = migration.source_compute!;
   const dest = migration.dest_compute!;
   await ctx.store.transact(async (trx) => {
     if (!(await setMigrationStatus(trx, migration.uuid, 'completed', { expect: ['post-migrating'] }))) return;
-    await releaseConsumer(trx, dialect, migration.uuid, source);
+    await releaseConsumer(trx, migration.uuid, source);
     const ports = await getPorts(trx, instance.portIds);
     const { byPort } = await heldDevicesForPorts(trx, instance.uuid, dest, ports, await destSpec(trx, instance.uuid, dest));
     await bindInstancePorts(trx, instance, dest, byPort, 'ACTIVE');
@@ -324,14 +321,13 @@ async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRec
   });
 }
 
-async function destSpec(db: Kysely<Database>, uuid: string, dest: string): Promise<GuestSpec | null> {
+async function destSpec(db: Session, uuid: string, dest: string): Promise<GuestSpec | null> {
   const row = await getGuest(db, uuid, dest);
   return row ? guestSpecOf(row) : null;
 }
 
 /** The source answered the rollback: ACTIVE where it was, or ERROR if even its original NICs cannot come back. */
 async function onRollbackReport(ctx: ControllerContext, instance: InstanceRecord, guest: GuestRow): Promise<void> {
-  const { db } = ctx.store;
   const why = instance.fault?.message ?? 'live migration failed';
   if (guest.error) {
     await ctx.store.transact(async (trx) => {

@@ -1,13 +1,12 @@
-import type { Kysely } from 'kysely';
 import type { HostDevice } from '../../domain/pci/device.js';
 import type { ClaimedDevice } from '../../storage/repositories/claims.js';
 import { getPorts, bindPort, unbindPort, type PortRecord } from '../../storage/repositories/ports.js';
 import { nowTimestamp } from '../../storage/repositories/networks.js';
 import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
-import type { Database } from '../../storage/schema.js';
 import { setDesiredGuest } from '../../storage/repositories/guests.js';
 import type { InstanceRecord } from '../../storage/repositories/instances.js';
 import { bindingProfileFor, buildGuestSpec, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
+import type { Unit, Session } from '../../storage/unit.js';
 
 /** Which claimed device serves which port (port requests are named `port-<id>`). */
 export function devicesByPort(claimed: ClaimedDevice[]): Map<string, HostDevice> {
@@ -19,7 +18,7 @@ export function devicesByPort(claimed: ClaimedDevice[]): Map<string, HostDevice>
 }
 
 /** The same mapping for devices already held, read back through the ports' binding profiles. */
-export async function heldDevicesByPort(db: Kysely<Database>, consumer: string, ports: PortRecord[], host: string): Promise<{ byPort: Map<string, HostDevice>; aliasDevices: HostDevice[] }> {
+export async function heldDevicesByPort(db: Session, consumer: string, ports: PortRecord[], host: string): Promise<{ byPort: Map<string, HostDevice>; aliasDevices: HostDevice[] }> {
   const held = (await devicesOfConsumer(db, consumer)).filter((d) => d.host === host);
   const byAddress = new Map(held.map((d) => [d.address, d]));
   const byPort = new Map<string, HostDevice>();
@@ -39,7 +38,7 @@ export async function heldDevicesByPort(db: Kysely<Database>, consumer: string, 
  * wrote (a second read in the same transaction would return exactly that).
  */
 export async function bindInstancePorts(
-  trx: Kysely<Database>, instance: InstanceRecord, host: string, byPort: Map<string, HostDevice>, status = 'DOWN',
+  trx: Unit, instance: InstanceRecord, host: string, byPort: Map<string, HostDevice>, status = 'DOWN',
   /** The instance's ports as read in this transaction already, if they were. */
   read?: PortRecord[],
 ): Promise<PortRecord[]> {
@@ -63,7 +62,7 @@ export async function bindInstancePorts(
   return bound;
 }
 
-export async function unbindInstancePorts(trx: Kysely<Database>, instance: InstanceRecord, opts: { keepDeviceId?: boolean } = {}): Promise<void> {
+export async function unbindInstancePorts(trx: Unit, instance: InstanceRecord, opts: { keepDeviceId?: boolean } = {}): Promise<void> {
   const ports = await getPorts(trx, instance.portIds);
   for (const port of ports) {
     // A port someone else took meanwhile is theirs now.
@@ -74,7 +73,7 @@ export async function unbindInstancePorts(trx: Kysely<Database>, instance: Insta
 
 /** Binds the server's ports to the devices claimed on `host` and tells that host's agent to run the guest. */
 export async function bindAndRunGuest(
-  trx: Kysely<Database>, instance: InstanceRecord, host: string, claimed: ClaimedDevice[], read?: PortRecord[],
+  trx: Unit, instance: InstanceRecord, host: string, claimed: ClaimedDevice[], read?: PortRecord[],
 ): Promise<void> {
   const byPort = devicesByPort(claimed);
   const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);

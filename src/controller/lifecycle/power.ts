@@ -10,20 +10,18 @@
  * state back to none, records the error on the instance action and asks the
  * agent for the state that matches the unchanged vm_state again.
  */
-import type { Kysely } from 'kysely';
 import { Conflict } from '../../domain/errors.js';
 import { invalidState } from '../../domain/lifecycle/invalidState.js';
-import type { GuestSpec } from '../../domain/guest/spec.js';
 import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
 import { getInstance, updateInstance, type InstanceChanges, type InstanceRecord } from '../../storage/repositories/instances.js';
-import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
+import type { Unit, Session } from '../../storage/unit.js';
 
 /** Who asked, for the instance action record (os-instance-actions). */
 export interface Requester {
@@ -51,7 +49,7 @@ export function desiredForVmState(vmState: string): DesiredGuestState {
 }
 
 /** The spec of the server's guest on its host (what the agent already runs). */
-export async function currentGuest(db: Kysely<Database>, instance: InstanceRecord): Promise<GuestRow> {
+export async function currentGuest(db: Session, instance: InstanceRecord): Promise<GuestRow> {
   const guest = instance.host ? await getGuest(db, instance.uuid, instance.host) : undefined;
   if (!guest) throw new Conflict(`Instance ${instance.uuid} has no guest on a compute host.`);
   return guest;
@@ -78,7 +76,7 @@ export async function startGuestTransition(
   ctx: ControllerContext, who: Requester, instance: InstanceRecord, t: GuestTransition,
 ): Promise<void> {
   requireState(t.action, instance, t.fromVmStates);
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const guest = await currentGuest(db, instance);
   await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: t.taskState }, { taskState: null, vmState: instance.vmState });
@@ -98,7 +96,7 @@ export interface TransitionOutcome {
   /** More instance changes on success (e.g. shelve's host null). */
   changes?: InstanceChanges;
   /** Extra writes in the same transaction (claims, ports, the guest row). */
-  alsoOnSuccess?: (ctx: ControllerContext, trx: Kysely<Database>, instance: InstanceRecord, guest: GuestRow) => Promise<void>;
+  alsoOnSuccess?: (ctx: ControllerContext, trx: Unit, instance: InstanceRecord, guest: GuestRow) => Promise<void>;
 }
 
 /** The guest reached the transition's state: the server settles in its new vm_state. */

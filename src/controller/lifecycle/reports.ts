@@ -1,12 +1,11 @@
-import type { Kysely } from 'kysely';
 import type { GuestReport } from '../../protocol/agentProtocol.js';
 import { deleteGuest, recordGuestReportReadingInstance } from '../../storage/repositories/guests.js';
-import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { onBuildReportIn } from './build.js';
 import { onDeleteReportIn } from './delete.js';
 import { TaskState } from '../../domain/lifecycle/serverStatus.js';
+import type { Unit } from '../../storage/unit.js';
 
 /**
  * Records one agent report. A report only records an observation: what it
@@ -17,10 +16,10 @@ import { TaskState } from '../../domain/lifecycle/serverStatus.js';
  * the same conditional writes the engine's steps make, to keep the hot path
  * at one commit per report. Returns whether the engine has work to do.
  */
-export async function recordAndHandleReport(ctx: ControllerContext, trx: Kysely<Database>, report: GuestReport): Promise<boolean> {
+export async function recordAndHandleReport(ctx: ControllerContext, trx: Unit, report: GuestReport): Promise<boolean> {
   // Two hosts reporting on one server (a delete after a move, a migration) take turns, so the
   // second sees what the first did (e.g. the last remaining guest row) instead of a stale view.
-  const { guest, instance } = await recordGuestReportReadingInstance(trx, report, { lock: ctx.store.dialect === 'postgres' });
+  const { guest, instance } = await recordGuestReportReadingInstance(trx, report, { lock: true });
   if (!guest) return false; // stale or repeated: already recorded
   if (!instance) {
     if (guest.observed_state === 'absent') await deleteGuest(trx, report.instanceUuid, report.host);

@@ -30,7 +30,7 @@ export const SHELVE_OPERATION = guestTransitionOperation({
   action: 'shelve', taskState: TaskState.SHELVING, reached: 'absent',
   vmState: VmState.SHELVED_OFFLOADED, powerState: PowerState.SHUTDOWN, changes: { host: null, node: null },
   async alsoOnSuccess(ctx, trx, instance, guest) {
-    await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
+    await releaseConsumer(trx, instance.uuid);
     await unbindInstancePorts(trx, instance, { keepDeviceId: true });
     await deleteGuest(trx, instance.uuid, guest.host);
   },

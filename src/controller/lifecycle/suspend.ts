@@ -10,7 +10,6 @@
  * On a server with vDPA ports both are refused with 400 (nothing changes)
  * while any compute service is older than 63 (vdpaGates.ts).
  */
-import type { Kysely } from 'kysely';
 import { BadRequest } from '../../domain/errors.js';
 import { PowerState } from '../../domain/guest/spec.js';
 import { vdpaOperationGate, type VdpaGatedOperation } from '../../domain/lifecycle/vdpaGates.js';
@@ -18,18 +17,18 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { minimumComputeVersion } from '../../storage/repositories/hosts.js';
 import type { InstanceRecord } from '../../storage/repositories/instances.js';
 import { getPorts } from '../../storage/repositories/ports.js';
-import type { Database } from '../../storage/schema.js';
 import type { ControllerContext } from '../context.js';
 import { guestTransitionOperation, requireState, startGuestTransition, type Requester } from './power.js';
+import type { Session } from '../../storage/unit.js';
 
-export async function hasVdpaPorts(db: Kysely<Database>, instance: InstanceRecord): Promise<boolean> {
+export async function hasVdpaPorts(db: Session, instance: InstanceRecord): Promise<boolean> {
   if (instance.portIds.length === 0) return false;
   return (await getPorts(db, instance.portIds)).some((p) => p.vnicType === 'vdpa');
 }
 
 /** Throws the 400 of a rolling upgrade that is not far enough for `op` on this server. */
 export async function checkVdpaGate(ctx: ControllerContext, op: VdpaGatedOperation, instance: InstanceRecord): Promise<void> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   if (!(await hasVdpaPorts(db, instance))) return;
   const refusal = vdpaOperationGate(op, true, await minimumComputeVersion(db), instance.uuid);
   if (refusal) throw new BadRequest(refusal);

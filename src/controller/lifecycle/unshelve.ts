@@ -37,7 +37,6 @@ export async function startUnshelve(
   ctx: ControllerContext, who: Requester, instance: InstanceRecord, target: { host?: string | null } = {},
 ): Promise<void> {
   requireState('unshelve', instance, UNSHELVABLE_VM_STATES);
-  const { db } = ctx.store;
   await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.UNSHELVING, requestedHost: target.host ?? null },
       { taskState: null, vmState: instance.vmState });
@@ -91,7 +90,7 @@ async function unshelveFailed(ctx: ControllerContext, s: ServerSnapshot, message
       requestedHost: null, fault: { code: 500, message, created: nowIso() },
     }, { taskState: TaskState.UNSHELVING });
     if (!back) return;
-    await releaseConsumer(trx, ctx.store.dialect, instance.uuid);
+    await releaseConsumer(trx, instance.uuid);
     if (instance.host) await unbindInstancePorts(trx, instance, { keepDeviceId: true });
     // The agent removes whatever it half-defined; the row goes once it reports.
     if (guest) await setDesiredGuest(trx, instance.uuid, guest.host, 'absent', guestSpecOf(guest));

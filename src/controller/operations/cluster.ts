@@ -31,10 +31,10 @@ export interface OperationsRuntime {
 
 export async function startOperations(ctx: ControllerContext): Promise<OperationsRuntime> {
   const engine = operationEngineOf(ctx);
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const cfg = ctx.config;
   // One process owns a SQLite file: leases left by a killed predecessor are nobody's.
-  if (ctx.store.dialect === 'sqlite') await releaseAllServerLeases(db);
+  if (ctx.store.singleProcess) await ctx.store.autocommit((u) => releaseAllServerLeases(u));
   for (const uuid of await serversInProgress(db)) engine.enqueue(uuid);
 
   const tickMs = Math.max(200, Math.min(cfg.lease_seconds * 1000 / 3, 5000));
@@ -48,7 +48,7 @@ export async function startOperations(ctx: ControllerContext): Promise<Operation
 
   const jobs = async () => {
     const wasLeader = leader;
-    leader = await holdClusterLease(db, PERIODIC_JOBS_LEASE, engine.owner, cfg.lease_seconds);
+    leader = await ctx.store.autocommit((u) => holdClusterLease(u, PERIODIC_JOBS_LEASE, engine.owner, cfg.lease_seconds));
     if (!leader) return;
     if (!wasLeader) ctx.log.info({ owner: engine.owner }, 'running the cluster\'s periodic jobs');
     const now = Date.now();
@@ -75,7 +75,7 @@ export async function startOperations(ctx: ControllerContext): Promise<Operation
       clearInterval(timer);
       await running;
       await engine.queue.stop();
-      if (leader) await dropClusterLease(db, PERIODIC_JOBS_LEASE, engine.owner).catch(() => undefined);
+      if (leader) await ctx.store.autocommit((u) => dropClusterLease(u, PERIODIC_JOBS_LEASE, engine.owner)).catch(() => undefined);
     },
   };
 }

@@ -4,7 +4,7 @@ import { deleteGuest } from '../../storage/repositories/guests.js';
 import { updateInstance } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import {
-  acquireServerLease, readServerSnapshot, releaseServerLease,
+  acquireServerLease, readServerSnapshot, releaseServerLease, serverExists,
 } from '../../storage/repositories/operations.js';
 import type { ControllerContext } from '../context.js';
 import { operationFor } from './registry.js';
@@ -67,7 +67,7 @@ export function deadlineMessage(ctx: ControllerContext, s: ServerSnapshot): stri
 }
 
 async function snapshotOf(ctx: ControllerContext, uuid: string): Promise<ServerSnapshot | null> {
-  const rows = await readServerSnapshot(ctx.store.db, uuid);
+  const rows = await readServerSnapshot(ctx.store.reader, uuid);
   return rows ? { ...rows, now: Date.now() } : null;
 }
 
@@ -93,12 +93,11 @@ async function clearUnownedTask(ctx: ControllerContext, s: ServerSnapshot, why: 
  * on what the database says now, never on the event that queued it.
  */
 export async function reconcileServer(ctx: ControllerContext, owner: string, uuid: string, hint?: ReconcileHint): Promise<WorkOutcome> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const created = hint?.created?.uuid === uuid ? hint.created : undefined;
-  if (!created && !(await acquireServerLease(db, uuid, owner, ctx.config.lease_seconds))) {
+  if (!created && !(await ctx.store.autocommit((u) => acquireServerLease(u, uuid, owner, ctx.config.lease_seconds)))) {
     // Another process works on it (or it is gone): look again once its step is likely over.
-    return (await db.selectFrom('instances').select('uuid').where('uuid', '=', uuid).executeTakeFirst())
-      ? { retryInMs: LEASE_BUSY_RETRY_MS } : undefined;
+    return (await serverExists(db, uuid)) ? { retryInMs: LEASE_BUSY_RETRY_MS } : undefined;
   }
   // A created server's lease was written with it, and its placement's write lets go of it.
   const release = !created;
@@ -131,6 +130,6 @@ export async function reconcileServer(ctx: ControllerContext, owner: string, uui
     }
     if (s) return { retryInMs: LEASE_BUSY_RETRY_MS };
   } finally {
-    if (release) await releaseServerLease(db, uuid, owner).catch((err) => ctx.log.warn({ err, server: uuid }, 'lease release failed'));
+    if (release) await ctx.store.autocommit((u) => releaseServerLease(u, uuid, owner)).catch((err) => ctx.log.warn({ err, server: uuid }, 'lease release failed'));
   }
 }

@@ -35,21 +35,21 @@ function wireFencing(ctx: ControllerContext): void {
  * agent removes every guest missing from that list.
  */
 export function createAgentLink(ctx: ControllerContext): ControllerLink {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   wireFencing(ctx);
   return {
     async registerHost(reg) {
-      await registerHost(db, reg, {
+      await ctx.store.transact((u) => registerHost(u, reg, {
         cpu: ctx.config.cpu_allocation_ratio, ram: ctx.config.ram_allocation_ratio, disk: ctx.config.disk_allocation_ratio,
-      });
+      }));
       if (!(await serviceForcedDown(db, reg.host))) await sweepEvacuationsFrom(ctx, reg.host);
     },
     async reportInventory(report) {
-      const r = await syncInventory(db, report.host, report.devices);
+      const r = await ctx.store.transact((u) => syncInventory(u, report.host, report.devices));
       if (r.added || r.removed || r.flagged) ctx.log.info({ host: report.host, ...r }, 'inventory changed');
     },
     async heartbeat(host) {
-      await heartbeat(db, host);
+      await ctx.store.autocommit((u) => heartbeat(u, host));
     },
     pendingGuests: (host) => pendingGuests(db, host),
     async allGuests(host) {

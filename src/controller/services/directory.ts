@@ -1,10 +1,10 @@
 /** The identity directory: projects and users with their rules (unique names, hashed passwords); the SQL is in storage/repositories/identity.ts. */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
 import { findProject, findUser, insertProject, insertUser, setPasswordHash } from '../../storage/repositories/identity.js';
-import type { Database, ProjectTable, UserTable } from '../../storage/schema.js';
+import type { ProjectTable, UserTable } from '../../storage/schema.js';
 import { hashPassword } from './passwords.js';
+import type { Unit } from '../../storage/unit.js';
 
 export { assignRole, findProject, findUser, projectsOfUser } from '../../storage/repositories/identity.js';
 
@@ -33,7 +33,7 @@ export function isDefaultDomain(ref: { id?: unknown; name?: unknown } | undefine
 }
 
 export async function createProject(
-  db: Kysely<Database>,
+  db: Unit,
   input: { name: string; description?: string; enabled?: boolean },
 ): Promise<ProjectTable> {
   if (!input.name) throw new BadRequest('Project name is required.');
@@ -49,7 +49,7 @@ export async function createProject(
 }
 
 export async function createUser(
-  db: Kysely<Database>,
+  db: Unit,
   input: { name: string; password: string; defaultProjectId?: string | null; enabled?: boolean },
 ): Promise<UserTable> {
   if (!input.name) throw new BadRequest('User name is required.');
@@ -64,11 +64,11 @@ export async function createUser(
   return row;
 }
 
-export async function setPassword(db: Kysely<Database>, userId: string, password: string): Promise<void> {
+export async function setPassword(db: Unit, userId: string, password: string): Promise<void> {
   await setPasswordHash(db, userId, await hashPassword(password));
 }
 
 /** A user that cannot log in until a password is set: a hash that never verifies. */
-export async function lockPassword(db: Kysely<Database>, userId: string): Promise<void> {
+export async function lockPassword(db: Unit, userId: string): Promise<void> {
   await setPasswordHash(db, userId, '!');
 }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
 import { flavorNamed, getFlavor, insertFlavor, listFlavorRows } from '../../storage/repositories/flavors.js';
-import type { Database, FlavorTable } from '../../storage/schema.js';
+import type { FlavorTable } from '../../storage/schema.js';
 import type { AuthContext } from '../context.js';
+import type { Session, Unit } from '../../storage/unit.js';
 
 /** Flavors: Nova's rules (unique ids and names, private ones for admins, paging); the SQL is in storage/repositories/flavors.ts. */
 export { flavorExtraSpecs, setExtraSpecs } from '../../storage/repositories/flavors.js';
@@ -21,7 +21,7 @@ export interface FlavorInput {
   description?: string | null;
 }
 
-export async function createFlavor(db: Kysely<Database>, input: FlavorInput): Promise<FlavorTable> {
+export async function createFlavor(db: Unit, input: FlavorInput): Promise<FlavorTable> {
   const id = input.id ?? randomUUID();
   if (await getFlavor(db, id)) {
     throw new Conflict(`Flavor with ID ${id} already exists.`);
@@ -39,7 +39,7 @@ export async function createFlavor(db: Kysely<Database>, input: FlavorInput): Pr
 }
 
 /** Private flavors are visible to admins only (there is no per-project flavor access here). */
-export async function findVisibleFlavor(db: Kysely<Database>, id: string, auth: AuthContext): Promise<FlavorTable | undefined> {
+export async function findVisibleFlavor(db: Session, id: string, auth: AuthContext): Promise<FlavorTable | undefined> {
   const row = await getFlavor(db, id);
   return row && (row.is_public === 1 || auth.isAdmin) ? row : undefined;
 }
@@ -53,7 +53,7 @@ export interface FlavorListQuery {
 }
 
 /** A page of flavors by id; `next` is the marker of the next page when there is one. */
-export async function listFlavors(db: Kysely<Database>, auth: AuthContext, q: FlavorListQuery): Promise<{ rows: FlavorTable[]; next?: string }> {
+export async function listFlavors(db: Session, auth: AuthContext, q: FlavorListQuery): Promise<{ rows: FlavorTable[]; next?: string }> {
   let afterId: string | undefined;
   if (q.marker !== undefined) {
     const m = await findVisibleFlavor(db, q.marker, auth);

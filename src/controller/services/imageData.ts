@@ -11,10 +11,10 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Kysely } from 'kysely';
 import { Conflict } from '../../domain/errors.js';
+import type { Storage } from '../../storage/db.js';
 import { updateImageInStatus } from '../../storage/repositories/images.js';
-import type { Database, ImageTable } from '../../storage/schema.js';
+import type { ImageTable } from '../../storage/schema.js';
 import { glanceTime, imageExtras, type ImageExtras } from './images.js';
 
 export function imageDataPath(imageDir: string, id: string): string {
@@ -30,8 +30,9 @@ export function hasImageData(row: ImageTable): boolean {
  * Streams `body` into the image's file and records it. Only a queued image
  * takes data (Glance: 409 otherwise); a failed upload leaves it queued again.
  */
-export async function storeImageData(db: Kysely<Database>, imageDir: string, row: ImageTable, body: Readable): Promise<void> {
-  if (!(await updateImageInStatus(db, row.id, 'queued', { status: 'saving', updated_at: glanceTime() }))) {
+export async function storeImageData(store: Storage, imageDir: string, row: ImageTable, body: Readable): Promise<void> {
+  const moveFrom = (status: string, changes: Partial<ImageTable>) => store.transact((u) => updateImageInStatus(u, row.id, status, changes));
+  if (!(await moveFrom('queued', { status: 'saving', updated_at: glanceTime() }))) {
     throw new Conflict(`Image status transition from ${row.status} to saving is not allowed`);
   }
   await mkdir(imageDir, { recursive: true });
@@ -53,13 +54,13 @@ export async function storeImageData(db: Kysely<Database>, imageDir: string, row
     await rename(partial, imageDataPath(imageDir, row.id));
   } catch (e) {
     await rm(partial, { force: true });
-    await updateImageInStatus(db, row.id, 'saving', { status: 'queued', updated_at: glanceTime() });
+    await moveFrom('saving', { status: 'queued', updated_at: glanceTime() });
     throw e;
   }
   const extras: ImageExtras = {
     ...imageExtras(row), checksum: md5.digest('hex'), osHashValue: sha512.digest('hex'), stored: true,
   };
-  await updateImageInStatus(db, row.id, 'saving', {
+  await moveFrom('saving', {
     status: 'active', size, properties: JSON.stringify(extras), updated_at: glanceTime(),
   });
 }

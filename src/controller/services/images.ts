@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict } from '../../domain/errors.js';
 import type { AuthContext } from '../context.js';
 import { getImage, insertImage, listImageRows } from '../../storage/repositories/images.js';
-import type { Database, ImageTable } from '../../storage/schema.js';
+import type { ImageTable } from '../../storage/schema.js';
+import type { Session, Unit } from '../../storage/unit.js';
 
 /** Images: Glance's rules (formats, visibility, paging); the SQL is in storage/repositories/images.ts. */
 
@@ -42,7 +42,7 @@ export function canSee(auth: AuthContext, image: Pick<ImageTable, 'visibility' |
   return auth.isAdmin || auth.isService || image.visibility !== 'private' || image.owner === auth.projectId;
 }
 
-export async function findVisibleImage(db: Kysely<Database>, id: string, auth: AuthContext): Promise<ImageTable | undefined> {
+export async function findVisibleImage(db: Session, id: string, auth: AuthContext): Promise<ImageTable | undefined> {
   const row = await getImage(db, id);
   return row && canSee(auth, row) ? row : undefined;
 }
@@ -63,7 +63,7 @@ export interface ImageInput {
   properties?: Record<string, string>;
 }
 
-export async function createImage(db: Kysely<Database>, input: ImageInput): Promise<ImageTable> {
+export async function createImage(db: Unit, input: ImageInput): Promise<ImageTable> {
   const id = input.id ?? randomUUID();
   if (await getImage(db, id)) {
     throw new Conflict(`Image with identifier ${id} already exists!`);
@@ -104,7 +104,7 @@ export interface ImageListQuery {
 }
 
 /** Newest first (Glance's default sort), id breaking ties so paging is stable. */
-export async function listImages(db: Kysely<Database>, auth: AuthContext, q: ImageListQuery): Promise<{ images: ImageTable[]; more: boolean }> {
+export async function listImages(db: Session, auth: AuthContext, q: ImageListQuery): Promise<{ images: ImageTable[]; more: boolean }> {
   let after: ImageTable | undefined;
   if (q.marker !== undefined) {
     after = await findVisibleImage(db, q.marker, auth);

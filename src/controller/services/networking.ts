@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../domain/errors.js';
 import {
   defaultGateway, defaultPool, formatIpv4, hostRange, parseIpv4, parseIpv4Cidr, poolProblem, type Ipv4Range,
 } from '../../domain/network/ipv4.js';
-import type { Database } from '../../storage/schema.js';
 import {
   countAllocationsOnSubnet, countPortsOnNetwork, deleteNetwork as deleteNetworkRows, deleteSubnet as deleteSubnetRow,
   getNetwork, getSubnet, insertNetwork, insertSubnet, nowTimestamp, subnetsOfNetwork, updateNetwork as updateNetworkRow,
   type NetworkRecord, type SubnetRecord,
 } from '../../storage/repositories/networks.js';
 import type { AuthContext } from '../context.js';
+import type { Unit, Session } from '../../storage/unit.js';
+import { inUnit, type Storage } from '../../storage/db.js';
 
 /** Networks and subnets; ports and their addresses are in ports.ts. */
 
@@ -28,11 +28,8 @@ export interface SubnetInput {
   allocationPools?: { start: string; end: string }[]; enableDhcp?: boolean; description?: string;
 }
 
-/** Runs `fn` in a transaction of its own, or inside the caller's when `db` already is one. */
-export async function inTransaction<T>(db: Kysely<Database>, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
-  if (db.isTransaction) return fn(db);
-  return db.transaction().execute(fn);
-}
+/** Runs `fn` in a unit of its own, or inside the caller's unit when given one. */
+export const inTransaction = inUnit;
 
 export function invalidInput(attribute: string, reason: string): BadRequest {
   return new BadRequest(`Invalid input for ${attribute}. Reason: ${reason}.`);
@@ -40,7 +37,7 @@ export function invalidInput(attribute: string, reason: string): BadRequest {
 
 // ---------- visibility: another project's resource is 404, as in networking ----------
 
-export async function visibleNetwork(db: Kysely<Database>, id: string, auth: AuthContext): Promise<NetworkRecord> {
+export async function visibleNetwork(db: Session, id: string, auth: AuthContext): Promise<NetworkRecord> {
   const net = await getNetwork(db, id);
   if (!net || !(auth.isAdmin || net.shared || net.projectId === auth.projectId)) {
     throw new NotFound(`Network ${id} could not be found.`, 'NetworkNotFound');
@@ -48,7 +45,7 @@ export async function visibleNetwork(db: Kysely<Database>, id: string, auth: Aut
   return net;
 }
 
-export async function visibleSubnet(db: Kysely<Database>, id: string, auth: AuthContext): Promise<SubnetRecord> {
+export async function visibleSubnet(db: Session, id: string, auth: AuthContext): Promise<SubnetRecord> {
   const subnet = await getSubnet(db, id);
   if (subnet && (auth.isAdmin || subnet.projectId === auth.projectId)) return subnet;
   if (subnet && (await getNetwork(db, subnet.networkId))?.shared) return subnet;
@@ -57,55 +54,59 @@ export async function visibleSubnet(db: Kysely<Database>, id: string, auth: Auth
 
 // ---------- networks ----------
 
-export async function createNetwork(db: Kysely<Database>, input: NetworkInput): Promise<NetworkRecord> {
-  if (!(NETWORK_TYPES as readonly string[]).includes(input.networkType)) {
-    throw invalidInput('provider:network_type', `'${input.networkType}' is not in [${NETWORK_TYPES.map((t) => `'${t}'`).join(', ')}]`);
-  }
-  const physical = input.networkType === 'flat' || input.networkType === 'vlan';
-  if (physical && !input.physicalNetwork) {
-    throw new BadRequest(`Invalid input for operation: physical_network required for ${input.networkType} provider network.`);
-  }
-  if (!physical && input.physicalNetwork) {
-    throw new BadRequest(`Invalid input for operation: physical_network not allowed for ${input.networkType} provider network.`);
-  }
-  const seg = input.segmentationId ?? null;
-  if (input.networkType === 'vlan' && seg !== null && !(Number.isInteger(seg) && seg >= 1 && seg <= 4094)) {
-    throw new BadRequest(`Invalid input for operation: segmentation_id out of range (1 through 4094).`);
-  }
-  if (input.networkType === 'flat' && seg !== null) {
-    throw new BadRequest('Invalid input for operation: segmentation_id not allowed for flat provider network.');
-  }
-  const mtu = input.mtu ?? (input.networkType === 'vxlan' || input.networkType === 'geneve' ? 1450 : 1500);
-  const now = nowTimestamp();
-  const id = randomUUID();
-  await insertNetwork(db, {
-    id, name: input.name, project_id: input.projectId, shared: input.shared ? 1 : 0,
-    admin_state_up: input.adminStateUp === false ? 0 : 1, status: 'ACTIVE', physical_network: input.physicalNetwork,
-    network_type: input.networkType, segmentation_id: seg, mtu, router_external: input.routerExternal ? 1 : 0,
-    description: input.description ?? '', created_at: now, updated_at: now, revision_number: 1,
+export async function createNetwork(target: Unit | Storage, input: NetworkInput): Promise<NetworkRecord> {
+  return inTransaction(target, async (db) => {
+    if (!(NETWORK_TYPES as readonly string[]).includes(input.networkType)) {
+      throw invalidInput('provider:network_type', `'${input.networkType}' is not in [${NETWORK_TYPES.map((t) => `'${t}'`).join(', ')}]`);
+    }
+    const physical = input.networkType === 'flat' || input.networkType === 'vlan';
+    if (physical && !input.physicalNetwork) {
+      throw new BadRequest(`Invalid input for operation: physical_network required for ${input.networkType} provider network.`);
+    }
+    if (!physical && input.physicalNetwork) {
+      throw new BadRequest(`Invalid input for operation: physical_network not allowed for ${input.networkType} provider network.`);
+    }
+    const seg = input.segmentationId ?? null;
+    if (input.networkType === 'vlan' && seg !== null && !(Number.isInteger(seg) && seg >= 1 && seg <= 4094)) {
+      throw new BadRequest(`Invalid input for operation: segmentation_id out of range (1 through 4094).`);
+    }
+    if (input.networkType === 'flat' && seg !== null) {
+      throw new BadRequest('Invalid input for operation: segmentation_id not allowed for flat provider network.');
+    }
+    const mtu = input.mtu ?? (input.networkType === 'vxlan' || input.networkType === 'geneve' ? 1450 : 1500);
+    const now = nowTimestamp();
+    const id = randomUUID();
+    await insertNetwork(db, {
+      id, name: input.name, project_id: input.projectId, shared: input.shared ? 1 : 0,
+      admin_state_up: input.adminStateUp === false ? 0 : 1, status: 'ACTIVE', physical_network: input.physicalNetwork,
+      network_type: input.networkType, segmentation_id: seg, mtu, router_external: input.routerExternal ? 1 : 0,
+      description: input.description ?? '', created_at: now, updated_at: now, revision_number: 1,
+    });
+    return (await getNetwork(db, id))!;
   });
-  return (await getNetwork(db, id))!;
 }
 
 export async function updateNetwork(
-  db: Kysely<Database>, id: string, changes: { name?: string; adminStateUp?: boolean; description?: string; shared?: boolean },
+  target: Unit | Storage, id: string, changes: { name?: string; adminStateUp?: boolean; description?: string; shared?: boolean },
   auth: AuthContext,
 ): Promise<NetworkRecord> {
-  const net = await visibleNetwork(db, id, auth);
-  if (!auth.isAdmin && net.projectId !== auth.projectId) {
-    throw new Forbidden(`(rule:update_network) is disallowed by policy`);
-  }
-  if (changes.shared !== undefined && !auth.isAdmin) throw new Forbidden('(rule:update_network:shared) is disallowed by policy');
-  await updateNetworkRow(db, id, {
-    ...(changes.name !== undefined ? { name: changes.name } : {}),
-    ...(changes.adminStateUp !== undefined ? { admin_state_up: changes.adminStateUp ? 1 : 0 } : {}),
-    ...(changes.description !== undefined ? { description: changes.description } : {}),
-    ...(changes.shared !== undefined ? { shared: changes.shared ? 1 : 0 } : {}),
+  return inTransaction(target, async (db) => {
+    const net = await visibleNetwork(db, id, auth);
+    if (!auth.isAdmin && net.projectId !== auth.projectId) {
+      throw new Forbidden(`(rule:update_network) is disallowed by policy`);
+    }
+    if (changes.shared !== undefined && !auth.isAdmin) throw new Forbidden('(rule:update_network:shared) is disallowed by policy');
+    await updateNetworkRow(db, id, {
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.adminStateUp !== undefined ? { admin_state_up: changes.adminStateUp ? 1 : 0 } : {}),
+      ...(changes.description !== undefined ? { description: changes.description } : {}),
+      ...(changes.shared !== undefined ? { shared: changes.shared ? 1 : 0 } : {}),
+    });
+    return (await getNetwork(db, id))!;
   });
-  return (await getNetwork(db, id))!;
 }
 
-export async function deleteNetwork(db: Kysely<Database>, id: string, auth: AuthContext): Promise<void> {
+export async function deleteNetwork(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
   await inTransaction(db, async (tx) => {
     const net = await visibleNetwork(tx, id, auth);
     if (!auth.isAdmin && net.projectId !== auth.projectId) throw new Forbidden('(rule:delete_network) is disallowed by policy');
@@ -124,7 +125,7 @@ function ipv4Or400(attribute: string, text: string): number {
   return ip;
 }
 
-export async function createSubnet(db: Kysely<Database>, input: SubnetInput): Promise<SubnetRecord> {
+export async function createSubnet(db: Unit | Storage, input: SubnetInput): Promise<SubnetRecord> {
   return inTransaction(db, async (tx) => {
     const net = await getNetwork(tx, input.networkId);
     if (!net) throw new NotFound(`Network ${input.networkId} could not be found.`, 'NetworkNotFound');
@@ -181,7 +182,7 @@ export async function createSubnet(db: Kysely<Database>, input: SubnetInput): Pr
   });
 }
 
-export async function deleteSubnet(db: Kysely<Database>, id: string, auth: AuthContext): Promise<void> {
+export async function deleteSubnet(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
   await inTransaction(db, async (tx) => {
     const subnet = await visibleSubnet(tx, id, auth);
     if (!auth.isAdmin && subnet.projectId !== auth.projectId) throw new Forbidden('(rule:delete_subnet) is disallowed by policy');

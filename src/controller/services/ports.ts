@@ -1,11 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Kysely } from 'kysely';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../domain/errors.js';
 import { macFromRandomBytes, isValidUnicastMac } from '../../domain/network/mac.js';
 import { cidrContains, formatIpv4, hostRange, nextInPool, parseIpv4, parseIpv4Cidr, poolSize } from '../../domain/network/ipv4.js';
 import { VNIC_TYPES, isVnicType } from '../../domain/pci/vnicTypes.js';
-import type { Database } from '../../storage/schema.js';
+import { isStorage, type Storage } from '../../storage/db.js';
 import { getNetwork, nowTimestamp, subnetsOfNetwork, type SubnetRecord } from '../../storage/repositories/networks.js';
 import {
   deletePortRow, getPort, insertIpAllocation, insertPort, ipAllocated, isUniqueViolation, lockSubnetForAllocation,
@@ -13,6 +12,7 @@ import {
 } from '../../storage/repositories/ports.js';
 import type { AuthContext } from '../context.js';
 import { inTransaction, invalidInput } from './networking.js';
+import type { Unit, Session } from '../../storage/unit.js';
 
 /** Ports and their addresses: MACs, fixed IPs from a subnet's pool, binding. Networks and subnets are in networking.ts. */
 
@@ -31,12 +31,12 @@ export interface PortChanges {
 }
 
 /** Retries a whole transaction that lost a uniqueness race (a MAC or an address taken concurrently). */
-async function retryingUniqueRaces<T>(db: Kysely<Database>, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
+async function retryingUniqueRaces<T>(db: Unit | Storage, fn: (tx: Unit) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await inTransaction(db, fn);
     } catch (e) {
-      if (db.isTransaction || attempt >= 8 || !isUniqueViolation(e)) throw e;
+      if (!isStorage(db) || attempt >= 8 || !isUniqueViolation(e)) throw e;
     }
   }
 }
@@ -45,7 +45,7 @@ function vnicTypeProblem(v: string): BadRequest {
   return invalidInput('binding:vnic_type', `'${v}' is not in [${VNIC_TYPES.map((t) => `'${t}'`).join(', ')}]`);
 }
 
-export async function visiblePort(db: Kysely<Database>, id: string, auth: AuthContext): Promise<PortRecord> {
+export async function visiblePort(db: Session, id: string, auth: AuthContext): Promise<PortRecord> {
   const port = await getPort(db, id);
   if (!port || !(auth.isAdmin || port.projectId === auth.projectId)) {
     throw new NotFound(`Port ${id} could not be found.`, 'PortNotFound');
@@ -58,7 +58,7 @@ export async function visiblePort(db: Kysely<Database>, id: string, auth: AuthCo
  * amortised: it only walks past addresses taken out of order (requested
  * fixed IPs) or, after wrapping, ones not yet released.
  */
-async function allocateAddress(tx: Kysely<Database>, subnet: SubnetRecord, portId: string): Promise<string> {
+async function allocateAddress(tx: Unit, subnet: SubnetRecord, portId: string): Promise<string> {
   const state = await lockSubnetForAllocation(tx, subnet.id);
   const start = state ? parseIpv4(state.allocationStart) : null;
   const end = state ? parseIpv4(state.allocationEnd) : null;
@@ -79,7 +79,7 @@ async function allocateAddress(tx: Kysely<Database>, subnet: SubnetRecord, portI
 }
 
 async function assignRequestedAddress(
-  tx: Kysely<Database>, subnets: SubnetRecord[], networkId: string, req: { subnetId?: string; ipAddress?: string }, portId: string,
+  tx: Unit, subnets: SubnetRecord[], networkId: string, req: { subnetId?: string; ipAddress?: string }, portId: string,
 ): Promise<void> {
   let subnet = req.subnetId ? subnets.find((s) => s.id === req.subnetId) : undefined;
   if (req.subnetId && !subnet) {
@@ -110,7 +110,7 @@ async function assignRequestedAddress(
   await insertIpAllocation(tx, subnet.id, ip, portId);
 }
 
-async function freshMac(tx: Kysely<Database>): Promise<string> {
+async function freshMac(tx: Unit): Promise<string> {
   for (let i = 0; i < 16; i++) {
     const mac = macFromRandomBytes(randomBytes(3));
     if (!(await macInUse(tx, mac))) return mac;
@@ -118,7 +118,7 @@ async function freshMac(tx: Kysely<Database>): Promise<string> {
   throw new Conflict('Unable to generate a unique MAC address.', 'MacAddressGenerationFailure');
 }
 
-export async function createPort(db: Kysely<Database>, input: PortInput, auth: AuthContext): Promise<PortRecord> {
+export async function createPort(db: Unit | Storage, input: PortInput, auth: AuthContext): Promise<PortRecord> {
   const vnicType = input.vnicType ?? 'normal';
   if (!isVnicType(vnicType)) throw vnicTypeProblem(vnicType);
   const projectId = input.projectId ?? auth.projectId;
@@ -165,7 +165,7 @@ export async function createPort(db: Kysely<Database>, input: PortInput, auth: A
   });
 }
 
-export async function updatePort(db: Kysely<Database>, id: string, changes: PortChanges, auth: AuthContext): Promise<PortRecord> {
+export async function updatePort(db: Unit | Storage, id: string, changes: PortChanges, auth: AuthContext): Promise<PortRecord> {
   if (changes.vnicType !== undefined && !isVnicType(changes.vnicType)) throw vnicTypeProblem(changes.vnicType);
   for (const [key, attr] of [['hostId', 'host_id'], ['profile', 'profile']] as const) {
     if (changes[key] !== undefined && !auth.isAdmin) {
@@ -192,7 +192,7 @@ export async function updatePort(db: Kysely<Database>, id: string, changes: Port
 }
 
 /** A port that a server uses must be detached first: deleting it under the guest would strand its device. */
-export async function deletePort(db: Kysely<Database>, id: string, auth: AuthContext): Promise<void> {
+export async function deletePort(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
   await inTransaction(db, async (tx) => {
     const port = await visiblePort(tx, id, auth);
     if (port.deviceOwner.startsWith('compute:') && port.deviceId !== '') {

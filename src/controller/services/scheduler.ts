@@ -1,15 +1,14 @@
-import type { Kysely } from 'kysely';
 import { ClaimConflict } from '../../domain/errors.js';
 import type { PoolDelta } from '../../domain/pci/pools.js';
 import { explainNoValidHost, selectHosts } from '../../domain/scheduling/pipeline.js';
 import type { ResourceRequest } from '../../domain/scheduling/types.js';
 import { candidateHosts, indexedHostRows } from '../../storage/repositories/candidates.js';
 import { claimOnHost, type ClaimedDevice } from '../../storage/repositories/claims.js';
-import type { Store } from '../../storage/db.js';
-import type { Database } from '../../storage/schema.js';
+import type { Storage } from '../../storage/db.js';
 import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { CandidateIndex } from './candidateIndex.js';
+import type { Unit } from '../../storage/unit.js';
 
 export const NO_VALID_HOST = 'No valid host was found.';
 
@@ -27,7 +26,7 @@ export class ScheduleAborted extends Error {}
  */
 export const CANDIDATE_INDEX_RELOAD_MS = 2000;
 
-const indexes = new WeakMap<Store, CandidateIndex>();
+const indexes = new WeakMap<Storage, CandidateIndex>();
 const liveIndexes = new Set<WeakRef<CandidateIndex>>();
 let listening = false;
 
@@ -42,7 +41,7 @@ let listening = false;
 export function candidateIndexOf(ctx: ControllerContext): CandidateIndex {
   let index = indexes.get(ctx.store);
   if (!index) {
-    const db = ctx.store.db;
+    const db = ctx.store.reader;
     const created = new CandidateIndex((hosts) => indexedHostRows(db, hosts), { reloadMs: CANDIDATE_INDEX_RELOAD_MS });
     index = created;
     ctx.store.deviceChanges.subscribe((hosts) => {
@@ -89,11 +88,10 @@ export async function scheduleAndClaim<Ahead>(
   ctx: ControllerContext,
   request: ResourceRequest,
   claim: { consumer: string; instanceUuid: string },
-  commit: (trx: Kysely<Database>, host: string, claimed: ClaimedDevice[], ahead: Ahead) => Promise<void>,
+  commit: (trx: Unit, host: string, claimed: ClaimedDevice[], ahead: Ahead) => Promise<void>,
   /** Reads the commit will need, started before the claim so they ride with its first round trip (readLater). */
-  readAhead?: (trx: Kysely<Database>) => Ahead,
+  readAhead?: (trx: Unit) => Ahead,
 ): Promise<ScheduleOutcome> {
-  const { dialect } = ctx.store;
   const index = candidateIndexOf(ctx);
   index.reloadIfOld().catch(() => { /* the database path answers meanwhile */ });
   const lost = new Set<string>();
@@ -112,7 +110,7 @@ export async function scheduleAndClaim<Ahead>(
         let claimed: ClaimedDevice[];
         try {
           const ahead = readAhead?.(trx) as Ahead;
-          claimed = await claimOnHost(trx, dialect, {
+          claimed = await claimOnHost(trx, {
             host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
             vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
           }, poolChanges);
@@ -140,7 +138,7 @@ export async function scheduleAndClaim<Ahead>(
 
 /** The best host for the request, skipping hosts that already lost a claim in this decision. */
 async function decide(
-  ctx: ControllerContext, trx: Kysely<Database>, index: CandidateIndex, request: ResourceRequest, lost: Set<string>,
+  ctx: ControllerContext, trx: Unit, index: CandidateIndex, request: ResourceRequest, lost: Set<string>,
 ): Promise<Decision> {
   const limit = ctx.config.scheduler_candidate_limit;
   // A fleet that fits in one page of the database query gains nothing from the

@@ -47,7 +47,7 @@ export async function changeService(
     if (typeof change.forced_down !== 'boolean') throw new BadRequest('forced_down must be a boolean.');
     set.forced_down = change.forced_down ? 1 : 0;
   }
-  const updated = await updateService(ctx.store.db, s.id, set);
+  const updated = await ctx.store.transact((u) => updateService(u, s.id, set));
   const changed: ServiceChange = {
     ...(change.forced_down !== undefined ? { forcedDown: change.forced_down } : {}),
     ...(change.status !== undefined ? { disabled: change.status === 'disabled' } : {}),

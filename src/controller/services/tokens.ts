@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Store } from '../../storage/db.js';
+import type { Storage } from '../../storage/db.js';
+import { deleteToken, deleteTokensExpiredBy, insertToken, tokenById, tokenSubject } from '../../storage/repositories/tokens.js';
 import type { AuthContext, TokenService } from '../context.js';
 
 /** What a token stands for, with its lifetime (for token validation responses). */
@@ -53,11 +54,10 @@ export function authContext(
 }
 
 export function createTokenService(
-  store: Store,
+  store: Storage,
   ttlSeconds: number,
   limits: { cacheLimit?: number; purgeIntervalMs?: number } = {},
 ): IssuingTokenService {
-  const db = store.db;
   const cacheLimit = limits.cacheLimit ?? CACHE_LIMIT;
   const purgeIntervalMs = limits.purgeIntervalMs ?? PURGE_INTERVAL_MS;
   const cache = new Map<string, { record: TokenRecord; expiresMs: number; cachedUntilMs: number }>();
@@ -78,7 +78,7 @@ export function createTokenService(
     const now = Date.now();
     if (now - lastPurgeMs < purgeIntervalMs) return;
     lastPurgeMs = now;
-    await db.deleteFrom('tokens').where('expires_at', '<', new Date(now).toISOString()).execute();
+    await store.transact((u) => deleteTokensExpiredBy(u, new Date(now).toISOString()));
   }
 
   async function lookup(token: string): Promise<TokenRecord | null> {
@@ -94,23 +94,13 @@ export function createTokenService(
       if (hit.cachedUntilMs > now) return hit.record;
       cache.delete(id);
     }
-    const row = await db.selectFrom('tokens')
-      .innerJoin('users', 'users.id', 'tokens.user_id')
-      .innerJoin('projects', 'projects.id', 'tokens.project_id')
-      .select([
-        'tokens.user_id', 'tokens.project_id', 'tokens.roles', 'tokens.issued_at', 'tokens.expires_at',
-        'users.name as user_name', 'users.enabled as user_enabled',
-        'projects.name as project_name', 'projects.enabled as project_enabled',
-      ])
-      .where('tokens.id', '=', id)
-      .executeTakeFirst();
-    if (!row || Date.parse(row.expires_at) <= now) return null;
-    if (!row.user_enabled || !row.project_enabled) return null;
+    const row = await tokenById(store.reader, id);
+    if (!row || Date.parse(row.expiresAt) <= now) return null;
+    if (!row.userEnabled || !row.projectEnabled) return null;
     const record: TokenRecord = {
-      auth: authContext({ id: row.user_id, name: row.user_name }, { id: row.project_id, name: row.project_name },
-        JSON.parse(row.roles) as string[]),
-      issuedAt: row.issued_at,
-      expiresAt: row.expires_at,
+      auth: authContext({ id: row.userId, name: row.userName }, { id: row.projectId, name: row.projectName }, row.roles),
+      issuedAt: row.issuedAt,
+      expiresAt: row.expiresAt,
     };
     remember(id, record);
     return record;
@@ -123,12 +113,7 @@ export function createTokenService(
     },
     lookup,
     async issue({ userId, projectId }) {
-      const user = await db.selectFrom('users').select(['id', 'name']).where('id', '=', userId).executeTakeFirstOrThrow();
-      const project = await db.selectFrom('projects').select(['id', 'name']).where('id', '=', projectId)
-        .executeTakeFirstOrThrow();
-      const roles = (await db.selectFrom('role_assignments').select('role')
-        .where('user_id', '=', userId).where('project_id', '=', projectId).orderBy('role').execute())
-        .map((r) => r.role);
+      const { user, project, roles } = await tokenSubject(store.reader, userId, projectId);
       const token = randomBytes(32).toString('base64url');
       const issued = new Date();
       const record: TokenRecord = {
@@ -137,10 +122,7 @@ export function createTokenService(
         expiresAt: new Date(issued.getTime() + ttlSeconds * 1000).toISOString(),
       };
       const id = hashToken(token);
-      await db.insertInto('tokens').values({
-        id, user_id: userId, project_id: projectId, roles: JSON.stringify(roles),
-        issued_at: record.issuedAt, expires_at: record.expiresAt,
-      }).execute();
+      await store.transact((u) => insertToken(u, { id, userId, projectId, roles, issuedAt: record.issuedAt, expiresAt: record.expiresAt }));
       remember(id, record);
       await purgeExpired();
       return { token, ...record };
@@ -148,8 +130,7 @@ export function createTokenService(
     async revoke(token) {
       const id = hashToken(token);
       cache.delete(id);
-      const res = await db.deleteFrom('tokens').where('id', '=', id).executeTakeFirst();
-      return Number(res.numDeletedRows) > 0;
+      return store.transact((u) => deleteToken(u, id));
     },
   };
 }

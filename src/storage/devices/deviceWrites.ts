@@ -17,8 +17,10 @@ import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { deviceFromRow } from '../repositories/pciDevices.js';
 import { nowIso, toJson } from '../repositories/json.js';
-import { deviceChangeFeedOf, noteHostChanged } from './changeFeed.js';
+import { noteHostChanged } from './changeFeed.js';
 import { reservedRoom, reservedRoomForConsumerSql } from './rowRoom.js';
+import type { Unit } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 // The statements every claim and release runs, built once (precompiled.ts).
 const moveDevice = precompiled<{ id: number; from: string; to: string; instanceUuid: string | null; consumer: string | null; reserved: string | null; now: string }>((db, p) =>
@@ -40,9 +42,10 @@ const movePoolFree = precompiled<{ host: string; devType: string; physicalNetwor
  * candidate index settles its reservation with them; scheduler.ts).
  */
 export async function applyDeviceChanges(
-  trx: Kysely<Database>, host: string, known: HostDevice[], changes: DeviceChange[], consumer: string | null, now: string,
+  unit: Unit, host: string, known: HostDevice[], changes: DeviceChange[], consumer: string | null, now: string,
   settledBy?: PoolDelta[],
 ): Promise<void> {
+  const trx = dbOf(unit);
   for (const c of changes) {
     const holder = c.to === 'claimed' || c.to === 'allocated' ? consumer : null;
     await deferWrite(trx, moveDevice.compile(trx, {
@@ -62,7 +65,8 @@ export async function applyDeviceChanges(
  * a claim, not what is free: nothing for the feed). Each row's room is
  * recomputed for the new label, whatever its length.
  */
-export async function transferDevices(trx: Kysely<Database>, from: string, to: string, host: string): Promise<void> {
+export async function transferDevices(unit: Unit, from: string, to: string, host: string): Promise<void> {
+  const trx = dbOf(unit);
   await trx.updateTable('pci_devices').set({ consumer: to, reserved: reservedRoomForConsumerSql(to) })
     .where('consumer', '=', from).where('host', '=', host).execute();
 }
@@ -72,8 +76,9 @@ export async function transferDevices(trx: Kysely<Database>, from: string, to: s
  * long as the row still has the status the audit saw.
  */
 export async function setFreeDeviceStatus(
-  trx: Kysely<Database>, d: { id: number; host: string; address: string; from: string; to: string },
+  unit: Unit, d: { id: number; host: string; address: string; from: string; to: string },
 ): Promise<void> {
+  const trx = dbOf(unit);
   const done = await trx.updateTable('pci_devices')
     .set({ status: d.to, instance_uuid: null, consumer: null, reserved: reservedRoom(d.to, null, null), updated_at: nowIso() })
     .where('id', '=', d.id).where('status', '=', d.from).executeTakeFirst();
@@ -87,77 +92,75 @@ const INSERT_CHUNK = 400;
  * Makes the recorded devices of a host match what its agent discovered: new
  * devices become available, vanished free ones are dropped, vanished claimed or
  * allocated ones are flagged missing (never handed out again, still visible
- * with their server), and the host's pools are recounted. Runs its own
- * transaction and, when the host's pools changed, tells the store's feed
- * after it committed.
+ * with their server), and the host's pools are recounted; when they changed,
+ * the host is news on the store's feed once the unit commits.
  */
-export async function syncInventory(db: Kysely<Database>, host: string, devices: TrackedDevice[]): Promise<{ added: number; removed: number; flagged: number }> {
+export async function syncInventory(unit: Unit, host: string, devices: TrackedDevice[]): Promise<{ added: number; removed: number; flagged: number }> {
+  const trx = dbOf(unit);
   const now = nowIso();
-  const outcome = await db.transaction().execute(async (trx) => {
-    const existingRows = await trx.selectFrom('pci_devices').selectAll().where('host', '=', host).execute();
-    const existing = new Map(existingRows.map((r) => [r.address, r]));
-    const reported = new Map(devices.map((d) => [d.address, d]));
-    const inUse = (status: string) => status === 'claimed' || status === 'allocated';
-    let added = 0;
-    let removed = 0;
-    let flagged = 0;
+  const existingRows = await trx.selectFrom('pci_devices').selectAll().where('host', '=', host).execute();
+  const existing = new Map(existingRows.map((r) => [r.address, r]));
+  const reported = new Map(devices.map((d) => [d.address, d]));
+  const inUse = (status: string) => status === 'claimed' || status === 'allocated';
+  let added = 0;
+  let removed = 0;
+  let flagged = 0;
 
-    const inserts = [];
-    for (const d of devices) {
-      const row = existing.get(d.address);
-      const attrs = {
-        vendor_id: d.vendorId, product_id: d.productId, dev_type: d.devType, parent_addr: d.parentAddr,
-        numa_node: d.numaNode, physical_network: d.physicalNetwork, devname: d.devname, vdpa_name: d.vdpaName,
-        vdpa_chardev: d.vdpaChardev, tags: toJson(d.tags), updated_at: now,
-      };
-      if (!row) {
-        const parent = d.parentAddr ? existing.get(d.parentAddr) : undefined;
-        const childInUse = existingRows.some((r) => r.parent_addr === d.address && inUse(r.status));
-        const blocked = (parent && parent.status === 'allocated') || childInUse;
-        const status = blocked ? 'unavailable' : 'available';
-        inserts.push({ ...attrs, host, address: d.address, status, instance_uuid: null, consumer: null, missing: 0, reserved: reservedRoom(status, null, null) });
-        added += 1;
-        continue;
-      }
-      // An allocated VF that lost its vDPA device (or got another chardev) is, for its server, a vanished
-      // device: keep what the server was given and flag it, never rewrite it under the guest.
-      const changedUnderGuest = inUse(row.status) && (row.dev_type !== d.devType || row.vdpa_chardev !== d.vdpaChardev);
-      if (changedUnderGuest) {
-        if (row.missing === 0) {
-          await trx.updateTable('pci_devices').set({ missing: 1, updated_at: now }).where('id', '=', row.id).execute();
-          flagged += 1;
-        }
-        continue;
-      }
-      await trx.updateTable('pci_devices').set({
-        ...attrs, missing: 0, ...(row.status === 'removed' ? { status: 'available', reserved: reservedRoom('available', row.instance_uuid, row.consumer) } : {}),
-      }).where('id', '=', row.id).execute();
+  const inserts = [];
+  for (const d of devices) {
+    const row = existing.get(d.address);
+    const attrs = {
+      vendor_id: d.vendorId, product_id: d.productId, dev_type: d.devType, parent_addr: d.parentAddr,
+      numa_node: d.numaNode, physical_network: d.physicalNetwork, devname: d.devname, vdpa_name: d.vdpaName,
+      vdpa_chardev: d.vdpaChardev, tags: toJson(d.tags), updated_at: now,
+    };
+    if (!row) {
+      const parent = d.parentAddr ? existing.get(d.parentAddr) : undefined;
+      const childInUse = existingRows.some((r) => r.parent_addr === d.address && inUse(r.status));
+      const blocked = (parent && parent.status === 'allocated') || childInUse;
+      const status = blocked ? 'unavailable' : 'available';
+      inserts.push({ ...attrs, host, address: d.address, status, instance_uuid: null, consumer: null, missing: 0, reserved: reservedRoom(status, null, null) });
+      added += 1;
+      continue;
     }
-    for (let i = 0; i < inserts.length; i += INSERT_CHUNK) {
-      await trx.insertInto('pci_devices').values(inserts.slice(i, i + INSERT_CHUNK)).execute();
-    }
-    for (const row of existingRows) {
-      if (reported.has(row.address)) continue;
-      if (inUse(row.status)) {
-        if (row.missing === 0) {
-          await trx.updateTable('pci_devices').set({ missing: 1, updated_at: now }).where('id', '=', row.id).execute();
-          flagged += 1;
-        }
-      } else {
-        await trx.deleteFrom('pci_devices').where('id', '=', row.id).execute();
-        removed += 1;
+    // An allocated VF that lost its vDPA device (or got another chardev) is, for its server, a vanished
+    // device: keep what the server was given and flag it, never rewrite it under the guest.
+    const changedUnderGuest = inUse(row.status) && (row.dev_type !== d.devType || row.vdpa_chardev !== d.vdpaChardev);
+    if (changedUnderGuest) {
+      if (row.missing === 0) {
+        await trx.updateTable('pci_devices').set({ missing: 1, updated_at: now }).where('id', '=', row.id).execute();
+        flagged += 1;
       }
+      continue;
     }
-    const before = summarizePools(existingRows.map(deviceFromRow));
-    const after = await writePools(trx, host);
-    return { added, removed, flagged, poolsChanged: !samePools(before, after) };
-  });
-  if (outcome.poolsChanged && !db.isTransaction) deviceChangeFeedOf(db)?.publish([host]);
-  return { added: outcome.added, removed: outcome.removed, flagged: outcome.flagged };
+    await trx.updateTable('pci_devices').set({
+      ...attrs, missing: 0, ...(row.status === 'removed' ? { status: 'available', reserved: reservedRoom('available', row.instance_uuid, row.consumer) } : {}),
+    }).where('id', '=', row.id).execute();
+  }
+  for (let i = 0; i < inserts.length; i += INSERT_CHUNK) {
+    await trx.insertInto('pci_devices').values(inserts.slice(i, i + INSERT_CHUNK)).execute();
+  }
+  for (const row of existingRows) {
+    if (reported.has(row.address)) continue;
+    if (inUse(row.status)) {
+      if (row.missing === 0) {
+        await trx.updateTable('pci_devices').set({ missing: 1, updated_at: now }).where('id', '=', row.id).execute();
+        flagged += 1;
+      }
+    } else {
+      await trx.deleteFrom('pci_devices').where('id', '=', row.id).execute();
+      removed += 1;
+    }
+  }
+  const before = summarizePools(existingRows.map(deviceFromRow));
+  const after = await writePools(trx, host);
+  if (!samePools(before, after)) noteHostChanged(trx, host);
+  return { added, removed, flagged };
 }
 
 /** Rebuilds a host's pool rows from its devices (inventory changes, the doctor; claims adjust counts in place). */
-export async function recountPools(db: Kysely<Database>, host: string): Promise<void> {
+export async function recountPools(unit: Unit, host: string): Promise<void> {
+  const db = dbOf(unit);
   await writePools(db, host);
   noteHostChanged(db, host);
 }

@@ -1,16 +1,19 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { Database, InstanceActionTable } from '../schema.js';
+import type { Selectable } from 'kysely';
+import type { InstanceActionTable } from '../schema.js';
 import { LIMIT_ONE } from '../limitOne.js';
 import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { nowIso } from './json.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 export type InstanceActionRow = Selectable<InstanceActionTable>;
 
 /** Starts an instance action record (os-instance-actions); finished by finishAction. */
 export async function startAction(
-  db: Kysely<Database>, a: { instanceUuid: string; action: string; requestId: string; projectId: string; userId: string },
+  unit: Unit, a: { instanceUuid: string; action: string; requestId: string; projectId: string; userId: string },
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, insertAction.compile(db, { ...a, now: nowIso() }));
 }
 
@@ -28,11 +31,13 @@ const finishNewestAction = precompiled<{ instanceUuid: string; action: string; r
 
 /** Finishes the newest unfinished action of that name on the instance (one statement: update by subquery). */
 export async function finishAction(
-  db: Kysely<Database>, instanceUuid: string, action: string, result: 'Success' | 'Error', message: string | null = null,
+  unit: Unit, instanceUuid: string, action: string, result: 'Success' | 'Error', message: string | null = null,
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, finishNewestAction.compile(db, { instanceUuid, action, result, message, now: nowIso() }));
 }
 
-export async function actionsOf(db: Kysely<Database>, instanceUuid: string): Promise<InstanceActionRow[]> {
+export async function actionsOf(session: Session, instanceUuid: string): Promise<InstanceActionRow[]> {
+  const db = dbOf(session);
   return db.selectFrom('instance_actions').selectAll().where('instance_uuid', '=', instanceUuid).orderBy('id', 'desc').execute();
 }

@@ -4,12 +4,12 @@
  * same moment), and the repairs --fix makes, through the same repository
  * functions the engine uses.
  */
-import { sql, type Kysely } from 'kysely';
+import { type Kysely } from 'kysely';
 import { auditSnapshot } from '../../domain/audit/audit.js';
 import { REPAIR_STAGES, type Finding, type Repair } from '../../domain/audit/findings.js';
 import type { AuditOptions, AuditSnapshot } from '../../domain/audit/snapshot.js';
 import type { PciRequest } from '../../domain/pci/request.js';
-import type { Dialect, Store } from '../db.js';
+import type { Storage } from '../db.js';
 import { noteHostChanged } from '../devices/changeFeed.js';
 import { recountPools, setFreeDeviceStatus } from '../devices/deviceWrites.js';
 import type { Database } from '../schema.js';
@@ -18,13 +18,16 @@ import { deleteGuest } from './guests.js';
 import { fromJson, nowIso } from './json.js';
 import { deviceFromRow } from './pciDevices.js';
 import { unbindPort } from './ports.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 function pciSlotOf(profile: string): string | null {
   const slot = fromJson<Record<string, unknown> | null>(profile, null)?.['pci_slot'];
   return typeof slot === 'string' && slot !== '' ? slot : null;
 }
 
-export async function readAuditSnapshot(db: Kysely<Database>): Promise<AuditSnapshot> {
+export async function readAuditSnapshot(session: Session): Promise<AuditSnapshot> {
+  const db = dbOf(session);
   const instances = await db.selectFrom('instances')
     .select(['uuid', 'vm_state', 'task_state', 'host', 'task_changed_at', 'updated_at', 'network_requests', 'pci_requests']).orderBy('uuid').execute();
   const migrations = await db.selectFrom('migrations')
@@ -65,14 +68,11 @@ export async function readAuditSnapshot(db: Kysely<Database>): Promise<AuditSnap
 }
 
 /** A transaction that sees one moment of the whole database (SQLite transactions always do). */
-function consistently<T>(store: Store, work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-  return store.transact(async (trx) => {
-    if (store.dialect === 'postgres') await sql`set transaction isolation level repeatable read`.execute(trx);
-    return work(trx);
-  });
+function consistently<T>(store: Storage, work: (unit: Unit) => Promise<T>): Promise<T> {
+  return store.transact(work, { consistentSnapshot: true });
 }
 
-export async function auditDatabase(store: Store, opts: AuditOptions): Promise<Finding[]> {
+export async function auditDatabase(store: Storage, opts: AuditOptions): Promise<Finding[]> {
   return consistently(store, async (trx) => auditSnapshot(await readAuditSnapshot(trx), opts));
 }
 
@@ -86,14 +86,14 @@ async function recountUsage(trx: Kysely<Database>, host: string): Promise<void> 
   noteHostChanged(trx, host);
 }
 
-export async function applyRepair(trx: Kysely<Database>, dialect: Dialect, r: Repair): Promise<void> {
+export async function applyRepair(unit: Unit, r: Repair): Promise<void> {
   switch (r.kind) {
-    case 'release-consumer': await releaseConsumer(trx, dialect, r.consumer); return;
-    case 'unbind-port': await unbindPort(trx, r.portId); return;
-    case 'delete-guest': await deleteGuest(trx, r.instanceUuid, r.host); return;
-    case 'set-device-status': await setFreeDeviceStatus(trx, r); return;
-    case 'recount-pools': await recountPools(trx, r.host); return;
-    case 'recount-usage': await recountUsage(trx, r.host); return;
+    case 'release-consumer': await releaseConsumer(unit, r.consumer); return;
+    case 'unbind-port': await unbindPort(unit, r.portId); return;
+    case 'delete-guest': await deleteGuest(unit, r.instanceUuid, r.host); return;
+    case 'set-device-status': await setFreeDeviceStatus(unit, r); return;
+    case 'recount-pools': await recountPools(unit, r.host); return;
+    case 'recount-usage': await recountUsage(dbOf(unit), r.host); return;
   }
 }
 
@@ -110,7 +110,7 @@ export interface RepairOutcome {
  * left them. Findings without a repair (a live server's claims, a stuck
  * task) are left alone.
  */
-export async function repairDatabase(store: Store, opts: AuditOptions): Promise<RepairOutcome> {
+export async function repairDatabase(store: Storage, opts: AuditOptions): Promise<RepairOutcome> {
   return consistently(store, async (trx) => {
     let found: Finding[] | null = null;
     const repaired: Finding[] = [];
@@ -121,7 +121,7 @@ export async function repairDatabase(store: Store, opts: AuditOptions): Promise<
       const done = new Set<string>();
       for (const f of due) {
         const key = JSON.stringify(f.repair);
-        if (!done.has(key)) await applyRepair(trx, store.dialect, f.repair!);
+        if (!done.has(key)) await applyRepair(trx, f.repair!);
         done.add(key);
       }
       repaired.push(...due);

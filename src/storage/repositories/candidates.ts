@@ -5,6 +5,8 @@ import type { PciRequest } from '../../domain/pci/request.js';
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { ComputeNodeTable, Database, ServiceTable } from '../schema.js';
 import { COMPUTE_BINARY, serviceIsUp } from './hosts.js';
+import type { Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /** One page of candidates; `exhausted` when no page follows it. */
 export interface CandidatePage {
@@ -18,11 +20,12 @@ export interface CandidatePage {
  * free first; the cost of a page does not grow with the number of hosts.
  */
 export async function candidateHosts(
-  db: Kysely<Database>,
+  session: Session,
   request: ResourceRequest,
   page: { limit: number; offset: number },
   serviceDownTime: number,
 ): Promise<CandidatePage> {
+  const db = dbOf(session);
   let hostNames: string[];
   if (request.onlyHosts) {
     hostNames = request.onlyHosts.slice(page.offset, page.offset + page.limit);
@@ -34,7 +37,7 @@ export async function candidateHosts(
       .limit(page.limit).offset(page.offset).execute();
     hostNames = rows.map((r) => r.host);
   }
-  return { hosts: await hostStates(db, hostNames, serviceDownTime), exhausted: hostNames.length < page.limit };
+  return { hosts: await hostStates(session, hostNames, serviceDownTime), exhausted: hostNames.length < page.limit };
 }
 
 /** The rule's column conditions (match.ts requestColumns) on a pci_pools alias. */
@@ -120,7 +123,8 @@ function toHostState(n: NodeColumns, s: ServiceColumns | undefined, pools: Map<s
   };
 }
 
-export async function hostStates(db: Kysely<Database>, hosts: string[], serviceDownTime: number): Promise<HostState[]> {
+export async function hostStates(session: Session, hosts: string[], serviceDownTime: number): Promise<HostState[]> {
+  const db = dbOf(session);
   if (hosts.length === 0) return [];
   const [nodes, services, pools] = await Promise.all([
     db.selectFrom('compute_nodes').select(['host', ...NODE_COLUMNS]).where('host', 'in', hosts).execute(),
@@ -155,7 +159,8 @@ export interface IndexedHostRow {
  * The rows of the candidate index: every host with a compute node (hosts
  * omitted) or the given ones, two queries (node ⋈ service, then pools).
  */
-export async function indexedHostRows(db: Kysely<Database>, hosts?: string[]): Promise<IndexedHostRow[]> {
+export async function indexedHostRows(session: Session, hosts?: string[]): Promise<IndexedHostRow[]> {
+  const db = dbOf(session);
   if (hosts && hosts.length === 0) return [];
   let q = db.selectFrom('compute_nodes as n')
     .leftJoin('services as s', (j) => j.onRef('s.host', '=', 'n.host').on('s.binary', '=', COMPUTE_BINARY))

@@ -6,7 +6,6 @@ import { allocateDevice, freeDevice } from '../../domain/pci/tracker.js';
 import { requestColumns } from '../../domain/pci/match.js';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { AllocationTable, Database } from '../schema.js';
-import type { Dialect } from '../db.js';
 import { LIMIT_ONE } from '../limitOne.js';
 import { deferWrite, runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
@@ -14,6 +13,8 @@ import { noteHostChanged } from '../devices/changeFeed.js';
 import { applyDeviceChanges, transferDevices } from '../devices/deviceWrites.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso } from './json.js';
+import type { Unit } from '../unit.js';
+import { dbOf, onPostgres } from '../internal/handles.js';
 
 export interface ClaimInput {
   host: string;
@@ -81,8 +82,9 @@ interface PickedDevice {
  * scheduler's own candidate index: deviceWrites.ts applyDeviceChanges).
  */
 export async function claimOnHost(
-  trx: Kysely<Database>, dialect: Dialect, input: ClaimInput, settledBy?: PoolDelta[],
+  unit: Unit, input: ClaimInput, settledBy?: PoolDelta[],
 ): Promise<ClaimedDevice[]> {
+  const trx = dbOf(unit);
   const now = nowIso();
   // The compute node row is written first: on PostgreSQL its row lock orders
   // all claims on one host, which also rules out deadlocks between them.
@@ -97,12 +99,12 @@ export async function claimOnHost(
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
     for (let n = 0; n < request.count; n++) {
-      const pick = await pickFreeDevice(trx, dialect, input.host, request);
+      const pick = await pickFreeDevice(trx, onPostgres(unit), input.host, request);
       if (!pick) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
       const { device } = pick;
-      const family = pick.parent ? [pick.parent] : await familyOf(trx, device, dialect === 'postgres', familyToAllocate(device));
+      const family = pick.parent ? [pick.parent] : await familyOf(unit, device, onPostgres(unit), familyToAllocate(device));
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
-      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now, settledBy);
+      await applyDeviceChanges(unit, input.host, [device, ...family], changes, input.consumer, now, settledBy);
       claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
     }
   }
@@ -114,13 +116,13 @@ function familyToAllocate(device: HostDevice): 'all' | 'none' {
   return device.parentAddr === null ? 'all' : 'none';
 }
 
-async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: string, request: PciRequest): Promise<PickedDevice | null> {
+async function pickFreeDevice(trx: Kysely<Database>, postgres: boolean, host: string, request: PciRequest): Promise<PickedDevice | null> {
   // The rule's columns (match.ts): ids lower-case as the rows hold them; physicalNetwork null = untagged only.
   const { devType, physicalNetwork, vendorId, productId } = requestColumns(request.spec);
   // The common request (a port's: a kind on a physical network) runs prebuilt.
   if (physicalNetwork && !vendorId && !productId) {
     const values = { host, devType, physicalNetwork };
-    if (dialect === 'sqlite') {
+    if (!postgres) {
       const [row] = (await pickOnNetwork.run(trx, values)).rows;
       return row ? { device: deviceFromRow(row), parent: null } : null;
     }
@@ -145,13 +147,14 @@ async function pickFreeDevice(trx: Kysely<Database>, dialect: Dialect, host: str
   if (vendorId !== undefined) q = q.where('vendor_id', '=', vendorId);
   if (productId !== undefined) q = q.where('product_id', '=', productId);
   q = q.orderBy('address').limit(LIMIT_ONE);
-  if (dialect === 'postgres') q = q.forUpdate().skipLocked();
+  if (postgres) q = q.forUpdate().skipLocked();
   const row = await q.executeTakeFirst();
   return row ? { device: deviceFromRow(row), parent: null } : null;
 }
 
 /** Frees every device and resource a consumer holds on a host (all hosts when host is omitted). */
-export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, consumer: string, host?: string): Promise<number> {
+export async function releaseConsumer(unit: Unit, consumer: string, host?: string): Promise<number> {
+  const trx = dbOf(unit);
   const now = nowIso();
   let q = trx.selectFrom('pci_devices').selectAll().where('consumer', '=', consumer);
   if (host) q = q.where('host', '=', host);
@@ -162,10 +165,10 @@ export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, c
   const held = (heldRows!.rows as PciDeviceRow[]).map(deviceFromRow);
   const allocations = allocationRows!.rows as Array<Selectable<AllocationTable>>;
   for (const device of held) {
-    const family = await familyOf(trx, device, dialect === 'postgres', 'in-use');
+    const family = await familyOf(unit, device, onPostgres(unit), 'in-use');
     const current = family.find((d) => d.id === device.id) ?? device;
     const changes = freeDevice(current, family);
-    await applyDeviceChanges(trx, device.host, [current, ...family], changes, null, now);
+    await applyDeviceChanges(unit, device.host, [current, ...family], changes, null, now);
   }
   for (const a of allocations) {
     await deferWrite(trx, trx.updateTable('compute_nodes').set({
@@ -183,8 +186,9 @@ export async function releaseConsumer(trx: Kysely<Database>, dialect: Dialect, c
 }
 
 /** Hands a consumer's claims to another consumer (a resize's source claims move to the migration). */
-export async function transferConsumer(trx: Kysely<Database>, from: string, to: string, host: string): Promise<void> {
-  await transferDevices(trx, from, to, host);
+export async function transferConsumer(unit: Unit, from: string, to: string, host: string): Promise<void> {
+  const trx = dbOf(unit);
+  await transferDevices(unit, from, to, host);
   await trx.updateTable('allocations').set({ consumer: to }).where('consumer', '=', from).where('host', '=', host).execute();
 }
 
@@ -194,19 +198,20 @@ export async function transferConsumer(trx: Kysely<Database>, from: string, to: 
  * conditional writes as claimOnHost, so a lost race is a ClaimConflict.
  */
 export async function claimDevicesOnHost(
-  trx: Kysely<Database>, dialect: Dialect, input: Omit<ClaimInput, 'vcpus' | 'memoryMb' | 'diskGb'>,
+  unit: Unit, input: Omit<ClaimInput, 'vcpus' | 'memoryMb' | 'diskGb'>,
 ): Promise<ClaimedDevice[]> {
+  const trx = dbOf(unit);
   const now = nowIso();
   // Same first write as claimOnHost: on PostgreSQL the node row lock orders claims on one host.
   await trx.updateTable('compute_nodes').set({ updated_at: now }).where('host', '=', input.host).execute();
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
     for (let n = 0; n < request.count; n++) {
-      const device = (await pickFreeDevice(trx, dialect, input.host, request))?.device;
+      const device = (await pickFreeDevice(trx, onPostgres(unit), input.host, request))?.device;
       if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
-      const family = await familyOf(trx, device, dialect === 'postgres');
+      const family = await familyOf(unit, device, onPostgres(unit));
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
-      await applyDeviceChanges(trx, input.host, [device, ...family], changes, input.consumer, now);
+      await applyDeviceChanges(unit, input.host, [device, ...family], changes, input.consumer, now);
       claimed.push({ requestId: request.id, device: { ...device, status: 'allocated', instanceUuid: input.instanceUuid } });
     }
   }
@@ -215,16 +220,17 @@ export async function claimDevicesOnHost(
 
 /** Frees the given devices (by address) a consumer holds on a host; its other claims stay (an interface detach). */
 export async function releaseDevices(
-  trx: Kysely<Database>, dialect: Dialect, consumer: string, host: string, addresses: string[],
+  unit: Unit, consumer: string, host: string, addresses: string[],
 ): Promise<number> {
+  const trx = dbOf(unit);
   if (addresses.length === 0) return 0;
   const now = nowIso();
   const held = (await trx.selectFrom('pci_devices').selectAll().where('consumer', '=', consumer)
     .where('host', '=', host).where('address', 'in', addresses).orderBy('address').execute()).map(deviceFromRow);
   for (const device of held) {
-    const family = await familyOf(trx, device, dialect === 'postgres');
+    const family = await familyOf(unit, device, onPostgres(unit));
     const current = family.find((d) => d.id === device.id) ?? device;
-    await applyDeviceChanges(trx, host, [current, ...family], freeDevice(current, family), null, now);
+    await applyDeviceChanges(unit, host, [current, ...family], freeDevice(current, family), null, now);
   }
   return held.length;
 }

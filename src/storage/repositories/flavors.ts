@@ -1,24 +1,29 @@
-import type { Kysely } from 'kysely';
-import type { Database, FlavorTable } from '../schema.js';
+import type { FlavorTable } from '../schema.js';
 import { catalogChanged } from './lookups.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /** Flavors and their extra specs. Every write tells the catalog cache (lookups.ts). */
 
-export async function getFlavor(db: Kysely<Database>, id: string): Promise<FlavorTable | undefined> {
+export async function getFlavor(session: Session, id: string): Promise<FlavorTable | undefined> {
+  const db = dbOf(session);
   return db.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function flavorNamed(db: Kysely<Database>, name: string): Promise<FlavorTable | undefined> {
+export async function flavorNamed(session: Session, name: string): Promise<FlavorTable | undefined> {
+  const db = dbOf(session);
   return db.selectFrom('flavors').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
-export async function insertFlavor(db: Kysely<Database>, row: FlavorTable): Promise<void> {
+export async function insertFlavor(unit: Unit, row: FlavorTable): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('flavors').values(row).execute();
   catalogChanged();
 }
 
 /** A flavor and its extra specs, in the caller's transaction (who calls catalogChanged after its commit). */
-export async function deleteFlavor(trx: Kysely<Database>, id: string): Promise<void> {
+export async function deleteFlavor(unit: Unit, id: string): Promise<void> {
+  const trx = dbOf(unit);
   await trx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', id).execute();
   await trx.deleteFrom('flavors').where('id', '=', id).execute();
 }
@@ -33,7 +38,8 @@ export interface FlavorRowQuery {
 }
 
 /** By id. */
-export async function listFlavorRows(db: Kysely<Database>, q: FlavorRowQuery): Promise<FlavorTable[]> {
+export async function listFlavorRows(session: Session, q: FlavorRowQuery): Promise<FlavorTable[]> {
+  const db = dbOf(session);
   let sel = db.selectFrom('flavors').selectAll();
   if (q.isPublic !== undefined) sel = sel.where('is_public', '=', q.isPublic ? 1 : 0);
   if (q.minRam !== undefined) sel = sel.where('ram', '>=', q.minRam);
@@ -44,13 +50,15 @@ export async function listFlavorRows(db: Kysely<Database>, q: FlavorRowQuery): P
   return sel.execute();
 }
 
-export async function flavorExtraSpecs(db: Kysely<Database>, flavorId: string): Promise<Record<string, string>> {
+export async function flavorExtraSpecs(session: Session, flavorId: string): Promise<Record<string, string>> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('flavor_extra_specs').select(['key', 'value'])
     .where('flavor_id', '=', flavorId).orderBy('key').execute();
   return Object.fromEntries(rows.map((r) => [r.key, r.value]));
 }
 
-export async function setExtraSpecs(db: Kysely<Database>, flavorId: string, specs: Record<string, string>): Promise<void> {
+export async function setExtraSpecs(unit: Unit, flavorId: string, specs: Record<string, string>): Promise<void> {
+  const db = dbOf(unit);
   await db.transaction().execute(async (tx) => {
     for (const [key, value] of Object.entries(specs)) {
       await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).execute();
@@ -61,7 +69,8 @@ export async function setExtraSpecs(db: Kysely<Database>, flavorId: string, spec
 }
 
 /** Whether the key was there. */
-export async function deleteExtraSpec(db: Kysely<Database>, flavorId: string, key: string): Promise<boolean> {
+export async function deleteExtraSpec(unit: Unit, flavorId: string, key: string): Promise<boolean> {
+  const db = dbOf(unit);
   const res = await db.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).executeTakeFirst();
   catalogChanged();
   return Number(res.numDeletedRows) > 0;

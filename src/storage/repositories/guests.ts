@@ -7,6 +7,8 @@ import { instanceFromRow, instanceRead, type InstanceRecord, type InstanceRow } 
 import { precompiled } from '../precompiled.js';
 import { COMPUTE_BINARY } from './hosts.js';
 import { fromJson, nowIso, toJson } from './json.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /** A guest as operations see it: everything but the (large) domain XML, which only its own endpoint reads. */
 export type GuestRow = Omit<Selectable<GuestTable>, 'domain_xml'>;
@@ -33,8 +35,9 @@ export function assignmentFromRow(r: Pick<GuestRow, 'instance_uuid' | 'desired_s
  * One upsert (insert … on conflict) instead of a select then an insert or update.
  */
 export async function setDesiredGuest(
-  db: Kysely<Database>, instanceUuid: string, host: string, desired: DesiredGuestState, spec: GuestSpec,
+  unit: Unit, instanceUuid: string, host: string, desired: DesiredGuestState, spec: GuestSpec,
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, upsertDesiredGuest.compile(db, { instanceUuid, host, desired, spec: toJson(spec), now: nowIso() }));
 }
 
@@ -46,11 +49,13 @@ const upsertDesiredGuest = precompiled<{ instanceUuid: string; host: string; des
     desired_state: p.desired, spec: p.spec, generation: sql<number>`guests.generation + 1`, error: null, updated_at: p.now,
   })));
 
-export async function getGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<GuestRow | undefined> {
+export async function getGuest(session: Session, instanceUuid: string, host: string): Promise<GuestRow | undefined> {
+  const db = dbOf(session);
   return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).where('host', '=', host).executeTakeFirst();
 }
 
-export async function guestsOfInstance(db: Kysely<Database>, instanceUuid: string): Promise<Array<Selectable<GuestTable>>> {
+export async function guestsOfInstance(session: Session, instanceUuid: string): Promise<Array<Selectable<GuestTable>>> {
+  const db = dbOf(session);
   return db.selectFrom('guests').selectAll().where('instance_uuid', '=', instanceUuid).execute();
 }
 
@@ -67,11 +72,13 @@ const pendingOfHost = precompiled<{ host: string; limit: number }, Pick<GuestRow
  * The guests of a host not yet as desired (guests_pending holds just those),
  * none while its compute service is forced down (fenced: it gets no work).
  */
-export async function pendingGuests(db: Kysely<Database>, host: string, limit = PENDING_GUESTS_PAGE): Promise<GuestAssignment[]> {
+export async function pendingGuests(session: Session, host: string, limit = PENDING_GUESTS_PAGE): Promise<GuestAssignment[]> {
+  const db = dbOf(session);
   return (await pendingOfHost.run(db, { host, limit })).rows.map(assignmentFromRow);
 }
 
-export async function allGuests(db: Kysely<Database>, host: string): Promise<GuestAssignment[]> {
+export async function allGuests(session: Session, host: string): Promise<GuestAssignment[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('guests').selectAll().where('host', '=', host).execute();
   return rows.map(assignmentFromRow);
 }
@@ -80,7 +87,8 @@ export async function allGuests(db: Kysely<Database>, host: string): Promise<Gue
  * Stores an agent's report; stale reports (older generation than already seen) change nothing.
  * The updated row comes back from the same statement (returning), not a second read.
  */
-export async function recordGuestReport(db: Kysely<Database>, r: GuestReport): Promise<GuestRow | null> {
+export async function recordGuestReport(unit: Unit, r: GuestReport): Promise<GuestRow | null> {
+  const db = dbOf(unit);
   const { rows: [row] } = await db.executeQuery(reportWrite(db, r));
   return row ?? null;
 }
@@ -91,9 +99,10 @@ export async function recordGuestReport(db: Kysely<Database>, r: GuestReport): P
  * even when the report turns out stale.
  */
 export async function recordGuestReportReadingInstance(
-  db: Kysely<Database>, r: GuestReport, opts: { lock: boolean },
+  unit: Unit, r: GuestReport, opts: { lock: boolean },
 ): Promise<{ guest: GuestRow | null; instance: InstanceRecord | null }> {
-  const [written, read] = await runTogether(db, [reportWrite(db, r), instanceRead(db, r.instanceUuid, opts)]);
+  const db = dbOf(unit);
+  const [written, read] = await runTogether(db, [reportWrite(db, r), instanceRead(unit, r.instanceUuid, opts)]);
   const guest = (written!.rows[0] as GuestRow | undefined) ?? null;
   const row = read!.rows[0] as InstanceRow | undefined;
   return { guest, instance: row ? instanceFromRow(row) : null };
@@ -121,16 +130,19 @@ const recordReport = precompiled<ReportValues, GuestRow>((db, p) => reportQuery(
 const recordReportWithXml = precompiled<ReportValues, GuestRow>((db, p) => reportQuery(db, p, true));
 
 /** Whether the instance still has a guest on any host. */
-export async function hasGuests(db: Kysely<Database>, instanceUuid: string): Promise<boolean> {
+export async function hasGuests(session: Session, instanceUuid: string): Promise<boolean> {
+  const db = dbOf(session);
   const row = await db.selectFrom('guests').select('host').where('instance_uuid', '=', instanceUuid).limit(1).executeTakeFirst();
   return row !== undefined;
 }
 
 /** Every guest row of a server, on any host (the server is being removed). */
-export async function deleteGuestsOf(db: Kysely<Database>, instanceUuid: string): Promise<void> {
+export async function deleteGuestsOf(unit: Unit, instanceUuid: string): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, db.deleteFrom('guests').where('instance_uuid', '=', instanceUuid).compile());
 }
 
-export async function deleteGuest(db: Kysely<Database>, instanceUuid: string, host: string): Promise<void> {
+export async function deleteGuest(unit: Unit, instanceUuid: string, host: string): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, db.deleteFrom('guests').where('instance_uuid', '=', instanceUuid).where('host', '=', host).compile());
 }

@@ -1,9 +1,11 @@
-import type { Kysely } from 'kysely';
-import type { Database, ProjectTable, UserTable } from '../schema.js';
+import type { ProjectTable, UserTable } from '../schema.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /** Projects, users and role assignments (the identity API's tables). */
 
-export async function findProject(db: Kysely<Database>, ref: { id?: string; name?: string }): Promise<ProjectTable | undefined> {
+export async function findProject(session: Session, ref: { id?: string; name?: string }): Promise<ProjectTable | undefined> {
+  const db = dbOf(session);
   let q = db.selectFrom('projects').selectAll();
   if (ref.id !== undefined) q = q.where('id', '=', ref.id);
   else if (ref.name !== undefined) q = q.where('name', '=', ref.name);
@@ -11,7 +13,8 @@ export async function findProject(db: Kysely<Database>, ref: { id?: string; name
   return q.executeTakeFirst();
 }
 
-export async function findUser(db: Kysely<Database>, ref: { id?: string; name?: string }): Promise<UserTable | undefined> {
+export async function findUser(session: Session, ref: { id?: string; name?: string }): Promise<UserTable | undefined> {
+  const db = dbOf(session);
   let q = db.selectFrom('users').selectAll();
   if (ref.id !== undefined) q = q.where('id', '=', ref.id);
   else if (ref.name !== undefined) q = q.where('name', '=', ref.name);
@@ -19,48 +22,57 @@ export async function findUser(db: Kysely<Database>, ref: { id?: string; name?: 
   return q.executeTakeFirst();
 }
 
-export async function listProjects(db: Kysely<Database>, filter: { name?: string } = {}): Promise<ProjectTable[]> {
+export async function listProjects(session: Session, filter: { name?: string } = {}): Promise<ProjectTable[]> {
+  const db = dbOf(session);
   let sel = db.selectFrom('projects').selectAll().orderBy('name');
   if (filter.name !== undefined) sel = sel.where('name', '=', filter.name);
   return sel.execute();
 }
 
-export async function listUsers(db: Kysely<Database>, filter: { name?: string } = {}): Promise<UserTable[]> {
+export async function listUsers(session: Session, filter: { name?: string } = {}): Promise<UserTable[]> {
+  const db = dbOf(session);
   let sel = db.selectFrom('users').selectAll().orderBy('name');
   if (filter.name !== undefined) sel = sel.where('name', '=', filter.name);
   return sel.execute();
 }
 
-export async function insertProject(db: Kysely<Database>, row: ProjectTable): Promise<void> {
+export async function insertProject(unit: Unit, row: ProjectTable): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('projects').values(row).execute();
 }
 
-export async function insertUser(db: Kysely<Database>, row: UserTable): Promise<void> {
+export async function insertUser(unit: Unit, row: UserTable): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('users').values(row).execute();
 }
 
-export async function setPasswordHash(db: Kysely<Database>, userId: string, hash: string): Promise<void> {
+export async function setPasswordHash(unit: Unit, userId: string, hash: string): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).execute();
 }
 
 /** Idempotent: granting a role the user already has changes nothing. */
-export async function assignRole(db: Kysely<Database>, userId: string, projectId: string, role: string): Promise<void> {
-  if (!(await hasRole(db, userId, projectId, role))) await db.insertInto('role_assignments').values({ user_id: userId, project_id: projectId, role }).execute();
+export async function assignRole(unit: Unit, userId: string, projectId: string, role: string): Promise<void> {
+  const db = dbOf(unit);
+  if (!(await hasRole(unit, userId, projectId, role))) await db.insertInto('role_assignments').values({ user_id: userId, project_id: projectId, role }).execute();
 }
 
-export async function hasRole(db: Kysely<Database>, userId: string, projectId: string, role: string): Promise<boolean> {
+export async function hasRole(session: Session, userId: string, projectId: string, role: string): Promise<boolean> {
+  const db = dbOf(session);
   const row = await db.selectFrom('role_assignments').select('role')
     .where('user_id', '=', userId).where('project_id', '=', projectId).where('role', '=', role).executeTakeFirst();
   return row !== undefined;
 }
 
-export async function revokeRole(db: Kysely<Database>, userId: string, projectId: string, role: string): Promise<void> {
+export async function revokeRole(unit: Unit, userId: string, projectId: string, role: string): Promise<void> {
+  const db = dbOf(unit);
   await db.deleteFrom('role_assignments')
     .where('user_id', '=', userId).where('project_id', '=', projectId).where('role', '=', role).execute();
 }
 
 /** The roles a user holds on a project, by name. */
-export async function rolesOn(db: Kysely<Database>, userId: string, projectId: string): Promise<string[]> {
+export async function rolesOn(session: Session, userId: string, projectId: string): Promise<string[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('role_assignments').select('role')
     .where('user_id', '=', userId).where('project_id', '=', projectId).orderBy('role').execute();
   return rows.map((r) => r.role);
@@ -75,8 +87,9 @@ export interface RoleAssignmentRow {
 }
 
 export async function listRoleAssignments(
-  db: Kysely<Database>, filter: { userId?: string; projectId?: string; role?: string },
+  session: Session, filter: { userId?: string; projectId?: string; role?: string },
 ): Promise<RoleAssignmentRow[]> {
+  const db = dbOf(session);
   let sel = db.selectFrom('role_assignments')
     .innerJoin('users', 'users.id', 'role_assignments.user_id')
     .innerJoin('projects', 'projects.id', 'role_assignments.project_id')
@@ -89,7 +102,8 @@ export async function listRoleAssignments(
 }
 
 /** Projects on which the user holds any role. */
-export async function projectsOfUser(db: Kysely<Database>, userId: string): Promise<ProjectTable[]> {
+export async function projectsOfUser(session: Session, userId: string): Promise<ProjectTable[]> {
+  const db = dbOf(session);
   return db.selectFrom('projects').selectAll()
     .where('id', 'in', db.selectFrom('role_assignments').select('project_id').where('user_id', '=', userId))
     .orderBy('name').execute();

@@ -1,24 +1,29 @@
-import type { Kysely } from 'kysely';
-import type { Database, ImageTable } from '../schema.js';
+import type { ImageTable } from '../schema.js';
 import { catalogChanged } from './lookups.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /** The image API's table. Every write tells the catalog cache (lookups.ts). */
 
-export async function getImage(db: Kysely<Database>, id: string): Promise<ImageTable | undefined> {
+export async function getImage(session: Session, id: string): Promise<ImageTable | undefined> {
+  const db = dbOf(session);
   return db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function insertImage(db: Kysely<Database>, row: ImageTable): Promise<void> {
+export async function insertImage(unit: Unit, row: ImageTable): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('images').values(row).execute();
   catalogChanged();
 }
 
-export async function updateImage(db: Kysely<Database>, id: string, changes: Partial<Omit<ImageTable, 'id'>>): Promise<void> {
+export async function updateImage(unit: Unit, id: string, changes: Partial<Omit<ImageTable, 'id'>>): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('images').set(changes).where('id', '=', id).execute();
   catalogChanged();
 }
 
-export async function deleteImage(db: Kysely<Database>, id: string): Promise<void> {
+export async function deleteImage(unit: Unit, id: string): Promise<void> {
+  const db = dbOf(unit);
   await db.deleteFrom('images').where('id', '=', id).execute();
   catalogChanged();
 }
@@ -36,7 +41,8 @@ export interface ImageRowQuery {
 }
 
 /** Newest first (Glance's default sort), id breaking ties so paging is stable. */
-export async function listImageRows(db: Kysely<Database>, q: ImageRowQuery): Promise<ImageTable[]> {
+export async function listImageRows(session: Session, q: ImageRowQuery): Promise<ImageTable[]> {
+  const db = dbOf(session);
   let sel = db.selectFrom('images').selectAll();
   if (!q.allProjects) {
     sel = sel.where((eb) => eb.or([eb('visibility', '!=', 'private'), eb('owner', '=', q.projectId)]));
@@ -56,8 +62,9 @@ export async function listImageRows(db: Kysely<Database>, q: ImageRowQuery): Pro
 
 /** Changes the image only while it is in `status`; false when it was not (another upload won, or it is gone). */
 export async function updateImageInStatus(
-  db: Kysely<Database>, id: string, status: string, changes: Partial<Omit<ImageTable, 'id'>>,
+  unit: Unit, id: string, status: string, changes: Partial<Omit<ImageTable, 'id'>>,
 ): Promise<boolean> {
+  const db = dbOf(unit);
   const res = await db.updateTable('images').set(changes).where('id', '=', id).where('status', '=', status).executeTakeFirst();
   catalogChanged();
   return Number(res.numUpdatedRows) === 1;

@@ -4,6 +4,8 @@ import type { Database, InstanceTable } from '../schema.js';
 import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { fromJson, isoAfter, nowIso, toJson } from './json.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf, onPostgres } from '../internal/handles.js';
 
 export interface FlavorSnapshot {
   id: string;
@@ -108,10 +110,11 @@ export interface NewInstance {
  * (pipelining.ts): a duplicate uuid still fails the transaction.
  */
 export async function insertInstance(
-  db: Kysely<Database>, i: NewInstance, state: { vmState: string; taskState: string | null },
+  unit: Unit, i: NewInstance, state: { vmState: string; taskState: string | null },
   /** The controller process that places the new server holds its lease from the start (no write of its own). */
   lease?: { owner: string; seconds: number },
 ): Promise<InstanceRecord> {
+  const db = dbOf(unit);
   const now = nowIso();
   const row: InstanceRow = {
     uuid: i.uuid, name: i.name, project_id: i.projectId, user_id: i.userId, image_ref: i.imageRef,
@@ -137,14 +140,17 @@ const instanceByUuidLocking = precompiled<{ uuid: string }, InstanceRow>((db, p)
  * lock, so work on one server (e.g. two hosts' reports) takes turns: the
  * second sees what the first did. SQLite runs one transaction at a time anyway.
  */
-export async function getInstance(db: Kysely<Database>, uuid: string, opts: { lock?: boolean } = {}): Promise<InstanceRecord | null> {
-  const [row] = (await db.executeQuery(instanceRead(db, uuid, opts))).rows;
+export async function getInstance(session: Session, uuid: string, opts: { lock?: boolean } = {}): Promise<InstanceRecord | null> {
+  const db = dbOf(session);
+  const [row] = (await db.executeQuery(instanceRead(session, uuid, opts))).rows;
   return row ? instanceFromRow(row) : null;
 }
 
 /** getInstance's statement, to send with others (runTogether); its row goes through instanceFromRow. */
-export function instanceRead(db: Kysely<Database>, uuid: string, opts: { lock?: boolean } = {}): CompiledQuery<InstanceRow> {
-  return (opts.lock ? instanceByUuidLocking : instanceByUuid).compile(db, { uuid });
+export function instanceRead(session: Session, uuid: string, opts: { lock?: boolean } = {}): CompiledQuery<InstanceRow> {
+  const db = dbOf(session);
+  // Row locks exist on PostgreSQL; SQLite runs one transaction at a time anyway.
+  return (opts.lock && onPostgres(session) ? instanceByUuidLocking : instanceByUuid).compile(db, { uuid });
 }
 
 export interface InstanceListFilter {
@@ -156,7 +162,8 @@ export interface InstanceListFilter {
   marker?: { createdAt: string; uuid: string };
 }
 
-export async function listInstances(db: Kysely<Database>, f: InstanceListFilter): Promise<InstanceRecord[]> {
+export async function listInstances(session: Session, f: InstanceListFilter): Promise<InstanceRecord[]> {
+  const db = dbOf(session);
   let q = db.selectFrom('instances').selectAll();
   if (f.projectId) q = q.where('project_id', '=', f.projectId);
   if (f.host) q = q.where('host', '=', f.host);
@@ -233,7 +240,8 @@ function instanceUpdate(db: Kysely<Database>, uuid: string, changes: InstanceCha
   return q;
 }
 
-export async function updateInstance(db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect?: ExpectedState): Promise<boolean> {
+export async function updateInstance(unit: Unit, uuid: string, changes: InstanceChanges, expect?: ExpectedState): Promise<boolean> {
+  const db = dbOf(unit);
   const r = await instanceUpdate(db, uuid, changes, expect).executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
@@ -244,16 +252,19 @@ export async function updateInstance(db: Kysely<Database>, uuid: string, changes
  * (pipelining.ts), so on PostgreSQL it costs no round trip of its own.
  */
 export async function updateInstanceOrFail(
-  db: Kysely<Database>, uuid: string, changes: InstanceChanges, expect: ExpectedState, otherwise: () => Error,
+  unit: Unit, uuid: string, changes: InstanceChanges, expect: ExpectedState, otherwise: () => Error,
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, instanceUpdate(db, uuid, changes, expect).compile(), otherwise);
 }
 
-export async function deleteInstanceRow(db: Kysely<Database>, uuid: string): Promise<void> {
+export async function deleteInstanceRow(unit: Unit, uuid: string): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, db.deleteFrom('instances').where('uuid', '=', uuid).compile());
 }
 
-export async function instancesInTaskState(db: Kysely<Database>, taskState: string): Promise<InstanceRecord[]> {
+export async function instancesInTaskState(session: Session, taskState: string): Promise<InstanceRecord[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('instances').selectAll().where('task_state', '=', taskState).execute();
   return rows.map(instanceFromRow);
 }

@@ -1,6 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, ImageTable } from '../schema.js';
 import type { FlavorSnapshot } from './instances.js';
+import type { Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /**
  * Every server create reads its flavor and image, which almost never change:
@@ -41,7 +43,8 @@ async function cachedLookup<T>(db: Kysely<Database>, key: string, read: () => Pr
 }
 
 /** A flavor as servers embed it (with its extra specs), by id or, failing that, by name. */
-export function flavorSnapshot(db: Kysely<Database>, ref: string): Promise<FlavorSnapshot | null> {
+export function flavorSnapshot(session: Session, ref: string): Promise<FlavorSnapshot | null> {
+  const db = dbOf(session);
   return cachedLookup(db, `flavor:${ref}`, () => readFlavorSnapshot(db, ref));
 }
 
@@ -56,6 +59,7 @@ async function readFlavorSnapshot(db: Kysely<Database>, ref: string): Promise<Fl
   };
 }
 
-export async function imageById(db: Kysely<Database>, id: string): Promise<Selectable<ImageTable> | undefined> {
+export async function imageById(session: Session, id: string): Promise<Selectable<ImageTable> | undefined> {
+  const db = dbOf(session);
   return (await cachedLookup(db, `image:${id}`, () => db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst())) ?? undefined;
 }

@@ -1,6 +1,8 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { Database, MigrationTable } from '../schema.js';
+import type { Selectable } from 'kysely';
+import type { MigrationTable } from '../schema.js';
 import { nowIso } from './json.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 export type MigrationRow = Selectable<MigrationTable>;
 
@@ -32,7 +34,8 @@ export interface NewMigration {
   forced?: boolean;
 }
 
-export async function insertMigration(db: Kysely<Database>, m: NewMigration): Promise<MigrationRow> {
+export async function insertMigration(unit: Unit, m: NewMigration): Promise<MigrationRow> {
+  const db = dbOf(unit);
   const now = nowIso();
   await db.insertInto('migrations').values({
     uuid: m.uuid, instance_uuid: m.instanceUuid, migration_type: m.migrationType, status: m.status,
@@ -40,14 +43,16 @@ export async function insertMigration(db: Kysely<Database>, m: NewMigration): Pr
     dest_node: m.destNode ?? null, old_flavor_id: m.oldFlavorId, new_flavor_id: m.newFlavorId,
     project_id: m.projectId, user_id: m.userId, created_at: now, updated_at: now, forced: m.forced ? 1 : 0,
   }).execute();
-  return (await getMigration(db, m.uuid))!;
+  return (await getMigration(unit, m.uuid))!;
 }
 
-export async function getMigration(db: Kysely<Database>, uuid: string): Promise<MigrationRow | undefined> {
+export async function getMigration(session: Session, uuid: string): Promise<MigrationRow | undefined> {
+  const db = dbOf(session);
   return db.selectFrom('migrations').selectAll().where('uuid', '=', uuid).executeTakeFirst();
 }
 
-export async function getMigrationById(db: Kysely<Database>, id: number): Promise<MigrationRow | undefined> {
+export async function getMigrationById(session: Session, id: number): Promise<MigrationRow | undefined> {
+  const db = dbOf(session);
   return db.selectFrom('migrations').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
@@ -56,9 +61,10 @@ export async function getMigrationById(db: Kysely<Database>, id: number): Promis
  * only if it is still in one of `expect` — the same guard as updateInstance.
  */
 export async function setMigrationStatus(
-  db: Kysely<Database>, uuid: string, status: string,
+  unit: Unit, uuid: string, status: string,
   opts: { expect?: string[]; destCompute?: string | null; destNode?: string | null } = {},
 ): Promise<boolean> {
+  const db = dbOf(unit);
   let q = db.updateTable('migrations').set({
     status, updated_at: nowIso(),
     ...(opts.destCompute !== undefined ? { dest_compute: opts.destCompute } : {}),
@@ -71,8 +77,9 @@ export async function setMigrationStatus(
 
 /** The newest migration of an instance in one of these statuses (and types, when given). */
 export async function latestMigrationOf(
-  db: Kysely<Database>, instanceUuid: string, statuses: string[], types?: MigrationType[],
+  session: Session, instanceUuid: string, statuses: string[], types?: MigrationType[],
 ): Promise<MigrationRow | undefined> {
+  const db = dbOf(session);
   let q = db.selectFrom('migrations').selectAll().where('instance_uuid', '=', instanceUuid).where('status', 'in', statuses);
   if (types) q = q.where('migration_type', 'in', types);
   return q.orderBy('id', 'desc').executeTakeFirst();
@@ -93,7 +100,8 @@ export interface MigrationFilter {
 }
 
 /** Newest first, as Nova lists them. */
-export async function listMigrations(db: Kysely<Database>, f: MigrationFilter = {}): Promise<MigrationRow[]> {
+export async function listMigrations(session: Session, f: MigrationFilter = {}): Promise<MigrationRow[]> {
+  const db = dbOf(session);
   let q = db.selectFrom('migrations').selectAll();
   if (f.host) {
     const host = f.host;
@@ -108,4 +116,21 @@ export async function listMigrations(db: Kysely<Database>, f: MigrationFilter = 
   q = q.orderBy('created_at', 'desc').orderBy('id', 'desc');
   if (f.limit !== undefined) q = q.limit(f.limit);
   return q.execute();
+}
+
+/** Evacuations away from `host` whose source side is still open (status in `pending`), oldest first. */
+export async function openEvacuationsFrom(
+  session: Session, host: string, pending: readonly string[], instanceUuid?: string,
+): Promise<MigrationRow[]> {
+  let q = dbOf(session).selectFrom('migrations').selectAll().where('migration_type', '=', 'evacuation')
+    .where('source_compute', '=', host).where('status', 'in', pending);
+  if (instanceUuid) q = q.where('instance_uuid', '=', instanceUuid);
+  return q.orderBy('id').execute();
+}
+
+/** The source hosts of evacuations whose source side is still open. */
+export async function hostsWithOpenEvacuations(session: Session, pending: readonly string[]): Promise<string[]> {
+  const rows = await dbOf(session).selectFrom('migrations').select('source_compute').distinct()
+    .where('migration_type', '=', 'evacuation').where('status', 'in', pending).execute();
+  return rows.flatMap((r) => (r.source_compute ? [r.source_compute] : []));
 }

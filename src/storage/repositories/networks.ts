@@ -1,5 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, NetworkTable, SubnetTable } from '../schema.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 export interface NetworkRecord {
   id: string; name: string; projectId: string; shared: boolean; adminStateUp: boolean; status: string;
@@ -68,18 +70,21 @@ async function subnetIdsByNetwork(db: Kysely<Database>, networkIds: string[]): P
   return byNetwork;
 }
 
-export async function insertNetwork(db: Kysely<Database>, row: NetworkTable): Promise<void> {
+export async function insertNetwork(unit: Unit, row: NetworkTable): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('networks').values(row).execute();
 }
 
-export async function getNetwork(db: Kysely<Database>, id: string): Promise<NetworkRecord | null> {
+export async function getNetwork(session: Session, id: string): Promise<NetworkRecord | null> {
+  const db = dbOf(session);
   const row = await db.selectFrom('networks').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) return null;
   const subnets = await subnetIdsByNetwork(db, [id]);
   return toNetwork(row, subnets.get(id) ?? []);
 }
 
-export async function listNetworks(db: Kysely<Database>, f: NetworkFilter = {}): Promise<NetworkRecord[]> {
+export async function listNetworks(session: Session, f: NetworkFilter = {}): Promise<NetworkRecord[]> {
+  const db = dbOf(session);
   let q = db.selectFrom('networks').selectAll();
   if (f.ids) q = q.where('id', 'in', f.ids.length ? f.ids : ['']);
   if (f.names) q = q.where('name', 'in', f.names.length ? f.names : ['']);
@@ -93,42 +98,49 @@ export async function listNetworks(db: Kysely<Database>, f: NetworkFilter = {}):
 }
 
 export async function updateNetwork(
-  db: Kysely<Database>, id: string,
+  unit: Unit, id: string,
   changes: Partial<Pick<NetworkTable, 'name' | 'admin_state_up' | 'description' | 'shared' | 'mtu'>>,
 ): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('networks')
     .set((eb) => ({ ...changes, updated_at: nowTimestamp(), revision_number: eb('revision_number', '+', 1) }))
     .where('id', '=', id).execute();
 }
 
 /** Removes the network and its subnets; the caller has checked that no port remains. */
-export async function deleteNetwork(db: Kysely<Database>, id: string): Promise<void> {
+export async function deleteNetwork(unit: Unit, id: string): Promise<void> {
+  const db = dbOf(unit);
   await db.deleteFrom('subnets').where('network_id', '=', id).execute();
   await db.deleteFrom('networks').where('id', '=', id).execute();
 }
 
-export async function countPortsOnNetwork(db: Kysely<Database>, networkId: string): Promise<number> {
+export async function countPortsOnNetwork(session: Session, networkId: string): Promise<number> {
+  const db = dbOf(session);
   const r = await db.selectFrom('ports').select((eb) => eb.fn.countAll<number>().as('n'))
     .where('network_id', '=', networkId).executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
-export async function insertSubnet(db: Kysely<Database>, row: SubnetTable): Promise<void> {
+export async function insertSubnet(unit: Unit, row: SubnetTable): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('subnets').values(row).execute();
 }
 
-export async function getSubnet(db: Kysely<Database>, id: string): Promise<SubnetRecord | null> {
+export async function getSubnet(session: Session, id: string): Promise<SubnetRecord | null> {
+  const db = dbOf(session);
   const row = await db.selectFrom('subnets').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toSubnet(row) : null;
 }
 
-export async function subnetsOfNetwork(db: Kysely<Database>, networkId: string): Promise<SubnetRecord[]> {
+export async function subnetsOfNetwork(session: Session, networkId: string): Promise<SubnetRecord[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('subnets').selectAll().where('network_id', '=', networkId)
     .orderBy('created_at').orderBy('id').execute();
   return rows.map(toSubnet);
 }
 
-export async function listSubnets(db: Kysely<Database>, f: SubnetFilter = {}): Promise<SubnetRecord[]> {
+export async function listSubnets(session: Session, f: SubnetFilter = {}): Promise<SubnetRecord[]> {
+  const db = dbOf(session);
   let q = db.selectFrom('subnets').selectAll();
   if (f.ids) q = q.where('id', 'in', f.ids.length ? f.ids : ['']);
   if (f.names) q = q.where('name', 'in', f.names.length ? f.names : ['']);
@@ -147,12 +159,14 @@ export async function listSubnets(db: Kysely<Database>, f: SubnetFilter = {}): P
   return rows.map(toSubnet);
 }
 
-export async function countAllocationsOnSubnet(db: Kysely<Database>, subnetId: string): Promise<number> {
+export async function countAllocationsOnSubnet(session: Session, subnetId: string): Promise<number> {
+  const db = dbOf(session);
   const r = await db.selectFrom('ip_allocations').select((eb) => eb.fn.countAll<number>().as('n'))
     .where('subnet_id', '=', subnetId).executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
-export async function deleteSubnet(db: Kysely<Database>, id: string): Promise<void> {
+export async function deleteSubnet(unit: Unit, id: string): Promise<void> {
+  const db = dbOf(unit);
   await db.deleteFrom('subnets').where('id', '=', id).execute();
 }

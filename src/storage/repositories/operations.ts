@@ -1,10 +1,10 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../schema.js';
 import { deferWrite } from '../pipelining.js';
 import { guestsOfInstance, type GuestRow } from './guests.js';
 import { getInstance, type InstanceRecord } from './instances.js';
 import { isoAfter, nowIso } from './json.js';
 import type { MigrationRow } from './migrations.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /**
  * What the operation engine reads and writes about the work in progress:
@@ -17,7 +17,8 @@ import type { MigrationRow } from './migrations.js';
  * Takes (or renews) the server's lease for `owner` unless another process
  * holds one that has not expired. False when the server is busy elsewhere or gone.
  */
-export async function acquireServerLease(db: Kysely<Database>, uuid: string, owner: string, seconds: number): Promise<boolean> {
+export async function acquireServerLease(unit: Unit, uuid: string, owner: string, seconds: number): Promise<boolean> {
+  const db = dbOf(unit);
   const now = nowIso();
   const r = await db.updateTable('instances').set({ lease_owner: owner, lease_expires_at: isoAfter(seconds * 1000) })
     .where('uuid', '=', uuid)
@@ -27,7 +28,8 @@ export async function acquireServerLease(db: Kysely<Database>, uuid: string, own
 }
 
 /** Gives the lease up (only if `owner` still holds it), so another process may advance the server at once. */
-export async function releaseServerLease(db: Kysely<Database>, uuid: string, owner: string): Promise<void> {
+export async function releaseServerLease(unit: Unit, uuid: string, owner: string): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('instances').set({ lease_owner: null, lease_expires_at: null })
     .where('uuid', '=', uuid).where('lease_owner', '=', owner).execute();
 }
@@ -38,7 +40,8 @@ export async function releaseServerLease(db: Kysely<Database>, uuid: string, own
  * long (events usually advance them sooner). Read through the index
  * instances_task.
  */
-export async function serversToResync(db: Kysely<Database>, staleMs: number | null): Promise<string[]> {
+export async function serversToResync(session: Session, staleMs: number | null): Promise<string[]> {
+  const db = dbOf(session);
   const now = nowIso();
   const rows = await db.selectFrom('instances').select('uuid')
     .where('task_state', 'is not', null)
@@ -53,12 +56,14 @@ export async function serversToResync(db: Kysely<Database>, staleMs: number | nu
 }
 
 /** Every server lease given up (a SQLite database has one process: what a killed one held is nobody's). */
-export async function releaseAllServerLeases(db: Kysely<Database>): Promise<void> {
+export async function releaseAllServerLeases(unit: Unit): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('instances').set({ lease_owner: null, lease_expires_at: null }).where('lease_owner', 'is not', null).execute();
 }
 
 /** Every server with an operation in progress (start-up: nothing may wait for an event that will not come). */
-export async function serversInProgress(db: Kysely<Database>): Promise<string[]> {
+export async function serversInProgress(session: Session): Promise<string[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('instances').select('uuid').where('task_state', 'is not', null).execute();
   return rows.map((r) => r.uuid);
 }
@@ -68,7 +73,8 @@ export async function serversInProgress(db: Kysely<Database>): Promise<string[]>
  * process holds it. One upsert whose update applies only to its own or an
  * expired lease, so two processes can never both hold it.
  */
-export async function holdClusterLease(db: Kysely<Database>, name: string, owner: string, seconds: number): Promise<boolean> {
+export async function holdClusterLease(unit: Unit, name: string, owner: string, seconds: number): Promise<boolean> {
+  const db = dbOf(unit);
   const now = nowIso();
   const expires = isoAfter(seconds * 1000);
   await db.insertInto('cluster_leases').values({ name, owner, expires_at: expires })
@@ -79,7 +85,8 @@ export async function holdClusterLease(db: Kysely<Database>, name: string, owner
   return row?.owner === owner;
 }
 
-export async function dropClusterLease(db: Kysely<Database>, name: string, owner: string): Promise<void> {
+export async function dropClusterLease(unit: Unit, name: string, owner: string): Promise<void> {
+  const db = dbOf(unit);
   await db.deleteFrom('cluster_leases').where('name', '=', name).where('owner', '=', owner).execute();
 }
 
@@ -91,11 +98,12 @@ export interface ServerSnapshotRows {
 }
 
 /** Everything a reconcile step decides from: the server, its guests on every host, its newest migration. */
-export async function readServerSnapshot(db: Kysely<Database>, uuid: string): Promise<ServerSnapshotRows | null> {
-  const instance = await getInstance(db, uuid);
+export async function readServerSnapshot(session: Session, uuid: string): Promise<ServerSnapshotRows | null> {
+  const db = dbOf(session);
+  const instance = await getInstance(session, uuid);
   if (!instance) return null;
   const [guests, migration] = await Promise.all([
-    guestsOfInstance(db, uuid),
+    guestsOfInstance(session, uuid),
     db.selectFrom('migrations').selectAll().where('instance_uuid', '=', uuid).orderBy('id', 'desc').limit(1).executeTakeFirst(),
   ]);
   return { instance, guests: guests.map(({ domain_xml: _xml, ...g }) => g), migration: migration ?? null };
@@ -109,7 +117,8 @@ export interface ActionEvent {
 }
 
 /** Records one step of an instance action (e.g. a build attempt on a host), finished or not. */
-export async function recordActionEvent(db: Kysely<Database>, instanceUuid: string, action: string, e: ActionEvent): Promise<void> {
+export async function recordActionEvent(unit: Unit, instanceUuid: string, action: string, e: ActionEvent): Promise<void> {
+  const db = dbOf(unit);
   const now = nowIso();
   await deferWrite(db, db.insertInto('instance_action_events').values({
     instance_uuid: instanceUuid, action, event: e.event, host: e.host, start_time: now,
@@ -119,8 +128,9 @@ export async function recordActionEvent(db: Kysely<Database>, instanceUuid: stri
 
 /** Finishes the newest open event of that name on the server (an attempt's outcome). */
 export async function finishActionEvent(
-  db: Kysely<Database>, instanceUuid: string, event: string, result: 'Success' | 'Error', details: string | null = null,
+  unit: Unit, instanceUuid: string, event: string, result: 'Success' | 'Error', details: string | null = null,
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, db.updateTable('instance_action_events').set({ finish_time: nowIso(), result, details })
     .where('id', '=', (eb) => eb.selectFrom('instance_action_events as open').select('open.id')
       .where('open.instance_uuid', '=', instanceUuid).where('open.event', '=', event)
@@ -133,8 +143,13 @@ export interface ActionEventRow {
   result: string | null; details: string | null;
 }
 
-export async function actionEventsOf(db: Kysely<Database>, instanceUuid: string): Promise<ActionEventRow[]> {
+export async function actionEventsOf(session: Session, instanceUuid: string): Promise<ActionEventRow[]> {
+  const db = dbOf(session);
   return db.selectFrom('instance_action_events')
     .select(['action', 'event', 'host', 'start_time', 'finish_time', 'result', 'details'])
     .where('instance_uuid', '=', instanceUuid).orderBy('id').execute();
+}
+
+export async function serverExists(session: Session, uuid: string): Promise<boolean> {
+  return (await dbOf(session).selectFrom('instances').select('uuid').where('uuid', '=', uuid).executeTakeFirst()) !== undefined;
 }

@@ -5,6 +5,8 @@ import { execute } from '../inTransaction.js';
 import { runTogether } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { fromJson } from './json.js';
+import type { Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 export type PciDeviceRow = Selectable<PciDeviceTable>;
 
@@ -30,12 +32,14 @@ export function deviceFromRow(r: PciDeviceRow): HostDevice & { consumer: string 
   };
 }
 
-export async function devicesOfHost(db: Kysely<Database>, host: string): Promise<ReturnType<typeof deviceFromRow>[]> {
+export async function devicesOfHost(session: Session, host: string): Promise<ReturnType<typeof deviceFromRow>[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('pci_devices').selectAll().where('host', '=', host).orderBy('address').execute();
   return rows.map(deviceFromRow);
 }
 
-export async function devicesOfConsumer(db: Kysely<Database>, consumer: string): Promise<ReturnType<typeof deviceFromRow>[]> {
+export async function devicesOfConsumer(session: Session, consumer: string): Promise<ReturnType<typeof deviceFromRow>[]> {
+  const db = dbOf(session);
   const rows = await db.selectFrom('pci_devices').selectAll().where('consumer', '=', consumer).orderBy('address').execute();
   return rows.map(deviceFromRow);
 }
@@ -53,8 +57,9 @@ const deviceAtLocking = precompiled<{ host: string; address: string }, PciDevice
  * VF's family is its PF alone (enough to claim a VF).
  */
 export async function familyOf(
-  db: Kysely<Database>, device: HostDevice, lock: boolean, siblings: 'all' | 'in-use' | 'none' = 'all',
+  session: Session, device: HostDevice, lock: boolean, siblings: 'all' | 'in-use' | 'none' = 'all',
 ): Promise<HostDevice[]> {
+  const db = dbOf(session);
   const pfAddr = device.parentAddr ?? device.address;
   // Locking the PF row first serialises every claim and free within one NIC on PostgreSQL.
   const parentQuery = (lock ? deviceAtLocking : deviceAt).compile(db, { host: device.host, address: pfAddr });
@@ -71,6 +76,7 @@ export async function familyOf(
 }
 
 /** Every tracked device of every host, by host and address. */
-export async function allDevices(db: Kysely<Database>): Promise<ReturnType<typeof deviceFromRow>[]> {
+export async function allDevices(session: Session): Promise<ReturnType<typeof deviceFromRow>[]> {
+  const db = dbOf(session);
   return (await db.selectFrom('pci_devices').selectAll().orderBy('host').orderBy('address').execute()).map(deviceFromRow);
 }

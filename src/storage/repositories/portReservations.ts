@@ -1,8 +1,8 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../schema.js';
 import { deferWrite } from '../pipelining.js';
 import { precompiled } from '../precompiled.js';
 import { nowIso } from './json.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 /**
  * Marks a free port as belonging to a server. Conditional on the port being
@@ -11,8 +11,9 @@ import { nowIso } from './json.js';
  * statement or its commit at the latest, see pipelining.ts).
  */
 export async function reservePort(
-  db: Kysely<Database>, portId: string, serverId: string, deviceOwner: string, taken: () => Error,
+  unit: Unit, portId: string, serverId: string, deviceOwner: string, taken: () => Error,
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, reserveFreePort.compile(db, { portId, serverId, deviceOwner, now: nowIso() }), taken);
 }
 
@@ -27,7 +28,8 @@ export interface PortForServer {
 }
 
 /** Those columns of many ports in one query (not a full port record with its fixed IPs per port). */
-export async function portsForServer(db: Kysely<Database>, ids: string[]): Promise<Map<string, PortForServer>> {
+export async function portsForServer(session: Session, ids: string[]): Promise<Map<string, PortForServer>> {
+  const db = dbOf(session);
   if (ids.length === 0) return new Map();
   const rows = await db.selectFrom('ports').innerJoin('networks', 'networks.id', 'ports.network_id')
     .select(['ports.id as id', 'ports.project_id as project_id', 'ports.device_id as device_id', 'ports.vnic_type as vnic_type',

@@ -3,6 +3,8 @@ import { deferWrite, readLater, runTogether } from '../pipelining.js';
 import type { Database, IpAllocationTable, PortTable } from '../schema.js';
 import { precompiled } from '../precompiled.js';
 import { nowTimestamp } from './networks.js';
+import type { Unit, Session } from '../unit.js';
+import { dbOf } from '../internal/handles.js';
 
 export interface PortRecord {
   id: string; name: string; networkId: string; projectId: string; macAddress: string; adminStateUp: boolean;
@@ -71,8 +73,8 @@ async function withFixedIps(db: Kysely<Database>, rows: PortRow[]): Promise<Port
   return withFixedIpRows(rows, await fixedIpsQuery(db, rows.map((r) => r.id)).execute());
 }
 
-export async function getPort(db: Kysely<Database>, id: string): Promise<PortRecord | null> {
-  return (await getPorts(db, [id]))[0] ?? null;
+export async function getPort(session: Session, id: string): Promise<PortRecord | null> {
+  return (await getPorts(session, [id]))[0] ?? null;
 }
 
 const portById = precompiled<{ id: string }, PortRow>((db, p) => portQuery(db).where('ports.id', '=', p.id));
@@ -80,7 +82,8 @@ const fixedIpsOfPort = precompiled<{ id: string }, Selectable<IpAllocationTable>
   db.selectFrom('ip_allocations').selectAll().where('port_id', '=', p.id).orderBy('subnet_id').orderBy('ip_address'));
 
 /** The ports with these ids that exist, in the order asked for. */
-export async function getPorts(db: Kysely<Database>, ids: string[]): Promise<PortRecord[]> {
+export async function getPorts(session: Session, ids: string[]): Promise<PortRecord[]> {
+  const db = dbOf(session);
   if (ids.length === 0) return [];
   // The ports and their addresses depend only on the ids: one round trip (pipelining.ts).
   const [ports, ips] = await runTogether(db, portReads(db, ids));
@@ -91,7 +94,8 @@ export async function getPorts(db: Kysely<Database>, ids: string[]): Promise<Por
  * getPorts, read with the transaction's next round trip (readLater): a step
  * that will need the ports asks for them ahead at no round trip of its own.
  */
-export function readPortsLater(db: Kysely<Database>, ids: string[]): Promise<PortRecord[]> {
+export function readPortsLater(unit: Unit, ids: string[]): Promise<PortRecord[]> {
+  const db = dbOf(unit);
   if (ids.length === 0) return Promise.resolve([]);
   const [portsQuery, ipsQuery] = portReads(db, ids);
   const records = Promise.all([readLater(db, portsQuery), readLater(db, ipsQuery)])
@@ -112,14 +116,16 @@ function portRecords(ids: string[], portRows: unknown[], ipRows: unknown[]): Por
   return ids.flatMap((id) => byId.get(id) ?? []);
 }
 
-export async function portsOfDevice(db: Kysely<Database>, deviceId: string): Promise<PortRecord[]> {
+export async function portsOfDevice(session: Session, deviceId: string): Promise<PortRecord[]> {
+  const db = dbOf(session);
   if (deviceId === '') return [];
   const rows = await portQuery(db).where('ports.device_id', '=', deviceId)
     .orderBy('ports.created_at').orderBy('ports.id').execute();
   return withFixedIps(db, rows);
 }
 
-export async function listPorts(db: Kysely<Database>, f: PortFilter = {}): Promise<PortRecord[]> {
+export async function listPorts(session: Session, f: PortFilter = {}): Promise<PortRecord[]> {
+  const db = dbOf(session);
   let q = portQuery(db);
   const any = (v: string[]) => (v.length ? v : ['\u0000none']);
   if (f.ids) q = q.where('ports.id', 'in', any(f.ids));
@@ -136,47 +142,51 @@ export async function listPorts(db: Kysely<Database>, f: PortFilter = {}): Promi
   return withFixedIps(db, rows);
 }
 
-export async function macInUse(db: Kysely<Database>, mac: string): Promise<boolean> {
+export async function macInUse(session: Session, mac: string): Promise<boolean> {
+  const db = dbOf(session);
   const r = await db.selectFrom('ports').select('id').where('mac_address', '=', mac).executeTakeFirst();
   return r !== undefined;
 }
 
-export async function insertPort(db: Kysely<Database>, row: PortTable): Promise<void> {
+export async function insertPort(unit: Unit, row: PortTable): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('ports').values(row).execute();
 }
 
 /** Writes the given columns, bumping revision_number and updated_at as every port change does. */
 export async function updatePortColumns(
-  db: Kysely<Database>, portId: string,
+  unit: Unit, portId: string,
   changes: Partial<Omit<PortTable, 'id' | 'created_at' | 'updated_at' | 'revision_number'>>,
 ): Promise<void> {
+  const db = dbOf(unit);
   await deferWrite(db, db.updateTable('ports')
     .set((eb) => ({ ...changes, updated_at: nowTimestamp(), revision_number: eb('revision_number', '+', 1) }))
     .where('id', '=', portId).compile());
 }
 
 export async function bindPort(
-  db: Kysely<Database>, portId: string,
+  unit: Unit, portId: string,
   b: {
     hostId: string; deviceId: string; deviceOwner: string; profile: Record<string, unknown>; vifType: string;
     vifDetails: Record<string, unknown>; status: string;
   },
 ): Promise<void> {
-  await updatePortColumns(db, portId, {
+  await updatePortColumns(unit, portId, {
     host_id: b.hostId, device_id: b.deviceId, device_owner: b.deviceOwner, profile: JSON.stringify(b.profile),
     vif_type: b.vifType, vif_details: JSON.stringify(b.vifDetails), status: b.status,
   });
 }
 
 /** Back to the unbound shape (behaviour.md "Ports"); a shelved server's port keeps its device_id. */
-export async function unbindPort(db: Kysely<Database>, portId: string, opts: { keepDeviceId?: boolean } = {}): Promise<void> {
-  await updatePortColumns(db, portId, {
+export async function unbindPort(unit: Unit, portId: string, opts: { keepDeviceId?: boolean } = {}): Promise<void> {
+  await updatePortColumns(unit, portId, {
     host_id: '', profile: '{}', vif_type: 'unbound', vif_details: '{}', status: 'DOWN',
     ...(opts.keepDeviceId ? {} : { device_id: '', device_owner: '' }),
   });
 }
 
-export async function setPortStatus(db: Kysely<Database>, portIds: string[], status: string): Promise<void> {
+export async function setPortStatus(unit: Unit, portIds: string[], status: string): Promise<void> {
+  const db = dbOf(unit);
   if (portIds.length === 0) return;
   await deferWrite(db, db.updateTable('ports')
     .set((eb) => ({ status, updated_at: nowTimestamp(), revision_number: eb('revision_number', '+', 1) }))
@@ -184,7 +194,8 @@ export async function setPortStatus(db: Kysely<Database>, portIds: string[], sta
 }
 
 /** Removes the port and releases its addresses. */
-export async function deletePortRow(db: Kysely<Database>, portId: string): Promise<void> {
+export async function deletePortRow(unit: Unit, portId: string): Promise<void> {
+  const db = dbOf(unit);
   await db.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
   await db.deleteFrom('ports').where('id', '=', portId).execute();
 }
@@ -193,8 +204,9 @@ export async function deletePortRow(db: Kysely<Database>, portId: string): Promi
  * Takes the subnet's allocation lock (a row lock on PostgreSQL; SQLite
  * transactions are serial already) and returns the allocator state.
  */
-export async function lockSubnetForAllocation(db: Kysely<Database>, subnetId: string):
+export async function lockSubnetForAllocation(unit: Unit, subnetId: string):
   Promise<{ allocationStart: string; allocationEnd: string; nextIpHint: string; gatewayIp: string | null } | null> {
+  const db = dbOf(unit);
   const row = await db.updateTable('subnets').set((eb) => ({ next_ip_hint: eb.ref('next_ip_hint') }))
     .where('id', '=', subnetId)
     .returning(['allocation_start', 'allocation_end', 'next_ip_hint', 'gateway_ip'])
@@ -206,17 +218,20 @@ export async function lockSubnetForAllocation(db: Kysely<Database>, subnetId: st
   };
 }
 
-export async function ipAllocated(db: Kysely<Database>, subnetId: string, ip: string): Promise<boolean> {
+export async function ipAllocated(session: Session, subnetId: string, ip: string): Promise<boolean> {
+  const db = dbOf(session);
   const r = await db.selectFrom('ip_allocations').select('port_id')
     .where('subnet_id', '=', subnetId).where('ip_address', '=', ip).executeTakeFirst();
   return r !== undefined;
 }
 
-export async function insertIpAllocation(db: Kysely<Database>, subnetId: string, ip: string, portId: string): Promise<void> {
+export async function insertIpAllocation(unit: Unit, subnetId: string, ip: string, portId: string): Promise<void> {
+  const db = dbOf(unit);
   await db.insertInto('ip_allocations').values({ subnet_id: subnetId, ip_address: ip, port_id: portId }).execute();
 }
 
-export async function setNextIpHint(db: Kysely<Database>, subnetId: string, hint: string): Promise<void> {
+export async function setNextIpHint(unit: Unit, subnetId: string, hint: string): Promise<void> {
+  const db = dbOf(unit);
   await db.updateTable('subnets').set({ next_ip_hint: hint }).where('id', '=', subnetId).execute();
 }
 

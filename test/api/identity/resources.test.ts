@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { apiCaller, startControllerWithTokens } from '../../helpers/apiClient.js';
 import type { TestController } from '../../helpers/testController.js';
+import { kysely } from '../../helpers/storageAccess.js';
 
 describe('identity projects, users and roles', () => {
   let c: TestController;
@@ -68,7 +69,7 @@ describe('identity projects, users and roles', () => {
     assert.equal((await call('GET', `/projects/${me.project.id}`, demo)).status, 200);
     const mine = (await (await call('GET', '/auth/projects', demo)).json() as { projects: Array<{ name: string }> }).projects;
     assert.deepEqual(mine.map((p) => p.name), ['demo']);
-    const adminUser = await c.ctx.store.db.selectFrom('users').select('id').where('name', '=', 'admin').executeTakeFirstOrThrow();
+    const adminUser = await kysely(c.ctx.store).selectFrom('users').select('id').where('name', '=', 'admin').executeTakeFirstOrThrow();
     assert.equal((await call('GET', `/users/${adminUser.id}`, demo)).status, 403);
   });
 

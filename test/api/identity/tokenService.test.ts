@@ -7,6 +7,7 @@ import { assignRole, createProject, createUser } from '../../../src/controller/s
 import { hashPassword, verifyPassword } from '../../../src/controller/services/passwords.js';
 import { createTokenService, hashToken } from '../../../src/controller/services/tokens.js';
 import { openStore, type Store } from '../../../src/storage/db.js';
+import { asUnit } from '../../helpers/storageAccess.js';
 
 describe('token service', () => {
   let dir: string;
@@ -16,9 +17,9 @@ describe('token service', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vdpa-tokens-'));
     store = await openStore(join(dir, 'db.sqlite'));
-    const project = await createProject(store.db, { name: 'p' });
-    const user = await createUser(store.db, { name: 'u', password: 'pw', defaultProjectId: project.id });
-    await assignRole(store.db, user.id, project.id, 'member');
+    const project = await createProject(asUnit(store.db), { name: 'p' });
+    const user = await createUser(asUnit(store.db), { name: 'u', password: 'pw', defaultProjectId: project.id });
+    await assignRole(asUnit(store.db), user.id, project.id, 'member');
     userId = user.id;
     projectId = project.id;
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { hashToken } from '../../../src/controller/services/tokens.js';
 import { startTestController, type TestController } from '../../helpers/testController.js';
+import { kysely } from '../../helpers/storageAccess.js';
 
 function passwordAuth(user: string, password: string, scope?: unknown) {
   return {
@@ -66,13 +67,13 @@ describe('identity tokens', () => {
 
   it('stores only the hash of a token', async () => {
     const token = await c.token('demo');
-    const rows = await c.ctx.store.db.selectFrom('tokens').select('id').execute();
+    const rows = await kysely(c.ctx.store).selectFrom('tokens').select('id').execute();
     assert.ok(rows.some((r) => r.id === hashToken(token)));
     assert.ok(!rows.some((r) => r.id === token));
   });
 
   it('scopes by ids too, and an unscoped request gets the default project', async () => {
-    const user = await c.ctx.store.db.selectFrom('users').selectAll().where('name', '=', 'demo').executeTakeFirstOrThrow();
+    const user = await kysely(c.ctx.store).selectFrom('users').selectAll().where('name', '=', 'demo').executeTakeFirstOrThrow();
     const byId = await post(`${c.url}/identity/v3/auth/tokens`, {
       auth: {
         identity: { methods: ['password'], password: { user: { id: user.id, password: c.demoPassword } } },

@@ -1,4 +1,5 @@
 import { startTestController, type TestController } from '../../helpers/testController.js';
+import { kysely } from '../../helpers/storageAccess.js';
 
 /**
  * The bootstrapped test controller (real identity, real HTTP, real database)
@@ -19,7 +20,7 @@ export interface NetworkHarness {
 
 export async function startNetworkHarness(opts: { databaseUrl?: string } = {}): Promise<NetworkHarness> {
   const controller = await startTestController(opts);
-  const db = controller.ctx.store.db;
+  const db = kysely(controller.ctx.store);
   const tokens: Record<Who, string> = { admin: await controller.token('admin'), demo: await controller.token('demo') };
   const net = await db.selectFrom('networks').select('id').where('name', '=', 'vdpa-net').executeTakeFirstOrThrow();
   const subnet = await db.selectFrom('subnets').select('id').where('network_id', '=', net.id).executeTakeFirstOrThrow();

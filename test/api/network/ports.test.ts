@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindPort, unbindPort } from '../../../src/storage/repositories/ports.js';
 import { OTHER_PROJECT, startNetworkHarness, type NetworkHarness } from './harness.js';
+import { kysely, asUnit } from '../../helpers/storageAccess.js';
 
 describe('networking API: ports', () => {
   let h: NetworkHarness;
@@ -125,10 +126,10 @@ describe('networking API: ports', () => {
     const bad = await h.call('demo', 'PUT', `/network/v2.0/ports/${port.id}`, { port: { 'binding:vnic_type': 'nic' } });
     assert.equal(bad.status, 400);
 
-    await bindPort(h.ctx.store.db, port.id, {
+    await h.ctx.store.autocommit((u) => bindPort(u, port.id, {
       hostId: 'host1', deviceId: 'server-1', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: {},
       profile: { pci_vendor_info: '15b3:101e', pci_slot: '0000:06:00.4', physical_network: 'physnet4' }, status: 'ACTIVE',
-    });
+    }));
     const bound = await h.call('demo', 'PUT', `/network/v2.0/ports/${port.id}`, { port: { 'binding:vnic_type': 'direct' } });
     assert.equal(bound.status, 409);
     assert.equal(bound.body.NeutronError.type, 'PortBound');
@@ -136,15 +137,15 @@ describe('networking API: ports', () => {
 
   test('a port bound to a server cannot be deleted until it is detached', async () => {
     const port = (await createPort('demo', { name: 'in-use', 'binding:vnic_type': 'vdpa' })).body.port;
-    await bindPort(h.ctx.store.db, port.id, {
+    await h.ctx.store.autocommit((u) => bindPort(u, port.id, {
       hostId: 'host1', deviceId: 'server-42', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: {},
       profile: {}, status: 'ACTIVE',
-    });
+    }));
     const r = await h.call('demo', 'DELETE', `/network/v2.0/ports/${port.id}`);
     assert.equal(r.status, 409);
     assert.equal(r.body.NeutronError.type, 'PortInUse');
     assert.equal(r.body.NeutronError.message, `Port ${port.id} is in use by server server-42; detach it from the server first.`);
-    await unbindPort(h.ctx.store.db, port.id);
+    await h.ctx.store.autocommit((u) => unbindPort(u, port.id));
     assert.equal((await h.call('demo', 'DELETE', `/network/v2.0/ports/${port.id}`)).status, 204);
     assert.equal((await h.call('demo', 'GET', `/network/v2.0/ports/${port.id}`)).status, 404);
   });
@@ -166,9 +167,9 @@ describe('networking API: ports', () => {
   test('list filters: network, device, owner, MAC, host (admin), and fields', async () => {
     const a = (await createPort('demo', { name: 'filter-a', device_id: 'dev-a', device_owner: 'compute:nova' })).body.port;
     const b = (await createPort('demo', { name: 'filter-b' })).body.port;
-    await bindPort(h.ctx.store.db, b.id, {
+    await h.ctx.store.autocommit((u) => bindPort(u, b.id, {
       hostId: 'host-b', deviceId: 'dev-b', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: {}, profile: {}, status: 'ACTIVE',
-    });
+    }));
     const ids = async (who: 'admin' | 'demo', q: string) =>
       (await h.call(who, 'GET', `/network/v2.0/ports?${q}`)).body.ports.map((p: any) => p.id).sort();
     assert.deepEqual(await ids('demo', 'device_id=dev-a'), [a.id]);

@@ -7,7 +7,7 @@ test('on PostgreSQL: port CRUD over HTTP, and concurrent creations get distinct 
   await withPostgresDatabase(async (databaseUrl) => {
     const h = await startNetworkHarness({ databaseUrl });
     try {
-      assert.equal(h.ctx.store.dialect, 'postgres');
+      assert.equal(h.ctx.store.backend, 'postgres');
       const created = await h.call('demo', 'POST', '/network/v2.0/ports',
         { port: { network_id: h.sharedNetworkId, name: 'pg-port', 'binding:vnic_type': 'vdpa' } });
       assert.equal(created.status, 201);

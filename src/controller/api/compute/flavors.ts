@@ -14,7 +14,7 @@ type Json = Record<string, unknown>;
 
 /** Flavor routes, relative to the compute prefix (`/compute`); the caller's scope authenticates. */
 export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  const db = ctx.store.db;
+  const db = ctx.store.reader;
 
   async function visibleOr404(req: FastifyRequest, id: string): Promise<FlavorTable> {
     const f = await findVisibleFlavor(db, id, req.auth);
@@ -59,7 +59,8 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
 
   app.post('/v2.1/flavors', async (req) => {
     requireAdmin(req, 'os_compute_api:os-flavor-manage:create');
-    const f = await createFlavor(db, parseFlavorBody(req));
+    const input = parseFlavorBody(req);
+    const f = await ctx.store.transact((u) => createFlavor(u, input));
     return { flavor: flavorView(req, ctx, f, {}) };
   });
 
@@ -80,7 +81,7 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
     requireAdmin(req, 'os_compute_api:os-flavor-extra-specs:create');
     const f = await visibleOr404(req, req.params.id);
     const specs = specsBody(req.body);
-    await setExtraSpecs(db, f.id, specs);
+    await ctx.store.transact((u) => setExtraSpecs(u, f.id, specs));
     return { extra_specs: specs };
   });
 
@@ -98,14 +99,14 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
     const entries = body && typeof body === 'object' && !Array.isArray(body) ? Object.entries(body) : [];
     if (entries.length !== 1 || entries[0]![0] !== req.params.key) throw new BadRequest('Request body and URI mismatch');
     const value = specValue(req.params.key, entries[0]![1]);
-    await setExtraSpecs(db, f.id, { [req.params.key]: value });
+    await ctx.store.transact((u) => setExtraSpecs(u, f.id, { [req.params.key]: value }));
     return { [req.params.key]: value };
   });
 
   app.delete<{ Params: { id: string; key: string } }>('/v2.1/flavors/:id/os-extra_specs/:key', async (req, reply) => {
     requireAdmin(req, 'os_compute_api:os-flavor-extra-specs:delete');
     const f = await visibleOr404(req, req.params.id);
-    if (!(await deleteExtraSpec(db, f.id, req.params.key))) throw new NotFound(`Flavor ${f.id} has no extra specs with key ${req.params.key}.`);
+    if (!(await ctx.store.transact((u) => deleteExtraSpec(u, f.id, req.params.key)))) throw new NotFound(`Flavor ${f.id} has no extra specs with key ${req.params.key}.`);
     return reply.code(202).send();
   });
 }

@@ -38,7 +38,7 @@ function view(req: FastifyRequest, ctx: ControllerContext, n: ComputeNodeRow, s:
 export function registerHypervisorRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   async function all(req: FastifyRequest, detail: boolean) {
     requireAdmin(req, 'os_compute_api:os-hypervisors:list');
-    const [nodes, services] = await Promise.all([computeNodes(ctx.store.db), listServices(ctx.store.db, { binary: COMPUTE_BINARY })]);
+    const [nodes, services] = await Promise.all([computeNodes(ctx.store.reader), listServices(ctx.store.reader, { binary: COMPUTE_BINARY })]);
     const byHost = new Map(services.map((s) => [s.host, s]));
     return nodes.map((n) => view(req, ctx, n, byHost.get(n.host), detail));
   }

@@ -31,13 +31,13 @@ interface AttachBody {
 export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-interface', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const ports = await getPorts(ctx.store.db, instance.portIds);
+    const ports = await getPorts(ctx.store.reader, instance.portIds);
     return { interfaceAttachments: ports.map((p) => attachmentView(p, atLeast(req, '2.70'))) };
   });
 
   app.get<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const port = instance.portIds.includes(req.params.portId) ? await getPort(ctx.store.db, req.params.portId) : null;
+    const port = instance.portIds.includes(req.params.portId) ? await getPort(ctx.store.reader, req.params.portId) : null;
     if (!port) throw new NotFound(`Instance ${instance.uuid} has no interface with port id ${req.params.portId}.`);
     return { interfaceAttachment: attachmentView(port, atLeast(req, '2.70')) };
   });
@@ -62,8 +62,8 @@ export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerCon
     if (!outcome.ok) {
       throw new DomainError('internal', outcome.message ?? `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
     }
-    const port = await getPort(ctx.store.db, portId);
-    const after = await getInstance(ctx.store.db, instance.uuid);
+    const port = await getPort(ctx.store.reader, portId);
+    const after = await getInstance(ctx.store.reader, instance.uuid);
     if (!port || !after?.portIds.includes(portId)) throw new DomainError('internal', `Failed to attach network adapter device to ${instance.uuid}`, 'InterfaceAttachFailed');
     return reply.code(200).send({ interfaceAttachment: attachmentView(port, atLeast(req, '2.70')) });
   });

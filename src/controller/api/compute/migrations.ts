@@ -83,12 +83,12 @@ export function registerMigrationRoutes(app: FastifyInstance, ctx: ControllerCon
         if (!Number.isFinite(limit) || limit < 0 || String(limit) !== q.limit.trim()) throw new BadRequest('Invalid input for query parameters limit.');
       }
       if (q.marker !== undefined) {
-        const marker = await getMigration(ctx.store.db, q.marker);
+        const marker = await getMigration(ctx.store.reader, q.marker);
         if (!marker) throw new BadRequest(`Marker ${q.marker} could not be found.`);
         markerId = marker.id;
       }
     }
-    const rows = await listMigrations(ctx.store.db, {
+    const rows = await listMigrations(ctx.store.reader, {
       host: q.host, status: q.status, instanceUuid: q.instance_uuid, migrationType: q.migration_type,
       ...(atLeast(req, '2.80') && q.project_id ? { projectId: q.project_id } : {}),
       ...(limit !== undefined ? { limit } : {}), ...(markerId !== undefined ? { markerId } : {}),
@@ -101,7 +101,7 @@ export function registerMigrationRoutes(app: FastifyInstance, ctx: ControllerCon
     requireVersion(req, '2.23');
     requireAdmin(req, 'os_compute_api:servers:migrations:index');
     const instance = await visibleServer(ctx, req, req.params.id);
-    const rows = await listMigrations(ctx.store.db, { instanceUuid: instance.uuid, migrationType: 'live-migration' });
+    const rows = await listMigrations(ctx.store.reader, { instanceUuid: instance.uuid, migrationType: 'live-migration' });
     return { migrations: rows.filter(inProgressLive).map((m) => serverMigrationView(req, m)) };
   });
 
@@ -110,7 +110,7 @@ export function registerMigrationRoutes(app: FastifyInstance, ctx: ControllerCon
     requireAdmin(req, 'os_compute_api:servers:migrations:show');
     const instance = await visibleServer(ctx, req, req.params.id);
     const id = /^\d+$/.test(req.params.mid) ? Number(req.params.mid) : NaN;
-    const m = Number.isFinite(id) ? await getMigrationById(ctx.store.db, id) : undefined;
+    const m = Number.isFinite(id) ? await getMigrationById(ctx.store.reader, id) : undefined;
     if (!m || m.instance_uuid !== instance.uuid) {
       throw new NotFound(`Migration ${req.params.mid} for instance ${instance.uuid} could not be found.`);
     }

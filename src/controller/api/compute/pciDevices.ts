@@ -8,8 +8,8 @@ export function registerPciRoutes(app: FastifyInstance, ctx: ControllerContext):
   app.get<{ Querystring: { host?: string } }>('/v2.1/os-pci/detail', async (req) => {
     requireAdmin(req, 'vdpa-compute:os-pci:detail');
     const devices = req.query.host
-      ? await devicesOfHost(ctx.store.db, req.query.host)
-      : await allDevices(ctx.store.db);
+      ? await devicesOfHost(ctx.store.reader, req.query.host)
+      : await allDevices(ctx.store.reader);
     return {
       pci_devices: devices.map((d) => ({
         id: d.id,

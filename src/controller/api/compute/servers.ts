@@ -52,7 +52,7 @@ interface CreateBody {
 async function portsByServer(ctx: ControllerContext, instances: InstanceRecord[]): Promise<Map<string, PortRecord[]>> {
   const out = new Map<string, PortRecord[]>();
   if (instances.length === 0) return out;
-  const ports = await listPorts(ctx.store.db, { deviceIds: instances.map((i) => i.uuid) });
+  const ports = await listPorts(ctx.store.reader, { deviceIds: instances.map((i) => i.uuid) });
   for (const p of ports) {
     const list = out.get(p.deviceId) ?? [];
     list.push(p);
@@ -112,12 +112,12 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   });
 
   app.get('/v2.1/servers', async (req) => {
-    const list = await listInstances(ctx.store.db, listFilter(req));
+    const list = await listInstances(ctx.store.reader, listFilter(req));
     return { servers: list.map((i) => serverSummary(base(), i)) };
   });
 
   app.get('/v2.1/servers/detail', async (req) => {
-    const list = await listInstances(ctx.store.db, listFilter(req));
+    const list = await listInstances(ctx.store.reader, listFilter(req));
     const ports = await portsByServer(ctx, list);
     return { servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [])) };
   });
@@ -135,11 +135,11 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     if (s.name !== undefined && (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 255)) {
       throw new BadRequest('Invalid input for field/attribute name.');
     }
-    await updateInstance(ctx.store.db, instance.uuid, {
+    await ctx.store.transact((u) => updateInstance(u, instance.uuid, {
       ...(s.name !== undefined ? { name: s.name } : {}),
       ...(s.description !== undefined ? { description: s.description } : {}),
-    });
-    const updated = (await getInstance(ctx.store.db, instance.uuid))!;
+    }));
+    const updated = (await getInstance(ctx.store.reader, instance.uuid))!;
     const ports = await portsByServer(ctx, [updated]);
     return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? []) };
   });
@@ -166,7 +166,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', async (req) => {
     requireAdmin(req, 'vdpa-compute:servers:domain_xml');
     const instance = await visibleServer(ctx, req, req.params.id);
-    const guests = await guestsOfInstance(ctx.store.db, instance.uuid);
+    const guests = await guestsOfInstance(ctx.store.reader, instance.uuid);
     const guest = guests.find((g) => g.host === instance.host && g.domain_xml) ?? guests.find((g) => g.domain_xml);
     if (!guest?.domain_xml) throw new NotFound(`Server ${instance.uuid} has no guest definition yet.`);
     return { domain_xml: guest.domain_xml, host: guest.host };
@@ -174,7 +174,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-instance-actions', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const rows = await actionsOf(ctx.store.db, instance.uuid);
+    const rows = await actionsOf(ctx.store.reader, instance.uuid);
     return {
       instanceActions: rows.map((a) => ({
         action: a.action, instance_uuid: a.instance_uuid, request_id: a.request_id, user_id: a.user_id,
@@ -187,12 +187,12 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   // One action with its events (Nova's shape; host from 2.62, details from 2.84): e.g. each build attempt.
   app.get<{ Params: { id: string; requestId: string } }>('/v2.1/servers/:id/os-instance-actions/:requestId', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const rows = await actionsOf(ctx.store.db, instance.uuid);
+    const rows = await actionsOf(ctx.store.reader, instance.uuid);
     const action = rows.find((a) => a.request_id === req.params.requestId);
     if (!action) throw new NotFound(`Action ${req.params.requestId} not found`);
     // Events name their action, not its request: they belong to the newest action of that name that started before them.
     const later = rows.filter((a) => a.action === action.action && a.start_time > action.start_time).map((a) => a.start_time).sort()[0];
-    const events = (await actionEventsOf(ctx.store.db, instance.uuid))
+    const events = (await actionEventsOf(ctx.store.reader, instance.uuid))
       .filter((e) => e.action === action.action && e.start_time >= action.start_time && (later === undefined || e.start_time < later));
     return {
       instanceAction: {

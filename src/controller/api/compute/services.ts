@@ -23,7 +23,7 @@ function serviceView(req: FastifyRequest, ctx: ControllerContext, s: ServiceRow)
 export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   app.get<{ Querystring: { host?: string; binary?: string } }>('/v2.1/os-services', async (req) => {
     requireAdmin(req, 'os_compute_api:os-services:list');
-    const rows = await listServices(ctx.store.db, { host: req.query.host, binary: req.query.binary });
+    const rows = await listServices(ctx.store.reader, { host: req.query.host, binary: req.query.binary });
     return { services: rows.map((s) => serviceView(req, ctx, s)) };
   });
 
@@ -36,7 +36,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerConte
         const host = body.host;
         const binary = body.binary;
         if (typeof host !== 'string' || typeof binary !== 'string') throw new BadRequest('host and binary are required.');
-        const [s] = await listServices(ctx.store.db, { host, binary });
+        const [s] = await listServices(ctx.store.reader, { host, binary });
         if (!s) throw new NotFound(`Host '${host}' is not mapped to any cell`);
         const change = req.params.id === 'enable' ? { status: 'enabled' }
           : req.params.id === 'force-down' ? { forced_down: body.forced_down as boolean }
@@ -51,7 +51,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerConte
         };
       }
       if (!atLeast(req, '2.53')) throw new NotFound(`Service ${req.params.id} could not be found.`);
-      const s = await getService(ctx.store.db, req.params.id);
+      const s = await getService(ctx.store.reader, req.params.id);
       if (!s) throw new NotFound(`Service ${req.params.id} could not be found.`);
       const allowed = new Set(['status', 'disabled_reason', 'forced_down']);
       for (const k of Object.keys(body)) if (!allowed.has(k)) throw new BadRequest(`Additional properties are not allowed ('${k}' was unexpected)`);

@@ -40,16 +40,16 @@ function allowAdmin(req: FastifyRequest, action: string): void {
 }
 
 async function requireRoleTarget(ctx: ControllerContext, params: { p: string; u: string; r: string }) {
-  const project = await findProject(ctx.store.db, { id: params.p });
+  const project = await findProject(ctx.store.reader, { id: params.p });
   if (!project) throw new NotFound(`Could not find project: ${params.p}.`);
-  const user = await findUser(ctx.store.db, { id: params.u });
+  const user = await findUser(ctx.store.reader, { id: params.u });
   if (!user) throw new NotFound(`Could not find user: ${params.u}.`);
   if (!isRole(params.r)) throw new NotFound(`Could not find role: ${params.r}.`);
   return { project, user, role: params.r as RoleName };
 }
 
 export function registerIdentityResources(app: FastifyInstance, ctx: ControllerContext): void {
-  const db = ctx.store.db;
+  const db = ctx.store.reader;
 
   app.get('/v3/projects', async (req) => {
     allowAdmin(req, 'list_projects');
@@ -72,11 +72,11 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     allowAdmin(req, 'create_project');
     const p = entity(req.body, 'project');
     domainOf(p);
-    const created = await createProject(db, {
+    const created = await ctx.store.transact((u) => createProject(u, {
       name: str(p.name, 'name', true)!,
       description: str(p.description, 'description', false),
       enabled: p.enabled !== false,
-    });
+    }));
     return reply.code(201).send({ project: projectView(created, ctx.publicUrl) });
   });
 
@@ -110,13 +110,16 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     }
     // A user created without a password cannot log in until one is set; an empty hash never verifies.
     const password = str(u.password, 'password', false);
-    const created = await createUser(db, {
-      name: str(u.name, 'name', true)!,
-      password: password ?? '',
-      defaultProjectId: defaultProjectId ?? null,
-      enabled: u.enabled !== false,
+    const created = await ctx.store.transact(async (unit) => {
+      const user = await createUser(unit, {
+        name: str(u.name, 'name', true)!,
+        password: password ?? '',
+        defaultProjectId: defaultProjectId ?? null,
+        enabled: u.enabled !== false,
+      });
+      if (password === undefined) await lockPassword(unit, user.id);
+      return user;
     });
-    if (password === undefined) await lockPassword(db, created.id);
     return reply.code(201).send({ user: userView(created, ctx.publicUrl) });
   });
 
@@ -136,7 +139,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.put<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
     allowAdmin(req, 'create_grant');
     const t = await requireRoleTarget(ctx, req.params);
-    await assignRole(db, t.user.id, t.project.id, t.role);
+    await ctx.store.transact((u) => assignRole(u, t.user.id, t.project.id, t.role));
     return reply.code(204).send();
   });
 
@@ -150,7 +153,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.delete<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
     allowAdmin(req, 'revoke_grant');
     const t = await requireRoleTarget(ctx, req.params);
-    await revokeRole(db, t.user.id, t.project.id, t.role);
+    await ctx.store.transact((u) => revokeRole(u, t.user.id, t.project.id, t.role));
     return reply.code(204).send();
   });
 

@@ -41,7 +41,7 @@ async function authenticateIdentity(ctx: ControllerContext, identity: Json): Pro
     if (id === undefined && name === undefined) throw new BadRequest('Expecting to find id or name in user.');
     if (id === undefined && user.domain === undefined) throw new BadRequest('Expecting to find domain in user.');
     const domainOk = id !== undefined || isDefaultDomain(obj(user.domain, 'domain'));
-    const row = domainOk ? await findUser(ctx.store.db, id !== undefined ? { id } : { name }) : undefined;
+    const row = domainOk ? await findUser(ctx.store.reader, id !== undefined ? { id } : { name }) : undefined;
     if (!row) {
       await verifyAgainstNothing(secret);
       throw new Unauthorized(BAD_CREDENTIALS);
@@ -60,7 +60,7 @@ async function authenticateIdentity(ctx: ControllerContext, identity: Json): Pro
 
 /** The project the token will be scoped to; unscoped requests get the user's default project. */
 async function resolveScope(ctx: ControllerContext, scope: unknown, user: { userId: string; defaultProjectId: string | null }): Promise<string> {
-  const db = ctx.store.db;
+  const db = ctx.store.reader;
   const mine = await projectsOfUser(db, user.userId);
   if (scope === undefined || scope === null || scope === 'unscoped') {
     const preferred = mine.find((p) => p.id === user.defaultProjectId) ?? mine[0];

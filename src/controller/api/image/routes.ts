@@ -56,7 +56,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
 
   await app.register(async (secured) => {
     secured.addHook('onRequest', async (req) => authenticate(ctx, req));
-    const db = ctx.store.db;
+    const db = ctx.store.reader;
 
     secured.get('/v2/images', async (req) => {
       const q = req.query as Json;
@@ -106,7 +106,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         throw new BadRequest(`Invalid image id ${body.id}: must be a UUID.`);
       }
       if (body.protected !== undefined && typeof body.protected !== 'boolean') throw new BadRequest('Invalid value for protected.');
-      const row = await createImage(db, {
+      const row = await ctx.store.transact((u) => createImage(u, {
         id: body.id as string | undefined,
         name: (body.name as string | null | undefined) ?? '',
         visibility,
@@ -118,7 +118,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         protected: body.protected === true,
         tags: tags as string[],
         properties,
-      });
+      }));
       return reply.code(201).header('location', `${ctx.publicUrl.replace(/\/+$/, '')}/image/v2/images/${row.id}`).send(imageView(row));
     });
 
@@ -130,7 +130,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to upload data for this image.');
       if (row.status !== 'queued') throw new Conflict(`Image status transition from ${row.status} to saving is not allowed`);
       const body = req.body as Readable | undefined;
-      await storeImageData(db, ctx.imageDir, row, body && typeof body.pipe === 'function' ? body : Readable.from([]));
+      await storeImageData(ctx.store, ctx.imageDir, row, body && typeof body.pipe === 'function' ? body : Readable.from([]));
       return reply.code(204).send();
     });
 
@@ -152,7 +152,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');
       if (row.protected === 1) throw new Forbidden(`Image ${row.id} is protected and cannot be deleted.`);
-      await deleteImage(db, row.id);
+      await ctx.store.transact((u) => deleteImage(u, row.id));
       await removeImageData(ctx.imageDir, row.id);
       return reply.code(204).send();
     });

@@ -18,7 +18,7 @@ const CREATE_KEYS = [
 type IdParams = { Params: { id: string } };
 
 export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  const db = () => ctx.store.db;
+  const db = () => ctx.store.reader;
 
   app.get('/v2.0/networks', async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
@@ -53,7 +53,7 @@ export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): voi
     const segmentationId = optInteger(a, 'provider:segmentation_id');
     const adminStateUp = optBoolean(a, 'admin_state_up');
     const description = optString(a, 'description');
-    const net = await createNetwork(db(), {
+    const net = await createNetwork(ctx.store, {
       name: optString(a, 'name') ?? '', projectId, shared: optBoolean(a, 'shared') ?? false, physicalNetwork,
       // Project networks are overlays; provider networks default to flat on their physnet.
       networkType: optString(a, 'provider:network_type') ?? (physicalNetwork ? 'flat' : 'vxlan'),
@@ -73,7 +73,7 @@ export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): voi
     const adminStateUp = optBoolean(a, 'admin_state_up');
     const description = optString(a, 'description');
     const shared = optBoolean(a, 'shared');
-    const net = await updateNetwork(db(), req.params.id, {
+    const net = await updateNetwork(ctx.store, req.params.id, {
       ...(name !== undefined ? { name } : {}), ...(adminStateUp !== undefined ? { adminStateUp } : {}),
       ...(description !== undefined ? { description } : {}), ...(shared !== undefined ? { shared } : {}),
     }, req.auth);
@@ -81,7 +81,7 @@ export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): voi
   });
 
   app.delete('/v2.0/networks/:id', async (req: FastifyRequest<IdParams>, reply) => {
-    await deleteNetwork(db(), req.params.id, req.auth);
+    await deleteNetwork(ctx.store, req.params.id, req.auth);
     return reply.code(204).send();
   });
 }

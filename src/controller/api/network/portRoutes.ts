@@ -32,7 +32,7 @@ function commonAttrs(a: Attrs) {
 }
 
 export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  const db = () => ctx.store.db;
+  const db = () => ctx.store.reader;
 
   app.get('/v2.0/ports', async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
@@ -60,7 +60,7 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
     const macAddress = optString(a, 'mac_address');
     const fixedIps = optFixedIps(a);
     const projectId = optProject(a);
-    const port = await createPort(db(), {
+    const port = await createPort(ctx.store, {
       networkId, ...commonAttrs(a), ...(macAddress !== undefined ? { macAddress } : {}),
       ...(fixedIps !== undefined ? { fixedIps } : {}), ...(projectId !== undefined ? { projectId } : {}),
     }, req.auth);
@@ -70,12 +70,12 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   app.put('/v2.0/ports/:id', async (req: FastifyRequest<IdParams>) => {
     const a = resourceBody(req.body, 'port');
     onlyKnown(a, UPDATE_KEYS);
-    const port = await updatePort(db(), req.params.id, commonAttrs(a), req.auth);
+    const port = await updatePort(ctx.store, req.params.id, commonAttrs(a), req.auth);
     return { port: portView(port, req.auth) };
   });
 
   app.delete('/v2.0/ports/:id', async (req: FastifyRequest<IdParams>, reply) => {
-    await deletePort(db(), req.params.id, req.auth);
+    await deletePort(ctx.store, req.params.id, req.auth);
     return reply.code(204).send();
   });
 }

@@ -25,7 +25,7 @@ function allocationPools(v: unknown): { start: string; end: string }[] | undefin
 }
 
 export function subnetRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  const db = () => ctx.store.db;
+  const db = () => ctx.store.reader;
 
   app.get('/v2.0/subnets', async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
@@ -63,7 +63,7 @@ export function subnetRoutes(app: FastifyInstance, ctx: ControllerContext): void
     const pools = allocationPools(a.allocation_pools);
     const enableDhcp = optBoolean(a, 'enable_dhcp');
     const description = optString(a, 'description');
-    const subnet = await createSubnet(db(), {
+    const subnet = await createSubnet(ctx.store, {
       name: optString(a, 'name') ?? '', networkId, projectId, cidr, ipVersion,
       ...(gatewayIp !== undefined ? { gatewayIp } : {}), ...(pools ? { allocationPools: pools } : {}),
       ...(enableDhcp !== undefined ? { enableDhcp } : {}), ...(description !== undefined ? { description } : {}),
@@ -72,7 +72,7 @@ export function subnetRoutes(app: FastifyInstance, ctx: ControllerContext): void
   });
 
   app.delete('/v2.0/subnets/:id', async (req: FastifyRequest<IdParams>, reply) => {
-    await deleteSubnet(db(), req.params.id, req.auth);
+    await deleteSubnet(ctx.store, req.params.id, req.auth);
     return reply.code(204).send();
   });
 }

@@ -27,7 +27,7 @@ const DEFAULT_ZONE = 'nova';
  * its ports reserved, all in one transaction; placement happens after the 202.
  */
 export async function createServer(ctx: ControllerContext, auth: AuthContext, requestId: string, input: CreateServerInput): Promise<InstanceRecord> {
-  const { db } = ctx.store;
+  const db = ctx.store.reader;
   const flavor = await flavorSnapshot(db, input.flavorRef);
   if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
   const image = await imageById(db, input.imageRef);

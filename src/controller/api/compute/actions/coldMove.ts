@@ -48,7 +48,7 @@ registerServerAction('resize', async (ctx, req, instance, args) => {
   if ((typeof ref !== 'string' && typeof ref !== 'number') || String(ref) === '') {
     throw new BadRequest("Invalid input for field/attribute resize. Value: 'flavorRef' is a required property");
   }
-  const flavor = await flavorSnapshot(ctx.store.db, String(ref));
+  const flavor = await flavorSnapshot(ctx.store.reader, String(ref));
   if (!flavor) throw new BadRequest('Unable to locate requested flavor.');
   await begin(ctx, req, instance, { kind: 'resize', flavor });
   return { status: 202 };

@@ -41,7 +41,7 @@ registerServerAction('evacuate', async (ctx, req, instance, args) => {
   let host: string | null = null;
   if (body.host !== undefined && body.host !== null) {
     if (typeof body.host !== 'string' || body.host === '') throw new BadRequest('Invalid input for field/attribute host.');
-    const [svc] = await listServices(ctx.store.db, { host: body.host, binary: COMPUTE_BINARY });
+    const [svc] = await listServices(ctx.store.reader, { host: body.host, binary: COMPUTE_BINARY });
     if (!svc) throw new NotFound(`Compute host ${body.host} not found.`);
     if (body.host === instance.host) throw new BadRequest("The target host can't be the same one.");
     host = body.host;

@@ -31,13 +31,13 @@ registerServerAction('unshelve', async (ctx, req, instance, args) => {
     const zone = body.availability_zone;
     if (zone !== undefined && zone !== null) {
       if (typeof zone !== 'string') throw new BadRequest('Invalid input for field/attribute availability_zone.');
-      const zones = new Set((await listServices(ctx.store.db, { binary: COMPUTE_BINARY })).map((s) => s.zone));
+      const zones = new Set((await listServices(ctx.store.reader, { binary: COMPUTE_BINARY })).map((s) => s.zone));
       if (!zones.has(zone)) throw new BadRequest(`The requested availability zone is not available`);
     }
     if (body.host !== undefined && body.host !== null) {
       requireAdmin(req, 'os_compute_api:os-shelve:unshelve_to_host');
       if (typeof body.host !== 'string') throw new BadRequest('Invalid input for field/attribute host.');
-      const [svc] = await listServices(ctx.store.db, { host: body.host, binary: COMPUTE_BINARY });
+      const [svc] = await listServices(ctx.store.reader, { host: body.host, binary: COMPUTE_BINARY });
       if (!svc) throw new BadRequest(`Compute host ${body.host} could not be found.`);
       host = body.host;
     }

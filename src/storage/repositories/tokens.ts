@@ -1,0 +1,65 @@
+import { dbOf } from '../internal/handles.js';
+import type { Session, Unit } from '../unit.js';
+
+/** A stored token (by the SHA-256 of its secret) with who it speaks for. */
+export interface TokenRow {
+  userId: string;
+  userName: string;
+  userEnabled: boolean;
+  projectId: string;
+  projectName: string;
+  projectEnabled: boolean;
+  roles: string[];
+  issuedAt: string;
+  expiresAt: string;
+}
+
+export async function tokenById(session: Session, id: string): Promise<TokenRow | null> {
+  const row = await dbOf(session).selectFrom('tokens')
+    .innerJoin('users', 'users.id', 'tokens.user_id')
+    .innerJoin('projects', 'projects.id', 'tokens.project_id')
+    .select([
+      'tokens.user_id', 'tokens.project_id', 'tokens.roles', 'tokens.issued_at', 'tokens.expires_at',
+      'users.name as user_name', 'users.enabled as user_enabled',
+      'projects.name as project_name', 'projects.enabled as project_enabled',
+    ])
+    .where('tokens.id', '=', id)
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    userId: row.user_id, userName: row.user_name, userEnabled: Boolean(row.user_enabled),
+    projectId: row.project_id, projectName: row.project_name, projectEnabled: Boolean(row.project_enabled),
+    roles: JSON.parse(row.roles) as string[], issuedAt: row.issued_at, expiresAt: row.expires_at,
+  };
+}
+
+/** Who a new token for this user and project speaks for: names and the roles held there (sorted). */
+export async function tokenSubject(
+  session: Session, userId: string, projectId: string,
+): Promise<{ user: { id: string; name: string }; project: { id: string; name: string }; roles: string[] }> {
+  const db = dbOf(session);
+  const user = await db.selectFrom('users').select(['id', 'name']).where('id', '=', userId).executeTakeFirstOrThrow();
+  const project = await db.selectFrom('projects').select(['id', 'name']).where('id', '=', projectId).executeTakeFirstOrThrow();
+  const roles = (await db.selectFrom('role_assignments').select('role')
+    .where('user_id', '=', userId).where('project_id', '=', projectId).orderBy('role').execute())
+    .map((r) => r.role);
+  return { user, project, roles };
+}
+
+export async function insertToken(
+  unit: Unit, t: { id: string; userId: string; projectId: string; roles: string[]; issuedAt: string; expiresAt: string },
+): Promise<void> {
+  await dbOf(unit).insertInto('tokens').values({
+    id: t.id, user_id: t.userId, project_id: t.projectId, roles: JSON.stringify(t.roles),
+    issued_at: t.issuedAt, expires_at: t.expiresAt,
+  }).execute();
+}
+
+export async function deleteToken(unit: Unit, id: string): Promise<boolean> {
+  const res = await dbOf(unit).deleteFrom('tokens').where('id', '=', id).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
+
+export async function deleteTokensExpiredBy(unit: Unit, nowIso: string): Promise<void> {
+  await dbOf(unit).deleteFrom('tokens').where('expires_at', '<', nowIso).execute();
+}
