@@ -174,6 +174,9 @@ describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { t
     const s = await aio.waitForServer(id, ['SHUTOFF'], 20_000);
     assert.equal(s.status, 'SHUTOFF');
     assert.equal(s['OS-EXT-STS:power_state'], 4);
+    // As Nova's sync does it: through the stop operation, recorded as a `stop` action.
+    const actions = (await aio.api('GET', `/compute/v2.1/servers/${id}/os-instance-actions`)).body.instanceActions;
+    assert.equal(actions[0].action, 'stop');
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal(await domstate(SYSTEM_URI, domainOf(id)), 'shut off', 'nothing started it again');
     assert.equal((await server(id)).status, 'SHUTOFF');
