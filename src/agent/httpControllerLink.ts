@@ -159,7 +159,10 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
         res = await this.send('GET', `${path}/file`, token.value, undefined, DOWNLOAD_TIME_MS);
       }
       if (res.status === 204) throw new ImageWithoutData(imageId, image.name ?? '');
-      if (res.status !== 200 || !res.body) await this.answer('GET', `${path}/file`, res);
+      if (res.status !== 200 || !res.body) {
+        await this.answer('GET', `${path}/file`, res);
+        throw new ControllerRejected(res.status, `GET ${path}/file: HTTP ${res.status} instead of the image's data`);
+      }
       const md5 = createHash('md5');
       let size = 0;
       const count = new Transform({
