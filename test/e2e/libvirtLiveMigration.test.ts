@@ -7,7 +7,9 @@
  * the guest with migrateToURI3 (peer to peer, its own disk overlay copied
  * incrementally over NBD): the guest keeps running (libvirt: "running
  * (migrated)"), lands on the destination, leaves nothing on the source, and
- * the controller's records follow.
+ * the controller's records follow. A migration that fails first (the
+ * destination cannot reach the source's libvirtd) rolls back with the guest
+ * running on at the source.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -67,7 +69,7 @@ describe('live migration between two libvirtd instances (TCG guest, migrateToURI
     for (const d of [work, ...hosts.flatMap((h) => [h.dirs.root, h.dirs.sysfs])]) if (d) await rm(d, { recursive: true, force: true });
   });
 
-  test('the guest keeps running, lands on the destination, leaves nothing on the source, and the records follow', { timeout: 150_000 }, async () => {
+  test('a migration that fails rolls back; then the guest keeps running, lands on the destination, leaves nothing on the source, and the records follow', { timeout: 150_000 }, async () => {
     const created = await aio.api('POST', '/compute/v2.1/servers', {
       server: { name: 'lm-guest', imageRef: imageId, flavorRef: 'lm.tiny', networks: 'none' },
     }, { headers: { 'openstack-api-version': 'compute 2.37' } });
@@ -82,6 +84,34 @@ describe('live migration between two libvirtd instances (TCG guest, migrateToURI
     assert.equal(await domstate(dest.daemon.uri, dom), null);
     const uuidOf = async (uri: string) => (await virsh(uri, 'capabilities')).match(/<uuid>([^<]+)<\/uuid>/)![1];
     assert.notEqual(await uuidOf(source.daemon.uri), await uuidOf(dest.daemon.uri), 'two hypervisors as libvirt sees them');
+
+    // First a migration that cannot reach the source's libvirtd (the destination's agent given a wrong
+    // live_migration_uri): it rolls back, the guest running on the source all along.
+    const domid = await virsh(source.daemon.uri, 'domid', dom);
+    await dest.agent.stop();
+    dest.agent = await startLibvirtAgent(aio.url, dest.name, dest.daemon.uri, dest.dirs,
+      ['--host-ip', dest.daemon.address, '--live-migration-uri', 'qemu+tcp://%s:1/system']);
+    const refused = await aio.api('POST', `/compute/v2.1/servers/${serverId}/action`,
+      { 'os-migrateLive': { host: dest.name, block_migration: 'auto' } }, { headers: { 'openstack-api-version': 'compute 2.30' } });
+    assert.equal(refused.status, 202, JSON.stringify(refused.body));
+    const back = await eventually('the failed migration to roll back', async () => {
+      const s = (await aio.api('GET', `/compute/v2.1/servers/${serverId}`)).body.server;
+      return s['OS-EXT-STS:task_state'] === null ? s : null;
+    }, 60_000);
+    assert.equal(back.status, 'ACTIVE');
+    assert.equal(back['OS-EXT-SRV-ATTR:host'], source.name);
+    const actions = (await aio.api('GET', `/compute/v2.1/servers/${serverId}/os-instance-actions`)).body.instanceActions;
+    assert.equal(actions[0].action, 'live-migration');
+    assert.match(actions[0].message, new RegExp(`Live migration of ${serverId} from ${source.name} to ${dest.name} failed: .*`
+      + `unable to connect to server at '${source.daemon.address}:1'`));
+    const failed = (await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${serverId}`, undefined,
+      { headers: { 'openstack-api-version': 'compute 2.23' } })).body.migrations;
+    assert.deepEqual(failed.map((m: any) => m.status), ['error']);
+    assert.equal(await virsh(source.daemon.uri, 'domid', dom), domid, 'the guest ran on at the source');
+    assert.equal(await domstate(dest.daemon.uri, dom), null);
+    await eventually('the destination\'s disk to go', async () => (await stat(join(dest.dirs.instances, serverId!)).then(() => false, () => true)), 20_000);
+    await dest.agent.stop();
+    dest.agent = await startLibvirtAgent(aio.url, dest.name, dest.daemon.uri, dest.dirs, ['--host-ip', dest.daemon.address]);
 
     const r = await aio.openstack(['--os-compute-api-version', '2.30', 'server', 'migrate', '--live-migration', '--host', dest.name, serverId]);
     assert.equal(r.code, 0, r.stderr);
