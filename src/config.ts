@@ -33,6 +33,17 @@ export interface Config {
   lease_seconds: number;
   /** Where uploaded image data is kept; '' means `<data dir>/images`. */
   image_dir: string;
+  /**
+   * Nova's [DEFAULT] shelved_offload_time: 0 offloads a shelved server at once
+   * (frees its host's devices), -1 never, N > 0 after N seconds (periodic job).
+   */
+  shelved_offload_time: number;
+  /** Seconds `os-getConsoleOutput` waits for the host's agent to read the console log before answering 500. */
+  console_log_timeout: number;
+  /** Serve Prometheus metrics at /metrics on the controller's listener. */
+  metrics: boolean;
+  /** When set, /metrics answers only requests carrying `Authorization: Bearer <this>` (none by default). */
+  metrics_token: string;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -50,6 +61,10 @@ export const DEFAULT_CONFIG: Config = {
   scheduler_max_attempts: 3,
   lease_seconds: 15,
   image_dir: '',
+  shelved_offload_time: 0,
+  console_log_timeout: 30,
+  metrics: true,
+  metrics_token: '',
 };
 
 export class ConfigError extends Error {}
@@ -57,7 +72,7 @@ export class ConfigError extends Error {}
 /** Settings that only make sense above zero (a zero deadline or lease would fail or stall every operation). */
 const POSITIVE_SETTINGS: Record<string, 'number' | 'integer'> = {
   reconcile_interval: 'number', operation_timeout: 'number', lease_seconds: 'number', scheduler_max_attempts: 'integer',
-  service_down_time: 'number', report_interval: 'number',
+  service_down_time: 'number', report_interval: 'number', console_log_timeout: 'number',
 };
 
 export function loadConfig(path: string | undefined): Config {
@@ -84,6 +99,9 @@ export function loadConfig(path: string | undefined): Config {
     const limit = POSITIVE_SETTINGS[key];
     if (limit && (!Number.isFinite(value as number) || (value as number) <= 0 || (limit === 'integer' && !Number.isInteger(value)))) {
       throw new ConfigError(`config file ${path}: '${key}' must be a ${limit === 'integer' ? 'whole number' : 'number'} greater than 0`);
+    }
+    if (key === 'shelved_offload_time' && !Number.isInteger(value)) {
+      throw new ConfigError(`config file ${path}: 'shelved_offload_time' must be a whole number (0 at once, -1 never, N seconds)`);
     }
     cfg[key] = value;
   }

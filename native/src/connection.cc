@@ -84,6 +84,7 @@ Napi::Function Connection::Define(Napi::Env env) {
     InstanceMethod<&Connection::Destroy>("destroy"),
     InstanceMethod<&Connection::Suspend>("suspend"),
     InstanceMethod<&Connection::Resume>("resume"),
+    InstanceMethod<&Connection::Reboot>("reboot"),
     InstanceMethod<&Connection::ManagedSave>("managedSave"),
     InstanceMethod<&Connection::HasManagedSave>("hasManagedSave"),
     InstanceMethod<&Connection::Save>("save"),
@@ -199,6 +200,8 @@ DOMAIN_CALL(Create, Check(virDomainCreate(d.get()), "virDomainCreate"); return n
 DOMAIN_CALL(Destroy, Check(virDomainDestroy(d.get()), "virDomainDestroy"); return nullptr;)
 DOMAIN_CALL(Suspend, Check(virDomainSuspend(d.get()), "virDomainSuspend"); return nullptr;)
 DOMAIN_CALL(Resume, Check(virDomainResume(d.get()), "virDomainResume"); return nullptr;)
+// The guest is asked to restart (ACPI or its agent, as the hypervisor chooses); QEMU keeps running.
+DOMAIN_CALL(Reboot, Check(virDomainReboot(d.get(), 0), "virDomainReboot"); return nullptr;)
 DOMAIN_CALL(ManagedSave, Check(virDomainManagedSave(d.get(), 0), "virDomainManagedSave"); return nullptr;)
 DOMAIN_CALL(HasManagedSave, {
   int has = virDomainHasManagedSaveImage(d.get(), 0);

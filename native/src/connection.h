@@ -30,6 +30,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value Suspend(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
+  Napi::Value Reboot(const Napi::CallbackInfo& info);
   Napi::Value ManagedSave(const Napi::CallbackInfo& info);
   Napi::Value HasManagedSave(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);

@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import type { TrackedDevice } from '../domain/pci/device.js';
 import {
   PENDING_GUESTS_PAGE,
-  type ControllerLink, type DesiredGuestState, type GuestAssignment, type HostRegistration, type HostVersions, type WorkWatcher,
+  type ConsoleAnswer, type ConsoleRequest, type ControllerLink, type DesiredGuestState, type GuestAssignment, type HostRegistration, type HostVersions, type WorkWatcher,
 } from '../protocol/agentProtocol.js';
 import { agentClock, type AgentClock, type ClockTarget } from './agentClock.js';
-import type { GuestRunState, GuestStatus, VirtDriver } from './drivers/driver.js';
+import { ConsoleNotAvailable, type GuestRunState, type GuestStatus, type VirtDriver } from './drivers/driver.js';
+import { tailLines } from '../domain/guest/consoleLog.js';
 import { converge } from './guestConvergence.js';
 
 export interface HostIdentity {
@@ -149,6 +150,8 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
   /** Made on first need (a retry that must wake up when the agent stops). */
   private stopping: AbortController | null = null;
   private inFlight: Set<string> | null = null;
+  /** Console requests being read now (made on first need). */
+  private readingConsoles: Set<string> | null = null;
   private lastInventoryKey = '';
   /** The discovery's stateToken when lastInventoryKey was reported. */
   private reportedToken: string | undefined = undefined;
@@ -315,6 +318,7 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     try {
       const pending = await this.o.link.pendingGuests(this.host);
       if (pending.length > 0) await this.applyAll(pending);
+      await this.answerConsoleRequests();
       // New work during the pass arrives as a wake-up (pollAgain) or waits in the controller's
       // signal latch for the next waitForWork; asking again after every pass would double the polls.
       if (pending.length >= PENDING_GUESTS_PAGE) this.pollAgain = true;
@@ -386,6 +390,43 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     }
   }
 
+  /**
+   * Console logs the controller asked of this host: each read through the
+   * driver and answered on its own, so a slow read holds up nothing else.
+   */
+  private async answerConsoleRequests(): Promise<void> {
+    const link = this.o.link;
+    if (!link.pendingConsoleRequests || !link.answerConsoleRequest) return;
+    const reading = (this.readingConsoles ??= new Set());
+    let requests: ConsoleRequest[];
+    try {
+      requests = await link.pendingConsoleRequests(this.host);
+    } catch (err) {
+      // Never a reason to hold up guest work (a controller without the call, a blip): the asker times out.
+      this.o.log.debug({ err, host: this.host }, 'console requests unavailable');
+      return;
+    }
+    for (const r of requests) {
+      if (reading.has(r.id)) continue;
+      reading.add(r.id);
+      void this.answerConsole(r).finally(() => reading.delete(r.id));
+    }
+  }
+
+  private async answerConsole(r: ConsoleRequest): Promise<void> {
+    let answer: ConsoleAnswer;
+    try {
+      if (!this.o.driver.consoleLog) throw new ConsoleNotAvailable();
+      answer = { host: this.host, id: r.id, output: tailLines(await this.o.driver.consoleLog(r.instanceUuid), r.lines), error: null, notAvailable: false };
+    } catch (err) {
+      const notAvailable = err instanceof ConsoleNotAvailable;
+      answer = { host: this.host, id: r.id, output: null, error: notAvailable ? null : (err as Error).message, notAvailable };
+    }
+    await this.o.link.answerConsoleRequest!(answer).catch((err) => {
+      this.o.log.warn({ err, host: this.host, server: r.instanceUuid }, 'console log answer failed; the controller will time out');
+    });
+  }
+
   /** Applies the assignments; returns when they are done or the pass's patience runs out, whichever is first. */
   private async applyAll(assignments: GuestAssignment[]): Promise<void> {
     const limit = this.o.concurrency ?? 64;
@@ -418,11 +459,13 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     try {
       let status: GuestStatus | null = null;
       let error: string | null = null;
+      const ids = { reqId: a.requestId, host: this.host, server: a.instanceUuid, generation: a.generation };
+      this.o.log.debug({ ...ids, desired: a.desiredState }, 'guest operation');
       try {
         status = await converge(this.o.driver, this.host, a.spec, a.desiredState);
       } catch (err) {
         error = (err as Error).message;
-        this.o.log.warn({ host: this.host, server: a.instanceUuid, err: error }, 'guest operation failed');
+        this.o.log.warn({ ...ids, err: error }, 'guest operation failed');
       }
       await this.withRetry('report', () => this.o.link.reportGuest({
         host: this.host,
@@ -431,6 +474,7 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
         observedState: error ? null : (status?.state ?? 'absent') as DesiredGuestState,
         domainXml: status?.domainXml ?? null,
         error,
+        ...(a.requestId ? { requestId: a.requestId } : {}),
       }));
       if (this.seen && !error) {
         const state = status?.state ?? 'absent';

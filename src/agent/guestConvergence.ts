@@ -1,7 +1,7 @@
-import { interfacesOfXml } from '../domain/guest/domainXml.js';
+import { interfacesOfXml, isRescueDomainXml } from '../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
 import type { DesiredGuestState } from '../protocol/agentProtocol.js';
-import type { GuestStatus, VirtDriver } from './drivers/driver.js';
+import { VirtDriverError, type GuestStatus, type VirtDriver } from './drivers/driver.js';
 
 /*
  * Guest convergence: what the agent does to one guest so the hypervisor's
@@ -31,6 +31,39 @@ export function interfacesOfDomainXml(xml: string): GuestInterface[] {
 
 /** One idempotent step from whatever the guest is now to what it should be. */
 export async function converge(d: VirtDriver, host: string, spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
+  const reached = await convergeDefinition(d, host, spec, desired);
+  // A snapshot is taken of the guest as it is once in its desired state (snapshot.ts).
+  if (spec.snapshot && reached) {
+    await supported(d, 'snapshot')(spec.uuid, spec.snapshot.imageId);
+    return (await d.status(spec.uuid)) ?? reached;
+  }
+  return reached;
+}
+
+/** The driver's optional operation, or the error a driver without it answers. */
+function supported<K extends 'rebuild' | 'rescue' | 'unrescue' | 'snapshot'>(d: VirtDriver, op: K): NonNullable<VirtDriver[K]> {
+  const fn = d[op];
+  if (!fn) throw new VirtDriverError(`The ${d.name} driver does not support ${op}`);
+  return fn.bind(d) as NonNullable<VirtDriver[K]>;
+}
+
+/**
+ * Rebuild and rescue/unrescue first (lifecycle/rebuild.ts, rescue.ts): a guest
+ * wanted running or stopped whose definition is of the other kind (rescue or
+ * not), or that a rebuild names, is defined again from the spec; then the
+ * state steps below.
+ */
+async function convergeDefinition(d: VirtDriver, host: string, spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
+  if (desired === 'running' || desired === 'shutoff') {
+    const current = await d.status(spec.uuid);
+    if (current && spec.rebuild) await supported(d, 'rebuild')(spec);
+    else if (current && spec.rescue && !isRescueDomainXml(current.domainXml)) await supported(d, 'rescue')(spec);
+    else if (current && !spec.rescue && isRescueDomainXml(current.domainXml)) await supported(d, 'unrescue')(spec);
+  }
+  return convergeState(d, host, spec, desired);
+}
+
+async function convergeState(d: VirtDriver, host: string, spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
   const current = await d.status(spec.uuid);
   const state = current?.state ?? 'absent';
   switch (desired) {
@@ -40,6 +73,8 @@ export async function converge(d: VirtDriver, host: string, spec: GuestSpec, des
       else await d.cleanUp?.(spec.uuid);
       return null;
     case 'running': {
+      // A guest that is gone can only come back the hard way: defined from the spec and started.
+      if (spec.reboot) return state === 'absent' ? d.spawn(spec) : d.reboot(spec, spec.reboot.type);
       const migration = spec.liveMigration;
       if (state === 'absent') {
         if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer, spec);
@@ -47,6 +82,7 @@ export async function converge(d: VirtDriver, host: string, spec: GuestSpec, des
       }
       if (state === 'suspended') return d.resume(spec.uuid, spec);
       if (state === 'shutoff') return syncInterfaces(d, spec, await d.powerOn(spec.uuid));
+      if (state === 'paused') return syncInterfaces(d, spec, await d.unpause(spec.uuid));
       if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer, spec);
       return syncInterfaces(d, spec, current!);
     }
@@ -62,7 +98,9 @@ export async function converge(d: VirtDriver, host: string, spec: GuestSpec, des
       if (state === 'shutoff') return syncInterfaces(d, spec, current!);
       return syncInterfaces(d, spec, await d.powerOff(spec.uuid));
     case 'paused':
-      return current;
+      if (state === 'absent') throw new Error(`guest ${spec.uuid} does not exist on ${host}`);
+      if (state === 'paused') return current;
+      return d.pause(spec.uuid);
   }
 }
 

@@ -21,7 +21,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { ImageWithoutData, type DownloadedImage, type ImageSource } from './imageCache.js';
 import type {
-  ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport, PowerStateReport,
+  ConsoleAnswer, ConsoleRequest, ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport, PowerStateReport,
 } from '../protocol/agentProtocol.js';
 
 export interface ServiceCredential {
@@ -131,6 +131,14 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
 
   async reportPowerState(report: PowerStateReport): Promise<void> {
     await this.call('PUT', `${this.hostPath(report.host)}/guests/${encodeURIComponent(report.instanceUuid)}/power-state`, report);
+  }
+
+  async pendingConsoleRequests(host: string): Promise<ConsoleRequest[]> {
+    return ((await this.call('GET', `${this.hostPath(host)}/console-requests`)) as { requests: ConsoleRequest[] }).requests;
+  }
+
+  async answerConsoleRequest(answer: ConsoleAnswer): Promise<void> {
+    await this.call('PUT', `${this.hostPath(answer.host)}/console-requests/${encodeURIComponent(answer.id)}`, answer);
   }
 
   async waitForWork(host: string, timeoutMs: number): Promise<void> {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { registerDiscoverCommand } from './discover.js';
 import { registerAgentCommand } from './agent.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerHostPrepCommand } from './hostPrep.js';
 import { startAllInOne } from './allInOne.js';
 import { parseHttpBaseUrl } from './httpUrl.js';
 
@@ -82,6 +83,7 @@ registerDiscoverCommand(program, {
 });
 registerAgentCommand(program);
 registerDoctorCommand(program);
+registerHostPrepCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`vdpa-compute: ${err.message}\n`);

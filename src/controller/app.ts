@@ -1,5 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import { newRequestId, withRequestId } from '../protocol/requestIds.js';
 import { BadRequest } from '../domain/errors.js';
 import type { ControllerContext } from './context.js';
 import { operationEngineOf } from './operations/engine.js';
@@ -8,6 +8,7 @@ import { computeApi } from './api/compute/routes.js';
 import { networkApi } from './api/network/routes.js';
 import { imageApi } from './api/image/routes.js';
 import { agentApi } from './api/agent/routes.js';
+import { instrumentRequests, metricsApi } from './api/metrics/routes.js';
 
 /** One listener, one plugin per API area under its path prefix. */
 export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance> {
@@ -16,7 +17,7 @@ export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance>
   const app: FastifyInstance = Fastify({
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
     bodyLimit: 4 * 1024 * 1024,
-    genReqId: () => `req-${randomUUID()}`,
+    genReqId: () => newRequestId(),
     routerOptions: { ignoreTrailingSlash: true },
     ajv: { customOptions: { allowUnionTypes: true } },
   });
@@ -35,11 +36,18 @@ export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance>
       }
     });
 
+  // Everything the request does (and the operation steps it queues) runs with its id (protocol/requestIds.ts).
+  app.addHook('onRequest', (req, _reply, done) => withRequestId(req.id, done));
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-openstack-request-id', req.id);
-    reply.header('x-compute-request-id', req.id);
+    // Nova's own header, on the Compute API only (as Nova sends it).
+    if (req.url.startsWith('/compute')) reply.header('x-compute-request-id', req.id);
   });
 
+  if (ctx.config.metrics) {
+    instrumentRequests(app, ctx);
+    await app.register(async (scope) => metricsApi(scope, ctx));
+  }
   await app.register(async (scope) => identityApi(scope, ctx), { prefix: '/identity' });
   await app.register(async (scope) => computeApi(scope, ctx), { prefix: '/compute' });
   await app.register(async (scope) => networkApi(scope, ctx), { prefix: '/network' });

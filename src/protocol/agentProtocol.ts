@@ -38,6 +38,8 @@ export interface GuestAssignment {
   /** Bumped whenever the desired state or spec changes; the agent reports the one it applied. */
   generation: number;
   spec: GuestSpec;
+  /** The API request that asked for this state (protocol/requestIds.ts), for the agent's log and report. */
+  requestId?: string;
 }
 
 export interface GuestReport {
@@ -48,6 +50,26 @@ export interface GuestReport {
   observedState: DesiredGuestState | null;
   domainXml: string | null;
   error: string | null;
+  /** The assignment's requestId, echoed: the controller's steps after the report log it again. */
+  requestId?: string;
+}
+
+/** A console log the controller asks of the host's agent (`os-getConsoleOutput`). */
+export interface ConsoleRequest {
+  id: string;
+  instanceUuid: string;
+  /** The last this many lines; null: all of it (at most MAX_CONSOLE_BYTES). */
+  lines: number | null;
+}
+
+export interface ConsoleAnswer {
+  host: string;
+  id: string;
+  /** The log, or null when reading it failed. */
+  output: string | null;
+  error: string | null;
+  /** True when the guest has no console (Nova's ConsoleNotAvailable). */
+  notAvailable: boolean;
 }
 
 /**
@@ -90,6 +112,13 @@ export interface ControllerLink {
    * and a timer).
    */
   watchWork?(host: string, watcher: WorkWatcher): void;
+  /**
+   * Console logs asked of this host and not yet answered. Optional so that a
+   * link of an older controller (or a test's) simply never asks; an agent
+   * asks after each look at its pending guests.
+   */
+  pendingConsoleRequests?(host: string): Promise<ConsoleRequest[]>;
+  answerConsoleRequest?(answer: ConsoleAnswer): Promise<void>;
   unwatchWork?(host: string, watcher: WorkWatcher): void;
 }
 

@@ -9,11 +9,13 @@ import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { operationsMigration } from './migrations/006_operations.js';
+import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tags.js';
+import { everydayMigration } from './migrations/009_everyday.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
 import { readerOver, unitOver } from './internal/handles.js';
-import type { Reader, Unit } from './unit.js';
+import type { Reader, Session, Unit } from './unit.js';
 import { runTransactionStatementsDirectly } from './inTransaction.js';
 import { preparingPool } from './preparingPool.js';
 import { withStatementCache } from './statementCache.js';
@@ -75,6 +77,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '004_claim_indexes': claimIndexesMigration(),
     '005_device_state_indexes': deviceStateIndexesMigration(),
     '006_operations': operationsMigration(dialect),
+    '007_server_lock_and_tags': serverLockAndTagsMigration(),
+    '009_everyday': everydayMigration(dialect),
   };
 }
 
@@ -188,4 +192,9 @@ export function inUnit<T>(target: Unit | Storage, work: (unit: Unit) => Promise<
 
 export function isStorage(target: Unit | Storage): target is Storage {
   return typeof (target as Storage).transact === 'function';
+}
+
+/** What to read with: the caller's unit, or the store's reader. */
+export function sessionOf(target: Unit | Storage): Session {
+  return isStorage(target) ? target.reader : target;
 }

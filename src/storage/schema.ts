@@ -42,6 +42,8 @@ export interface PortTable {
   admin_state_up: number; status: string; device_id: string; device_owner: string;
   vnic_type: string; host_id: string; profile: string; vif_type: string; vif_details: string;
   description: string; created_at: string; updated_at: string; revision_number: number;
+  /** 0: the port carries no security groups (networking's port-security extension). */
+  port_security_enabled: number;
 }
 export interface IpAllocationTable { subnet_id: string; ip_address: string; port_id: string }
 
@@ -87,7 +89,15 @@ export interface InstanceTable {
   lease_owner: string | null; lease_expires_at: string | null;
   /** Hosts a build failed on (JSON list), skipped by its reschedule. */
   failed_hosts: string | null;
+  /** `server lock`: 0/1, who locked it (`owner` or `admin`) and why (2.73). */
+  locked: number; locked_by: string | null; locked_reason: string | null;
+  /** Security group names the create asked for (JSON list); null: the project's default. */
+  security_groups: string | null;
+  /** Ports the compute API created for `networks: [{uuid}]` (JSON list), deleted with the server. */
+  created_port_ids: string | null;
 }
+/** Server tags (2.26+). */
+export interface InstanceTagTable { instance_uuid: string; tag: string }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
 }
@@ -117,6 +127,30 @@ export interface InstanceActionTable {
   user_id: string; start_time: string; finish_time: string | null; message: string | null; result: string | null;
 }
 
+/** Nova's key pairs, per user. */
+export interface KeyPairTable {
+  id: Generated<number>; user_id: string; name: string; type: string; public_key: string; fingerprint: string;
+  created_at: string;
+}
+export interface SecurityGroupTable {
+  id: string; project_id: string; name: string; description: string; stateful: number;
+  created_at: string; updated_at: string; revision_number: number;
+}
+/** Each project's `default` group (created on first use). */
+export interface DefaultSecurityGroupTable { project_id: string; security_group_id: string }
+export interface SecurityGroupRuleTable {
+  id: string; security_group_id: string; project_id: string; direction: string; ethertype: string;
+  protocol: string | null; port_range_min: number | null; port_range_max: number | null;
+  remote_ip_prefix: string | null; remote_group_id: string | null; description: string;
+  created_at: string; updated_at: string; revision_number: number;
+}
+export interface PortSecurityGroupTable { port_id: string; security_group_id: string }
+/** A console log asked of a host's agent, and its answer. */
+export interface ConsoleRequestTable {
+  id: string; host: string; instance_uuid: string; lines: number | null; created_at: string;
+  answered_at: string | null; output: string | null; error: string | null;
+}
+
 export interface Database {
   projects: ProjectTable;
   users: UserTable;
@@ -135,10 +169,17 @@ export interface Database {
   pci_devices: PciDeviceTable;
   pci_pools: PciPoolTable;
   instances: InstanceTable;
+  instance_tags: InstanceTagTable;
   allocations: AllocationTable;
   guests: GuestTable;
   migrations: MigrationTable;
   instance_actions: InstanceActionTable;
   instance_action_events: InstanceActionEventTable;
   cluster_leases: ClusterLeaseTable;
+  key_pairs: KeyPairTable;
+  security_groups: SecurityGroupTable;
+  default_security_groups: DefaultSecurityGroupTable;
+  security_group_rules: SecurityGroupRuleTable;
+  port_security_groups: PortSecurityGroupTable;
+  console_requests: ConsoleRequestTable;
 }

@@ -70,6 +70,10 @@ describe('vdpa-compute agent as its own process', () => {
     assert.equal(freeCount(devices), 3);
     const xml = await aio.api('GET', `/compute/v2.1/servers/${serverId}/domain-xml`);
     if (xml.status === 200) assert.match(JSON.stringify(xml.body), /vhost-vdpa-\d/);
+    // The console log comes from the remote agent: woken through its long poll, answered through the agent API.
+    const log = await aio.openstack(['console', 'log', 'show', '--lines', '1', serverId]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stdout, /^instance-[0-9a-f]+ login: \n$/);
   });
 
   test('a controller killed and restarted loses nothing: the agent retries and converges', async () => {

@@ -28,6 +28,14 @@ export class VirtDriverError extends Error {
   }
 }
 
+/** Nova's ConsoleNotAvailable: the guest has no console log to read. */
+export class ConsoleNotAvailable extends VirtDriverError {
+  constructor() {
+    super('Guest does not have a console available.');
+    this.name = 'ConsoleNotAvailable';
+  }
+}
+
 /**
  * What a compute agent needs from a hypervisor. The simulated driver and the
  * libvirt driver implement the same interface; every operation is idempotent
@@ -53,6 +61,17 @@ export interface VirtDriver {
   suspend(uuid: string): Promise<GuestStatus>;
   /** Restores guest memory, then plugs the vDPA interfaces back. */
   resume(uuid: string, spec: GuestSpec): Promise<GuestStatus>;
+  /**
+   * SOFT: the guest restarts and keeps its domain and devices (libvirt
+   * falls back to HARD when it cannot, as Nova's does). HARD: the domain is
+   * destroyed, defined again from `spec` (the same vDPA devices) and started,
+   * from any state (a saved image is discarded).
+   */
+  reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus>;
+  /** Freezes the running guest's vCPUs (virDomainSuspend); devices stay plugged. */
+  pause(uuid: string): Promise<GuestStatus>;
+  /** Lets a paused guest run again (virDomainResume). */
+  unpause(uuid: string): Promise<GuestStatus>;
   attachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
   detachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus>;
   /**
@@ -69,6 +88,28 @@ export interface VirtDriver {
    * migration back. `peer` is the other host.
    */
   liveMigrationStep?(uuid: string, role: LiveMigrationRole, peer: string, spec?: GuestSpec): Promise<void>;
+  /**
+   * Rebuild (Nova's rebuild): the guest is destroyed and defined again from
+   * `spec` on this host (new image, same NICs and devices), then started.
+   * `spec.rebuild.id` names the rebuild, so one already done is not redone.
+   */
+  rebuild?(spec: GuestSpec): Promise<GuestStatus>;
+  /** Rescue: the guest is stopped and started again as its rescue definition (spec.rescue set), same NICs. */
+  rescue?(spec: GuestSpec): Promise<GuestStatus>;
+  /** Unrescue: the rescue guest is stopped and the original definition (spec without rescue) started again. */
+  unrescue?(spec: GuestSpec): Promise<GuestStatus>;
+  /**
+   * Snapshot of the guest's disk as image `imageId`, the guest left in the
+   * state it is in (a running guest keeps running with its devices, as
+   * Nova's live snapshot). Idempotent per image id.
+   */
+  snapshot?(uuid: string, imageId: string): Promise<void>;
+  /**
+   * The guest's serial console log, at most its last MAX_CONSOLE_BYTES
+   * (domain/guest/consoleLog.ts). Throws ConsoleNotAvailable when the guest
+   * logs no console (a test-driver domain, a log not written yet).
+   */
+  consoleLog?(uuid: string): Promise<string>;
   status(uuid: string): Promise<GuestStatus | null>;
   list(): Promise<GuestStatus[]>;
   close(): Promise<void>;

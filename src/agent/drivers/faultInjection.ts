@@ -6,19 +6,27 @@
  */
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
 import { FaultPlan, type FaultOperation, type HostFaults } from '../../domain/inventory/faults.js';
-import { VirtDriverError, type GuestStatus, type VirtDriver } from './driver.js';
+import { ConsoleNotAvailable, VirtDriverError, type GuestStatus, type VirtDriver } from './driver.js';
 import { LibvirtErrorCode } from './simulated.js';
 
 export class FaultInjectingDriver implements VirtDriver {
   readonly name: string;
   /** Only where the wrapped driver can define without starting (the agent checks for it). */
   readonly define?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly rebuild?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly rescue?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly unrescue?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly snapshot?: (uuid: string, imageId: string) => Promise<void>;
   private readonly plan: FaultPlan;
 
   constructor(private readonly inner: VirtDriver, faults: HostFaults) {
     this.name = inner.name;
     this.plan = new FaultPlan(faults);
     if (inner.define) this.define = (spec) => inner.define!(spec);
+    if (inner.rebuild) this.rebuild = async (spec) => { await this.meet('rebuild'); return inner.rebuild!(spec); };
+    if (inner.rescue) this.rescue = async (spec) => { await this.meet('rescue'); return inner.rescue!(spec); };
+    if (inner.unrescue) this.unrescue = async (spec) => { await this.meet('unrescue'); return inner.unrescue!(spec); };
+    if (inner.snapshot) this.snapshot = async (uuid, imageId) => { await this.meet('snapshot'); return inner.snapshot!(uuid, imageId); };
   }
 
   async spawn(spec: GuestSpec): Promise<GuestStatus> {
@@ -51,6 +59,21 @@ export class FaultInjectingDriver implements VirtDriver {
     return this.inner.resume(uuid, spec);
   }
 
+  async reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus> {
+    await this.meet('reboot');
+    return this.inner.reboot(spec, type);
+  }
+
+  async pause(uuid: string): Promise<GuestStatus> {
+    await this.meet('pause');
+    return this.inner.pause(uuid);
+  }
+
+  async unpause(uuid: string): Promise<GuestStatus> {
+    await this.meet('unpause');
+    return this.inner.unpause(uuid);
+  }
+
   async attachInterface(uuid: string, iface: GuestInterface): Promise<GuestStatus> {
     await this.meet('attach_interface');
     return this.inner.attachInterface(uuid, iface);
@@ -64,6 +87,12 @@ export class FaultInjectingDriver implements VirtDriver {
   async liveMigrationStep(uuid: string, role: LiveMigrationRole, peer: string, spec?: GuestSpec): Promise<void> {
     await this.meet('live_migrate');
     await this.inner.liveMigrationStep?.(uuid, role, peer, spec);
+  }
+
+  async consoleLog(uuid: string): Promise<string> {
+    await this.meet('console_log');
+    if (!this.inner.consoleLog) throw new ConsoleNotAvailable();
+    return this.inner.consoleLog(uuid);
   }
 
   status(uuid: string): Promise<GuestStatus | null> {

@@ -1,5 +1,6 @@
 import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
+import { MAX_CONSOLE_BYTES, simulatedBootLog } from '../../domain/guest/consoleLog.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from './driver.js';
 
 export interface SimulatedDriverOptions {
@@ -34,6 +35,10 @@ interface SimulatedGuest {
   pluggedVdpa: string[];
   /** Recent plug/unplug events, newest last (bounded). */
   vdpaEvents: VdpaPlugEvent[];
+  /** How many times the guest OS was started (spawn, power on, either reboot): tests see a reboot happen. */
+  boots: number;
+  /** The newest rebuild carried out (GuestSpec.rebuild.id), so a repeated instruction is not done twice. */
+  rebuiltBy?: string;
 }
 
 const MAX_EVENTS_PER_GUEST = 32;
@@ -51,6 +56,8 @@ export class SimulatedDriver implements VirtDriver {
   private readonly guests = new Map<string, SimulatedGuest>();
   /** chardev → uuid of the guest holding it open. */
   private readonly chardevHolders = new Map<string, string>();
+  /** Image ids of the snapshots taken. */
+  private readonly snapshots = new Set<string>();
 
   constructor(private readonly options: SimulatedDriverOptions) {
     this.hostName = options.hostName;
@@ -68,12 +75,13 @@ export class SimulatedDriver implements VirtDriver {
     this.assertCanOpen(spec.uuid, chardevs);
 
     // Redefine and (re)start: whatever the guest held before is closed first.
-    const guest: SimulatedGuest = existing ?? { state: 'shutoff', spec, xml, pluggedVdpa: [], vdpaEvents: [] };
+    const guest: SimulatedGuest = existing ?? { state: 'shutoff', spec, xml, pluggedVdpa: [], vdpaEvents: [], boots: 0 };
     this.unplugAll(spec.uuid, guest);
     guest.spec = copySpec(spec);
     guest.xml = xml;
     this.plug(spec.uuid, guest, chardevs);
     guest.state = 'running';
+    guest.boots += 1;
     this.guests.set(spec.uuid, guest);
     return statusOf(spec.uuid, guest);
   }
@@ -82,7 +90,7 @@ export class SimulatedDriver implements VirtDriver {
     const existing = this.guests.get(spec.uuid);
     if (existing) return statusOf(spec.uuid, existing);
     // A stopped guest holds no vhost-vdpa fd: nothing to check or open.
-    const guest: SimulatedGuest = { state: 'shutoff', spec: copySpec(spec), xml: this.domainXml(spec), pluggedVdpa: [], vdpaEvents: [] };
+    const guest: SimulatedGuest = { state: 'shutoff', spec: copySpec(spec), xml: this.domainXml(spec), pluggedVdpa: [], vdpaEvents: [], boots: 0 };
     this.guests.set(spec.uuid, guest);
     return statusOf(spec.uuid, guest);
   }
@@ -107,7 +115,58 @@ export class SimulatedDriver implements VirtDriver {
     if (guest.state === 'running') return statusOf(uuid, guest);
     this.plugMissing(uuid, guest);
     guest.state = 'running';
+    guest.boots += 1;
     return statusOf(uuid, guest);
+  }
+
+  /**
+   * SOFT restarts the guest OS inside the same QEMU: its vhost-vdpa fds stay
+   * open. HARD is destroy + define from `spec` + start: the fds close and the
+   * spec's devices are opened again. Only a running guest reboots softly;
+   * anything else goes the hard way (as libvirt's fallback does).
+   */
+  async reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus> {
+    const guest = this.guests.get(spec.uuid);
+    if (!guest) return this.spawn(spec);
+    if (type === 'SOFT' && guest.state === 'running') {
+      guest.boots += 1;
+      return statusOf(spec.uuid, guest);
+    }
+    const xml = this.domainXml(spec);
+    const chardevs = vdpaChardevs(spec.interfaces);
+    // Checked before anything changes, so a failed hard reboot leaves the guest as it was.
+    this.assertCanOpen(spec.uuid, chardevs);
+    this.unplugAll(spec.uuid, guest);
+    guest.spec = copySpec(spec);
+    guest.xml = xml;
+    this.plug(spec.uuid, guest, chardevs);
+    guest.state = 'running';
+    guest.boots += 1;
+    return statusOf(spec.uuid, guest);
+  }
+
+  /** vCPUs stop; QEMU and its vhost-vdpa fds stay (the devices stay plugged). */
+  async pause(uuid: string): Promise<GuestStatus> {
+    const guest = this.guest(uuid);
+    if (guest.state === 'paused') return statusOf(uuid, guest);
+    if (guest.state !== 'running') throw notRunning();
+    guest.state = 'paused';
+    return statusOf(uuid, guest);
+  }
+
+  async unpause(uuid: string): Promise<GuestStatus> {
+    const guest = this.guest(uuid);
+    if (guest.state === 'running') return statusOf(uuid, guest);
+    if (guest.state !== 'paused') throw new VirtDriverError('Requested operation is not valid: domain is not paused', LibvirtErrorCode.OPERATION_INVALID);
+    guest.state = 'running';
+    return statusOf(uuid, guest);
+  }
+
+  /** The guest's serial console as a CirrOS guest would have written it, one boot per start. */
+  async consoleLog(uuid: string): Promise<string> {
+    const guest = this.guest(uuid);
+    const log = simulatedBootLog(guest.spec, guest.boots);
+    return log.length > MAX_CONSOLE_BYTES ? log.slice(-MAX_CONSOLE_BYTES) : log;
   }
 
   async suspend(uuid: string): Promise<GuestStatus> {
@@ -178,6 +237,39 @@ export class SimulatedDriver implements VirtDriver {
     return statusOf(uuid, guest);
   }
 
+  /** The guest is destroyed (its chardevs closed) and spawned again from the spec: the new image, the same NICs. */
+  async rebuild(spec: GuestSpec): Promise<GuestStatus> {
+    const existing = this.guests.get(spec.uuid);
+    if (existing && spec.rebuild && existing.rebuiltBy === spec.rebuild.id) return statusOf(spec.uuid, existing);
+    await this.destroy(spec.uuid);
+    const status = await this.spawn(spec);
+    this.guests.get(spec.uuid)!.rebuiltBy = spec.rebuild?.id;
+    return status;
+  }
+
+  /** QEMU stops and starts again from the rescue definition (rescue disk first); the vDPA chardevs are reopened. */
+  async rescue(spec: GuestSpec): Promise<GuestStatus> {
+    this.guest(spec.uuid);
+    return this.spawn(spec);
+  }
+
+  /** Back to the original definition: the rescue guest stops, the guest starts again with the same devices. */
+  async unrescue(spec: GuestSpec): Promise<GuestStatus> {
+    this.guest(spec.uuid);
+    return this.spawn(spec);
+  }
+
+  /** Records the snapshot (the simulator has no disk to copy); taking the same one again changes nothing. */
+  async snapshot(uuid: string, imageId: string): Promise<void> {
+    this.guest(uuid);
+    this.snapshots.add(imageId);
+  }
+
+  /** Whether a snapshot of that image id was taken here. */
+  hasSnapshot(imageId: string): boolean {
+    return this.snapshots.has(imageId);
+  }
+
   async status(uuid: string): Promise<GuestStatus | null> {
     const guest = this.guests.get(uuid);
     return guest ? statusOf(uuid, guest) : null;
@@ -211,6 +303,11 @@ export class SimulatedDriver implements VirtDriver {
   /** Recent vDPA plug/unplug events of a guest, oldest first. */
   vdpaEvents(uuid: string): readonly VdpaPlugEvent[] {
     return this.guests.get(uuid)?.vdpaEvents ?? [];
+  }
+
+  /** How many times the guest OS started (0 for an unknown guest). */
+  bootCount(uuid: string): number {
+    return this.guests.get(uuid)?.boots ?? 0;
   }
 
   /** The guest holding a chardev open, if any. */

@@ -6,7 +6,7 @@ import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } f
 import { nowIso } from '../../storage/repositories/json.js';
 import type { ControllerContext } from '../context.js';
 import { failedOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { unbindInstancePorts } from './portBindings.js';
+import { deletePortsCreatedFor, unbindInstancePorts } from './portBindings.js';
 import { releaseColdMoveClaims } from './coldMoveClaims.js';
 import type { Unit } from '../../storage/unit.js';
 
@@ -159,6 +159,7 @@ async function finishDeleteIn(trx: Unit, instance: InstanceRecord): Promise<void
   // its source host is back and has removed the old guest).
   await releaseColdMoveClaims(trx, uuid);
   await unbindInstancePorts(trx, instance);
+  await deletePortsCreatedFor(trx, instance);
   await deleteGuestsOf(trx, uuid);
   await deleteInstanceRow(trx, uuid);
 }

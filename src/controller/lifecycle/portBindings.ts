@@ -1,6 +1,6 @@
 import type { HostDevice } from '../../domain/pci/device.js';
 import type { ClaimedDevice } from '../../storage/repositories/claims.js';
-import { getPorts, bindPort, unbindPort, type PortRecord } from '../../storage/repositories/ports.js';
+import { deletePortRow, getPorts, bindPort, unbindPort, type PortRecord } from '../../storage/repositories/ports.js';
 import { nowTimestamp } from '../../storage/repositories/networks.js';
 import { devicesOfConsumer } from '../../storage/repositories/pciDevices.js';
 import { setDesiredGuest } from '../../storage/repositories/guests.js';
@@ -68,6 +68,13 @@ export async function unbindInstancePorts(trx: Unit, instance: InstanceRecord, o
     // A port someone else took meanwhile is theirs now.
     if (port.deviceId !== '' && port.deviceId !== instance.uuid) continue;
     await unbindPort(trx, port.id, opts);
+  }
+}
+
+/** Ports the compute API made for the server (`networks: [{uuid}]`) go with it, as Nova deletes the ports it created. */
+export async function deletePortsCreatedFor(trx: Unit, instance: InstanceRecord): Promise<void> {
+  for (const port of await getPorts(trx, instance.createdPortIds)) {
+    if (port.deviceId === '' || port.deviceId === instance.uuid) await deletePortRow(trx, port.id);
   }
 }
 

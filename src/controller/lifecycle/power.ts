@@ -43,6 +43,7 @@ export function desiredForVmState(vmState: string): DesiredGuestState {
   switch (vmState) {
     case VmState.SUSPENDED: return 'suspended';
     case VmState.STOPPED: return 'shutoff';
+    case VmState.SHELVED: return 'shutoff';
     case VmState.PAUSED: return 'paused';
     default: return 'running';
   }

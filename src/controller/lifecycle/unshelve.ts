@@ -18,7 +18,8 @@ import { PowerState } from '../../domain/guest/spec.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
-import { guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
+import { getGuest, guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
+import { Conflict } from '../../domain/errors.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { setPortStatus } from '../../storage/repositories/ports.js';
@@ -37,12 +38,19 @@ export async function startUnshelve(
   ctx: ControllerContext, who: Requester, instance: InstanceRecord, target: { host?: string | null } = {},
 ): Promise<void> {
   requireState('unshelve', instance, UNSHELVABLE_VM_STATES);
+  if (target.host && instance.vmState === VmState.SHELVED) {
+    throw new Conflict(`Specifying an availability zone or a host when unshelving server "${instance.uuid}" with status "${instance.vmState}" is not supported. The server status must be SHELVED_OFFLOADED.`);
+  }
+  // Shelved but not offloaded (shelved_offload_time ≠ 0): the guest is still defined on its host, powered off.
+  const kept = instance.host ? await getGuest(ctx.store.reader, instance.uuid, instance.host) : undefined;
   await ctx.store.transact(async (trx) => {
     const moved = await updateInstance(trx, instance.uuid, { taskState: TaskState.UNSHELVING, requestedHost: target.host ?? null },
       { taskState: null, vmState: instance.vmState });
     if (!moved) throw invalidState('unshelve', (await getInstance(trx, instance.uuid)) ?? instance);
     await startAction(trx, { instanceUuid: instance.uuid, action: 'unshelve', ...who });
+    if (kept) await setDesiredGuest(trx, instance.uuid, kept.host, 'running', guestSpecOf(kept));
   });
+  if (kept) ctx.signals.notify(kept.host);
   serverQueueOf(ctx).enqueue(instance.uuid);
 }
 

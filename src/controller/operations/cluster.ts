@@ -4,6 +4,7 @@ import {
 import type { ControllerContext } from '../context.js';
 import { sweepOpenEvacuations } from '../lifecycle/evacuate.js';
 import { failWorkOnDownHosts } from '../lifecycle/hostFailure.js';
+import { offloadExpiredShelved } from '../lifecycle/shelveOffload.js';
 import { operationEngineOf } from './engine.js';
 
 /**
@@ -17,7 +18,8 @@ import { operationEngineOf } from './engine.js';
  *    the middle of a step) are queued at once;
  *  - host failure every service_down_time / 4: work on dead hosts ends;
  *  - with the resync, evacuations whose old host is back and clean are
- *    completed (their claims there freed).
+ *    completed (their claims there freed), and servers shelved longer than
+ *    shelved_offload_time (> 0) are offloaded.
  * A process that dies loses the lease after lease_seconds and another one
  * takes the jobs over on its next tick.
  */
@@ -56,6 +58,7 @@ export async function startOperations(ctx: ControllerContext): Promise<Operation
     if (resync) lastResync = now;
     for (const uuid of await serversToResync(db, resync ? resyncMs : null)) engine.enqueue(uuid);
     if (resync) await sweepOpenEvacuations(ctx);
+    if (resync) await offloadExpiredShelved(ctx);
     if (now - lastHostCheck >= hostCheckMs) {
       lastHostCheck = now;
       await failWorkOnDownHosts(ctx);

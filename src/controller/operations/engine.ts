@@ -3,13 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { deleteGuest } from '../../storage/repositories/guests.js';
 import { updateInstance } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
+import { VmState } from '../../domain/lifecycle/serverStatus.js';
+import { currentRequestId, withRequestId } from '../../protocol/requestIds.js';
 import {
   acquireServerLease, readServerSnapshot, releaseServerLease, serverExists,
 } from '../../storage/repositories/operations.js';
 import type { ControllerContext } from '../context.js';
+import { countOperation, type OperationOutcome } from '../services/metrics/registry.js';
 import { operationFor } from './registry.js';
 import { attachServerQueue, type ReconcileHint, type ServerQueue } from './serverQueue.js';
-import { answered, waitedHost, type ServerSnapshot } from './transitions.js';
+import { answered, waitedHost, type Operation, type ServerSnapshot } from './transitions.js';
 import { KeyedWorkQueue, type WorkOutcome } from './workQueue.js';
 
 /**
@@ -48,7 +51,13 @@ export function operationEngineOf(ctx: ControllerContext): OperationEngine {
       concurrency: CONCURRENCY,
       onError: (uuid, err, attempt) => ctx.log.error({ err, server: uuid, attempt }, 'reconcile step failed; retrying'),
     });
-    engine = { owner, queue, enqueue: (uuid, hint) => queue.add(uuid, hint ? { hint } : {}) };
+    engine = {
+      owner, queue,
+      enqueue: (uuid, hint) => {
+        const requestId = hint?.requestId ?? currentRequestId();
+        queue.add(uuid, hint || requestId ? { hint: { ...hint, requestId } } : {});
+      },
+    };
     engines.set(ctx, engine);
     attachServerQueue(ctx, engine);
   }
@@ -89,10 +98,27 @@ async function clearUnownedTask(ctx: ControllerContext, s: ServerSnapshot, why: 
 }
 
 /**
+ * Counts the operation once a step ended it (vdpa_operations_total): the
+ * server is gone (a delete), or its task state now belongs to no operation
+ * or another one. A step past the deadline is a timeout whatever it rolled
+ * back to; otherwise a server left in ERROR is an error.
+ */
+function countIfEnded(ctx: ControllerContext, op: Operation, s: ServerSnapshot | null, timedOut: boolean): void {
+  if (s && operationFor(s.instance.taskState) === op) return;
+  const outcome: OperationOutcome = timedOut ? 'timeout' : s?.instance.vmState === VmState.ERROR ? 'error' : 'success';
+  countOperation(ctx, op.action, outcome);
+}
+
+/**
  * Takes the next steps of the server's operation. Level-triggered: it acts
  * on what the database says now, never on the event that queued it.
  */
-export async function reconcileServer(ctx: ControllerContext, owner: string, uuid: string, hint?: ReconcileHint): Promise<WorkOutcome> {
+export function reconcileServer(ctx: ControllerContext, owner: string, uuid: string, hint?: ReconcileHint): Promise<WorkOutcome> {
+  // The steps (their logs, the guest instructions they write) carry the id of the request that queued them.
+  return withRequestId(hint?.requestId, () => reconcile(ctx, owner, uuid, hint));
+}
+
+async function reconcile(ctx: ControllerContext, owner: string, uuid: string, hint?: ReconcileHint): Promise<WorkOutcome> {
   const db = ctx.store.reader;
   const created = hint?.created?.uuid === uuid ? hint.created : undefined;
   if (!created && !(await ctx.store.autocommit((u) => acquireServerLease(u, uuid, owner, ctx.config.lease_seconds)))) {
@@ -116,17 +142,19 @@ export async function reconcileServer(ctx: ControllerContext, owner: string, uui
         if (deadline !== null && s.now > deadline) await clearUnownedTask(ctx, s, deadlineMessage(ctx, s));
         return;
       }
-      if (deadline !== null && s.now > deadline) {
+      const timedOut = deadline !== null && s.now > deadline;
+      if (timedOut) {
         const why = deadlineMessage(ctx, s);
-        ctx.log.warn({ server: uuid, taskState: state, why }, 'operation past its deadline');
+        ctx.log.warn({ reqId: hint?.requestId, server: uuid, host: s.instance.host, taskState: state, why }, 'operation past its deadline');
         await op.onDeadline(ctx, s, why);
       } else {
         const row = op.transitions.find((t) => t.state === state && t.when(s!));
         if (!row) return; // waiting on a host; its report queues the server again
-        ctx.log.debug({ server: uuid, taskState: state, on: row.on }, 'operation step');
+        ctx.log.debug({ reqId: hint?.requestId, server: uuid, host: s.instance.host, taskState: state, on: row.on }, 'operation step');
         if ((await row.step(ctx, s)) === 'wait') return;
       }
       s = await snapshotOf(ctx, uuid);
+      countIfEnded(ctx, op, s, timedOut);
     }
     if (s) return { retryInMs: LEASE_BUSY_RETRY_MS };
   } finally {

@@ -1,18 +1,25 @@
 import { BUILD } from '../lifecycle/build.js';
 import { COLD_MOVE_OPERATION } from '../lifecycle/coldMove.js';
 import { DELETE } from '../lifecycle/delete.js';
-import { EVACUATE_OPERATION } from '../lifecycle/evacuate.js';
 import { INTERFACE_OPERATION } from '../lifecycle/interfaces.js';
 import { LIVE_MIGRATION_OPERATION } from '../lifecycle/liveMigration.js';
 import { START_OPERATION, STOP_OPERATION } from '../lifecycle/power.js';
-import { SHELVE_OPERATION } from '../lifecycle/shelve.js';
+import { SHELVE_OFFLOAD_OPERATION, SHELVE_OPERATION } from '../lifecycle/shelve.js';
+import { REBUILD_OPERATION } from '../lifecycle/rebuild.js';
+import { RESCUE_OPERATION, UNRESCUE_OPERATION } from '../lifecycle/rescue.js';
+import { SNAPSHOT_OPERATION } from '../lifecycle/snapshot.js';
 import { RESUME_OPERATION, SUSPEND_OPERATION } from '../lifecycle/suspend.js';
 import { UNSHELVE_OPERATION } from '../lifecycle/unshelve.js';
+import { HARD_REBOOT_OPERATION, SOFT_REBOOT_OPERATION } from '../lifecycle/reboot.js';
+import { PAUSE_OPERATION, UNPAUSE_OPERATION } from '../lifecycle/pause.js';
 import type { Operation } from './transitions.js';
 
 const OPERATIONS = (): Operation[] => [
   BUILD, DELETE, STOP_OPERATION, START_OPERATION, SUSPEND_OPERATION, RESUME_OPERATION, SHELVE_OPERATION,
-  UNSHELVE_OPERATION, COLD_MOVE_OPERATION, LIVE_MIGRATION_OPERATION, EVACUATE_OPERATION, INTERFACE_OPERATION,
+  UNSHELVE_OPERATION, COLD_MOVE_OPERATION, LIVE_MIGRATION_OPERATION, INTERFACE_OPERATION,
+  SOFT_REBOOT_OPERATION, HARD_REBOOT_OPERATION, PAUSE_OPERATION, UNPAUSE_OPERATION,
+  // Rebuild owns the rebuild task states and hands an evacuating server to evacuate's rows (rebuild.ts).
+  REBUILD_OPERATION, RESCUE_OPERATION, UNRESCUE_OPERATION, SNAPSHOT_OPERATION, SHELVE_OFFLOAD_OPERATION,
 ];
 
 let byTaskState: Map<string, Operation> | null = null;

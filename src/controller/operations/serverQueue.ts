@@ -11,6 +11,8 @@ import type { ControllerContext } from '../context.js';
 export interface ReconcileHint {
   /** A server this process just created and holds the lease of: its first step needs no reads. */
   created?: InstanceRecord;
+  /** The API request the work serves (taken from the caller's request scope when not given). */
+  requestId?: string;
 }
 
 export interface ServerQueue {

@@ -8,6 +8,7 @@ import type { ControllerContext } from '../context.js';
 import { settleEvacuatedSource, sweepEvacuationsFrom } from '../lifecycle/evacuate.js';
 import { handleGuestReport } from '../lifecycle/reports.js';
 import { syncPowerState } from '../lifecycle/powerSync.js';
+import { answerConsoleRequest, pendingConsoleRequests } from './consoleLog.js';
 
 const fencingWired = new WeakSet<ControllerContext>();
 
@@ -64,5 +65,7 @@ export function createAgentLink(ctx: ControllerContext): ControllerLink {
     },
     reportPowerState: (report) => syncPowerState(ctx, report),
     waitForWork: (host, timeoutMs, signal) => ctx.signals.wait(host, timeoutMs, signal),
+    pendingConsoleRequests: (host) => pendingConsoleRequests(ctx, host),
+    answerConsoleRequest: (answer) => answerConsoleRequest(ctx, answer),
   };
 }

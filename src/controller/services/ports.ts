@@ -13,6 +13,7 @@ import {
 import type { AuthContext } from '../context.js';
 import { inTransaction, invalidInput } from './networking.js';
 import type { Unit, Session } from '../../storage/unit.js';
+import { applyNewPortSecurity, applyPortSecurityChange } from './securityGroups.js';
 
 /** Ports and their addresses: MACs, fixed IPs from a subnet's pool, binding. Networks and subnets are in networking.ts. */
 
@@ -24,10 +25,13 @@ export interface PortInput {
   /** Absent: one address from the network's first IPv4 subnet. Empty: no address. */
   fixedIps?: { subnetId?: string; ipAddress?: string }[];
   deviceId?: string; deviceOwner?: string; hostId?: string; profile?: Record<string, unknown>; description?: string;
+  /** Security group ids or names (absent: the project's default), and port security (default on). */
+  securityGroups?: string[]; portSecurityEnabled?: boolean;
 }
 export interface PortChanges {
   name?: string; adminStateUp?: boolean; description?: string; vnicType?: string; deviceId?: string;
   deviceOwner?: string; hostId?: string; profile?: Record<string, unknown>;
+  securityGroups?: string[]; portSecurityEnabled?: boolean;
 }
 
 /** Retries a whole transaction that lost a uniqueness race (a MAC or an address taken concurrently). */
@@ -152,8 +156,9 @@ export async function createPort(db: Unit | Storage, input: PortInput, auth: Aut
       mac_address: requestedMac ?? await freshMac(tx), admin_state_up: input.adminStateUp === false ? 0 : 1,
       status: 'DOWN', device_id: input.deviceId ?? '', device_owner: input.deviceOwner ?? '', vnic_type: vnicType,
       host_id: input.hostId ?? '', profile: JSON.stringify(input.profile ?? {}), vif_type: 'unbound', vif_details: '{}',
-      description: input.description ?? '', created_at: now, updated_at: now, revision_number: 1,
+      description: input.description ?? '', created_at: now, updated_at: now, revision_number: 1, port_security_enabled: 1,
     });
+    await applyNewPortSecurity(tx, id, projectId, input);
     const subnets = await subnetsOfNetwork(tx, net.id);
     if (input.fixedIps === undefined) {
       const first = subnets.find((s) => s.ipVersion === 4);
@@ -187,6 +192,7 @@ export async function updatePort(db: Unit | Storage, id: string, changes: PortCh
       ...(changes.hostId !== undefined ? { host_id: changes.hostId } : {}),
       ...(changes.profile !== undefined ? { profile: JSON.stringify(changes.profile) } : {}),
     });
+    await applyPortSecurityChange(tx, id, port.projectId, changes);
     return (await getPort(tx, id))!;
   });
 }

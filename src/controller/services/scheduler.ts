@@ -9,6 +9,7 @@ import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { CandidateIndex } from './candidateIndex.js';
 import type { Unit } from '../../storage/unit.js';
+import { metricsOf, type SchedulerOutcome } from './metrics/registry.js';
 
 export const NO_VALID_HOST = 'No valid host was found.';
 
@@ -90,6 +91,30 @@ export async function scheduleAndClaim<Ahead>(
   claim: { consumer: string; instanceUuid: string },
   commit: (trx: Unit, host: string, claimed: ClaimedDevice[], ahead: Ahead) => Promise<void>,
   /** Reads the commit will need, started before the claim so they ride with its first round trip (readLater). */
+  readAhead?: (trx: Unit) => Ahead,
+): Promise<ScheduleOutcome> {
+  // Counted and timed here, once per decision: a counter increment and a histogram observe.
+  const metrics = metricsOf(ctx);
+  const started = performance.now();
+  let outcome: SchedulerOutcome = 'error';
+  try {
+    const result = await decideAndClaim(ctx, request, claim, commit, readAhead);
+    outcome = result.placed ? 'placed' : 'no_valid_host';
+    return result;
+  } catch (e) {
+    if (e instanceof ScheduleAborted) outcome = 'aborted';
+    throw e;
+  } finally {
+    metrics.schedulerDecisionSeconds.observe((performance.now() - started) / 1000);
+    metrics.schedulerDecisions.inc({ outcome });
+  }
+}
+
+async function decideAndClaim<Ahead>(
+  ctx: ControllerContext,
+  request: ResourceRequest,
+  claim: { consumer: string; instanceUuid: string },
+  commit: (trx: Unit, host: string, claimed: ClaimedDevice[], ahead: Ahead) => Promise<void>,
   readAhead?: (trx: Unit) => Ahead,
 ): Promise<ScheduleOutcome> {
   const index = candidateIndexOf(ctx);

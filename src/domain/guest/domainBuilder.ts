@@ -30,7 +30,10 @@ export interface DomainValues {
   hostModelCpu: boolean;
   emulator?: string;
   diskPath?: string;
-  serial: boolean;
+  /** Rescue mode: this disk boots (vda) and diskPath becomes the second disk (vdb), as Nova's rescue does. */
+  rescueDiskPath?: string;
+  /** The serial console's log file (Nova's `<serial type="pty"><log file=…/>`); no serial device when absent. */
+  consoleLogPath?: string;
   interfaces: InterfaceValues[];
   hostdevs: PciAddressAttributes[];
 }
@@ -65,14 +68,15 @@ export function buildDomain(v: DomainValues): string {
 
   const devices = domain.ele('devices');
   if (v.emulator !== undefined) devices.ele('emulator').txt(v.emulator);
-  if (v.diskPath !== undefined) {
-    const disk = devices.ele('disk', { type: 'file', device: 'disk' });
-    disk.ele('driver', { name: 'qemu', type: 'qcow2' });
-    disk.ele('source', { file: v.diskPath });
-    disk.ele('target', { dev: 'vda', bus: 'virtio' });
-  }
+  if (v.rescueDiskPath !== undefined) appendDisk(devices, v.rescueDiskPath, 'vda');
+  if (v.diskPath !== undefined) appendDisk(devices, v.diskPath, v.rescueDiskPath !== undefined ? 'vdb' : 'vda');
   for (const iface of v.interfaces) appendInterface(devices, iface);
-  if (v.serial) devices.ele('serial', { type: 'pty' });
+  if (v.consoleLogPath !== undefined) {
+    // virtlogd keeps what the guest writes on its serial port in this file: `console log show` reads it.
+    const serial = devices.ele('serial', { type: 'pty' });
+    serial.ele('log', { file: v.consoleLogPath, append: 'off' });
+    serial.ele('target', { port: '0' });
+  }
   for (const address of v.hostdevs) {
     // A hostdev's source address takes no type attribute (the schema refuses it).
     devices
@@ -81,6 +85,13 @@ export function buildDomain(v: DomainValues): string {
       .ele('address', { ...address });
   }
   return domain.end({ headless: true, prettyPrint: true });
+}
+
+function appendDisk(devices: Builder, path: string, target: string): void {
+  const disk = devices.ele('disk', { type: 'file', device: 'disk' });
+  disk.ele('driver', { name: 'qemu', type: 'qcow2' });
+  disk.ele('source', { file: path });
+  disk.ele('target', { dev: target, bus: 'virtio' });
 }
 
 export function buildInterface(iface: InterfaceValues): string {

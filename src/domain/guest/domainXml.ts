@@ -38,6 +38,18 @@ export function needsLockedMemory(spec: GuestSpec): boolean {
   return spec.hostdevs.length > 0 || spec.interfaces.some((i) => i.kind === 'vdpa' || i.kind === 'hostdev');
 }
 
+/** Where a guest's serial console is logged: `<instancesPath>/<uuid>/console.log`, as Nova keeps it. */
+export function consoleLogPathFor(uuid: string, instancesPath = DEFAULT_INSTANCES_PATH): string {
+  return `${instancesPath}/${uuid}/console.log`;
+}
+
+/** The log file of a domain's serial console (`<serial><log file=…>`), or null when it logs none. */
+export function consoleLogPathOf(domainXml: string): string | null {
+  const serial = /<serial\b[^>]*>([\s\S]*?)<\/serial>/.exec(domainXml);
+  const log = serial ? /<log\b[^>]*\bfile=(["'])(.*?)\1/.exec(serial[1]!) : null;
+  return log ? log[2]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&') : null;
+}
+
 /** The libvirt domain definition of a guest. Throws BadRequest for a spec libvirt would refuse. */
 export function guestDomainXml(spec: GuestSpec, opts: DomainXmlOptions): string {
   checkGuestSpec(spec);
@@ -98,6 +110,14 @@ export function interfacesOfXml(domainXml: string): DomainXmlInterface[] {
   return found;
 }
 
+/** Nova's name for the rescue image's disk in the instance directory. */
+export const RESCUE_DISK = 'disk.rescue';
+
+/** Whether a domain's XML is a rescue guest's (it boots the rescue disk). */
+export function isRescueDomainXml(domainXml: string): boolean {
+  return domainXml.includes(`/${RESCUE_DISK}'`) || domainXml.includes(`/${RESCUE_DISK}"`);
+}
+
 /** The source dev of each `<interface type='vdpa'>`, in document order. */
 export function vdpaChardevsOf(domainXml: string): string[] {
   const chardevs: string[] = [];
@@ -116,6 +136,7 @@ export function domainValuesOf(spec: GuestSpec, opts: DomainXmlOptions, slot: (v
   const hasVdpa = spec.interfaces.some((i) => i.kind === 'vdpa');
   const emulator = opts.emulator ?? (hypervisor ? DEFAULT_EMULATOR : undefined);
   const includeDisk = opts.includeDisk ?? hypervisor;
+  const instanceDir = `${opts.instancesPath ?? DEFAULT_INSTANCES_PATH}/${spec.uuid}`;
   return {
     virtType: opts.virtType,
     name: slot(spec.name),
@@ -129,8 +150,11 @@ export function domainValuesOf(spec: GuestSpec, opts: DomainXmlOptions, slot: (v
     acpi: hypervisor,
     hostModelCpu: opts.virtType === 'kvm',
     emulator: emulator === undefined ? undefined : slot(emulator),
-    diskPath: includeDisk ? slot(`${opts.instancesPath ?? DEFAULT_INSTANCES_PATH}/${spec.uuid}/disk`) : undefined,
-    serial: hypervisor,
+    // A rescue guest always has both disks (even where guests otherwise have none, the test driver):
+    // booting the rescue image is what rescue is, and the disk is how the domain shows it.
+    diskPath: includeDisk || spec.rescue ? slot(`${instanceDir}/disk`) : undefined,
+    rescueDiskPath: spec.rescue ? slot(`${instanceDir}/${RESCUE_DISK}`) : undefined,
+    consoleLogPath: hypervisor ? slot(consoleLogPathFor(spec.uuid, opts.instancesPath)) : undefined,
     interfaces: spec.interfaces.map((iface) => interfaceValuesOf(iface, slot)),
     hostdevs: spec.hostdevs.map((h) => slotPci(pciAddressAttributes(h.pciAddress), slot)),
   };
@@ -171,7 +195,7 @@ function templateFor(slotted: DomainValues): XmlTemplate {
 function shapeOf(v: DomainValues): string {
   const flags = [
     v.hardLimitKib !== undefined, v.sharedMemory, v.memfd, v.machine !== undefined, v.acpi,
-    v.hostModelCpu, v.emulator !== undefined, v.diskPath !== undefined, v.serial,
+    v.hostModelCpu, v.emulator !== undefined, v.diskPath !== undefined, v.consoleLogPath !== undefined, v.rescueDiskPath !== undefined,
   ].map((f) => (f ? '1' : '0')).join('');
   const ifaces = v.interfaces.map((i) => (i.kind === 'ethernet' && i.mtu !== undefined ? 'E' : i.kind[0])).join('');
   return `${v.virtType}|${flags}|${ifaces}|${v.hostdevs.length}`;

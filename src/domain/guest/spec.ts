@@ -39,6 +39,28 @@ export interface GuestSpec {
     /** The peer's address as it registered (host_ip): where a libvirt host reaches the peer's libvirtd. */
     peerAddress?: string;
   };
+  /**
+   * A reboot asked of the guest: set only in the instruction that asks for
+   * it (the controller drops it from every later copy of the spec), so an
+   * agent reboots once per request. SOFT: the guest restarts, QEMU keeps
+   * running; HARD: destroyed, defined again from this spec (same devices),
+   * started. Not part of the domain XML.
+   */
+  reboot?: { type: 'SOFT' | 'HARD' };
+  /**
+   * Rescue mode (Nova's rescue): the guest boots the rescue image's disk and
+   * keeps its own disk as the second one and every NIC, the same vDPA devices
+   * included. Part of the domain XML while set.
+   */
+  rescue?: { imageRef: string };
+  /**
+   * One-shot instructions carried by one generation (the controller clears
+   * them once the step is done): recreate the guest from `imageRef`
+   * (`rebuild.id` tells one rebuild from the next), or take a snapshot of its
+   * disk as image `snapshot.imageId`. Not part of the domain XML.
+   */
+  rebuild?: { id: string };
+  snapshot?: { imageId: string };
 }
 
 export type LiveMigrationRole = 'source' | 'destination';

@@ -7,7 +7,9 @@
 /** The virt driver operations a fault can target, as the inventory names them. */
 export const FAULT_OPERATIONS = [
   'spawn', 'destroy', 'power_off', 'power_on', 'suspend', 'resume',
-  'attach_interface', 'detach_interface', 'live_migrate',
+  'attach_interface', 'detach_interface', 'live_migrate', 'reboot', 'pause', 'unpause',
+  'rebuild', 'rescue', 'unrescue', 'snapshot',
+  'console_log',
 ] as const;
 
 export type FaultOperation = (typeof FAULT_OPERATIONS)[number];

@@ -10,8 +10,9 @@ import { Conflict } from '../errors.js';
 export function invalidState(
   action: string,
   instance: { uuid: string; vmState: string; taskState: string | null },
-  attr: 'vm_state' | 'task_state' = instance.taskState ? 'task_state' : 'vm_state',
+  attr: 'vm_state' | 'task_state' | 'launched_at' = instance.taskState ? 'task_state' : 'vm_state',
 ): Conflict {
-  const state = attr === 'task_state' ? instance.taskState : instance.vmState;
+  // launched_at is only ever refused when the server never launched: Python prints that as None.
+  const state = attr === 'task_state' ? instance.taskState : attr === 'launched_at' ? 'None' : instance.vmState;
   return new Conflict(`Cannot '${action}' instance ${instance.uuid} while it is in ${attr} ${state}`);
 }

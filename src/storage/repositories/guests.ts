@@ -9,24 +9,39 @@ import { COMPUTE_BINARY } from './hosts.js';
 import { fromJson, nowIso, toJson } from './json.js';
 import type { Unit, Session } from '../unit.js';
 import { dbOf } from '../internal/handles.js';
+import { currentRequestId } from '../../protocol/requestIds.js';
 
 /** A guest as operations see it: everything but the (large) domain XML, which only its own endpoint reads. */
 export type GuestRow = Omit<Selectable<GuestTable>, 'domain_xml'>;
 
+/** The stored spec column: the GuestSpec and the request id that last set the guest (requestIds.ts). */
+type StoredSpec = GuestSpec & { requestId?: string };
+
 /** The GuestSpec a guest row stores (the column holds it as JSON; this repository alone reads that). */
 export function guestSpecOf(row: Pick<GuestRow, 'spec'>): GuestSpec {
-  return JSON.parse(row.spec) as GuestSpec;
+  // A reboot belongs to the instruction that asked for it: a spec copied into a later one never repeats it.
+  const { reboot: _asked, requestId: _requestId, ...spec } = JSON.parse(row.spec) as StoredSpec;
+  return spec;
+}
+
+/** The spec to store: the current request's id replaces whatever id the spec came with. */
+function storedSpec(spec: GuestSpec): string {
+  const { requestId: _previous, ...plain } = spec as StoredSpec;
+  const requestId = currentRequestId();
+  return toJson(requestId ? { ...plain, requestId } : plain);
 }
 const GUEST_COLUMNS = [
   'instance_uuid', 'host', 'desired_state', 'spec', 'generation', 'observed_generation', 'observed_state', 'error', 'updated_at',
 ] as const satisfies ReadonlyArray<keyof GuestRow>;
 
 export function assignmentFromRow(r: Pick<GuestRow, 'instance_uuid' | 'desired_state' | 'generation' | 'spec'>): GuestAssignment {
+  const { requestId, ...spec } = fromJson<StoredSpec>(r.spec, null as unknown as StoredSpec);
   return {
     instanceUuid: r.instance_uuid,
     desiredState: r.desired_state as DesiredGuestState,
     generation: r.generation,
-    spec: fromJson<GuestSpec>(r.spec, null as unknown as GuestSpec),
+    spec,
+    ...(requestId ? { requestId } : {}),
   };
 }
 
@@ -38,7 +53,7 @@ export async function setDesiredGuest(
   unit: Unit, instanceUuid: string, host: string, desired: DesiredGuestState, spec: GuestSpec,
 ): Promise<void> {
   const db = dbOf(unit);
-  await deferWrite(db, upsertDesiredGuest.compile(db, { instanceUuid, host, desired, spec: toJson(spec), now: nowIso() }));
+  await deferWrite(db, upsertDesiredGuest.compile(db, { instanceUuid, host, desired, spec: storedSpec(spec), now: nowIso() }));
 }
 
 const upsertDesiredGuest = precompiled<{ instanceUuid: string; host: string; desired: string; spec: string; now: string }>((db, p) =>

@@ -1,4 +1,4 @@
-import type { CompiledQuery, Kysely, Selectable, Updateable } from 'kysely';
+import type { CompiledQuery, Expression, ExpressionBuilder, Kysely, Selectable, SqlBool, Updateable } from 'kysely';
 import type { PciRequest } from '../../domain/pci/request.js';
 import type { Database, InstanceTable } from '../schema.js';
 import { deferWrite } from '../pipelining.js';
@@ -54,6 +54,14 @@ export interface InstanceRecord {
   taskChangedAt: string | null;
   /** Hosts a build already failed on, skipped when it is placed again. */
   failedHosts: string[];
+  /** `server lock`: members' actions are refused while set (admins act anyway). */
+  locked: boolean;
+  lockedBy: 'owner' | 'admin' | null;
+  lockedReason: string | null;
+  /** Security group names the create asked for; null: the project's default. */
+  securityGroups: string[] | null;
+  /** Ports the compute API created for the server (deleted with it). */
+  createdPortIds: string[];
 }
 
 export type InstanceRow = Selectable<InstanceTable>;
@@ -86,6 +94,11 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     updatedAt: r.updated_at,
     taskChangedAt: r.task_changed_at,
     failedHosts: fromJson<string[]>(r.failed_hosts, []),
+    locked: Number(r.locked) === 1,
+    lockedBy: r.locked_by as 'owner' | 'admin' | null,
+    lockedReason: r.locked_reason,
+    securityGroups: fromJson<string[] | null>(r.security_groups, null),
+    createdPortIds: fromJson<string[]>(r.created_port_ids, []),
   };
 }
 
@@ -102,6 +115,8 @@ export interface NewInstance {
   pciRequests: PciRequest[];
   portIds: string[];
   availabilityZone: string;
+  securityGroups?: string[] | null;
+  createdPortIds?: string[];
 }
 
 /**
@@ -126,6 +141,9 @@ export async function insertInstance(
     task_changed_at: state.taskState ? now : null, failed_hosts: null,
     lease_owner: lease?.owner ?? null,
     lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
+    locked: 0, locked_by: null, locked_reason: null,
+    security_groups: i.securityGroups ? toJson(i.securityGroups) : null,
+    created_port_ids: i.createdPortIds?.length ? toJson(i.createdPortIds) : null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);
@@ -160,6 +178,13 @@ export interface InstanceListFilter {
   status?: { vmState: string; taskState?: string | null };
   limit?: number;
   marker?: { createdAt: string; uuid: string };
+  /** Nova's tag filters (2.26+): every one of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
+  tags?: string[];
+  tagsAny?: string[];
+  notTags?: string[];
+  notTagsAny?: string[];
+  /** 2.73+: only locked (true) or unlocked (false) servers. */
+  locked?: boolean;
 }
 
 export async function listInstances(session: Session, f: InstanceListFilter): Promise<InstanceRecord[]> {
@@ -168,6 +193,8 @@ export async function listInstances(session: Session, f: InstanceListFilter): Pr
   if (f.projectId) q = q.where('project_id', '=', f.projectId);
   if (f.host) q = q.where('host', '=', f.host);
   if (f.status) q = q.where('vm_state', '=', f.status.vmState);
+  if (f.locked !== undefined) q = q.where('locked', '=', f.locked ? 1 : 0);
+  q = q.where((eb) => eb.and(tagConditions(eb, f)));
   if (f.marker) {
     const m = f.marker;
     q = q.where((eb) => eb.or([eb('created_at', '<', m.createdAt), eb.and([eb('created_at', '=', m.createdAt), eb('uuid', '<', m.uuid)])]));
@@ -185,12 +212,27 @@ export async function listInstances(session: Session, f: InstanceListFilter): Pr
   return all;
 }
 
+/** The tag filters as conditions on `instances` (one exists-subquery each, through the instance_tags key). */
+function tagConditions(eb: ExpressionBuilder<Database, 'instances'>, f: InstanceListFilter): Expression<SqlBool>[] {
+  const tagged = (tags: string[]) => eb.exists(eb.selectFrom('instance_tags').select('instance_tags.tag')
+    .whereRef('instance_tags.instance_uuid', '=', 'instances.uuid').where('instance_tags.tag', 'in', tags));
+  const out: Expression<SqlBool>[] = [];
+  if (f.tags?.length) out.push(eb.and(f.tags.map((t) => tagged([t]))));
+  if (f.tagsAny?.length) out.push(tagged(f.tagsAny));
+  if (f.notTags?.length) out.push(eb.not(eb.and(f.notTags.map((t) => tagged([t])))));
+  if (f.notTagsAny?.length) out.push(eb.not(tagged(f.notTagsAny)));
+  return out;
+}
+
 export type InstanceChanges = Partial<{
   vmState: string; taskState: string | null; powerState: number; host: string | null; node: string | null;
   fault: InstanceFault | null; flavor: FlavorSnapshot; oldFlavor: FlavorSnapshot | null; newFlavor: FlavorSnapshot | null;
   launchedAt: string | null; portIds: string[]; pciRequests: PciRequest[]; requestedHost: string | null;
   name: string; metadata: Record<string, string>; description: string | null;
   failedHosts: string[];
+  lock: { lockedBy: 'owner' | 'admin'; reason: string | null } | null;
+  /** The image the server runs (a rebuild changes it). */
+  imageRef: string;
   /** The server moved to the next step of its task without changing the task state: its deadline starts again. */
   stepStarted: true;
   /** The controller process that held the server's lease lets go of it in the same write. */
@@ -220,8 +262,14 @@ function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
   if (c.pciRequests !== undefined) out.pci_requests = toJson(c.pciRequests);
   if (c.requestedHost !== undefined) out.requested_host = c.requestedHost;
   if (c.name !== undefined) out.name = c.name;
+  if (c.imageRef !== undefined) out.image_ref = c.imageRef;
   if (c.metadata !== undefined) out.metadata = toJson(c.metadata);
   if (c.description !== undefined) out.description = c.description;
+  if (c.lock !== undefined) {
+    out.locked = c.lock ? 1 : 0;
+    out.locked_by = c.lock?.lockedBy ?? null;
+    out.locked_reason = c.lock?.reason ?? null;
+  }
   return out;
 }
 
@@ -261,6 +309,7 @@ export async function updateInstanceOrFail(
 export async function deleteInstanceRow(unit: Unit, uuid: string): Promise<void> {
   const db = dbOf(unit);
   await deferWrite(db, db.deleteFrom('instances').where('uuid', '=', uuid).compile());
+  await deferWrite(db, db.deleteFrom('instance_tags').where('instance_uuid', '=', uuid).compile());
 }
 
 export async function instancesInTaskState(session: Session, taskState: string): Promise<InstanceRecord[]> {

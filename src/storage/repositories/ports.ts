@@ -197,6 +197,7 @@ export async function setPortStatus(unit: Unit, portIds: string[], status: strin
 export async function deletePortRow(unit: Unit, portId: string): Promise<void> {
   const db = dbOf(unit);
   await db.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
+  await db.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
   await db.deleteFrom('ports').where('id', '=', portId).execute();
 }
 

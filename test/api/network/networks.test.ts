@@ -9,7 +9,7 @@ describe('networking API: networks and subnets', () => {
 
   test('the resources list names networks, subnets and ports', async () => {
     const r = await h.call('demo', 'GET', '/network/v2.0/');
-    assert.deepEqual(r.body.resources.map((x: any) => x.collection), ['networks', 'subnets', 'ports']);
+    assert.deepEqual(r.body.resources.map((x: any) => x.collection), ['networks', 'subnets', 'ports', 'security-groups', 'security-group-rules']);
   });
 
   test('a member sees the shared network with its subnet, without provider attributes', async () => {

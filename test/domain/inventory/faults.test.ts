@@ -42,7 +42,7 @@ test('a host without faults has none, and an empty faults object is allowed', ()
 
 test('bad faults are refused with a message naming the field', () => {
   assert.equal(problem({ spwan: 'x' }),
-    'inv.json: hosts[0].faults.spwan: is not a known field (operations: spawn, destroy, power_off, power_on, suspend, resume, attach_interface, detach_interface, live_migrate)');
+    'inv.json: hosts[0].faults.spwan: is not a known field (operations: spawn, destroy, power_off, power_on, suspend, resume, attach_interface, detach_interface, live_migrate, reboot, pause, unpause, rebuild, rescue, unrescue, snapshot, console_log)');
   assert.equal(problem({ spawn: '' }), 'inv.json: hosts[0].faults.spawn: must NOT have fewer than 1 characters');
   assert.equal(problem({ spawn: 42 }), 'inv.json: hosts[0].faults.spawn: must be string,object');
   assert.equal(problem({ spawn: { message: 'x', times: 0 } }), 'inv.json: hosts[0].faults.spawn.times: must be >= 1');

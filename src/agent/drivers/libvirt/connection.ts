@@ -100,6 +100,8 @@ export interface LibvirtConnection {
   destroy(name: string): Promise<void>;
   suspend(name: string): Promise<void>;
   resume(name: string): Promise<void>;
+  /** virDomainReboot (flags 0: the hypervisor picks ACPI or the guest agent). */
+  reboot(name: string): Promise<void>;
   managedSave(name: string): Promise<void>;
   hasManagedSave(name: string): Promise<boolean>;
   save(name: string, file: string): Promise<void>;

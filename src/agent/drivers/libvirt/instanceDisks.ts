@@ -13,8 +13,8 @@ import type { CachedImage } from '../../imageCache.js';
 const run = promisify(execFile);
 const QEMU_IMG_TIMEOUT_MS = 60_000;
 
-export function instanceDiskPath(instancesPath: string, uuid: string): string {
-  return join(instancesPath, uuid, 'disk');
+export function instanceDiskPath(instancesPath: string, uuid: string, name = 'disk'): string {
+  return join(instancesPath, uuid, name);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -27,8 +27,8 @@ async function virtualSize(image: CachedImage): Promise<number> {
 }
 
 /** Creates the instance's overlay unless it exists (a redefine keeps the guest's disk). */
-export async function ensureInstanceDisk(instancesPath: string, uuid: string, diskGb: number, base: CachedImage): Promise<string> {
-  const disk = instanceDiskPath(instancesPath, uuid);
+export async function ensureInstanceDisk(instancesPath: string, uuid: string, diskGb: number, base: CachedImage, name = 'disk'): Promise<string> {
+  const disk = instanceDiskPath(instancesPath, uuid, name);
   if (await exists(disk)) return disk;
   await mkdir(join(instancesPath, uuid), { recursive: true });
   await chmod(instancesPath, 0o755);
@@ -45,6 +45,11 @@ export async function ensureInstanceDisk(instancesPath: string, uuid: string, di
   // Renamed into place only when complete: a crash mid-create leaves no half disk to boot from.
   await rename(`${disk}.part`, disk);
   return disk;
+}
+
+/** One disk of the instance (a rebuild's old overlay, an unrescued disk.rescue). */
+export async function removeInstanceDisk(instancesPath: string, uuid: string, name = 'disk'): Promise<void> {
+  await rm(instanceDiskPath(instancesPath, uuid, name), { force: true });
 }
 
 export async function removeInstanceDir(instancesPath: string, uuid: string): Promise<void> {

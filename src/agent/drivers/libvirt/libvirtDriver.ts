@@ -8,7 +8,9 @@
  * "this function is not supported by the connection driver: ..." message.
  */
 import { existsSync } from 'node:fs';
-import { DEFAULT_INSTANCES_PATH, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { DEFAULT_INSTANCES_PATH, RESCUE_DISK, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../../domain/guest/spec.js';
 import { VirtDriverError, type GuestRunState, type GuestStatus, type MigrateOptions, type VirtDriver } from '../driver.js';
 import {
@@ -16,8 +18,9 @@ import {
   type LibvirtConnection, type MigrateParams, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
-import { ensureInstanceDisk, removeInstanceDir } from './instanceDisks.js';
+import { ensureInstanceDisk, removeInstanceDir, removeInstanceDisk } from './instanceDisks.js';
 import type { ImageCache } from '../../imageCache.js';
+import { readConsoleLog } from './consoleLogFile.js';
 
 export interface LibvirtDriverOptions {
   /** e.g. `qemu:///system`, or `test:///abs/path/host.xml` for libvirt's test driver. */
@@ -66,6 +69,7 @@ export class LibvirtDriver implements VirtDriver {
     }
     return this.conn;
   }
+
 
   spawn(spec: GuestSpec): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
@@ -131,6 +135,62 @@ export class LibvirtDriver implements VirtDriver {
     });
   }
 
+  /**
+   * SOFT: virDomainReboot of the running guest (same QEMU, same vDPA fds);
+   * when libvirt refuses it, or the guest is not running, the hard way, as
+   * Nova's libvirt driver falls back. HARD: destroy, undefine (dropping a
+   * managed save, which a start would otherwise restore), define from the
+   * spec (the same vDPA chardevs) and start.
+   */
+  reboot(spec: GuestSpec, type: 'SOFT' | 'HARD'): Promise<GuestStatus> {
+    return this.serial(spec.uuid, async (c) => {
+      const dom = await this.find(c, spec.uuid);
+      if (dom && type === 'SOFT') {
+        const { state } = await libvirt(() => c.getState(dom.name));
+        if (state === DomainState.RUNNING || state === DomainState.BLOCKED) {
+          const rebooted = await libvirt(() => c.reboot(dom.name)).then(() => true, () => false);
+          if (rebooted) return this.statusOf(c, dom.name, spec.uuid);
+        }
+      }
+      if (dom) {
+        await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
+          if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+        });
+        await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
+      }
+      await libvirt(() => c.defineXML(this.domainXml(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.create(spec.name));
+      return this.statusOf(c, spec.name, spec.uuid);
+    });
+  }
+
+  /** virDomainSuspend: the vCPUs stop; QEMU keeps the vDPA devices open. */
+  pause(uuid: string): Promise<GuestStatus> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const before = await this.statusOf(c, dom.name, uuid);
+      if (before.state === 'paused') return before;
+      if (before.state !== 'running') {
+        throw new VirtDriverError(`Cannot pause guest ${uuid}: it is ${before.state}`, ErrorCode.OPERATION_INVALID);
+      }
+      await libvirt(() => c.suspend(dom.name));
+      return this.statusOf(c, dom.name, uuid);
+    });
+  }
+
+  /** virDomainResume of a paused guest. */
+  unpause(uuid: string): Promise<GuestStatus> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const { state } = await libvirt(() => c.getState(dom.name));
+      if (state === DomainState.PAUSED) await libvirt(() => c.resume(dom.name));
+      else if (state !== DomainState.RUNNING && state !== DomainState.BLOCKED) {
+        throw new VirtDriverError(`Cannot unpause guest ${uuid}: it is not paused`, ErrorCode.OPERATION_INVALID);
+      }
+      return this.statusOf(c, dom.name, uuid);
+    });
+  }
+
   /** Unplugs the vDPA NICs from the running guest, then saves its memory (managed save). */
   suspend(uuid: string): Promise<GuestStatus> {
     return this.serial(uuid, async (c) => {
@@ -181,6 +241,69 @@ export class LibvirtDriver implements VirtDriver {
       const flags = (where.active && where.live ? Flags.AFFECT_LIVE : 0) | (where.config ? Flags.AFFECT_CONFIG : 0);
       if (flags) await libvirt(() => c.detachDevice(dom.name, xml, flags));
       return this.statusOf(c, dom.name, uuid);
+    });
+  }
+
+  /**
+   * Nova's libvirt rebuild: the guest is destroyed, defined again from the
+   * spec (the new image; the same vDPA chardevs and VFs) and started. The
+   * disk's contents are the image backend's business; the definition keeps
+   * the same disk path, so the domain XML is the one it had.
+   */
+  rebuild(spec: GuestSpec): Promise<GuestStatus> {
+    // With image-backed disks: the old overlay goes, a new one on the new image comes.
+    return this.redefineAndStart(spec, async () => {
+      if (!this.includesDisk) return;
+      await removeInstanceDisk(this.instancesPath, spec.uuid);
+      await this.ensureDisk(spec);
+    });
+  }
+
+  /** Rescue: stop the guest, define its rescue domain (disk.rescue boots, the disk second, same NICs), start it. */
+  rescue(spec: GuestSpec): Promise<GuestStatus> {
+    // With image-backed disks: disk.rescue is an overlay on the rescue image.
+    return this.redefineAndStart(spec, async () => {
+      if (!this.includesDisk || !spec.rescue || !this.opts.images) return;
+      const base = await this.opts.images.ensure(spec.rescue.imageRef);
+      await ensureInstanceDisk(this.instancesPath, spec.uuid, 0, base, RESCUE_DISK);
+    });
+  }
+
+  /** Unrescue: stop the rescue guest, define the original domain again from the spec, start it. */
+  unrescue(spec: GuestSpec): Promise<GuestStatus> {
+    return this.redefineAndStart(spec, async () => {
+      if (this.includesDisk) await removeInstanceDisk(this.instancesPath, spec.uuid, RESCUE_DISK);
+    });
+  }
+
+  /**
+   * A snapshot of the guest's disk as `<instancesPath>/snapshots/<imageId>`,
+   * the guest left running with its devices (as Nova's live snapshot). A
+   * guest without a disk file (libvirt's test driver) has nothing to copy.
+   */
+  snapshot(uuid: string, imageId: string): Promise<void> {
+    return this.serial(uuid, async (c) => {
+      const dom = await this.require(c, uuid);
+      const xml = await libvirt(() => c.getXMLDesc(dom.name, Flags.XML_INACTIVE));
+      const disk = /<disk[^>]*device=['"]disk['"][\s\S]*?<source file=['"]([^'"]+)['"]/.exec(xml)?.[1];
+      const target = join(this.opts.instancesPath ?? DEFAULT_INSTANCES_PATH, 'snapshots', imageId);
+      if (!disk || !existsSync(disk) || existsSync(target)) return;
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(disk, target);
+    });
+  }
+
+  /** Stops the guest, prepares its disks while it is off (`disks`), defines it from the spec and starts it. */
+  private redefineAndStart(spec: GuestSpec, disks: () => Promise<void> = async () => {}): Promise<GuestStatus> {
+    return this.serial(spec.uuid, async (c) => {
+      const dom = await this.require(c, spec.uuid);
+      await ignoring([ErrorCode.OPERATION_INVALID], async () => {
+        if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+      });
+      await disks();
+      await libvirt(() => c.defineXML(this.domainXml(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.create(spec.name));
+      return this.statusOf(c, spec.name, spec.uuid);
     });
   }
 
@@ -255,6 +378,12 @@ export class LibvirtDriver implements VirtDriver {
       if (e instanceof VirtDriverError && e.code === ErrorCode.NO_DOMAIN) return null;
       throw e;
     }
+  }
+
+  async consoleLog(uuid: string): Promise<string> {
+    const status = await this.status(uuid);
+    if (!status) throw new VirtDriverError(`Domain not found: no domain with matching uuid '${uuid}'`, ErrorCode.NO_DOMAIN);
+    return readConsoleLog(status.domainXml);
   }
 
   async list(): Promise<GuestStatus[]> {

@@ -9,19 +9,21 @@
  *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/report   reportGuest        204
  *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/power-state  reportPowerState  204
  *   GET  /agent/v1/hosts/{host}/work?timeout_ms=N      waitForWork (long poll, at most MAX_WAIT_MS)  204
+ *   GET  /agent/v1/hosts/{host}/console-requests       pendingConsoleRequests  200 {requests}
+ *   PUT  /agent/v1/hosts/{host}/console-requests/{id}  answerConsoleRequest    204
  *
  * Callers need a token whose roles include `service` (the agents' credential)
  * or `admin`. Every call is idempotent, so an agent may repeat any of them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden } from '../../../domain/errors.js';
-import type { GuestReport, HostRegistration, InventoryReport, PowerStateReport } from '../../../protocol/agentProtocol.js';
+import type { ConsoleAnswer, GuestReport, HostRegistration, InventoryReport, PowerStateReport } from '../../../protocol/agentProtocol.js';
 import type { ControllerContext } from '../../context.js';
 import { createAgentLink } from '../../services/agentLink.js';
 import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
-import { guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema } from './schemas.js';
+import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema } from './schemas.js';
 
 /** A long poll never holds a connection longer than this, whatever the agent asks. */
 export const MAX_WAIT_MS = 30_000;
@@ -108,6 +110,19 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
         throw new BadRequest(`The body names server ${req.body.instanceUuid} but the path names server ${req.params.uuid}.`);
       }
       await link.reportPowerState!(req.body);
+      return reply.code(204).send();
+    });
+
+  app.get<{ Params: HostParams }>('/v1/hosts/:host/console-requests', { schema: { params: hostParams } }, async (req) => {
+    return { requests: await link.pendingConsoleRequests!(req.params.host) };
+  });
+
+  app.put<{ Params: HostParams & { id: string }; Body: ConsoleAnswer }>('/v1/hosts/:host/console-requests/:id',
+    { schema: { body: consoleAnswerSchema } },
+    async (req, reply) => {
+      sameHost(req.params.host, req.body);
+      if (req.body.id !== req.params.id) throw new BadRequest(`The body names console request ${req.body.id} but the path names ${req.params.id}.`);
+      await link.answerConsoleRequest!(req.body);
       return reply.code(204).send();
     });
 

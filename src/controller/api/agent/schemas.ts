@@ -62,6 +62,7 @@ export const guestReportSchema = {
     observedState: { type: ['string', 'null'], enum: ['running', 'paused', 'suspended', 'shutoff', 'absent', null] },
     domainXml: nullableStr,
     error: nullableStr,
+    requestId: str,
   },
 } as const;
 
@@ -79,4 +80,10 @@ export const hostParams = {
   type: 'object',
   required: ['host'],
   properties: { host: HOST_NAME },
+} as const;
+
+export const consoleAnswerSchema = {
+  type: 'object',
+  required: ['host', 'id', 'output', 'error', 'notAvailable'],
+  properties: { host: HOST_NAME, id: str, output: nullableStr, error: nullableStr, notAvailable: { type: 'boolean' } },
 } as const;

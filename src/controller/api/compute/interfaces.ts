@@ -8,6 +8,7 @@ import {
 } from '../../lifecycle/interfaces.js';
 import { atLeast } from './microversion.js';
 import { visibleServer } from './lookup.js';
+import { refuseIfLocked } from './lockGuard.js';
 
 /** How long an attach request waits for the host's agent (Nova's attach is a synchronous RPC call too). */
 const ATTACH_WAIT_MS = 60_000;
@@ -44,6 +45,7 @@ export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerCon
 
   app.post<{ Params: { id: string }; Body: AttachBody }>('/v2.1/servers/:id/os-interface', async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
+    refuseIfLocked(req, instance);
     const body = req.body?.interfaceAttachment;
     if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
       throw new BadRequest("Invalid input for field/attribute interfaceAttachment: must be an object.");
@@ -70,6 +72,7 @@ export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerCon
 
   app.delete<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
+    refuseIfLocked(req, instance);
     await startInterfaceDetach(ctx, instance, req.params.portId, { auth: req.auth, requestId: req.id });
     return reply.code(202).send();
   });

@@ -14,6 +14,9 @@ import { registerComputeExtras } from './extras.js';
 import { registerMigrationRoutes } from './migrations.js';
 import { registerInterfaceRoutes } from './interfaces.js';
 import { registerDoctorRoutes } from './doctor.js';
+import { registerServerMetadataRoutes } from './serverMetadata.js';
+import { registerServerTagRoutes } from './serverTags.js';
+import { registerKeyPairRoutes } from './keypairs.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -39,4 +42,7 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerInterfaceRoutes(app, ctx);
   registerMigrationRoutes(app, ctx);
   registerDoctorRoutes(app, ctx);
+  registerServerMetadataRoutes(app, ctx);
+  registerServerTagRoutes(app, ctx);
+  registerKeyPairRoutes(app, ctx);
 }

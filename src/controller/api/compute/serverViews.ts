@@ -40,7 +40,9 @@ export function serverSummary(base: string, i: InstanceRecord) {
 }
 
 /** The full server body, with the admin-only host fields only for admins (Nova's policy). */
-export function serverDetail(req: FastifyRequest, base: string, i: InstanceRecord, ports: PortRecord[]) {
+export function serverDetail(
+  req: FastifyRequest, base: string, i: InstanceRecord, ports: PortRecord[], tags: string[] = [], securityGroups?: string[],
+) {
   const admin = req.auth.isAdmin;
   const body: Record<string, unknown> = {
     id: i.uuid,
@@ -64,7 +66,6 @@ export function serverDetail(req: FastifyRequest, base: string, i: InstanceRecor
     key_name: i.keyName,
     'OS-SRV-USG:launched_at': i.launchedAt ? i.launchedAt.replace('Z', '') : null,
     'OS-SRV-USG:terminated_at': null,
-    security_groups: [{ name: 'default' }],
     'os-extended-volumes:volumes_attached': [],
     'OS-EXT-STS:task_state': i.taskState,
     'OS-EXT-STS:vm_state': i.vmState,
@@ -78,6 +79,8 @@ export function serverDetail(req: FastifyRequest, base: string, i: InstanceRecor
   } else {
     body.flavor = { id: i.flavor.id, links: [{ rel: 'bookmark', href: `${base}/compute/flavors/${i.flavor.id}` }] };
   }
+  // Nova shows the groups of the server's ports (each name once), and no key when they carry none.
+  if (securityGroups?.length) body.security_groups = securityGroups.map((name) => ({ name }));
   if (admin) {
     body['OS-EXT-SRV-ATTR:host'] = i.host;
     body['OS-EXT-SRV-ATTR:hypervisor_hostname'] = i.node;
@@ -92,11 +95,11 @@ export function serverDetail(req: FastifyRequest, base: string, i: InstanceRecor
       body['OS-EXT-SRV-ATTR:user_data'] = null;
     }
   }
-  if (atLeast(req, '2.9')) body.locked = false;
+  if (atLeast(req, '2.9')) body.locked = i.locked;
   if (atLeast(req, '2.19')) body.description = i.description;
-  if (atLeast(req, '2.26')) body.tags = [];
+  if (atLeast(req, '2.26')) body.tags = tags;
   if (atLeast(req, '2.63')) body.trusted_image_certificates = null;
-  if (atLeast(req, '2.73')) body.locked_reason = null;
+  if (atLeast(req, '2.73')) body.locked_reason = i.lockedReason;
   if (i.fault && (i.vmState === VmState.ERROR || i.vmState === VmState.DELETED)) {
     body.fault = {
       code: i.fault.code,

@@ -15,7 +15,12 @@ import { requireAdmin } from '../auth.js';
 import { serverAction } from './actions/registry.js';
 import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
+import { guardServerAction, refuseIfLocked } from './lockGuard.js';
+import { serverUpdateOf } from './serverUpdateInput.js';
+import { tagAndLockFilters } from './serverListFilters.js';
+import { tagsOf, tagsOfMany } from '../../../storage/repositories/instanceTags.js';
 import { hostId, serverDetail, serverSummary } from './serverViews.js';
+import { groupNamesOfServers } from '../../services/securityGroups.js';
 
 const createSchema = {
   type: 'object',
@@ -33,6 +38,10 @@ const createSchema = {
         description: { type: ['string', 'null'], maxLength: 255 },
         key_name: { type: ['string', 'null'] },
         availability_zone: { type: ['string', 'null'] },
+        security_groups: {
+          type: 'array', minItems: 1,
+          items: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 255 } } },
+        },
         min_count: { type: ['integer', 'string'] },
         max_count: { type: ['integer', 'string'] },
       },
@@ -46,13 +55,16 @@ interface CreateBody {
     networks?: 'none' | 'auto' | Array<{ port?: string; uuid?: string }>;
     metadata?: Record<string, string>; description?: string | null; key_name?: string | null;
     availability_zone?: string | null; min_count?: number | string; max_count?: number | string;
+    security_groups?: Array<{ name: string }>;
   };
 }
 
-async function portsByServer(ctx: ControllerContext, instances: InstanceRecord[]): Promise<Map<string, PortRecord[]>> {
-  const out = new Map<string, PortRecord[]>();
+/** Each server's ports, in its NIC order, and the names of the security groups they carry. */
+async function portsByServer(ctx: ControllerContext, instances: InstanceRecord[]): Promise<Map<string, PortRecord[]> & { groups?: Map<string, string[]> }> {
+  const out: Map<string, PortRecord[]> & { groups?: Map<string, string[]> } = new Map<string, PortRecord[]>();
   if (instances.length === 0) return out;
   const ports = await listPorts(ctx.store.reader, { deviceIds: instances.map((i) => i.uuid) });
+  out.groups = await groupNamesOfServers(ctx.store.reader, ports);
   for (const p of ports) {
     const list = out.get(p.deviceId) ?? [];
     list.push(p);
@@ -75,7 +87,7 @@ function listFilter(req: FastifyRequest) {
   const limit = q.limit !== undefined ? Number.parseInt(q.limit, 10) : undefined;
   if (limit !== undefined && (!Number.isFinite(limit) || limit < 0)) throw new BadRequest('limit must be a non-negative integer');
   if (q.host && !req.auth.isAdmin) throw new Forbidden("Policy doesn't allow filtering servers by host.");
-  return { projectId, name: q.name, host: q.host, limit };
+  return { projectId, name: q.name, host: q.host, limit, ...tagAndLockFilters(req) };
 }
 
 export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContext): void {
@@ -88,14 +100,17 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     if (min !== 1 || max !== 1) throw new BadRequest('Only one server per request is supported (min_count = max_count = 1).');
     if (!s.imageRef) throw new BadRequest('Missing imageRef attribute: booting from volume is not supported.');
     const portIds: string[] = [];
+    const networkIds: Array<{ index: number; networkId: string }> = [];
     if (Array.isArray(s.networks)) {
-      for (const n of s.networks) {
-        if (!n || typeof n !== 'object' || (n.port !== undefined && typeof n.port !== 'string')) {
+      s.networks.forEach((n, index) => {
+        if (!n || typeof n !== 'object' || (n.port !== undefined && typeof n.port !== 'string') || (n.uuid !== undefined && typeof n.uuid !== 'string')) {
           throw new BadRequest('Invalid input for field/attribute networks: each entry must be an object.');
         }
-        if (!n.port) throw new BadRequest('Each network entry must name a port; create the port first (networks: [{"port": "<uuid>"}]).');
-        portIds.push(n.port);
-      }
+        // A network without a port: the compute API makes a port on it (a normal one: vDPA ports are made first, in networking).
+        if (n.port) portIds.push(n.port);
+        else if (n.uuid) networkIds.push({ index, networkId: n.uuid });
+        else throw new BadRequest('Bad networks format: network uuid is not in proper format or is not a network id.');
+      });
     } else if (s.networks === 'auto') {
       throw new BadRequest('networks "auto" is not supported; create a port and pass networks: [{"port": "<uuid>"}].');
     } else if (s.networks !== undefined && s.networks !== 'none') {
@@ -104,10 +119,13 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     const instance = await createServer(ctx, req.auth, req.id, {
       name: s.name, imageRef: s.imageRef, flavorRef: String(s.flavorRef), portIds, metadata: s.metadata ?? {},
       description: s.description ?? null, keyName: s.key_name ?? null, availabilityZone: s.availability_zone ?? null,
+      networkIds, securityGroups: s.security_groups ? s.security_groups.map((g) => g.name) : null,
     });
     serverQueueOf(ctx).enqueue(instance.uuid, { created: instance });
+    // Nova answers a create with the groups asked for, `default` when none.
+    const groups = (s.security_groups ?? [{ name: 'default' }]).map((g) => ({ name: g.name }));
     return reply.code(202).send({
-      server: { id: instance.uuid, links: serverSummary(base(), instance).links, 'OS-DCF:diskConfig': 'MANUAL', security_groups: [{ name: 'default' }] },
+      server: { id: instance.uuid, links: serverSummary(base(), instance).links, 'OS-DCF:diskConfig': 'MANUAL', security_groups: groups },
     });
   });
 
@@ -119,33 +137,31 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   app.get('/v2.1/servers/detail', async (req) => {
     const list = await listInstances(ctx.store.reader, listFilter(req));
     const ports = await portsByServer(ctx, list);
-    return { servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [])) };
+    const tags = atLeast(req, '2.26') ? await tagsOfMany(ctx.store.reader, list.map((i) => i.uuid)) : new Map<string, string[]>();
+    return { servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [], tags.get(i.uuid) ?? [], ports.groups?.get(i.uuid))) };
   });
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const ports = await portsByServer(ctx, [instance]);
-    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? []) };
+    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? [], await tagsOf(ctx.store.reader, instance.uuid), ports.groups?.get(instance.uuid)) };
   });
 
-  app.put<{ Params: { id: string }; Body: { server?: { name?: string; description?: string | null } } }>('/v2.1/servers/:id', async (req) => {
+  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
-    const s = req.body?.server;
-    if (!s || typeof s !== 'object') throw new BadRequest("Invalid input: 'server' is a required property");
-    if (s.name !== undefined && (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 255)) {
-      throw new BadRequest('Invalid input for field/attribute name.');
-    }
+    const s = serverUpdateOf(req, req.body);
     await ctx.store.transact((u) => updateInstance(u, instance.uuid, {
       ...(s.name !== undefined ? { name: s.name } : {}),
       ...(s.description !== undefined ? { description: s.description } : {}),
     }));
     const updated = (await getInstance(ctx.store.reader, instance.uuid))!;
     const ports = await portsByServer(ctx, [updated]);
-    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? []) };
+    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? [], await tagsOf(ctx.store.reader, updated.uuid), ports.groups?.get(updated.uuid)) };
   });
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
+    refuseIfLocked(req, instance);
     if (instance.taskState !== TaskState.DELETING) await startDelete(ctx, instance);
     return reply.code(204).send();
   });
@@ -159,7 +175,9 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     const [name] = Object.keys(body) as [string];
     const handler = serverAction(name);
     if (!handler) throw new BadRequest(`There is no such action: ${name}`);
+    guardServerAction(req, name, instance);
     const result = await handler(ctx, req, instance, body[name]);
+    if (result.headers) reply.headers(result.headers);
     return reply.code(result.status).send(result.body ?? (result.status === 204 ? undefined : ''));
   });
 

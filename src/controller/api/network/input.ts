@@ -86,6 +86,17 @@ export function optFixedIps(attrs: Attrs): { subnetId?: string; ipAddress?: stri
   });
 }
 
+/** A list of strings (ids or names); null is the empty list. */
+export function optStringList(attrs: Attrs, key: string): string[] | undefined {
+  const v = attrs[key];
+  if (v === undefined) return undefined;
+  if (v === null) return [];
+  if (!Array.isArray(v)) throw invalid(key, v, 'is not a list');
+  for (const item of v) if (typeof item !== 'string') throw invalid(key, item, 'is not a valid string');
+  if (new Set(v).size !== v.length) throw invalid(key, v, 'has duplicate entries');
+  return v as string[];
+}
+
 /** A list value is an empty list; anything else is a 400 (the API keeps no security groups, pairs or tags). */
 export function emptyListOnly(attrs: Attrs, key: string): void {
   const v = attrs[key];

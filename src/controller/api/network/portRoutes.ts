@@ -2,19 +2,20 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { listPorts } from '../../../storage/repositories/ports.js';
 import type { ControllerContext } from '../../context.js';
 import { invalidInput } from '../../services/networking.js';
-import { createPort, deletePort, updatePort, visiblePort } from '../../services/ports.js';
+import { createPort, deletePort, updatePort, visiblePort, type PortRecord } from '../../services/ports.js';
+import { portSecurityViews } from '../../services/securityGroups.js';
 import {
-  emptyListOnly, filterValues, onlyKnown, optBoolean, optDict, optFixedIps, optProject, optString, resourceBody,
+  emptyListOnly, filterValues, onlyKnown, optBoolean, optDict, optFixedIps, optProject, optString, optStringList, resourceBody,
   selectFields, type Attrs, type Query,
 } from './input.js';
 import { portView } from './views.js';
 
 /** Accepted so that stock clients can send them; this deployment keeps nothing behind them. */
-const ACCEPTED_EMPTY = ['security_groups', 'allowed_address_pairs', 'extra_dhcp_opts', 'tags'];
-const ACCEPTED_IGNORED = ['port_security_enabled', 'dns_name', 'propagate_uplink_status', 'qos_policy_id'];
+const ACCEPTED_EMPTY = ['allowed_address_pairs', 'extra_dhcp_opts', 'tags'];
+const ACCEPTED_IGNORED = ['dns_name', 'propagate_uplink_status', 'qos_policy_id'];
 const UPDATE_KEYS = [
   'name', 'admin_state_up', 'description', 'device_id', 'device_owner', 'binding:vnic_type', 'binding:host_id',
-  'binding:profile', ...ACCEPTED_EMPTY, ...ACCEPTED_IGNORED,
+  'binding:profile', 'security_groups', 'port_security_enabled', ...ACCEPTED_EMPTY, ...ACCEPTED_IGNORED,
 ];
 const CREATE_KEYS = [...UPDATE_KEYS, 'network_id', 'mac_address', 'fixed_ips', 'project_id', 'tenant_id'];
 
@@ -27,12 +28,18 @@ function commonAttrs(a: Attrs) {
     deviceId: optString(a, 'device_id'), deviceOwner: optString(a, 'device_owner'),
     vnicType: optString(a, 'binding:vnic_type'), hostId: optString(a, 'binding:host_id'),
     profile: optDict(a, 'binding:profile'),
+    securityGroups: optStringList(a, 'security_groups'), portSecurityEnabled: optBoolean(a, 'port_security_enabled'),
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<typeof fields>;
 }
 
 export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   const db = () => ctx.store.reader;
+  const views = async (ports: PortRecord[], auth: FastifyRequest['auth']) => {
+    const sec = await portSecurityViews(db(), ports.map((p) => p.id));
+    return ports.map((p) => portView(p, auth, sec.get(p.id)));
+  };
+  const view = async (port: PortRecord, auth: FastifyRequest['auth']) => (await views([port], auth))[0]!;
 
   app.get('/v2.0/ports', async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
@@ -45,11 +52,11 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
       hostIds: req.auth.isAdmin ? filterValues(q, 'binding:host_id') : undefined,
       projectIds: req.auth.isAdmin ? (filterValues(q, 'project_id') ?? filterValues(q, 'tenant_id')) : [req.auth.projectId],
     });
-    return { ports: ports.map((p) => selectFields(portView(p, req.auth), q)) };
+    return { ports: (await views(ports, req.auth)).map((p) => selectFields(p, q)) };
   });
 
   app.get('/v2.0/ports/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
-    return { port: selectFields(portView(await visiblePort(db(), req.params.id, req.auth), req.auth), req.query) };
+    return { port: selectFields(await view(await visiblePort(db(), req.params.id, req.auth), req.auth), req.query) };
   });
 
   app.post('/v2.0/ports', async (req, reply) => {
@@ -64,14 +71,14 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
       networkId, ...commonAttrs(a), ...(macAddress !== undefined ? { macAddress } : {}),
       ...(fixedIps !== undefined ? { fixedIps } : {}), ...(projectId !== undefined ? { projectId } : {}),
     }, req.auth);
-    return reply.code(201).send({ port: portView(port, req.auth) });
+    return reply.code(201).send({ port: await view(port, req.auth) });
   });
 
   app.put('/v2.0/ports/:id', async (req: FastifyRequest<IdParams>) => {
     const a = resourceBody(req.body, 'port');
     onlyKnown(a, UPDATE_KEYS);
     const port = await updatePort(ctx.store, req.params.id, commonAttrs(a), req.auth);
-    return { port: portView(port, req.auth) };
+    return { port: await view(port, req.auth) };
   });
 
   app.delete('/v2.0/ports/:id', async (req: FastifyRequest<IdParams>, reply) => {

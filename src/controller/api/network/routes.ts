@@ -7,9 +7,13 @@ import { networkErrorFormat } from './errorFormat.js';
 import { EXTENSIONS, extensionView } from './extensions.js';
 import { networkRoutes } from './networkRoutes.js';
 import { portRoutes } from './portRoutes.js';
+import { securityGroupRoutes } from './securityGroupRoutes.js';
 import { subnetRoutes } from './subnetRoutes.js';
 
-const RESOURCES = [['network', 'networks'], ['subnet', 'subnets'], ['port', 'ports']] as const;
+const RESOURCES = [
+  ['network', 'networks'], ['subnet', 'subnets'], ['port', 'ports'], ['security_group', 'security-groups'],
+  ['security_group_rule', 'security-group-rules'],
+] as const;
 
 /** Networking v2.0 under /network; the client appends /v2.0 itself, so only the root is discovery. */
 export async function networkApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
@@ -43,4 +47,5 @@ export async function networkApi(app: FastifyInstance, ctx: ControllerContext): 
   networkRoutes(app, ctx);
   subnetRoutes(app, ctx);
   portRoutes(app, ctx);
+  securityGroupRoutes(app, ctx);
 }

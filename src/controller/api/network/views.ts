@@ -1,6 +1,7 @@
 import type { AuthContext } from '../../context.js';
 import type { NetworkRecord, SubnetRecord } from '../../services/networking.js';
 import type { PortRecord } from '../../services/ports.js';
+import type { SecurityGroupRow, SecurityGroupRuleRow } from '../../services/securityGroups.js';
 
 /** Response bodies in networking's shape. Admin-only attributes are left out for everyone else, as networking's default policy reads them. */
 
@@ -30,7 +31,10 @@ export function subnetView(s: SubnetRecord): Record<string, unknown> {
   };
 }
 
-export function portView(p: PortRecord, auth: AuthContext): Record<string, unknown> {
+/** A port's security groups and port security flag (services/securityGroups.ts portSecurityViews). */
+export interface PortSecurityView { securityGroups: string[]; portSecurityEnabled: boolean }
+
+export function portView(p: PortRecord, auth: AuthContext, sec?: PortSecurityView): Record<string, unknown> {
   return {
     id: p.id, name: p.name, network_id: p.networkId, project_id: p.projectId, tenant_id: p.projectId,
     mac_address: p.macAddress, admin_state_up: p.adminStateUp, status: p.status, device_id: p.deviceId,
@@ -41,8 +45,27 @@ export function portView(p: PortRecord, auth: AuthContext): Record<string, unkno
       'binding:host_id': p.hostId, 'binding:profile': p.profile, 'binding:vif_type': p.vifType,
       'binding:vif_details': p.vifDetails,
     } : {}),
-    security_groups: [], allowed_address_pairs: [], extra_dhcp_opts: [], port_security_enabled: true,
+    security_groups: sec?.securityGroups ?? [], allowed_address_pairs: [], extra_dhcp_opts: [],
+    port_security_enabled: sec?.portSecurityEnabled ?? true,
     dns_name: '', dns_assignment: [], propagate_uplink_status: false, description: p.description, tags: [],
     created_at: p.createdAt, updated_at: p.updatedAt, revision_number: p.revisionNumber,
+  };
+}
+
+export function securityGroupRuleView(r: SecurityGroupRuleRow): Record<string, unknown> {
+  return {
+    id: r.id, security_group_id: r.security_group_id, project_id: r.project_id, tenant_id: r.project_id,
+    direction: r.direction, ethertype: r.ethertype, protocol: r.protocol, port_range_min: r.port_range_min,
+    port_range_max: r.port_range_max, remote_ip_prefix: r.remote_ip_prefix, remote_group_id: r.remote_group_id,
+    remote_address_group_id: null, normalized_cidr: r.remote_ip_prefix, description: r.description, tags: [],
+    created_at: r.created_at, updated_at: r.updated_at, revision_number: r.revision_number,
+  };
+}
+
+export function securityGroupView(g: SecurityGroupRow, rules: SecurityGroupRuleRow[]): Record<string, unknown> {
+  return {
+    id: g.id, name: g.name, description: g.description, project_id: g.project_id, tenant_id: g.project_id,
+    stateful: g.stateful === 1, shared: false, tags: [], created_at: g.created_at, updated_at: g.updated_at,
+    revision_number: g.revision_number, security_group_rules: rules.map(securityGroupRuleView),
   };
 }

@@ -6,6 +6,9 @@ import { startAction } from '../../../storage/repositories/actions.js';
 import { insertInstance, type InstanceRecord } from '../../../storage/repositories/instances.js';
 import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups.js';
 import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
+import { getKeyPair } from '../../../storage/repositories/keyPairs.js';
+import { createPort } from '../ports.js';
+import { groupsForServer } from '../securityGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
 
@@ -18,6 +21,10 @@ export interface CreateServerInput {
   description: string | null;
   keyName: string | null;
   availabilityZone: string | null;
+  /** Networks to give a port of their own (`networks: [{uuid}]`), by their place in the order of all NICs. */
+  networkIds?: Array<{ index: number; networkId: string }>;
+  /** `security_groups` names (or ids); null: the project's default. Applied to the ports created here only, as Nova does. */
+  securityGroups?: string[] | null;
 }
 
 const DEFAULT_ZONE = 'nova';
@@ -39,6 +46,8 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
     throw new BadRequest(`The requested availability zone is not available`);
   }
   if (new Set(input.portIds).size !== input.portIds.length) throw new BadRequest('Duplicate port in the networks list.');
+  // Key pairs are the user's own (Nova looks the name up for the caller).
+  if (input.keyName !== null && !(await getKeyPair(db, auth.userId, input.keyName))) throw new BadRequest('Invalid key_name provided.');
 
   const pciRequests: PciRequest[] = [];
   const portsById = await portsForServer(db, input.portIds);
@@ -59,15 +68,26 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   }
 
   const uuid = randomUUID();
+  const networks = input.networkIds ?? [];
   return ctx.store.transact(async (trx) => {
+    const groups = input.securityGroups ? await groupsForServer(trx, auth.projectId, input.securityGroups) : undefined;
+    // Ports for `networks: [{uuid}]`, made in the server's own transaction so a refused create leaves none behind.
+    const createdPortIds: string[] = [];
+    const portIds = [...input.portIds];
+    for (const n of networks) {
+      const port = await createPort(trx, { networkId: n.networkId, ...(groups ? { securityGroups: groups } : {}) }, auth)
+        .catch((e: unknown) => { throw e instanceof BadRequest ? new BadRequest(`Network ${n.networkId} could not be found.`) : e; });
+      createdPortIds.push(port.id);
+      portIds.splice(n.index, 0, port.id);
+    }
     const created = await insertInstance(trx, {
       uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
       metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,
-      portIds: input.portIds, availabilityZone: DEFAULT_ZONE,
+      portIds, availabilityZone: DEFAULT_ZONE, securityGroups: input.securityGroups ?? null, createdPortIds,
     }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING },
     // The process that accepted the server places it: it holds the lease from the first write.
     { owner: serverQueueOf(ctx).owner, seconds: ctx.config.lease_seconds });
-    for (const portId of input.portIds) {
+    for (const portId of portIds) {
       await reservePort(trx, portId, uuid, `compute:${DEFAULT_ZONE}`, () => new Conflict(`Port ${portId} is still in use.`));
     }
     await startAction(trx, { instanceUuid: uuid, action: 'create', requestId, projectId: auth.projectId, userId: auth.userId });

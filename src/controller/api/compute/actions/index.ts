@@ -5,3 +5,7 @@ import './powerActions.js';
 import './interfaceActions.js';
 import './liveMigration.js';
 import './evacuate.js';
+import './rebootActions.js';
+import './lockActions.js';
+import './rebuildActions.js';
+import './consoleOutput.js';

@@ -5,6 +5,8 @@ import type { ControllerContext } from '../../../context.js';
 export interface ActionResult {
   status: number;
   body?: unknown;
+  /** Response headers (e.g. rebuild's and createImage's Location). */
+  headers?: Record<string, string>;
 }
 
 /** One server action (`POST /servers/{id}/action {"<name>": …}`); each lives in its own module. */
