@@ -28,15 +28,18 @@ const domainOf = (id: string) => `instance-${id.slice(0, 8)}`;
 
 /**
  * A server action (the body the client sends), and what the API and libvirt
- * must say after it. Reboot (soft, hard) and pause/unpause join this table
- * when those actions exist. (The client takes ~2-5 s a call on this machine
- * kind, so actions go to the API directly; creation and deletion use it.)
+ * must say after it. (The client takes ~2-5 s a call on this machine kind, so
+ * actions go to the API directly; creation and deletion use it.)
  */
 const TRANSITIONS: Array<{ action: Record<string, unknown>; status: string; domstate: RegExp }> = [
   { action: { 'os-stop': null }, status: 'SHUTOFF', domstate: /^shut off/ },
   { action: { 'os-start': null }, status: 'ACTIVE', domstate: /^running/ },
   { action: { suspend: null }, status: 'SUSPENDED', domstate: /^shut off \(saved\)/ },
   { action: { resume: null }, status: 'ACTIVE', domstate: /^running \(restored\)/ },
+  { action: { pause: null }, status: 'PAUSED', domstate: /^paused \(user\)/ },
+  { action: { unpause: null }, status: 'ACTIVE', domstate: /^running \(unpaused\)/ },
+  { action: { reboot: { type: 'SOFT' } }, status: 'ACTIVE', domstate: /^running/ },
+  { action: { reboot: { type: 'HARD' } }, status: 'ACTIVE', domstate: /^running \(booted\)/ },
 ];
 
 describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { timeout: 240_000 }, () => {
@@ -99,7 +102,7 @@ describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { t
     assert.deepEqual(await readFile(saved), bytes);
   });
 
-  test('a server with --nic none boots to ACTIVE in a running TCG QEMU on an overlay of the cached image, and goes through stop/start and suspend/resume', { timeout: 90_000 }, async () => {
+  test('a server with --nic none boots to ACTIVE in a running TCG QEMU on an overlay of the cached image, and goes through stop/start, suspend/resume, pause/unpause and soft and hard reboot', { timeout: 90_000 }, async () => {
     const created = await aio.openstackJson(['--os-compute-api-version', '2.37', 'server', 'create', '--flavor', 'lv.tiny', '--image', imageId, '--nic', 'none', 'lv-nonic']);
     servers.nonic = created.id;
     const s = await aio.waitForServer(created.id, ['ACTIVE', 'ERROR'], 60_000);
