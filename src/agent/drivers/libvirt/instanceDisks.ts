@@ -26,13 +26,18 @@ async function virtualSize(image: CachedImage): Promise<number> {
   return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size'];
 }
 
+/** The instance's directory, reachable by QEMU's user (libvirt-qemu). */
+export async function ensureInstanceDir(instancesPath: string, uuid: string): Promise<void> {
+  await mkdir(join(instancesPath, uuid), { recursive: true });
+  await chmod(instancesPath, 0o755);
+  await chmod(join(instancesPath, uuid), 0o755);
+}
+
 /** Creates the instance's overlay unless it exists (a redefine keeps the guest's disk). */
 export async function ensureInstanceDisk(instancesPath: string, uuid: string, diskGb: number, base: CachedImage, name = 'disk'): Promise<string> {
   const disk = instanceDiskPath(instancesPath, uuid, name);
   if (await exists(disk)) return disk;
-  await mkdir(join(instancesPath, uuid), { recursive: true });
-  await chmod(instancesPath, 0o755);
-  await chmod(join(instancesPath, uuid), 0o755);
+  await ensureInstanceDir(instancesPath, uuid);
   const args = ['create', '-q', '-f', 'qcow2', '-F', base.format, '-b', base.path, `${disk}.part`];
   const wanted = diskGb * 1024 ** 3;
   if (wanted > (await virtualSize(base))) args.push(String(wanted));

@@ -18,7 +18,7 @@ import {
   type LibvirtConnection, type MigrateParams, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
-import { ensureInstanceDisk, removeInstanceDir, removeInstanceDisk } from './instanceDisks.js';
+import { ensureInstanceDir, ensureInstanceDisk, removeInstanceDir, removeInstanceDisk } from './instanceDisks.js';
 import type { ImageCache } from '../../imageCache.js';
 import { readConsoleLog } from './consoleLogFile.js';
 
@@ -106,13 +106,13 @@ export class LibvirtDriver implements VirtDriver {
         await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
       }
       // The disk goes with the instance (also when an earlier delete removed only the domain).
-      if (this.includesDisk) await removeInstanceDir(this.instancesPath, uuid);
+      if (this.usesInstanceDir) await removeInstanceDir(this.instancesPath, uuid);
     });
   }
 
   cleanUp(uuid: string): Promise<void> {
     return this.serial(uuid, async (c) => {
-      if (this.includesDisk && !(await this.find(c, uuid))) await removeInstanceDir(this.instancesPath, uuid);
+      if (this.usesInstanceDir && !(await this.find(c, uuid))) await removeInstanceDir(this.instancesPath, uuid);
     });
   }
 
@@ -402,6 +402,11 @@ export class LibvirtDriver implements VirtDriver {
     if (conn) await (await conn.catch(() => undefined))?.close();
   }
 
+  /** QEMU guests have an instance directory (console log, disks); the test driver's have none. */
+  private get usesInstanceDir(): boolean {
+    return this.virtType !== 'test';
+  }
+
   private get includesDisk(): boolean {
     return this.opts.includeDisk ?? this.virtType !== 'test';
   }
@@ -418,6 +423,8 @@ export class LibvirtDriver implements VirtDriver {
 
   /** The guest's disk: an overlay on its image, made before the first define (kept by a redefine). */
   private async ensureDisk(spec: GuestSpec): Promise<void> {
+    // QEMU guests log their console into the instance directory (guestDomainXml), disk or not.
+    if (this.usesInstanceDir) await ensureInstanceDir(this.instancesPath, spec.uuid);
     if (!this.includesDisk) return;
     if (!this.opts.images) {
       throw new VirtDriverError(`Cannot create the disk of ${spec.uuid}: this host has no image cache configured`);
