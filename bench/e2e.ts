@@ -104,6 +104,11 @@ async function measure(o: Options, api: JsonClient, controller: ControllerProces
     if (errors <= 10) log(`error: ${what}`);
   };
 
+  // Nova's and Neutron's default quotas (10 servers, 500 ports) would stop the run: the admin project is unlimited.
+  const project = (await expectStatus(api, 'GET', '/identity/v3/projects?name=admin', undefined, 200)).projects[0].id;
+  await expectStatus(api, 'PUT', `/compute/v2.1/os-quota-sets/${project}`, { quota_set: { instances: -1, cores: -1, ram: -1 } }, 200);
+  await expectStatus(api, 'PUT', `/network/v2.0/quotas/${project}`, { quota: { port: -1, network: -1, subnet: -1 } }, 200);
+
   // vdpa-net's /24 holds 253 ports: the servers get a provider network of their own.
   const net = (await expectStatus(api, 'POST', '/network/v2.0/networks', { network: {
     name: 'bench-net', shared: true, 'provider:physical_network': 'physnet0', 'provider:network_type': 'vlan',

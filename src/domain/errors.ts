@@ -4,7 +4,9 @@
  * (src/controller/api/<api>/errorFormat.ts, through api/errors.ts), so the
  * domain knows nothing of HTTP. Handlers never build error bodies by hand.
  */
-export type ErrorKind = 'bad-request' | 'unauthorized' | 'forbidden' | 'not-found' | 'not-acceptable' | 'conflict' | 'internal';
+export type ErrorKind = 'bad-request' | 'unauthorized' | 'forbidden' | 'not-found' | 'not-acceptable' | 'conflict' | 'internal'
+  /** The call exists but this deployment cannot answer it (a host uptime the agents do not report). */
+  | 'not-implemented';
 
 export class DomainError extends Error {
   constructor(

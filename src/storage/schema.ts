@@ -42,6 +42,8 @@ export interface PortTable {
   admin_state_up: number; status: string; device_id: string; device_owner: string;
   vnic_type: string; host_id: string; profile: string; vif_type: string; vif_details: string;
   description: string; created_at: string; updated_at: string; revision_number: number;
+  /** Neutron's numa_affinity_policy of the port: required, preferred, legacy, socket, or null. */
+  numa_affinity_policy: string | null;
   /** 0: the port carries no security groups (networking's port-security extension). */
   port_security_enabled: number;
 }
@@ -58,6 +60,10 @@ export interface ComputeNodeTable {
   local_gb_used: number; running_vms: number; host_ip: string; versions: string;
   vdpa_unsupported_reason: string | null; cpu_allocation_ratio: number; ram_allocation_ratio: number;
   disk_allocation_ratio: number; created_at: string; updated_at: string;
+  /** The host's NUMA cells and CPU sets (JSON HostNumaTopology); null: one cell of everything. */
+  numa_topology: string | null;
+  /** What claims hold of each cell (JSON HostNumaUsage). */
+  numa_usage: string | null;
 }
 export interface PciDeviceTable {
   id: Generated<number>; host: string; address: string; vendor_id: string; product_id: string;
@@ -89,18 +95,28 @@ export interface InstanceTable {
   lease_owner: string | null; lease_expires_at: string | null;
   /** Hosts a build failed on (JSON list), skipped by its reschedule. */
   failed_hosts: string | null;
+  /** The image's hw_* properties at boot (JSON), read with the flavor for the guest's NUMA topology. */
+  image_properties: string | null;
   /** `server lock`: 0/1, who locked it (`owner` or `admin`) and why (2.73). */
   locked: number; locked_by: string | null; locked_reason: string | null;
   /** Security group names the create asked for (JSON list); null: the project's default. */
   security_groups: string | null;
   /** Ports the compute API created for `networks: [{uuid}]` (JSON list), deleted with the server. */
   created_port_ids: string | null;
+  /** The zone the server was created in; null when none was asked for (availability_zone is its host's). */
+  requested_availability_zone: string | null;
 }
 /** Server tags (2.26+). */
 export interface InstanceTagTable { instance_uuid: string; tag: string }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
+  /** The consumer's NUMA claim on the host (JSON NumaPlacement); null for a guest without a NUMA topology. */
+  numa: string | null;
 }
+export interface ServerGroupTable {
+  id: string; name: string; project_id: string; user_id: string; policy: string; rules: string; created_at: string;
+}
+export interface ServerGroupMemberTable { group_id: string; instance_uuid: string }
 /** What a compute agent must make true for one guest on its host; the work queue is this table. */
 export interface GuestTable {
   instance_uuid: string; host: string; desired_state: string; spec: string; generation: number;
@@ -150,6 +166,20 @@ export interface ConsoleRequestTable {
   id: string; host: string; instance_uuid: string; lines: number | null; created_at: string;
   answered_at: string | null; output: string | null; error: string | null;
 }
+/** Nova's host aggregates; the availability zone is the `availability_zone` metadata key. */
+export interface AggregateTable {
+  id: Generated<number>; uuid: string; name: string; created_at: string; updated_at: string | null;
+}
+export interface AggregateHostTable { aggregate_id: number; host: string }
+export interface AggregateMetadataTable { aggregate_id: number; key: string; value: string }
+/** A project's limit of one resource where it differs from the default (-1: unlimited). */
+export interface QuotaLimitTable { project_id: string; resource: string; hard_limit: number }
+/** What a project's servers hold, changed by the same conditional write that checks the limits. */
+export interface QuotaUsageTable { project_id: string; instances: number; cores: number; ram: number }
+/** A deleted server, as os-simple-tenant-usage needs it. */
+export interface TerminatedInstanceTable {
+  uuid: string; name: string; project_id: string; flavor: string; launched_at: string | null; terminated_at: string;
+}
 
 export interface Database {
   projects: ProjectTable;
@@ -176,10 +206,18 @@ export interface Database {
   instance_actions: InstanceActionTable;
   instance_action_events: InstanceActionEventTable;
   cluster_leases: ClusterLeaseTable;
+  server_groups: ServerGroupTable;
+  server_group_members: ServerGroupMemberTable;
   key_pairs: KeyPairTable;
   security_groups: SecurityGroupTable;
   default_security_groups: DefaultSecurityGroupTable;
   security_group_rules: SecurityGroupRuleTable;
   port_security_groups: PortSecurityGroupTable;
   console_requests: ConsoleRequestTable;
+  aggregates: AggregateTable;
+  aggregate_hosts: AggregateHostTable;
+  aggregate_metadata: AggregateMetadataTable;
+  quota_limits: QuotaLimitTable;
+  quota_usages: QuotaUsageTable;
+  terminated_instances: TerminatedInstanceTable;
 }

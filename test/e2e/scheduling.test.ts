@@ -120,6 +120,10 @@ describe('policy: projects are isolated', () => {
 
 /** 50 concurrent creates against 8 free vDPA devices: exactly 8 boot, no device goes to two servers. */
 async function raceForDevices(aio: AllInOneProcess, controllers: AllInOneProcess[] = [aio]) {
+  // 50 servers: more than Nova's default quota of 10 instances and 20 cores; the race is for devices, not quota.
+  const project = (await aio.api('GET', '/identity/v3/projects?name=admin')).body.projects[0].id;
+  const quota = await aio.api('PUT', `/compute/v2.1/os-quota-sets/${project}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
+  assert.equal(quota.status, 200);
   const ports = await Promise.all(Array.from({ length: 50 }, (_, i) => newPortId(aio, `race-${i}`)));
   const image = await cirrosImageId(aio);
   // Requests alternate between the controller processes: their claims meet only in the database.

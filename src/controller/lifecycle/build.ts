@@ -29,7 +29,8 @@ import type { ControllerContext } from '../context.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { failedOn, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import type { Unit } from '../../storage/unit.js';
 
 const ACTION = 'create';
@@ -39,10 +40,15 @@ const ATTEMPT_EVENT = 'compute__do_build_and_run_instance';
 export async function placeInstance(ctx: ControllerContext, instance: InstanceRecord): Promise<'wait' | void> {
   const uuid = instance.uuid;
   const previous = instance.host;
-  const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-    instance.failedHosts.length ? { excludeHosts: instance.failedHosts } : {});
+  const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
+    // An admin's zone:host goes to that host only (Nova's forced host; the zone was checked at create).
+    ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : zoneOf(instance)),
+    ...(instance.failedHosts.length ? { excludeHosts: instance.failedHosts } : {}),
+  }, instance.imageProperties);
+  const directory = aggregateDirectoryOf(ctx);
+  await directory.ready();
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim<Promise<PortRecord[]>>(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed, ports) => {
-    await updateInstanceOrFail(trx, uuid, { host, node: host, taskState: TaskState.SPAWNING, releaseLease: true },
+    await updateInstanceOrFail(trx, uuid, { host, node: host, availabilityZone: directory.zoneNameOf(host), taskState: TaskState.SPAWNING, releaseLease: true },
       { taskState: TaskState.SCHEDULING }, () => new ScheduleAborted('server left scheduling'));
     // A reschedule: the failed host's claims go in the transaction that claims the next one.
     if (previous && previous !== host) await releaseConsumer(trx, uuid, previous);
@@ -74,7 +80,7 @@ async function buildFailed(ctx: ControllerContext, instance: InstanceRecord, mes
 /** The guest runs: the server is ACTIVE. Runs in the report's own transaction (reports.ts) or as a step. */
 async function activate(trx: Unit, instance: InstanceRecord): Promise<boolean> {
   const done = await updateInstance(trx, instance.uuid, {
-    vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING, launchedAt: nowIso(), fault: null,
+    vmState: VmState.ACTIVE, taskState: null, powerState: PowerState.RUNNING, launchedAt: nowIso(), fault: null, requestedHost: null,
   }, { taskState: TaskState.SPAWNING });
   if (!done) return false;
   await setPortStatus(trx, instance.portIds, 'ACTIVE');

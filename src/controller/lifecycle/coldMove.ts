@@ -21,7 +21,9 @@ import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindi
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
+import { OverQuota, quotaExceeded, settleResizeQuota, takeResizeQuota } from '../services/quotas.js';
 import type { Unit } from '../../storage/unit.js';
 
 /**
@@ -111,12 +113,16 @@ export async function startColdMove(
       const now = await getInstance(trx, instance.uuid);
       throw invalidState(move.kind, now ?? instance, MOVABLE);
     }
+    await takeResizeQuota(trx, instance, target);
     await startAction(trx, { instanceUuid: instance.uuid, action: move.kind, requestId, projectId: auth.projectId, userId: auth.userId });
     return insertMigration(trx, {
       uuid: migrationUuid, instanceUuid: instance.uuid, migrationType: move.kind === 'migrate' ? 'migration' : 'resize',
       status: 'pre-migrating', sourceCompute: instance.host, sourceNode: instance.node ?? instance.host,
       oldFlavorId: instance.flavor.id, newFlavorId: target.id, projectId: instance.projectId, userId: auth.userId,
     });
+  }).catch(async (e: unknown) => {
+    // An upsize over quota is refused with Nova's 403 and changed nothing (its transaction rolled back).
+    throw e instanceof OverQuota ? await quotaExceeded(ctx.store.reader, e) : e;
   });
   serverQueueOf(ctx).enqueue(instance.uuid);
   return migration;
@@ -134,9 +140,10 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
   const pciRequests = pciRequestsWithFlavor(instance, target, ctx.config.pci.alias);
   const sameHostAllowed = migration.migration_type === 'resize' && ctx.config.allow_resize_to_same_host;
   const request = resourceRequestFor(target, pciRequests, {
+    ...zoneOf(instance),
     ...(sameHostAllowed ? {} : { excludeHosts: [source] }),
     ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
-  });
+  }, instance.imageProperties);
   let outcome;
   try {
     outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host, claimed) => {
@@ -181,6 +188,7 @@ async function notPlaced(ctx: ControllerContext, instance: InstanceRecord, migra
       fault: { code: 500, message, ...(details ? { details } : {}), created: nowIso() },
     }, { taskState: TaskState.RESIZE_PREP });
     if (!back) return;
+    await settleResizeQuota(trx, instance, 'old');
     await setMigrationStatus(trx, migration.uuid, 'error', { expect: ['pre-migrating'] });
     await finishAction(trx, instance.uuid, actionOf(migration), 'Error', message);
   });
@@ -217,7 +225,7 @@ async function moveFinished(ctx: ControllerContext, s: ServerSnapshot): Promise<
   await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, {
       vmState: VmState.RESIZED, taskState: null, powerState: up ? PowerState.RUNNING : PowerState.SHUTDOWN,
-      host: guest.host, node: guest.host, flavor: targetFlavor(instance), requestedHost: null,
+      host: guest.host, node: guest.host, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(guest.host), flavor: targetFlavor(instance), requestedHost: null,
     }, { taskState: TaskState.RESIZE_MIGRATING });
     if (!done) return;
     await setMigrationStatus(trx, migration.uuid, 'finished', { expect: ['migrating'] });
@@ -270,6 +278,7 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
       notify.add(source);
     }
     await updateInstance(trx, instance.uuid, { flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null });
+    await settleResizeQuota(trx, instance, 'old');
     await setMigrationStatus(trx, migration.uuid, 'error');
     await finishAction(trx, instance.uuid, actionOf(migration), 'Error', error);
   });
@@ -294,6 +303,7 @@ export async function confirmResize(ctx: ControllerContext, auth: AuthContext, r
       oldFlavor: null, newFlavor: null,
     }, { vmState: VmState.RESIZED, taskState: null });
     if (!done) throw invalidState('confirmResize', (await getInstance(trx, instance.uuid)) ?? instance, RESIZED);
+    await settleResizeQuota(trx, instance, 'new');
     if (!(await setMigrationStatus(trx, migration.uuid, 'confirmed', { expect: ['finished'] }))) {
       throw new Conflict(`Migration ${migration.uuid} is no longer waiting for a confirmation.`);
     }
@@ -354,6 +364,7 @@ async function revertFailed(ctx: ControllerContext, s: ServerSnapshot, message: 
       flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null, fault: { code: 500, message, created: nowIso() },
     }, { taskState: TaskState.RESIZE_REVERTING });
     if (!failed) return;
+    await settleResizeQuota(trx, instance, 'old');
     // The server ends on its source: what it still held on the destination (its guest there not gone yet) goes.
     if (dest !== source) await releaseConsumer(trx, instance.uuid, dest);
     await setMigrationStatus(trx, migration.uuid, 'error');
@@ -396,9 +407,11 @@ async function reverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void
   await ctx.store.transact(async (trx) => {
     const done = await updateInstance(trx, instance.uuid, {
       vmState: up ? VmState.ACTIVE : VmState.STOPPED, taskState: null, powerState: up ? PowerState.RUNNING : PowerState.SHUTDOWN,
-      host: source, node: source, flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null,
+      host: source, node: source, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(source),
+      flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null,
     }, { taskState: TaskState.RESIZE_REVERTING });
     if (!done) return;
+    await settleResizeQuota(trx, instance, 'old');
     await setMigrationStatus(trx, migration.uuid, 'reverted', { expect: ['reverting'] });
     if (up) await setPortStatus(trx, instance.portIds, 'ACTIVE');
     await finishAction(trx, instance.uuid, 'revertResize', 'Success');

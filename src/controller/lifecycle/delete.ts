@@ -2,7 +2,9 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
 import { deleteGuest, deleteGuestsOf, guestsOfInstance, guestSpecOf, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
 import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/repositories/hosts.js';
-import { deleteInstanceRow, getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
+import { removeInstanceRow } from '../../storage/repositories/quotas.js';
+import { heldByServer } from '../services/quotas.js';
+import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import type { ControllerContext } from '../context.js';
 import { failedOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
@@ -161,5 +163,5 @@ async function finishDeleteIn(trx: Unit, instance: InstanceRecord): Promise<void
   await unbindInstancePorts(trx, instance);
   await deletePortsCreatedFor(trx, instance);
   await deleteGuestsOf(trx, uuid);
-  await deleteInstanceRow(trx, uuid);
+  await removeInstanceRow(trx, instance, heldByServer(instance));
 }

@@ -44,7 +44,8 @@ import { invalidState, requireState, type Requester } from './power.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import type { Unit, Session } from '../../storage/unit.js';
 
 export const EVACUABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
@@ -106,7 +107,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
     if (!(await setMigrationStatus(trx, migrationUuid, 'pre-migrating', { expect: ['accepted'], destCompute: dest, destNode: dest }))) {
       throw new ScheduleAborted('evacuation already placed');
     }
-    const moved = await updateInstance(trx, uuid, { host: dest, node: dest, requestedHost: null }, { taskState: TaskState.REBUILD_SPAWNING });
+    const moved = await updateInstance(trx, uuid, { host: dest, node: dest, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(dest), requestedHost: null }, { taskState: TaskState.REBUILD_SPAWNING });
     if (!moved) throw new ScheduleAborted('server left rebuild_spawning');
     // The source's claims stay, held by the migration, until the source host is back and clean.
     await transferConsumer(trx, uuid, migrationUuid, source);
@@ -121,7 +122,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
   const outcome = await placeUnlessAborted(ctx, () => {
     if (target.host && target.force) return claimForced(ctx, instance, target.host, commit);
     const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-      target.host ? { onlyHosts: [target.host], excludeHosts: [source] } : { excludeHosts: [source] });
+      { ...zoneOf(instance), ...(target.host ? { onlyHosts: [target.host] } : {}), excludeHosts: [source] }, instance.imageProperties);
     return scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, commit);
   });
   if (!outcome) return;
@@ -151,12 +152,13 @@ async function claimForced(
   commit: (trx: Unit, host: string, claimed: ClaimedDevice[]) => Promise<void>,
 ): Promise<ScheduleOutcome> {
   const flavor = instance.flavor;
-  const request = resourceRequestFor(flavor, instance.pciRequests);
+  const request = resourceRequestFor(flavor, instance.pciRequests, {}, instance.imageProperties);
   try {
     const claimed = await ctx.store.transact(async (trx) => {
       const devices = await claimOnHost(trx, {
         host, consumer: instance.uuid, instanceUuid: instance.uuid,
         vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
+        numa: request.numa,
       });
       await commit(trx, host, devices);
       return devices;

@@ -55,7 +55,8 @@ import { heldDevicesForPorts, swapMoveClaims } from './coldMoveDevices.js';
 import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { answered, failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import type { Session } from '../../storage/unit.js';
 
 export const LIVE_MIGRATION_ACTION = 'live-migration';
@@ -128,8 +129,8 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
   const migrationUuid = migration.uuid;
   const source = instance.host!;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
-    excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
-  });
+    ...zoneOf(instance), excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
+  }, instance.imageProperties);
   let outcome;
   try {
     outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host) => {
@@ -313,7 +314,7 @@ async function finishLiveMigration(ctx: ControllerContext, instance: InstanceRec
     const { byPort } = await heldDevicesForPorts(trx, instance.uuid, dest, ports, await destSpec(trx, instance.uuid, dest));
     await bindInstancePorts(trx, instance, dest, byPort, 'ACTIVE');
     await updateInstance(trx, instance.uuid, {
-      host: dest, node: dest, taskState: null, requestedHost: null, powerState: PowerState.RUNNING,
+      host: dest, node: dest, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(dest), taskState: null, requestedHost: null, powerState: PowerState.RUNNING,
     }, { taskState: TaskState.MIGRATING });
     const sourceGuest = await getGuest(trx, instance.uuid, source);
     if (sourceGuest?.observed_state === 'absent') await deleteGuest(trx, instance.uuid, source);

@@ -29,7 +29,8 @@ import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { invalidState, requireState, type Requester } from './power.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
-import { resourceRequestFor } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
+import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 
 export const UNSHELVABLE_VM_STATES = [VmState.SHELVED, VmState.SHELVED_OFFLOADED] as const;
 
@@ -57,9 +58,9 @@ export async function startUnshelve(
 async function placeUnshelved(ctx: ControllerContext, instance: InstanceRecord): Promise<'wait' | void> {
   const uuid = instance.uuid;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-    instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {});
+    { ...zoneOf(instance), ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}) }, instance.imageProperties);
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
-    const moved = await updateInstance(trx, uuid, { host, node: host, requestedHost: null, fault: null },
+    const moved = await updateInstance(trx, uuid, { host, node: host, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(host), requestedHost: null, fault: null },
       { taskState: TaskState.UNSHELVING });
     if (!moved) throw new ScheduleAborted('server left unshelving');
     await bindAndRunGuest(trx, instance, host, claimed);

@@ -2,6 +2,9 @@ import { anyNetworkIndexKey, poolIndexKey, requestIndexKey, servesRequest } from
 import { poolsSatisfy, type Pool, type PoolDelta } from '../../domain/pci/pools.js';
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
+import { numaStateOf } from '../../storage/repositories/numa.js';
+import type { HostNumaState } from '../../domain/scheduling/types.js';
+import { numaTopologyFilter } from '../../domain/scheduling/filters/numaTopologyFilter.js';
 
 /** Where the index reads its rows: every host, or a few (see indexedHostRows). */
 export type IndexSource = (hosts?: string[]) => Promise<IndexedHostRow[]>;
@@ -9,6 +12,12 @@ export type IndexSource = (hosts?: string[]) => Promise<IndexedHostRow[]>;
 export interface CandidateIndexOptions {
   /** A full reload is started (in the background) when the last one is older than this. */
   reloadMs: number;
+  /**
+   * A host's tags (its availability zones, its aggregates: aggregateDirectory.ts):
+   * the host is bucketed under each tag too, so a request bound to a zone or
+   * to aggregates walks only their hosts.
+   */
+  tagsOf?: (host: string) => readonly string[];
 }
 
 /** Buckets of hosts by their free devices of one index key (match.ts: a type on one network, or on any). */
@@ -44,6 +53,9 @@ export class CandidateIndex {
   /** Per host, the read sequence its row came from: an older read never overwrites a newer one. */
   private readonly readSeq = new Map<string, number>();
   private readonly buckets = new Map<string, Buckets>();
+  /** The tags each host was bucketed under (its tags may change before it is unbucketed). */
+  private readonly indexedTags = new Map<string, readonly string[]>();
+  private readonly parsedNuma = new Map<string, { columns: IndexedHostRow['numaColumns']; state: HostNumaState }>();
   private seq = 0;
   private loadedAt = -Infinity;
   private reloadCostMs = 0;
@@ -140,6 +152,8 @@ export class CandidateIndex {
    */
   settle(reservation: IndexReservation, poolChanges: PoolDelta[]): void {
     this.adjust(reservation.host, reservation.request, 0, [...reservation.pools.map(negated), ...poolChanges]);
+    // The cells' usage is not computed here: the host's NUMA claim is read back with the host.
+    if (reservation.request.numa) this.markChanged(reservation.host);
   }
 
   /** The claim failed or did not commit: the reservation is undone and the host read again. */
@@ -191,24 +205,57 @@ export class CandidateIndex {
    * request's PCI requests; null when the index cannot answer (cold, or a
    * request it does not key: no PCI request, a host list).
    */
-  candidates(request: ResourceRequest, limit: number, serviceDownTime: number, now = Date.now()): HostState[] | null {
+  candidates(
+    request: ResourceRequest, limit: number, serviceDownTime: number, now = Date.now(),
+    /** Only hosts bucketed under one of these tags (a zone, aggregates: aggregateDirectory.ts scopeFor). */
+    scopeTags?: readonly string[],
+  ): HostState[] | null {
     const first = request.pciRequests[0];
     if (!this.warm || !first || request.onlyHosts) return null;
-    const buckets = this.buckets.get(requestIndexKey(first.spec));
+    const key = requestIndexKey(first.spec);
+    const all = (scopeTags ? scopeTags.map((t) => this.buckets.get(tagKey(t, key))) : [this.buckets.get(key)])
+      .filter((b): b is Buckets => b !== undefined);
     const out: HostState[] = [];
-    if (!buckets) return out;
-    for (let free = buckets.maxFree; free >= first.count && out.length < limit; free--) {
-      const bucket = buckets.byFree[free];
-      if (!bucket || bucket.size === 0) continue;
+    if (all.length === 0) return out;
+    const maxFree = Math.max(...all.map((b) => b.maxFree));
+    const seen = all.length > 1 ? new Set<string>() : null;
+    for (let free = maxFree; free >= first.count && out.length < limit; free--) {
+      let bucket: Iterable<string> & { size: number };
+      if (all.length === 1) {
+        const b = all[0]!.byFree[free];
+        if (!b || b.size === 0) continue;
+        bucket = b;
+      } else {
+        // Tags of one host may overlap (two of its aggregates): each host once.
+        const merged = new Set<string>();
+        for (const b of all) for (const h of b.byFree[free] ?? []) if (!seen!.has(h)) { seen!.add(h); merged.add(h); }
+        if (merged.size === 0) continue;
+        bucket = merged;
+      }
       const names = bucket.size <= SORTED_BUCKET ? [...bucket].sort() : bucket;
       for (const name of names) {
         const entry = this.hosts.get(name)!;
         if (!poolsSatisfy(entry.pools, request.pciRequests)) continue;
-        out.push(hostState(entry, serviceDownTime, now));
+        const state = hostState(entry, serviceDownTime, now);
+        // A NUMA request walks on past hosts whose cells cannot hold it, so they never take a candidate's place.
+        if (request.numa) {
+          state.numa = this.numaOf(entry);
+          if (numaTopologyFilter.rejects(state, request) !== null) continue;
+        }
+        out.push(state);
         if (out.length === limit) break;
       }
     }
     return out;
+  }
+
+  /** The entry's NUMA state, parsed once per stored version of its columns. */
+  private numaOf(entry: IndexedHostRow): HostNumaState {
+    const cached = this.parsedNuma.get(entry.host);
+    if (cached && cached.columns === entry.numaColumns) return cached.state;
+    const state = numaStateOf({ host: entry.host, ...entry.numaColumns });
+    this.parsedNuma.set(entry.host, { columns: entry.numaColumns, state });
+    return state;
   }
 
   private put(row: IndexedHostRow, seq: number): void {
@@ -225,28 +272,48 @@ export class CandidateIndex {
     if (old) this.unindex(old);
     this.hosts.delete(host);
     this.readSeq.delete(host);
+    this.indexedTags.delete(host);
+    this.parsedNuma.delete(host);
   }
 
   private index(entry: IndexedHostRow): void {
+    const tags = this.opts.tagsOf?.(entry.host) ?? NO_TAGS;
+    this.indexedTags.set(entry.host, tags);
     for (const [key, free] of freeByKey(entry.pools)) {
       if (free <= 0) continue;
-      let b = this.buckets.get(key);
-      if (!b) this.buckets.set(key, (b = { byFree: [], maxFree: 0 }));
-      (b.byFree[free] ??= new Set()).add(entry.host);
-      if (free > b.maxFree) b.maxFree = free;
+      this.bucketAdd(key, free, entry.host);
+      for (const tag of tags) this.bucketAdd(tagKey(tag, key), free, entry.host);
     }
   }
 
   private unindex(entry: IndexedHostRow): void {
+    const tags = this.indexedTags.get(entry.host) ?? NO_TAGS;
     for (const [key, free] of freeByKey(entry.pools)) {
       if (free <= 0) continue;
-      const b = this.buckets.get(key);
-      if (!b) continue;
-      b.byFree[free]?.delete(entry.host);
-      while (b.maxFree > 0 && !b.byFree[b.maxFree]?.size) b.maxFree -= 1;
+      this.bucketDelete(key, free, entry.host);
+      for (const tag of tags) this.bucketDelete(tagKey(tag, key), free, entry.host);
     }
   }
+
+  private bucketAdd(key: string, free: number, host: string): void {
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = { byFree: [], maxFree: 0 }));
+    (b.byFree[free] ??= new Set()).add(host);
+    if (free > b.maxFree) b.maxFree = free;
+  }
+
+  private bucketDelete(key: string, free: number, host: string): void {
+    const b = this.buckets.get(key);
+    if (!b) return;
+    b.byFree[free]?.delete(host);
+    while (b.maxFree > 0 && !b.byFree[b.maxFree]?.size) b.maxFree -= 1;
+  }
 }
+
+const NO_TAGS: readonly string[] = [];
+
+/** A tag's own buckets of an index key. */
+const tagKey = (tag: string, key: string) => `${tag}\u0000${key}`;
 
 /** Free devices per index key: each pool counts under its own network ('' when untagged) and under "any network". */
 function freeByKey(pools: Pool[]): Map<string, number> {

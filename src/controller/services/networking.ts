@@ -4,6 +4,7 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../domain/errors.j
 import {
   defaultGateway, defaultPool, formatIpv4, hostRange, parseIpv4, parseIpv4Cidr, poolProblem, type Ipv4Range,
 } from '../../domain/network/ipv4.js';
+import { checkNetworkQuota } from './networkQuotas.js';
 import {
   countAllocationsOnSubnet, countPortsOnNetwork, deleteNetwork as deleteNetworkRows, deleteSubnet as deleteSubnetRow,
   getNetwork, getSubnet, insertNetwork, insertSubnet, nowTimestamp, subnetsOfNetwork, updateNetwork as updateNetworkRow,
@@ -76,6 +77,7 @@ export async function createNetwork(target: Unit | Storage, input: NetworkInput)
     const mtu = input.mtu ?? (input.networkType === 'vxlan' || input.networkType === 'geneve' ? 1450 : 1500);
     const now = nowTimestamp();
     const id = randomUUID();
+    await checkNetworkQuota(db, 'network', input.projectId);
     await insertNetwork(db, {
       id, name: input.name, project_id: input.projectId, shared: input.shared ? 1 : 0,
       admin_state_up: input.adminStateUp === false ? 0 : 1, status: 'ACTIVE', physical_network: input.physicalNetwork,
@@ -127,6 +129,7 @@ function ipv4Or400(attribute: string, text: string): number {
 
 export async function createSubnet(db: Unit | Storage, input: SubnetInput): Promise<SubnetRecord> {
   return inTransaction(db, async (tx) => {
+    await checkNetworkQuota(tx, 'subnet', input.projectId);
     const net = await getNetwork(tx, input.networkId);
     if (!net) throw new NotFound(`Network ${input.networkId} could not be found.`, 'NetworkNotFound');
     let gateway: string | null;

@@ -8,6 +8,8 @@ import type { Storage } from '../../storage/db.js';
 import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { CandidateIndex } from './candidateIndex.js';
+import { aggregateDirectoryOf, type AggregateDirectory, type HostScope } from './aggregateDirectory.js';
+import type { HostState } from '../../domain/scheduling/types.js';
 import type { Unit } from '../../storage/unit.js';
 import { metricsOf, type SchedulerOutcome } from './metrics/registry.js';
 
@@ -43,9 +45,16 @@ export function candidateIndexOf(ctx: ControllerContext): CandidateIndex {
   let index = indexes.get(ctx.store);
   if (!index) {
     const db = ctx.store.reader;
-    const created = new CandidateIndex((hosts) => indexedHostRows(db, hosts), { reloadMs: CANDIDATE_INDEX_RELOAD_MS });
+    const directory = aggregateDirectoryOf(ctx);
+    const created = new CandidateIndex((hosts) => indexedHostRows(db, hosts), {
+      reloadMs: CANDIDATE_INDEX_RELOAD_MS, tagsOf: (host) => directory.tagsOf(host),
+    });
     index = created;
     ctx.store.deviceChanges.subscribe((hosts) => {
+      for (const host of hosts) created.markChanged(host);
+    });
+    // A host that joined or left a zone or an aggregate is bucketed again under its new tags.
+    directory.onHostsChanged((hosts) => {
       for (const host of hosts) created.markChanged(host);
     });
     indexes.set(ctx.store, index);
@@ -138,6 +147,7 @@ async function decideAndClaim<Ahead>(
           claimed = await claimOnHost(trx, {
             host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
             vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
+            numa: request.numa,
           }, poolChanges);
           await commit(trx, chosen, claimed, ahead);
         } catch (e) {
@@ -166,24 +176,44 @@ async function decide(
   ctx: ControllerContext, trx: Unit, index: CandidateIndex, request: ResourceRequest, lost: Set<string>,
 ): Promise<Decision> {
   const limit = ctx.config.scheduler_candidate_limit;
+  // Zones and aggregate requirements narrow the candidates before any filter (no scan of every host).
+  const directory = aggregateDirectoryOf(ctx);
+  let scope: HostScope | null = null;
+  if (request.availabilityZone || request.aggregateSpecs) {
+    await directory.ready();
+    scope = directory.scopeFor(request);
+  }
   // A fleet that fits in one page of the database query gains nothing from the
   // index and is where one stale entry (a release this process did not see)
   // would change the choice most: the database answers exactly there.
-  const fromIndex = index.size > limit ? index.candidates(request, limit, ctx.config.service_down_time) : null;
+  const fromIndex = index.size > limit ? index.candidates(request, limit, ctx.config.service_down_time, Date.now(), scope?.tags) : null;
   if (fromIndex && fromIndex.length > 0) {
-    const best = selectHosts(fromIndex.filter((h) => !lost.has(h.host)), request).ranked[0];
+    const best = selectHosts(withAggregates(directory, scope, fromIndex.filter((h) => !lost.has(h.host))), request).ranked[0];
     if (best) return { host: best.host };
   }
   let reason = 'no compute host is registered';
   for (let offset = 0; ; offset += limit) {
-    const page = await candidateHosts(trx, request, { limit, offset }, ctx.config.service_down_time);
-    if (page.hosts.length === 0 && offset === 0) reason = explainNoValidHost({ ranked: [], rejections: {} }, 0);
-    const candidates = page.hosts.filter((h) => !lost.has(h.host));
+    const page = await candidateHosts(trx, request, { limit, offset }, ctx.config.service_down_time, scope ?? undefined);
+    if (page.hosts.length === 0 && offset === 0) {
+      reason = scope ? `no host in ${request.availabilityZone ? `availability zone ${request.availabilityZone}` : 'an aggregate the flavor asks for'}`
+        : explainNoValidHost({ ranked: [], rejections: {} }, 0);
+    }
+    const candidates = withAggregates(directory, scope, page.hosts.filter((h) => !lost.has(h.host)));
     const selection = selectHosts(candidates, request);
     if (selection.ranked[0]) return { host: selection.ranked[0].host };
     if (candidates.length > 0) reason = explainNoValidHost(selection, candidates.length);
     if (page.exhausted) return { host: null, reason };
   }
+}
+
+/** The zone and aggregate filters' view of each candidate, only for a request they judge (O(candidates)). */
+function withAggregates(directory: AggregateDirectory, scope: HostScope | null, hosts: HostState[]): HostState[] {
+  if (!scope) return hosts;
+  for (const h of hosts) {
+    h.zones = directory.zonesOf(h.host);
+    h.aggregateMetadata = directory.metadataOf(h.host);
+  }
+  return hosts;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { requestColumns, type RequestColumns } from '../../domain/pci/match.js';
 import type { Pool } from '../../domain/pci/pools.js';
 import type { PciRequest } from '../../domain/pci/request.js';
@@ -7,6 +7,7 @@ import type { ComputeNodeTable, Database, ServiceTable } from '../schema.js';
 import { COMPUTE_BINARY, serviceIsUp } from './hosts.js';
 import type { Session } from '../unit.js';
 import { dbOf } from '../internal/handles.js';
+import { numaStates } from './numa.js';
 
 /** One page of candidates; `exhausted` when no page follows it. */
 export interface CandidatePage {
@@ -24,15 +25,36 @@ export async function candidateHosts(
   request: ResourceRequest,
   page: { limit: number; offset: number },
   serviceDownTime: number,
+  /** Only these hosts / never these (a zone's, an aggregate's: the controller's aggregate directory). */
+  scope?: { hostsIn?: string[]; hostsNotIn?: string[] },
+): Promise<CandidatePage> {
+  const found = await candidatePage(session, request, page, serviceDownTime, scope);
+  // A guest with a NUMA topology also needs each candidate's cells and free devices per node (only then read).
+  if (request.numa && found.hosts.length > 0) {
+    const states = await numaStates(session, found.hosts.map((h) => h.host));
+    for (const h of found.hosts) h.numa = states.get(h.host);
+  }
+  return found;
+}
+
+async function candidatePage(
+  session: Session,
+  request: ResourceRequest,
+  page: { limit: number; offset: number },
+  serviceDownTime: number,
+  scope?: { hostsIn?: string[]; hostsNotIn?: string[] },
 ): Promise<CandidatePage> {
   const db = dbOf(session);
   let hostNames: string[];
   if (request.onlyHosts) {
     hostNames = request.onlyHosts.slice(page.offset, page.offset + page.limit);
   } else if (request.pciRequests.length > 0) {
-    return pciCandidates(db, request.pciRequests, page, serviceDownTime);
+    return pciCandidates(db, request.pciRequests, page, serviceDownTime, scope);
   } else {
-    const rows = await db.selectFrom('compute_nodes').select('host')
+    let q = db.selectFrom('compute_nodes').select('host');
+    if (scope?.hostsIn) q = scope.hostsIn.length ? q.where('host', 'in', scope.hostsIn) : q.where(sql<boolean>`1 = 0`);
+    if (scope?.hostsNotIn?.length) q = q.where('host', 'not in', scope.hostsNotIn);
+    const rows = await q
       .orderBy((eb) => eb('memory_mb', '-', eb.ref('memory_mb_used')), 'desc').orderBy('host')
       .limit(page.limit).offset(page.offset).execute();
     hostNames = rows.map((r) => r.host);
@@ -62,6 +84,7 @@ function whereServes<Q extends { where: (...args: any[]) => Q }>(q: Q, t: 'p' | 
  */
 async function pciCandidates(
   db: Kysely<Database>, requests: PciRequest[], page: { limit: number; offset: number }, serviceDownTime: number,
+  scope?: { hostsIn?: string[]; hostsNotIn?: string[] },
 ): Promise<CandidatePage> {
   const first = requests[0]!;
   let q = db.selectFrom('pci_pools as p')
@@ -69,6 +92,8 @@ async function pciCandidates(
     .leftJoin('services as s', (j) => j.onRef('s.host', '=', 'p.host').on('s.binary', '=', COMPUTE_BINARY))
     .select(['p.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
   q = whereServes(q, 'p', requestColumns(first.spec));
+  if (scope?.hostsIn) q = scope.hostsIn.length ? q.where('p.host', 'in', scope.hostsIn) : q.where(sql<boolean>`1 = 0`);
+  if (scope?.hostsNotIn?.length) q = q.where('p.host', 'not in', scope.hostsNotIn);
   // The common request (one device) is this pool alone; more devices may come from several pools.
   q = q.where('p.free', '>=', first.count > 1 ? 1 : first.count);
   requests.forEach((r, i) => {
@@ -153,6 +178,11 @@ export interface IndexedHostRow {
   freeDiskGb: number;
   totalRamMb: number;
   pools: Pool[];
+  /** The compute node's NUMA columns as stored (parsed only for a NUMA request: numa.ts numaStateOf). */
+  numaColumns: {
+    vcpus: number; memory_mb: number; cpu_allocation_ratio: number; ram_allocation_ratio: number;
+    numa_topology: string | null; numa_usage: string | null;
+  };
 }
 
 /**
@@ -164,7 +194,7 @@ export async function indexedHostRows(session: Session, hosts?: string[]): Promi
   if (hosts && hosts.length === 0) return [];
   let q = db.selectFrom('compute_nodes as n')
     .leftJoin('services as s', (j) => j.onRef('s.host', '=', 'n.host').on('s.binary', '=', COMPUTE_BINARY))
-    .select(['n.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
+    .select(['n.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 'n.numa_topology', 'n.numa_usage', 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
   if (hosts) q = q.where('n.host', 'in', hosts);
   let pq = db.selectFrom('pci_pools').select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'free', 'total']);
   if (hosts) pq = pq.where('host', 'in', hosts);
@@ -186,5 +216,9 @@ export async function indexedHostRows(session: Session, hosts?: string[]): Promi
     freeDiskGb: Math.floor(n.local_gb * n.disk_allocation_ratio) - n.local_gb_used,
     totalRamMb: n.memory_mb,
     pools: pools.get(n.host) ?? [],
+    numaColumns: {
+      vcpus: n.vcpus, memory_mb: n.memory_mb, cpu_allocation_ratio: n.cpu_allocation_ratio, ram_allocation_ratio: n.ram_allocation_ratio,
+      numa_topology: n.numa_topology, numa_usage: n.numa_usage,
+    },
   }));
 }

@@ -58,13 +58,12 @@ export async function flavorExtraSpecs(session: Session, flavorId: string): Prom
 }
 
 export async function setExtraSpecs(unit: Unit, flavorId: string, specs: Record<string, string>): Promise<void> {
+  // The unit is the transaction already (a nested one is refused by Kysely).
   const db = dbOf(unit);
-  await db.transaction().execute(async (tx) => {
-    for (const [key, value] of Object.entries(specs)) {
-      await tx.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).execute();
-      await tx.insertInto('flavor_extra_specs').values({ flavor_id: flavorId, key, value }).execute();
-    }
-  });
+  for (const [key, value] of Object.entries(specs)) {
+    await db.deleteFrom('flavor_extra_specs').where('flavor_id', '=', flavorId).where('key', '=', key).execute();
+    await db.insertInto('flavor_extra_specs').values({ flavor_id: flavorId, key, value }).execute();
+  }
   catalogChanged();
 }
 

@@ -39,7 +39,10 @@ export interface InstanceRecord {
   powerState: number;
   host: string | null;
   node: string | null;
+  /** Its host's zone once placed (Nova's OS-EXT-AZ:availability_zone). */
   availabilityZone: string;
+  /** The zone asked for at create, which its moves keep; null: any. */
+  requestedAvailabilityZone: string | null;
   metadata: Record<string, string>;
   fault: InstanceFault | null;
   description: string | null;
@@ -54,6 +57,8 @@ export interface InstanceRecord {
   taskChangedAt: string | null;
   /** Hosts a build already failed on, skipped when it is placed again. */
   failedHosts: string[];
+  /** The image's hw_* properties at boot: with the flavor, what the guest's NUMA topology is made of. */
+  imageProperties: Record<string, string>;
   /** `server lock`: members' actions are refused while set (admins act anyway). */
   locked: boolean;
   lockedBy: 'owner' | 'admin' | null;
@@ -82,6 +87,7 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     host: r.host,
     node: r.node,
     availabilityZone: r.availability_zone,
+    requestedAvailabilityZone: r.requested_availability_zone,
     metadata: fromJson<Record<string, string>>(r.metadata, {}),
     fault: fromJson<InstanceFault | null>(r.fault, null),
     description: r.description,
@@ -94,6 +100,7 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     updatedAt: r.updated_at,
     taskChangedAt: r.task_changed_at,
     failedHosts: fromJson<string[]>(r.failed_hosts, []),
+    imageProperties: fromJson<Record<string, string>>(r.image_properties, {}),
     locked: Number(r.locked) === 1,
     lockedBy: r.locked_by as 'owner' | 'admin' | null,
     lockedReason: r.locked_reason,
@@ -115,8 +122,12 @@ export interface NewInstance {
   pciRequests: PciRequest[];
   portIds: string[];
   availabilityZone: string;
+  imageProperties?: Record<string, string>;
   securityGroups?: string[] | null;
   createdPortIds?: string[];
+  requestedAvailabilityZone?: string | null;
+  /** An admin's `zone:host` (Nova's forced host). */
+  requestedHost?: string | null;
 }
 
 /**
@@ -137,8 +148,10 @@ export async function insertInstance(
     vm_state: state.vmState, task_state: state.taskState, power_state: 0, host: null, node: null,
     availability_zone: i.availabilityZone, metadata: toJson(i.metadata), fault: null,
     description: i.description, key_name: i.keyName, pci_requests: toJson(i.pciRequests),
-    network_requests: toJson(i.portIds), requested_host: null, launched_at: null, created_at: now, updated_at: now,
+    network_requests: toJson(i.portIds), requested_host: i.requestedHost ?? null, launched_at: null, created_at: now, updated_at: now,
     task_changed_at: state.taskState ? now : null, failed_hosts: null,
+    requested_availability_zone: i.requestedAvailabilityZone ?? null,
+    image_properties: i.imageProperties && Object.keys(i.imageProperties).length ? toJson(i.imageProperties) : null,
     lease_owner: lease?.owner ?? null,
     lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
     locked: 0, locked_by: null, locked_reason: null,
@@ -233,6 +246,7 @@ export type InstanceChanges = Partial<{
   lock: { lockedBy: 'owner' | 'admin'; reason: string | null } | null;
   /** The image the server runs (a rebuild changes it). */
   imageRef: string;
+  availabilityZone: string;
   /** The server moved to the next step of its task without changing the task state: its deadline starts again. */
   stepStarted: true;
   /** The controller process that held the server's lease lets go of it in the same write. */
@@ -270,6 +284,7 @@ function toColumns(c: InstanceChanges): Updateable<InstanceTable> {
     out.locked_by = c.lock?.lockedBy ?? null;
     out.locked_reason = c.lock?.reason ?? null;
   }
+  if (c.availabilityZone !== undefined) out.availability_zone = c.availabilityZone;
   return out;
 }
 

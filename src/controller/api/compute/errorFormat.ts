@@ -2,7 +2,7 @@ import type { ErrorKind } from '../../../domain/errors.js';
 import type { ErrorFormat } from '../errors.js';
 
 const STATUS: Readonly<Record<ErrorKind, number>> = {
-  'bad-request': 400, unauthorized: 401, forbidden: 403, 'not-found': 404, 'not-acceptable': 406, conflict: 409, internal: 500,
+  'bad-request': 400, unauthorized: 401, forbidden: 403, 'not-found': 404, 'not-acceptable': 406, conflict: 409, internal: 500, 'not-implemented': 501,
 };
 
 /** Nova's body key per status: {"conflictingRequest": {"code": 409, "message": …}}. */

@@ -1,20 +1,35 @@
 import type { FastifyInstance } from 'fastify';
+import { Forbidden } from '../../../domain/errors.js';
+import { COMPUTE_DEFAULTS } from '../../../domain/quotas/resources.js';
+import { projectLimits, projectUsage } from '../../../storage/repositories/quotas.js';
 import type { ControllerContext } from '../../context.js';
+import { atLeast } from './microversion.js';
 
-/** Small read-only resources the clients ask for on the way (limits, availability zones). */
+/** Nova's absolute limits (views/limits.py): the project's quotas and what its servers use. */
 export function registerComputeExtras(app: FastifyInstance, ctx: ControllerContext): void {
-  void ctx;
-  app.get('/v2.1/limits', async () => ({
-    limits: {
-      rate: [],
-      absolute: {
-        maxTotalInstances: -1, maxTotalCores: -1, maxTotalRAMSize: -1, maxServerMeta: 128, maxImageMeta: 128,
-        maxPersonality: 5, maxPersonalitySize: 10240, maxTotalKeypairs: 100, maxServerGroups: 10,
-        maxServerGroupMembers: 10, totalCoresUsed: 0, totalInstancesUsed: 0, totalRAMUsed: 0, totalServerGroupsUsed: 0,
-      },
-    },
-  }));
-  app.get('/v2.1/os-availability-zone', async () => ({
-    availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }],
-  }));
+  app.get<{ Querystring: { tenant_id?: string } }>('/v2.1/limits', async (req) => {
+    const projectId = req.query.tenant_id ?? req.auth.projectId;
+    if (projectId !== req.auth.projectId && !req.auth.isAdmin) {
+      throw new Forbidden("Policy doesn't allow os_compute_api:limits:other_project to be performed.");
+    }
+    const [own, used] = await Promise.all([projectLimits(ctx.store.reader, projectId), projectUsage(ctx.store.reader, projectId)]);
+    const limit = (k: string) => own[k] ?? COMPUTE_DEFAULTS[k]!;
+    const absolute: Record<string, number> = {
+      maxTotalRAMSize: limit('ram'), maxTotalInstances: limit('instances'), maxTotalCores: limit('cores'),
+      maxTotalKeypairs: limit('key_pairs'), maxServerMeta: limit('metadata_items'),
+      maxServerGroups: limit('server_groups'), maxServerGroupMembers: limit('server_group_members'),
+      totalRAMUsed: used.ram, totalCoresUsed: used.cores, totalInstancesUsed: used.instances, totalServerGroupsUsed: 0,
+    };
+    if (!atLeast(req, '2.39')) absolute.maxImageMeta = limit('metadata_items');
+    if (!atLeast(req, '2.57')) {
+      absolute.maxPersonality = limit('injected_files');
+      absolute.maxPersonalitySize = limit('injected_file_content_bytes');
+    }
+    if (!atLeast(req, '2.36')) {
+      Object.assign(absolute, {
+        maxTotalFloatingIps: -1, maxSecurityGroups: -1, maxSecurityGroupRules: -1, totalFloatingIpsUsed: 0, totalSecurityGroupsUsed: 0,
+      });
+    }
+    return { limits: { rate: [], absolute } };
+  });
 }

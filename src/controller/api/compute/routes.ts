@@ -17,6 +17,11 @@ import { registerDoctorRoutes } from './doctor.js';
 import { registerServerMetadataRoutes } from './serverMetadata.js';
 import { registerServerTagRoutes } from './serverTags.js';
 import { registerKeyPairRoutes } from './keypairs.js';
+import { registerAggregateRoutes } from './aggregates.js';
+import { registerAvailabilityZoneRoutes } from './availabilityZones.js';
+import { registerQuotaSetRoutes } from './quotaSets.js';
+import { registerUsageRoutes } from './usage.js';
+import { registerVdpaFleetRoutes } from './vdpaFleet.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -45,4 +50,9 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerServerMetadataRoutes(app, ctx);
   registerServerTagRoutes(app, ctx);
   registerKeyPairRoutes(app, ctx);
+  registerAggregateRoutes(app, ctx);
+  registerAvailabilityZoneRoutes(app, ctx);
+  registerQuotaSetRoutes(app, ctx);
+  registerUsageRoutes(app, ctx);
+  registerVdpaFleetRoutes(app, ctx);
 }

@@ -3,6 +3,8 @@ import { BadRequest, NotFound } from '../../../domain/errors.js';
 import { COMPUTE_BINARY, getService, listServices, serviceIsUp, type ServiceRow } from '../../../storage/repositories/hosts.js';
 import type { ControllerContext } from '../../context.js';
 import { changeService } from '../../services/serviceChanges.js';
+import { aggregateDirectoryOf } from '../../services/aggregateDirectory.js';
+import { INTERNAL_ZONE } from '../../../domain/scheduling/zones.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
 
@@ -11,7 +13,8 @@ function serviceView(req: FastifyRequest, ctx: ControllerContext, s: ServiceRow)
     id: s.id,
     binary: s.binary,
     host: s.host,
-    zone: s.zone,
+    // A compute service is in its host's zone (aggregates), others in the internal one (Nova).
+    zone: s.binary === COMPUTE_BINARY ? aggregateDirectoryOf(ctx).zoneNameOf(s.host) : INTERNAL_ZONE,
     status: s.disabled ? 'disabled' : 'enabled',
     state: serviceIsUp(s, ctx.config.service_down_time) ? 'up' : 'down',
     updated_at: s.updated_at,
@@ -23,6 +26,7 @@ function serviceView(req: FastifyRequest, ctx: ControllerContext, s: ServiceRow)
 export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   app.get<{ Querystring: { host?: string; binary?: string } }>('/v2.1/os-services', async (req) => {
     requireAdmin(req, 'os_compute_api:os-services:list');
+    await aggregateDirectoryOf(ctx).ready();
     const rows = await listServices(ctx.store.reader, { host: req.query.host, binary: req.query.binary });
     return { services: rows.map((s) => serviceView(req, ctx, s)) };
   });

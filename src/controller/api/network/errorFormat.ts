@@ -2,13 +2,13 @@ import type { ErrorKind } from '../../../domain/errors.js';
 import type { ErrorFormat } from '../errors.js';
 
 const STATUS: Readonly<Record<ErrorKind, number>> = {
-  'bad-request': 400, unauthorized: 401, forbidden: 403, 'not-found': 404, 'not-acceptable': 406, conflict: 409, internal: 500,
+  'bad-request': 400, unauthorized: 401, forbidden: 403, 'not-found': 404, 'not-acceptable': 406, conflict: 409, internal: 500, 'not-implemented': 501,
 };
 
 /** NeutronError.type of a domain error that names no reason of its own. */
 const TYPE_OF_KIND: Readonly<Record<ErrorKind, string>> = {
   'bad-request': 'InvalidInput', unauthorized: 'Unauthorized', forbidden: 'PolicyNotAuthorized',
-  'not-found': 'NotFound', 'not-acceptable': 'NotAcceptable', conflict: 'Conflict', internal: 'InternalError',
+  'not-found': 'NotFound', 'not-acceptable': 'NotAcceptable', conflict: 'Conflict', internal: 'InternalError', 'not-implemented': 'NotImplemented',
 };
 
 /** NeutronError.type of an error of the HTTP layer (validation, media type, no such resource). */

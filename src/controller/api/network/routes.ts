@@ -9,6 +9,7 @@ import { networkRoutes } from './networkRoutes.js';
 import { portRoutes } from './portRoutes.js';
 import { securityGroupRoutes } from './securityGroupRoutes.js';
 import { subnetRoutes } from './subnetRoutes.js';
+import { quotaRoutes } from './quotaRoutes.js';
 
 const RESOURCES = [
   ['network', 'networks'], ['subnet', 'subnets'], ['port', 'ports'], ['security_group', 'security-groups'],
@@ -48,4 +49,5 @@ export async function networkApi(app: FastifyInstance, ctx: ControllerContext): 
   subnetRoutes(app, ctx);
   portRoutes(app, ctx);
   securityGroupRoutes(app, ctx);
+  quotaRoutes(app, ctx);
 }

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequest, Conflict, NotFound } from '../../../domain/errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
+import { DEFAULT_ZONE, parseRequestedZone } from '../../../domain/scheduling/zones.js';
+import { COMPUTE_BINARY, listServices } from '../../../storage/repositories/hosts.js';
+import { aggregateDirectoryOf } from '../aggregateDirectory.js';
+import { OverQuota, quotaExceeded, takeServerQuota } from '../quotas.js';
 import { TaskState, VmState } from '../../../domain/lifecycle/serverStatus.js';
 import { requestForPort, requestsForFlavor, type PciRequest } from '../../../domain/pci/request.js';
 import { startAction } from '../../../storage/repositories/actions.js';
@@ -11,6 +15,8 @@ import { createPort } from '../ports.js';
 import { groupsForServer } from '../securityGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
+import { numaRequestFor } from '../../lifecycle/resources.js';
+import { fromJson } from '../../../storage/repositories/json.js';
 
 export interface CreateServerInput {
   name: string;
@@ -27,7 +33,15 @@ export interface CreateServerInput {
   securityGroups?: string[] | null;
 }
 
-const DEFAULT_ZONE = 'nova';
+
+/** The image's hw_* properties (what the guest's topology may take from it), as strings. */
+function hwPropertiesOf(propertiesJson: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fromJson<Record<string, unknown>>(propertiesJson, {}))) {
+    if (k.startsWith('hw_') && v !== null && v !== undefined) out[k] = String(v);
+  }
+  return out;
+}
 
 /**
  * Validates a create request and records the server in BUILD/scheduling with
@@ -42,9 +56,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
     throw new BadRequest(`Image ${input.imageRef} could not be found.`);
   }
   if (image.status !== 'active') throw new BadRequest(`Image ${input.imageRef} is not active.`);
-  if (input.availabilityZone && input.availabilityZone !== DEFAULT_ZONE) {
-    throw new BadRequest(`The requested availability zone is not available`);
-  }
+  const placement = await requestedPlacement(ctx, auth, input.availabilityZone);
   if (new Set(input.portIds).size !== input.portIds.length) throw new BadRequest('Duplicate port in the networks list.');
   // Key pairs are the user's own (Nova looks the name up for the caller).
   if (input.keyName !== null && !(await getKeyPair(db, auth.userId, input.keyName))) throw new BadRequest('Invalid key_name provided.');
@@ -55,7 +67,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
     const port = portsById.get(portId);
     if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new NotFound(`Port id ${portId} could not be found.`);
     if (port.deviceId !== '') throw new Conflict(`Port ${portId} is still in use.`);
-    const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork });
+    const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork, numaAffinityPolicy: port.numaAffinityPolicy });
     if (request && (port.vnicType === 'vdpa' || port.vnicType.startsWith('direct')) && !port.physicalNetwork) {
       throw new BadRequest(`Port ${portId} has vnic_type ${port.vnicType} but its network has no physical network.`);
     }
@@ -67,9 +79,16 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
     throw e instanceof BadRequest ? e : new BadRequest((e as Error).message);
   }
 
+  // Nova's numa_get_constraints at create: a conflicting or invalid topology is a 400 (PCI policy conflict 403).
+  const imageProperties = hwPropertiesOf(image.properties);
+  numaRequestFor(flavor, pciRequests, imageProperties);
+
   const uuid = randomUUID();
   const networks = input.networkIds ?? [];
+  const zone = placement.zone ?? DEFAULT_ZONE;
   return ctx.store.transact(async (trx) => {
+    // Part of the insert's transaction: concurrent creates can never pass the project's limits together.
+    await takeServerQuota(trx, auth.projectId, flavor);
     const groups = input.securityGroups ? await groupsForServer(trx, auth.projectId, input.securityGroups) : undefined;
     // Ports for `networks: [{uuid}]`, made in the server's own transaction so a refused create leaves none behind.
     const createdPortIds: string[] = [];
@@ -83,14 +102,43 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
     const created = await insertInstance(trx, {
       uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
       metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,
-      portIds, availabilityZone: DEFAULT_ZONE, securityGroups: input.securityGroups ?? null, createdPortIds,
+      portIds, availabilityZone: zone, requestedAvailabilityZone: placement.zone, requestedHost: placement.host,
+      securityGroups: input.securityGroups ?? null, createdPortIds, imageProperties,
     }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING },
     // The process that accepted the server places it: it holds the lease from the first write.
     { owner: serverQueueOf(ctx).owner, seconds: ctx.config.lease_seconds });
     for (const portId of portIds) {
-      await reservePort(trx, portId, uuid, `compute:${DEFAULT_ZONE}`, () => new Conflict(`Port ${portId} is still in use.`));
+      await reservePort(trx, portId, uuid, `compute:${zone}`, () => new Conflict(`Port ${portId} is still in use.`));
     }
     await startAction(trx, { instanceUuid: uuid, action: 'create', requestId, projectId: auth.projectId, userId: auth.userId });
     return created;
+  }).catch(async (e: unknown) => {
+    throw e instanceof OverQuota ? await quotaExceeded(db, e) : e;
   });
+}
+
+/**
+ * Where a create asked to go: `zone`, or an admin's `zone:host` /
+ * `zone:host:node` / `zone::node` (Nova's forced host; the node is the host
+ * here). A bare zone must have an enabled compute service; a forced host
+ * keeps the zone only if it is in it, as Nova does.
+ */
+async function requestedPlacement(
+  ctx: ControllerContext, auth: AuthContext, text: string | null,
+): Promise<{ zone: string | null; host: string | null }> {
+  if (!text) return { zone: null, host: null };
+  const asked = parseRequestedZone(text);
+  const host = asked.host ?? asked.node;
+  const directory = aggregateDirectoryOf(ctx);
+  await directory.ready();
+  if (host) {
+    if (!auth.isAdmin) throw new Forbidden("Policy doesn't allow os_compute_api:servers:create:forced_host to be performed.");
+    return { zone: asked.zone && directory.zonesOf(host).includes(asked.zone) ? asked.zone : null, host };
+  }
+  const zone = asked.zone!;
+  const services = await listServices(ctx.store.reader, { binary: COMPUTE_BINARY });
+  if (!services.some((s) => !s.disabled && directory.zonesOf(s.host).includes(zone))) {
+    throw new BadRequest('The requested availability zone is not available');
+  }
+  return { zone, host: null };
 }
