@@ -31,6 +31,8 @@ export interface Config {
   scheduler_max_attempts: number;
   /** Seconds a controller process's claim on a server's (or a periodic job's) work lasts without renewal. */
   lease_seconds: number;
+  /** Where uploaded image data is kept; '' means `<data dir>/images`. */
+  image_dir: string;
   /**
    * Nova's [DEFAULT] shelved_offload_time: 0 offloads a shelved server at once
    * (frees its host's devices), -1 never, N > 0 after N seconds (periodic job).
@@ -64,6 +66,7 @@ export const DEFAULT_CONFIG: Config = {
   operation_timeout: 300,
   scheduler_max_attempts: 3,
   lease_seconds: 15,
+  image_dir: '',
   shelved_offload_time: 0,
   console_log_timeout: 30,
   metrics: true,

@@ -296,7 +296,7 @@ Napi::Value Connection::ListAllDomains(const Napi::CallbackInfo& info) {
   });
 }
 
-// migrateToURI3(name, destinationUri | null, { uri?, destName?, destXml?, bandwidthMiB? }, flags)
+// migrateToURI3(name, destinationUri | null, { uri?, destName?, destXml?, persistXml?, bandwidthMiB? }, flags)
 Napi::Value Connection::MigrateToURI3(const Napi::CallbackInfo& info) {
   std::string name = StringArg(info, 0, "name");
   // Without VIR_MIGRATE_PEER2PEER libvirt wants no destination connection URI (null).
@@ -304,12 +304,12 @@ Napi::Value Connection::MigrateToURI3(const Napi::CallbackInfo& info) {
   std::string dest = hasDest ? StringArg(info, 1, "destinationUri") : "";
   Napi::Object p = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
   auto opt = [&](const char* key) { return p.Has(key) && p.Get(key).IsString() ? p.Get(key).As<Napi::String>().Utf8Value() : ""; };
-  std::string uri = opt("uri"), destName = opt("destName"), destXml = opt("destXml");
+  std::string uri = opt("uri"), destName = opt("destName"), destXml = opt("destXml"), persistXml = opt("persistXml");
   unsigned long long bandwidth = p.Has("bandwidthMiB") && p.Get("bandwidthMiB").IsNumber()
       ? p.Get("bandwidthMiB").As<Napi::Number>().Int64Value() : 0;
   unsigned int flags = FlagsArg(info, 3);
   return Job::Run(info.Env(), info.This().As<Napi::Object>(),
-                  [c = Ref(info.Env()), name, hasDest, dest, uri, destName, destXml, bandwidth, flags]() -> Build {
+                  [c = Ref(info.Env()), name, hasDest, dest, uri, destName, destXml, persistXml, bandwidth, flags]() -> Build {
     DomainPtr d = Lookup(c, name);
     virTypedParameterPtr params = nullptr;
     int n = 0, max = 0;
@@ -317,6 +317,7 @@ Napi::Value Connection::MigrateToURI3(const Napi::CallbackInfo& info) {
     if (!uri.empty()) rc |= virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_URI, uri.c_str());
     if (!destName.empty()) rc |= virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_DEST_NAME, destName.c_str());
     if (!destXml.empty()) rc |= virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_DEST_XML, destXml.c_str());
+    if (!persistXml.empty()) rc |= virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_PERSIST_XML, persistXml.c_str());
     if (bandwidth) rc |= virTypedParamsAddULLong(&params, &n, &max, VIR_MIGRATE_PARAM_BANDWIDTH, bandwidth);
     if (rc < 0) {
       LibvirtFailure f = LibvirtFailure::Last("virTypedParamsAdd");

@@ -7,7 +7,7 @@ import {
   type ConsoleAnswer, type ConsoleRequest, type ControllerLink, type DesiredGuestState, type GuestAssignment, type HostRegistration, type HostVersions, type WorkWatcher,
 } from '../protocol/agentProtocol.js';
 import { agentClock, type AgentClock, type ClockTarget } from './agentClock.js';
-import { ConsoleNotAvailable, type GuestStatus, type VirtDriver } from './drivers/driver.js';
+import { ConsoleNotAvailable, type GuestRunState, type GuestStatus, type VirtDriver } from './drivers/driver.js';
 import { tailLines } from '../domain/guest/consoleLog.js';
 import { converge } from './guestConvergence.js';
 
@@ -57,6 +57,12 @@ export interface ComputeAgentOptions {
   passPatienceMs?: number;
   /** Whose timer runs the periodic jobs; default: the one clock of the process. */
   clock?: AgentClock;
+  /**
+   * Power-state sync with every heartbeat (real hypervisors): a guest whose
+   * state changed without an instruction (stopped with `virsh destroy`, QEMU
+   * gone) is reported with reportPowerState, as Nova's _sync_power_states does.
+   */
+  powerSync?: boolean;
 }
 
 /** Sleeps, but wakes at once when the agent stops. */
@@ -154,9 +160,12 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
   private reportedToken: string | undefined = undefined;
   private counted = false;
   private readonly clock: AgentClock;
+  /** With powerSync: each guest's state as last reported (an instruction's answer or a sync). */
+  private readonly seen: Map<string, GuestRunState> | null;
 
   constructor(private readonly o: ComputeAgentOptions) {
     this.clock = o.clock ?? agentClock;
+    this.seen = o.powerSync ? new Map() : null;
   }
 
   get host(): string {
@@ -215,7 +224,12 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
   onTick(kind: number): void {
     this.setSlot(kind, 0);
     if (!this.running) return;
-    if (kind === HEARTBEAT) void this.periodic(HEARTBEAT, this.o.heartbeatMs ?? 10_000, 'heartbeat', () => this.o.link.heartbeat(this.host));
+    if (kind === HEARTBEAT) {
+      void this.periodic(HEARTBEAT, this.o.heartbeatMs ?? 10_000, 'heartbeat', async () => {
+        await this.o.link.heartbeat(this.host);
+        await this.syncPowerStates();
+      });
+    }
     else if (kind === REDISCOVER) void this.periodic(REDISCOVER, this.o.rediscoverMs ?? 60_000, 'rediscovery', () => this.rediscover());
     else void this.pollWork();
   }
@@ -250,6 +264,29 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
       }
     }
     await this.applyAll(assignments);
+  }
+
+  /**
+   * Reports every guest whose state on the hypervisor is not the one last
+   * reported. A guest with an instruction in flight, or whose state was
+   * reported while the hypervisor was being asked, is left for the next round:
+   * the listing may predate that answer.
+   */
+  async syncPowerStates(): Promise<void> {
+    const seen = this.seen;
+    const report = this.o.link.reportPowerState?.bind(this.o.link);
+    if (!seen || !report || seen.size === 0) return;
+    const before = new Map(seen);
+    const now = new Map((await this.o.driver.list()).map((g) => [g.uuid, g.state]));
+    for (const [uuid, was] of before) {
+      if (this.inFlight?.has(uuid) || seen.get(uuid) !== was) continue;
+      const state = now.get(uuid) ?? 'absent';
+      if (state === was) continue;
+      this.o.log.info({ host: this.host, server: uuid, was, now: state }, 'power-state sync: the guest changed on the hypervisor');
+      await report({ host: this.host, instanceUuid: uuid, state });
+      if (state === 'absent') seen.delete(uuid);
+      else seen.set(uuid, state);
+    }
   }
 
   /** A periodic job (heartbeat, rediscovery): a failure is logged and the job runs again next period. */
@@ -443,6 +480,11 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
         error,
         ...(a.requestId ? { requestId: a.requestId } : {}),
       }));
+      if (this.seen && !error) {
+        const state = status?.state ?? 'absent';
+        if (state === 'absent') this.seen.delete(a.instanceUuid);
+        else this.seen.set(a.instanceUuid, state);
+      }
     } finally {
       inFlight.delete(a.instanceUuid);
     }

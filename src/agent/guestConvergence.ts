@@ -69,19 +69,21 @@ async function convergeState(d: VirtDriver, host: string, spec: GuestSpec, desir
   switch (desired) {
     case 'absent':
       if (state !== 'absent') await d.destroy(spec.uuid);
+      // A guest that left without a destroy here (migrated away) may have left its disk behind.
+      else await d.cleanUp?.(spec.uuid);
       return null;
     case 'running': {
       // A guest that is gone can only come back the hard way: defined from the spec and started.
       if (spec.reboot) return state === 'absent' ? d.spawn(spec) : d.reboot(spec, spec.reboot.type);
       const migration = spec.liveMigration;
       if (state === 'absent') {
-        if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer);
+        if (migration?.role === 'destination') await d.liveMigrationStep?.(spec.uuid, 'destination', migration.peer, spec);
         return d.spawn(spec);
       }
       if (state === 'suspended') return d.resume(spec.uuid, spec);
       if (state === 'shutoff') return syncInterfaces(d, spec, await d.powerOn(spec.uuid));
       if (state === 'paused') return syncInterfaces(d, spec, await d.unpause(spec.uuid));
-      if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer);
+      if (migration?.role === 'source') await d.liveMigrationStep?.(spec.uuid, 'source', migration.peer, spec);
       return syncInterfaces(d, spec, current!);
     }
     case 'suspended':

@@ -13,10 +13,16 @@
  * the backoff starts only once every URL has failed in a row. A token from
  * one replica is good on the others, so a failover needs no new token.
  */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
+import { ImageWithoutData, type DownloadedImage, type ImageSource } from './imageCache.js';
 import type {
-  ConsoleAnswer, ConsoleRequest, ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport,
+  ConsoleAnswer, ConsoleRequest, ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport, PowerStateReport,
 } from '../protocol/agentProtocol.js';
 
 export interface ServiceCredential {
@@ -59,6 +65,8 @@ export class LinkClosed extends Error {
 
 /** Statuses of a controller that is restarting or behind a proxy that cannot reach it. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
+/** How long an image download may take beyond the usual request timeout. */
+const DOWNLOAD_TIME_MS = 30 * 60_000;
 /** A token this close to its expiry (at most a tenth of its life) is renewed before use, not after a 401. */
 const RENEW_BEFORE_MS = 60_000;
 
@@ -75,7 +83,7 @@ class Unreachable extends Error {
   }
 }
 
-export class HttpControllerLink implements ControllerLink {
+export class HttpControllerLink implements ControllerLink, ImageSource {
   private readonly bases: readonly string[];
   /** The URL in use; it changes only when that one turns out unreachable. */
   private current = 0;
@@ -128,6 +136,10 @@ export class HttpControllerLink implements ControllerLink {
     await this.call('PUT', `${this.hostPath(report.host)}/guests/${encodeURIComponent(report.instanceUuid)}/report`, report);
   }
 
+  async reportPowerState(report: PowerStateReport): Promise<void> {
+    await this.call('PUT', `${this.hostPath(report.host)}/guests/${encodeURIComponent(report.instanceUuid)}/power-state`, report);
+  }
+
   async pendingConsoleRequests(host: string): Promise<ConsoleRequest[]> {
     return ((await this.call('GET', `${this.hostPath(host)}/console-requests`)) as { requests: ConsoleRequest[] }).requests;
   }
@@ -144,6 +156,46 @@ export class HttpControllerLink implements ControllerLink {
   // ---- lifecycle -----------------------------------------------------------
 
   /** Gets a token now (retrying while the controller is unreachable); rejects on a wrong credential. */
+  /**
+   * An image's data from the controller's image API, streamed into `file`
+   * and checked against the MD5 the controller sends (Content-MD5), as
+   * glanceclient checks it. An image without data answers 204: ImageWithoutData.
+   */
+  async downloadImage(imageId: string, file: string): Promise<DownloadedImage> {
+    const path = `/image/v2/images/${encodeURIComponent(imageId)}`;
+    const image = (await this.call('GET', path)) as { name?: string | null; disk_format?: string | null; checksum?: string | null };
+    return this.retrying(async () => {
+      let token = await this.currentToken();
+      let res = await this.send('GET', `${path}/file`, token.value, undefined, DOWNLOAD_TIME_MS);
+      if (res.status === 401) {
+        await res.body?.cancel();
+        this.forget(token);
+        token = await this.currentToken();
+        res = await this.send('GET', `${path}/file`, token.value, undefined, DOWNLOAD_TIME_MS);
+      }
+      if (res.status === 204) throw new ImageWithoutData(imageId, image.name ?? '');
+      if (res.status !== 200 || !res.body) {
+        await this.answer('GET', `${path}/file`, res);
+        throw new ControllerRejected(res.status, `GET ${path}/file: HTTP ${res.status} instead of the image's data`);
+      }
+      const md5 = createHash('md5');
+      let size = 0;
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, done) { size += chunk.length; md5.update(chunk); done(null, chunk); },
+      });
+      try {
+        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), count, createWriteStream(file));
+      } catch (e) {
+        // A connection lost mid-transfer is an outage like any other: try again (from the start).
+        throw new Unreachable(`GET ${path}/file: ${(e as Error).message}`, this.current);
+      }
+      const expected = res.headers.get('content-md5') ?? image.checksum ?? null;
+      const got = md5.digest('hex');
+      if (expected && expected !== got) throw new Error(`image ${imageId}: downloaded data has MD5 ${got}, the controller says ${expected}`);
+      return { diskFormat: image.disk_format ?? 'raw', checksum: got, size };
+    });
+  }
+
   async connect(): Promise<void> {
     await this.retrying(() => this.currentToken());
   }

@@ -21,8 +21,13 @@ import { libvirtHostDiscovery } from '../agent/libvirtHost.js';
 import { simulatedAgent } from '../agent/simulatedHost.js';
 import { parseHttpBaseUrls } from './httpUrl.js';
 import type { VirtDriver } from '../agent/drivers/driver.js';
-import { LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
 import { readFileSync } from 'node:fs';
+import { DEFAULT_LIVE_MIGRATION_URI, LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
+import { ImageCache } from '../agent/imageCache.js';
+import { AgentConfigFileError, readAgentConfig, withConfigFile } from './agentConfig.js';
+import { DEFAULT_INSTANCES_PATH } from '../domain/guest/domainXml.js';
+
+export const DEFAULT_IMAGE_CACHE = '/var/lib/vdpa-compute/images';
 
 export class AgentConfigError extends Error {
   constructor(message: string) {
@@ -32,23 +37,30 @@ export class AgentConfigError extends Error {
 }
 
 export interface AgentCommandOptions {
-  /** As given: each a URL or a comma-separated list (the option may be repeated). */
-  controller: string | string[];
+  /** As given: each a URL or a comma-separated list (the option may be repeated); required, here or in --config. */
+  controller?: string | string[];
   host?: string;
   driver: 'libvirt' | 'simulated';
   inventory?: string;
   libvirtUri: string;
   sysfsRoot: string;
   procRoot: string;
-  deviceSpec?: string;
+  /** A file, or (from --config) the entries themselves. */
+  deviceSpec?: string | unknown[];
   trackSoftwareVdpa: boolean;
-  credentials?: string;
+  /** A file, or (from --config) the credential itself. */
+  credentials?: string | Record<string, unknown>;
   /** PEM file of the CA the controller's HTTPS certificate is checked against. */
   caFile?: string;
   heartbeatSeconds: number;
   rediscoverSeconds: number;
   pollSeconds?: number;
   hostIp?: string;
+  instancesPath: string;
+  imageCache: string;
+  liveMigrationUri?: string;
+  /** A settings file (agentConfig.ts); read by the command, merged under the command line's options. */
+  config?: string;
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -83,15 +95,18 @@ async function readDoc(file: string, what: string): Promise<unknown> {
  * or the same under `auth`, as in clouds.yaml), else VDPA_AGENT_PASSWORD with
  * VDPA_AGENT_USER (default compute-agent) and VDPA_AGENT_PROJECT (default service).
  */
-export async function readCredential(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ServiceCredential> {
+export async function readCredential(
+  file: string | Record<string, unknown> | undefined, env: NodeJS.ProcessEnv = process.env,
+): Promise<ServiceCredential> {
   if (file !== undefined) {
-    let doc = await readDoc(file, '--credentials');
+    let doc = typeof file === 'string' ? await readDoc(file, '--credentials') : file;
     if (doc && typeof doc === 'object' && 'auth' in doc) doc = (doc as { auth: unknown }).auth;
     const d = (doc ?? {}) as Record<string, unknown>;
     const username = d.username ?? d.user;
     const projectName = d.project_name ?? d.project;
     const domain = d.domain ?? d.user_domain_name;
-    if (typeof d.password !== 'string' || d.password === '') throw new AgentConfigError(`--credentials ${file}: password is required`);
+    const where = typeof file === 'string' ? `--credentials ${file}` : 'credentials (--config)';
+    if (typeof d.password !== 'string' || d.password === '') throw new AgentConfigError(`${where}: password is required`);
     return {
       username: typeof username === 'string' ? username : 'compute-agent',
       password: d.password,
@@ -126,11 +141,12 @@ export async function readInventoryHost(file: string, host: string | undefined):
   return hosts[0]!;
 }
 
-async function readDeviceSpec(file: string | undefined, log: Logger): Promise<unknown[]> {
+async function readDeviceSpec(file: string | unknown[] | undefined, log: Logger): Promise<unknown[]> {
   if (file === undefined) {
     log.warn('no --device-spec given: no PCI or vDPA device will be offered by this host');
     return [];
   }
+  if (Array.isArray(file)) return file;
   let doc = await readDoc(file, '--device-spec');
   if (doc && typeof doc === 'object' && !Array.isArray(doc) && 'device_spec' in doc) doc = (doc as { device_spec: unknown }).device_spec;
   if (!Array.isArray(doc)) throw new AgentConfigError(`--device-spec ${file}: expected a list of device_spec entries`);
@@ -155,7 +171,11 @@ async function diskGbAt(paths: string[]): Promise<number> {
 }
 
 async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, log: Logger): Promise<{ agent: ComputeAgent; driver: VirtDriver }> {
-  const driver = new LibvirtDriver({ uri: o.libvirtUri });
+  const hostAddress = o.hostIp ?? firstExternalIpv4();
+  const driver = new LibvirtDriver({
+    uri: o.libvirtUri, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
+    hostAddress, liveMigrationUri: o.liveMigrationUri,
+  });
   const discovery = libvirtHostDiscovery({
     sysfsRoot: o.sysfsRoot,
     procRoot: o.procRoot,
@@ -168,7 +188,7 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
   const host = o.host ?? hostname();
   const agent = new ComputeAgent({
     identity: {
-      host, serviceVersion: CURRENT_SERVICE_VERSION, hypervisorType: 'QEMU', hostIp: o.hostIp ?? firstExternalIpv4(),
+      host, serviceVersion: CURRENT_SERVICE_VERSION, hypervisorType: 'QEMU', hostIp: hostAddress,
       vcpus: node.cpus, memoryMb: Math.floor(node.memoryKiB / 1024), diskGb: await diskGbAt(['/var/lib/libvirt', '/']),
     },
     discovery, driver, link,
@@ -176,6 +196,7 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
     heartbeatMs: o.heartbeatSeconds * 1000,
     rediscoverMs: o.rediscoverSeconds * 1000,
     pollMs: pollMs(o),
+    powerSync: true,
   });
   return { agent, driver };
 }
@@ -192,6 +213,7 @@ export interface RunningAgent {
 
 /** Builds the agent the options describe, authenticates (retrying while the controller is down) and starts it. */
 export async function runAgent(o: AgentCommandOptions, log: Logger): Promise<RunningAgent> {
+  if (o.controller === undefined) throw new AgentConfigError('no controller: give --controller URL or `controller:` in --config');
   const urls = controllerUrls(o.controller);
   const credential = await readCredential(o.credentials);
   let ca: string | undefined;
@@ -234,7 +256,8 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run a compute agent for this host against a controller (over HTTP)')
-    .requiredOption('--controller <url[,url...]>',
+    .option('--config <file>', 'YAML settings file (keys: the long options with _ for -; the command line wins)')
+    .option('--controller <url[,url...]>',
       'the controller\'s base URL, e.g. http://controller:8774; several (comma-separated or repeated) fail over round robin', collect)
     .option('--host <name>', 'this compute host\'s name (default: the system hostname, or the inventory\'s only host)')
     .addOption(new Option('--driver <driver>', 'virt driver').choices(['libvirt', 'simulated']).default('libvirt'))
@@ -246,17 +269,22 @@ export function registerAgentCommand(program: Command): void {
     .option('--track-software-vdpa', 'also report vDPA devices without a PCI VF parent (vdpa_sim)', false)
     .option('--credentials <file>', 'service credential file (else env VDPA_AGENT_PASSWORD, VDPA_AGENT_USER, VDPA_AGENT_PROJECT)')
     .option('--ca-file <file>', 'PEM CA certificate(s) to check the controller\'s HTTPS certificate against (instead of the system\'s)')
+    .option('--instances-path <dir>', 'where instance disks are created (libvirt)', DEFAULT_INSTANCES_PATH)
+    .option('--image-cache <dir>', 'where images are cached, fetched once from the controller (libvirt)', DEFAULT_IMAGE_CACHE)
+    .option('--live-migration-uri <template>', 'how this host reaches a peer\'s libvirtd to live-migrate, %s the peer\'s address', DEFAULT_LIVE_MIGRATION_URI)
     .option('--host-ip <address>', 'the address the controller records for this host (default: the first non-loopback IPv4)')
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats', positiveSeconds, 10)
     .option('--rediscover-seconds <n>', 'seconds between device rediscoveries (also on SIGHUP)', positiveSeconds, 60)
     .option('--poll-seconds <n>', 'seconds between polls for work, each a long poll the controller ends early when there is work (at most 30)', positiveSeconds)
-    .action(async (o: AgentCommandOptions, cmd: Command) => {
+    .action(async (given: AgentCommandOptions, cmd: Command) => {
       const log = pino({ level: process.env.VDPA_LOG_LEVEL ?? 'info' });
       let running: RunningAgent;
       try {
+        const o = given.config === undefined ? given
+          : withConfigFile(given, await readAgentConfig(given.config), (field) => cmd.getOptionValueSource(field) === 'cli');
         running = await runAgent(o, log);
       } catch (e) {
-        if (e instanceof AgentConfigError || e instanceof DeviceSpecError || e instanceof ControllerRejected) {
+        if (e instanceof AgentConfigError || e instanceof AgentConfigFileError || e instanceof DeviceSpecError || e instanceof ControllerRejected) {
           cmd.error(`error: ${e.message}`, { exitCode: 2 });
         }
         throw e;

@@ -127,6 +127,7 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
     tokens: createTokenService(store, config.token_ttl_seconds),
     signals: cluster?.signals ?? wakeups.signals,
     publicUrl: `http://${o.host}:${o.port}`,
+    imageDir: resolve(config.image_dir || join(o.dataDir, 'images')),
     // A fixed port names this process the same after a restart, so it takes its own leases back.
     ...(o.port ? { processId: processIdentity(`${o.host}:${o.port}`) } : {}),
   };

@@ -36,6 +36,8 @@ export interface ControllerContext {
   signals: HostSignals;
   /** The externally visible base URL (e.g. http://127.0.0.1:8774), for catalogs and links. */
   publicUrl: string;
+  /** Where image data is stored (the `image_dir` setting, else `<data dir>/images`). */
+  imageDir: string;
   /** This controller process in lease columns (host name and listen address); random when unset. */
   processId?: string;
 }

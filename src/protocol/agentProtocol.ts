@@ -75,6 +75,17 @@ export interface ConsoleAnswer {
   notAvailable: boolean;
 }
 
+/**
+ * What the hypervisor says a guest is, seen by the agent's power-state sync
+ * rather than as the answer to an instruction (a guest stopped behind the
+ * controller's back, as Nova's _sync_power_states finds it).
+ */
+export interface PowerStateReport {
+  host: string;
+  instanceUuid: string;
+  state: DesiredGuestState;
+}
+
 /** Told when there may be new work for its host (see ControllerLink.watchWork). */
 export interface WorkWatcher {
   workMayBeWaiting(): void;
@@ -92,6 +103,8 @@ export interface ControllerLink {
   /** Every guest the controller places on this host (for reconciliation after a restart). */
   allGuests(host: string): Promise<GuestAssignment[]>;
   reportGuest(report: GuestReport): Promise<void>;
+  /** Optional: a guest's state as the power-state sync found it (links of agents that sync power states have it). */
+  reportPowerState?(report: PowerStateReport): Promise<void>;
   /** Resolves when there may be new work for the host, after timeoutMs, or when `signal` aborts. */
   waitForWork(host: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**

@@ -147,6 +147,7 @@ describe('a link with several controller URLs fails over between them', () => {
     const running = await runAgent({
       controller: [`${a.url}/,${b.url}`], driver: 'simulated', inventory, credentials, libvirtUri: 'test:///default',
       sysfsRoot: '/sys', procRoot: '/proc', trackSoftwareVdpa: false, heartbeatSeconds: 0.2, rediscoverSeconds: 3600,
+      instancesPath: join(c.dataDir, 'instances'), imageCache: join(c.dataDir, 'images'),
     }, pino({ level: 'silent' }));
     try {
       assert.equal(running.link.controllerUrl, a.url);

@@ -42,6 +42,7 @@ export async function startTestController(opts: { databaseUrl?: string; config?:
     tokens: createTokenService(store, config.token_ttl_seconds),
     signals: createHostSignals(),
     publicUrl: 'http://127.0.0.1',
+    imageDir: join(dataDir, 'images'),
   };
   let app: FastifyInstance | undefined;
   try {

@@ -9,6 +9,17 @@ export interface GuestStatus {
   domainXml: string;
 }
 
+export interface MigrateOptions {
+  /** The guest as it must run on the destination (its paths there, the devices it has here). */
+  destXml?: string;
+  /** Its persistent definition on the destination. */
+  persistXml?: string;
+  /** Copy the disks that are not shared (libvirt's NON_SHARED_INC: the overlay; the image is on both hosts). */
+  copyStorage?: boolean;
+  /** Where the migration stream goes, e.g. tcp://10.0.0.2 (libvirt's VIR_MIGRATE_PARAM_URI). */
+  migrateUri?: string;
+}
+
 /** Raised by a driver with the hypervisor's own message (e.g. libvirt's). */
 export class VirtDriverError extends Error {
   constructor(message: string, readonly code?: number) {
@@ -42,6 +53,8 @@ export interface VirtDriver {
    */
   define?(spec: GuestSpec): Promise<GuestStatus>;
   destroy(uuid: string): Promise<void>;
+  /** Removes what a guest the hypervisor no longer has left on the host (its disk, after it migrated away). */
+  cleanUp?(uuid: string): Promise<void>;
   powerOff(uuid: string): Promise<GuestStatus>;
   powerOn(uuid: string): Promise<GuestStatus>;
   /** Unplugs vDPA interfaces, then saves guest memory (behaviour.md, suspend). */
@@ -67,14 +80,14 @@ export interface VirtDriver {
    * plugged back if the migration fails); the destination plugs its own.
    * `destinationUri` is the destination's libvirt URI (simulated: its host name).
    */
-  migrate?(uuid: string, destinationUri: string): Promise<void>;
+  migrate?(uuid: string, destinationUri: string, options?: MigrateOptions): Promise<void>;
   /**
    * Told before the agent does this host's side of a hot-plug live migration
    * (source: unplug the PCI NICs, guest keeps running; destination: define and
    * start the guest). A rejection fails the step, and the controller rolls the
    * migration back. `peer` is the other host.
    */
-  liveMigrationStep?(uuid: string, role: LiveMigrationRole, peer: string): Promise<void>;
+  liveMigrationStep?(uuid: string, role: LiveMigrationRole, peer: string, spec?: GuestSpec): Promise<void>;
   /**
    * Rebuild (Nova's rebuild): the guest is destroyed and defined again from
    * `spec` on this host (new image, same NICs and devices), then started.

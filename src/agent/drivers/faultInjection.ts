@@ -84,9 +84,9 @@ export class FaultInjectingDriver implements VirtDriver {
     return this.inner.detachInterface(uuid, iface);
   }
 
-  async liveMigrationStep(uuid: string, role: LiveMigrationRole, peer: string): Promise<void> {
+  async liveMigrationStep(uuid: string, role: LiveMigrationRole, peer: string, spec?: GuestSpec): Promise<void> {
     await this.meet('live_migrate');
-    await this.inner.liveMigrationStep?.(uuid, role, peer);
+    await this.inner.liveMigrationStep?.(uuid, role, peer, spec);
   }
 
   async consoleLog(uuid: string): Promise<string> {

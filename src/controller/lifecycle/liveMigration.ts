@@ -3,7 +3,8 @@
  * travel with the guest, so the source's PCI NICs are unplugged, the guest
  * moves, and the destination's devices are plugged in on arrival. Each step
  * is a desired state per host that the agents reconcile (for libvirt the
- * "guest moves" step is migrateToURI3; the simulated hosts define it anew).
+ * "guest moves" step is the destination agent's migrateToURI3 from the
+ * source's libvirtd, peer to peer; the simulated hosts define it anew).
  *
  * | step                               | task      | migration      | source guest              | dest guest          | claims (source / dest)      |
  * |------------------------------------|-----------|----------------|---------------------------|---------------------|-----------------------------|
@@ -40,7 +41,7 @@ import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
 import { releaseConsumer, transferConsumer } from '../../storage/repositories/claims.js';
 import { deleteGuest, getGuest, setDesiredGuest, type GuestRow, guestSpecOf } from '../../storage/repositories/guests.js';
-import { COMPUTE_BINARY, listServices, minimumComputeVersion } from '../../storage/repositories/hosts.js';
+import { COMPUTE_BINARY, computeNodeOf, listServices, minimumComputeVersion } from '../../storage/repositories/hosts.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import {
@@ -105,6 +106,12 @@ export async function startLiveMigration(
   return migration;
 }
 
+/** Where the other host of the migration is reached (its registered host_ip), for the libvirt hosts' migration connection. */
+async function peerAddress(db: Session, host: string): Promise<{ peerAddress?: string }> {
+  const node = await computeNodeOf(db, host);
+  return node?.host_ip ? { peerAddress: node.host_ip } : {};
+}
+
 /** The guest without its PCI-backed NICs: what stays on the source while the guest moves. */
 function withoutPciNics(spec: GuestSpec): GuestSpec {
   return { ...spec, interfaces: spec.interfaces.filter((i) => i.kind !== 'vdpa' && i.kind !== 'hostdev') };
@@ -135,7 +142,9 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
       await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       const spec = sourceGuest ? guestSpecOf(sourceGuest) : await boundSpec(trx, fresh, source);
-      await setDesiredGuest(trx, instance.uuid, source, 'running', { ...withoutPciNics(spec), liveMigration: { role: 'source', peer: host } });
+      await setDesiredGuest(trx, instance.uuid, source, 'running', {
+        ...withoutPciNics(spec), liveMigration: { role: 'source', peer: host, ...(await peerAddress(trx, host)) },
+      });
     });
   } catch (e) {
     if (e instanceof ScheduleAborted) return;
@@ -207,7 +216,9 @@ async function moveGuest(ctx: ControllerContext, s: ServerSnapshot): Promise<voi
     // Still migrating first: a delete accepted meanwhile asked every guest to go, and must not see one come back.
     if (!(await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING }))) return;
     if (!(await setMigrationStatus(trx, migration.uuid, 'running', { expect: ['preparing'] }))) return;
-    await setDesiredGuest(trx, instance.uuid, dest, 'running', { ...spec, liveMigration: { role: 'destination', peer: migration.source_compute! } });
+    await setDesiredGuest(trx, instance.uuid, dest, 'running', {
+      ...spec, liveMigration: { role: 'destination', peer: migration.source_compute!, ...(await peerAddress(trx, migration.source_compute!)) },
+    });
   });
   ctx.signals.notify(dest);
 }

@@ -7,6 +7,7 @@ import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
 import { settleEvacuatedSource, sweepEvacuationsFrom } from '../lifecycle/evacuate.js';
 import { handleGuestReport } from '../lifecycle/reports.js';
+import { syncPowerState } from '../lifecycle/powerSync.js';
 import { answerConsoleRequest, pendingConsoleRequests } from './consoleLog.js';
 
 const fencingWired = new WeakSet<ControllerContext>();
@@ -62,6 +63,7 @@ export function createAgentLink(ctx: ControllerContext): ControllerLink {
       await handleGuestReport(ctx, report);
       await settleEvacuatedSource(ctx, report);
     },
+    reportPowerState: (report) => syncPowerState(ctx, report),
     waitForWork: (host, timeoutMs, signal) => ctx.signals.wait(host, timeoutMs, signal),
     pendingConsoleRequests: (host) => pendingConsoleRequests(ctx, host),
     answerConsoleRequest: (answer) => answerConsoleRequest(ctx, answer),

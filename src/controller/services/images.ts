@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BadRequest, Conflict } from '../../domain/errors.js';
 import type { AuthContext } from '../context.js';
-import { getImage, insertImage, listImageRows, updateImage } from '../../storage/repositories/images.js';
+import { getImage, insertImage, listImageRows } from '../../storage/repositories/images.js';
 import type { ImageTable } from '../../storage/schema.js';
 import type { Session, Unit } from '../../storage/unit.js';
 
@@ -16,22 +16,16 @@ export type Visibility = (typeof VISIBILITIES)[number];
 export interface ImageExtras {
   tags: string[];
   properties: Record<string, string>;
-  /** Digests of uploaded data (the data itself is not kept). */
+  /** Digests of uploaded data. */
   checksum?: string;
   osHashValue?: string;
+  /** The data is in the image directory (services/imageData.ts); records without data have none. */
+  stored?: boolean;
 }
 
 export function imageExtras(row: ImageTable): ImageExtras {
   const parsed = JSON.parse(row.properties || '{}') as Partial<ImageExtras>;
   return { ...parsed, tags: parsed.tags ?? [], properties: parsed.properties ?? {} };
-}
-
-/** Records an upload: size and digests; the image becomes active. */
-export async function markUploaded(
-  db: Unit, row: ImageTable, upload: { size: number; checksum: string; osHashValue: string },
-): Promise<void> {
-  const extras: ImageExtras = { ...imageExtras(row), checksum: upload.checksum, osHashValue: upload.osHashValue };
-  await updateImage(db, row.id, { status: 'active', size: upload.size, properties: JSON.stringify(extras), updated_at: glanceTime() });
 }
 
 /** Glance writes timestamps without fractions: 2024-01-01T00:00:00Z. */
@@ -41,10 +35,11 @@ export function glanceTime(d = new Date()): string {
 
 /**
  * Who may see an image: public, shared and community images everyone,
- * private ones only their owner project; admins see all.
+ * private ones only their owner project; admins and compute agents see all.
  */
 export function canSee(auth: AuthContext, image: Pick<ImageTable, 'visibility' | 'owner'>): boolean {
-  return auth.isAdmin || image.visibility !== 'private' || image.owner === auth.projectId;
+  // Compute agents fetch the image of any server they build, as Nova's computes do with the user's token.
+  return auth.isAdmin || auth.isService || image.visibility !== 'private' || image.owner === auth.projectId;
 }
 
 export async function findVisibleImage(db: Session, id: string, auth: AuthContext): Promise<ImageTable | undefined> {

@@ -53,7 +53,12 @@ export interface GuestSpec {
    * what looks like an unplug or a fresh define is a migration. Not part of
    * the domain XML.
    */
-  liveMigration?: { role: LiveMigrationRole; peer: string };
+  liveMigration?: {
+    role: LiveMigrationRole;
+    peer: string;
+    /** The peer's address as it registered (host_ip): where a libvirt host reaches the peer's libvirtd. */
+    peerAddress?: string;
+  };
   /**
    * A reboot asked of the guest: set only in the instruction that asks for
    * it (the controller drops it from every later copy of the spec), so an

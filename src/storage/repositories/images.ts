@@ -59,3 +59,13 @@ export async function listImageRows(session: Session, q: ImageRowQuery): Promise
   }
   return sel.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
 }
+
+/** Changes the image only while it is in `status`; false when it was not (another upload won, or it is gone). */
+export async function updateImageInStatus(
+  unit: Unit, id: string, status: string, changes: Partial<Omit<ImageTable, 'id'>>,
+): Promise<boolean> {
+  const db = dbOf(unit);
+  const res = await db.updateTable('images').set(changes).where('id', '=', id).where('status', '=', status).executeTakeFirst();
+  catalogChanged();
+  return Number(res.numUpdatedRows) === 1;
+}

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { apiCaller, startControllerWithTokens } from '../../helpers/apiClient.js';
 import type { TestController } from '../../helpers/testController.js';
@@ -109,7 +111,45 @@ describe('image v2', () => {
     assert.equal(shown.size, data.length);
     assert.equal(shown.checksum, createHash('md5').update(data).digest('hex'));
     assert.equal(shown.os_hash_algo, 'sha512');
+    assert.equal(shown.os_hash_value, createHash('sha512').update(data).digest('hex'));
     assert.equal((await put()).status, 409);
+
+    // The data is kept under the image directory and comes back with its MD5.
+    assert.deepEqual(await readFile(join(c.ctx.imageDir, image.id)), data);
+    const got = await fetch(`${c.url}/image/v2/images/${image.id}/file`, { headers: { 'x-auth-token': demo } });
+    assert.equal(got.status, 200);
+    assert.equal(got.headers.get('content-md5'), shown.checksum);
+    assert.equal(got.headers.get('content-type'), 'application/octet-stream');
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), data);
+
+    assert.equal((await call('DELETE', `/v2/images/${image.id}`, demo)).status, 204);
+    await assert.rejects(stat(join(c.ctx.imageDir, image.id)), { code: 'ENOENT' }, 'deleting the image removes its data');
+  });
+
+  it('streams a large upload to disk and answers 204 for the data of an image without any (cirros)', { timeout: 120_000 }, async () => {
+    const image = await (await call('POST', '/v2/images', admin, { name: 'big', disk_format: 'qcow2', container_format: 'bare' })).json() as Image;
+    const chunk = Buffer.alloc(1 << 20, 7);
+    const chunks = 24; // 24 MiB: well past fastify's 1 MiB body limit, so it cannot have been buffered as a body
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < chunks; i++) controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const put = await fetch(`${c.url}/image/v2/images/${image.id}/file`, {
+      method: 'PUT', headers: { 'x-auth-token': admin, 'content-type': 'application/octet-stream' }, body, duplex: 'half',
+    } as RequestInit);
+    assert.equal(put.status, 204);
+    const shown = await (await call('GET', `/v2/images/${image.id}`, admin)).json() as Image;
+    assert.equal(shown.size, chunks * chunk.length);
+    const md5 = createHash('md5');
+    for (let i = 0; i < chunks; i++) md5.update(chunk);
+    assert.equal(shown.checksum, md5.digest('hex'));
+    assert.equal((await stat(join(c.ctx.imageDir, image.id))).size, chunks * chunk.length);
+
+    const cirros = (await (await call('GET', '/v2/images?name=cirros', demo)).json() as { images: Image[] }).images[0]!;
+    const none = await fetch(`${c.url}/image/v2/images/${cirros.id}/file`, { headers: { 'x-auth-token': demo } });
+    assert.equal(none.status, 204);
   });
 
   it('keeps publishing public images to admins', { timeout: 120_000 }, async () => {

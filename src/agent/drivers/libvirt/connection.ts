@@ -24,6 +24,7 @@ export const Flags = {
   MIGRATE_PEER2PEER: 1 << 1,
   MIGRATE_PERSIST_DEST: 1 << 3,
   MIGRATE_UNDEFINE_SOURCE: 1 << 4,
+  MIGRATE_NON_SHARED_INC: 1 << 7,
   NODEDEV_CAP_SYSTEM: 1 << 0,
   NODEDEV_CAP_PCI_DEV: 1 << 1,
   NODEDEV_CAP_NET: 1 << 4,
@@ -72,7 +73,16 @@ export interface NodeInfo {
   model: string; memoryKiB: number; cpus: number; mhz: number;
   nodes: number; sockets: number; cores: number; threads: number;
 }
-export interface MigrateParams { uri?: string; destName?: string; destXml?: string; bandwidthMiB?: number }
+export interface MigrateParams {
+  /** Where QEMU sends the migration stream (VIR_MIGRATE_PARAM_URI), e.g. tcp://10.0.0.2; default: what the destination's libvirtd says. */
+  uri?: string;
+  destName?: string;
+  /** The guest as it must run on the destination (VIR_MIGRATE_PARAM_DEST_XML): devices as on the source, paths of the destination. */
+  destXml?: string;
+  /** The destination's persistent definition (VIR_MIGRATE_PARAM_PERSIST_XML), with PERSIST_DEST. */
+  persistXml?: string;
+  bandwidthMiB?: number;
+}
 
 /** The addon's one class. Every method runs its libvirt call on a libuv worker thread. */
 export interface LibvirtConnection {

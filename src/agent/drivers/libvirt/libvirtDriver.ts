@@ -10,14 +10,16 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DEFAULT_INSTANCES_PATH, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
-import type { GuestInterface, GuestSpec } from '../../../domain/guest/spec.js';
-import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from '../driver.js';
+import { DEFAULT_INSTANCES_PATH, RESCUE_DISK, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
+import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../../domain/guest/spec.js';
+import { VirtDriverError, type GuestRunState, type GuestStatus, type MigrateOptions, type VirtDriver } from '../driver.js';
 import {
   DomainState, ErrorCode, Flags, formatVersion, isLibvirtError, openLibvirt,
-  type LibvirtConnection, type NamedDomain,
+  type LibvirtConnection, type MigrateParams, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
+import { ensureInstanceDir, ensureInstanceDisk, removeInstanceDir, removeInstanceDisk } from './instanceDisks.js';
+import type { ImageCache } from '../../imageCache.js';
 import { readConsoleLog } from './consoleLogFile.js';
 
 export interface LibvirtDriverOptions {
@@ -29,7 +31,19 @@ export interface LibvirtDriverOptions {
   includeDisk?: boolean;
   /** Machine type for kvm and qemu guests (guestDomainXml's default: q35). */
   machine?: string;
+  /**
+   * Where a guest's disk comes from: its image, fetched once into this cache,
+   * under a qcow2 overlay per instance (instanceDisks.ts). Without it a guest
+   * with a disk cannot be built here.
+   */
+  images?: ImageCache;
+  /** This host's address as the controller records it (--host-ip): where peers reach its libvirtd. */
+  hostAddress?: string;
+  /** How to reach a host's libvirtd for live migration, `%s` its address (Nova's live_migration_uri). */
+  liveMigrationUri?: string;
 }
+
+export const DEFAULT_LIVE_MIGRATION_URI = 'qemu+tcp://%s/system';
 
 /** kvm where /dev/kvm exists, TCG (qemu) where it does not, test for test:// URIs. */
 export function defaultVirtType(uri: string): VirtType {
@@ -56,18 +70,11 @@ export class LibvirtDriver implements VirtDriver {
     return this.conn;
   }
 
-  private domainXmlOf(spec: GuestSpec): string {
-    return guestDomainXml(spec, {
-      virtType: this.virtType,
-      instancesPath: this.opts.instancesPath,
-      includeDisk: this.opts.includeDisk,
-      machine: this.opts.machine,
-    });
-  }
 
   spawn(spec: GuestSpec): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
-      const xml = this.domainXmlOf(spec);
+      const xml = this.domainXml(spec);
+      await this.ensureDisk(spec);
       // Defining a defined guest redefines it; a running guest keeps running.
       await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       const { state } = await libvirt(() => c.getState(spec.name));
@@ -81,9 +88,9 @@ export class LibvirtDriver implements VirtDriver {
     return this.serial(spec.uuid, async (c) => {
       const existing = await this.find(c, spec.uuid);
       if (!existing) {
-        await libvirt(() => c.defineXML(guestDomainXml(spec, {
-          virtType: this.virtType, instancesPath: this.opts.instancesPath, includeDisk: this.opts.includeDisk, machine: this.opts.machine,
-        }), Flags.DEFINE_VALIDATE));
+        const xml = this.domainXml(spec);
+        await this.ensureDisk(spec);
+        await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       }
       return this.statusOf(c, spec.name, spec.uuid);
     });
@@ -92,11 +99,20 @@ export class LibvirtDriver implements VirtDriver {
   destroy(uuid: string): Promise<void> {
     return this.serial(uuid, async (c) => {
       const dom = await this.find(c, uuid);
-      if (!dom) return;
-      await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
-        if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
-      });
-      await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
+      if (dom) {
+        await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
+          if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
+        });
+        await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
+      }
+      // The disk goes with the instance (also when an earlier delete removed only the domain).
+      if (this.usesInstanceDir) await removeInstanceDir(this.instancesPath, uuid);
+    });
+  }
+
+  cleanUp(uuid: string): Promise<void> {
+    return this.serial(uuid, async (c) => {
+      if (this.usesInstanceDir && !(await this.find(c, uuid))) await removeInstanceDir(this.instancesPath, uuid);
     });
   }
 
@@ -142,7 +158,7 @@ export class LibvirtDriver implements VirtDriver {
         });
         await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
       }
-      await libvirt(() => c.defineXML(this.domainXmlOf(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.defineXML(this.domainXml(spec), Flags.DEFINE_VALIDATE));
       await libvirt(() => c.create(spec.name));
       return this.statusOf(c, spec.name, spec.uuid);
     });
@@ -235,17 +251,29 @@ export class LibvirtDriver implements VirtDriver {
    * the same disk path, so the domain XML is the one it had.
    */
   rebuild(spec: GuestSpec): Promise<GuestStatus> {
-    return this.redefineAndStart(spec);
+    // With image-backed disks: the old overlay goes, a new one on the new image comes.
+    return this.redefineAndStart(spec, async () => {
+      if (!this.includesDisk) return;
+      await removeInstanceDisk(this.instancesPath, spec.uuid);
+      await this.ensureDisk(spec);
+    });
   }
 
   /** Rescue: stop the guest, define its rescue domain (disk.rescue boots, the disk second, same NICs), start it. */
   rescue(spec: GuestSpec): Promise<GuestStatus> {
-    return this.redefineAndStart(spec);
+    // With image-backed disks: disk.rescue is an overlay on the rescue image.
+    return this.redefineAndStart(spec, async () => {
+      if (!this.includesDisk || !spec.rescue || !this.opts.images) return;
+      const base = await this.opts.images.ensure(spec.rescue.imageRef);
+      await ensureInstanceDisk(this.instancesPath, spec.uuid, 0, base, RESCUE_DISK);
+    });
   }
 
   /** Unrescue: stop the rescue guest, define the original domain again from the spec, start it. */
   unrescue(spec: GuestSpec): Promise<GuestStatus> {
-    return this.redefineAndStart(spec);
+    return this.redefineAndStart(spec, async () => {
+      if (this.includesDisk) await removeInstanceDisk(this.instancesPath, spec.uuid, RESCUE_DISK);
+    });
   }
 
   /**
@@ -265,13 +293,15 @@ export class LibvirtDriver implements VirtDriver {
     });
   }
 
-  private redefineAndStart(spec: GuestSpec): Promise<GuestStatus> {
+  /** Stops the guest, prepares its disks while it is off (`disks`), defines it from the spec and starts it. */
+  private redefineAndStart(spec: GuestSpec, disks: () => Promise<void> = async () => {}): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
       const dom = await this.require(c, spec.uuid);
       await ignoring([ErrorCode.OPERATION_INVALID], async () => {
         if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
       });
-      await libvirt(() => c.defineXML(this.domainXmlOf(spec), Flags.DEFINE_VALIDATE));
+      await disks();
+      await libvirt(() => c.defineXML(this.domainXml(spec), Flags.DEFINE_VALIDATE));
       await libvirt(() => c.create(spec.name));
       return this.statusOf(c, spec.name, spec.uuid);
     });
@@ -283,13 +313,59 @@ export class LibvirtDriver implements VirtDriver {
    * plugs in the devices claimed there. A failed move plugs the NICs back, so
    * the guest keeps running here with its original devices.
    */
-  migrate(uuid: string, destinationUri: string): Promise<void> {
+  migrate(uuid: string, destinationUri: string, o: MigrateOptions = {}): Promise<void> {
     return this.serial(uuid, async (c) => {
       const dom = await this.require(c, uuid);
       const live = await libvirt(() => c.getXMLDesc(dom.name, 0));
-      await withVdpaUnplugged(c, dom.name, live, () => libvirt(() => c.migrateToURI3(dom.name, destinationUri, {},
-        Flags.MIGRATE_LIVE | Flags.MIGRATE_PEER2PEER | Flags.MIGRATE_PERSIST_DEST | Flags.MIGRATE_UNDEFINE_SOURCE)));
+      const params: MigrateParams = {
+        ...(o.destXml ? { destXml: o.destXml } : {}), ...(o.persistXml ? { persistXml: o.persistXml } : {}),
+        ...(o.migrateUri ? { uri: o.migrateUri } : {}),
+      };
+      const flags = Flags.MIGRATE_LIVE | Flags.MIGRATE_PEER2PEER | Flags.MIGRATE_PERSIST_DEST | Flags.MIGRATE_UNDEFINE_SOURCE
+        | (o.copyStorage ? Flags.MIGRATE_NON_SHARED_INC : 0);
+      await withVdpaUnplugged(c, dom.name, live, () => libvirt(() => c.migrateToURI3(dom.name, destinationUri, params, flags)));
     });
+  }
+
+  /**
+   * The destination's side of a live migration (the source has unplugged its
+   * vDPA NICs already): the guest's disk is made here (an overlay on the
+   * same image, fetched into this host's cache), then the guest is pulled
+   * from the source's libvirtd with `migrate` on a connection to it, peer to
+   * peer, as `destXml` (this host's paths, the devices the guest has now) and
+   * `persistXml` (the full definition, with this host's vDPA devices), and
+   * this host's vDPA NICs are plugged in. A guest that already runs here (a
+   * repeated step) is left as it is. The source does nothing of its own.
+   */
+  liveMigrationStep(uuid: string, role: LiveMigrationRole, peer: string, spec?: GuestSpec): Promise<void> {
+    if (role !== 'destination' || !spec) return Promise.resolve();
+    return this.serial(uuid, async (c) => {
+      const here = await this.find(c, uuid);
+      if (here && isActive((await libvirt(() => c.getState(here.name))).state)) return;
+      const peerAddress = spec.liveMigration?.peerAddress;
+      if (!peerAddress) throw new VirtDriverError(`Cannot migrate ${uuid} from ${peer}: the controller knows no address of ${peer}`);
+      if (!this.opts.hostAddress) throw new VirtDriverError(`Cannot migrate ${uuid} here: this host's address (--host-ip) is not known to the driver`);
+      await this.ensureDisk(spec);
+      const moving: GuestSpec = { ...spec, interfaces: spec.interfaces.filter((i) => i.kind !== 'vdpa' && i.kind !== 'hostdev') };
+      const source = new LibvirtDriver({ uri: this.libvirtUriOf(peerAddress), virtType: this.virtType });
+      try {
+        await source.migrate(uuid, this.libvirtUriOf(this.opts.hostAddress), {
+          destXml: this.domainXml(moving), persistXml: this.domainXml(spec), copyStorage: this.includesDisk,
+          migrateUri: `tcp://${this.opts.hostAddress}`,
+        });
+      } finally {
+        await source.close();
+      }
+      const dom = await this.require(c, uuid);
+      for (const iface of spec.interfaces.filter((i) => i.kind === 'vdpa' || i.kind === 'hostdev')) {
+        await libvirt(() => c.attachDevice(dom.name, guestInterfaceXml(iface), Flags.AFFECT_LIVE));
+      }
+    });
+  }
+
+  /** The libvirt URI of the host at `address` (as Nova's live_migration_uri, `%s` is the address). */
+  libvirtUriOf(address: string): string {
+    return (this.opts.liveMigrationUri ?? DEFAULT_LIVE_MIGRATION_URI).replaceAll('%s', address);
   }
 
   async status(uuid: string): Promise<GuestStatus | null> {
@@ -324,6 +400,37 @@ export class LibvirtDriver implements VirtDriver {
     const conn = this.conn;
     this.conn = undefined;
     if (conn) await (await conn.catch(() => undefined))?.close();
+  }
+
+  /** QEMU guests have an instance directory (console log, disks); the test driver's have none. */
+  private get usesInstanceDir(): boolean {
+    return this.virtType !== 'test';
+  }
+
+  private get includesDisk(): boolean {
+    return this.opts.includeDisk ?? this.virtType !== 'test';
+  }
+
+  private get instancesPath(): string {
+    return this.opts.instancesPath ?? DEFAULT_INSTANCES_PATH;
+  }
+
+  private domainXml(spec: GuestSpec): string {
+    return guestDomainXml(spec, {
+      virtType: this.virtType, instancesPath: this.instancesPath, includeDisk: this.includesDisk, machine: this.opts.machine,
+    });
+  }
+
+  /** The guest's disk: an overlay on its image, made before the first define (kept by a redefine). */
+  private async ensureDisk(spec: GuestSpec): Promise<void> {
+    // QEMU guests log their console into the instance directory (guestDomainXml), disk or not.
+    if (this.usesInstanceDir) await ensureInstanceDir(this.instancesPath, spec.uuid);
+    if (!this.includesDisk) return;
+    if (!this.opts.images) {
+      throw new VirtDriverError(`Cannot create the disk of ${spec.uuid}: this host has no image cache configured`);
+    }
+    const base = await this.opts.images.ensure(spec.imageRef);
+    await ensureInstanceDisk(this.instancesPath, spec.uuid, spec.diskGb, base);
   }
 
   private async statusOf(c: LibvirtConnection, name: string, uuid: string): Promise<GuestStatus> {

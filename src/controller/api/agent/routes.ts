@@ -7,6 +7,7 @@
  *   POST /agent/v1/hosts/{host}/heartbeat              heartbeat          204
  *   GET  /agent/v1/hosts/{host}/guests[?pending=true]  allGuests / pendingGuests  200 {guests}
  *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/report   reportGuest        204
+ *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/power-state  reportPowerState  204
  *   GET  /agent/v1/hosts/{host}/work?timeout_ms=N      waitForWork (long poll, at most MAX_WAIT_MS)  204
  *   GET  /agent/v1/hosts/{host}/console-requests       pendingConsoleRequests  200 {requests}
  *   PUT  /agent/v1/hosts/{host}/console-requests/{id}  answerConsoleRequest    204
@@ -18,14 +19,14 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden } from '../../../domain/errors.js';
-import type { ConsoleAnswer, GuestReport, HostRegistration, InventoryReport } from '../../../protocol/agentProtocol.js';
+import type { ConsoleAnswer, GuestReport, HostRegistration, InventoryReport, PowerStateReport } from '../../../protocol/agentProtocol.js';
 import type { ControllerContext } from '../../context.js';
 import { createAgentLink } from '../../services/agentLink.js';
 import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
-import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, registrationSchema } from './schemas.js';
+import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema } from './schemas.js';
 
 /** A long poll never holds a connection longer than this, whatever the agent asks. */
 export const MAX_WAIT_MS = 30_000;
@@ -109,6 +110,17 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
         throw new BadRequest(`The body names server ${req.body.instanceUuid} but the path names server ${req.params.uuid}.`);
       }
       await link.reportGuest(req.body);
+      return reply.code(204).send();
+    });
+
+  app.put<{ Params: HostParams & { uuid: string }; Body: PowerStateReport }>('/v1/hosts/:host/guests/:uuid/power-state',
+    { schema: { body: powerStateSchema } },
+    async (req, reply) => {
+      sameHost(req.params.host, req.body);
+      if (req.body.instanceUuid !== req.params.uuid) {
+        throw new BadRequest(`The body names server ${req.body.instanceUuid} but the path names server ${req.params.uuid}.`);
+      }
+      await link.reportPowerState!(req.body);
       return reply.code(204).send();
     });
 

@@ -90,6 +90,16 @@ export const guestReportSchema = {
   },
 } as const;
 
+export const powerStateSchema = {
+  type: 'object',
+  required: ['host', 'instanceUuid', 'state'],
+  properties: {
+    host: HOST_NAME,
+    instanceUuid: str,
+    state: { type: 'string', enum: ['running', 'paused', 'suspended', 'shutoff', 'absent'] },
+  },
+} as const;
+
 export const hostParams = {
   type: 'object',
   required: ['host'],

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
@@ -8,7 +7,8 @@ import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { imageErrorFormat } from './errorFormat.js';
 import { deleteImage } from '../../../storage/repositories/images.js';
-import { VISIBILITIES, createImage, findVisibleImage, listImages, markUploaded, type Visibility } from '../../services/images.js';
+import { VISIBILITIES, createImage, findVisibleImage, listImages, type Visibility } from '../../services/images.js';
+import { readImageData, removeImageData, storeImageData } from '../../services/imageData.js';
 import { imageView } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -49,7 +49,7 @@ function parseLimit(raw: string | undefined): number {
   return Math.min(n, MAX_LIMIT);
 }
 
-/** Image v2 (Glance-compatible) records; image data upload is not part of this control plane. */
+/** Image v2 (Glance-compatible): records, and their data streamed to and from the image directory. */
 export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, imageErrorFormat);
   guardInput(app);
@@ -124,29 +124,29 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       return reply.code(201).header('location', `${ctx.publicUrl.replace(/\/+$/, '')}/image/v2/images/${row.id}`).send(imageView(row));
     });
 
-    // Image bytes are not stored (guests boot from images the hosts already have); an upload
-    // is streamed through for its size and digests so clients that always upload still work.
+    // Image data arrives as a stream (services/imageData.ts writes it to disk as it comes).
     secured.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
     secured.put<{ Params: { id: string } }>('/v2/images/:id/file', async (req, reply) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to upload data for this image.');
       if (row.status !== 'queued') throw new Conflict(`Image status transition from ${row.status} to saving is not allowed`);
-      const md5 = createHash('md5');
-      const sha512 = createHash('sha512');
-      let size = 0;
       const body = req.body as Readable | undefined;
-      if (body && typeof body[Symbol.asyncIterator] === 'function') {
-        for await (const chunk of body) {
-          const buf = chunk as Buffer;
-          size += buf.length;
-          md5.update(buf);
-          sha512.update(buf);
-        }
-      }
-      const upload = { size, checksum: md5.digest('hex'), osHashValue: sha512.digest('hex') };
-      await ctx.store.transact((u) => markUploaded(u, row, upload));
+      await storeImageData(ctx.store, ctx.imageDir, row, body && typeof body.pipe === 'function' ? body : Readable.from([]));
       return reply.code(204).send();
+    });
+
+    // Glance: 204 for an image without data, else the bytes with their MD5 in Content-MD5.
+    secured.get<{ Params: { id: string } }>('/v2/images/:id/file', async (req, reply) => {
+      const row = await findVisibleImage(db, req.params.id, req.auth);
+      if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
+      const data = await readImageData(ctx.imageDir, row);
+      if (!data) return reply.code(204).send();
+      return reply.code(200)
+        .header('content-type', 'application/octet-stream')
+        .header('content-length', String(data.size))
+        .header('content-md5', data.checksum)
+        .send(data.stream);
     });
 
     secured.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {
@@ -155,6 +155,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');
       if (row.protected === 1) throw new Forbidden(`Image ${row.id} is protected and cannot be deleted.`);
       await ctx.store.transact((u) => deleteImage(u, row.id));
+      await removeImageData(ctx.imageDir, row.id);
       return reply.code(204).send();
     });
   });

@@ -1,0 +1,62 @@
+/**
+ * Instance disks: `<instances>/<uuid>/disk`, a qcow2 overlay on the image in
+ * the host's image cache (`qemu-img create -f qcow2 -F <format> -b <base>`),
+ * as big as the flavor's root disk when that is larger than the image. The
+ * directory goes with the instance.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { CachedImage } from '../../imageCache.js';
+
+const run = promisify(execFile);
+const QEMU_IMG_TIMEOUT_MS = 60_000;
+
+export function instanceDiskPath(instancesPath: string, uuid: string, name = 'disk'): string {
+  return join(instancesPath, uuid, name);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+async function virtualSize(image: CachedImage): Promise<number> {
+  const { stdout } = await run('qemu-img', ['info', '--output=json', '-f', image.format, image.path], { timeout: QEMU_IMG_TIMEOUT_MS });
+  return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size'];
+}
+
+/** The instance's directory, reachable by QEMU's user (libvirt-qemu). */
+export async function ensureInstanceDir(instancesPath: string, uuid: string): Promise<void> {
+  await mkdir(join(instancesPath, uuid), { recursive: true });
+  await chmod(instancesPath, 0o755);
+  await chmod(join(instancesPath, uuid), 0o755);
+}
+
+/** Creates the instance's overlay unless it exists (a redefine keeps the guest's disk). */
+export async function ensureInstanceDisk(instancesPath: string, uuid: string, diskGb: number, base: CachedImage, name = 'disk'): Promise<string> {
+  const disk = instanceDiskPath(instancesPath, uuid, name);
+  if (await exists(disk)) return disk;
+  await ensureInstanceDir(instancesPath, uuid);
+  const args = ['create', '-q', '-f', 'qcow2', '-F', base.format, '-b', base.path, `${disk}.part`];
+  const wanted = diskGb * 1024 ** 3;
+  if (wanted > (await virtualSize(base))) args.push(String(wanted));
+  try {
+    await run('qemu-img', args, { timeout: QEMU_IMG_TIMEOUT_MS });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`qemu-img could not create the disk of ${uuid}: ${(err.stderr ?? err.message).trim()}`);
+  }
+  // Renamed into place only when complete: a crash mid-create leaves no half disk to boot from.
+  await rename(`${disk}.part`, disk);
+  return disk;
+}
+
+/** One disk of the instance (a rebuild's old overlay, an unrescued disk.rescue). */
+export async function removeInstanceDisk(instancesPath: string, uuid: string, name = 'disk'): Promise<void> {
+  await rm(instanceDiskPath(instancesPath, uuid, name), { force: true });
+}
+
+export async function removeInstanceDir(instancesPath: string, uuid: string): Promise<void> {
+  await rm(join(instancesPath, uuid), { recursive: true, force: true });
+}
