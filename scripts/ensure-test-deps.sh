@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provides what `npm test` needs on a fresh Debian machine and says what it did:
-# the openstack/nova clients, libvirt's virsh and schemas, xmllint, and a
-# reachable PostgreSQL. Safe to run again: it only acts on what is missing.
+# the openstack/nova clients, libvirt's virsh and schemas, xmllint, Debian's
+# chromium (the dashboard's browser tests drive it headless), and a reachable
+# PostgreSQL. Safe to run again: it only acts on what is missing.
 set -euo pipefail
 say() { echo "[test-deps] $*"; }
 
@@ -10,6 +11,7 @@ command -v openstack >/dev/null || need_apt+=(python3-openstackclient)
 command -v nova >/dev/null || need_apt+=(python3-novaclient)
 command -v virsh >/dev/null || need_apt+=(libvirt-clients)
 command -v xmllint >/dev/null || need_apt+=(libxml2-utils)
+command -v chromium >/dev/null || need_apt+=(chromium)
 command -v pg_ctlcluster >/dev/null || command -v pg_isready >/dev/null || need_apt+=(postgresql)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" != 0 ]; then
@@ -20,7 +22,7 @@ if ((${#need_apt[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 else
-  say "openstack, nova, virsh and xmllint are installed"
+  say "openstack, nova, virsh, xmllint and chromium are installed"
 fi
 
 PGHOST_ADDR=${VDPA_TEST_PG_HOST:-127.0.0.1}

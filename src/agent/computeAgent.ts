@@ -1,3 +1,4 @@
+import type { HostNumaTopology } from '../domain/numa/hostTopology.js';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TrackedDevice } from '../domain/pci/device.js';
@@ -30,6 +31,8 @@ export interface HostDiscovery {
    * Sources that cannot tell (sysfs) leave it out and are walked every time.
    */
   stateToken?(): string;
+  /** Optional: the host's NUMA cells and CPU sets (absent: one cell, as before). */
+  numaTopology?(): Promise<HostNumaTopology | null>;
 }
 
 export interface ComputeAgentOptions {
@@ -228,7 +231,8 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     const versions = await this.o.discovery.versions();
     const { devices, vdpaUnsupportedReason } = await this.o.discovery.devices();
     if (vdpaUnsupportedReason) this.o.log.warn({ host: this.host }, `vDPA disabled on this host: ${vdpaUnsupportedReason}`);
-    const reg: HostRegistration = { ...this.o.identity, versions, vdpaUnsupportedReason };
+    const numaTopology = (await this.o.discovery.numaTopology?.()) ?? null;
+    const reg: HostRegistration = { ...this.o.identity, versions, vdpaUnsupportedReason, ...(numaTopology ? { numaTopology } : {}) };
     await this.o.link.registerHost(reg);
     await this.o.link.reportInventory({ host: this.host, devices });
     this.lastInventoryKey = inventoryKey(devices);

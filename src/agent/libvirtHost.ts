@@ -12,6 +12,8 @@ import type { HostVersions } from '../protocol/agentProtocol.js';
 import type { HostDiscovery } from './computeAgent.js';
 import { readKernelRelease } from './discovery/hostVersions.js';
 import { discoverFromSysfs } from './discovery/sysfs.js';
+import { discoverNumaCells } from './discovery/numa.js';
+import { parseCpuSpec } from '../domain/numa/cpuSet.js';
 import { devicesToReport } from './trackedDevices.js';
 
 export interface LibvirtHostOptions {
@@ -26,6 +28,9 @@ export interface LibvirtHostOptions {
   /** libvirt's and QEMU's versions, e.g. `() => driver.connection().then(libvirtHostVersions)`. */
   libvirtVersions: () => Promise<{ libvirt: string; qemu: string }>;
   log: Logger;
+  /** Nova's [compute] cpu_dedicated_set / cpu_shared_set (CPU lists), when the operator sets them. */
+  cpuDedicatedSet?: string;
+  cpuSharedSet?: string;
 }
 
 export function libvirtHostDiscovery(o: LibvirtHostOptions): HostDiscovery {
@@ -56,6 +61,15 @@ export function libvirtHostDiscovery(o: LibvirtHostOptions): HostDiscovery {
       const problem = vdpaSupportProblem(await readVersions());
       const found = await discoverFromSysfs(sysfsRoot, { trackSoftwareVdpa: o.trackSoftwareVdpa ?? false, warn });
       return { devices: devicesToReport(found, specs, problem), vdpaUnsupportedReason: problem };
+    },
+    async numaTopology() {
+      const cells = await discoverNumaCells(sysfsRoot);
+      if (cells.length === 0) return null;
+      return {
+        cells,
+        cpuDedicatedSet: o.cpuDedicatedSet ? parseCpuSpec(o.cpuDedicatedSet) : null,
+        cpuSharedSet: o.cpuSharedSet ? parseCpuSpec(o.cpuSharedSet) : null,
+      };
     },
   };
 }

@@ -3,6 +3,7 @@ import { parseDeviceSpecs } from '../domain/pci/deviceSpec.js';
 import { simulatedFunctions, type HostInventoryEntry } from '../domain/inventory/hostInventory.js';
 import { vdpaSupportProblem } from '../domain/inventory/hostRequirements.js';
 import type { TrackedDevice } from '../domain/pci/device.js';
+import type { HostNumaTopology } from '../domain/numa/hostTopology.js';
 import type { ControllerLink, HostVersions } from '../protocol/agentProtocol.js';
 import { ComputeAgent, type HostDiscovery } from './computeAgent.js';
 import { FaultInjectingDriver } from './drivers/faultInjection.js';
@@ -35,6 +36,10 @@ class SimulatedDiscovery implements HostDiscovery {
    */
   stateToken(): string {
     return 'inventory-entry';
+  }
+
+  async numaTopology(): Promise<HostNumaTopology | null> {
+    return this.entry.numa ?? null;
   }
 }
 

@@ -11,6 +11,8 @@ import { SOFTWARE_VDPA_TYPE, type DiscoveredFunction } from '../domain/pci/devic
 import { applyDeviceSpecs, DeviceSpecError, parseDeviceSpecs } from '../domain/pci/deviceSpec.js';
 import { discoverFromSysfs, SysfsDiscoveryError } from '../agent/discovery/sysfs.js';
 import { NodeDeviceXmlError, parseNodeDevices } from '../agent/discovery/libvirtNodedev.js';
+import { discoverNumaCells } from '../agent/discovery/numa.js';
+import { formatCpuSpec } from '../domain/numa/cpuSet.js';
 
 export class DiscoverError extends Error {
   constructor(message: string) {
@@ -103,6 +105,13 @@ async function readNodeDeviceDir(dir: string): Promise<string[]> {
   }
 }
 
+/** The host's NUMA cells as an inventory's numa_cells entry says them (docs/inventory.md). */
+export async function numaCellsReport(sysfsRoot: string): Promise<Array<Record<string, unknown>>> {
+  return (await discoverNumaCells(sysfsRoot)).map((c) => ({
+    id: c.id, socket: c.socket, cpus: formatCpuSpec(c.cpus), memory_mb: c.memoryMb, hugepages: c.hugepages,
+  }));
+}
+
 export function registerDiscoverCommand(program: Command, hooks: { readNodeDeviceXml?: NodeDeviceXmlReader } = {}): void {
   program
     .command('discover')
@@ -113,7 +122,8 @@ export function registerDiscoverCommand(program: Command, hooks: { readNodeDevic
     .option('--libvirt-uri <uri>', 'libvirt connection URI (with --source libvirt)')
     .option('--nodedev-dir <dir>', 'directory of libvirt node device XML files (with --source libvirt)')
     .option('--track-software-vdpa', 'also report vDPA devices without a PCI VF parent (vdpa_sim)', false)
-    .action(async (o: { deviceSpec: string; source: 'sysfs' | 'libvirt'; sysfsRoot: string; libvirtUri?: string; nodedevDir?: string; trackSoftwareVdpa: boolean }, cmd: Command) => {
+    .option('--numa', 'print {"numa_cells": [...], "devices": [...]}: the host NUMA cells from sysfs, in the inventory format, with the devices', false)
+    .action(async (o: { deviceSpec: string; source: 'sysfs' | 'libvirt'; sysfsRoot: string; libvirtUri?: string; nodedevDir?: string; trackSoftwareVdpa: boolean; numa: boolean }, cmd: Command) => {
       try {
         const devices = await runDiscover({
           source: o.source,
@@ -125,7 +135,8 @@ export function registerDiscoverCommand(program: Command, hooks: { readNodeDevic
           readNodeDeviceXml: hooks.readNodeDeviceXml,
           warn: (m) => process.stderr.write(`warning: ${m}\n`),
         });
-        process.stdout.write(`${JSON.stringify(devices, null, 2)}\n`);
+        const out = o.numa ? { numa_cells: await numaCellsReport(o.sysfsRoot), devices } : devices;
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       } catch (e) {
         if (e instanceof DiscoverError || e instanceof DeviceSpecError || e instanceof NodeDeviceXmlError || e instanceof SysfsDiscoveryError) {
           cmd.error(`error: ${e.message}`, { exitCode: 2 });

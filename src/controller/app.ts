@@ -9,6 +9,7 @@ import { networkApi } from './api/network/routes.js';
 import { imageApi } from './api/image/routes.js';
 import { agentApi } from './api/agent/routes.js';
 import { instrumentRequests, metricsApi } from './api/metrics/routes.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 
 /** One listener, one plugin per API area under its path prefix. */
 export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance> {
@@ -53,5 +54,7 @@ export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance>
   await app.register(async (scope) => networkApi(scope, ctx), { prefix: '/network' });
   await app.register(async (scope) => imageApi(scope, ctx), { prefix: '/image' });
   await app.register(async (scope) => agentApi(scope, ctx), { prefix: '/agent' });
+  // The operator dashboard: static files only; it signs in and reads the APIs above like any client.
+  await app.register(async (scope) => dashboardRoutes(scope));
   return app;
 }

@@ -1,5 +1,6 @@
 import type { DiscoveredFunction, TrackedDevice } from '../domain/pci/device.js';
 import type { GuestSpec } from '../domain/guest/spec.js';
+import type { HostNumaTopology } from '../domain/numa/hostTopology.js';
 
 /**
  * The conversation between a compute agent and the controller. The all-in-one
@@ -22,6 +23,8 @@ export interface HostRegistration {
   versions: HostVersions;
   /** Set when the host is below a vDPA minimum: it then reports no vdpa devices. */
   vdpaUnsupportedReason: string | null;
+  /** The host's NUMA cells and CPU sets; absent or null: one cell of every CPU and all memory (no huge pages). */
+  numaTopology?: HostNumaTopology | null;
 }
 
 export interface InventoryReport {

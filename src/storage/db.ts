@@ -9,6 +9,7 @@ import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { operationsMigration } from './migrations/006_operations.js';
+import { numaMigration } from './migrations/011_numa.js';
 import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tags.js';
 import { everydayMigration } from './migrations/009_everyday.js';
 import { zonesQuotasMigration } from './migrations/010_zones_quotas.js';
@@ -78,6 +79,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '004_claim_indexes': claimIndexesMigration(),
     '005_device_state_indexes': deviceStateIndexesMigration(),
     '006_operations': operationsMigration(dialect),
+    '011_numa': numaMigration(),
     '007_server_lock_and_tags': serverLockAndTagsMigration(),
     '009_everyday': everydayMigration(dialect),
     '010_zones_quotas': zonesQuotasMigration(dialect),

@@ -42,6 +42,8 @@ export interface PortTable {
   admin_state_up: number; status: string; device_id: string; device_owner: string;
   vnic_type: string; host_id: string; profile: string; vif_type: string; vif_details: string;
   description: string; created_at: string; updated_at: string; revision_number: number;
+  /** Neutron's numa_affinity_policy of the port: required, preferred, legacy, socket, or null. */
+  numa_affinity_policy: string | null;
   /** 0: the port carries no security groups (networking's port-security extension). */
   port_security_enabled: number;
 }
@@ -58,6 +60,10 @@ export interface ComputeNodeTable {
   local_gb_used: number; running_vms: number; host_ip: string; versions: string;
   vdpa_unsupported_reason: string | null; cpu_allocation_ratio: number; ram_allocation_ratio: number;
   disk_allocation_ratio: number; created_at: string; updated_at: string;
+  /** The host's NUMA cells and CPU sets (JSON HostNumaTopology); null: one cell of everything. */
+  numa_topology: string | null;
+  /** What claims hold of each cell (JSON HostNumaUsage). */
+  numa_usage: string | null;
 }
 export interface PciDeviceTable {
   id: Generated<number>; host: string; address: string; vendor_id: string; product_id: string;
@@ -89,6 +95,8 @@ export interface InstanceTable {
   lease_owner: string | null; lease_expires_at: string | null;
   /** Hosts a build failed on (JSON list), skipped by its reschedule. */
   failed_hosts: string | null;
+  /** The image's hw_* properties at boot (JSON), read with the flavor for the guest's NUMA topology. */
+  image_properties: string | null;
   /** `server lock`: 0/1, who locked it (`owner` or `admin`) and why (2.73). */
   locked: number; locked_by: string | null; locked_reason: string | null;
   /** Security group names the create asked for (JSON list); null: the project's default. */
@@ -102,7 +110,13 @@ export interface InstanceTable {
 export interface InstanceTagTable { instance_uuid: string; tag: string }
 export interface AllocationTable {
   consumer: string; host: string; vcpus: number; memory_mb: number; disk_gb: number;
+  /** The consumer's NUMA claim on the host (JSON NumaPlacement); null for a guest without a NUMA topology. */
+  numa: string | null;
 }
+export interface ServerGroupTable {
+  id: string; name: string; project_id: string; user_id: string; policy: string; rules: string; created_at: string;
+}
+export interface ServerGroupMemberTable { group_id: string; instance_uuid: string }
 /** What a compute agent must make true for one guest on its host; the work queue is this table. */
 export interface GuestTable {
   instance_uuid: string; host: string; desired_state: string; spec: string; generation: number;
@@ -192,6 +206,8 @@ export interface Database {
   instance_actions: InstanceActionTable;
   instance_action_events: InstanceActionEventTable;
   cluster_leases: ClusterLeaseTable;
+  server_groups: ServerGroupTable;
+  server_group_members: ServerGroupMemberTable;
   key_pairs: KeyPairTable;
   security_groups: SecurityGroupTable;
   default_security_groups: DefaultSecurityGroupTable;

@@ -44,7 +44,7 @@ export async function placeInstance(ctx: ControllerContext, instance: InstanceRe
     // An admin's zone:host goes to that host only (Nova's forced host; the zone was checked at create).
     ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : zoneOf(instance)),
     ...(instance.failedHosts.length ? { excludeHosts: instance.failedHosts } : {}),
-  });
+  }, instance.imageProperties);
   const directory = aggregateDirectoryOf(ctx);
   await directory.ready();
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim<Promise<PortRecord[]>>(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed, ports) => {

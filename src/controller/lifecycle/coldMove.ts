@@ -143,7 +143,7 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
     ...zoneOf(instance),
     ...(sameHostAllowed ? {} : { excludeHosts: [source] }),
     ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
-  });
+  }, instance.imageProperties);
   let outcome;
   try {
     outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host, claimed) => {

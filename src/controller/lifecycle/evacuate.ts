@@ -122,7 +122,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
   const outcome = await placeUnlessAborted(ctx, () => {
     if (target.host && target.force) return claimForced(ctx, instance, target.host, commit);
     const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-      { ...zoneOf(instance), ...(target.host ? { onlyHosts: [target.host] } : {}), excludeHosts: [source] });
+      { ...zoneOf(instance), ...(target.host ? { onlyHosts: [target.host] } : {}), excludeHosts: [source] }, instance.imageProperties);
     return scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, commit);
   });
   if (!outcome) return;
@@ -152,12 +152,13 @@ async function claimForced(
   commit: (trx: Unit, host: string, claimed: ClaimedDevice[]) => Promise<void>,
 ): Promise<ScheduleOutcome> {
   const flavor = instance.flavor;
-  const request = resourceRequestFor(flavor, instance.pciRequests);
+  const request = resourceRequestFor(flavor, instance.pciRequests, {}, instance.imageProperties);
   try {
     const claimed = await ctx.store.transact(async (trx) => {
       const devices = await claimOnHost(trx, {
         host, consumer: instance.uuid, instanceUuid: instance.uuid,
         vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
+        numa: request.numa,
       });
       await commit(trx, host, devices);
       return devices;

@@ -123,7 +123,7 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
   const source = instance.host!;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
     ...zoneOf(instance), excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
-  });
+  }, instance.imageProperties);
   let outcome;
   try {
     outcome = await scheduleAndClaim(ctx, request, { consumer: migrationUuid, instanceUuid: instance.uuid }, async (trx, host) => {

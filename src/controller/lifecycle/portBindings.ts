@@ -7,6 +7,9 @@ import { setDesiredGuest } from '../../storage/repositories/guests.js';
 import type { InstanceRecord } from '../../storage/repositories/instances.js';
 import { bindingProfileFor, buildGuestSpec, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
 import type { Unit, Session } from '../../storage/unit.js';
+import type { NumaPlacement } from '../../domain/numa/fit.js';
+import { numaPlacementOf } from '../../storage/repositories/numa.js';
+import { numaRequestFor } from './resources.js';
 
 /** Which claimed device serves which port (port requests are named `port-<id>`). */
 export function devicesByPort(claimed: ClaimedDevice[]): Map<string, HostDevice> {
@@ -85,5 +88,16 @@ export async function bindAndRunGuest(
   const byPort = devicesByPort(claimed);
   const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
   const ports = await bindInstancePorts(trx, instance, host, byPort, 'DOWN', read);
-  await setDesiredGuest(trx, instance.uuid, host, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
+  const numa = await guestNumaPlacement(trx, instance, host);
+  await setDesiredGuest(trx, instance.uuid, host, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices, instance.flavor, numa));
+}
+
+/**
+ * Where the server's guest is pinned on `host` (its claim there, under the
+ * instance's own uuid), or null; read only for a flavor or image asking for
+ * a NUMA topology, so plain guests cost no read.
+ */
+export async function guestNumaPlacement(session: Session, instance: InstanceRecord, host: string, flavor = instance.flavor): Promise<NumaPlacement | null> {
+  if (!numaRequestFor(flavor, instance.pciRequests, instance.imageProperties)) return null;
+  return numaPlacementOf(session, instance.uuid, host);
 }

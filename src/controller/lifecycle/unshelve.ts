@@ -58,7 +58,7 @@ export async function startUnshelve(
 async function placeUnshelved(ctx: ControllerContext, instance: InstanceRecord): Promise<'wait' | void> {
   const uuid = instance.uuid;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-    { ...zoneOf(instance), ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}) });
+    { ...zoneOf(instance), ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}) }, instance.imageProperties);
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
     const moved = await updateInstance(trx, uuid, { host, node: host, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(host), requestedHost: null, fault: null },
       { taskState: TaskState.UNSHELVING });

@@ -2,6 +2,9 @@ import { anyNetworkIndexKey, poolIndexKey, requestIndexKey, servesRequest } from
 import { poolsSatisfy, type Pool, type PoolDelta } from '../../domain/pci/pools.js';
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
+import { numaStateOf } from '../../storage/repositories/numa.js';
+import type { HostNumaState } from '../../domain/scheduling/types.js';
+import { numaTopologyFilter } from '../../domain/scheduling/filters/numaTopologyFilter.js';
 
 /** Where the index reads its rows: every host, or a few (see indexedHostRows). */
 export type IndexSource = (hosts?: string[]) => Promise<IndexedHostRow[]>;
@@ -52,6 +55,7 @@ export class CandidateIndex {
   private readonly buckets = new Map<string, Buckets>();
   /** The tags each host was bucketed under (its tags may change before it is unbucketed). */
   private readonly indexedTags = new Map<string, readonly string[]>();
+  private readonly parsedNuma = new Map<string, { columns: IndexedHostRow['numaColumns']; state: HostNumaState }>();
   private seq = 0;
   private loadedAt = -Infinity;
   private reloadCostMs = 0;
@@ -148,6 +152,8 @@ export class CandidateIndex {
    */
   settle(reservation: IndexReservation, poolChanges: PoolDelta[]): void {
     this.adjust(reservation.host, reservation.request, 0, [...reservation.pools.map(negated), ...poolChanges]);
+    // The cells' usage is not computed here: the host's NUMA claim is read back with the host.
+    if (reservation.request.numa) this.markChanged(reservation.host);
   }
 
   /** The claim failed or did not commit: the reservation is undone and the host read again. */
@@ -230,11 +236,26 @@ export class CandidateIndex {
       for (const name of names) {
         const entry = this.hosts.get(name)!;
         if (!poolsSatisfy(entry.pools, request.pciRequests)) continue;
-        out.push(hostState(entry, serviceDownTime, now));
+        const state = hostState(entry, serviceDownTime, now);
+        // A NUMA request walks on past hosts whose cells cannot hold it, so they never take a candidate's place.
+        if (request.numa) {
+          state.numa = this.numaOf(entry);
+          if (numaTopologyFilter.rejects(state, request) !== null) continue;
+        }
+        out.push(state);
         if (out.length === limit) break;
       }
     }
     return out;
+  }
+
+  /** The entry's NUMA state, parsed once per stored version of its columns. */
+  private numaOf(entry: IndexedHostRow): HostNumaState {
+    const cached = this.parsedNuma.get(entry.host);
+    if (cached && cached.columns === entry.numaColumns) return cached.state;
+    const state = numaStateOf({ host: entry.host, ...entry.numaColumns });
+    this.parsedNuma.set(entry.host, { columns: entry.numaColumns, state });
+    return state;
   }
 
   private put(row: IndexedHostRow, seq: number): void {
@@ -252,6 +273,7 @@ export class CandidateIndex {
     this.hosts.delete(host);
     this.readSeq.delete(host);
     this.indexedTags.delete(host);
+    this.parsedNuma.delete(host);
   }
 
   private index(entry: IndexedHostRow): void {

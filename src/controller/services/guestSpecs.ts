@@ -1,4 +1,5 @@
-import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
+import type { GuestInterface, GuestNuma, GuestSpec } from '../../domain/guest/spec.js';
+import type { NumaPlacement } from '../../domain/numa/fit.js';
 import type { HostDevice } from '../../domain/pci/device.js';
 import type { InstanceRecord } from '../../storage/repositories/instances.js';
 import type { PortRecord } from '../../storage/repositories/ports.js';
@@ -30,6 +31,8 @@ export function buildGuestSpec(
   deviceOfPort: Map<string, HostDevice>,
   aliasDevices: HostDevice[],
   flavor = instance.flavor,
+  /** The guest's NUMA placement on this host (allocations.numa), for a guest with a NUMA topology. */
+  numa?: NumaPlacement | null,
 ): GuestSpec {
   const byId = new Map(ports.map((p) => [p.id, p]));
   const ordered = instance.portIds.map((id) => byId.get(id)).filter((p): p is PortRecord => p !== undefined);
@@ -43,6 +46,28 @@ export function buildGuestSpec(
     imageRef: instance.imageRef,
     interfaces: ordered.map((p) => guestInterfaceFor(p, deviceOfPort.get(p.id))),
     hostdevs: aliasDevices.map((d) => ({ pciAddress: d.address })),
+    ...(numa ? { numa: guestNumaOf(numa) } : {}),
+  };
+}
+
+/** A NUMA placement as the guest definition needs it. */
+export function guestNumaOf(p: NumaPlacement): GuestNuma {
+  const vcpuPins: GuestNuma['vcpuPins'] = [];
+  for (const c of p.cells) {
+    for (const [vcpu, cpu] of c.pinning) vcpuPins.push({ vcpu, hostCpus: [cpu] });
+    for (const vcpu of c.floatingVcpus) vcpuPins.push({ vcpu, hostCpus: c.floatCpus });
+  }
+  vcpuPins.sort((a, b) => a.vcpu - b.vcpu);
+  return {
+    nodes: p.cells.map((c) => ({
+      id: c.guestCell,
+      vcpus: [...c.pinning.map(([v]) => v), ...c.floatingVcpus].sort((a, b) => a - b),
+      memoryMb: c.memoryMb,
+      hostCell: c.hostCell,
+      pageKiB: c.pageKiB,
+    })),
+    vcpuPins,
+    emulatorCpus: p.emulatorCpus,
   };
 }
 

@@ -26,6 +26,7 @@ export interface PortInput {
   /** Absent: one address from the network's first IPv4 subnet. Empty: no address. */
   fixedIps?: { subnetId?: string; ipAddress?: string }[];
   deviceId?: string; deviceOwner?: string; hostId?: string; profile?: Record<string, unknown>; description?: string;
+  numaAffinityPolicy?: string | null;
   /** Security group ids or names (absent: the project's default), and port security (default on). */
   securityGroups?: string[]; portSecurityEnabled?: boolean;
 }
@@ -33,6 +34,15 @@ export interface PortChanges {
   name?: string; adminStateUp?: boolean; description?: string; vnicType?: string; deviceId?: string;
   deviceOwner?: string; hostId?: string; profile?: Record<string, unknown>;
   securityGroups?: string[]; portSecurityEnabled?: boolean;
+  numaAffinityPolicy?: string | null;
+}
+
+/** Neutron's port-numa-affinity-policy (and -socket) values; null unsets it. */
+const NUMA_AFFINITY_POLICIES = ['required', 'preferred', 'legacy', 'socket'];
+
+function checkNumaAffinityPolicy(v: string | null | undefined): void {
+  if (v === undefined || v === null || NUMA_AFFINITY_POLICIES.includes(v)) return;
+  throw invalidInput('numa_affinity_policy', `'${v}' is not in [${[...NUMA_AFFINITY_POLICIES.map((p) => `'${p}'`), 'None'].join(', ')}]`);
 }
 
 /** Retries a whole transaction that lost a uniqueness race (a MAC or an address taken concurrently). */
@@ -126,6 +136,7 @@ async function freshMac(tx: Unit): Promise<string> {
 export async function createPort(db: Unit | Storage, input: PortInput, auth: AuthContext): Promise<PortRecord> {
   const vnicType = input.vnicType ?? 'normal';
   if (!isVnicType(vnicType)) throw vnicTypeProblem(vnicType);
+  checkNumaAffinityPolicy(input.numaAffinityPolicy);
   const projectId = input.projectId ?? auth.projectId;
   if (projectId !== auth.projectId && !auth.isAdmin) {
     throw new Forbidden('(rule:create_port and rule:create_port:project_id) is disallowed by policy');
@@ -159,6 +170,7 @@ export async function createPort(db: Unit | Storage, input: PortInput, auth: Aut
       status: 'DOWN', device_id: input.deviceId ?? '', device_owner: input.deviceOwner ?? '', vnic_type: vnicType,
       host_id: input.hostId ?? '', profile: JSON.stringify(input.profile ?? {}), vif_type: 'unbound', vif_details: '{}',
       description: input.description ?? '', created_at: now, updated_at: now, revision_number: 1, port_security_enabled: 1,
+      numa_affinity_policy: input.numaAffinityPolicy ?? null,
     });
     await applyNewPortSecurity(tx, id, projectId, input);
     const subnets = await subnetsOfNetwork(tx, net.id);
@@ -174,6 +186,7 @@ export async function createPort(db: Unit | Storage, input: PortInput, auth: Aut
 
 export async function updatePort(db: Unit | Storage, id: string, changes: PortChanges, auth: AuthContext): Promise<PortRecord> {
   if (changes.vnicType !== undefined && !isVnicType(changes.vnicType)) throw vnicTypeProblem(changes.vnicType);
+  checkNumaAffinityPolicy(changes.numaAffinityPolicy);
   for (const [key, attr] of [['hostId', 'host_id'], ['profile', 'profile']] as const) {
     if (changes[key] !== undefined && !auth.isAdmin) {
       throw new Forbidden(`(rule:update_port and rule:update_port:binding:${attr}) is disallowed by policy`);
@@ -193,6 +206,7 @@ export async function updatePort(db: Unit | Storage, id: string, changes: PortCh
       ...(changes.deviceOwner !== undefined ? { device_owner: changes.deviceOwner } : {}),
       ...(changes.hostId !== undefined ? { host_id: changes.hostId } : {}),
       ...(changes.profile !== undefined ? { profile: JSON.stringify(changes.profile) } : {}),
+      ...(changes.numaAffinityPolicy !== undefined ? { numa_affinity_policy: changes.numaAffinityPolicy } : {}),
     });
     await applyPortSecurityChange(tx, id, port.projectId, changes);
     return (await getPort(tx, id))!;

@@ -147,6 +147,7 @@ async function decideAndClaim<Ahead>(
           claimed = await claimOnHost(trx, {
             host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
             vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
+            numa: request.numa,
           }, poolChanges);
           await commit(trx, chosen, claimed, ahead);
         } catch (e) {

@@ -14,6 +14,17 @@ export interface InterfaceValues {
   mtu?: string;
 }
 
+/** A guest with a NUMA topology, already as libvirt's attribute strings. */
+export interface NumaValues {
+  vcpupins: Array<{ vcpu: string; cpuset: string }>;
+  emulatorCpuset: string;
+  /** Every host cell the guest's memory comes from, and per guest cell its host cell. */
+  nodeset: string;
+  memnodes: Array<{ cellid: string; nodeset: string }>;
+  cells: Array<{ id: string; cpus: string; memoryMib: string }>;
+  hugepages: Array<{ sizeKib: string; nodeset: string }>;
+}
+
 export interface DomainValues {
   virtType: 'kvm' | 'qemu' | 'test';
   name: string;
@@ -36,6 +47,7 @@ export interface DomainValues {
   consoleLogPath?: string;
   interfaces: InterfaceValues[];
   hostdevs: PciAddressAttributes[];
+  numa?: NumaValues;
 }
 
 type Builder = ReturnType<typeof fragment>;
@@ -47,24 +59,44 @@ export function buildDomain(v: DomainValues): string {
   domain.ele('uuid').txt(v.uuid);
   domain.ele('memory', { unit: 'MiB' }).txt(v.memoryMib);
   domain.ele('currentMemory', { unit: 'MiB' }).txt(v.memoryMib);
+  const hugepages = v.numa?.hugepages ?? [];
   if (v.hardLimitKib !== undefined) {
     domain.ele('memtune').ele('hard_limit', { unit: 'KiB' }).txt(v.hardLimitKib);
     const backing = domain.ele('memoryBacking');
+    appendHugepages(backing, hugepages);
     if (v.memfd) backing.ele('source', { type: 'memfd' });
     if (v.sharedMemory) backing.ele('access', { mode: 'shared' });
     backing.ele('locked');
-  } else if (v.sharedMemory || v.memfd) {
+  } else if (v.sharedMemory || v.memfd || hugepages.length) {
     const backing = domain.ele('memoryBacking');
+    appendHugepages(backing, hugepages);
     if (v.memfd) backing.ele('source', { type: 'memfd' });
     if (v.sharedMemory) backing.ele('access', { mode: 'shared' });
   }
   domain.ele('vcpu', { placement: 'static' }).txt(v.vcpus);
+  if (v.numa) {
+    const cputune = domain.ele('cputune');
+    for (const pin of v.numa.vcpupins) cputune.ele('vcpupin', { vcpu: pin.vcpu, cpuset: pin.cpuset });
+    cputune.ele('emulatorpin', { cpuset: v.numa.emulatorCpuset });
+    const numatune = domain.ele('numatune');
+    numatune.ele('memory', { mode: 'strict', nodeset: v.numa.nodeset });
+    for (const m of v.numa.memnodes) numatune.ele('memnode', { cellid: m.cellid, mode: 'strict', nodeset: m.nodeset });
+  }
 
   const os = domain.ele('os');
   os.ele('type', v.machine !== undefined ? { arch: 'x86_64', machine: v.machine } : { arch: 'x86_64' }).txt('hvm');
   os.ele('boot', { dev: 'hd' });
   if (v.acpi) domain.ele('features').ele('acpi');
-  if (v.hostModelCpu) domain.ele('cpu', { mode: 'host-model' });
+  if (v.hostModelCpu || v.numa) {
+    const cpu = domain.ele('cpu', v.hostModelCpu ? { mode: 'host-model' } : {});
+    if (v.numa) {
+      const numa = cpu.ele('numa');
+      // Each guest cell's memory shared too: vhost-vdpa maps it by file descriptor.
+      for (const c of v.numa.cells) {
+        numa.ele('cell', { id: c.id, cpus: c.cpus, memory: c.memoryMib, unit: 'MiB', ...(v.sharedMemory ? { memAccess: 'shared' } : {}) });
+      }
+    }
+  }
 
   const devices = domain.ele('devices');
   if (v.emulator !== undefined) devices.ele('emulator').txt(v.emulator);
@@ -85,6 +117,12 @@ export function buildDomain(v: DomainValues): string {
       .ele('address', { ...address });
   }
   return domain.end({ headless: true, prettyPrint: true });
+}
+
+function appendHugepages(backing: Builder, pages: NumaValues['hugepages']): void {
+  if (pages.length === 0) return;
+  const el = backing.ele('hugepages');
+  for (const p of pages) el.ele('page', { size: p.sizeKib, unit: 'KiB', nodeset: p.nodeset });
 }
 
 function appendDisk(devices: Builder, path: string, target: string): void {

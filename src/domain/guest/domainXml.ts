@@ -1,8 +1,10 @@
 import { create } from 'xmlbuilder2';
-import { buildDomain, buildInterface, type DomainValues, type InterfaceValues } from './domainBuilder.js';
+import { buildDomain, buildInterface, type DomainValues, type InterfaceValues, type NumaValues } from './domainBuilder.js';
+import { formatCpuSpec } from '../numa/cpuSet.js';
+import { SMALL_PAGE_KIB } from '../numa/hostTopology.js';
 import { checkGuestInterface, checkGuestSpec } from './checks.js';
 import { pciAddressAttributes, type PciAddressAttributes } from './pciAddress.js';
-import type { GuestInterface, GuestSpec } from './spec.js';
+import type { GuestInterface, GuestNuma, GuestSpec } from './spec.js';
 import { compileTemplate, renderTemplate, slotToken, type XmlTemplate } from './xmlTemplate.js';
 
 export type VirtType = 'kvm' | 'qemu' | 'test';
@@ -35,7 +37,9 @@ export const LOCKED_MEMORY_HEADROOM_MIB = 1024;
 
 /** Guests whose devices DMA into guest RAM: all of it must be lockable (behaviour.md, guest memory). */
 export function needsLockedMemory(spec: GuestSpec): boolean {
-  return spec.hostdevs.length > 0 || spec.interfaces.some((i) => i.kind === 'vdpa' || i.kind === 'hostdev');
+  return spec.hostdevs.length > 0 || spec.interfaces.some((i) => i.kind === 'vdpa' || i.kind === 'hostdev')
+    // Huge pages are never swapped anyway; locking them keeps QEMU's own allocations resident too (Nova's hw:locked_memory).
+    || (spec.numa?.nodes.some((n) => n.pageKiB !== SMALL_PAGE_KIB) ?? false);
 }
 
 /** Where a guest's serial console is logged: `<instancesPath>/<uuid>/console.log`, as Nova keeps it. */
@@ -53,6 +57,8 @@ export function consoleLogPathOf(domainXml: string): string | null {
 /** The libvirt domain definition of a guest. Throws BadRequest for a spec libvirt would refuse. */
 export function guestDomainXml(spec: GuestSpec, opts: DomainXmlOptions): string {
   checkGuestSpec(spec);
+  // NUMA guests come in too many shapes (cells, pins) for the template cache: built directly.
+  if (spec.numa) return buildDomain(domainValuesOf(spec, opts));
   const values: string[] = [];
   const slotted = domainValuesOf(spec, opts, (value) => slotToken(values.push(value) - 1));
   return renderTemplate(templateFor(slotted), values);
@@ -157,6 +163,24 @@ export function domainValuesOf(spec: GuestSpec, opts: DomainXmlOptions, slot: (v
     consoleLogPath: hypervisor ? slot(consoleLogPathFor(spec.uuid, opts.instancesPath)) : undefined,
     interfaces: spec.interfaces.map((iface) => interfaceValuesOf(iface, slot)),
     hostdevs: spec.hostdevs.map((h) => slotPci(pciAddressAttributes(h.pciAddress), slot)),
+    ...(spec.numa ? { numa: numaValuesOf(spec.numa) } : {}),
+  };
+}
+
+/** The guest's NUMA placement as libvirt's cputune, numatune, cpu/numa and hugepages attributes. */
+function numaValuesOf(numa: GuestNuma): NumaValues {
+  const bySize = new Map<number, number[]>();
+  for (const n of numa.nodes) {
+    if (n.pageKiB === SMALL_PAGE_KIB) continue;
+    bySize.set(n.pageKiB, [...(bySize.get(n.pageKiB) ?? []), n.id]);
+  }
+  return {
+    vcpupins: numa.vcpuPins.map((p) => ({ vcpu: String(p.vcpu), cpuset: formatCpuSpec(p.hostCpus) })),
+    emulatorCpuset: formatCpuSpec(numa.emulatorCpus),
+    nodeset: formatCpuSpec(numa.nodes.map((n) => n.hostCell)),
+    memnodes: numa.nodes.map((n) => ({ cellid: String(n.id), nodeset: String(n.hostCell) })),
+    cells: numa.nodes.map((n) => ({ id: String(n.id), cpus: formatCpuSpec(n.vcpus), memoryMib: String(n.memoryMb) })),
+    hugepages: [...bySize].map(([size, cells]) => ({ sizeKib: String(size), nodeset: formatCpuSpec(cells) })),
   };
 }
 

@@ -17,6 +17,24 @@ export interface GuestHostdev {
   pciAddress: string;
 }
 
+/** One guest NUMA node: its vCPUs and memory, and the host cell and page size backing it. */
+export interface GuestNumaNode {
+  id: number;
+  vcpus: number[];
+  memoryMb: number;
+  hostCell: number;
+  /** Page size in KiB; 4 = small pages (no <hugepages> entry). */
+  pageKiB: number;
+}
+
+/** Where a guest with a NUMA topology runs on its host (numa/fit.ts NumaPlacement, as libvirt needs it). */
+export interface GuestNuma {
+  nodes: GuestNumaNode[];
+  /** Each vCPU and the host CPUs it may run on (one for a pinned vCPU). */
+  vcpuPins: Array<{ vcpu: number; hostCpus: number[] }>;
+  emulatorCpus: number[];
+}
+
 export interface GuestSpec {
   uuid: string;
   name: string; // libvirt domain name, e.g. instance-6a1f2c9e
@@ -27,6 +45,8 @@ export interface GuestSpec {
   imageRef: string;
   interfaces: GuestInterface[];
   hostdevs: GuestHostdev[];
+  /** Pinned CPUs, guest NUMA nodes and huge pages, for a guest with a NUMA topology. */
+  numa?: GuestNuma;
   /**
    * Set on the two steps of a hot-plug live migration (the source letting the
    * guest go, the destination receiving it), so the host's agent knows that

@@ -12,6 +12,8 @@ import { FAULT_OPERATIONS, parseHostFaults, type HostFaults, type RawFault } fro
 import { HOST_INVENTORY_SCHEMA } from './hostInventorySchema.js';
 import { CURRENT_SERVICE_VERSION } from './serviceVersion.js';
 import { vfAddress } from './vfAddresses.js';
+import { CpuSpecError, parseCpuSpec } from '../numa/cpuSet.js';
+import type { HostNumaTopology } from '../numa/hostTopology.js';
 
 export interface NicEntry {
   pf: string; // lower-case DDDD:BB:SS.F
@@ -36,6 +38,8 @@ export interface HostInventoryEntry {
   nics: NicEntry[];
   /** Fault injection for the simulated driver; absent on a healthy host. */
   faults?: HostFaults;
+  /** numa_cells, cpu_dedicated_set, cpu_shared_set; absent: the host is one cell (hostTopology.ts singleCellTopology). */
+  numa?: HostNumaTopology;
 }
 
 export class InventoryError extends Error {
@@ -58,6 +62,8 @@ interface RawHost {
   name: string; vcpus: number; memory_mb: number; disk_gb: number; versions: HostVersions;
   service_version?: number; host_ip?: string; device_spec?: unknown[]; nics?: RawNic[];
   faults?: Record<string, RawFault>;
+  numa_cells?: Array<{ id: number; socket?: number | null; cpus: string; memory_mb: number; hugepages?: Record<string, number> }>;
+  cpu_dedicated_set?: string; cpu_shared_set?: string;
 }
 
 /** Parses and checks an inventory (JSON or YAML); every error names the field or host at fault. */
@@ -110,6 +116,8 @@ export function parseHostInventory(text: string, sourceName: string): HostInvent
       entry.faults = parseHostFaults(raw.faults, (op, problem) => fail(`${where}.faults.${op} (host ${raw.name})`, problem));
     }
     checkFunctionsDistinct(entry, (j, problem) => fail(`${where}.nics[${j}] (host ${raw.name})`, problem));
+    const numa = parseNuma(raw, (field, problem) => fail(`${where}.${field} (host ${raw.name})`, problem));
+    if (numa) entry.numa = numa;
     return entry;
   });
 }
@@ -129,6 +137,48 @@ function parseDocument(text: string): unknown {
     }
   }
   return parseYaml(text);
+}
+
+/**
+ * A host's NUMA cells and CPU sets, checked as a host would have them: cells
+ * disjoint and named once, the dedicated and shared sets disjoint and made
+ * of the cells' CPUs.
+ */
+function parseNuma(raw: RawHost, fail: (field: string, problem: string) => never): HostNumaTopology | undefined {
+  const list = (field: string, spec: string): number[] => {
+    try {
+      return parseCpuSpec(spec);
+    } catch (e) {
+      return fail(field, (e as CpuSpecError).message);
+    }
+  };
+  if (!raw.numa_cells && raw.cpu_dedicated_set === undefined && raw.cpu_shared_set === undefined) return undefined;
+  const cells = (raw.numa_cells ?? [{ id: 0, cpus: `0-${raw.vcpus - 1}`, memory_mb: raw.memory_mb }]).map((c, i) => ({
+    id: c.id, socket: c.socket ?? null, cpus: list(`numa_cells[${i}].cpus`, c.cpus), memoryMb: c.memory_mb, hugepages: { ...(c.hugepages ?? {}) },
+  }));
+  const owner = new Map<number, number>();
+  const ids = new Set<number>();
+  cells.forEach((cell, i) => {
+    if (ids.has(cell.id)) fail(`numa_cells[${i}].id`, `NUMA cell ${cell.id} is given twice`);
+    ids.add(cell.id);
+    for (const cpu of cell.cpus) {
+      const other = owner.get(cpu);
+      if (other !== undefined) fail(`numa_cells[${i}].cpus`, `CPU ${cpu} is also in NUMA cell ${other}`);
+      owner.set(cpu, cell.id);
+    }
+  });
+  const set = (field: 'cpu_dedicated_set' | 'cpu_shared_set'): number[] | null => {
+    if (raw[field] === undefined) return null;
+    const cpus = list(field, raw[field]!);
+    const stray = cpus.find((c) => !owner.has(c));
+    if (stray !== undefined) fail(field, `CPU ${stray} is in no NUMA cell`);
+    return cpus;
+  };
+  const dedicated = set('cpu_dedicated_set');
+  const shared = set('cpu_shared_set');
+  const both = dedicated?.find((c) => shared?.includes(c));
+  if (both !== undefined) fail('cpu_shared_set', `CPU ${both} is also in cpu_dedicated_set; the two sets must be disjoint`);
+  return { cells, cpuDedicatedSet: dedicated, cpuSharedSet: shared };
 }
 
 function toNicEntry(raw: RawNic): NicEntry {

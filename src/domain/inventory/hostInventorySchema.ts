@@ -3,6 +3,8 @@
  * because the domain layer reads no files; schemas/host-inventory.schema.json is
  * the published copy, and a test keeps the two identical.
  */
+const CPU_LIST = { type: 'string', pattern: '^\\s*\\^?\\d+(\\s*-\\s*\\d+)?(\\s*,\\s*\\^?\\d+(\\s*-\\s*\\d+)?)*\\s*$' } as const;
+
 export const HOST_INVENTORY_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://vdpa-compute.invalid/schemas/host-inventory.schema.json',
@@ -100,6 +102,26 @@ export const HOST_INVENTORY_SCHEMA = {
         console_log: { $ref: '#/definitions/fault' },
       },
     },
+    cpuList: { ...CPU_LIST, description: 'A CPU list as Linux and Nova write it: "0-15", "0-3,8-11", "0-15,^0".' },
+    numaCell: {
+      type: 'object',
+      description: 'One NUMA node of the host: its CPUs, memory and huge pages.',
+      required: ['id', 'cpus', 'memory_mb'],
+      additionalProperties: false,
+      properties: {
+        id: { type: 'integer', minimum: 0, description: 'The NUMA node number (nodeN in sysfs).' },
+        socket: { type: ['integer', 'null'], minimum: 0, description: 'The physical package (socket) of its CPUs (default: none).' },
+        cpus: { $ref: '#/definitions/cpuList' },
+        memory_mb: { type: 'integer', minimum: 1 },
+        hugepages: {
+          type: 'object',
+          default: {},
+          description: 'Huge pages of the node: page size in KiB (e.g. 2048, 1048576) to how many it has.',
+          propertyNames: { pattern: '^[1-9][0-9]*$' },
+          additionalProperties: { type: 'integer', minimum: 0 },
+        },
+      },
+    },
     host: {
       type: 'object',
       required: ['name', 'vcpus', 'memory_mb', 'disk_gb', 'versions'],
@@ -120,6 +142,14 @@ export const HOST_INVENTORY_SCHEMA = {
         },
         nics: { type: 'array', default: [], items: { $ref: '#/definitions/nic' } },
         faults: { $ref: '#/definitions/faults' },
+        numa_cells: {
+          type: 'array',
+          minItems: 1,
+          description: 'The host NUMA topology (default: one cell holding every CPU and all memory, no huge pages).',
+          items: { $ref: '#/definitions/numaCell' },
+        },
+        cpu_dedicated_set: { ...CPU_LIST, description: "Nova's [compute] cpu_dedicated_set: the CPUs guests are pinned to." },
+        cpu_shared_set: { ...CPU_LIST, description: "Nova's [compute] cpu_shared_set: the CPUs unpinned guests float on." },
       },
     },
   },

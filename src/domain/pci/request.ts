@@ -34,6 +34,12 @@ export interface PciRequest {
   count: number;
   spec: PciRequestSpec;
   source: PciRequestSource;
+  /**
+   * The requester's own NUMA affinity policy: a port's numa_affinity_policy
+   * (beats the flavor's and image's) or an alias's numa_policy (gives way to
+   * them); see numa/guestTopology.ts effectivePciNumaPolicy.
+   */
+  numaPolicy?: string;
 }
 
 export const ALIAS_EXTRA_SPEC = 'pci_passthrough:alias';
@@ -50,7 +56,7 @@ const NUMA_POLICIES: readonly string[] = ['required', 'legacy', 'preferred', 'so
 const HEX4 = /^[0-9a-fA-F]{4}$/;
 
 /** The device a port needs, or null when its vnic_type needs none. */
-export function requestForPort(port: { id: string; vnicType: string; physicalNetwork: string | null }): PciRequest | null {
+export function requestForPort(port: { id: string; vnicType: string; physicalNetwork: string | null; numaAffinityPolicy?: string | null }): PciRequest | null {
   const devType = DEV_TYPE_FOR_VNIC[port.vnicType];
   if (!devType) return null;
   return {
@@ -58,6 +64,7 @@ export function requestForPort(port: { id: string; vnicType: string; physicalNet
     count: 1,
     spec: { devType, physicalNetwork: port.physicalNetwork },
     source: { kind: 'port', portId: port.id },
+    ...(port.numaAffinityPolicy ? { numaPolicy: port.numaAffinityPolicy } : {}),
   };
 }
 
@@ -124,6 +131,7 @@ export function requestsForFlavor(extraSpecs: Record<string, string>, aliases: P
         productId: alias.product_id.toLowerCase(),
       },
       source: { kind: 'alias', alias: name },
+      ...(alias.numa_policy ? { numaPolicy: alias.numa_policy } : {}),
     });
   }
   return [...requests.values()];

@@ -4,12 +4,13 @@ import { computeFilter } from './filters/computeFilter.js';
 import { hostListFilter } from './filters/hostListFilter.js';
 import { pciPassthroughFilter } from './filters/pciPassthroughFilter.js';
 import { resourceFilter } from './filters/resourceFilter.js';
+import { numaTopologyFilter } from './filters/numaTopologyFilter.js';
 import type { HostFilter, HostState, HostWeigher, ResourceRequest } from './types.js';
 import { pciWeigher } from './weighers/pciWeigher.js';
 import { ramWeigher } from './weighers/ramWeigher.js';
 
 export const DEFAULT_FILTERS: readonly HostFilter[] = [
-  hostListFilter, computeFilter, availabilityZoneFilter, aggregateInstanceExtraSpecsFilter, resourceFilter, pciPassthroughFilter,
+  hostListFilter, computeFilter, availabilityZoneFilter, aggregateInstanceExtraSpecsFilter, resourceFilter, pciPassthroughFilter, numaTopologyFilter,
 ];
 export const DEFAULT_WEIGHERS: readonly HostWeigher[] = [ramWeigher, pciWeigher];
 

@@ -1,6 +1,34 @@
 import type { HostAggregateMetadata } from './aggregateSpecs.js';
 import type { Pool } from '../pci/pools.js';
 import type { PciRequest } from '../pci/request.js';
+import type { GuestNumaTopology, PciNumaPolicy } from '../numa/guestTopology.js';
+import type { HostNumaTopology, HostNumaUsage } from '../numa/hostTopology.js';
+
+/** Free devices of one kind on one NUMA node of a host (null: devices that report no node). */
+export interface NumaDeviceCount {
+  devType: string;
+  physicalNetwork: string;
+  vendorId: string;
+  productId: string;
+  numaNode: number | null;
+  free: number;
+}
+
+/** What the NUMA filter knows of a host: its cells, what claims hold of them, and (when read) its free devices per node. */
+export interface HostNumaState {
+  topology: HostNumaTopology;
+  usage: HostNumaUsage;
+  cpuAllocationRatio: number;
+  ramAllocationRatio: number;
+  /** Absent where the source does not read devices per node (the candidate index): the claim checks them. */
+  devices?: NumaDeviceCount[];
+}
+
+/** A guest with a NUMA topology: the topology and each PCI request's NUMA affinity policy. */
+export interface NumaRequest {
+  guest: GuestNumaTopology;
+  pciPolicies: Record<string, PciNumaPolicy>;
+}
 
 /** What the filters and weighers know of one host: a summary, never its device list. */
 export interface HostState {
@@ -16,6 +44,8 @@ export interface HostState {
   zones?: string[];
   /** Its aggregates' metadata; set when the request has aggregate requirements. */
   aggregateMetadata?: HostAggregateMetadata;
+  /** Present when the request has a NUMA topology (only then is it read). */
+  numa?: HostNumaState;
 }
 
 export interface ResourceRequest {
@@ -31,6 +61,8 @@ export interface ResourceRequest {
   availabilityZone?: string;
   /** The flavor's `aggregate_instance_extra_specs:` requirements (prefix stripped). */
   aggregateSpecs?: Record<string, string>;
+  /** The guest's NUMA topology (pinned CPUs, huge pages, PCI NUMA affinity); absent for a plain guest. */
+  numa?: NumaRequest;
 }
 
 /** A filter says why a host cannot take the request, or null when it can. */

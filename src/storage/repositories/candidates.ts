@@ -7,6 +7,7 @@ import type { ComputeNodeTable, Database, ServiceTable } from '../schema.js';
 import { COMPUTE_BINARY, serviceIsUp } from './hosts.js';
 import type { Session } from '../unit.js';
 import { dbOf } from '../internal/handles.js';
+import { numaStates } from './numa.js';
 
 /** One page of candidates; `exhausted` when no page follows it. */
 export interface CandidatePage {
@@ -25,6 +26,22 @@ export async function candidateHosts(
   page: { limit: number; offset: number },
   serviceDownTime: number,
   /** Only these hosts / never these (a zone's, an aggregate's: the controller's aggregate directory). */
+  scope?: { hostsIn?: string[]; hostsNotIn?: string[] },
+): Promise<CandidatePage> {
+  const found = await candidatePage(session, request, page, serviceDownTime, scope);
+  // A guest with a NUMA topology also needs each candidate's cells and free devices per node (only then read).
+  if (request.numa && found.hosts.length > 0) {
+    const states = await numaStates(session, found.hosts.map((h) => h.host));
+    for (const h of found.hosts) h.numa = states.get(h.host);
+  }
+  return found;
+}
+
+async function candidatePage(
+  session: Session,
+  request: ResourceRequest,
+  page: { limit: number; offset: number },
+  serviceDownTime: number,
   scope?: { hostsIn?: string[]; hostsNotIn?: string[] },
 ): Promise<CandidatePage> {
   const db = dbOf(session);
@@ -161,6 +178,11 @@ export interface IndexedHostRow {
   freeDiskGb: number;
   totalRamMb: number;
   pools: Pool[];
+  /** The compute node's NUMA columns as stored (parsed only for a NUMA request: numa.ts numaStateOf). */
+  numaColumns: {
+    vcpus: number; memory_mb: number; cpu_allocation_ratio: number; ram_allocation_ratio: number;
+    numa_topology: string | null; numa_usage: string | null;
+  };
 }
 
 /**
@@ -172,7 +194,7 @@ export async function indexedHostRows(session: Session, hosts?: string[]): Promi
   if (hosts && hosts.length === 0) return [];
   let q = db.selectFrom('compute_nodes as n')
     .leftJoin('services as s', (j) => j.onRef('s.host', '=', 'n.host').on('s.binary', '=', COMPUTE_BINARY))
-    .select(['n.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
+    .select(['n.host as host', ...NODE_COLUMNS.map((c) => `n.${c} as ${c}` as const), 'n.numa_topology', 'n.numa_usage', 's.disabled', 's.forced_down', 's.last_seen_up', 's.host as service_host']);
   if (hosts) q = q.where('n.host', 'in', hosts);
   let pq = db.selectFrom('pci_pools').select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'free', 'total']);
   if (hosts) pq = pq.where('host', 'in', hosts);
@@ -194,5 +216,9 @@ export async function indexedHostRows(session: Session, hosts?: string[]): Promi
     freeDiskGb: Math.floor(n.local_gb * n.disk_allocation_ratio) - n.local_gb_used,
     totalRamMb: n.memory_mb,
     pools: pools.get(n.host) ?? [],
+    numaColumns: {
+      vcpus: n.vcpus, memory_mb: n.memory_mb, cpu_allocation_ratio: n.cpu_allocation_ratio, ram_allocation_ratio: n.ram_allocation_ratio,
+      numa_topology: n.numa_topology, numa_usage: n.numa_usage,
+    },
   }));
 }

@@ -12,7 +12,12 @@ import { precompiled } from '../precompiled.js';
 import { noteHostChanged } from '../devices/changeFeed.js';
 import { applyDeviceChanges, transferDevices } from '../devices/deviceWrites.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
-import { nowIso } from './json.js';
+import { nowIso, toJson } from './json.js';
+import { applyCellClaims } from '../../domain/numa/hostTopology.js';
+import { cellClaimsOf, fitGuestToHost, type DeviceTier, type NumaPlacement } from '../../domain/numa/fit.js';
+import { pciNumaRequests } from '../../domain/numa/pciRequests.js';
+import type { NumaRequest } from '../../domain/scheduling/types.js';
+import { lockedNumaState, lockedNumaUsage, writeNumaUsage } from './numa.js';
 import type { Unit } from '../unit.js';
 import { dbOf, onPostgres } from '../internal/handles.js';
 
@@ -25,6 +30,8 @@ export interface ClaimInput {
   memoryMb: number;
   diskGb: number;
   pciRequests: PciRequest[];
+  /** The guest's NUMA topology: pinned CPUs, memory per cell and huge pages are claimed with the rest. */
+  numa?: NumaRequest;
 }
 
 export interface ClaimedDevice {
@@ -47,8 +54,8 @@ const claimNodeResources = precompiled<{ host: string; vcpus: number; memoryMb: 
     .where(sql<boolean>`memory_mb_used + ${p.memoryMb} <= memory_mb * ram_allocation_ratio`)
     .where(sql<boolean>`local_gb_used + ${p.diskGb} <= local_gb * disk_allocation_ratio`));
 
-const insertAllocation = precompiled<{ consumer: string; host: string; vcpus: number; memoryMb: number; diskGb: number }>((db, p) =>
-  db.insertInto('allocations').values({ consumer: p.consumer, host: p.host, vcpus: p.vcpus, memory_mb: p.memoryMb, disk_gb: p.diskGb }));
+const insertAllocation = precompiled<{ consumer: string; host: string; vcpus: number; memoryMb: number; diskGb: number; numa: string | null }>((db, p) =>
+  db.insertInto('allocations').values({ consumer: p.consumer, host: p.host, vcpus: p.vcpus, memory_mb: p.memoryMb, disk_gb: p.diskGb, numa: p.numa }));
 
 type PickOnNetwork = { host: string; devType: string; physicalNetwork: string };
 const pickOnNetworkQuery = (db: Kysely<Database>, p: PickOnNetwork) => db.selectFrom('pci_devices').selectAll()
@@ -92,14 +99,17 @@ export async function claimOnHost(
   await deferWrite(trx, claimNodeResources.compile(trx, {
     host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, now,
   }), () => new ClaimConflict(`host ${input.host} no longer has the resources`));
+  const placement = input.numa ? await claimNumaCells(unit, input, input.numa) : null;
   await deferWrite(trx, insertAllocation.compile(trx, {
     consumer: input.consumer, host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb,
+    numa: placement ? toJson(placement) : null,
   }));
 
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
     for (let n = 0; n < request.count; n++) {
-      const pick = await pickFreeDevice(trx, onPostgres(unit), input.host, request);
+      const tiers = placement?.deviceTiers[request.id];
+      const pick = tiers ? await pickInTiers(trx, onPostgres(unit), input.host, request, tiers) : await pickFreeDevice(trx, onPostgres(unit), input.host, request);
       if (!pick) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
       const { device } = pick;
       const family = pick.parent ? [pick.parent] : await familyOf(unit, device, onPostgres(unit), familyToAllocate(device));
@@ -109,6 +119,58 @@ export async function claimOnHost(
     }
   }
   return claimed;
+}
+
+/**
+ * The NUMA part of a claim: the fit is run again on the host's cells and
+ * free devices as this transaction sees them (after the compute node's
+ * conditional write, so no other claim on the host runs in between), and
+ * its cells' usage is written. No fit is a lost race: ClaimConflict.
+ */
+async function claimNumaCells(unit: Unit, input: ClaimInput, numa: NumaRequest): Promise<NumaPlacement> {
+  const state = await lockedNumaState(unit, input.host);
+  if (!state) throw new ClaimConflict(`host ${input.host} is gone`);
+  const fit = fitGuestToHost(state.topology, state.usage, numa.guest, {
+    cpuAllocationRatio: state.cpuAllocationRatio, ramAllocationRatio: state.ramAllocationRatio,
+    pci: pciNumaRequests(input.pciRequests, numa, state.devices ?? []),
+  });
+  if (!fit.placement) throw new ClaimConflict(`host ${input.host}: ${fit.reason}`);
+  await writeNumaUsage(unit, input.host, applyCellClaims(state.usage, cellClaimsOf(fit.placement), 1));
+  return fit.placement;
+}
+
+/** A device for a request from the NUMA nodes its affinity policy allows, nearest tier first. */
+async function pickInTiers(trx: Kysely<Database>, postgres: boolean, host: string, request: PciRequest, tiers: DeviceTier[]): Promise<PickedDevice | null> {
+  const { devType, physicalNetwork, vendorId, productId } = requestColumns(request.spec);
+  for (const tier of tiers) {
+    let q = trx.selectFrom('pci_devices').selectAll()
+      .where('host', '=', host).where('dev_type', '=', devType).where('status', '=', 'available').where('missing', '=', 0);
+    if (physicalNetwork === null) q = q.where('physical_network', 'is', null);
+    else if (physicalNetwork !== undefined) q = q.where('physical_network', '=', physicalNetwork);
+    if (vendorId !== undefined) q = q.where('vendor_id', '=', vendorId);
+    if (productId !== undefined) q = q.where('product_id', '=', productId);
+    if (tier !== 'any') {
+      const nodes = tier.filter((n): n is number => n !== null);
+      const withoutNode = tier.includes(null);
+      q = q.where((eb) => eb.or([
+        ...(nodes.length ? [eb('numa_node', 'in', nodes)] : []),
+        ...(withoutNode ? [eb('numa_node', 'is', null)] : []),
+        ...(nodes.length === 0 && !withoutNode ? [eb.lit(false)] : []),
+      ]));
+    }
+    q = q.orderBy('address').limit(LIMIT_ONE);
+    if (postgres) q = q.forUpdate().skipLocked();
+    const row = await q.executeTakeFirst();
+    if (row) return { device: deviceFromRow(row), parent: null };
+  }
+  return null;
+}
+
+/** Gives back the cells a consumer's NUMA claim took on a host. */
+async function releaseNumaCells(unit: Unit, host: string, placementJson: string): Promise<void> {
+  const placement = JSON.parse(placementJson) as NumaPlacement;
+  const usage = await lockedNumaUsage(unit, host);
+  await writeNumaUsage(unit, host, applyCellClaims(usage, cellClaimsOf(placement), -1));
 }
 
 /** What allocateDevice looks at: a VF only at its PF (which becomes unavailable); a PF at all its VFs. */
@@ -171,6 +233,7 @@ export async function releaseConsumer(unit: Unit, consumer: string, host?: strin
     await applyDeviceChanges(unit, device.host, [current, ...family], changes, null, now);
   }
   for (const a of allocations) {
+    if (a.numa) await releaseNumaCells(unit, a.host, a.numa);
     await deferWrite(trx, trx.updateTable('compute_nodes').set({
       vcpus_used: sql`vcpus_used - ${a.vcpus}`,
       memory_mb_used: sql`memory_mb_used - ${a.memory_mb}`,

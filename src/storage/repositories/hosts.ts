@@ -37,6 +37,7 @@ export async function registerHost(unit: Unit, reg: HostRegistration, ratios: { 
     vcpus: reg.vcpus, memory_mb: reg.memoryMb, local_gb: reg.diskGb, host_ip: reg.hostIp,
     versions: toJson(reg.versions), vdpa_unsupported_reason: reg.vdpaUnsupportedReason,
     cpu_allocation_ratio: ratios.cpu, ram_allocation_ratio: ratios.ram, disk_allocation_ratio: ratios.disk,
+    numa_topology: reg.numaTopology ? toJson(reg.numaTopology) : null,
     updated_at: now,
   };
   if (node) {
@@ -44,7 +45,7 @@ export async function registerHost(unit: Unit, reg: HostRegistration, ratios: { 
   } else {
     await trx.insertInto('compute_nodes').values({
       ...values, uuid: randomUUID(), host: reg.host, vcpus_used: 0, memory_mb_used: 0, local_gb_used: 0,
-      running_vms: 0, created_at: now,
+      running_vms: 0, numa_usage: null, created_at: now,
     }).execute();
   }
 }

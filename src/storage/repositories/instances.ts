@@ -57,6 +57,8 @@ export interface InstanceRecord {
   taskChangedAt: string | null;
   /** Hosts a build already failed on, skipped when it is placed again. */
   failedHosts: string[];
+  /** The image's hw_* properties at boot: with the flavor, what the guest's NUMA topology is made of. */
+  imageProperties: Record<string, string>;
   /** `server lock`: members' actions are refused while set (admins act anyway). */
   locked: boolean;
   lockedBy: 'owner' | 'admin' | null;
@@ -98,6 +100,7 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     updatedAt: r.updated_at,
     taskChangedAt: r.task_changed_at,
     failedHosts: fromJson<string[]>(r.failed_hosts, []),
+    imageProperties: fromJson<Record<string, string>>(r.image_properties, {}),
     locked: Number(r.locked) === 1,
     lockedBy: r.locked_by as 'owner' | 'admin' | null,
     lockedReason: r.locked_reason,
@@ -119,6 +122,7 @@ export interface NewInstance {
   pciRequests: PciRequest[];
   portIds: string[];
   availabilityZone: string;
+  imageProperties?: Record<string, string>;
   securityGroups?: string[] | null;
   createdPortIds?: string[];
   requestedAvailabilityZone?: string | null;
@@ -147,6 +151,7 @@ export async function insertInstance(
     network_requests: toJson(i.portIds), requested_host: i.requestedHost ?? null, launched_at: null, created_at: now, updated_at: now,
     task_changed_at: state.taskState ? now : null, failed_hosts: null,
     requested_availability_zone: i.requestedAvailabilityZone ?? null,
+    image_properties: i.imageProperties && Object.keys(i.imageProperties).length ? toJson(i.imageProperties) : null,
     lease_owner: lease?.owner ?? null,
     lease_expires_at: lease ? isoAfter(lease.seconds * 1000) : null,
     locked: 0, locked_by: null, locked_reason: null,

@@ -25,6 +25,7 @@ const reserveFreePort = precompiled<{ portId: string; serverId: string; deviceOw
 /** What creating a server checks about a port: who owns it, whether it is free, what device it needs. */
 export interface PortForServer {
   id: string; projectId: string; deviceId: string; vnicType: string; physicalNetwork: string | null;
+  numaAffinityPolicy: string | null;
 }
 
 /** Those columns of many ports in one query (not a full port record with its fixed IPs per port). */
@@ -33,9 +34,10 @@ export async function portsForServer(session: Session, ids: string[]): Promise<M
   if (ids.length === 0) return new Map();
   const rows = await db.selectFrom('ports').innerJoin('networks', 'networks.id', 'ports.network_id')
     .select(['ports.id as id', 'ports.project_id as project_id', 'ports.device_id as device_id', 'ports.vnic_type as vnic_type',
-      'networks.physical_network as physical_network'])
+      'ports.numa_affinity_policy as numa_affinity_policy', 'networks.physical_network as physical_network'])
     .where('ports.id', 'in', ids).execute();
   return new Map(rows.map((r) => [r.id, {
     id: r.id, projectId: r.project_id, deviceId: r.device_id, vnicType: r.vnic_type, physicalNetwork: r.physical_network,
+    numaAffinityPolicy: r.numa_affinity_policy,
   }]));
 }

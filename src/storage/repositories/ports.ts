@@ -15,6 +15,8 @@ export interface PortRecord {
   physicalNetwork: string | null;
   networkName: string; mtu: number; description: string; createdAt: string; updatedAt: string;
   revisionNumber: number;
+  /** Neutron's numa_affinity_policy (null: none; Nova then uses the flavor's or image's policy). */
+  numaAffinityPolicy: string | null;
 }
 
 /** Filters for port lists; each given field matches any of its values. */
@@ -43,6 +45,7 @@ function toPort(row: PortRow, fixedIps: { subnetId: string; ipAddress: string }[
     physicalNetwork: row.physical_network, networkName: row.network_name, mtu: row.mtu,
     description: row.description, createdAt: row.created_at, updatedAt: row.updated_at,
     revisionNumber: row.revision_number,
+    numaAffinityPolicy: row.numa_affinity_policy ?? null,
   };
 }
 

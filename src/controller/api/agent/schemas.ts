@@ -5,6 +5,7 @@
 const str = { type: 'string' } as const;
 const nullableStr = { type: ['string', 'null'] } as const;
 const HOST_NAME = { type: 'string', minLength: 1, maxLength: 255 } as const;
+const cpuNumbers = { type: 'array', items: { type: 'integer', minimum: 0 } } as const;
 
 const versions = {
   type: 'object',
@@ -25,6 +26,29 @@ export const registrationSchema = {
     diskGb: { type: 'integer', minimum: 0 },
     versions,
     vdpaUnsupportedReason: nullableStr,
+    numaTopology: {
+      type: ['object', 'null'],
+      required: ['cells', 'cpuDedicatedSet', 'cpuSharedSet'],
+      properties: {
+        cells: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            required: ['id', 'socket', 'cpus', 'memoryMb', 'hugepages'],
+            properties: {
+              id: { type: 'integer', minimum: 0 },
+              socket: { type: ['integer', 'null'], minimum: 0 },
+              cpus: cpuNumbers,
+              memoryMb: { type: 'integer', minimum: 0 },
+              hugepages: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+            },
+          },
+        },
+        cpuDedicatedSet: { anyOf: [cpuNumbers, { type: 'null' }] },
+        cpuSharedSet: { anyOf: [cpuNumbers, { type: 'null' }] },
+      },
+    },
   },
 } as const;
 

@@ -5,6 +5,7 @@ import { fromJson } from '../../../storage/repositories/json.js';
 import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
+import { numaTopologyView, singleCellTopology, type HostNumaTopology, type HostNumaUsage } from '../../../domain/numa/hostTopology.js';
 
 function view(req: FastifyRequest, ctx: ControllerContext, n: ComputeNodeRow, s: ServiceRow | undefined, detail: boolean) {
   const up = s ? serviceIsUp(s, ctx.config.service_down_time) : false;
@@ -23,6 +24,11 @@ function view(req: FastifyRequest, ctx: ControllerContext, n: ComputeNodeRow, s:
     // vdpa-compute: why this host offers no vDPA devices (kernel/libvirt/QEMU below the minimum), else null.
     vdpa_unsupported_reason: n.vdpa_unsupported_reason,
     host_versions: fromJson(n.versions, {}),
+    // vdpa-compute (admin only, as is all of os-hypervisors): the host's NUMA cells and what claims hold of them.
+    numa_topology: numaTopologyView(
+      fromJson<HostNumaTopology | null>(n.numa_topology, null) ?? singleCellTopology(n.vcpus, n.memory_mb),
+      fromJson<HostNumaUsage>(n.numa_usage, {}),
+    ),
   });
   if (!atLeast(req, '2.88')) {
     Object.assign(body, {

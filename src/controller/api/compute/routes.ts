@@ -21,6 +21,7 @@ import { registerAggregateRoutes } from './aggregates.js';
 import { registerAvailabilityZoneRoutes } from './availabilityZones.js';
 import { registerQuotaSetRoutes } from './quotaSets.js';
 import { registerUsageRoutes } from './usage.js';
+import { registerVdpaFleetRoutes } from './vdpaFleet.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -53,4 +54,5 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerAvailabilityZoneRoutes(app, ctx);
   registerQuotaSetRoutes(app, ctx);
   registerUsageRoutes(app, ctx);
+  registerVdpaFleetRoutes(app, ctx);
 }

@@ -10,6 +10,8 @@ export const EXTENSIONS: readonly Extension[] = [
   { alias: 'standard-attr-description', name: 'standard-attr-description', description: 'Extension to add descriptions to standard attributes' },
   { alias: 'standard-attr-revisions', name: 'Resource revision numbers', description: 'This extension will display the revision number of neutron resources.' },
   { alias: 'standard-attr-timestamp', name: 'Resource timestamps', description: 'Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.' },
+  { alias: 'port-numa-affinity-policy', name: 'Port NUMA affinity policy', description: 'Expose the port NUMA affinity policy' },
+  { alias: 'port-numa-affinity-policy-socket', name: 'Port NUMA affinity policy "socket"', description: 'Adds "socket" to the supported port NUMA affinity policies' },
   { alias: 'security-group', name: 'security-group', description: 'The security groups extension.' },
   { alias: 'port-security', name: 'Port Security', description: 'Provides port security' },
   { alias: 'stateful-security-group', name: 'Stateful security group', description: 'Indicates if the security group is stateful or not' },

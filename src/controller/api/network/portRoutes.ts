@@ -15,7 +15,7 @@ const ACCEPTED_EMPTY = ['allowed_address_pairs', 'extra_dhcp_opts', 'tags'];
 const ACCEPTED_IGNORED = ['dns_name', 'propagate_uplink_status', 'qos_policy_id'];
 const UPDATE_KEYS = [
   'name', 'admin_state_up', 'description', 'device_id', 'device_owner', 'binding:vnic_type', 'binding:host_id',
-  'binding:profile', 'security_groups', 'port_security_enabled', ...ACCEPTED_EMPTY, ...ACCEPTED_IGNORED,
+  'binding:profile', 'numa_affinity_policy', 'security_groups', 'port_security_enabled', ...ACCEPTED_EMPTY, ...ACCEPTED_IGNORED,
 ];
 const CREATE_KEYS = [...UPDATE_KEYS, 'network_id', 'mac_address', 'fixed_ips', 'project_id', 'tenant_id'];
 
@@ -28,6 +28,7 @@ function commonAttrs(a: Attrs) {
     deviceId: optString(a, 'device_id'), deviceOwner: optString(a, 'device_owner'),
     vnicType: optString(a, 'binding:vnic_type'), hostId: optString(a, 'binding:host_id'),
     profile: optDict(a, 'binding:profile'),
+    numaAffinityPolicy: a.numa_affinity_policy === null ? null : optString(a, 'numa_affinity_policy'),
     securityGroups: optStringList(a, 'security_groups'), portSecurityEnabled: optBoolean(a, 'port_security_enabled'),
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<typeof fields>;

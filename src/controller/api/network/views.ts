@@ -49,6 +49,7 @@ export function portView(p: PortRecord, auth: AuthContext, sec?: PortSecurityVie
     port_security_enabled: sec?.portSecurityEnabled ?? true,
     dns_name: '', dns_assignment: [], propagate_uplink_status: false, description: p.description, tags: [],
     created_at: p.createdAt, updated_at: p.updatedAt, revision_number: p.revisionNumber,
+    numa_affinity_policy: p.numaAffinityPolicy,
   };
 }
 

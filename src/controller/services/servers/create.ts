@@ -15,6 +15,8 @@ import { createPort } from '../ports.js';
 import { groupsForServer } from '../securityGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
+import { numaRequestFor } from '../../lifecycle/resources.js';
+import { fromJson } from '../../../storage/repositories/json.js';
 
 export interface CreateServerInput {
   name: string;
@@ -31,6 +33,15 @@ export interface CreateServerInput {
   securityGroups?: string[] | null;
 }
 
+
+/** The image's hw_* properties (what the guest's topology may take from it), as strings. */
+function hwPropertiesOf(propertiesJson: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fromJson<Record<string, unknown>>(propertiesJson, {}))) {
+    if (k.startsWith('hw_') && v !== null && v !== undefined) out[k] = String(v);
+  }
+  return out;
+}
 
 /**
  * Validates a create request and records the server in BUILD/scheduling with
@@ -56,7 +67,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
     const port = portsById.get(portId);
     if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new NotFound(`Port id ${portId} could not be found.`);
     if (port.deviceId !== '') throw new Conflict(`Port ${portId} is still in use.`);
-    const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork });
+    const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork, numaAffinityPolicy: port.numaAffinityPolicy });
     if (request && (port.vnicType === 'vdpa' || port.vnicType.startsWith('direct')) && !port.physicalNetwork) {
       throw new BadRequest(`Port ${portId} has vnic_type ${port.vnicType} but its network has no physical network.`);
     }
@@ -67,6 +78,10 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   } catch (e) {
     throw e instanceof BadRequest ? e : new BadRequest((e as Error).message);
   }
+
+  // Nova's numa_get_constraints at create: a conflicting or invalid topology is a 400 (PCI policy conflict 403).
+  const imageProperties = hwPropertiesOf(image.properties);
+  numaRequestFor(flavor, pciRequests, imageProperties);
 
   const uuid = randomUUID();
   const networks = input.networkIds ?? [];
@@ -88,7 +103,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
       uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
       metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,
       portIds, availabilityZone: zone, requestedAvailabilityZone: placement.zone, requestedHost: placement.host,
-      securityGroups: input.securityGroups ?? null, createdPortIds,
+      securityGroups: input.securityGroups ?? null, createdPortIds, imageProperties,
     }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING },
     // The process that accepted the server places it: it holds the lease from the first write.
     { owner: serverQueueOf(ctx).owner, seconds: ctx.config.lease_seconds });

@@ -1,0 +1,16 @@
+import type { PciRequest } from '../pci/request.js';
+import { servesRequest } from '../pci/match.js';
+import type { NumaDeviceCount, NumaRequest } from '../scheduling/types.js';
+import type { PciNumaRequest } from './fit.js';
+
+/** The fit's view of a request's PCI devices: per NUMA node, how many free devices could serve each PCI request. */
+export function pciNumaRequests(requests: PciRequest[], numa: NumaRequest, devices: NumaDeviceCount[]): PciNumaRequest[] {
+  return requests.map((r) => {
+    const freeByNode = new Map<number | null, number>();
+    for (const d of devices) {
+      const pool = { devType: d.devType, physicalNetwork: d.physicalNetwork, vendorId: d.vendorId, productId: d.productId, free: d.free, total: d.free };
+      if (d.free > 0 && servesRequest(pool, r.spec)) freeByNode.set(d.numaNode, (freeByNode.get(d.numaNode) ?? 0) + d.free);
+    }
+    return { id: r.id, count: r.count, policy: numa.pciPolicies[r.id] ?? 'legacy', freeByNode };
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * The NUMA side of claims and candidates: each host's cells and their usage
+ * (compute_nodes.numa_topology / numa_usage) and its free devices per NUMA
+ * node. Read only for requests with a NUMA topology.
+ */
+import { singleCellTopology, type HostNumaTopology, type HostNumaUsage } from '../../domain/numa/hostTopology.js';
+import type { HostNumaState, NumaDeviceCount } from '../../domain/scheduling/types.js';
+import type { NumaPlacement } from '../../domain/numa/fit.js';
+import type { Session, Unit } from '../unit.js';
+import { dbOf, onPostgres } from '../internal/handles.js';
+import { fromJson, toJson } from './json.js';
+
+interface NodeNumaColumns {
+  host: string; vcpus: number; memory_mb: number; cpu_allocation_ratio: number; ram_allocation_ratio: number;
+  numa_topology: string | null; numa_usage: string | null;
+}
+
+export function numaStateOf(n: NodeNumaColumns, devices?: NumaDeviceCount[]): HostNumaState {
+  return {
+    topology: fromJson<HostNumaTopology | null>(n.numa_topology, null) ?? singleCellTopology(n.vcpus, n.memory_mb),
+    usage: fromJson<HostNumaUsage>(n.numa_usage, {}),
+    cpuAllocationRatio: n.cpu_allocation_ratio,
+    ramAllocationRatio: n.ram_allocation_ratio,
+    ...(devices ? { devices } : {}),
+  };
+}
+
+const NUMA_COLUMNS = ['host', 'vcpus', 'memory_mb', 'cpu_allocation_ratio', 'ram_allocation_ratio', 'numa_topology', 'numa_usage'] as const;
+
+/** Free devices per host, kind and NUMA node. */
+async function deviceCounts(session: Session, hosts: string[]): Promise<Map<string, NumaDeviceCount[]>> {
+  const rows = await dbOf(session).selectFrom('pci_devices')
+    .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
+    .where('host', 'in', hosts).where('status', '=', 'available').where('missing', '=', 0)
+    .groupBy(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node'])
+    .execute();
+  const out = new Map<string, NumaDeviceCount[]>();
+  for (const r of rows) {
+    let list = out.get(r.host);
+    if (!list) out.set(r.host, (list = []));
+    list.push({
+      devType: r.dev_type, physicalNetwork: r.physical_network ?? '', vendorId: r.vendor_id, productId: r.product_id,
+      numaNode: r.numa_node, free: Number(r.free),
+    });
+  }
+  return out;
+}
+
+/** The NUMA state of candidate hosts, their free devices per node included. */
+export async function numaStates(session: Session, hosts: string[]): Promise<Map<string, HostNumaState>> {
+  if (hosts.length === 0) return new Map();
+  const [nodes, devices] = await Promise.all([
+    dbOf(session).selectFrom('compute_nodes').select([...NUMA_COLUMNS]).where('host', 'in', hosts).execute(),
+    deviceCounts(session, hosts),
+  ]);
+  return new Map(nodes.map((n) => [n.host, numaStateOf(n, devices.get(n.host) ?? [])]));
+}
+
+/**
+ * One host's NUMA state inside a claim, read after the claim's conditional
+ * write of the host's compute node: on PostgreSQL that write holds the row
+ * lock (taken again here, FOR UPDATE, should the write still be in flight),
+ * on SQLite the transaction is the only writer, so what is read here stays
+ * true until the claim commits.
+ */
+export async function lockedNumaState(unit: Unit, host: string): Promise<HostNumaState | null> {
+  let q = dbOf(unit).selectFrom('compute_nodes').select([...NUMA_COLUMNS]).where('host', '=', host);
+  if (onPostgres(unit)) q = q.forUpdate();
+  const node = await q.executeTakeFirst();
+  if (!node) return null;
+  return numaStateOf(node, (await deviceCounts(unit, [host])).get(host) ?? []);
+}
+
+export async function writeNumaUsage(unit: Unit, host: string, usage: HostNumaUsage): Promise<void> {
+  await dbOf(unit).updateTable('compute_nodes').set({ numa_usage: toJson(usage) }).where('host', '=', host).execute();
+}
+
+/** The usage of a host's cells, read for update (a release gives back what a claim took). */
+export async function lockedNumaUsage(unit: Unit, host: string): Promise<HostNumaUsage> {
+  let q = dbOf(unit).selectFrom('compute_nodes').select('numa_usage').where('host', '=', host);
+  if (onPostgres(unit)) q = q.forUpdate();
+  const row = await q.executeTakeFirst();
+  return fromJson<HostNumaUsage>(row?.numa_usage, {});
+}
+
+/** Where a consumer's guest is pinned on a host (allocations.numa), or null. */
+export async function numaPlacementJson(session: Session, consumer: string, host: string): Promise<string | null> {
+  const row = await dbOf(session).selectFrom('allocations').select('numa')
+    .where('consumer', '=', consumer).where('host', '=', host).executeTakeFirst();
+  return row?.numa ?? null;
+}
+
+
+/** A consumer's NUMA placement on a host, or null (a guest without a topology, or no claim there). */
+export async function numaPlacementOf(session: Session, consumer: string, host: string): Promise<NumaPlacement | null> {
+  return fromJson<NumaPlacement | null>(await numaPlacementJson(session, consumer, host), null);
+}
