@@ -92,10 +92,8 @@ async function memoryFigure(inventory: HostInventoryEntry[], decisions: number) 
       ...d, id: ++id, host: entry.name, status: 'available', instanceUuid: null, missing: false,
     }));
     store.add({
-      host: entry.name, devices, totalRamMb: entry.memoryMb,
-      vcpus: Math.floor(entry.vcpus * config.cpu_allocation_ratio),
-      memoryMb: Math.floor(entry.memoryMb * config.ram_allocation_ratio),
-      diskGb: Math.floor(entry.diskGb * config.disk_allocation_ratio),
+      host: entry.name, devices, vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb,
+      ratios: { cpu: config.cpu_allocation_ratio, ram: config.ram_allocation_ratio, disk: config.disk_allocation_ratio },
     });
   }
   const index = new CandidateIndex(store.source, { reloadMs: CANDIDATE_INDEX_RELOAD_MS });

@@ -11,15 +11,18 @@ import type { IndexedHostRow } from '../../src/storage/repositories/candidates.j
 /** One host as the database would hold it: the compute node's capacity and usage, its service, its devices. */
 export interface MemoryHost {
   host: string;
-  /** Capacity with the allocation ratios applied (what indexedHostRows computes from the node row). */
   vcpus: number;
   memoryMb: number;
   diskGb: number;
-  totalRamMb: number;
+  ratios: { cpu: number; ram: number; disk: number };
   devices: HostDevice[];
 }
 
 interface HostRecord extends MemoryHost {
+  /** Capacity with the allocation ratios applied, as indexedHostRows computes it from the node row. */
+  capVcpus: number;
+  capRamMb: number;
+  capDiskGb: number;
   usedVcpus: number;
   usedRamMb: number;
   usedDiskGb: number;
@@ -45,7 +48,9 @@ export class MemoryInventory {
   add(host: MemoryHost): void {
     const devices = [...host.devices].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
     this.hosts.set(host.host, {
-      ...host, devices, usedVcpus: 0, usedRamMb: 0, usedDiskGb: 0,
+      ...host, devices,
+      capVcpus: Math.floor(host.vcpus * host.ratios.cpu), capRamMb: Math.floor(host.memoryMb * host.ratios.ram),
+      capDiskGb: Math.floor(host.diskGb * host.ratios.disk), usedVcpus: 0, usedRamMb: 0, usedDiskGb: 0,
       byAddress: new Map(devices.map((d) => [d.address, d])), cursor: 0,
     });
   }
@@ -59,8 +64,13 @@ export class MemoryInventory {
   private rowOf(r: HostRecord): IndexedHostRow {
     return {
       host: r.host, hasService: true, disabled: false, forcedDown: false, lastSeenUp: this.lastSeenUp,
-      freeVcpus: r.vcpus - r.usedVcpus, freeRamMb: r.memoryMb - r.usedRamMb, freeDiskGb: r.diskGb - r.usedDiskGb,
-      totalRamMb: r.totalRamMb, pools: summarizePools(r.devices),
+      freeVcpus: r.capVcpus - r.usedVcpus, freeRamMb: r.capRamMb - r.usedRamMb, freeDiskGb: r.capDiskGb - r.usedDiskGb,
+      totalRamMb: r.memoryMb, pools: summarizePools(r.devices),
+      // No NUMA topology: the benchmark's request has none, so the index never parses these.
+      numaColumns: {
+        vcpus: r.vcpus, memory_mb: r.memoryMb, cpu_allocation_ratio: r.ratios.cpu, ram_allocation_ratio: r.ratios.ram,
+        numa_topology: null, numa_usage: null,
+      },
     };
   }
 
@@ -68,7 +78,7 @@ export class MemoryInventory {
   claim(host: string, request: ResourceRequest, instanceUuid: string): PoolDelta[] {
     const r = this.hosts.get(host);
     if (!r) throw new ClaimConflict(`host ${host} is not registered`);
-    if (r.usedVcpus + request.vcpus > r.vcpus || r.usedRamMb + request.memoryMb > r.memoryMb || r.usedDiskGb + request.diskGb > r.diskGb) {
+    if (r.usedVcpus + request.vcpus > r.capVcpus || r.usedRamMb + request.memoryMb > r.capRamMb || r.usedDiskGb + request.diskGb > r.capDiskGb) {
       throw new ClaimConflict(`host ${host} no longer has the resources`);
     }
     const changed: PoolDelta[] = [];
