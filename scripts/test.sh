@@ -12,4 +12,10 @@ bash scripts/ensure-libvirtd.sh
 echo "[test] checking layer boundaries (dependency-cruiser)"
 npx depcruise --config .dependency-cruiser.cjs src
 echo "[test] running tests"
-node --test --test-concurrency=2 --test-reporter=spec ${VDPA_TEST_FILES:-dist/test/}
+mapfile -t files < <(bash scripts/test-files.sh)
+# Every test carries its own { timeout } (test/suite/testSuite.test.ts checks),
+# so a hung test fails with its name. On Node 20 --test-timeout limits each
+# *file* as a whole: a backstop for a hung hook. --test-force-exit ends a file
+# whose tests are done but whose handles are still open.
+node --test --test-concurrency=2 --test-reporter=spec \
+  --test-timeout="${VDPA_TEST_FILE_TIMEOUT_MS:-1800000}" --test-force-exit "${files[@]}"

@@ -42,6 +42,12 @@ export interface Config {
   metrics: boolean;
   /** When set, /metrics answers only requests carrying `Authorization: Bearer <this>` (none by default). */
   metrics_token: string;
+  /** Largest request body accepted, in bytes; a larger one is answered 413 before it is read. */
+  max_body_bytes: number;
+  /** Failed password attempts before a user is locked out (Keystone's lockout_failure_attempts); 0: never. */
+  lockout_failure_attempts: number;
+  /** Seconds a locked-out user stays locked (Keystone's lockout_duration). */
+  lockout_duration: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -62,6 +68,10 @@ export const DEFAULT_CONFIG: Config = {
   console_log_timeout: 30,
   metrics: true,
   metrics_token: '',
+  max_body_bytes: 1024 * 1024,
+  // Off, as in Keystone (lockout_failure_attempts unset); Keystone's lockout_duration default.
+  lockout_failure_attempts: 0,
+  lockout_duration: 1800,
 };
 
 export class ConfigError extends Error {}
@@ -69,8 +79,11 @@ export class ConfigError extends Error {}
 /** Settings that only make sense above zero (a zero deadline or lease would fail or stall every operation). */
 const POSITIVE_SETTINGS: Record<string, 'number' | 'integer'> = {
   reconcile_interval: 'number', operation_timeout: 'number', lease_seconds: 'number', scheduler_max_attempts: 'integer',
-  service_down_time: 'number', report_interval: 'number', console_log_timeout: 'number',
+  service_down_time: 'number', report_interval: 'number', console_log_timeout: 'number', max_body_bytes: 'integer', lockout_duration: 'number',
 };
+
+/** Settings where 0 means "off" and anything else must be a whole number above zero. */
+const COUNT_SETTINGS = new Set(['lockout_failure_attempts']);
 
 export function loadConfig(path: string | undefined): Config {
   if (!path) return structuredClone(DEFAULT_CONFIG);
@@ -99,6 +112,9 @@ export function loadConfig(path: string | undefined): Config {
     }
     if (key === 'shelved_offload_time' && !Number.isInteger(value)) {
       throw new ConfigError(`config file ${path}: 'shelved_offload_time' must be a whole number (0 at once, -1 never, N seconds)`);
+    }
+    if (COUNT_SETTINGS.has(key) && (!Number.isInteger(value) || (value as number) < 0)) {
+      throw new ConfigError(`config file ${path}: '${key}' must be a whole number, 0 or more`);
     }
     cfg[key] = value;
   }

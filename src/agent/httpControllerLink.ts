@@ -14,6 +14,7 @@
  * one replica is good on the others, so a failover needs no new token.
  */
 import type { Logger } from 'pino';
+import { Agent } from 'undici';
 import type {
   ConsoleAnswer, ConsoleRequest, ControllerLink, GuestAssignment, GuestReport, HostRegistration, InventoryReport,
 } from '../protocol/agentProtocol.js';
@@ -36,6 +37,8 @@ export interface HttpControllerLinkOptions {
   maxBackoffMs?: number;
   /** A request that gets no answer in this long counts as a failure and is retried (default 30 s, plus the long-poll time). */
   requestTimeoutMs?: number;
+  /** PEM certificates the controller's HTTPS certificate must chain to (`--ca-file`), instead of the system's. */
+  ca?: string;
 }
 
 /** The controller answered, and said no: retrying the same call will not help. */
@@ -84,7 +87,11 @@ export class HttpControllerLink implements ControllerLink {
   /** How many tokens this link has obtained (for operators' logs and tests). */
   authentications = 0;
 
+  /** With a CA file: connections that trust exactly it. */
+  private readonly dispatcher: Agent | undefined;
+
   constructor(private readonly o: HttpControllerLinkOptions) {
+    this.dispatcher = o.ca !== undefined ? new Agent({ connect: { ca: o.ca } }) : undefined;
     const urls = typeof o.controllerUrl === 'string' ? [o.controllerUrl] : o.controllerUrl;
     if (urls.length === 0) throw new Error('HttpControllerLink needs at least one controller URL');
     this.bases = urls.map((u) => u.replace(/\/+$/, ''));
@@ -186,6 +193,7 @@ export class HttpControllerLink implements ControllerLink {
     let res: Response;
     try {
       res = await fetch(`${this.bases[at]}${path}`, {
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -22,6 +22,7 @@ import { simulatedAgent } from '../agent/simulatedHost.js';
 import { parseHttpBaseUrls } from './httpUrl.js';
 import type { VirtDriver } from '../agent/drivers/driver.js';
 import { LibvirtDriver, libvirtHostVersions } from '../agent/drivers/libvirt/libvirtDriver.js';
+import { readFileSync } from 'node:fs';
 
 export class AgentConfigError extends Error {
   constructor(message: string) {
@@ -42,6 +43,8 @@ export interface AgentCommandOptions {
   deviceSpec?: string;
   trackSoftwareVdpa: boolean;
   credentials?: string;
+  /** PEM file of the CA the controller's HTTPS certificate is checked against. */
+  caFile?: string;
   heartbeatSeconds: number;
   rediscoverSeconds: number;
   pollSeconds?: number;
@@ -191,7 +194,17 @@ export interface RunningAgent {
 export async function runAgent(o: AgentCommandOptions, log: Logger): Promise<RunningAgent> {
   const urls = controllerUrls(o.controller);
   const credential = await readCredential(o.credentials);
-  const link = new HttpControllerLink({ controllerUrl: urls, credential, log: log.child({ component: 'controller-link' }) });
+  let ca: string | undefined;
+  if (o.caFile !== undefined) {
+    try {
+      ca = readFileSync(o.caFile, 'utf8');
+    } catch (e) {
+      throw new AgentConfigError(`--ca-file ${o.caFile}: ${(e as Error).message}`);
+    }
+  }
+  const link = new HttpControllerLink({
+    controllerUrl: urls, credential, log: log.child({ component: 'controller-link' }), ...(ca !== undefined ? { ca } : {}),
+  });
   let built: { agent: ComputeAgent; driver: VirtDriver };
   if (o.driver === 'simulated') {
     if (o.inventory === undefined) throw new AgentConfigError('--driver simulated needs --inventory FILE');
@@ -232,6 +245,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--device-spec <file>', 'JSON or YAML list of device_spec entries')
     .option('--track-software-vdpa', 'also report vDPA devices without a PCI VF parent (vdpa_sim)', false)
     .option('--credentials <file>', 'service credential file (else env VDPA_AGENT_PASSWORD, VDPA_AGENT_USER, VDPA_AGENT_PROJECT)')
+    .option('--ca-file <file>', 'PEM CA certificate(s) to check the controller\'s HTTPS certificate against (instead of the system\'s)')
     .option('--host-ip <address>', 'the address the controller records for this host (default: the first non-loopback IPv4)')
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats', positiveSeconds, 10)
     .option('--rediscover-seconds <n>', 'seconds between device rediscoveries (also on SIGHUP)', positiveSeconds, 60)

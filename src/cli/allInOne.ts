@@ -21,6 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ComputeAgent } from '../agent/computeAgent.js';
 import { simulatedAgent } from '../agent/simulatedHost.js';
+import { readFileSync } from 'node:fs';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEFAULT_HOSTS_FILE = join(PACKAGE_ROOT, 'config/hosts.default.yaml');
@@ -44,6 +45,8 @@ export interface AllInOneOptions {
   publicUrl?: string;
   /** Start no simulated hosts (a controller for remote agents only). */
   noSimulatedHosts?: boolean;
+  /** Serve HTTPS with this PEM certificate (chain) and key; clouds.yaml then names the certificate as `cacert`. */
+  tls?: { certFile: string; keyFile: string };
   log?: Logger;
 }
 
@@ -128,10 +131,14 @@ export async function startAllInOne(o: AllInOneOptions): Promise<AllInOne> {
     ...(o.port ? { processId: processIdentity(`${o.host}:${o.port}`) } : {}),
   };
   await cluster?.start(ctx);
-  const app = await buildApp(ctx);
+  const https = o.tls ? { cert: readFileSync(o.tls.certFile, 'utf8'), key: readFileSync(o.tls.keyFile, 'utf8') } : undefined;
+  const app = await buildApp(ctx, https ? { https } : {});
   const address = await app.listen({ host: o.host, port: o.port });
   ctx.publicUrl = o.publicUrl ?? address;
-  const credentials = await bootstrap(ctx, { adminPassword: o.adminPassword, dataDir: o.dataDir, publicUrl: ctx.publicUrl });
+  const credentials = await bootstrap(ctx, {
+    adminPassword: o.adminPassword, dataDir: o.dataDir, publicUrl: ctx.publicUrl,
+    ...(o.tls ? { cacert: resolve(o.tls.certFile) } : {}),
+  });
 
   const link: ControllerLink = { ...createAgentLink(ctx), watchWork: wakeups.watchWork, unwatchWork: wakeups.unwatchWork };
   const heartbeatMs = config.report_interval * 1000;

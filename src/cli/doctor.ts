@@ -5,13 +5,13 @@
  * 2 when it could not audit at all.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { viewOf } from '../domain/audit/findings.js';
 import { openStore } from '../storage/db.js';
 import { auditDatabase, repairDatabase } from '../storage/repositories/audit.js';
 import { renderJson, renderText, type DoctorResult } from './doctorReport.js';
+import { databaseOf } from './databaseOption.js';
 
 export interface DoctorOptions {
   dataDir?: string;
@@ -19,14 +19,6 @@ export interface DoctorOptions {
   config?: string;
   json?: boolean;
   fix?: boolean;
-}
-
-/** The database serve would use: the same flags, environment and default. */
-function databaseOf(opts: DoctorOptions): { url: string; where: string } {
-  const url = opts.databaseUrl ?? process.env.VDPA_DATABASE_URL;
-  if (url) return { url, where: /^postgres(ql)?:\/\//.test(url) ? 'PostgreSQL database' : `SQLite file ${url}` };
-  const file = join(resolve(opts.dataDir ?? process.env.VDPA_DATA_DIR ?? 'var'), 'vdpa-compute.sqlite');
-  return { url: file, where: `SQLite file ${file}` };
 }
 
 export async function runDoctor(opts: DoctorOptions): Promise<{ code: number; output: string }> {

@@ -6,6 +6,7 @@ import { registerDoctorCommand } from './doctor.js';
 import { registerHostPrepCommand } from './hostPrep.js';
 import { startAllInOne } from './allInOne.js';
 import { parseHttpBaseUrl } from './httpUrl.js';
+import { registerAgentCredentialCommand } from './agentCredential.js';
 
 function portNumber(v: string): number {
   const n = Number.parseInt(v, 10);
@@ -27,6 +28,8 @@ program
   .option('--database-url <url>', 'postgres://… for PostgreSQL, else a SQLite file (env VDPA_DATABASE_URL)')
   .option('--public-url <url>', 'the endpoint the identity catalog and clouds.yaml advertise, e.g. a load balancer (env VDPA_PUBLIC_URL; default: the listen address)')
   .option('--no-simulated-hosts', 'start the controller only (hosts run their own agents)')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+  .option('--tls-key <file>', 'the PEM private key of --tls-cert')
   .action(async (opts) => {
     const envPort = process.env.VDPA_PORT;
     const port = opts.port ?? (envPort ? portNumber(envPort) : 8774);
@@ -34,7 +37,11 @@ program
     const publicUrl = opts.publicUrl !== undefined
       ? parseHttpBaseUrl(opts.publicUrl, '--public-url')
       : process.env.VDPA_PUBLIC_URL ? parseHttpBaseUrl(process.env.VDPA_PUBLIC_URL, 'VDPA_PUBLIC_URL') : undefined;
+    if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+      throw new Error('--tls-cert and --tls-key go together');
+    }
     const aio = await startAllInOne({
+      ...(opts.tlsCert !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey } } : {}),
       host: opts.host,
       port,
       dataDir,
@@ -84,6 +91,7 @@ registerDiscoverCommand(program, {
 registerAgentCommand(program);
 registerDoctorCommand(program);
 registerHostPrepCommand(program);
+registerAgentCredentialCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`vdpa-compute: ${err.message}\n`);

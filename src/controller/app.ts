@@ -12,16 +12,19 @@ import { instrumentRequests, metricsApi } from './api/metrics/routes.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 
 /** One listener, one plugin per API area under its path prefix. */
-export async function buildApp(ctx: ControllerContext): Promise<FastifyInstance> {
+export async function buildApp(ctx: ControllerContext, opts: { https?: { cert: string; key: string } } = {}): Promise<FastifyInstance> {
   // Every controller advances its servers through the operation engine (operations/engine.ts).
   operationEngineOf(ctx);
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
-    bodyLimit: 4 * 1024 * 1024,
+    // Refused with 413 (in each API's error format) before the body is read.
+    bodyLimit: ctx.config.max_body_bytes,
     genReqId: () => newRequestId(),
     routerOptions: { ignoreTrailingSlash: true },
-    ajv: { customOptions: { allowUnionTypes: true } },
-  });
+    // No coercion: a JSON 1 where Nova wants a string is a 400, not "1".
+    ajv: { customOptions: { allowUnionTypes: true, coerceTypes: false } },
+  }) as unknown as FastifyInstance;
 
   // OpenStack clients send JSON content types on bodiless DELETEs and `null`
   // action values; an empty body is "no body", a broken one a 400.

@@ -54,7 +54,7 @@ async function ensureUser(db: Unit, name: string, password: string, projectId: s
  */
 export async function bootstrap(
   ctx: ControllerContext,
-  opts: { adminPassword?: string; dataDir: string; publicUrl: string },
+  opts: { adminPassword?: string; dataDir: string; publicUrl: string; cacert?: string },
 ): Promise<BootstrapResult> {
   // Controller processes started together on one empty PostgreSQL database
   // race to create the same rows; the loser's unique violation means the row
@@ -77,11 +77,11 @@ function isUniqueViolation(e: unknown): boolean {
 
 async function bootstrapOnce(
   ctx: ControllerContext,
-  opts: { adminPassword?: string; dataDir: string; publicUrl: string },
+  opts: { adminPassword?: string; dataDir: string; publicUrl: string; cacert?: string },
 ): Promise<BootstrapResult> {
   // One unit: a bootstrap interrupted half-way leaves nothing half-made.
   const made = await ctx.store.transact((db) => bootstrapRows(db, opts));
-  await writeCloudsYaml(opts.dataDir, opts.publicUrl, { adminPassword: made.adminPassword, demoPassword: made.demoPassword });
+  await writeCloudsYaml(opts.dataDir, opts.publicUrl, { adminPassword: made.adminPassword, demoPassword: made.demoPassword }, opts.cacert);
   ctx.log.info({ dataDir: opts.dataDir }, 'bootstrap complete');
   return made;
 }

@@ -15,10 +15,13 @@ interface Cloud {
   };
   identity_api_version: number;
   region_name: string;
+  /** The controller's certificate when it serves HTTPS (serve --tls-cert). */
+  cacert?: string;
 }
 
-function cloud(authUrl: string, user: string, password: string, project: string): Cloud {
+function cloud(authUrl: string, user: string, password: string, project: string, cacert?: string): Cloud {
   return {
+    ...(cacert ? { cacert } : {}),
     auth: {
       auth_url: authUrl,
       username: user,
@@ -33,16 +36,16 @@ function cloud(authUrl: string, user: string, password: string, project: string)
 }
 
 /** The two clouds the server writes: admin, and the demo member. */
-function cloudsOf(publicUrl: string, creds: CloudCredentials): Record<'vdpa-compute' | 'vdpa-compute-demo', Cloud> {
+function cloudsOf(publicUrl: string, creds: CloudCredentials, cacert?: string): Record<'vdpa-compute' | 'vdpa-compute-demo', Cloud> {
   const authUrl = `${publicUrl.replace(/\/+$/, '')}/identity/v3`;
   return {
-    'vdpa-compute': cloud(authUrl, 'admin', creds.adminPassword, 'admin'),
-    'vdpa-compute-demo': cloud(authUrl, 'demo', creds.demoPassword, 'demo'),
+    'vdpa-compute': cloud(authUrl, 'admin', creds.adminPassword, 'admin', cacert),
+    'vdpa-compute-demo': cloud(authUrl, 'demo', creds.demoPassword, 'demo', cacert),
   };
 }
 
-export function cloudsYamlText(publicUrl: string, creds: CloudCredentials): string {
-  return stringify({ clouds: cloudsOf(publicUrl, creds) });
+export function cloudsYamlText(publicUrl: string, creds: CloudCredentials, cacert?: string): string {
+  return stringify({ clouds: cloudsOf(publicUrl, creds, cacert) });
 }
 
 /** A value as one shell word: single quotes, a quote inside written as '\''. */
@@ -65,6 +68,7 @@ export function openrcText(name: string, c: Cloud): string {
     ['OS_PROJECT_DOMAIN_NAME', c.auth.project_domain_name],
     ['OS_IDENTITY_API_VERSION', String(c.identity_api_version)],
     ['OS_REGION_NAME', c.region_name],
+    ...(c.cacert ? [['OS_CACERT', c.cacert] as [string, string]] : []),
   ];
   return [
     `# vdpa-compute: cloud ${name} of clouds.yaml as OS_* variables (for nova). Use: . ${name === 'vdpa-compute' ? 'openrc' : 'openrc-demo'}`,
@@ -88,10 +92,10 @@ async function writeSecret(path: string, text: string): Promise<void> {
  * `OS_*` variables for the nova client. Rewritten at every start because the
  * public URL may change; they hold passwords, hence 0600.
  */
-export async function writeCloudsYaml(dataDir: string, publicUrl: string, creds: CloudCredentials): Promise<string> {
+export async function writeCloudsYaml(dataDir: string, publicUrl: string, creds: CloudCredentials, cacert?: string): Promise<string> {
   await mkdir(dataDir, { recursive: true });
   const path = join(dataDir, 'clouds.yaml');
-  const clouds = cloudsOf(publicUrl, creds);
+  const clouds = cloudsOf(publicUrl, creds, cacert);
   await writeSecret(path, stringify({ clouds }));
   await writeSecret(join(dataDir, 'openrc'), openrcText('vdpa-compute', clouds['vdpa-compute']));
   await writeSecret(join(dataDir, 'openrc-demo'), openrcText('vdpa-compute-demo', clouds['vdpa-compute-demo']));

@@ -11,6 +11,8 @@ export interface AuthContext {
   isAdmin: boolean;
   /** A compute agent's service credential (role `service`). */
   isService: boolean;
+  /** The one host a per-host agent credential may act for on the agent API; null: not limited to one. */
+  agentHost: string | null;
 }
 
 export interface TokenService {

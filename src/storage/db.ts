@@ -13,6 +13,7 @@ import { numaMigration } from './migrations/011_numa.js';
 import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tags.js';
 import { everydayMigration } from './migrations/009_everyday.js';
 import { zonesQuotasMigration } from './migrations/010_zones_quotas.js';
+import { identityHardeningMigration } from './migrations/012_identity_hardening.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
@@ -83,6 +84,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '007_server_lock_and_tags': serverLockAndTagsMigration(),
     '009_everyday': everydayMigration(dialect),
     '010_zones_quotas': zonesQuotasMigration(dialect),
+    '012_identity_hardening': identityHardeningMigration(),
   };
 }
 

@@ -9,6 +9,10 @@ export interface ProjectTable { id: string; name: string; domain_id: string; des
 export interface UserTable {
   id: string; name: string; domain_id: string; password_hash: string;
   default_project_id: string | null; enabled: number;
+  /** Failed password attempts since the last success, and when the last was (lockout). */
+  failed_auth_count: number; failed_auth_at: string | null;
+  /** The one host a per-host agent credential may act for; null for any other user. */
+  agent_host: string | null;
 }
 export interface RoleAssignmentTable { user_id: string; project_id: string; role: string }
 export interface TokenTable {

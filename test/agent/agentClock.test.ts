@@ -8,7 +8,7 @@ function recorder(log: string[], name: string): ClockTarget {
   return { onTick: (kind) => log.push(`${name}:${kind}`) };
 }
 
-test('jobs run once each, in the order of their due time, not before it', async () => {
+test('jobs run once each, in the order of their due time, not before it', { timeout: 300_000 }, async () => {
   const clock = new AgentClock(10);
   const log: string[] = [];
   const t0 = Date.now();
@@ -24,7 +24,7 @@ test('jobs run once each, in the order of their due time, not before it', async 
   assert.equal(clock.size, 0);
 });
 
-test('a cancelled job does not run; the others in its slot still do', async () => {
+test('a cancelled job does not run; the others in its slot still do', { timeout: 300_000 }, async () => {
   const clock = new AgentClock(10);
   const log: string[] = [];
   const a = recorder(log, 'a');
@@ -40,7 +40,7 @@ test('a cancelled job does not run; the others in its slot still do', async () =
   assert.equal(clock.size, 0);
 });
 
-test('with every job cancelled nothing is left waiting', async () => {
+test('with every job cancelled nothing is left waiting', { timeout: 300_000 }, async () => {
   const clock = new AgentClock(10);
   const log: string[] = [];
   const a = recorder(log, 'a');
@@ -56,7 +56,7 @@ test('with every job cancelled nothing is left waiting', async () => {
   assert.deepEqual(log, []);
 });
 
-test('a target that throws does not keep the others of its slot from running', async () => {
+test('a target that throws does not keep the others of its slot from running', { timeout: 300_000 }, async () => {
   const clock = new AgentClock(10);
   const log: string[] = [];
   clock.schedule({ onTick: () => { throw new Error('boom'); } }, 0, 10);
@@ -65,7 +65,7 @@ test('a target that throws does not keep the others of its slot from running', a
   assert.deepEqual(log, ['b:0']);
 });
 
-test('a job scheduled from inside a tick runs on its own time', async () => {
+test('a job scheduled from inside a tick runs on its own time', { timeout: 300_000 }, async () => {
   const clock = new AgentClock(10);
   const times: number[] = [];
   const t0 = Date.now();

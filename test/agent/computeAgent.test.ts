@@ -81,7 +81,7 @@ describe('compute agent jobs', () => {
     }
   }
 
-  test('an idle in-process agent is woken by a signal at once (no waitForWork held open)', async () => {
+  test('an idle in-process agent is woken by a signal at once (no waitForWork held open)', { timeout: 300_000 }, async () => {
     const base = createAgentLink(c.ctx);
     let waits = 0;
     const link: ControllerLink = {
@@ -95,12 +95,12 @@ describe('compute agent jobs', () => {
     assert.equal(waits, 0);
   });
 
-  test('an agent without watchWork (a remote one) is woken through its long poll', async () => {
+  test('an agent without watchWork (a remote one) is woken through its long poll', { timeout: 300_000 }, async () => {
     const ms = await wakeTakesEffect(createAgentLink(c.ctx));
     assert.ok(ms < 400, `applied ${ms} ms after the signal; the fallback poll is >= 500 ms`);
   });
 
-  test('rediscovery walks the devices only when the discovery\'s state token changed', async () => {
+  test('rediscovery walks the devices only when the discovery\'s state token changed', { timeout: 300_000 }, async () => {
     const entry = entryFor(`token-${randomUUID().slice(0, 8)}`);
     const inner = simulatedDiscovery(entry);
     let token = 'a';
@@ -126,7 +126,7 @@ describe('compute agent jobs', () => {
     }
   });
 
-  test('a running agent has its three jobs on the clock; a stopped one none', async () => {
+  test('a running agent has its three jobs on the clock; a stopped one none', { timeout: 300_000 }, async () => {
     const clock = new AgentClock();
     const agent = agentFor(entryFor(`clock-${randomUUID().slice(0, 8)}`), createAgentLink(c.ctx), { clock });
     await agent.start();
@@ -138,7 +138,7 @@ describe('compute agent jobs', () => {
 });
 
 describe('a guest wanted stopped that the hypervisor lost', () => {
-  test('is defined again, stopped, from its spec (not an error)', async () => {
+  test('is defined again, stopped, from its spec (not an error)', { timeout: 300_000 }, async () => {
     const c = await startTestController();
     try {
       const entry = entryFor(`lost-${randomUUID().slice(0, 8)}`);

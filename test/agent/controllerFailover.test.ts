@@ -59,7 +59,7 @@ describe('a link with several controller URLs fails over between them', () => {
     await c?.close();
   });
 
-  test('one replica refused, then 503, then reset: every call goes through the other, with the token of the first', async () => {
+  test('one replica refused, then 503, then reset: every call goes through the other, with the token of the first', { timeout: 300_000 }, async () => {
     for (const p of [a, b]) await p.start().catch(() => {});
     const link = new HttpControllerLink({ controllerUrl: [a.url, b.url], credential: credential(), initialBackoffMs: 20, maxBackoffMs: 200 });
     const host = `failover-${randomUUID().slice(0, 8)}`;
@@ -94,7 +94,7 @@ describe('a link with several controller URLs fails over between them', () => {
     }
   });
 
-  test('all replicas away: the call backs off until one is back, then completes', async () => {
+  test('all replicas away: the call backs off until one is back, then completes', { timeout: 300_000 }, async () => {
     const link = new HttpControllerLink({ controllerUrl: [a.url, b.url], credential: credential(), initialBackoffMs: 20, maxBackoffMs: 200 });
     const host = `outage-${randomUUID().slice(0, 8)}`;
     a.mode = 'reset';
@@ -119,7 +119,7 @@ describe('a link with several controller URLs fails over between them', () => {
     }
   });
 
-  test('a 401 from the replica in use still gets a fresh token, once', async () => {
+  test('a 401 from the replica in use still gets a fresh token, once', { timeout: 300_000 }, async () => {
     const link = new HttpControllerLink({ controllerUrl: [a.url, b.url], credential: credential(), initialBackoffMs: 20, maxBackoffMs: 200 });
     const host = `reauth-${randomUUID().slice(0, 8)}`;
     try {
@@ -138,7 +138,7 @@ describe('a link with several controller URLs fails over between them', () => {
     }
   });
 
-  test('vdpa-compute agent with --controller a,b: its host keeps working through b when a dies', async () => {
+  test('vdpa-compute agent with --controller a,b: its host keeps working through b when a dies', { timeout: 300_000 }, async () => {
     const name = `cli-${randomUUID().slice(0, 8)}`;
     const inventory = join(c.dataDir, `${name}.yaml`);
     await writeFile(inventory, stringify(vdpaHost(name)));
@@ -172,7 +172,7 @@ describe('a link with several controller URLs fails over between them', () => {
     }
   });
 
-  test('--controller takes http(s) URLs only, and says which is wrong', () => {
+  test('--controller takes http(s) URLs only, and says which is wrong', { timeout: 300_000 }, () => {
     assert.deepEqual(controllerUrls(['http://c1:8774/, https://c2', 'http://c3:8774']), ['http://c1:8774', 'https://c2', 'http://c3:8774']);
     assert.throws(() => controllerUrls('c1:8774'), (e: unknown) => e instanceof AgentConfigError && /--controller: "c1:8774" must be an http:\/\/ or https:\/\/ URL/.test(e.message));
     assert.throws(() => controllerUrls('http://ok:1,not a url'), /--controller: "not a url" is not a URL/);

@@ -25,7 +25,7 @@ const spec = (name: string): GuestSpec => ({
   uuid: randomUUID(), name, displayName: name, vcpus: 1, memoryMb: 512, diskGb: 1, imageRef: 'cirros', interfaces: [], hostdevs: [],
 });
 
-test('a failing operation is a VirtDriverError with libvirt\'s internal-error code, and the simulator is untouched', async () => {
+test('a failing operation is a VirtDriverError with libvirt\'s internal-error code, and the simulator is untouched', { timeout: 300_000 }, async () => {
   const sim = new SimulatedDriver({ hostName: 'h' });
   const driver = new FaultInjectingDriver(sim, {
     spawn: { message: 'internal error: qemu unexpectedly closed the monitor', hang: false, times: 1 },
@@ -49,7 +49,7 @@ describe('a hung operation on a simulated host', () => {
   const reportCount = async (host: string) =>
     (await kysely(c.ctx.store).selectFrom('services').select('report_count').where('host', '=', host).executeTakeFirstOrThrow()).report_count;
 
-  test('holds only its guest: heartbeats go on, the next guest is spawned, and the agent still stops', async () => {
+  test('holds only its guest: heartbeats go on, the next guest is spawned, and the agent still stops', { timeout: 300_000 }, async () => {
     const name = `hang-${randomUUID().slice(0, 8)}`;
     const [entry] = parseHostInventory(stringify({ hosts: [{ ...vdpaHost(name), faults: { spawn: { hang: true, times: 1 } } }] }), 'test');
     const { agent, driver } = simulatedAgent(entry!, createAgentLink(c.ctx), pino({ level: 'silent' }), { heartbeatMs: 100 });

@@ -57,7 +57,7 @@ describe('agent API and HTTP controller link', () => {
     return res.headers.get('x-subject-token')!;
   }
 
-  test('needs a token (401) with the service or admin role (else 403), in the compute error format', async () => {
+  test('needs a token (401) with the service or admin role (else 403), in the compute error format', { timeout: 300_000 }, async () => {
     const none = await fetch(`${c.url}/agent/v1/hosts/h1/guests`);
     assert.equal(none.status, 401);
     assert.equal((await none.json() as any).unauthorized.code, 401);
@@ -75,7 +75,7 @@ describe('agent API and HTTP controller link', () => {
     }
   });
 
-  test('rejects a body for another host and a malformed body with 400', async () => {
+  test('rejects a body for another host and a malformed body with 400', { timeout: 300_000 }, async () => {
     const headers = { 'x-auth-token': await serviceToken(), 'content-type': 'application/json' };
     const other = await fetch(`${c.url}/agent/v1/hosts/h1`, { method: 'PUT', headers, body: JSON.stringify(registration('h2')) });
     assert.equal(other.status, 400);
@@ -87,7 +87,7 @@ describe('agent API and HTTP controller link', () => {
     assert.deepEqual(row, []);
   });
 
-  test('every ControllerLink call reaches the database, and repeating one changes nothing', async () => {
+  test('every ControllerLink call reaches the database, and repeating one changes nothing', { timeout: 300_000 }, async () => {
     const link = newLink();
     const host = `remote-${randomUUID().slice(0, 8)}`;
     await link.registerHost(registration(host));
@@ -119,7 +119,7 @@ describe('agent API and HTTP controller link', () => {
     link.close();
   });
 
-  test('waitForWork is a long poll: it returns when the host is signalled, or after the timeout', async () => {
+  test('waitForWork is a long poll: it returns when the host is signalled, or after the timeout', { timeout: 300_000 }, async () => {
     const link = newLink();
     const host = `wait-${randomUUID().slice(0, 8)}`;
     let t = Date.now();
@@ -134,7 +134,7 @@ describe('agent API and HTTP controller link', () => {
     link.close();
   });
 
-  test('the long poll is bounded whatever the agent asks', () => {
+  test('the long poll is bounded whatever the agent asks', { timeout: 300_000 }, () => {
     assert.equal(waitTimeout('100000000'), MAX_WAIT_MS);
     assert.equal(waitTimeout('250'), 250);
     assert.ok(waitTimeout(undefined) <= MAX_WAIT_MS);
@@ -142,7 +142,7 @@ describe('agent API and HTTP controller link', () => {
     assert.throws(() => waitTimeout('soon'), /timeout_ms/);
   });
 
-  test('retries while the controller is unreachable and completes once it is back', async () => {
+  test('retries while the controller is unreachable and completes once it is back', { timeout: 300_000 }, async () => {
     const link = newLink();
     const host = `outage-${randomUUID().slice(0, 8)}`;
     proxy.down = true;
@@ -157,7 +157,7 @@ describe('agent API and HTTP controller link', () => {
     link.close();
   });
 
-  test('a revoked or expired token is replaced and the call repeated', async () => {
+  test('a revoked or expired token is replaced and the call repeated', { timeout: 300_000 }, async () => {
     const link = newLink();
     const host = `reauth-${randomUUID().slice(0, 8)}`;
     await link.registerHost(registration(host));
@@ -170,13 +170,13 @@ describe('agent API and HTTP controller link', () => {
     link.close();
   });
 
-  test('a wrong credential is an error at once, not retried', async () => {
+  test('a wrong credential is an error at once, not retried', { timeout: 300_000 }, async () => {
     const link = new HttpControllerLink({ controllerUrl: proxy.url, credential: { ...credential(), password: 'wrong' } });
     await assert.rejects(link.connect(), (e: unknown) => e instanceof ControllerRejected && e.status === 401 && /compute-agent/.test(e.message));
     link.close();
   });
 
-  test('closing the link ends a call that is waiting for the controller', async () => {
+  test('closing the link ends a call that is waiting for the controller', { timeout: 300_000 }, async () => {
     const link = newLink();
     proxy.down = true;
     const call = link.heartbeat('nobody');

@@ -111,7 +111,7 @@ describe('rediscovery through the remote agent chain (sysfs fixture)', () => {
     await rm(procRoot, { recursive: true, force: true });
   });
 
-  test('at start: the vdpa VFs and the plain VFs device_spec selects, all available', async () => {
+  test('at start: the vdpa VFs and the plain VFs device_spec selects, all available', { timeout: 300_000 }, async () => {
     const devices = await byAddress();
     assert.deepEqual([...devices.keys()].sort(), [vf(1), vf(2), vf(3), vf(4)]);
     assert.equal(devices.get(vf(1)).dev_type, 'vdpa');
@@ -120,7 +120,7 @@ describe('rediscovery through the remote agent chain (sysfs fixture)', () => {
     assert.ok([...devices.values()].every((d) => d.status === 'available'));
   });
 
-  test('a vDPA device created after start becomes available without a restart', async () => {
+  test('a vDPA device created after start becomes available without a restart', { timeout: 300_000 }, async () => {
     await addVdpa(root, vf(3), 'vdpa2', 2);
     chardevs.add('/dev/vhost-vdpa-2');
     await agent.rediscover();
@@ -129,7 +129,7 @@ describe('rediscovery through the remote agent chain (sysfs fixture)', () => {
     assert.equal(d.status, 'available');
   });
 
-  test('a free device that disappears is removed', async () => {
+  test('a free device that disappears is removed', { timeout: 300_000 }, async () => {
     await removeVf(root, vf(4));
     await agent.rediscover();
     const devices = await byAddress();
@@ -137,7 +137,7 @@ describe('rediscovery through the remote agent chain (sysfs fixture)', () => {
     assert.equal(devices.size, 3);
   });
 
-  test('an allocated device that disappears is flagged, keeps its server, and is never handed out again', async () => {
+  test('an allocated device that disappears is flagged, keeps its server, and is never handed out again', { timeout: 300_000 }, async () => {
     const demo = await c.token('demo');
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${c.url}${path}`, {
@@ -195,7 +195,7 @@ describe('rediscovery through the remote agent chain (sysfs fixture)', () => {
     assert.equal(fifth.status, 'ERROR', 'a server was placed on a device that is gone');
   });
 
-  test('rediscovery also runs by itself, periodically', async () => {
+  test('rediscovery also runs by itself, periodically', { timeout: 300_000 }, async () => {
     const periodic = new ComputeAgent({
       identity: { host: `${HOST}-p`, serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '192.0.2.10', vcpus: 4, memoryMb: 8192, diskGb: 50 },
       discovery: libvirtHostDiscovery({

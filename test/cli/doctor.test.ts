@@ -76,7 +76,7 @@ async function plantStuckTask(store: Store): Promise<void> {
 }
 
 describe('vdpa-compute doctor (the command)', LIMIT, () => {
-  test('SQLite: exit 0 when clean, 1 with findings, --fix repairs the safe ones; exit 2 without a database', LIMIT, async (t) => {
+  test('SQLite: exit 0 when clean, 1 with findings, --fix repairs the safe ones; exit 2 without a database', { timeout: LIMIT.timeout }, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'vdpa-doctor-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
 
@@ -135,7 +135,7 @@ describe('vdpa-compute doctor (the command)', LIMIT, () => {
     }
   });
 
-  test('PostgreSQL: VDPA_DATABASE_URL and --database-url', LIMIT, async () => {
+  test('PostgreSQL: VDPA_DATABASE_URL and --database-url', { timeout: LIMIT.timeout }, async () => {
     await withPostgresDatabase(async (url) => {
       const store = await openStore(url);
       try {

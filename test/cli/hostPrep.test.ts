@@ -112,7 +112,7 @@ describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
   after(async () => { await rm(work, { recursive: true, force: true }); });
 
   for (const fixture of Object.keys(EXPECTED)) {
-    test(`--dry-run on the ${fixture} fixture prints exactly its missing steps and changes nothing`, async () => {
+    test(`--dry-run on the ${fixture} fixture prints exactly its missing steps and changes nothing`, { timeout: 240_000 }, async () => {
       log = join(work, `dry-${fixture}.log`);
       const tree = join(FIXTURES, fixture);
       const r = await cli(['--config', CONFIG, '--sysfs-root', join(tree, 'sys'), '--dry-run'], standInEnv(tree));
@@ -122,7 +122,7 @@ describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
     });
   }
 
-  test('--apply runs the dry run\'s steps in order through devlink and vdpa', async () => {
+  test('--apply runs the dry run\'s steps in order through devlink and vdpa', { timeout: 240_000 }, async () => {
     const tree = await copyOf('fresh');
     const sys = join(tree, 'sys');
     log = join(work, 'apply-cli.log');
@@ -137,7 +137,7 @@ describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
   });
 
   for (const fixture of ['fresh', 'half-prepared', 'wrong-eswitch-mode']) {
-    test(`--apply on the ${fixture} fixture (simulated kernel) leaves a prepared host, and a second run does nothing`, async () => {
+    test(`--apply on the ${fixture} fixture (simulated kernel) leaves a prepared host, and a second run does nothing`, { timeout: 240_000 }, async () => {
       const tree = await copyOf(fixture);
       const sys = join(tree, 'sys');
       log = join(work, `apply-${fixture}.log`);
@@ -156,7 +156,7 @@ describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
     });
   }
 
-  test('a failing step stops with its command and error; what ran stays, autoprobe is restored, a rerun finishes', async () => {
+  test('a failing step stops with its command and error; what ran stays, autoprobe is restored, a rerun finishes', { timeout: 240_000 }, async () => {
     const tree = await copyOf('fresh');
     const sys = join(tree, 'sys');
     log = join(work, 'fail.log');
@@ -178,7 +178,7 @@ describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
     assert.deepEqual(await devicesOf(sys), BOUND_EVERYWHERE);
   });
 
-  test('the CLI reports a failed step with its command and exits 1', async () => {
+  test('the CLI reports a failed step with its command and exits 1', { timeout: 240_000 }, async () => {
     const tree = await copyOf('fresh');
     log = join(work, 'fail-cli.log');
     const r = await cli(['--config', CONFIG, '--sysfs-root', join(tree, 'sys'), '--apply'], standInEnv(tree, 'devlink dev eswitch set pci/0000:3b:00.1'));
@@ -187,7 +187,7 @@ describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
     assert.equal((await readFile(join(tree, 'devlink/eswitch/0000:3b:00.0'), 'utf8')).trim(), 'switchdev', 'the step before it stays done');
   });
 
-  test('a config error names the field; no mode flag is refused', async () => {
+  test('a config error names the field; no mode flag is refused', { timeout: 240_000 }, async () => {
     const bad = join(work, 'bad.yaml');
     await writeFile(bad, 'nics:\n  - {pf: "0000:3b:00.0", num_vfs: four}\n');
     const tree = join(FIXTURES, 'prepared');
@@ -199,7 +199,7 @@ describe('vdpa-compute host-prep', { timeout: 240_000 }, () => {
     assert.match(none.stderr, /give one of --dry-run, --apply or --install-systemd DIR/);
   });
 
-  test('--install-systemd writes the oneshot unit, ordered before the agent\'s unit', async () => {
+  test('--install-systemd writes the oneshot unit, ordered before the agent\'s unit', { timeout: 240_000 }, async () => {
     const dir = join(work, 'units');
     const r = await cli(['--config', CONFIG, '--install-systemd', dir], standInEnv(join(FIXTURES, 'prepared')));
     assert.equal(r.code, 0, r.stderr);

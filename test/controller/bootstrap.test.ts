@@ -59,7 +59,7 @@ async function checkBootstrap(c: TestController): Promise<void> {
 }
 
 describe('bootstrap', () => {
-  it('sets up an empty SQLite database once and is a no-op after', async () => {
+  it('sets up an empty SQLite database once and is a no-op after', { timeout: 300_000 }, async () => {
     const c = await startTestController();
     try {
       await checkBootstrap(c);
@@ -68,7 +68,7 @@ describe('bootstrap', () => {
     }
   });
 
-  it('sets up an empty PostgreSQL database once and is a no-op after', async () => {
+  it('sets up an empty PostgreSQL database once and is a no-op after', { timeout: 300_000 }, async () => {
     await withPostgresDatabase(async (databaseUrl) => {
       const c = await startTestController({ databaseUrl });
       try {
@@ -80,7 +80,7 @@ describe('bootstrap', () => {
     });
   });
 
-  it('stores passwords only as salted scrypt hashes', async () => {
+  it('stores passwords only as salted scrypt hashes', { timeout: 300_000 }, async () => {
     const c = await startTestController();
     try {
       const users = await kysely(c.ctx.store).selectFrom('users').select(['name', 'password_hash']).orderBy('name').execute();
@@ -93,7 +93,7 @@ describe('bootstrap', () => {
     }
   });
 
-  it('takes a given admin password, also on a later start', async () => {
+  it('takes a given admin password, also on a later start', { timeout: 300_000 }, async () => {
     const c = await startTestController();
     try {
       const res = await bootstrap(c.ctx, { dataDir: c.dataDir, publicUrl: c.url, adminPassword: 'chosen-by-operator' });
@@ -107,7 +107,7 @@ describe('bootstrap', () => {
     }
   });
 
-  it('writes clouds.yaml (mode 0600) for both clouds and rewrites it with a new URL', async () => {
+  it('writes clouds.yaml (mode 0600) for both clouds and rewrites it with a new URL', { timeout: 300_000 }, async () => {
     const c = await startTestController();
     try {
       const path = join(c.dataDir, 'clouds.yaml');

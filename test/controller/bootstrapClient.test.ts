@@ -25,7 +25,7 @@ describe('the real openstack client against a bootstrapped controller', () => {
     return stdout;
   }
 
-  it('lists images with the written clouds.yaml', async () => {
+  it('lists images with the written clouds.yaml', { timeout: 120_000 }, async () => {
     const rows = JSON.parse(await openstack('--os-cloud', 'vdpa-compute', 'image', 'list', '-f', 'json')) as Array<Record<string, string>>;
     const cirros = rows.find((r) => r.Name === 'cirros');
     assert.ok(cirros, JSON.stringify(rows));
@@ -33,7 +33,7 @@ describe('the real openstack client against a bootstrapped controller', () => {
   });
 
   for (const cloud of ['vdpa-compute', 'vdpa-compute-demo']) {
-    it(`lists flavors as ${cloud}`, async () => {
+    it(`lists flavors as ${cloud}`, { timeout: 120_000 }, async () => {
       const rows = JSON.parse(await openstack('--os-cloud', cloud, 'flavor', 'list', '-f', 'json')) as Array<Record<string, unknown>>;
       const small = rows.find((r) => r.Name === 'm1.small');
       assert.ok(small, JSON.stringify(rows));

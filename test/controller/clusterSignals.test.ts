@@ -35,14 +35,14 @@ function rig(opts: { here?: string[] } = {}) {
 }
 
 describe('cluster host signals', () => {
-  test('a host whose agent runs in this process sends nothing', async () => {
+  test('a host whose agent runs in this process sends nothing', { timeout: 120_000 }, async () => {
     const r = rig({ here: ['h1'] });
     for (let i = 0; i < 1000; i++) r.cluster.signals.notify('h1');
     await turn();
     assert.deepEqual(r.sent, []);
   });
 
-  test('notifies within one turn go out together, each host once', async () => {
+  test('notifies within one turn go out together, each host once', { timeout: 120_000 }, async () => {
     const r = rig();
     r.cluster.signals.notify('h1');
     r.cluster.signals.notify('h2');
@@ -57,14 +57,14 @@ describe('cluster host signals', () => {
     assert.deepEqual(r.sent, [['h1', 'h2'], ['h1']]);
   });
 
-  test('a remote agent\'s first poll here answers at once: what was sent before it came is lost here', async () => {
+  test('a remote agent\'s first poll here answers at once: what was sent before it came is lost here', { timeout: 120_000 }, async () => {
     const r = rig();
     const started = Date.now();
     await held(r.cluster.signals.wait('h1', 60_000));
     assert.ok(Date.now() - started < 1000);
   });
 
-  test('a remote agent long-polling here is woken locally; between its polls it is notified too', async () => {
+  test('a remote agent long-polling here is woken locally; between its polls it is notified too', { timeout: 120_000 }, async () => {
     const r = rig();
     await r.prime('h1');
     const polled = r.cluster.signals.wait('h1', 60_000);
@@ -80,7 +80,7 @@ describe('cluster host signals', () => {
     assert.equal(woken, true, 'and the local latch holds the wake-up should it come back here');
   });
 
-  test('a received name is latched for an agent between two polls here, for a while', async () => {
+  test('a received name is latched for an agent between two polls here, for a while', { timeout: 120_000 }, async () => {
     const r = rig();
     await held(r.cluster.signals.wait('h1', 0));
     r.advance(ATTACHED_GRACE_MS - 1);
@@ -95,7 +95,7 @@ describe('cluster host signals', () => {
     assert.ok(Date.now() - started >= 150, 'an agent gone quiet here is not latched for');
   });
 
-  test('a poll whose agent went away (its connection closed) no longer counts as waiting here', async () => {
+  test('a poll whose agent went away (its connection closed) no longer counts as waiting here', { timeout: 120_000 }, async () => {
     const r = rig();
     await r.prime('h1');
     const gone = new AbortController();
@@ -107,7 +107,7 @@ describe('cluster host signals', () => {
     assert.deepEqual(r.sent, [['h1']]);
   });
 
-  test('a received name wakes an agent attached here and is ignored otherwise', async () => {
+  test('a received name wakes an agent attached here and is ignored otherwise', { timeout: 120_000 }, async () => {
     const r = rig({ here: [] });
     await r.prime('h1');
     let woken = false;
@@ -120,7 +120,7 @@ describe('cluster host signals', () => {
     assert.equal(woken, true);
   });
 
-  test('after lost notifications every attached agent is woken once', async () => {
+  test('after lost notifications every attached agent is woken once', { timeout: 120_000 }, async () => {
     const r = rig();
     await r.prime('h1', 'h2');
     const polls = [r.cluster.signals.wait('h1', 60_000), r.cluster.signals.wait('h2', 60_000)];

@@ -12,7 +12,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     before(async () => { rig = await lifetime.start(); });
     after(() => lifetime.stop());
 
-    test('two migrate requests at once: one is accepted, the other gets 409, one record', async () => {
+    test('two migrate requests at once: one is accepted, the other gets 409, one record', { timeout: 120_000 }, async () => {
       const s = await boot(rig, 'race-vm');
       const [a, b] = await Promise.all([
         rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { migrate: null }),
@@ -34,7 +34,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       await until('deleted', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
     });
 
-    test('the destination guest fails to start: ERROR, destination freed, the source claims and binding back', async () => {
+    test('the destination guest fails to start: ERROR, destination freed, the source claims and binding back', { timeout: 120_000 }, async () => {
       const s = await boot(rig, 'fail-vm');
       const dest = HOSTS.find((h) => h !== s.host)!;
       const port = async () => (await rig.api('GET', `/network/v2.0/ports/${s.portId}`)).body.port;
@@ -63,7 +63,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       await until('all free', async () => (await free(rig, s.host)) === 5);
     });
 
-    test('a stopped server moves stopped: VERIFY_RESIZE powered off, revert leaves it SHUTOFF on its source', async () => {
+    test('a stopped server moves stopped: VERIFY_RESIZE powered off, revert leaves it SHUTOFF on its source', { timeout: 120_000 }, async () => {
       const s = await boot(rig, 'stopped-vm');
       const stop = await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { 'os-stop': null });
       assert.equal(stop.status, 202, JSON.stringify(stop.body));

@@ -25,7 +25,7 @@ describe('a delete that missed a guest of a move', () => {
   before(async () => { rig = await startRig(); });
   after(() => rig.stop());
 
-  test('the guest wanted again is told to go and the delete finishes, every device free', async () => {
+  test('the guest wanted again is told to go and the delete finishes, every device free', { timeout: 120_000 }, async () => {
     const s = await boot(rig, 'raced');
     assert.equal((await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { migrate: null })).status, 202);
     const moved = await waitStatus(rig, s.id, ['VERIFY_RESIZE']);
@@ -48,7 +48,7 @@ describe('a delete that missed a guest of a move', () => {
     assert.equal(await rig.drivers.get(dest)!.status(s.id), null, 'the destination\'s guest is gone from its host');
   });
 
-  test('a move\'s step that read its snapshot before a delete finished writes no guest of the deleted server', async () => {
+  test('a move\'s step that read its snapshot before a delete finished writes no guest of the deleted server', { timeout: 120_000 }, async () => {
     const s = await boot(rig, 'stale-step');
     assert.equal((await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { migrate: null })).status, 202);
     const moved = await waitStatus(rig, s.id, ['VERIFY_RESIZE']);
@@ -72,7 +72,7 @@ describe('a delete that missed a guest of a move', () => {
     assert.equal(await rig.drivers.get(dest)!.status(s.id), null);
   });
 
-  test('an evacuation\'s shut-off step that read its snapshot before a delete finished writes no guest either', async () => {
+  test('an evacuation\'s shut-off step that read its snapshot before a delete finished writes no guest either', { timeout: 120_000 }, async () => {
     const s = await boot(rig, 'stale-evacuation');
     const { ctx } = rig.tc;
     // A stopped server rebuilt on its new host, its guest up there: the next step shuts it off.

@@ -19,7 +19,7 @@ const HOSTS = `
   nics: [{ pf: "0000:06:00.0", vendor_id: "15b3", product_id: "101d", numa_node: 0, vfs: 2, vf_product_id: "101e", vdpa: true }]
 `;
 
-test('a build whose only host goes down is tried elsewhere, then ends in ERROR with its device and port released, not stuck in BUILD', async () => {
+test('a build whose only host goes down is tried elsewhere, then ends in ERROR with its device and port released, not stuck in BUILD', { timeout: 120_000 }, async () => {
   const tc = await startTestController({ config: { service_down_time: 1 } });
   try {
     const [entry] = parseHostInventory(HOSTS, 'test');

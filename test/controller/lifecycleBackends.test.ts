@@ -42,7 +42,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       return (await rig.api('GET', `/compute/v2.1/os-services?host=${host}`)).body.services[0].id;
     }
 
-    test('boot, stop/start, suspend/resume, attach/detach, migrate, resize/revert, live migrate, shelve/unshelve, evacuate, delete', async () => {
+    test('boot, stop/start, suspend/resume, attach/detach, migrate, resize/revert, live migrate, shelve/unshelve, evacuate, delete', { timeout: 120_000 }, async () => {
       const s = await boot(rig, `life-${backend}`);
       await expectHeldOn(s.id, s.host);
 

@@ -65,7 +65,7 @@ async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
 }
 
 for (const [path, limit] of [['the candidate index', 1], ['the database query', 20]] as const) {
-  test(`${path}: 2 devices that only two pools together hold are placed; the rule decides physnet, untagged and competing requests`, async () => {
+  test(`${path}: 2 devices that only two pools together hold are placed; the rule decides physnet, untagged and competing requests`, { timeout: 120_000 }, async () => {
     await withStore(async (store) => {
       const ctx = contextOf(store, limit);
       const index = candidateIndexOf(ctx);

@@ -14,7 +14,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     before(async () => { rig = await on.start(); });
     after(() => on.stop());
 
-    test('lists every host, its PF and vDPA devices; a booted server names its device and port', async () => {
+    test('lists every host, its PF and vDPA devices; a booted server names its device and port', { timeout: 120_000 }, async () => {
       const empty = await rig.api('GET', '/compute/v2.1/os-vdpa-fleet');
       assert.equal(empty.status, 200);
       assert.deepEqual(empty.body.hosts.map((h: any) => [h.host, h.state, h.status, h.forced_down, h.service_version, h.vdpa_unsupported_reason, h.numa_cells]),
@@ -42,7 +42,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal((await rig.api('DELETE', `/compute/v2.1/servers/${vm.id}`)).status, 204);
     });
 
-    test('answers 304 to a poll whose ETag still holds, and 200 with a new one after a change', async () => {
+    test('answers 304 to a poll whose ETag still holds, and 200 with a new one after a change', { timeout: 120_000 }, async () => {
       const first = await fetch(`${rig.tc.url}/compute/v2.1/os-vdpa-fleet`, { headers: { 'x-auth-token': await rig.tc.token('admin') } });
       assert.equal(first.status, 200);
       const etag = first.headers.get('etag')!;
@@ -58,7 +58,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(body.hosts.map((h: any) => h.status), ['enabled', 'disabled']);
     });
 
-    test('unknown host 404, member 403 (compute error format)', async () => {
+    test('unknown host 404, member 403 (compute error format)', { timeout: 120_000 }, async () => {
       const missing = await rig.api('GET', '/compute/v2.1/os-vdpa-fleet?host=compute-9');
       assert.deepEqual(missing, { status: 404, body: { itemNotFound: { code: 404, message: 'Compute host compute-9 could not be found.' } } });
       const res = await fetch(`${rig.tc.url}/compute/v2.1/os-vdpa-fleet`, { headers: { 'x-auth-token': await rig.tc.token('demo') } });

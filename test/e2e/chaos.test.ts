@@ -159,7 +159,7 @@ describe(`a controller SIGKILLed in the middle of random operations (seed ${SEED
     await aio?.stop();
   });
 
-  test('every server settles, the doctor is clean and each host\'s devices are its servers\'', async () => {
+  test('every server settles, the doctor is clean and each host\'s devices are its servers\'', { timeout: 45_000 + KILLS * 7_500 }, async () => {
     const inFlight: Promise<unknown>[] = [];
     for (let round = 1; round <= KILLS; round++) {
       const servers = await allServers(aio);

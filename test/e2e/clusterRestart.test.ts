@@ -28,7 +28,7 @@ describe('controller processes killed, restarted, and an agent moved between the
     await cluster?.stop();
   });
 
-  test('A killed: B takes a server for A\'s agent, which gets it once A is back on its port', async () => {
+  test('A killed: B takes a server for A\'s agent, which gets it once A is back on its port', { timeout: 300_000 }, async () => {
     await a.kill();
     assert.equal(a.running, false);
     const id = await cluster.bootServer(b, 'while-a-is-down');
@@ -46,7 +46,7 @@ describe('controller processes killed, restarted, and an agent moved between the
     assert.equal(seenByA.body.server.status, 'ACTIVE');
   });
 
-  test('the agent moved to B is woken for work committed through A at once', async () => {
+  test('the agent moved to B is woken for work committed through A at once', { timeout: 300_000 }, async () => {
     await agent.restart({ controller: 1 });
     assert.equal(agent.controller, b);
     const started = Date.now();

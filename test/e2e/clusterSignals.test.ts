@@ -45,12 +45,12 @@ describe('controller processes on one PostgreSQL database wake each other', () =
     return { ms: Date.now() - started, host: server['OS-EXT-SRV-ATTR:host'] };
   }
 
-  test('a server created through A becomes ACTIVE on an agent of B at once', async () => {
+  test('a server created through A becomes ACTIVE on an agent of B at once', { timeout: 300_000 }, async () => {
     const { ms } = await bootTimed(a, 'through-a');
     assert.ok(ms < QUICK_MS, `ACTIVE after ${ms} ms: the agent found the work by polling (every ${POLL_SECONDS} s), not by a wake-up`);
   });
 
-  test('forced down through A: B stops scheduling on the host at once', async () => {
+  test('forced down through A: B stops scheduling on the host at once', { timeout: 300_000 }, async () => {
     // B's first decision loads its index; from then on B decides from memory, where BIG stays up
     // (until the next reload, 2 s on) unless the change reaches B.
     await bootTimed(b, 'warm-b');
@@ -71,7 +71,7 @@ describe('controller processes on one PostgreSQL database wake each other', () =
     assert.equal(up.status, 200, JSON.stringify(up.body));
   });
 
-  test('the listening connection dropped: B listens again and wake-ups work again', async () => {
+  test('the listening connection dropped: B listens again and wake-ups work again', { timeout: 300_000 }, async () => {
     const backend = async () => (await cluster.query<{ pid: number }>(
       'select pid from pg_stat_activity where datname = current_database() and application_name = $1', [`vdpa-compute listen ${b.child.pid}`]))[0]?.pid;
     const old = await backend();

@@ -11,7 +11,7 @@ describe('resize and migrate with no other host', () => {
   });
   after(async () => { await aio?.stop(); });
 
-  test('No valid host: server ACTIVE again, fault recorded, nothing claimed', async () => {
+  test('No valid host: server ACTIVE again, fault recorded, nothing claimed', { timeout: 300_000 }, async () => {
     const { server, port: p } = await bootOnNewPort(aio, 'alone-vm');
     const binding = (await showPort(aio, p.id))['binding:profile'];
 

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { bootOnNewPort, EMBEDDED_FLAVOR, flavorName, lastMigration, showPort } from '../helpers/e2eFixtures.js';
+import { assertValidDomainXml } from '../helpers/domainXmlSchema.js';
 
 /** Resize on the only host, which the operator allows (allow_resize_to_same_host: true). */
 describe('resize to the same host when the operator allows it', () => {
@@ -11,7 +12,7 @@ describe('resize to the same host when the operator allows it', () => {
   });
   after(async () => { await aio?.stop(); });
 
-  test('claims are doubled in VERIFY_RESIZE (2 free), confirm brings it back to 3', async () => {
+  test('claims are doubled in VERIFY_RESIZE (2 free), confirm brings it back to 3', { timeout: 300_000 }, async () => {
     const { server, port: p } = await bootOnNewPort(aio, 'same-vm');
     assert.equal(freeCount(await aio.pci('compute-0')), 3);
     const oldVf = (await showPort(aio, p.id))['binding:profile'].pci_slot;
@@ -29,6 +30,7 @@ describe('resize to the same host when the operator allows it', () => {
     assert.notEqual(newVf, oldVf);
     const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);
     assert.match(xml.body.domain_xml, new RegExp(`<source dev="${held.find((d) => d.address === newVf).vdpa_chardev}"/>`));
+    assertValidDomainXml(xml.body.domain_xml, 'the domain after a same-host resize');
     assert.match(xml.body.domain_xml, /<memory unit="MiB">2048<\/memory>/);
     const show = await aio.api('GET', `/compute/v2.1/servers/${server.id}`, undefined, EMBEDDED_FLAVOR);
     assert.equal(flavorName(show.body.server), 'm1.small');
@@ -46,7 +48,7 @@ describe('resize to the same host when the operator allows it', () => {
     assert.equal(flavorName(confirmed.body.server), 'm1.small');
   });
 
-  test('revert on the same host: back to the old flavor and VF, 3 free', async () => {
+  test('revert on the same host: back to the old flavor and VF, 3 free', { timeout: 300_000 }, async () => {
     const { server, port: p } = await aio.api('GET', '/compute/v2.1/servers?name=same-vm')
       .then(async (r) => ({ server: r.body.servers[0], port: (await aio.api('GET', `/network/v2.0/ports?device_id=${r.body.servers[0].id}`)).body.ports[0] }));
     const before = await showPort(aio, p.id);
@@ -67,6 +69,7 @@ describe('resize to the same host when the operator allows it', () => {
     const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);
     const vf = (await aio.pci('compute-0')).find((d) => d.address === before['binding:profile'].pci_slot);
     assert.match(xml.body.domain_xml, new RegExp(`<source dev="${vf.vdpa_chardev}"/>`));
+    assertValidDomainXml(xml.body.domain_xml, 'the domain after a same-host revert');
     assert.match(xml.body.domain_xml, /<memory unit="MiB">2048<\/memory>/);
   });
 });

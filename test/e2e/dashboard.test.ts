@@ -45,7 +45,7 @@ describe('the operator dashboard in a browser', { timeout: 150_000 }, () => {
     return aio.waitForServer(created.body.server.id, ['ACTIVE']);
   }
 
-  test('an admin signs in and sees every host with its NIC and devices, each with its status in text', async () => {
+  test('an admin signs in and sees every host with its NIC and devices, each with its status in text', { timeout: 300_000 }, async () => {
     const page = await newPage();
     await page.goto(`${aio.url}/dashboard`);
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
@@ -66,7 +66,7 @@ describe('the operator dashboard in a browser', { timeout: 150_000 }, () => {
     assert.deepEqual(outside, []);
   });
 
-  test("a host's devices change state as a server boots and is deleted, and the server view shows it", async () => {
+  test("a host's devices change state as a server boots and is deleted, and the server view shows it", { timeout: 300_000 }, async () => {
     const page = await newPage();
     await signIn(page, aio.url, await credentialsOf(aio.dataDir, 'admin'));
     await page.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
@@ -114,7 +114,7 @@ describe('the operator dashboard in a browser', { timeout: 150_000 }, () => {
     assert.deepEqual(outside, []);
   });
 
-  test("a member signs in and sees only their project's servers, and no fleet", async () => {
+  test("a member signs in and sees only their project's servers, and no fleet", { timeout: 300_000 }, async () => {
     const [mine, theirs] = await Promise.all([bootServer('demo-vm', 'demo'), bootServer('admin-vm', 'admin')]);
     const page = await newPage();
     await signIn(page, aio.url, await credentialsOf(aio.dataDir, 'demo'), '#/fleet');

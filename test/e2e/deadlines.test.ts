@@ -48,7 +48,7 @@ describe(`steps on hosts that never answer end at operation_timeout (${TIMEOUT_S
     await aio?.stop();
   });
 
-  test('a hung spawn: the build is rescheduled at the deadline, with the timeout as the first attempt\'s error', async () => {
+  test('a hung spawn: the build is rescheduled at the deadline, with the timeout as the first attempt\'s error', { timeout: 300_000 }, async () => {
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'hang-port']);
     portId = port.id;
     const started = Date.now();
@@ -72,7 +72,7 @@ describe(`steps on hosts that never answer end at operation_timeout (${TIMEOUT_S
     await assertDoctorClean(aio, join(aio.dataDir, 'config.yaml'));
   });
 
-  test('a hung power-off: the stop ends at the deadline, ACTIVE, with a fault naming the step and the host; claims stay', async () => {
+  test('a hung power-off: the stop ends at the deadline, ACTIVE, with a fault naming the step and the host; claims stay', { timeout: 300_000 }, async () => {
     const asked = Date.now();
     const stop = await aio.openstack(['server', 'stop', serverId]);
     assert.equal(stop.code, 0, stop.stderr);

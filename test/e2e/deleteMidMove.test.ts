@@ -7,7 +7,7 @@ let aio: AllInOneProcess;
 before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
 after(async () => { await aio?.stop(); });
 
-test('deleting a server waiting in VERIFY_RESIZE frees the devices on both hosts', async () => {
+test('deleting a server waiting in VERIFY_RESIZE frees the devices on both hosts', { timeout: 300_000 }, async () => {
   const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'mid-move']);
   const server = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', port.id, '--wait', 'mid-move']);
   assert.equal(server.status, 'ACTIVE');

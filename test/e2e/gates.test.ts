@@ -11,7 +11,7 @@ describe('vDPA rolling-upgrade gates', () => {
   });
   after(async () => { await aio?.stop(); });
 
-  test('suspend of a vDPA server is refused with 400 and changes nothing', async () => {
+  test('suspend of a vDPA server is refused with 400 and changes nothing', { timeout: 300_000 }, async () => {
     const { server, host } = await bootWithClient(aio, 'gated-vm', { portName: 'gated-port' });
     const before = (await aio.api('GET', `/compute/v2.1/servers/${server.id}`)).body.server;
 
@@ -38,7 +38,7 @@ describe('vDPA rolling-upgrade gates', () => {
     await deleteServerByName(aio, 'gated-vm');
   });
 
-  test('the same suspend on a server without vDPA ports succeeds', async () => {
+  test('the same suspend on a server without vDPA ports succeeds', { timeout: 300_000 }, async () => {
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', 'plain-port']);
     const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.small', '--image', 'cirros', '--port', port.id, 'plain-vm']);
     const server = await aio.waitForServer(created.id, ['ACTIVE']);

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { bootWithPorts, computeVersion, createPort, domainXml, showPort, until } from '../helpers/e2eFixtures.js';
+import { assertValidDomainXml } from '../helpers/domainXmlSchema.js';
 
 const ATTACH_HEADERS = computeVersion('2.70');
 
@@ -17,7 +18,7 @@ describe('interface attach and detach of vdpa ports', () => {
   });
   after(async () => { await aio?.stop(); });
 
-  test('server add port: a second vdpa device is claimed on the same host, bound and hot-plugged', async () => {
+  test('server add port: a second vdpa device is claimed on the same host, bound and hot-plugged', { timeout: 300_000 }, async () => {
     assert.equal(freeCount(await aio.pci('compute-0')), 3);
     const second = await createPort(aio, 'vdpa-port-2');
     const r = await aio.openstack(['server', 'add', 'port', 'vdpa-vm', 'vdpa-port-2']);
@@ -41,6 +42,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(bound['binding:profile'].pci_vendor_info, '15b3:101e');
 
     const xml = (await domainXml(aio, serverId)).domain_xml;
+    assertValidDomainXml(xml, 'the domain after an interface attach');
     const chardevs = [...xml.matchAll(/<interface type="vdpa">[\s\S]*?<source dev="([^"]+)"\/>/g)].map((m) => m[1]);
     assert.equal(chardevs.length, 2);
     assert.notEqual(chardevs[0], chardevs[1]);
@@ -56,13 +58,13 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(show.body.interfaceAttachment.tag, null);
   });
 
-  test('a port already in use is refused with 409 and changes nothing', async () => {
+  test('a port already in use is refused with 409 and changes nothing', { timeout: 300_000 }, async () => {
     const r = await aio.api('POST', `/compute/v2.1/servers/${serverId}/os-interface`, { interfaceAttachment: { port_id: first.id } }, { headers: ATTACH_HEADERS });
     assert.equal(r.status, 409);
     assert.equal(r.body.conflictingRequest.message, `Port ${first.id} is still in use.`);
   });
 
-  test('with no free device the command fails with a clear message and nothing changes', async () => {
+  test('with no free device the command fails with a clear message and nothing changes', { timeout: 300_000 }, async () => {
     // Fill the last two VFs through the API, then ask for a fifth device with the client.
     for (const name of ['vdpa-port-3', 'vdpa-port-4']) {
       const p = await createPort(aio, name);
@@ -94,7 +96,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal((await domainXml(aio, serverId)).domain_xml, xmlBefore);
   });
 
-  test('server remove port: the NIC is unplugged, the device freed, the port unbound', async () => {
+  test('server remove port: the NIC is unplugged, the device freed, the port unbound', { timeout: 300_000 }, async () => {
     const second = (await aio.api('GET', '/network/v2.0/ports?name=vdpa-port-2')).body.ports[0];
     const slot = second['binding:profile'].pci_slot;
     const r = await aio.openstack(['server', 'remove', 'port', 'vdpa-vm', 'vdpa-port-2']);
@@ -111,6 +113,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(devices.find((d) => d.address === slot).status, 'available');
     assert.equal(freeCount(devices), 1);
     const xml = (await domainXml(aio, serverId)).domain_xml;
+    assertValidDomainXml(xml, 'the domain after an interface detach');
     assert.ok(!xml.includes(second.mac_address), 'the detached NIC left the domain');
     assert.equal([...xml.matchAll(/<interface type="vdpa">/g)].length, 3);
     const server = await aio.waitForServer(serverId, ['ACTIVE']);
@@ -122,7 +125,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(freeCount(await aio.pci('compute-0')), 0);
   });
 
-  test('detaching a port the server does not have is 404; attaching by network only is 400', async () => {
+  test('detaching a port the server does not have is 404; attaching by network only is 400', { timeout: 300_000 }, async () => {
     const stray = await createPort(aio, 'stray');
     const r = await aio.api('DELETE', `/compute/v2.1/servers/${serverId}/os-interface/${stray.id}`, undefined, { headers: ATTACH_HEADERS });
     assert.equal(r.status, 404);
@@ -130,7 +133,7 @@ describe('interface attach and detach of vdpa ports', () => {
     assert.equal(byNet.status, 400);
   });
 
-  test('deleting the server frees every attached device', async () => {
+  test('deleting the server frees every attached device', { timeout: 300_000 }, async () => {
     const r = await aio.api('DELETE', `/compute/v2.1/servers/${serverId}`);
     assert.equal(r.status, 204);
     await aio.waitForServer(serverId, ['DELETED']);

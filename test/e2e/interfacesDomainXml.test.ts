@@ -5,7 +5,7 @@ import { guestDomainXml, guestInterfaceXml } from '../../src/domain/guest/domain
 import type { GuestSpec } from '../../src/domain/guest/spec.js';
 
 /** What the agent hands the driver to unplug a NIC the spec dropped: the interface as the domain has it. */
-test('interfacesOfDomainXml reads back each NIC kind with its chardev or VF address', () => {
+test('interfacesOfDomainXml reads back each NIC kind with its chardev or VF address', { timeout: 300_000 }, () => {
   const spec: GuestSpec = {
     uuid: '6a1f2c9e-0000-4000-8000-000000000001', name: 'instance-6a1f2c9e', displayName: 'vm', vcpus: 1, memoryMb: 512,
     diskGb: 1, imageRef: 'cirros', hostdevs: [{ pciAddress: '0000:81:00.3' }],

@@ -26,7 +26,7 @@ describe('vDPA rolling-upgrade gates for interface attach/detach and live migrat
   });
   after(async () => { await aio?.stop(); });
 
-  test('server add port on a vdpa server: 400 with Nova\'s message naming the server; nothing claimed', async () => {
+  test('server add port on a vdpa server: 400 with Nova\'s message naming the server; nothing claimed', { timeout: 300_000 }, async () => {
     const host = (await aio.api('GET', `/compute/v2.1/servers/${vdpaServer}`)).body.server['OS-EXT-SRV-ATTR:host'];
     const free = freeCount(await aio.pci(host));
     const extra = await createPort(aio, 'extra', 'vdpa');
@@ -42,7 +42,7 @@ describe('vDPA rolling-upgrade gates for interface attach/detach and live migrat
     assert.equal(onto.body.badRequest.message, `Operation 'attach_interface' not supported for instance with vDPA ports (${plainServer}).`);
   });
 
-  test('detach and live migration are refused the same way', async () => {
+  test('detach and live migration are refused the same way', { timeout: 300_000 }, async () => {
     const detach = await aio.api('DELETE', `/compute/v2.1/servers/${vdpaServer}/os-interface/${vdpaPortId}`, undefined, { headers: H270 });
     assert.equal(detach.status, 400);
     assert.equal(detach.body.badRequest.message, `Operation 'detach_interface' not supported for instance with vDPA ports (${vdpaServer}).`);
@@ -54,7 +54,7 @@ describe('vDPA rolling-upgrade gates for interface attach/detach and live migrat
     assert.equal(s['OS-EXT-STS:task_state'], null);
   });
 
-  test('servers without vdpa ports are not gated: a normal port attaches and detaches', async () => {
+  test('servers without vdpa ports are not gated: a normal port attaches and detaches', { timeout: 300_000 }, async () => {
     const np = await createPort(aio, 'plain-2', 'normal');
     const r = await aio.openstack(['server', 'add', 'port', 'plain-vm', 'plain-2']);
     assert.equal(r.code, 0, r.stderr);

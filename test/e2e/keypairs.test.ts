@@ -26,7 +26,7 @@ describe('key pairs (os-keypairs) and the nova client through openrc', { timeout
   before(async () => { aio = await startAllInOneProcess(); });
   after(async () => { await aio?.stop(); });
 
-  test('openrc and openrc-demo sit beside clouds.yaml, mode 0600, and `. openrc && nova list` works', async () => {
+  test('openrc and openrc-demo sit beside clouds.yaml, mode 0600, and `. openrc && nova list` works', { timeout: 300_000 }, async () => {
     for (const name of ['openrc', 'openrc-demo']) {
       assert.equal((await stat(join(aio.dataDir, name))).mode & 0o777, 0o600);
     }
@@ -39,7 +39,7 @@ describe('key pairs (os-keypairs) and the nova client through openrc', { timeout
     }
   });
 
-  test('create generates a key pair and prints the private key once; its fingerprint is the MD5 of the public key', async () => {
+  test('create generates a key pair and prints the private key once; its fingerprint is the MD5 of the public key', { timeout: 300_000 }, async () => {
     const created = await aio.openstack(['keypair', 'create', 'gen-key'], { user: 'demo' });
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /^-----BEGIN RSA PRIVATE KEY-----\n[\s\S]+-----END RSA PRIVATE KEY-----\s*$/);
@@ -55,7 +55,7 @@ describe('key pairs (os-keypairs) and the nova client through openrc', { timeout
     assert.equal(bare.stdout.split(' ').slice(0, 2).join(' '), publicKey.trim().split(' ').slice(0, 2).join(' '));
   });
 
-  test('create --public-key imports an ed25519 key; list, a duplicate (409), delete', async () => {
+  test('create --public-key imports an ed25519 key; list, a duplicate (409), delete', { timeout: 300_000 }, async () => {
     const keyFile = join(aio.dataDir, 'ed');
     await run('ssh-keygen', ['-t', 'ed25519', '-N', '', '-q', '-f', keyFile]);
     const imported = await aio.openstackJson(['keypair', 'create', '--public-key', `${keyFile}.pub`, 'ed-key'], { user: 'demo' });
@@ -76,7 +76,7 @@ describe('key pairs (os-keypairs) and the nova client through openrc', { timeout
     assert.match(gone.stderr, /No Keypair found for ed-key/);
   });
 
-  test("key pairs are per user: another user's is not found, naming its user is admin only", async () => {
+  test("key pairs are per user: another user's is not found, naming its user is admin only", { timeout: 300_000 }, async () => {
     const asAdmin = await aio.openstack(['keypair', 'show', 'gen-key']);
     assert.equal(asAdmin.code, 1);
     assert.match(asAdmin.stderr, /No Keypair found for gen-key/);
@@ -96,7 +96,7 @@ describe('key pairs (os-keypairs) and the nova client through openrc', { timeout
     assert.equal(v292.status, 400);
   });
 
-  test('server create --key-name records the key name (server show key_name); an unknown name is a 400', async () => {
+  test('server create --key-name records the key name (server show key_name); an unknown name is a 400', { timeout: 300_000 }, async () => {
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'key-port'], { user: 'demo' });
     const server = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', port.id, '--key-name', 'gen-key', 'key-vm'], { user: 'demo' });
     assert.equal((await aio.waitForServer(server.id, ['ACTIVE'])).key_name, 'gen-key');

@@ -102,7 +102,7 @@ describe('live migration and interface attach roll back on agent failures', () =
     await ctl?.close();
   });
 
-  test('a destination whose vhost-vdpa chardevs are missing: back on the source with the original device', async () => {
+  test('a destination whose vhost-vdpa chardevs are missing: back on the source with the original device', { timeout: 300_000 }, async () => {
     const before = await snapshot();
     const dest = hosts.get(other(before.host))!;
     for (let n = 0; n < 8; n++) dest.missing.add(`/dev/vhost-vdpa-${n}`);
@@ -134,7 +134,7 @@ describe('live migration and interface attach roll back on agent failures', () =
     assert.equal(row!.status, 'error');
   });
 
-  test('a source that cannot unplug: nothing moves, the destination claim is freed', async () => {
+  test('a source that cannot unplug: nothing moves, the destination claim is freed', { timeout: 300_000 }, async () => {
     const before = await snapshot();
     const source = hosts.get(before.host)!;
     source.driver.failDetach = 'internal error: unable to execute QEMU command \'device_del\'';
@@ -154,7 +154,7 @@ describe('live migration and interface attach roll back on agent failures', () =
     assert.match((await latestAction()).message, /unplugging the interfaces on compute-\d failed: internal error/);
   });
 
-  test('after the faults clear, the same migration succeeds: unplug on the source before the plug on the destination', async () => {
+  test('after the faults clear, the same migration succeeds: unplug on the source before the plug on the destination', { timeout: 300_000 }, async () => {
     const before = await snapshot();
     assert.equal((await migrate(null)).status, 202);
     const s = await settled();
@@ -168,7 +168,7 @@ describe('live migration and interface attach roll back on agent failures', () =
     assert.deepEqual(hosts.get(dest)!.driver.pluggedVdpa(serverId), [/<source dev="([^"]+)"\/>/.exec(after.xml)![1]]);
   });
 
-  test('a hot-plug that fails rolls the attach back: device freed, port unbound, 500 with libvirt\'s message', async () => {
+  test('a hot-plug that fails rolls the attach back: device freed, port unbound, 500 with libvirt\'s message', { timeout: 300_000 }, async () => {
     const host = hosts.get((await snapshot()).host)!;
     const extra = await createPort('extra');
     for (let n = 0; n < 8; n++) host.missing.add(`/dev/vhost-vdpa-${n}`);

@@ -49,7 +49,7 @@ describe('Prometheus metrics at /metrics', { timeout: 90_000 }, () => {
   before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  test('the fleet, the scheduler and the operations agree with the API as servers boot and are deleted', async () => {
+  test('the fleet, the scheduler and the operations agree with the API as servers boot and are deleted', { timeout: 90_000 }, async () => {
     const first = await scrape(aio);
     await assertMatchesApi(aio, first);
     assert.equal(valueOf(first, 'vdpa_devices', { host: 'compute-0', physical_network: 'physnet0', dev_type: 'vdpa', status: 'available' }), 4);
@@ -94,7 +94,7 @@ describe('Prometheus metrics at /metrics', { timeout: 90_000 }, () => {
     assert.equal(valueOf(afterwards, 'vdpa_operations_total', { operation: 'delete', outcome: 'success' }), 2);
   });
 
-  test('a forced-down compute service shows as down', async () => {
+  test('a forced-down compute service shows as down', { timeout: 90_000 }, async () => {
     const services = (await aio.api('GET', '/compute/v2.1/os-services?host=compute-1&binary=nova-compute', undefined, { headers: { 'openstack-api-version': 'compute 2.53' } })).body.services;
     const r = await aio.api('PUT', `/compute/v2.1/os-services/${services[0].id}`, { forced_down: true }, { headers: { 'openstack-api-version': 'compute 2.53' } });
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -105,7 +105,7 @@ describe('Prometheus metrics at /metrics', { timeout: 90_000 }, () => {
 });
 
 describe('/metrics settings', { timeout: 60_000 }, () => {
-  test('metrics: false turns the endpoint off', async () => {
+  test('metrics: false turns the endpoint off', { timeout: 60_000 }, async () => {
     const aio = await startAllInOneProcess({ hosts: [], config: { metrics: false } });
     try {
       assert.equal((await fetch(`${aio.url}/metrics`)).status, 404);
@@ -114,7 +114,7 @@ describe('/metrics settings', { timeout: 60_000 }, () => {
     }
   });
 
-  test('metrics_token asks for a bearer token', async () => {
+  test('metrics_token asks for a bearer token', { timeout: 60_000 }, async () => {
     const aio = await startAllInOneProcess({ hosts: [], config: { metrics_token: 'scrape-secret' } });
     try {
       const refused = await fetch(`${aio.url}/metrics`);

@@ -59,7 +59,7 @@ describe('NFV guests: pinned CPUs, 1 GiB pages and PCI NUMA affinity with a vdpa
     return { server: await aio.waitForServer(created.id, ['ACTIVE', 'ERROR']), port };
   };
 
-  test('required: boots on the host whose NIC cell holds the guest; CPUs and pages come from that cell', async () => {
+  test('required: boots on the host whose NIC cell holds the guest; CPUs and pages come from that cell', { timeout: 300_000 }, async () => {
     const { server } = await boot('nfv.required', 'nfv-1');
     assert.equal(server.status, 'ACTIVE');
     assert.equal(server['OS-EXT-SRV-ATTR:host'], 'compute-1');
@@ -81,7 +81,7 @@ describe('NFV guests: pinned CPUs, 1 GiB pages and PCI NUMA affinity with a vdpa
     assert.equal(device.numa_node, 1);
   });
 
-  test('required with no host whose NIC cell can hold the guest: ERROR, No valid host was found.', async () => {
+  test('required with no host whose NIC cell can hold the guest: ERROR, No valid host was found.', { timeout: 300_000 }, async () => {
     // compute-1's cell 1 has 12 pages left, compute-0's NIC cell has none: 16 GiB fits nowhere next to a NIC.
     const { server } = await boot('nfv.big', 'nfv-big');
     assert.equal(server.status, 'ERROR');
@@ -89,7 +89,7 @@ describe('NFV guests: pinned CPUs, 1 GiB pages and PCI NUMA affinity with a vdpa
     assert.deepEqual((await cellsOf('compute-0'))[1].hugepages[GIB_PAGE], { total: 16, free: 16 });
   });
 
-  test('preferred: boots with its memory and CPUs on one cell and the NIC on the other', async () => {
+  test('preferred: boots with its memory and CPUs on one cell and the NIC on the other', { timeout: 300_000 }, async () => {
     const { server } = await boot('nfv.preferred', 'nfv-pref');
     assert.equal(server.status, 'ACTIVE');
     const host = server['OS-EXT-SRV-ATTR:host'];
@@ -101,7 +101,7 @@ describe('NFV guests: pinned CPUs, 1 GiB pages and PCI NUMA affinity with a vdpa
     assert.equal(device.numa_node, host === 'compute-0' ? 0 : 1);
   });
 
-  test('a port numa_affinity_policy beats the flavor: --numa-policy-required on a preferred flavor', async () => {
+  test('a port numa_affinity_policy beats the flavor: --numa-policy-required on a preferred flavor', { timeout: 300_000 }, async () => {
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', '--numa-policy-required', 'strict-port']);
     assert.equal(port.numa_affinity_policy, 'required');
     const created = await aio.openstackJson(['server', 'create', '--flavor', 'nfv.preferred', '--image', 'cirros', '--port', port.id, 'nfv-strict']);
@@ -110,7 +110,7 @@ describe('NFV guests: pinned CPUs, 1 GiB pages and PCI NUMA affinity with a vdpa
     assert.equal(server['OS-EXT-SRV-ATTR:host'], 'compute-1');
   });
 
-  test('an invalid topology is a 400 with Nova\'s message', async () => {
+  test('an invalid topology is a 400 with Nova\'s message', { timeout: 300_000 }, async () => {
     assert.equal((await aio.openstack(['flavor', 'create', '--vcpus', '2', '--ram', '1024', '--disk', '1',
       '--property', 'hw:cpu_thread_policy=isolate', 'nfv.bad'])).code, 0);
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'bad-port']);
@@ -119,7 +119,7 @@ describe('NFV guests: pinned CPUs, 1 GiB pages and PCI NUMA affinity with a vdpa
     assert.match(res.stderr, /Cannot set cpu thread pinning policy in a non dedicated cpu pinning policy \(HTTP 400\)/);
   });
 
-  test('deleting the servers gives every CPU and page back', async () => {
+  test('deleting the servers gives every CPU and page back', { timeout: 300_000 }, async () => {
     for (const name of ['nfv-1', 'nfv-big', 'nfv-pref', 'nfv-strict']) {
       const del = await aio.openstack(['server', 'delete', '--wait', name]);
       assert.equal(del.code, 0, del.stderr);

@@ -32,7 +32,7 @@ describe('serve --public-url', () => {
     await aio?.stop();
   });
 
-  test('the token\'s catalog and clouds.yaml advertise the public URL; the API still answers on the listen address', async () => {
+  test('the token\'s catalog and clouds.yaml advertise the public URL; the API still answers on the listen address', { timeout: 300_000 }, async () => {
     const clouds = parse(await readFile(join(aio.dataDir, 'clouds.yaml'), 'utf8')) as { clouds: Record<string, { auth: Record<string, string> }> };
     const admin = clouds.clouds['vdpa-compute']!.auth;
     assert.equal(admin.auth_url, `${PUBLIC}/identity/v3`);
@@ -54,7 +54,7 @@ describe('serve --public-url', () => {
     assert.ok(urls.includes(`${PUBLIC}/compute/v2.1`), urls.join(' '));
   });
 
-  test('a value that is not an http(s) URL stops the start with a message naming it (flag and env)', async () => {
+  test('a value that is not an http(s) URL stops the start with a message naming it (flag and env)', { timeout: 300_000 }, async () => {
     const [flag, env] = await Promise.all([serve(['--public-url', 'ftp://lb.example.test']), serve([], { VDPA_PUBLIC_URL: 'lb.example.test' })]);
     assert.notEqual(flag.code, 0);
     assert.match(flag.stderr, /--public-url: "ftp:\/\/lb\.example\.test" must be an http:\/\/ or https:\/\/ URL/);

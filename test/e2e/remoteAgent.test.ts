@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
+import { assertValidDomainXml } from '../helpers/domainXmlSchema.js';
 import { agentPassword, killHard, restartServe, startAgentProcess, type AgentProcess } from './remoteAgentProcess.js';
 
 describe('vdpa-compute agent as its own process', () => {
@@ -39,7 +40,7 @@ describe('vdpa-compute agent as its own process', () => {
     await aio?.stop();
   });
 
-  test('registers: the real client lists its compute service (up) and its hypervisor', async () => {
+  test('registers: the real client lists its compute service (up) and its hypervisor', { timeout: 300_000 }, async () => {
     const services = await aio.openstackJson<any[]>(['compute', 'service', 'list']);
     const mine = services.find((s) => s.Host === 'compute-2');
     assert.ok(mine, `compute-2 missing from ${JSON.stringify(services)}`);
@@ -53,7 +54,7 @@ describe('vdpa-compute agent as its own process', () => {
 
   let serverId: string;
 
-  test('takes a vdpa server when compute-0 is disabled: ACTIVE, with its device allocated on compute-2', async () => {
+  test('takes a vdpa server when compute-0 is disabled: ACTIVE, with its device allocated on compute-2', { timeout: 300_000 }, async () => {
     const disable = await aio.openstack(['compute', 'service', 'set', '--disable', 'compute-0', 'nova-compute']);
     assert.equal(disable.code, 0, disable.stderr);
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'remote-port']);
@@ -69,14 +70,16 @@ describe('vdpa-compute agent as its own process', () => {
     assert.equal(mine[0].status, 'allocated');
     assert.equal(freeCount(devices), 3);
     const xml = await aio.api('GET', `/compute/v2.1/servers/${serverId}/domain-xml`);
-    if (xml.status === 200) assert.match(JSON.stringify(xml.body), /vhost-vdpa-\d/);
+    assert.equal(xml.status, 200, JSON.stringify(xml.body));
+    assert.match(xml.body.domain_xml, /<source dev="\/dev\/vhost-vdpa-\d+"\/>/);
+    assertValidDomainXml(xml.body.domain_xml, 'the domain a remote agent reported');
     // The console log comes from the remote agent: woken through its long poll, answered through the agent API.
     const log = await aio.openstack(['console', 'log', 'show', '--lines', '1', serverId]);
     assert.equal(log.code, 0, log.stderr);
     assert.match(log.stdout, /^instance-[0-9a-f]+ login: \n$/);
   });
 
-  test('a controller killed and restarted loses nothing: the agent retries and converges', async () => {
+  test('a controller killed and restarted loses nothing: the agent retries and converges', { timeout: 300_000 }, async () => {
     // Work accepted just before the controller dies must still be done.
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'outage-port']);
     const created = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', port.id, 'outage-vm']);
@@ -105,7 +108,7 @@ describe('vdpa-compute agent as its own process', () => {
     assert.equal(services.find((s) => s.Host === 'compute-2')?.State, 'up');
   });
 
-  test('a host below the vDPA minimums (kernel 5.4) registers with no vdpa devices and says why', async () => {
+  test('a host below the vDPA minimums (kernel 5.4) registers with no vdpa devices and says why', { timeout: 300_000 }, async () => {
     const file = join(aio.dataDir, 'old-hosts.yaml');
     // A hosts list with two entries: --host picks one.
     await writeFile(file, stringify({ hosts: [vdpaHost('compute-3', { versions: { kernel: '5.4.0-150-generic', libvirt: '9.0.0', qemu: '7.2.0' } }), vdpaHost('compute-4')] }));
@@ -123,7 +126,7 @@ describe('vdpa-compute agent as its own process', () => {
     assert.equal(lines.length, 1, `expected one log line naming the minimum, got:\n${lines.join('\n')}`);
   });
 
-  test('a wrong credential stops the agent at once with a clear message', async () => {
+  test('a wrong credential stops the agent at once with a clear message', { timeout: 300_000 }, async () => {
     const bad = startAgentProcess(agentArgs(join(aio.dataDir, 'compute-2.yaml')), { VDPA_AGENT_PASSWORD: 'not-the-password' });
     const code = await new Promise<number | null>((res) => bad.child.once('exit', (c) => res(c)));
     assert.equal(code, 2);

@@ -65,7 +65,7 @@ describe('vdpa-compute agent --driver libvirt as its own process', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('registers with libvirt\'s host size and versions; below the QEMU minimum it offers no vdpa and says why, once', async () => {
+  test('registers with libvirt\'s host size and versions; below the QEMU minimum it offers no vdpa and says why, once', { timeout: 300_000 }, async () => {
     const res = await fetch(`${c.url}/compute/v2.1/os-hypervisors/detail`, { headers: { 'x-auth-token': await c.token('admin') } });
     const node = ((await res.json()) as any).hypervisors.find((h: any) => h.hypervisor_hostname === HOST);
     assert.ok(node, 'the host is not registered');
@@ -82,7 +82,7 @@ describe('vdpa-compute agent --driver libvirt as its own process', () => {
     assert.equal(lines.length, 1, lines.join('\n'));
   });
 
-  test('SIGHUP rediscovers at once: a VF freed of its vDPA device appears, a vanished VF is removed', async () => {
+  test('SIGHUP rediscovers at once: a VF freed of its vDPA device appears, a vanished VF is removed', { timeout: 300_000 }, async () => {
     // vdpa dev del vdpa0: VF .1 is now a plain VF, which this host may offer.
     const link = join(root, 'bus/vdpa/devices/vdpa0');
     const vdpaDir = await realpath(link);

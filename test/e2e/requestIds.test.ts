@@ -35,7 +35,7 @@ describe('request ids from the client through the controller to the agent', { ti
   });
   after(async () => { await aio?.stop(); });
 
-  test('every API answers with x-openstack-request-id, and the Compute API also with x-compute-request-id', async () => {
+  test('every API answers with x-openstack-request-id, and the Compute API also with x-compute-request-id', { timeout: 60_000 }, async () => {
     for (const path of ['/identity/v3/projects', '/network/v2.0/networks', '/image/v2/images', '/compute/v2.1/flavors', '/compute/v2.1/servers/no-such-server']) {
       const r = await call(aio, 'GET', path);
       const id = r.headers.get('x-openstack-request-id');
@@ -47,7 +47,7 @@ describe('request ids from the client through the controller to the agent', { ti
     assert.notEqual(again.headers.get('x-openstack-request-id'), (await call(aio, 'GET', '/compute/v2.1/flavors')).headers.get('x-openstack-request-id'));
   });
 
-  test('a boot and a stop: the instance actions record their request ids, and the controller\'s and the agent\'s logs carry them with the server and host', async () => {
+  test('a boot and a stop: the instance actions record their request ids, and the controller\'s and the agent\'s logs carry them with the server and host', { timeout: 60_000 }, async () => {
     const port = await createPort(aio, 'traced-port');
     const flavor = (await call(aio, 'GET', '/compute/v2.1/flavors')).body.flavors.find((f: any) => f.name === 'm1.tiny');
     const image = (await call(aio, 'GET', '/image/v2/images')).body.images.find((i: any) => i.name === 'cirros');

@@ -48,7 +48,7 @@ describe('a failed spawn is rescheduled onto another host', () => {
     await aio?.stop();
   });
 
-  test('the server ends ACTIVE on the good host, the failing host holds nothing, each attempt is an event', async () => {
+  test('the server ends ACTIVE on the good host, the failing host holds nothing, each attempt is an event', { timeout: 300_000 }, async () => {
     const { id, port } = await createWithClient(aio, 'rescheduled');
     const server = await aio.waitForServer(id, ['ACTIVE', 'ERROR']);
     assert.equal(server.status, 'ACTIVE', JSON.stringify(server.fault));
@@ -91,7 +91,7 @@ describe('a build that fails on scheduler_max_attempts hosts', () => {
     await aio?.stop();
   });
 
-  test('ends in ERROR with the last host\'s message, no device claimed anywhere, the port unbound', async () => {
+  test('ends in ERROR with the last host\'s message, no device claimed anywhere, the port unbound', { timeout: 300_000 }, async () => {
     const before = new Map<string, number>();
     for (const h of HOSTS) before.set(h, freeCount(await aio.pci(h)));
     const { id, port } = await createWithClient(aio, 'doomed');
@@ -118,7 +118,7 @@ describe('a build that fails on scheduler_max_attempts hosts', () => {
     await assertDoctorClean(aio);
   });
 
-  test('two failing hosts left: two attempts, then ERROR with the second host\'s message (not "No valid host")', async () => {
+  test('two failing hosts left: two attempts, then ERROR with the second host\'s message (not "No valid host")', { timeout: 300_000 }, async () => {
     for (const h of ['compute-2', 'compute-3']) {
       const off = await aio.openstack(['compute', 'service', 'set', '--disable', h, 'nova-compute']);
       assert.equal(off.code, 0, off.stderr);

@@ -17,7 +17,7 @@ describe('security groups and console log', { timeout: 300_000 }, () => {
   });
   after(async () => { await aio?.stop(); });
 
-  test("every project has a `default` group with networking's default rules, made on first use", async () => {
+  test("every project has a `default` group with networking's default rules, made on first use", { timeout: 300_000 }, async () => {
     const groups = await aio.openstackJson(['security', 'group', 'list'], { user: 'demo' });
     assert.deepEqual(groups.map((g: { Name: string }) => g.Name), ['default']);
     const rules = await aio.openstackJson(['security', 'group', 'rule', 'list', 'default'], { user: 'demo' });
@@ -28,7 +28,7 @@ describe('security groups and console log', { timeout: 300_000 }, () => {
     assert.match(removed.stderr, /ConflictException: 409: .*Removing default security group not allowed\./);
   });
 
-  test('group create / show, rule create / list / delete, a duplicate rule is a 409, another project cannot see them', async () => {
+  test('group create / show, rule create / list / delete, a duplicate rule is a 409, another project cannot see them', { timeout: 300_000 }, async () => {
     const web = await aio.openstackJson(['security', 'group', 'create', '--description', 'web servers', 'web'], { user: 'demo' });
     assert.equal(web.name, 'web');
     assert.equal(web.rules.length, 2, 'a new group allows egress only');
@@ -52,7 +52,7 @@ describe('security groups and console log', { timeout: 300_000 }, () => {
     assert.match(hidden.stderr, /No SecurityGroup found for/);
   });
 
-  test("ports carry the project's default group unless given one, none without port security", async () => {
+  test("ports carry the project's default group unless given one, none without port security", { timeout: 300_000 }, async () => {
     const [plain, none, given] = await Promise.all([
       aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'sg-plain'], { user: 'demo' }),
       aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--disable-port-security', 'sg-none'], { user: 'demo' }),
@@ -72,7 +72,7 @@ describe('security groups and console log', { timeout: 300_000 }, () => {
     assert.match(disable.stderr, /ConflictException: 409: .*Port has security group associated/);
   });
 
-  test('server create --network N --security-group G: the port it makes carries G, server show lists it, delete removes the port', async () => {
+  test('server create --network N --security-group G: the port it makes carries G, server show lists it, delete removes the port', { timeout: 300_000 }, async () => {
     const server = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--network', 'vdpa-net', '--security-group', 'web', 'sg-vm'], { user: 'demo' });
     await aio.waitForServer(server.id, ['ACTIVE']);
     const shown = await aio.openstackJson(['server', 'show', 'sg-vm'], { user: 'demo' });
@@ -94,7 +94,7 @@ describe('security groups and console log', { timeout: 300_000 }, () => {
     assert.equal((await aio.openstack(['security', 'group', 'delete', 'web'], { user: 'demo' })).code, 0);
   });
 
-  test('console log show: the host first times out (500), then answers; --lines keeps the last lines; no host is a 409', async () => {
+  test('console log show: the host first times out (500), then answers; --lines keeps the last lines; no host is a 409', { timeout: 300_000 }, async () => {
     const timedOut = await aio.openstack(['console', 'log', 'show', 'sg-vdpa-vm'], { user: 'demo' });
     assert.equal(timedOut.code, 1);
     assert.match(timedOut.stderr, /HttpException: 500: .*Compute host compute-0 did not answer the console log request of instance [0-9a-f-]+ within 2 s\./);

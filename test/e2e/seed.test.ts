@@ -15,7 +15,7 @@ describe('the seed: port create --vnic-type vdpa, then server create --port', ()
   before(async () => { aio = await startAllInOneProcess(); });
   after(async () => { await aio?.stop(); });
 
-  test('boots an ACTIVE server on a free vDPA device, binds the port, and frees it on delete', async () => {
+  test('boots an ACTIVE server on a free vDPA device, binds the port, and frees it on delete', { timeout: 300_000 }, async () => {
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'vdpa-port']);
     assert.equal(port.binding_vnic_type, 'vdpa');
     assert.equal(port.binding_vif_type, 'unbound');
@@ -72,7 +72,7 @@ describe('the seed: port create --vnic-type vdpa, then server create --port', ()
     assert.equal((await aio.openstack(['server', 'delete', '--wait', 'vdpa-vm-2'])).code, 0);
   });
 
-  test('a port already in use is refused with 409 and boots nothing', async () => {
+  test('a port already in use is refused with 409 and boots nothing', { timeout: 300_000 }, async () => {
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'busy-port']);
     const first = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', port.id, '--wait', 'busy-1']);
     assert.equal(first.status, 'ACTIVE');
@@ -85,7 +85,7 @@ describe('the seed: port create --vnic-type vdpa, then server create --port', ()
     await aio.openstack(['server', 'delete', '--wait', 'busy-1']);
   });
 
-  test('the openstack client lists what it needs: services, hypervisors, flavors, images, networks', async () => {
+  test('the openstack client lists what it needs: services, hypervisors, flavors, images, networks', { timeout: 300_000 }, async () => {
     const services = await aio.openstackJson(['compute', 'service', 'list']);
     assert.deepEqual(services.map((s: any) => s.Host).sort(), ['compute-0', 'compute-1']);
     assert.ok(services.every((s: any) => s.State === 'up' && s.Status === 'enabled'));

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { bootWithClient, deleteServerByName, instanceActions, twoVdpaHosts } from '../helpers/e2eFixtures.js';
+import { assertValidDomainXml } from '../helpers/domainXmlSchema.js';
 
 /** Shelve (offloaded at once) and unshelve with the real openstack client on two vDPA hosts. */
 describe('shelve and unshelve', () => {
@@ -9,7 +10,7 @@ describe('shelve and unshelve', () => {
   before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  test('shelve frees the devices and the host, keeps device_id; unshelve schedules and binds again', async () => {
+  test('shelve frees the devices and the host, keeps device_id; unshelve schedules and binds again', { timeout: 300_000 }, async () => {
     const { port, server, host } = await bootWithClient(aio, 'shelve-vm');
     assert.equal(freeCount(await aio.pci(host)), 3);
 
@@ -52,6 +53,7 @@ describe('shelve and unshelve', () => {
     assert.equal(bound.binding_profile.pci_slot, allocated.address);
     const xml = await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`);
     assert.ok(xml.body.domain_xml.includes(`<source dev="${allocated.vdpa_chardev}"/>`));
+    assertValidDomainXml(xml.body.domain_xml, 'the domain after unshelve');
 
     const actions = (await instanceActions(aio, server.id)).map((a) => `${a.action}:${a.result}`);
     assert.deepEqual(actions.slice(0, 2), ['unshelve:Success', 'shelve:Success']);

@@ -9,7 +9,7 @@ describe('unshelve to a host', () => {
   before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  test('unshelve to a host (2.91, admin) lands there; with no room it stays shelved with a fault', async () => {
+  test('unshelve to a host (2.91, admin) lands there; with no room it stays shelved with a fault', { timeout: 300_000 }, async () => {
     const { server, host } = await bootWithClient(aio, 'target-vm');
     const other = host === 'compute-0' ? 'compute-1' : 'compute-0';
     assert.equal((await aio.api('POST', `/compute/v2.1/servers/${server.id}/action`, { shelve: null })).status, 202);

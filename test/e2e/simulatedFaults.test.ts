@@ -64,7 +64,7 @@ describe('simulated host faults from the inventory, end to end', () => {
     await aio?.stop();
   });
 
-  test('a spawn fault ends the build with the fault\'s message; the next spawn on that host works (times: 1)', async () => {
+  test('a spawn fault ends the build with the fault\'s message; the next spawn on that host works (times: 1)', { timeout: 300_000 }, async () => {
     const failed = await createServer('doomed');
     const s = await aio.waitForServer(failed.id, ['ERROR', 'ACTIVE']);
     assert.equal(s.status, 'ERROR');
@@ -81,7 +81,7 @@ describe('simulated host faults from the inventory, end to end', () => {
     assert.equal(ok['OS-EXT-SRV-ATTR:host'], 'compute-0');
   });
 
-  test('a resume fault leaves the server SUSPENDED with the error in its instance action', async () => {
+  test('a resume fault leaves the server SUSPENDED with the error in its instance action', { timeout: 300_000 }, async () => {
     assert.equal((await serverAction(serverId, { suspend: null })).status, 202);
     assert.equal((await settled(serverId)).status, 'SUSPENDED');
     assert.equal((await serverAction(serverId, { resume: null })).status, 202);
@@ -96,7 +96,7 @@ describe('simulated host faults from the inventory, end to end', () => {
     assert.equal((await settled(serverId)).status, 'ACTIVE');
   });
 
-  test('a live_migrate fault on the source, then on the destination: each time back on the source with its original device', async () => {
+  test('a live_migrate fault on the source, then on the destination: each time back on the source with its original device', { timeout: 300_000 }, async () => {
     const on = await aio.openstack(['compute', 'service', 'set', '--enable', 'compute-1', 'nova-compute']);
     assert.equal(on.code, 0, on.stderr);
     const before = await placement();

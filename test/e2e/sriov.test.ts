@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { cirrosImageId, createPort } from '../helpers/e2eFixtures.js';
+import { assertValidDomainXml } from '../helpers/domainXmlSchema.js';
 
 /**
  * A host with a ConnectX (VFs carrying vDPA devices) and an Intel X710 whose
@@ -66,7 +67,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
   });
   after(async () => { await aio?.stop(); });
 
-  test('a direct port boots with a type-VF of the Intel NIC, bound and passed through as a hostdev interface', async () => {
+  test('a direct port boots with a type-VF of the Intel NIC, bound and passed through as a hostdev interface', { timeout: 300_000 }, async () => {
     const p = await createPort(aio, 'direct-port', 'direct');
     const server = await aio.openstackJson(['server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros', '--port', p.id, '--wait', 'sriov-vm']);
     assert.equal(server.status, 'ACTIVE');
@@ -82,6 +83,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
     assert.equal(bound['binding:profile'].pci_vendor_info, '8086:154c');
     assert.equal(bound['binding:profile'].pci_slot, allocated[0].address);
     const xml: string = (await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`)).body.domain_xml;
+    assertValidDomainXml(xml, 'the domain with an SR-IOV port');
     assert.match(xml, /<interface type="hostdev" managed="yes">/);
     assert.doesNotMatch(xml, /type="vdpa"/);
     const [, bus, slot, fn] = /^0000:(\w\w):(\w\w)\.(\d)$/.exec(allocated[0].address)!;
@@ -90,7 +92,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
     assert.equal(freeCount(await aio.pci('sriov-0')), 9);
   });
 
-  test('a direct-physical port gets the Intel PF, and all its VFs become unavailable', async () => {
+  test('a direct-physical port gets the Intel PF, and all its VFs become unavailable', { timeout: 300_000 }, async () => {
     const p = await createPort(aio, 'pf-port', 'direct-physical');
     const id = await boot('pf-vm', [p.id]);
     await aio.waitForServer(id, ['ACTIVE']);
@@ -107,7 +109,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
     assert.equal(freeCount(await aio.pci('sriov-0')), 9);
   });
 
-  test('a flavor alias gets its devices next to a vdpa port; an alias for the vdpa VFs\' IDs finds no host', async () => {
+  test('a flavor alias gets its devices next to a vdpa port; an alias for the vdpa VFs\' IDs finds no host', { timeout: 300_000 }, async () => {
     const flavor = await flavorWithAlias(aio, 'with-intel-vf', 'intel-vf:2');
     const vp = await createPort(aio, 'vdpa-port', 'vdpa');
     const id = await boot('alias-vm', [vp.id], flavor);
@@ -116,6 +118,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
     const mine = (await aio.pci('sriov-0')).filter((d: any) => d.instance_uuid === id);
     assert.deepEqual(mine.map((d: any) => d.dev_type).sort(), ['type-VF', 'type-VF', 'vdpa']);
     const xml: string = (await aio.api('GET', `/compute/v2.1/servers/${id}/domain-xml`)).body.domain_xml;
+    assertValidDomainXml(xml, 'the domain with an SR-IOV port');
     assert.equal([...xml.matchAll(/<hostdev mode="subsystem" type="pci" managed="yes">/g)].length, 2);
     assert.equal([...xml.matchAll(/<interface type="vdpa">/g)].length, 1);
     await remove(id);
@@ -128,7 +131,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
     await remove(bad);
   });
 
-  test('direct ports use up the Intel VFs and then find no host, though eight vdpa VFs are free', async () => {
+  test('direct ports use up the Intel VFs and then find no host, though eight vdpa VFs are free', { timeout: 300_000 }, async () => {
     const ports = await Promise.all([1, 2, 3, 4].map((n) => createPort(aio, `d${n}`, 'direct')));
     const id = await boot('four-vfs', ports.map((p) => p.id));
     await aio.waitForServer(id, ['ACTIVE']);
@@ -145,7 +148,7 @@ describe('the same device tracker serves SR-IOV: direct, direct-physical and fla
 });
 
 describe('a PCI alias asking for vdpa devices is a configuration error', () => {
-  test('vdpa-compute serve exits non-zero and names the alias', async () => {
+  test('vdpa-compute serve exits non-zero and names the alias', { timeout: 300_000 }, async () => {
     const bad = [{ name: 'sneaky-vdpa', vendor_id: '15b3', product_id: '101e', device_type: 'vdpa' }];
     await assert.rejects(
       startAllInOneProcess({ hosts: [vdpaHost('compute-0')], config: { pci: { alias: bad } } }),

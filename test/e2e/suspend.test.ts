@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freeCount, startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { bootWithClient, deleteServerByName, twoVdpaHosts } from '../helpers/e2eFixtures.js';
+import { assertValidDomainXml } from '../helpers/domainXmlSchema.js';
 
 /** Suspend and resume a vDPA server with the real openstack client (SDK: no microversion header on the action). */
 describe('suspend and resume', () => {
@@ -9,7 +10,7 @@ describe('suspend and resume', () => {
   before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  test('suspend keeps the claims and the vDPA interface; resume brings the server back', async () => {
+  test('suspend keeps the claims and the vDPA interface; resume brings the server back', { timeout: 300_000 }, async () => {
     const { port, server, host } = await bootWithClient(aio, 'sus-vm', { portName: 'sus-port' });
     const device = (await aio.pci(host)).find((d: any) => d.status === 'allocated');
 
@@ -23,6 +24,7 @@ describe('suspend and resume', () => {
     assert.equal(freeCount(devices), 3, 'claims are kept while suspended');
     assert.equal(devices.find((d: any) => d.status === 'allocated').address, device.address);
     const xml = (await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`)).body.domain_xml as string;
+    assertValidDomainXml(xml, 'the domain of a suspended server');
     assert.match(xml, /<interface type="vdpa">/);
     assert.ok(xml.includes(`<source dev="${device.vdpa_chardev}"/>`));
     const bound = await aio.openstackJson(['port', 'show', port.id]);
@@ -41,6 +43,7 @@ describe('suspend and resume', () => {
     assert.equal(active['OS-EXT-STS:task_state'], null);
     assert.equal(freeCount(await aio.pci(host)), 3);
     const resumedXml = (await aio.api('GET', `/compute/v2.1/servers/${server.id}/domain-xml`)).body.domain_xml as string;
+    assertValidDomainXml(resumedXml, 'the domain after resume');
     assert.ok(resumedXml.includes(`<source dev="${device.vdpa_chardev}"/>`), 'the same VF is plugged back');
 
     const wrong = await aio.openstack(['server', 'resume', 'sus-vm']);

@@ -9,7 +9,7 @@ describe('stop and start', () => {
   before(async () => { aio = await startAllInOneProcess({ hosts: twoVdpaHosts() }); });
   after(async () => { await aio?.stop(); });
 
-  test('stop and start keep the claims; start on an active server is 409 and changes nothing', async () => {
+  test('stop and start keep the claims; start on an active server is 409 and changes nothing', { timeout: 300_000 }, async () => {
     const { server, host } = await bootWithClient(aio, 'power-vm');
     const stop = await aio.openstack(['server', 'stop', 'power-vm']);
     assert.equal(stop.code, 0, stop.stderr);

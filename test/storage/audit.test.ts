@@ -33,7 +33,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
     const codes = (findings: Array<{ code: string }>) => [...new Set(findings.map((f) => f.code))].sort();
 
-    test('clean after real operations; planted faults found; --fix repairs the safe ones; the stuck task stays', async () => {
+    test('clean after real operations; planted faults found; --fix repairs the safe ones; the stuck task stays', { timeout: 120_000 }, async () => {
       const { store } = rig.tc.ctx;
       const db = kysely(store);
       const a = await boot(rig, `doctor-a-${backend}`);

@@ -11,7 +11,7 @@ const addFlavor = (db: Kysely<Database>, id: string, vcpus: number) => db.insert
   id, name: `f-${id}`, vcpus, ram: 512, disk: 1, ephemeral: 0, swap: 0, is_public: 1, rxtx_factor: 1, description: null, created_at: 'now',
 }).execute();
 
-test('flavor lookups: kept for a moment, forgotten on a local change, re-read after the TTL, never cached when missing', async () => {
+test('flavor lookups: kept for a moment, forgotten on a local change, re-read after the TTL, never cached when missing', { timeout: 120_000 }, async () => {
   const store = await openStore(':memory:');
   const { db } = store;
   try {

@@ -13,7 +13,7 @@ import { kysely } from '../helpers/storageAccess.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('WAL checkpoints on their own thread (SQLite)', () => {
-  test('committed pages reach the database file without the serving connection checkpointing', async () => {
+  test('committed pages reach the database file without the serving connection checkpointing', { timeout: 120_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vdpa-checkpointer-'));
     const file = join(dir, 'db.sqlite');
     const store = await openStore(file);
@@ -50,7 +50,7 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
     }
   });
 
-  test('the safety net is the same size for a database of other pages (one made with 4 KiB pages)', async () => {
+  test('the safety net is the same size for a database of other pages (one made with 4 KiB pages)', { timeout: 120_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vdpa-checkpointer-'));
     const file = join(dir, 'old.sqlite');
     sqliteFileWithPageSize(file, 4096);
@@ -64,7 +64,7 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
     }
   });
 
-  test('an in-memory database keeps SQLite\'s own checkpoint setting and starts no thread', async () => {
+  test('an in-memory database keeps SQLite\'s own checkpoint setting and starts no thread', { timeout: 120_000 }, async () => {
     const store = await openStore(':memory:');
     try {
       const [{ wal_autocheckpoint: pages }] = (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(store.db)).rows as [{ wal_autocheckpoint: number }];

@@ -42,7 +42,7 @@ async function pools(store: Store) {
 }
 
 function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<void> }>) {
-  test('the counting example: 5 free, 3 after one vdpa claim, 5 again after release; pools follow', async () => {
+  test('the counting example: 5 free, 3 after one vdpa claim, 5 again after release; pools follow', { timeout: 300_000 }, async () => {
     const { store, done } = await open();
     try {
       await seed(store);
@@ -62,7 +62,7 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     } finally { await done(); }
   });
 
-  test('a failed claim rolls back everything it did in its transaction', async () => {
+  test('a failed claim rolls back everything it did in its transaction', { timeout: 300_000 }, async () => {
     const { store, done } = await open();
     try {
       await seed(store);
@@ -77,7 +77,7 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     } finally { await done(); }
   });
 
-  test('a PF is not claimable while one of its VFs is allocated, and claiming it blocks every VF', async () => {
+  test('a PF is not claimable while one of its VFs is allocated, and claiming it blocks every VF', { timeout: 300_000 }, async () => {
     const { store, done } = await open();
     try {
       await seed(store);
@@ -96,7 +96,7 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     } finally { await done(); }
   });
 
-  test('a resize keeps two claims apart: the source moves to the migration, the destination to the instance', async () => {
+  test('a resize keeps two claims apart: the source moves to the migration, the destination to the instance', { timeout: 300_000 }, async () => {
     const { store, done } = await open();
     try {
       await seed(store);
@@ -112,7 +112,7 @@ function claimsBehave(open: () => Promise<{ store: Store; done: () => Promise<vo
     } finally { await done(); }
   });
 
-  test('inventory sync: a vanished free device is dropped, a vanished allocated one is flagged missing, never handed out', async () => {
+  test('inventory sync: a vanished free device is dropped, a vanished allocated one is flagged missing, never handed out', { timeout: 300_000 }, async () => {
     const { store, done } = await open();
     try {
       await seed(store);
@@ -161,7 +161,7 @@ describe('claims on PostgreSQL', () => {
   });
 });
 
-test('PostgreSQL: the PF read with the pick is only used when it is the picked VF\'s own (a locked VF on another NIC)', async () => {
+test('PostgreSQL: the PF read with the pick is only used when it is the picked VF\'s own (a locked VF on another NIC)', { timeout: 300_000 }, async () => {
   const twoNics = inventory('h2', ['0000:06:00.0', '0000:07:00.0'], 1);
   await withPostgresDatabase(async (url) => {
     const store = await openStore(url);

@@ -114,7 +114,7 @@ function planOf(file: string, query: string): string {
 }
 
 describe('device rows and indexes', () => {
-  test('SQLite: a new database has 2 KiB pages and the claim queries use their indexes', async () => {
+  test('SQLite: a new database has 2 KiB pages and the claim queries use their indexes', { timeout: 300_000 }, async () => {
     await withDir(async (dir) => {
       const file = join(dir, 'new.sqlite');
       const store = await openStore(file);
@@ -136,7 +136,7 @@ describe('device rows and indexes', () => {
     });
   });
 
-  test('SQLite: an existing database keeps its page size', async () => {
+  test('SQLite: an existing database keeps its page size', { timeout: 300_000 }, async () => {
     await withDir(async (dir) => {
       const file = join(dir, 'old.sqlite');
       sqliteFileWithPageSize(file, 4096);
@@ -151,7 +151,7 @@ describe('device rows and indexes', () => {
     });
   });
 
-  test('SQLite: a device row keeps one length through claim and release', async () => {
+  test('SQLite: a device row keeps one length through claim and release', { timeout: 300_000 }, async () => {
     const store = await openStore(':memory:');
     try {
       await roomKeptThroughClaimAndRelease(store);
@@ -160,7 +160,7 @@ describe('device rows and indexes', () => {
     }
   });
 
-  test('SQLite: migration 005 gives existing rows their room', async () => {
+  test('SQLite: migration 005 gives existing rows their room', { timeout: 300_000 }, async () => {
     const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) }); // eslint-disable-line @typescript-eslint/no-explicit-any
     try {
       await migrationGivesExistingRowsTheirRoom(db, 'sqlite');
@@ -169,7 +169,7 @@ describe('device rows and indexes', () => {
     }
   });
 
-  test('PostgreSQL: the same indexes (the consumer one partial), rows and migration', async () => {
+  test('PostgreSQL: the same indexes (the consumer one partial), rows and migration', { timeout: 300_000 }, async () => {
     await withPostgresDatabase(async (url) => {
       const store = await openStore(url);
       try {

@@ -146,14 +146,14 @@ async function everyPath(store: Store): Promise<void> {
 }
 
 describe('device writes', () => {
-  test('only src/storage/devices/deviceWrites.ts writes pci_devices and pci_pools (migrations aside)', () => {
+  test('only src/storage/devices/deviceWrites.ts writes pci_devices and pci_pools (migrations aside)', { timeout: 300_000 }, () => {
     const write = /(updateTable|insertInto|deleteFrom)\(\s*['"`]pci_(devices|pools)\b|\b(update|insert\s+into|delete\s+from)\s+pci_(devices|pools)\b/i;
     const writers = sourcesUnder(join(ROOT, 'src')).map((f) => relative(ROOT, f))
       .filter((f) => !f.startsWith('src/storage/migrations/') && write.test(readFileSync(join(ROOT, f), 'utf8')));
     assert.deepEqual(writers, ['src/storage/devices/deviceWrites.ts']);
   });
 
-  test('SQLite: a device keeps its room through every write, and the feed tells committed changes only', async () => {
+  test('SQLite: a device keeps its room through every write, and the feed tells committed changes only', { timeout: 300_000 }, async () => {
     const store = await openStore(':memory:');
     try {
       await everyPath(store);
@@ -162,7 +162,7 @@ describe('device writes', () => {
     }
   });
 
-  test('PostgreSQL: the same', async () => {
+  test('PostgreSQL: the same', { timeout: 300_000 }, async () => {
     await withPostgresDatabase(async (url) => {
       const store = await openStore(url);
       try {

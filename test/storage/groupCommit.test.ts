@@ -37,7 +37,7 @@ function committedImages(file: string): string[] {
 }
 
 describe('group commit (SQLite)', () => {
-  test('transactions asked for together share one commit; a failing one is rolled back alone', async () => {
+  test('transactions asked for together share one commit; a failing one is rolled back alone', { timeout: 120_000 }, async () => {
     await withStore(async (store, file) => {
       const seenAtAnswer: Record<string, string[]> = {};
       const answered = ['a', 'b', 'c'].map((id) => store.transact(async (trx) => {
@@ -56,7 +56,7 @@ describe('group commit (SQLite)', () => {
     });
   });
 
-  test('a unit sees the writes of the units before it in the same batch', async () => {
+  test('a unit sees the writes of the units before it in the same batch', { timeout: 120_000 }, async () => {
     await withStore(async (store) => {
       const first = store.transact((trx) => insertImage(kysely(trx), 'x'));
       const second = store.transact(async (trx) => {
@@ -68,7 +68,7 @@ describe('group commit (SQLite)', () => {
     });
   });
 
-  test('a unit that ends the whole transaction fails the units before it and the later ones still run', async () => {
+  test('a unit that ends the whole transaction fails the units before it and the later ones still run', { timeout: 120_000 }, async () => {
     await withStore(async (store, file) => {
       const before = store.transact((trx) => insertImage(kysely(trx), 'before'));
       const breaker = store.transact(async (trx) => {
@@ -86,7 +86,7 @@ describe('group commit (SQLite)', () => {
     });
   });
 
-  test('many units at once: every one answered, every row committed', async () => {
+  test('many units at once: every one answered, every row committed', { timeout: 120_000 }, async () => {
     await withStore(async (store, file) => {
       const ids = Array.from({ length: 600 }, (_, i) => `img-${String(i).padStart(4, '0')}`);
       await Promise.all(ids.map((id) => store.transact((trx) => insertImage(kysely(trx), id))));

@@ -52,7 +52,7 @@ async function checks(c: TestController): Promise<void> {
 }
 
 describe('single-statement guest and action writes', () => {
-  test('sqlite', async () => {
+  test('sqlite', { timeout: 300_000 }, async () => {
     const c = await startTestController();
     try {
       await checks(c);
@@ -61,7 +61,7 @@ describe('single-statement guest and action writes', () => {
     }
   });
 
-  test('postgres', async () => {
+  test('postgres', { timeout: 300_000 }, async () => {
     await withPostgresDatabase(async (url) => {
       const c = await startTestController({ databaseUrl: url });
       try {

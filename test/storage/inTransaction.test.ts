@@ -21,7 +21,7 @@ const ids = async (db: Kysely<Database>) =>
   (await execute(db, CompiledQuery.raw('select id from images order by id'))).rows.map((r) => (r as { id: string }).id);
 
 describe('execute', () => {
-  test('SQLite: runs on the transaction it is given, and only waits outside one', async () => {
+  test('SQLite: runs on the transaction it is given, and only waits outside one', { timeout: 120_000 }, async () => {
     const store = await openStore(':memory:');
     try {
       const written = await execute(store.db, insert('outside'));

@@ -134,11 +134,11 @@ async function withStore(backend: 'sqlite' | 'postgres', fn: (store: Store) => P
 }
 
 describe('deferred writes', () => {
-  test('SQLite: run at once, same results and failures', () => withStore('sqlite', checks));
+  test('SQLite: run at once, same results and failures', { timeout: 300_000 }, () => withStore('sqlite', checks));
 
-  test('PostgreSQL: pipelined with the next statement or the commit, same results and failures', () => withStore('postgres', checks));
+  test('PostgreSQL: pipelined with the next statement or the commit, same results and failures', { timeout: 300_000 }, () => withStore('postgres', checks));
 
-  test('PostgreSQL: begin goes out with the first statement and the transaction is still one transaction', async () => {
+  test('PostgreSQL: begin goes out with the first statement and the transaction is still one transaction', { timeout: 300_000 }, async () => {
     await withStore('postgres', async (store) => {
       const { first, second, sameTransaction } = await store.transact(async (trx) => {
         const a = await sql<{ xid: string }>`select txid_current()::text as xid`.execute(kysely(trx));

@@ -13,7 +13,7 @@ import { withPostgresDatabase } from '../helpers/testController.js';
 import { asUnit } from '../helpers/storageAccess.js';
 
 const member: AuthContext = {
-  userId: 'u-demo', userName: 'demo', projectId: 'p-demo', projectName: 'demo', roles: ['member'], isAdmin: false, isService: false,
+  userId: 'u-demo', userName: 'demo', projectId: 'p-demo', projectName: 'demo', roles: ['member'], isAdmin: false, isService: false, agentHost: null,
 };
 const BINDING = {
   hostId: 'host1', deviceId: 'server-1', deviceOwner: 'compute:nova', vifType: 'ovs', vifDetails: { port_filter: true },
@@ -37,7 +37,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
     });
     after(async () => { await done(); });
 
-    test('a port record carries its network physnet, name and MTU', async () => {
+    test('a port record carries its network physnet, name and MTU', { timeout: 300_000 }, async () => {
       const p = await createPort(store, { networkId, name: 'p1', vnicType: 'vdpa' }, member);
       const read = (await getPort(asUnit(store.db), p.id))!;
       assert.equal(read.physicalNetwork, 'physnet4');
@@ -49,7 +49,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.equal(await getPort(asUnit(store.db), 'missing'), null);
     });
 
-    test('bind and unbind run inside the caller transaction and roll back with it', async () => {
+    test('bind and unbind run inside the caller transaction and roll back with it', { timeout: 300_000 }, async () => {
       const p = await createPort(store, { networkId, vnicType: 'vdpa' }, member);
       await assert.rejects(store.db.transaction().execute(async (tx) => {
         await bindPort(asUnit(tx), p.id, BINDING);
@@ -79,7 +79,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.equal(detached.revisionNumber, 4);
     });
 
-    test('ports of a device, ports by ids (in the order asked) and status changes', async () => {
+    test('ports of a device, ports by ids (in the order asked) and status changes', { timeout: 300_000 }, async () => {
       const a = await createPort(store, { networkId }, member);
       const b = await createPort(store, { networkId }, member);
       await bindPort(asUnit(store.db), a.id, { ...BINDING, deviceId: 'server-dev' });
@@ -92,7 +92,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.deepEqual((await listPorts(asUnit(store.db), { hostIds: ['host1'], deviceIds: ['server-dev'] })).length, 2);
     });
 
-    test('addresses come from the pool in order, the hint skips taken ones, and freed ones are found after wrapping', async () => {
+    test('addresses come from the pool in order, the hint skips taken ones, and freed ones are found after wrapping', { timeout: 300_000 }, async () => {
       const net = await createNetwork(store, { name: 'tiny', projectId: 'p-demo', shared: false, physicalNetwork: null, networkType: 'vxlan' });
       const tiny = await createSubnet(store, { name: 't', networkId: net.id, projectId: 'p-demo', cidr: '192.168.9.0/29', ipVersion: 4 });
       assert.deepEqual(tiny.allocationPools, [{ start: '192.168.9.2', end: '192.168.9.6' }]);
@@ -114,7 +114,7 @@ function portStorageSuite(dialect: string, open: () => Promise<{ store: Store; d
       assert.equal((await getNetwork(asUnit(store.db), net.id))!.subnetIds.length, 1);
     });
 
-    test('concurrent port creations get distinct MACs and addresses', async () => {
+    test('concurrent port creations get distinct MACs and addresses', { timeout: 300_000 }, async () => {
       const ports = await Promise.all(Array.from({ length: 40 }, (_, i) =>
         createPort(store, { networkId, name: `c${i}`, vnicType: 'vdpa' }, member)));
       const macs = new Set(ports.map((p) => p.macAddress));

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { postgresPoolSize } from '../../src/storage/db.js';
 
-test('VDPA_PG_POOL: 10 when unset, a whole number taken as is, anything else a clear error', () => {
+test('VDPA_PG_POOL: 10 when unset, a whole number taken as is, anything else a clear error', { timeout: 120_000 }, () => {
   assert.equal(postgresPoolSize(undefined), 10);
   assert.equal(postgresPoolSize(''), 10);
   assert.equal(postgresPoolSize('24'), 24);

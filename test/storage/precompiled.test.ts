@@ -41,7 +41,7 @@ async function exercise(store: Store): Promise<void> {
 }
 
 describe('precompiled statements', () => {
-  test('SQLite: each run takes its own values, fixed values stay', async () => {
+  test('SQLite: each run takes its own values, fixed values stay', { timeout: 300_000 }, async () => {
     const store = await openStore(':memory:');
     try {
       await exercise(store);
@@ -50,7 +50,7 @@ describe('precompiled statements', () => {
     }
   });
 
-  test('PostgreSQL: the same statements, compiled for its dialect', async () => {
+  test('PostgreSQL: the same statements, compiled for its dialect', { timeout: 300_000 }, async () => {
     await withPostgresDatabase(async (url) => {
       const store = await openStore(url);
       try {

@@ -5,7 +5,7 @@ import { openStore } from '../../src/storage/db.js';
 import { withPostgresDatabase } from '../helpers/testController.js';
 import { kysely } from '../helpers/storageAccess.js';
 
-test('PostgreSQL: a statement seen again runs prepared; a one-off stays unnamed; results are the same', async () => {
+test('PostgreSQL: a statement seen again runs prepared; a one-off stays unnamed; results are the same', { timeout: 300_000 }, async () => {
   await withPostgresDatabase(async (url) => {
     const store = await openStore(url);
     try {

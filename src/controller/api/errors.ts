@@ -27,12 +27,44 @@ export const HTTP_TITLES: Readonly<Record<number, string>> = {
   409: 'Conflict', 413: 'Request Entity Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error',
 };
 
-function apiErrorOf(err: unknown): ApiError {
+/** A value as Python's repr() shows it, which is how Nova's schema messages quote values. */
+function pythonRepr(v: unknown): string {
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'string') return `'${v}'`;
+  if (Array.isArray(v)) return `[${v.map(pythonRepr).join(', ')}]`;
+  if (typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `'${k}': ${pythonRepr(x)}`).join(', ')}}`;
+  return String(v);
+}
+
+/**
+ * Nova's wording of a schema failure: "Invalid input for field/attribute name.
+ * Value: 1. 1 is not of type 'string'" (jsonschema's message for the first error).
+ */
+function schemaMessage(fe: FastifyError, req: FastifyRequest): string {
+  const first = fe.validation![0]!;
+  const part = fe.validationContext ?? 'body';
+  const root = (req as unknown as Record<string, unknown>)[part];
+  const segments = first.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const value = segments.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), root);
+  const field = segments.at(-1) ?? part;
+  const params = first.params as Record<string, unknown>;
+  const why = first.keyword === 'type'
+    ? `${pythonRepr(value)} is not of type ${String(params.type).split(',').map((t) => `'${t}'`).join(', ')}`
+    : first.keyword === 'required' ? `'${String(params.missingProperty)}' is a required property`
+      : first.keyword === 'minLength' ? `${pythonRepr(value)} is too short`
+        : first.keyword === 'maxLength' ? `${pythonRepr(value)} is too long`
+          : first.keyword === 'additionalProperties' ? `Additional properties are not allowed ('${String(params.additionalProperty)}' was unexpected)`
+            : first.message ?? 'is invalid';
+  return `Invalid input for field/attribute ${field}. Value: ${pythonRepr(value)}. ${why}`;
+}
+
+function apiErrorOf(err: unknown, req: FastifyRequest): ApiError {
   if (err instanceof DomainError) return { kind: err.kind, message: err.message, reason: err.reason };
   const fe = err as FastifyError;
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    let message = fe.message;
-    if (fe.validation) message = `Invalid input for field/attribute ${fe.validationContext ?? 'body'}: ${fe.message}`;
+    const message = fe.validation?.length ? schemaMessage(fe, req) : fe.message;
     return { kind: null, status: fe.statusCode, message };
   }
   return { kind: 'internal', message: 'An unexpected error occurred; it has been logged.' };
@@ -41,7 +73,7 @@ function apiErrorOf(err: unknown): ApiError {
 /** Makes every error raised inside this plugin scope answer in the API's own format. */
 export function useErrorFormat(app: FastifyInstance, format: ErrorFormat): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const error = apiErrorOf(err);
+    const error = apiErrorOf(err, req);
     const status = error.kind !== null ? format.statusOf(error.kind) : error.status!;
     if (status >= 500) req.log.error({ err }, 'request failed');
     void reply.code(status).type('application/json').send(format.body(status, error));

@@ -50,7 +50,7 @@ export async function createProject(
 
 export async function createUser(
   db: Unit,
-  input: { name: string; password: string; defaultProjectId?: string | null; enabled?: boolean },
+  input: { name: string; password: string; defaultProjectId?: string | null; enabled?: boolean; agentHost?: string | null },
 ): Promise<UserTable> {
   if (!input.name) throw new BadRequest('User name is required.');
   if (await findUser(db, { name: input.name })) {
@@ -59,6 +59,7 @@ export async function createUser(
   const row: UserTable = {
     id: newId(), name: input.name, domain_id: DEFAULT_DOMAIN.id, password_hash: await hashPassword(input.password),
     default_project_id: input.defaultProjectId ?? null, enabled: input.enabled === false ? 0 : 1,
+    failed_auth_count: 0, failed_auth_at: null, agent_host: input.agentHost ?? null,
   };
   await insertUser(db, row);
   return row;

@@ -133,6 +133,11 @@ async function freshMac(tx: Unit): Promise<string> {
   throw new Conflict('Unable to generate a unique MAC address.', 'MacAddressGenerationFailure');
 }
 
+/** A port's device_id and device_owner say which server holds it; only admins and the compute service set them. */
+function mayWriteOwner(auth: AuthContext): boolean {
+  return auth.isAdmin || auth.isService;
+}
+
 export async function createPort(db: Unit | Storage, input: PortInput, auth: AuthContext): Promise<PortRecord> {
   const vnicType = input.vnicType ?? 'normal';
   if (!isVnicType(vnicType)) throw vnicTypeProblem(vnicType);
@@ -144,6 +149,10 @@ export async function createPort(db: Unit | Storage, input: PortInput, auth: Aut
   if ((input.hostId !== undefined || input.profile !== undefined) && !auth.isAdmin) {
     throw new Forbidden(`(rule:create_port and rule:create_port:binding:${input.hostId !== undefined ? 'host_id' : 'profile'}) is disallowed by policy`);
   }
+  // Who owns a port is the compute side's to say (Nova binds and unbinds it): admin and service only.
+  for (const [key, attr] of [['deviceOwner', 'device_owner'], ['deviceId', 'device_id']] as const) {
+    if (input[key] && !mayWriteOwner(auth)) throw new Forbidden(`(rule:create_port and rule:create_port:${attr}) is disallowed by policy`);
+  }
   const requestedMac = input.macAddress?.toLowerCase();
   if (requestedMac !== undefined && !isValidUnicastMac(requestedMac)) {
     throw invalidInput('mac_address', `'${input.macAddress}' is not a valid MAC address`);
@@ -153,6 +162,10 @@ export async function createPort(db: Unit | Storage, input: PortInput, auth: Aut
     const net = await getNetwork(tx, input.networkId);
     if (!net || !(auth.isAdmin || net.shared || net.projectId === auth.projectId)) {
       throw invalidInput('network_id', `network ${input.networkId} does not exist`);
+    }
+    // Neutron's create_port:fixed_ips:ip_address: the network's owner or an admin, even on a shared network.
+    if (input.fixedIps?.some((f) => f.ipAddress !== undefined) && !auth.isAdmin && net.projectId !== auth.projectId) {
+      throw new Forbidden('(rule:create_port and rule:create_port:fixed_ips:ip_address) is disallowed by policy');
     }
     if (requestedMac !== undefined) {
       if (!auth.isAdmin && net.projectId !== auth.projectId) {
@@ -194,6 +207,11 @@ export async function updatePort(db: Unit | Storage, id: string, changes: PortCh
   }
   return inTransaction(db, async (tx) => {
     const port = await visiblePort(tx, id, auth);
+    for (const [key, attr] of [['deviceOwner', 'device_owner'], ['deviceId', 'device_id']] as const) {
+      if (changes[key] !== undefined && changes[key] !== port[key] && !mayWriteOwner(auth)) {
+        throw new Forbidden(`(rule:update_port and rule:update_port:${attr}) is disallowed by policy`);
+      }
+    }
     if (changes.vnicType !== undefined && changes.vnicType !== port.vnicType && port.hostId !== '') {
       throw new Conflict(`Unable to complete operation on port ${id}, port is already bound, port type: ${port.vifType}, old_vnic_type: ${port.vnicType}, new_vnic_type: ${changes.vnicType}.`, 'PortBound');
     }

@@ -22,23 +22,19 @@ export interface IssuingTokenService extends TokenService {
   lookup(token: string): Promise<TokenRecord | null>;
   /** Makes the token invalid at once; true when it existed. */
   revoke(token: string): Promise<boolean>;
-  /** How many verified tokens are held in memory (bounded). */
-  cachedCount(): number;
 }
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** Verification runs on every API request; a bounded cache keeps it off the database. */
-const CACHE_LIMIT = 10_000;
-/** A cached entry is re-read after this long even if the token lives longer (bounds staleness of disabled users). */
-const CACHE_MAX_AGE_MS = 5 * 60_000;
 /** Expired rows are deleted at most this often, piggybacked on issuing. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
+/** What issue() hands out: 32 random bytes, base64url. Anything else (a trailing space included) is no token. */
+const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 
 export function authContext(
-  user: { id: string; name: string },
+  user: { id: string; name: string; agentHost?: string | null },
   project: { id: string; name: string },
   roles: string[],
 ): AuthContext {
@@ -50,29 +46,24 @@ export function authContext(
     roles,
     isAdmin: roles.includes('admin'),
     isService: roles.includes('service'),
+    agentHost: user.agentHost ?? null,
   };
 }
 
+/**
+ * Tokens live in the database and every request is checked against it, so a
+ * user disabled or deleted, a project disabled or a role assignment removed
+ * ends the tokens concerned at once in every controller process (Keystone
+ * revokes them). A token keeps the roles it was issued with only while the
+ * user still holds every one of them on its project.
+ */
 export function createTokenService(
   store: Storage,
   ttlSeconds: number,
-  limits: { cacheLimit?: number; purgeIntervalMs?: number } = {},
+  limits: { purgeIntervalMs?: number } = {},
 ): IssuingTokenService {
-  const cacheLimit = limits.cacheLimit ?? CACHE_LIMIT;
   const purgeIntervalMs = limits.purgeIntervalMs ?? PURGE_INTERVAL_MS;
-  const cache = new Map<string, { record: TokenRecord; expiresMs: number; cachedUntilMs: number }>();
   let lastPurgeMs = 0;
-
-  function remember(id: string, record: TokenRecord): void {
-    if (cache.size >= cacheLimit) {
-      // Map keeps insertion order: drop the oldest entry.
-      const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
-    }
-    const now = Date.now();
-    const expiresMs = Date.parse(record.expiresAt);
-    cache.set(id, { record, expiresMs, cachedUntilMs: Math.min(expiresMs, now + CACHE_MAX_AGE_MS) });
-  }
 
   async function purgeExpired(): Promise<void> {
     const now = Date.now();
@@ -82,32 +73,20 @@ export function createTokenService(
   }
 
   async function lookup(token: string): Promise<TokenRecord | null> {
-    if (!token) return null;
+    if (!TOKEN_FORMAT.test(token)) return null;
     const id = hashToken(token);
-    const now = Date.now();
-    const hit = cache.get(id);
-    if (hit) {
-      if (hit.expiresMs <= now) {
-        cache.delete(id);
-        return null;
-      }
-      if (hit.cachedUntilMs > now) return hit.record;
-      cache.delete(id);
-    }
     const row = await tokenById(store.reader, id);
-    if (!row || Date.parse(row.expiresAt) <= now) return null;
+    if (!row || Date.parse(row.expiresAt) <= Date.now()) return null;
     if (!row.userEnabled || !row.projectEnabled) return null;
-    const record: TokenRecord = {
-      auth: authContext({ id: row.userId, name: row.userName }, { id: row.projectId, name: row.projectName }, row.roles),
+    if (row.roles.length === 0 || !row.roles.every((r) => row.heldRoles.includes(r))) return null;
+    return {
+      auth: authContext({ id: row.userId, name: row.userName, agentHost: row.agentHost }, { id: row.projectId, name: row.projectName }, row.roles),
       issuedAt: row.issuedAt,
       expiresAt: row.expiresAt,
     };
-    remember(id, record);
-    return record;
   }
 
   return {
-    cachedCount: () => cache.size,
     async verify(token) {
       return (await lookup(token))?.auth ?? null;
     },
@@ -117,20 +96,18 @@ export function createTokenService(
       const token = randomBytes(32).toString('base64url');
       const issued = new Date();
       const record: TokenRecord = {
-        auth: authContext(user, project, roles),
+        auth: authContext({ id: user.id, name: user.name, agentHost: user.agentHost }, project, roles),
         issuedAt: issued.toISOString(),
         expiresAt: new Date(issued.getTime() + ttlSeconds * 1000).toISOString(),
       };
       const id = hashToken(token);
       await store.transact((u) => insertToken(u, { id, userId, projectId, roles, issuedAt: record.issuedAt, expiresAt: record.expiresAt }));
-      remember(id, record);
       await purgeExpired();
       return { token, ...record };
     },
     async revoke(token) {
-      const id = hashToken(token);
-      cache.delete(id);
-      return store.transact((u) => deleteToken(u, id));
+      if (!TOKEN_FORMAT.test(token)) return false;
+      return store.transact((u) => deleteToken(u, hashToken(token)));
     },
   };
 }

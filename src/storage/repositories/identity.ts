@@ -108,3 +108,34 @@ export async function projectsOfUser(session: Session, userId: string): Promise<
     .where('id', 'in', db.selectFrom('role_assignments').select('project_id').where('user_id', '=', userId))
     .orderBy('name').execute();
 }
+
+/** Changes a user's columns (name, enabled, default project, password hash, lockout counters). */
+export async function updateUserColumns(
+  unit: Unit, userId: string,
+  changes: Partial<Pick<UserTable, 'name' | 'enabled' | 'default_project_id' | 'password_hash' | 'failed_auth_count' | 'failed_auth_at'>>,
+): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await dbOf(unit).updateTable('users').set(changes).where('id', '=', userId).execute();
+}
+
+export async function updateProjectColumns(
+  unit: Unit, projectId: string, changes: Partial<Pick<ProjectTable, 'name' | 'enabled' | 'description'>>,
+): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await dbOf(unit).updateTable('projects').set(changes).where('id', '=', projectId).execute();
+}
+
+/** A user gone with its role assignments and tokens: nothing it held can be used again. */
+export async function deleteUserRows(unit: Unit, userId: string): Promise<void> {
+  const db = dbOf(unit);
+  await db.deleteFrom('tokens').where('user_id', '=', userId).execute();
+  await db.deleteFrom('role_assignments').where('user_id', '=', userId).execute();
+  await db.deleteFrom('users').where('id', '=', userId).execute();
+}
+
+/** Counts one failed password attempt, at `at`. */
+export async function recordFailedAuth(unit: Unit, userId: string, at: string): Promise<void> {
+  await dbOf(unit).updateTable('users')
+    .set((eb) => ({ failed_auth_count: eb('failed_auth_count', '+', 1), failed_auth_at: at }))
+    .where('id', '=', userId).execute();
+}

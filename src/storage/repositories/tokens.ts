@@ -10,6 +10,10 @@ export interface TokenRow {
   projectName: string;
   projectEnabled: boolean;
   roles: string[];
+  /** The roles the user holds on the project now (a token is good only while it holds every role it was issued with). */
+  heldRoles: string[];
+  /** The one host a per-host agent credential may act for; null for any other user. */
+  agentHost: string | null;
   issuedAt: string;
   expiresAt: string;
 }
@@ -20,25 +24,29 @@ export async function tokenById(session: Session, id: string): Promise<TokenRow 
     .innerJoin('projects', 'projects.id', 'tokens.project_id')
     .select([
       'tokens.user_id', 'tokens.project_id', 'tokens.roles', 'tokens.issued_at', 'tokens.expires_at',
-      'users.name as user_name', 'users.enabled as user_enabled',
+      'users.name as user_name', 'users.enabled as user_enabled', 'users.agent_host as agent_host',
       'projects.name as project_name', 'projects.enabled as project_enabled',
     ])
     .where('tokens.id', '=', id)
     .executeTakeFirst();
   if (!row) return null;
+  const held = await dbOf(session).selectFrom('role_assignments').select('role')
+    .where('user_id', '=', row.user_id).where('project_id', '=', row.project_id).execute();
   return {
     userId: row.user_id, userName: row.user_name, userEnabled: Boolean(row.user_enabled),
     projectId: row.project_id, projectName: row.project_name, projectEnabled: Boolean(row.project_enabled),
-    roles: JSON.parse(row.roles) as string[], issuedAt: row.issued_at, expiresAt: row.expires_at,
+    roles: JSON.parse(row.roles) as string[], heldRoles: held.map((r) => r.role), agentHost: row.agent_host,
+    issuedAt: row.issued_at, expiresAt: row.expires_at,
   };
 }
 
 /** Who a new token for this user and project speaks for: names and the roles held there (sorted). */
 export async function tokenSubject(
   session: Session, userId: string, projectId: string,
-): Promise<{ user: { id: string; name: string }; project: { id: string; name: string }; roles: string[] }> {
+): Promise<{ user: { id: string; name: string; agentHost: string | null }; project: { id: string; name: string }; roles: string[] }> {
   const db = dbOf(session);
-  const user = await db.selectFrom('users').select(['id', 'name']).where('id', '=', userId).executeTakeFirstOrThrow();
+  const row = await db.selectFrom('users').select(['id', 'name', 'agent_host']).where('id', '=', userId).executeTakeFirstOrThrow();
+  const user = { id: row.id, name: row.name, agentHost: row.agent_host };
   const project = await db.selectFrom('projects').select(['id', 'name']).where('id', '=', projectId).executeTakeFirstOrThrow();
   const roles = (await db.selectFrom('role_assignments').select('role')
     .where('user_id', '=', userId).where('project_id', '=', projectId).orderBy('role').execute())
@@ -62,4 +70,13 @@ export async function deleteToken(unit: Unit, id: string): Promise<boolean> {
 
 export async function deleteTokensExpiredBy(unit: Unit, nowIso: string): Promise<void> {
   await dbOf(unit).deleteFrom('tokens').where('expires_at', '<', nowIso).execute();
+}
+
+/** Ends tokens at once: those of a user (on one project, or all), or of every user on a project. */
+export async function deleteTokensOf(unit: Unit, f: { userId?: string; projectId?: string }): Promise<void> {
+  if (f.userId === undefined && f.projectId === undefined) return;
+  let q = dbOf(unit).deleteFrom('tokens');
+  if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
+  if (f.projectId !== undefined) q = q.where('project_id', '=', f.projectId);
+  await q.execute();
 }

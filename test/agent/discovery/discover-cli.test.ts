@@ -22,7 +22,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-test('`discover` prints the tracked devices as JSON and exits 0', async (t) => {
+test('`discover` prints the tracked devices as JSON and exits 0', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   const dir = await mkdtemp(join(tmpdir(), 'vdpa-cli-'));
   t.after(async () => { await rm(root, { recursive: true, force: true }); await rm(dir, { recursive: true, force: true }); });
@@ -44,7 +44,7 @@ test('`discover` prints the tracked devices as JSON and exits 0', async (t) => {
   assert.equal(JSON.parse(sim.stdout).length, 5, 'vdpa_sim (0000:0000) is not matched by a 15b3 spec');
 });
 
-test('`discover --source libvirt --nodedev-dir` reads node device XML files', async (t) => {
+test('`discover --source libvirt --nodedev-dir` reads node device XML files', { timeout: 300_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'vdpa-cli-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const spec = join(dir, 'spec.yaml');
@@ -55,7 +55,7 @@ test('`discover --source libvirt --nodedev-dir` reads node device XML files', as
   assert.deepEqual((JSON.parse(stdout) as Array<{ dev_type: string }>).map((d) => d.dev_type), ['vdpa', 'vdpa', 'type-VF', 'type-VF']);
 });
 
-test('a malformed device_spec exits non-zero with a message naming the entry', async (t) => {
+test('a malformed device_spec exits non-zero with a message naming the entry', { timeout: 300_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'vdpa-cli-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const spec = join(dir, 'spec.json');
@@ -66,7 +66,7 @@ test('a malformed device_spec exits non-zero with a message naming the entry', a
   assert.match(stderr, /device_spec entry 1 \(\{"address":"0000:06:00\.1","devname":"eth0"\}\): "address" and "devname" cannot both be given/);
 });
 
-test('an unknown --source is refused', async () => {
+test('an unknown --source is refused', { timeout: 300_000 }, async () => {
   const { code, stderr } = await run(['--source', 'xen', '--device-spec', '/dev/null']);
   assert.notEqual(code, 0);
   assert.match(stderr, /xen/);

@@ -18,7 +18,7 @@ async function specFile(t: { after(fn: () => Promise<void>): void }, content: st
   return file;
 }
 
-test('discover reports the vdpa VFs and PF the spec lists, with physnet, tags and chardev', async (t) => {
+test('discover reports the vdpa VFs and PF the spec lists, with physnet, tags and chardev', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   t.after(() => rm(root, { recursive: true, force: true }));
   const spec = await specFile(t, `
@@ -40,7 +40,7 @@ test('discover reports the vdpa VFs and PF the spec lists, with physnet, tags an
   assert.equal(devices[5]!.vdpa_chardev, undefined);
 });
 
-test('devices no spec matches are not reported; devname and address specs work', async (t) => {
+test('devices no spec matches are not reported; devname and address specs work', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   t.after(() => rm(root, { recursive: true, force: true }));
   const spec = await specFile(t, JSON.stringify([
@@ -54,7 +54,7 @@ test('devices no spec matches are not reported; devname and address specs work',
   ]);
 });
 
-test('software vDPA is reported only with trackSoftwareVdpa', async (t) => {
+test('software vDPA is reported only with trackSoftwareVdpa', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   t.after(() => rm(root, { recursive: true, force: true }));
   const spec = await specFile(t, '[{vendor_id: "0000", product_id: "0000", physical_network: lab}]');
@@ -66,7 +66,7 @@ test('software vDPA is reported only with trackSoftwareVdpa', async (t) => {
   }]);
 });
 
-test('--source libvirt reads a directory of node device XML', async (t) => {
+test('--source libvirt reads a directory of node device XML', { timeout: 300_000 }, async (t) => {
   const spec = await specFile(t, 'device_spec:\n  - {vendor_id: "15b3", physical_network: physnet0}\n');
   const devices = await runDiscover({ source: 'libvirt', nodedevDir: libvirtFixtures, deviceSpecFile: spec });
   assert.deepEqual(devices.map((d) => [d.address, d.dev_type, d.vdpa_chardev]), [
@@ -78,7 +78,7 @@ test('--source libvirt reads a directory of node device XML', async (t) => {
   ]);
 });
 
-test('--source libvirt without a node device directory uses the supplied libvirt reader, or says it has none', async (t) => {
+test('--source libvirt without a node device directory uses the supplied libvirt reader, or says it has none', { timeout: 300_000 }, async (t) => {
   const spec = await specFile(t, '[{vendor_id: "15b3"}]');
   await assert.rejects(runDiscover({ source: 'libvirt', deviceSpecFile: spec }), DiscoverError);
   const seen: Array<string | undefined> = [];
@@ -93,7 +93,7 @@ test('--source libvirt without a node device directory uses the supplied libvirt
   assert.deepEqual(devices.map((d) => d.address), ['0000:06:00.0']);
 });
 
-test('a malformed device_spec fails before discovery, naming the entry', async (t) => {
+test('a malformed device_spec fails before discovery, naming the entry', { timeout: 300_000 }, async (t) => {
   const spec = await specFile(t, '[{vendor_id: "15b3"}, {vendor_id: "15b3", product_id: "10g1"}]');
   await assert.rejects(runDiscover({ sysfsRoot: '/nonexistent', deviceSpecFile: spec }),
     (e: unknown) => e instanceof DeviceSpecError && /device_spec entry 1 .*"product_id" must be 4 hex digits/.test(e.message));

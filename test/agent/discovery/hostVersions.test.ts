@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { libvirtVersionString, readHostVersions, readKernelRelease } from '../../../src/agent/discovery/hostVersions.js';
 import { vdpaSupportProblem } from '../../../src/domain/inventory/hostRequirements.js';
 
-test('the kernel release comes from proc/sys/kernel/osrelease, libvirt and QEMU from the driver', async (t) => {
+test('the kernel release comes from proc/sys/kernel/osrelease, libvirt and QEMU from the driver', { timeout: 300_000 }, async (t) => {
   const proc = await mkdtemp(join(tmpdir(), 'vdpa-proc-'));
   t.after(() => rm(proc, { recursive: true, force: true }));
   await mkdir(join(proc, 'sys/kernel'), { recursive: true });
@@ -16,15 +16,15 @@ test('the kernel release comes from proc/sys/kernel/osrelease, libvirt and QEMU 
   assert.equal(vdpaSupportProblem(versions), 'vDPA needs Linux kernel 5.7 or newer (host has 5.4.0-150-generic)');
 });
 
-test('this machine has a readable kernel release', async () => {
+test('this machine has a readable kernel release', { timeout: 300_000 }, async () => {
   assert.match(await readKernelRelease(), /^\d+\.\d+/);
 });
 
-test('a missing osrelease under a given proc root is an error, not a guess', async () => {
+test('a missing osrelease under a given proc root is an error, not a guess', { timeout: 300_000 }, async () => {
   await assert.rejects(readKernelRelease('/nonexistent-proc'), /ENOENT/);
 });
 
-test('libvirt version numbers decode as major.minor.release', () => {
+test('libvirt version numbers decode as major.minor.release', { timeout: 300_000 }, () => {
   assert.equal(libvirtVersionString(6009000), '6.9.0');
   assert.equal(libvirtVersionString(10010002), '10.10.2');
 });

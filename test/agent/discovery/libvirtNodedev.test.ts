@@ -9,7 +9,7 @@ import { buildSysfs, STANDARD_HOST } from './sysfsFixture.js';
 const fixtures = new URL('../../../../test/fixtures/libvirt/', import.meta.url);
 const sample = (name: string) => readFile(new URL(name, fixtures), 'utf8');
 
-test('the reference host file plus vDPA node devices: PF, two vdpa VFs, two plain VFs', async () => {
+test('the reference host file plus vDPA node devices: PF, two vdpa VFs, two plain VFs', { timeout: 300_000 }, async () => {
   const docs = await Promise.all(['vdpa-host.xml', 'nodedev-vdpa_vdpa0.xml', 'nodedev-vdpa_vdpa1.xml'].map(sample));
   const fns = parseNodeDevices(docs);
   assert.deepEqual(fns.map((f) => [f.address, f.devType, f.vdpaChardev]), [
@@ -27,12 +27,12 @@ test('the reference host file plus vDPA node devices: PF, two vdpa VFs, two plai
   assert.equal(fns[1]!.parentAddr, '0000:06:00.0');
 });
 
-test('without the vDPA node devices every VF of the reference host is a plain VF', async () => {
+test('without the vDPA node devices every VF of the reference host is a plain VF', { timeout: 300_000 }, async () => {
   const fns = parseNodeDevices([await sample('vdpa-host.xml')]);
   assert.deepEqual(fns.filter((f) => f.devType === 'type-VF').length, 4);
 });
 
-test('node device XML and sysfs describe the same host identically', async (t) => {
+test('node device XML and sysfs describe the same host identically', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   t.after(() => rm(root, { recursive: true, force: true }));
   for (const trackSoftwareVdpa of [false, true]) {
@@ -42,7 +42,7 @@ test('node device XML and sysfs describe the same host identically', async (t) =
   }
 });
 
-test('a vDPA node device whose parent is not a PCI VF is software, reported only on request', () => {
+test('a vDPA node device whose parent is not a PCI VF is software, reported only on request', { timeout: 300_000 }, () => {
   const docs = nodeDeviceXml({
     functions: [{ address: '0000:00:19.0', vendor: '8086', device: '15b8' }],
     softwareVdpa: [{ name: 'vdpa0', chardev: 0 }],
@@ -55,7 +55,7 @@ test('a vDPA node device whose parent is not a PCI VF is software, reported only
   });
 });
 
-test('a vDPA node device without a chardev leaves its VF out, with a warning', () => {
+test('a vDPA node device without a chardev leaves its VF out, with a warning', { timeout: 300_000 }, () => {
   const warnings: string[] = [];
   const fns = parseNodeDevices(nodeDeviceXml({
     functions: [
@@ -68,21 +68,21 @@ test('a vDPA node device without a chardev leaves its VF out, with a warning', (
   assert.match(warnings[0]!, /VF 0000:06:00\.1 is left out/);
 });
 
-test('a vDPA device whose parent VF is missing from the documents is left out with a warning', async () => {
+test('a vDPA device whose parent VF is missing from the documents is left out with a warning', { timeout: 300_000 }, async () => {
   const warnings: string[] = [];
   const fns = parseNodeDevices([await sample('nodedev-vdpa_vdpa0.xml')], { warn: (m) => warnings.push(m) });
   assert.deepEqual(fns, []);
   assert.match(warnings[0]!, /vdpa0 is left out: its parent 0000:06:00\.1 is not a PCI function of this host/);
 });
 
-test('malformed XML is an error naming the document', () => {
+test('malformed XML is an error naming the document', { timeout: 300_000 }, () => {
   assert.throws(() => parseNodeDevices(['<device><name>x</name></device>', "<device a=1/>"]),
     (e: unknown) => e instanceof NodeDeviceXmlError && /node device document 1: not valid XML/.test(e.message));
   assert.throws(() => parseNodeDevices(['']),
     (e: unknown) => e instanceof NodeDeviceXmlError && /node device document 0: not valid XML/.test(e.message));
 });
 
-test('a pci capability without an address is an error naming the node device', () => {
+test('a pci capability without an address is an error naming the node device', { timeout: 300_000 }, () => {
   assert.throws(() => parseNodeDevices(["<device><name>pci_x</name><capability type='pci'><bus>6</bus></capability></device>"]),
     (e: unknown) => e instanceof NodeDeviceXmlError && /pci_x: pci capability has no valid <domain>/.test(e.message));
 });

@@ -8,7 +8,7 @@ import { buildSysfs, STANDARD_HOST } from './sysfsFixture.js';
 
 const byAddress = (fns: DiscoveredFunction[]) => new Map(fns.map((f) => [f.address, f]));
 
-test('sysfs discovery reports PFs, VFs, vdpa VFs and plain NICs with their types', async (t) => {
+test('sysfs discovery reports PFs, VFs, vdpa VFs and plain NICs with their types', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   t.after(() => rm(root, { recursive: true, force: true }));
   const warnings: string[] = [];
@@ -28,7 +28,7 @@ test('sysfs discovery reports PFs, VFs, vdpa VFs and plain NICs with their types
   assert.deepEqual(warnings, []); // vdpa_sim is dropped silently by default, as Nova does
 });
 
-test('a vdpa VF carries its PF, NUMA node, vDPA name and vhost-vdpa chardev', async (t) => {
+test('a vdpa VF carries its PF, NUMA node, vDPA name and vhost-vdpa chardev', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   t.after(() => rm(root, { recursive: true, force: true }));
   const fns = byAddress(await discoverFromSysfs(root));
@@ -49,7 +49,7 @@ test('a vdpa VF carries its PF, NUMA node, vDPA name and vhost-vdpa chardev', as
   assert.equal(fns.has('0000:02:00.0'), false, 'a non-network device without SR-IOV is not reported');
 });
 
-test('a vdpa_sim device is reported only when software vDPA is switched on', async (t) => {
+test('a vdpa_sim device is reported only when software vDPA is switched on', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs(STANDARD_HOST);
   t.after(() => rm(root, { recursive: true, force: true }));
   const fns = await discoverFromSysfs(root, { trackSoftwareVdpa: true });
@@ -61,7 +61,7 @@ test('a vdpa_sim device is reported only when software vDPA is switched on', asy
   assert.equal(fns.length, 11);
 });
 
-test('the chardev number comes from the vhost-vdpa child, not from the vDPA device name', async (t) => {
+test('the chardev number comes from the vhost-vdpa child, not from the vDPA device name', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs({
     functions: [
       { address: '0000:06:00.0', vendor: '15b3', device: '101d', totalVfs: 2 },
@@ -74,7 +74,7 @@ test('the chardev number comes from the vhost-vdpa child, not from the vDPA devi
   assert.equal(vf.vdpaChardev, '/dev/vhost-vdpa-3');
 });
 
-test('a VF whose vDPA device is not bound to vhost_vdpa is left out with a warning', async (t) => {
+test('a VF whose vDPA device is not bound to vhost_vdpa is left out with a warning', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs({
     functions: [
       { address: '0000:06:00.0', vendor: '15b3', device: '101d', totalVfs: 2 },
@@ -89,7 +89,7 @@ test('a VF whose vDPA device is not bound to vhost_vdpa is left out with a warni
   assert.match(warnings.join('\n'), /0000:06:00\.1 is left out: its vDPA device vdpa0 has no vhost-vdpa character device/);
 });
 
-test('a vDPA device on a PF (not a VF) is not tracked', async (t) => {
+test('a vDPA device on a PF (not a VF) is not tracked', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs({
     functions: [{ address: '0000:06:00.0', vendor: '15b3', device: '101d', totalVfs: 0, vdpa: { name: 'vdpa0', chardev: 0 } }],
   });
@@ -100,13 +100,13 @@ test('a vDPA device on a PF (not a VF) is not tracked', async (t) => {
   assert.match(warnings[0]!, /vdpa0 is left out: its parent 0000:06:00\.0 is not an SR-IOV VF/);
 });
 
-test('a host without the vdpa bus (module not loaded) still reports its PCI functions', async (t) => {
+test('a host without the vdpa bus (module not loaded) still reports its PCI functions', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs({ functions: [{ address: '0000:00:19.0', vendor: '8086', device: '15b8' }] });
   t.after(() => rm(root, { recursive: true, force: true }));
   assert.deepEqual((await discoverFromSysfs(root)).map((f) => f.devType), ['type-PCI']);
 });
 
-test('a sysfs root without bus/pci/devices is an error, not an empty host', async (t) => {
+test('a sysfs root without bus/pci/devices is an error, not an empty host', { timeout: 300_000 }, async (t) => {
   const root = await buildSysfs({ functions: [] });
   t.after(() => rm(root, { recursive: true, force: true }));
   await assert.rejects(discoverFromSysfs(join(root, 'nope')), (e: unknown) =>

@@ -20,7 +20,7 @@ function driver(chardevs?: string[]): SimulatedDriver {
 const isDriverError = (pattern: RegExp, code?: number) => (e: unknown) =>
   e instanceof VirtDriverError && pattern.test(e.message) && (code === undefined || e.code === code);
 
-test('spawn defines and starts the guest with valid libvirt XML; a repeat is a no-op', async () => {
+test('spawn defines and starts the guest with valid libvirt XML; a repeat is a no-op', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0', '/dev/vhost-vdpa-1']);
   const spec = specWith(1, [vdpaPort(0), vdpaPort(1)]);
   const status = await d.spawn(spec);
@@ -39,7 +39,7 @@ test('spawn defines and starts the guest with valid libvirt XML; a repeat is a n
   assert.equal(await d.status(uuidOf(99)), null);
 });
 
-test('spawn with a missing chardev fails with libvirt\'s own message and leaves nothing behind', async () => {
+test('spawn with a missing chardev fails with libvirt\'s own message and leaves nothing behind', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0']);
   const spec = specWith(1, [vdpaPort(0), vdpaPort(3)]);
   await assert.rejects(d.spawn(spec), (e: unknown) => {
@@ -52,12 +52,12 @@ test('spawn with a missing chardev fails with libvirt\'s own message and leaves 
   assert.equal(d.holderOf('/dev/vhost-vdpa-0'), undefined);
 });
 
-test('availableChardevs returning null skips the presence check', async () => {
+test('availableChardevs returning null skips the presence check', { timeout: 300_000 }, async () => {
   const d = driver();
   assert.equal((await d.spawn(specWith(1, [vdpaPort(42)]))).state, 'running');
 });
 
-test('two guests cannot hold the same chardev; the second is refused as busy', async () => {
+test('two guests cannot hold the same chardev; the second is refused as busy', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0']);
   await d.spawn(specWith(1, [vdpaPort(0)]));
   await assert.rejects(d.spawn(specWith(2, [vdpaPort(0)])), isDriverError(/vhost-vdpa-0.*busy/, LibvirtErrorCode.SYSTEM_ERROR));
@@ -69,14 +69,14 @@ test('two guests cannot hold the same chardev; the second is refused as busy', a
   assert.equal((await d.status(uuidOf(1)))!.state, 'shutoff');
 });
 
-test('an undefinable spec is refused with BadRequest before anything changes', async () => {
+test('an undefinable spec is refused with BadRequest before anything changes', { timeout: 300_000 }, async () => {
   const d = driver();
   const spec = specWith(1, [{ portId: 'p', macAddress: 'fa:16:3e:00:00:01', kind: 'vdpa' }]);
   await assert.rejects(d.spawn(spec), BadRequest);
   assert.equal(d.size, 0);
 });
 
-test('failSpawnWith injects a spawn failure', async () => {
+test('failSpawnWith injects a spawn failure', { timeout: 300_000 }, async () => {
   const d = new SimulatedDriver({
     hostName: 'compute1',
     failSpawnWith: (spec) => (spec.name === 'instance-2' ? 'internal error: qemu unexpectedly closed the monitor' : null),
@@ -86,7 +86,7 @@ test('failSpawnWith injects a spawn failure', async () => {
   assert.equal(await d.status(uuidOf(2)), null);
 });
 
-test('suspend unplugs the vDPA NICs, resume plugs them back', async () => {
+test('suspend unplugs the vDPA NICs, resume plugs them back', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0', '/dev/vhost-vdpa-1']);
   const spec = specWith(1, [vdpaPort(0), { portId: 'e', macAddress: 'fa:16:3e:00:00:ee', kind: 'ethernet' }, vdpaPort(1)]);
   await d.spawn(spec);
@@ -115,7 +115,7 @@ test('suspend unplugs the vDPA NICs, resume plugs them back', async () => {
   assert.equal(d.vdpaEvents(spec.uuid).length, before + 4);
 });
 
-test('resume fails, changing nothing, when a chardev disappeared while suspended', async () => {
+test('resume fails, changing nothing, when a chardev disappeared while suspended', { timeout: 300_000 }, async () => {
   const present = new Set(['/dev/vhost-vdpa-0']);
   const d = new SimulatedDriver({ hostName: 'compute1', availableChardevs: () => present });
   const spec = specWith(1, [vdpaPort(0)]);
@@ -128,7 +128,7 @@ test('resume fails, changing nothing, when a chardev disappeared while suspended
   assert.equal((await d.resume(spec.uuid, spec)).state, 'running');
 });
 
-test('suspend or resume of a guest that is off or absent fails like libvirt', async () => {
+test('suspend or resume of a guest that is off or absent fails like libvirt', { timeout: 300_000 }, async () => {
   const d = driver();
   const spec = specWith(1, [vdpaPort(0)]);
   await assert.rejects(d.suspend(spec.uuid), isDriverError(/^Domain not found/, LibvirtErrorCode.NO_DOMAIN));
@@ -138,7 +138,7 @@ test('suspend or resume of a guest that is off or absent fails like libvirt', as
   await assert.rejects(d.resume(spec.uuid, spec), isDriverError(/domain is not running/));
 });
 
-test('powerOff closes the vDPA devices, powerOn reopens them; both are idempotent', async () => {
+test('powerOff closes the vDPA devices, powerOn reopens them; both are idempotent', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0']);
   const spec = specWith(1, [vdpaPort(0)]);
   await d.spawn(spec);
@@ -150,7 +150,7 @@ test('powerOff closes the vDPA devices, powerOn reopens them; both are idempoten
   assert.deepEqual(d.pluggedVdpa(spec.uuid), ['/dev/vhost-vdpa-0']);
 });
 
-test('attach and detach update the definition and the plugged devices, idempotently', async () => {
+test('attach and detach update the definition and the plugged devices, idempotently', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0', '/dev/vhost-vdpa-1']);
   const spec = specWith(1, [vdpaPort(0)]);
   await d.spawn(spec);
@@ -177,7 +177,7 @@ test('attach and detach update the definition and the plugged devices, idempoten
   assert.deepEqual(d.pluggedVdpa(spec.uuid), ['/dev/vhost-vdpa-1']);
 });
 
-test('hot-plug of a missing or busy chardev fails and leaves the guest as it was', async () => {
+test('hot-plug of a missing or busy chardev fails and leaves the guest as it was', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0', '/dev/vhost-vdpa-1']);
   await d.spawn(specWith(1, [vdpaPort(0)]));
   await d.spawn(specWith(2, [vdpaPort(1)]));
@@ -194,7 +194,7 @@ test('hot-plug of a missing or busy chardev fails and leaves the guest as it was
   await assert.rejects(d.powerOn(uuidOf(1)), isDriverError(/vhost-vdpa-1.*busy/));
 });
 
-test('destroy removes the guest and frees its devices; destroy of an absent guest succeeds', async () => {
+test('destroy removes the guest and frees its devices; destroy of an absent guest succeeds', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0']);
   const spec = specWith(1, [vdpaPort(0)]);
   await d.spawn(spec);
@@ -207,7 +207,7 @@ test('destroy removes the guest and frees its devices; destroy of an absent gues
   assert.equal((await d.spawn(specWith(2, [vdpaPort(0)]))).state, 'running');
 });
 
-test('spawn of a defined guest with a new spec redefines and restarts it on the new devices', async () => {
+test('spawn of a defined guest with a new spec redefines and restarts it on the new devices', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0', '/dev/vhost-vdpa-1']);
   await d.spawn(specWith(1, [vdpaPort(0)]));
   const moved = await d.spawn(specWith(1, [vdpaPort(1)]));
@@ -217,7 +217,7 @@ test('spawn of a defined guest with a new spec redefines and restarts it on the 
   assert.equal(d.size, 1);
 });
 
-test('hot-plug live migration: the source unplugs and forgets, the destination plugs its own devices', async () => {
+test('hot-plug live migration: the source unplugs and forgets, the destination plugs its own devices', { timeout: 300_000 }, async () => {
   const source = driver(['/dev/vhost-vdpa-0']);
   const destination = driver(['/dev/vhost-vdpa-2']);
   const spec = specWith(1, [vdpaPort(0)]);
@@ -230,14 +230,14 @@ test('hot-plug live migration: the source unplugs and forgets, the destination p
   assert.deepEqual(destination.pluggedVdpa(spec.uuid), ['/dev/vhost-vdpa-2']);
 });
 
-test('virtType test gives test-driver XML', async () => {
+test('virtType test gives test-driver XML', { timeout: 300_000 }, async () => {
   const d = new SimulatedDriver({ hostName: 'compute1', virtType: 'test' });
   const status = await d.spawn(specWith(1, [vdpaPort(0)]));
   assert.match(status.domainXml, /^<domain type="test">/);
   assert.equal(validateDomain(status.domainXml).status, 0);
 });
 
-test('define brings back a lost guest stopped, opening nothing; a defined guest keeps its state; power on then plugs its NICs', async () => {
+test('define brings back a lost guest stopped, opening nothing; a defined guest keeps its state; power on then plugs its NICs', { timeout: 300_000 }, async () => {
   const d = driver(['/dev/vhost-vdpa-0']);
   const spec = specWith(7, [vdpaPort(0)]);
   const defined = await d.define(spec);

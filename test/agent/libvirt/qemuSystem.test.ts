@@ -36,7 +36,7 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     await conn?.close();
   });
 
-  test('reports libvirt and QEMU versions and node devices through the API', async () => {
+  test('reports libvirt and QEMU versions and node devices through the API', { timeout: 120_000 }, async () => {
     const versions = await libvirtHostVersions(conn);
     assert.match(versions.libvirt, /^\d+\.\d+\.\d+$/);
     assert.match(versions.qemu, /^\d+\.\d+\.\d+$/);
@@ -98,7 +98,7 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     await driver.destroy(spec.uuid);
   });
 
-  test("a vDPA guest is defined for real and its start fails with libvirt's error naming the chardev", async () => {
+  test("a vDPA guest is defined for real and its start fails with libvirt's error naming the chardev", { timeout: 120_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-3', 'fa:16:3e:00:10:03')], 'vdpa');
     created.push(spec.uuid);
     await assert.rejects(driver.spawn(spec), (e: unknown) => {
@@ -114,7 +114,7 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     assert.equal(await driver.status(spec.uuid), null);
   });
 
-  test('hot-plugging a vDPA NIC that does not exist fails live with the same error; nothing is left half-plugged', async () => {
+  test('hot-plugging a vDPA NIC that does not exist fails live with the same error; nothing is left half-plugged', { timeout: 120_000 }, async () => {
     const spec = guestSpec([], 'vdpaplug');
     created.push(spec.uuid);
     await driver.spawn(spec);
@@ -129,7 +129,7 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     await driver.destroy(spec.uuid);
   });
 
-  test("the driver's live migration surfaces libvirt's refusal and leaves the guest running where it was", async () => {
+  test("the driver's live migration surfaces libvirt's refusal and leaves the guest running where it was", { timeout: 120_000 }, async () => {
     const spec = guestSpec([], 'drvmigrate');
     created.push(spec.uuid);
     await driver.spawn(spec);
@@ -142,7 +142,7 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     await driver.destroy(spec.uuid);
   });
 
-  test("migration to the same host is refused by libvirt, with libvirt's error", async () => {
+  test("migration to the same host is refused by libvirt, with libvirt's error", { timeout: 120_000 }, async () => {
     const spec = guestSpec([], 'migrate');
     created.push(spec.uuid);
     await driver.spawn(spec);

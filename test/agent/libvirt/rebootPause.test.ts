@@ -16,7 +16,7 @@ describe('LibvirtDriver reboot and pause on the test driver', { timeout: 30_000 
   });
   after(async () => { await driver?.close(); });
 
-  test('a soft reboot keeps the running guest and its vDPA NIC (virDomainReboot)', async () => {
+  test('a soft reboot keeps the running guest and its vDPA NIC (virDomainReboot)', { timeout: 30_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-0', 'fa:16:3e:aa:00:01')], 'soft');
     const before = await driver.spawn(spec);
     const after = await driver.reboot(spec, 'SOFT');
@@ -25,7 +25,7 @@ describe('LibvirtDriver reboot and pause on the test driver', { timeout: 30_000 
     await driver.destroy(spec.uuid);
   });
 
-  test('a hard reboot defines the guest again from its spec and starts it, from running, paused, stopped or saved', async () => {
+  test('a hard reboot defines the guest again from its spec and starts it, from running, paused, stopped or saved', { timeout: 30_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-1', 'fa:16:3e:aa:00:02')], 'hard');
     const before = await driver.spawn(spec);
     for (const prepare of [async () => {}, () => driver.pause(spec.uuid), () => driver.powerOff(spec.uuid)]) {
@@ -44,7 +44,7 @@ describe('LibvirtDriver reboot and pause on the test driver', { timeout: 30_000 
     await driver.destroy(spec.uuid);
   });
 
-  test('a hard reboot of a suspended guest discards its saved memory', async () => {
+  test('a hard reboot of a suspended guest discards its saved memory', { timeout: 30_000 }, async () => {
     const spec = guestSpec([], 'hardsaved');
     await driver.spawn(spec);
     assert.equal((await driver.suspend(spec.uuid)).state, 'suspended');
@@ -53,7 +53,7 @@ describe('LibvirtDriver reboot and pause on the test driver', { timeout: 30_000 
     await driver.destroy(spec.uuid);
   });
 
-  test('pause and unpause (virDomainSuspend/Resume), idempotent; convergence drives both', async () => {
+  test('pause and unpause (virDomainSuspend/Resume), idempotent; convergence drives both', { timeout: 30_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-2', 'fa:16:3e:aa:00:03')], 'pause');
     const running = await driver.spawn(spec);
     assert.equal((await driver.pause(spec.uuid)).state, 'paused');

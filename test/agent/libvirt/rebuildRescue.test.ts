@@ -21,7 +21,7 @@ describe('LibvirtDriver rebuild, rescue and snapshot on the test driver', { time
   });
   after(async () => { await driver?.close(); });
 
-  test('rescue boots the rescue disk with the same vDPA NIC; unrescue gives the original definition back', async () => {
+  test('rescue boots the rescue disk with the same vDPA NIC; unrescue gives the original definition back', { timeout: 30_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-0', 'fa:16:3e:00:00:01')], 'rescue');
     const original = await converge(driver, 'h', spec, 'running');
     assert.equal(original!.state, 'running');
@@ -43,7 +43,7 @@ describe('LibvirtDriver rebuild, rescue and snapshot on the test driver', { time
     await driver.destroy(spec.uuid);
   });
 
-  test('rebuild defines the guest again and starts it, a stopped one then shut off; the definition is the one it had', async () => {
+  test('rebuild defines the guest again and starts it, a stopped one then shut off; the definition is the one it had', { timeout: 30_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-1', 'fa:16:3e:00:00:02')], 'rebuild');
     const first = await converge(driver, 'h', spec, 'running');
     const rebuilt = await converge(driver, 'h', { ...spec, imageRef: 'new-image', rebuild: { id: 'r1' } }, 'running');
@@ -55,7 +55,7 @@ describe('LibvirtDriver rebuild, rescue and snapshot on the test driver', { time
     await driver.destroy(spec.uuid);
   });
 
-  test('a snapshot leaves the guest running (no disk file on the test driver: nothing to copy)', async () => {
+  test('a snapshot leaves the guest running (no disk file on the test driver: nothing to copy)', { timeout: 30_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-2', 'fa:16:3e:00:00:03')], 'snap');
     await converge(driver, 'h', spec, 'running');
     const after = await converge(driver, 'h', { ...spec, snapshot: { imageId: 'img-1' } }, 'running');

@@ -23,7 +23,7 @@ describe('libvirt addon on the test driver (test:///…/vdpa-host.xml)', LIMIT, 
   });
   after(async () => { await conn?.close(); });
 
-  test('reports the host from the host file', async () => {
+  test('reports the host from the host file', { timeout: 300_000 }, async () => {
     const info = await conn.nodeInfo();
     assert.deepEqual(
       { cpus: info.cpus, mhz: info.mhz, memoryKiB: info.memoryKiB, sockets: info.sockets, cores: info.cores, threads: info.threads },
@@ -35,7 +35,7 @@ describe('libvirt addon on the test driver (test:///…/vdpa-host.xml)', LIMIT, 
     assert.equal(typeof (await conn.getHostname()), 'string');
   });
 
-  test('lists the PF/VF topology through the API (virsh nodedev-list cannot here)', async () => {
+  test('lists the PF/VF topology through the API (virsh nodedev-list cannot here)', { timeout: 300_000 }, async () => {
     const all = await conn.listAllNodeDevices(0);
     assert.deepEqual([...all].sort(), [
       'computer', 'net_enp6s0f0np0_b8_ce_f6_00_00_01',
@@ -53,7 +53,7 @@ describe('libvirt addon on the test driver (test:///…/vdpa-host.xml)', LIMIT, 
     assert.ok(docs.some((d) => /<interface>enp6s0f0np0<\/interface>/.test(d)));
   });
 
-  test("rejects with libvirt's own error: code, domain, level and message", async () => {
+  test("rejects with libvirt's own error: code, domain, level and message", { timeout: 300_000 }, async () => {
     await assert.rejects(conn.nodeDeviceXML('vdpa_vdpa0'), (e: unknown) => {
       assert.ok(isLibvirtError(e));
       assert.equal(e.code, ErrorCode.NO_NODE_DEVICE);
@@ -72,7 +72,7 @@ describe('libvirt addon on the test driver (test:///…/vdpa-host.xml)', LIMIT, 
     await assert.rejects(conn.defineXML(noSource, Flags.DEFINE_VALIDATE), /XML document failed to validate against schema/);
   });
 
-  test('runs a vDPA guest through define, start, pause/unpause, managed save, restore, destroy, undefine', async () => {
+  test('runs a vDPA guest through define, start, pause/unpause, managed save, restore, destroy, undefine', { timeout: 300_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-0', 'fa:16:3e:11:22:33')], 'conn');
     const defined = await conn.defineXML(guestDomainXml(spec, { virtType: 'test' }), Flags.DEFINE_VALIDATE);
     assert.deepEqual(defined, { name: spec.name, uuid: spec.uuid });
@@ -99,7 +99,7 @@ describe('libvirt addon on the test driver (test:///…/vdpa-host.xml)', LIMIT, 
     assert.ok(!(await conn.listAllDomains(0)).some((d) => d.name === spec.name));
   });
 
-  test('the test driver has no hot-plug and no migration: libvirt says so', async () => {
+  test('the test driver has no hot-plug and no migration: libvirt says so', { timeout: 300_000 }, async () => {
     const spec = guestSpec([], 'nohotplug');
     await conn.defineXML(guestDomainXml(spec, { virtType: 'test' }), 0);
     await conn.create(spec.name);
@@ -129,12 +129,12 @@ describe('LibvirtDriver on the test driver', LIMIT, () => {
   });
   after(async () => { await driver?.close(); });
 
-  test("picks the 'test' domain type for a test:// URI", () => {
+  test("picks the 'test' domain type for a test:// URI", { timeout: 300_000 }, () => {
     assert.equal(driver.virtType, 'test');
     assert.equal(new LibvirtDriver({ uri: 'test:///default', virtType: 'qemu' }).virtType, 'qemu');
   });
 
-  test('spawns a vDPA guest idempotently, powers it off and on, destroys it idempotently', async () => {
+  test('spawns a vDPA guest idempotently, powers it off and on, destroys it idempotently', { timeout: 300_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-0', 'fa:16:3e:11:22:33')], 'spawn');
     const first = await driver.spawn(spec);
     assert.equal(first.state, 'running');
@@ -157,7 +157,7 @@ describe('LibvirtDriver on the test driver', LIMIT, () => {
     await driver.destroy(spec.uuid);
   });
 
-  test('define brings a lost guest back stopped (nothing started), leaves a known one as it is, and power on starts it', async () => {
+  test('define brings a lost guest back stopped (nothing started), leaves a known one as it is, and power on starts it', { timeout: 300_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-1', 'fa:16:3e:11:22:44')], 'define');
     const defined = await driver.define(spec);
     assert.equal(defined.state, 'shutoff');
@@ -170,7 +170,7 @@ describe('LibvirtDriver on the test driver', LIMIT, () => {
     assert.equal(await driver.status(spec.uuid), null);
   });
 
-  test('suspends and resumes a guest without vDPA NICs through managed save', async () => {
+  test('suspends and resumes a guest without vDPA NICs through managed save', { timeout: 300_000 }, async () => {
     const spec = guestSpec([], 'suspend');
     await driver.spawn(spec);
     const suspended = await driver.suspend(spec.uuid);
@@ -185,7 +185,7 @@ describe('LibvirtDriver on the test driver', LIMIT, () => {
     assert.equal(await driver.status(spec.uuid), null);
   });
 
-  test('does not pretend: unplugging vDPA for suspend, and hot-plug, fail with libvirt\'s message', async () => {
+  test('does not pretend: unplugging vDPA for suspend, and hot-plug, fail with libvirt\'s message', { timeout: 300_000 }, async () => {
     const spec = guestSpec([vdpaNic('/dev/vhost-vdpa-1', 'fa:16:3e:44:55:66')], 'nopretend');
     await driver.spawn(spec);
     try {
@@ -211,7 +211,7 @@ describe('LibvirtDriver on the test driver', LIMIT, () => {
     }
   });
 
-  test('an unknown guest is absent for status and destroy, and an error for power and suspend', async () => {
+  test('an unknown guest is absent for status and destroy, and an error for power and suspend', { timeout: 300_000 }, async () => {
     const uuid = guestSpec([]).uuid;
     assert.equal(await driver.status(uuid), null);
     await driver.destroy(uuid);
@@ -219,7 +219,7 @@ describe('LibvirtDriver on the test driver', LIMIT, () => {
     await assert.rejects(driver.suspend(uuid), { name: 'VirtDriverError', code: ErrorCode.NO_DOMAIN });
   });
 
-  test('a spec libvirt refuses is refused at define with its message', async () => {
+  test('a spec libvirt refuses is refused at define with its message', { timeout: 300_000 }, async () => {
     const spec = guestSpec([], 'dup');
     await driver.spawn(spec);
     try {

@@ -15,7 +15,7 @@ describe('compute flavors', () => {
   const call = (method: string, path: string, token: string, opts: { body?: unknown; version?: string } = {}) =>
     sendJson(method, `${c.url}/compute/v2.1${path}`, token, opts.body, opts.version ? { 'openstack-api-version': `compute ${opts.version}` } : {});
 
-  it('lists the bootstrap flavors (ids and names) for a member', async () => {
+  it('lists the bootstrap flavors (ids and names) for a member', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/flavors', demo);
     assert.equal(res.status, 200);
     const flavors = (await res.json() as { flavors: Flavor[] }).flavors;
@@ -26,7 +26,7 @@ describe('compute flavors', () => {
     assert.deepEqual((flavors[1]!.links as Array<{ rel: string }>).map((l) => l.rel), ['self', 'bookmark']);
   });
 
-  it('shows details as the SDK asks for them at 2.61 (extra_specs included)', async () => {
+  it('shows details as the SDK asks for them at 2.61 (extra_specs included)', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/flavors/detail?is_public=True', demo, { version: '2.61' });
     assert.equal(res.status, 200);
     const small = (await res.json() as { flavors: Flavor[] }).flavors.find((f) => f.name === 'm1.small')!;
@@ -40,7 +40,7 @@ describe('compute flavors', () => {
     assert.ok('description' in small);
   });
 
-  it('leaves out description and extra_specs at 2.1, and shows a zero swap as ""', async () => {
+  it('leaves out description and extra_specs at 2.1, and shows a zero swap as ""', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/flavors/2', demo);
     const f = (await res.json() as { flavor: Flavor }).flavor;
     assert.equal('extra_specs' in f, false);
@@ -48,28 +48,28 @@ describe('compute flavors', () => {
     assert.equal(f.swap, '');
   });
 
-  it('filters by minRam and minDisk', async () => {
+  it('filters by minRam and minDisk', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/flavors/detail?minRam=4096&minDisk=80', demo);
     const names = (await res.json() as { flavors: Flavor[] }).flavors.map((f) => f.name);
     assert.deepEqual(names, ['m1.large', 'm1.xlarge']);
     assert.equal((await call('GET', '/flavors?minRam=abc', demo)).status, 400);
   });
 
-  it('answers 404 in the compute format for a name used as an id', async () => {
+  it('answers 404 in the compute format for a name used as an id', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/flavors/m1.small', demo);
     assert.equal(res.status, 404);
     const body = await res.json() as { itemNotFound: { code: number; message: string } };
     assert.equal(body.itemNotFound.code, 404);
   });
 
-  it('refuses flavor creation by a member with 403 in the compute format', async () => {
+  it('refuses flavor creation by a member with 403 in the compute format', { timeout: 120_000 }, async () => {
     const res = await call('POST', '/flavors', demo, { body: { flavor: { name: 'x', ram: 1, vcpus: 1, disk: 0 } } });
     assert.equal(res.status, 403);
     const body = await res.json() as { forbidden: { code: number; message: string } };
     assert.equal(body.forbidden.code, 403);
   });
 
-  it('lets an admin create a private flavor, manage its extra specs, and delete it', async () => {
+  it('lets an admin create a private flavor, manage its extra specs, and delete it', { timeout: 120_000 }, async () => {
     const create = await call('POST', '/flavors', admin, {
       version: '2.61',
       body: { flavor: { name: 'vdpa.small', ram: 1024, vcpus: 2, disk: 10, id: 'vdpa-1', 'os-flavor-access:is_public': false, description: 'vdpa' } },
@@ -113,7 +113,7 @@ describe('compute flavors', () => {
     assert.equal((await call('GET', '/flavors/vdpa-1', admin)).status, 404);
   });
 
-  it('reads the microversion from either header and refuses one out of range with 406', async () => {
+  it('reads the microversion from either header and refuses one out of range with 406', { timeout: 120_000 }, async () => {
     const legacy = await fetch(`${c.url}/compute/v2.1/flavors/1`, { headers: { 'x-auth-token': demo, 'x-openstack-nova-api-version': '2.75' } });
     assert.equal((await legacy.json() as { flavor: Flavor }).flavor.swap, 0);
     const latest = await call('GET', '/flavors/1', demo, { version: 'latest' });
@@ -125,7 +125,7 @@ describe('compute flavors', () => {
     assert.equal((await call('GET', '/flavors/1', demo, { version: 'x.y' })).status, 406);
   });
 
-  it('pages the flavor list with limit and marker', async () => {
+  it('pages the flavor list with limit and marker', { timeout: 120_000 }, async () => {
     const first = await (await call('GET', '/flavors?limit=2', demo)).json() as { flavors: Flavor[]; flavors_links?: Array<{ href: string }> };
     assert.deepEqual(first.flavors.map((f) => f.id), ['1', '2']);
     assert.ok(first.flavors_links?.[0]?.href.includes('marker=2'));

@@ -13,7 +13,7 @@ describe('identity projects, users and roles', () => {
 
   const call = apiCaller(() => c.url, '/identity/v3');
 
-  it('lets an admin create a project and a user, grant a role, and the user log in to it', async () => {
+  it('lets an admin create a project and a user, grant a role, and the user log in to it', { timeout: 120_000 }, async () => {
     const p = await call('POST', '/projects', admin, { project: { name: 'team1', description: 'a team', domain_id: 'default' } });
     assert.equal(p.status, 201);
     const project = (await p.json() as { project: { id: string; name: string; enabled: boolean } }).project;
@@ -41,12 +41,12 @@ describe('identity projects, users and roles', () => {
     assert.deepEqual(ra.map((a) => [a.role.name, a.scope.project.name]), [['member', 'team1']]);
   });
 
-  it('refuses a duplicate project name with 409', async () => {
+  it('refuses a duplicate project name with 409', { timeout: 120_000 }, async () => {
     const res = await call('POST', '/projects', admin, { project: { name: 'demo' } });
     assert.equal(res.status, 409);
   });
 
-  it('lists and filters by name for admins only', async () => {
+  it('lists and filters by name for admins only', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/projects?name=demo', admin);
     assert.equal(res.status, 200);
     const projects = (await res.json() as { projects: Array<{ name: string }> }).projects;
@@ -62,7 +62,7 @@ describe('identity projects, users and roles', () => {
     assert.equal((await call('POST', '/projects', demo, { project: { name: 'x' } })).status, 403);
   });
 
-  it('lets a member read itself and its own projects', async () => {
+  it('lets a member read itself and its own projects', { timeout: 120_000 }, async () => {
     const v = await fetch(`${c.url}/identity/v3/auth/tokens`, { headers: { 'x-auth-token': demo, 'x-subject-token': demo } });
     const me = (await v.json() as { token: { user: { id: string }; project: { id: string } } }).token;
     assert.equal((await call('GET', `/users/${me.user.id}`, demo)).status, 200);
@@ -73,7 +73,7 @@ describe('identity projects, users and roles', () => {
     assert.equal((await call('GET', `/users/${adminUser.id}`, demo)).status, 403);
   });
 
-  it('answers 404 for an unknown project id', async () => {
+  it('answers 404 for an unknown project id', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/projects/nope', admin);
     assert.equal(res.status, 404);
     assert.equal((await res.json() as { error: { code: number } }).error.code, 404);

@@ -7,6 +7,7 @@ import { assignRole, createProject, createUser } from '../../../src/controller/s
 import { hashPassword, verifyPassword } from '../../../src/controller/services/passwords.js';
 import { createTokenService, hashToken } from '../../../src/controller/services/tokens.js';
 import { openStore, type Store } from '../../../src/storage/db.js';
+import { deleteUserRows, revokeRole, updateProjectColumns, updateUserColumns } from '../../../src/storage/repositories/identity.js';
 import { asUnit } from '../../helpers/storageAccess.js';
 
 describe('token service', () => {
@@ -28,13 +29,13 @@ describe('token service', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('issues url-safe 32-byte tokens that verify to the user, project and roles', async () => {
+  it('issues url-safe 32-byte tokens that verify to the user, project and roles', { timeout: 120_000 }, async () => {
     const tokens = createTokenService(store, 60);
     const issued = await tokens.issue({ userId, projectId });
     assert.match(issued.token, /^[A-Za-z0-9_-]{43}$/);
     const auth = await tokens.verify(issued.token);
     assert.deepEqual(auth, {
-      userId, userName: 'u', projectId, projectName: 'p', roles: ['member'], isAdmin: false, isService: false,
+      userId, userName: 'u', projectId, projectName: 'p', roles: ['member'], isAdmin: false, isService: false, agentHost: null,
     });
     // A second service (another controller process) reads it from the database.
     assert.deepEqual(await createTokenService(store, 60).verify(issued.token), auth);
@@ -42,7 +43,7 @@ describe('token service', () => {
     assert.equal(await tokens.verify(''), null);
   });
 
-  it('deletes expired rows when issuing', async () => {
+  it('deletes expired rows when issuing', { timeout: 120_000 }, async () => {
     const stale = 'stale-token-id';
     await store.db.insertInto('tokens').values({
       id: stale, user_id: userId, project_id: projectId, roles: '[]', issued_at: '2000-01-01T00:00:00.000Z', expires_at: '2000-01-01T01:00:00.000Z',
@@ -52,17 +53,40 @@ describe('token service', () => {
     assert.equal(row, undefined);
   });
 
-  it('keeps its cache bounded', async () => {
-    const tokens = createTokenService(store, 60, { cacheLimit: 3 });
-    const issued = [];
-    for (let i = 0; i < 5; i++) issued.push(await tokens.issue({ userId, projectId }));
-    assert.equal(tokens.cachedCount(), 3);
-    // Evicted tokens are still valid: they come back from the database.
-    assert.equal((await tokens.verify(issued[0]!.token))?.userId, userId);
-    assert.equal(tokens.cachedCount(), 3);
+  it('reads every token from the database: a role removed, the user or project disabled, the user deleted end it at once in any process', { timeout: 120_000 }, async () => {
+    const a = createTokenService(store, 60);
+    const b = createTokenService(store, 60); // another controller process
+    const project = await createProject(asUnit(store.db), { name: 'p-revoke' });
+    const user = await createUser(asUnit(store.db), { name: 'u-revoke', password: 'pw', defaultProjectId: project.id });
+    await assignRole(asUnit(store.db), user.id, project.id, 'member');
+    const { token } = await a.issue({ userId: user.id, projectId: project.id });
+    assert.ok(await b.verify(token));
+    await revokeRole(asUnit(store.db), user.id, project.id, 'member');
+    assert.equal(await b.verify(token), null, 'a removed role ends the token');
+    await assignRole(asUnit(store.db), user.id, project.id, 'member');
+    const second = (await a.issue({ userId: user.id, projectId: project.id })).token;
+    await updateUserColumns(asUnit(store.db), user.id, { enabled: 0 });
+    assert.equal(await b.verify(second), null, 'a disabled user');
+    await updateUserColumns(asUnit(store.db), user.id, { enabled: 1 });
+    assert.ok(await b.verify(second));
+    await updateProjectColumns(asUnit(store.db), project.id, { enabled: 0 });
+    assert.equal(await b.verify(second), null, 'a disabled project');
+    await updateProjectColumns(asUnit(store.db), project.id, { enabled: 1 });
+    await deleteUserRows(asUnit(store.db), user.id);
+    assert.equal(await b.verify(second), null, 'a deleted user');
+    assert.equal(await a.verify(second), null);
   });
 
-  it('forgets a revoked token at once, cache included', async () => {
+  it('compares tokens exactly: a trailing space, another case or a prefix is no token', { timeout: 120_000 }, async () => {
+    const tokens = createTokenService(store, 60);
+    const { token } = await tokens.issue({ userId, projectId });
+    assert.ok(await tokens.verify(token));
+    for (const other of [`${token} `, ` ${token}`, `${token}\n`, token.toUpperCase(), token.slice(0, 42)]) {
+      assert.equal(await tokens.verify(other), null, JSON.stringify(other));
+    }
+  });
+
+  it('forgets a revoked token at once, cache included', { timeout: 120_000 }, async () => {
     const tokens = createTokenService(store, 60);
     const { token } = await tokens.issue({ userId, projectId });
     assert.ok(await tokens.verify(token));
@@ -73,7 +97,7 @@ describe('token service', () => {
 });
 
 describe('password hashes', () => {
-  it('are salted: the same password hashes differently and both verify', async () => {
+  it('are salted: the same password hashes differently and both verify', { timeout: 120_000 }, async () => {
     const a = await hashPassword('secret');
     const b = await hashPassword('secret');
     assert.notEqual(a, b);

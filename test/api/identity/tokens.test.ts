@@ -22,7 +22,7 @@ describe('identity tokens', () => {
   before(async () => { c = await startTestController(); });
   after(async () => { await c.close(); });
 
-  it('answers version discovery without a token', async () => {
+  it('answers version discovery without a token', { timeout: 120_000 }, async () => {
     const root = await fetch(`${c.url}/identity`);
     assert.equal(root.status, 300);
     const versions = await root.json() as { versions: { values: Array<{ id: string; links: Array<{ href: string }> }> } };
@@ -34,7 +34,7 @@ describe('identity tokens', () => {
     assert.deepEqual(doc.version.links[0], { rel: 'self', href: `${c.url}/identity/v3/` });
   });
 
-  it('issues a project-scoped token with roles and a catalog for a correct password', async () => {
+  it('issues a project-scoped token with roles and a catalog for a correct password', { timeout: 120_000 }, async () => {
     const res = await post(`${c.url}/identity/v3/auth/tokens`,
       passwordAuth('admin', c.adminPassword, { project: { name: 'admin', domain: { name: 'Default' } } }));
     assert.equal(res.status, 201);
@@ -65,14 +65,14 @@ describe('identity tokens', () => {
     }
   });
 
-  it('stores only the hash of a token', async () => {
+  it('stores only the hash of a token', { timeout: 120_000 }, async () => {
     const token = await c.token('demo');
     const rows = await kysely(c.ctx.store).selectFrom('tokens').select('id').execute();
     assert.ok(rows.some((r) => r.id === hashToken(token)));
     assert.ok(!rows.some((r) => r.id === token));
   });
 
-  it('scopes by ids too, and an unscoped request gets the default project', async () => {
+  it('scopes by ids too, and an unscoped request gets the default project', { timeout: 120_000 }, async () => {
     const user = await kysely(c.ctx.store).selectFrom('users').selectAll().where('name', '=', 'demo').executeTakeFirstOrThrow();
     const byId = await post(`${c.url}/identity/v3/auth/tokens`, {
       auth: {
@@ -88,7 +88,7 @@ describe('identity tokens', () => {
     assert.deepEqual(t.roles.map((r) => r.name), ['member']);
   });
 
-  it('refuses a wrong password and an unknown user with 401 in the identity error format', async () => {
+  it('refuses a wrong password and an unknown user with 401 in the identity error format', { timeout: 120_000 }, async () => {
     for (const body of [passwordAuth('admin', 'wrong'), passwordAuth('nobody', 'x')]) {
       const res = await post(`${c.url}/identity/v3/auth/tokens`, body);
       assert.equal(res.status, 401);
@@ -101,13 +101,13 @@ describe('identity tokens', () => {
     }
   });
 
-  it('refuses a project the user has no role on', async () => {
+  it('refuses a project the user has no role on', { timeout: 120_000 }, async () => {
     const res = await post(`${c.url}/identity/v3/auth/tokens`,
       passwordAuth('demo', c.demoPassword, { project: { name: 'admin', domain: { name: 'Default' } } }));
     assert.equal(res.status, 401);
   });
 
-  it('answers a malformed JSON body with 400', async () => {
+  it('answers a malformed JSON body with 400', { timeout: 120_000 }, async () => {
     const res = await fetch(`${c.url}/identity/v3/auth/tokens`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"auth": {',
     });
@@ -116,7 +116,7 @@ describe('identity tokens', () => {
     assert.equal(err.error.code, 400);
   });
 
-  it('validates and revokes tokens', async () => {
+  it('validates and revokes tokens', { timeout: 120_000 }, async () => {
     const admin = await c.token('admin');
     const demo = await c.token('demo');
     const check = await fetch(`${c.url}/identity/v3/auth/tokens`, { headers: { 'x-auth-token': admin, 'x-subject-token': demo } });
@@ -139,7 +139,7 @@ describe('identity token expiry', () => {
   before(async () => { c = await startTestController({ config: { token_ttl_seconds: 1 } }); });
   after(async () => { await c.close(); });
 
-  it('rejects a token once its lifetime has passed', async () => {
+  it('rejects a token once its lifetime has passed', { timeout: 120_000 }, async () => {
     const token = await c.token('admin');
     const ok = await fetch(`${c.url}/identity/v3/auth/projects`, { headers: { 'x-auth-token': token } });
     assert.equal(ok.status, 200);

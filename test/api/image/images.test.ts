@@ -15,7 +15,7 @@ describe('image v2', () => {
 
   const call = apiCaller(() => c.url, '/image');
 
-  it('answers version discovery with 300 and no token', async () => {
+  it('answers version discovery with 300 and no token', { timeout: 120_000 }, async () => {
     const res = await call('GET', '', undefined);
     assert.equal(res.status, 300);
     assert.deepEqual(await res.json(), {
@@ -23,14 +23,14 @@ describe('image v2', () => {
     });
   });
 
-  it('needs a token for images', async () => {
+  it('needs a token for images', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/v2/images', undefined);
     assert.equal(res.status, 401);
     const err = await res.json() as { code: number; title: string };
     assert.equal(err.code, 401);
   });
 
-  it('lists the bootstrap cirros image with Glance fields and no next link', async () => {
+  it('lists the bootstrap cirros image with Glance fields and no next link', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/v2/images', demo);
     assert.equal(res.status, 200);
     const body = await res.json() as { images: Image[]; next?: string };
@@ -55,7 +55,7 @@ describe('image v2', () => {
     assert.equal((await shown.json() as Image).name, 'cirros');
   });
 
-  it('answers 404 for a name used as an id (the client then lists by name)', async () => {
+  it('answers 404 for a name used as an id (the client then lists by name)', { timeout: 120_000 }, async () => {
     const res = await call('GET', '/v2/images/cirros', demo);
     assert.equal(res.status, 404);
     const byName = await call('GET', '/v2/images?name=cirros', demo);
@@ -63,7 +63,7 @@ describe('image v2', () => {
     assert.deepEqual(images.map((i) => i.name), ['cirros']);
   });
 
-  it('creates a queued record; a private image is seen only by its project and admins', async () => {
+  it('creates a queued record; a private image is seen only by its project and admins', { timeout: 120_000 }, async () => {
     const res = await call('POST', '/v2/images', demo, {
       name: 'mine', disk_format: 'raw', container_format: 'bare', visibility: 'private', tags: ['t1'], os_distro: 'cirros',
     });
@@ -97,7 +97,7 @@ describe('image v2', () => {
     assert.equal((await call('GET', `/v2/images/${image.id}`, demo)).status, 404);
   });
 
-  it('takes an upload for its size and digests and makes the image active, once', async () => {
+  it('takes an upload for its size and digests and makes the image active, once', { timeout: 120_000 }, async () => {
     const image = await (await call('POST', '/v2/images', demo, { name: 'upload', disk_format: 'raw', container_format: 'bare' })).json() as Image;
     const data = Buffer.from('not really a disk image');
     const put = () => fetch(`${c.url}/image/v2/images/${image.id}/file`, {
@@ -112,12 +112,12 @@ describe('image v2', () => {
     assert.equal((await put()).status, 409);
   });
 
-  it('keeps publishing public images to admins', async () => {
+  it('keeps publishing public images to admins', { timeout: 120_000 }, async () => {
     const res = await call('POST', '/v2/images', demo, { name: 'pub', visibility: 'public' });
     assert.equal(res.status, 403);
   });
 
-  it('pages with limit and marker, with next only while more remain', async () => {
+  it('pages with limit and marker, with next only while more remain', { timeout: 120_000 }, async () => {
     for (const n of ['p1', 'p2', 'p3']) {
       assert.equal((await call('POST', '/v2/images', admin, { name: n, visibility: 'public' })).status, 201);
     }
@@ -138,7 +138,7 @@ describe('image v2', () => {
     assert.ok(all.length >= 4);
   });
 
-  it('answers a malformed JSON body with 400 in the image format', async () => {
+  it('answers a malformed JSON body with 400 in the image format', { timeout: 120_000 }, async () => {
     const res = await fetch(`${c.url}/image/v2/images`, {
       method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': admin }, body: '{nope',
     });

@@ -27,7 +27,7 @@ describe('networking with the real openstack client', () => {
     }
   }
 
-  test('port create, show, list, network list and port delete', async () => {
+  test('port create, show, list, network list and port delete', { timeout: 120_000 }, async () => {
     const created = await openstack('port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'vdpa-port', '-f', 'json');
     assert.equal(created.code, 0, created.stderr);
     const port = JSON.parse(created.stdout);
@@ -63,7 +63,7 @@ describe('networking with the real openstack client', () => {
     assert.match(gone.stderr, /No Port found for vdpa-port/);
   });
 
-  test('the client prints our 400 message when a port is refused', async () => {
+  test('the client prints our 400 message when a port is refused', { timeout: 120_000 }, async () => {
     // --vnic-type bogus never leaves the client (argparse choices), so provoke a server-side 400 instead.
     const r = await openstack('port', 'create', '--network', 'vdpa-net', '--mac-address', 'not-a-mac', 'bad-mac');
     assert.equal(r.code, 1);

@@ -7,12 +7,12 @@ describe('networking API: networks and subnets', () => {
   before(async () => { h = await startNetworkHarness(); });
   after(async () => { await h.close(); });
 
-  test('the resources list names networks, subnets and ports', async () => {
+  test('the resources list names networks, subnets and ports', { timeout: 120_000 }, async () => {
     const r = await h.call('demo', 'GET', '/network/v2.0/');
     assert.deepEqual(r.body.resources.map((x: any) => x.collection), ['networks', 'subnets', 'ports', 'security-groups', 'security-group-rules']);
   });
 
-  test('a member sees the shared network with its subnet, without provider attributes', async () => {
+  test('a member sees the shared network with its subnet, without provider attributes', { timeout: 120_000 }, async () => {
     const r = await h.call('demo', 'GET', '/network/v2.0/networks?name=vdpa-net');
     assert.equal(r.body.networks.length, 1);
     const n = r.body.networks[0];
@@ -31,7 +31,7 @@ describe('networking API: networks and subnets', () => {
     assert.deepEqual(subnet.body.subnet.allocation_pools, [{ start: '10.0.0.2', end: '10.0.0.254' }]);
   });
 
-  test('members create overlay networks; provider attributes and shared are admin-only', async () => {
+  test('members create overlay networks; provider attributes and shared are admin-only', { timeout: 120_000 }, async () => {
     const denied = await h.call('demo', 'POST', '/network/v2.0/networks',
       { network: { name: 'p', 'provider:physical_network': 'physnet4' } });
     assert.equal(denied.status, 403);
@@ -65,7 +65,7 @@ describe('networking API: networks and subnets', () => {
     assert.equal((await h.call('demo', 'GET', `/network/v2.0/networks?name=theirs`)).body.networks.length, 0);
   });
 
-  test('update renames a network and bumps its revision', async () => {
+  test('update renames a network and bumps its revision', { timeout: 120_000 }, async () => {
     const net = (await h.call('demo', 'POST', '/network/v2.0/networks', { network: { name: 'old' } })).body.network;
     const r = await h.call('demo', 'PUT', `/network/v2.0/networks/${net.id}`, { network: { name: 'new', admin_state_up: false } });
     assert.equal(r.status, 200);
@@ -76,7 +76,7 @@ describe('networking API: networks and subnets', () => {
     assert.deepEqual(shared.body.networks.map((n: any) => n.name), ['vdpa-net']);
   });
 
-  test('subnets: create, overlap refused, in-use refused, network with ports cannot be deleted', async () => {
+  test('subnets: create, overlap refused, in-use refused, network with ports cannot be deleted', { timeout: 120_000 }, async () => {
     const net = (await h.call('demo', 'POST', '/network/v2.0/networks', { network: { name: 'sub-net' } })).body.network;
     const created = await h.call('demo', 'POST', '/network/v2.0/subnets', { subnet: {
       name: 'small', network_id: net.id, cidr: '192.168.5.0/29', ip_version: 4,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { withPostgresDatabase } from '../../helpers/testController.js';
 import { startNetworkHarness } from './harness.js';
 
-test('on PostgreSQL: port CRUD over HTTP, and concurrent creations get distinct MACs and addresses', async () => {
+test('on PostgreSQL: port CRUD over HTTP, and concurrent creations get distinct MACs and addresses', { timeout: 300_000 }, async () => {
   await withPostgresDatabase(async (databaseUrl) => {
     const h = await startNetworkHarness({ databaseUrl });
     try {

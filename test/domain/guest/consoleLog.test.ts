@@ -20,11 +20,11 @@ test('a kvm guest logs its serial console to <instances>/<uuid>/console.log, and
   assert.equal(validated.status, 0, validated.output);
 });
 
-test('a test-driver guest has no serial console, hence no console log', () => {
+test('a test-driver guest has no serial console, hence no console log', { timeout: 300_000 }, () => {
   assert.equal(consoleLogPathOf(guestDomainXml(spec, { virtType: 'test' })), null);
 });
 
-test('tailLines keeps the last N lines (the trailing newline too) and strips control characters as Nova does', () => {
+test('tailLines keeps the last N lines (the trailing newline too) and strips control characters as Nova does', { timeout: 300_000 }, () => {
   assert.equal(tailLines('a\nb\nc\n', 2), 'b\nc\n');
   assert.equal(tailLines('a\nb\nc', 1), 'c');
   assert.equal(tailLines('a\x07b\r\n\tc\n', null), 'ab\r\n\tc\n');
@@ -49,7 +49,7 @@ test('the libvirt driver reads the log file its domain names, at most its last 1
   }
 });
 
-test('the simulated driver logs one boot per start, naming each NIC by its MAC', async () => {
+test('the simulated driver logs one boot per start, naming each NIC by its MAC', { timeout: 300_000 }, async () => {
   const driver = new SimulatedDriver({ hostName: 'h' });
   await driver.spawn(spec);
   const first = await driver.consoleLog(spec.uuid);

@@ -50,7 +50,7 @@ function assertNoMtuOnVdpa(xml: string): void {
   }
 }
 
-test('kvm guest with one vdpa port validates against libvirt schema and matches the reference shape', () => {
+test('kvm guest with one vdpa port validates against libvirt schema and matches the reference shape', { timeout: 120_000 }, () => {
   const xml = guestDomainXml(guestSpec({ interfaces: [vdpaPort(0)] }), { virtType: 'kvm' });
   assertValid(xml);
   assertNoMtuOnVdpa(xml);
@@ -92,7 +92,7 @@ test('kvm guest with one vdpa port validates against libvirt schema and matches 
   assert.equal(LOCKED_MEMORY_HEADROOM_MIB, 1024);
 });
 
-test('kvm guest with 2 vdpa + ethernet + hostdev NIC + hostdev validates', () => {
+test('kvm guest with 2 vdpa + ethernet + hostdev NIC + hostdev validates', { timeout: 120_000 }, () => {
   const xml = guestDomainXml(mixed, { virtType: 'kvm', instancesPath: '/srv/instances' });
   assertValid(xml);
   assertNoMtuOnVdpa(xml);
@@ -121,7 +121,7 @@ test('kvm guest with 2 vdpa + ethernet + hostdev NIC + hostdev validates', () =>
   assert.deepEqual(vdpaChardevsOf(xml), ['/dev/vhost-vdpa-0', '/dev/vhost-vdpa-1']);
 });
 
-test('qemu (TCG) guest validates: q35 and acpi, but no host-model cpu', () => {
+test('qemu (TCG) guest validates: q35 and acpi, but no host-model cpu', { timeout: 120_000 }, () => {
   const xml = guestDomainXml(mixed, { virtType: 'qemu' });
   assertValid(xml);
   assertNoMtuOnVdpa(xml);
@@ -132,7 +132,7 @@ test('qemu (TCG) guest validates: q35 and acpi, but no host-model cpu', () => {
   assert.equal(elements(xml, 'disk').length, 1);
 });
 
-test('test-driver guest validates: no machine, acpi, cpu, emulator, disk or serial', () => {
+test('test-driver guest validates: no machine, acpi, cpu, emulator, disk or serial', { timeout: 120_000 }, () => {
   const xml = guestDomainXml(mixed, { virtType: 'test' });
   assertValid(xml);
   assertNoMtuOnVdpa(xml);
@@ -148,14 +148,14 @@ test('test-driver guest validates: no machine, acpi, cpu, emulator, disk or seri
   assert.equal(vdpaChardevsOf(xml).length, 2);
 });
 
-test('includeDisk overrides the default per virt type', () => {
+test('includeDisk overrides the default per virt type', { timeout: 120_000 }, () => {
   assert.equal(elements(guestDomainXml(mixed, { virtType: 'kvm', includeDisk: false }), 'disk').length, 0);
   const xml = guestDomainXml(mixed, { virtType: 'test', includeDisk: true });
   assertValid(xml);
   assert.equal(elements(xml, 'disk').length, 1);
 });
 
-test('memory is locked for hostdev-only guests, not for guests with plain NICs only', () => {
+test('memory is locked for hostdev-only guests, not for guests with plain NICs only', { timeout: 120_000 }, () => {
   const plain = guestDomainXml(
     guestSpec({ interfaces: [{ portId: 'p', macAddress: 'fa:16:3e:aa:00:09', kind: 'ethernet' }] }),
     { virtType: 'kvm' },
@@ -180,7 +180,7 @@ test('memory is locked for hostdev-only guests, not for guests with plain NICs o
   assert.equal(elements(vfNic, 'locked').length, 1);
 });
 
-test('a vdpa interface without a chardev throws BadRequest before any XML is produced', () => {
+test('a vdpa interface without a chardev throws BadRequest before any XML is produced', { timeout: 120_000 }, () => {
   const spec = guestSpec({ interfaces: [{ portId: 'p1', macAddress: 'fa:16:3e:11:22:33', kind: 'vdpa' }] });
   for (const virtType of ['kvm', 'qemu', 'test'] as const) {
     assert.throws(() => guestDomainXml(spec, { virtType }), (e: unknown) => e instanceof BadRequest && /p1/.test(e.message));
@@ -188,7 +188,7 @@ test('a vdpa interface without a chardev throws BadRequest before any XML is pro
   assert.throws(() => guestInterfaceXml(spec.interfaces[0]!), BadRequest);
 });
 
-test('specs libvirt would refuse are refused with a message naming the problem', () => {
+test('specs libvirt would refuse are refused with a message naming the problem', { timeout: 120_000 }, () => {
   const cases: Array<[string, GuestSpec]> = [
     ['mtu on vdpa', guestSpec({ interfaces: [{ ...vdpaPort(0), mtu: 1500 }] })],
     ['chardev not a vhost-vdpa node', guestSpec({ interfaces: [{ ...vdpaPort(0), vdpaChardev: '/tmp/x' }] })],
@@ -211,7 +211,7 @@ test('specs libvirt would refuse are refused with a message naming the problem',
   }
 });
 
-test('guestInterfaceXml gives one interface element that validates inside a domain', () => {
+test('guestInterfaceXml gives one interface element that validates inside a domain', { timeout: 120_000 }, () => {
   const hotplug = guestInterfaceXml(vdpaPort(1));
   assert.equal(doc(hotplug).node.nodeName, 'interface');
   assert.equal(elements(hotplug, 'mtu').length, 0);
@@ -232,7 +232,7 @@ test('guestInterfaceXml gives one interface element that validates inside a doma
   }
 });
 
-test('the cached template gives exactly what a direct build gives, and escapes free text', () => {
+test('the cached template gives exactly what a direct build gives, and escapes free text', { timeout: 120_000 }, () => {
   const opts: DomainXmlOptions[] = [
     { virtType: 'kvm' },
     { virtType: 'qemu', machine: 'pc-q35-7.2', emulator: '/opt/qemu/bin/qemu', instancesPath: '/a&b' },
@@ -267,14 +267,14 @@ test('the cached template gives exactly what a direct build gives, and escapes f
   assert.deepEqual(vdpaChardevsOf(b), ['/dev/vhost-vdpa-4']);
 });
 
-test('vdpaChardevsOf reads the reference sample and ignores other interface types', async () => {
+test('vdpaChardevsOf reads the reference sample and ignores other interface types', { timeout: 120_000 }, async () => {
   const { readFileSync } = await import('node:fs');
   const sample = readFileSync(new URL('domain-vdpa-kvm.xml', LIBVIRT_FIXTURES), 'utf8');
   assert.deepEqual(vdpaChardevsOf(sample), ['/dev/vhost-vdpa-0']);
   assert.deepEqual(vdpaChardevsOf(guestDomainXml(guestSpec(), { virtType: 'kvm' })), []);
 });
 
-test('the schema check is not vacuous: the reference negative sample fails it', async () => {
+test('the schema check is not vacuous: the reference negative sample fails it', { timeout: 120_000 }, async () => {
   const { readFileSync } = await import('node:fs');
   const bad = readFileSync(new URL('bad-vdpa-nosource.xml', LIBVIRT_FIXTURES), 'utf8');
   assert.notEqual(validateDomain(bad).status, 0);

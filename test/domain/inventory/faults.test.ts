@@ -18,7 +18,7 @@ const problem = (faults: unknown) => {
   return assert.fail('the inventory was accepted');
 };
 
-test('faults: a message fails every call, {message, times} the first calls, {hang: true} never answers', () => {
+test('faults: a message fails every call, {message, times} the first calls, {hang: true} never answers', { timeout: 120_000 }, () => {
   const [h] = parseHostInventory(toYaml({ hosts: [host({
     spawn: 'internal error: qemu unexpectedly closed the monitor',
     resume: { message: 'internal error: cannot restore', times: 2 },
@@ -33,14 +33,14 @@ test('faults: a message fails every call, {message, times} the first calls, {han
   });
 });
 
-test('a host without faults has none, and an empty faults object is allowed', () => {
+test('a host without faults has none, and an empty faults object is allowed', { timeout: 120_000 }, () => {
   const [plain] = parseHostInventory(JSON.stringify([{ ...host({}), faults: undefined }]), 'x');
   assert.equal(plain!.faults, undefined);
   const [empty] = parseHostInventory(JSON.stringify([host({})]), 'x');
   assert.deepEqual(empty!.faults, {});
 });
 
-test('bad faults are refused with a message naming the field', () => {
+test('bad faults are refused with a message naming the field', { timeout: 120_000 }, () => {
   assert.equal(problem({ spwan: 'x' }),
     'inv.json: hosts[0].faults.spwan: is not a known field (operations: spawn, destroy, power_off, power_on, suspend, resume, attach_interface, detach_interface, live_migrate, reboot, pause, unpause, rebuild, rescue, unrescue, snapshot, console_log)');
   assert.equal(problem({ spawn: '' }), 'inv.json: hosts[0].faults.spawn: must NOT have fewer than 1 characters');
@@ -57,7 +57,7 @@ test('bad faults are refused with a message naming the field', () => {
   assert.equal(problem('spawn'), 'inv.json: hosts[0].faults: must be object');
 });
 
-test('a fault plan counts calls per operation: times N fails the first N, then lets calls through', () => {
+test('a fault plan counts calls per operation: times N fails the first N, then lets calls through', { timeout: 120_000 }, () => {
   const plan = new FaultPlan({
     spawn: { message: 'boom', hang: false, times: 2 },
     resume: { message: 'always', hang: false, times: null },

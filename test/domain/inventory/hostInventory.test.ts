@@ -28,7 +28,7 @@ const problem = (doc: unknown) => {
   return assert.fail('the inventory was accepted');
 };
 
-test('the default inventory: two hosts, each a ConnectX-6 Dx PF with 4 vDPA VFs, counting 5 devices', async () => {
+test('the default inventory: two hosts, each a ConnectX-6 Dx PF with 4 vDPA VFs, counting 5 devices', { timeout: 120_000 }, async () => {
   const hosts = parseHostInventory(await readFile(new URL('config/hosts.default.yaml', repo), 'utf8'), 'hosts.default.yaml');
   assert.deepEqual(hosts.map((h) => h.name), ['compute-0', 'compute-1']);
   for (const h of hosts) {
@@ -47,7 +47,7 @@ test('the default inventory: two hosts, each a ConnectX-6 Dx PF with 4 vDPA VFs,
   }
 });
 
-test('JSON and YAML, wrapped or as a bare list, give the same hosts', () => {
+test('JSON and YAML, wrapped or as a bare list, give the same hosts', { timeout: 120_000 }, () => {
   const doc = [host({ nics: [nic()], device_spec: [{ vendor_id: '15b3', physical_network: 'p' }] })];
   const fromJson = parseHostInventory(JSON.stringify({ hosts: doc }), 'a.json');
   assert.deepEqual(parseHostInventory(JSON.stringify(doc), 'a.json'), fromJson);
@@ -55,7 +55,7 @@ test('JSON and YAML, wrapped or as a bare list, give the same hosts', () => {
   assert.deepEqual(parseHostInventory(toYaml(doc), 'a.yaml'), fromJson);
 });
 
-test('optional fields take their defaults', () => {
+test('optional fields take their defaults', { timeout: 120_000 }, () => {
   const [h] = parseHostInventory(JSON.stringify([host()]), 'x');
   assert.deepEqual(h, {
     name: 'h1', vcpus: 8, memoryMb: 16384, diskGb: 100,
@@ -67,7 +67,7 @@ test('optional fields take their defaults', () => {
   assert.equal(old!.hostIp, '192.0.2.7');
 });
 
-test('errors name the field at fault', () => {
+test('errors name the field at fault', { timeout: 120_000 }, () => {
   assert.equal(problem({ hosts: [host({ nics: [nic(), nic({ pf: '0000:07:00.0', vfs: 'x' })] })] }),
     'inv.json: hosts[0].nics[1].vfs: must be integer');
   assert.equal(problem([host({ vcpus: undefined })]), 'inv.json: hosts[0].vcpus: is required');
@@ -84,16 +84,16 @@ test('errors name the field at fault', () => {
   assert.match(problem(''), /^inv\.json: \(file\): is empty/);
 });
 
-test('duplicate host names are rejected, naming both entries', () => {
+test('duplicate host names are rejected, naming both entries', { timeout: 120_000 }, () => {
   assert.equal(problem([host(), host({ name: 'h2' }), host()]), 'inv.json: hosts[2].name: duplicate host name "h1" (also hosts[0])');
 });
 
-test('a malformed device_spec is rejected naming the host and the entry', () => {
+test('a malformed device_spec is rejected naming the host and the entry', { timeout: 120_000 }, () => {
   const msg = problem([host({ device_spec: [{ vendor_id: '15b3' }, '{"address": "0000:06:00.1", "devname": "eth0"}'] })]);
   assert.match(msg, /^inv\.json: hosts\[0\]\.device_spec \(host h1\): device_spec entry 1 .*"address" and "devname" cannot both be given/);
 });
 
-test('device_spec entries may be JSON strings, as in Nova configuration', () => {
+test('device_spec entries may be JSON strings, as in Nova configuration', { timeout: 120_000 }, () => {
   const [h] = parseHostInventory(JSON.stringify([host({
     nics: [nic()], device_spec: ['{"vendor_id": "15b3", "product_id": "101e", "physical_network": "physnet4"}'],
   })]), 'x');
@@ -101,13 +101,13 @@ test('device_spec entries may be JSON strings, as in Nova configuration', () => 
   assert.deepEqual(tracked.map((d) => [d.address, d.physicalNetwork]), [['0000:06:00.1', 'physnet4'], ['0000:06:00.2', 'physnet4']]);
 });
 
-test('NICs whose functions overlap are rejected', () => {
+test('NICs whose functions overlap are rejected', { timeout: 120_000 }, () => {
   assert.equal(problem([host({ nics: [nic({ vfs: 9 }), nic({ pf: '0000:06:01.0', vfs: 0 })] })]),
     'inv.json: hosts[0].nics[1] (host h1): function 0000:06:01.0 already belongs to nics[0]');
   assert.match(problem([host({ nics: [nic({ pf: '0000:ff:1f.0', vfs: 8 })] })]), /nics\[0\] \(host h1\): VF 8 of 0000:ff:1f\.0 would lie past bus ff/);
 });
 
-test('simulated functions: VFs follow the PF by routing id, vDPA numbering runs across NICs', () => {
+test('simulated functions: VFs follow the PF by routing id, vDPA numbering runs across NICs', { timeout: 120_000 }, () => {
   const [h] = parseHostInventory(JSON.stringify([host({
     nics: [
       nic({ vfs: 9, devname: 'enp6s0f0np0' }),
@@ -136,7 +136,7 @@ test('simulated functions: VFs follow the PF by routing id, vDPA numbering runs 
   assert.equal(fns.at(-1)!.numaNode, null);
 });
 
-test('generateInventory builds H hosts of V vdpa VFs each on one physnet, which parse back unchanged', () => {
+test('generateInventory builds H hosts of V vdpa VFs each on one physnet, which parse back unchanged', { timeout: 120_000 }, () => {
   const hosts = generateInventory({ hosts: 3, vfsPerHost: 10, physnet: 'physnet7', prefix: 'bench-' });
   assert.deepEqual(hosts.map((h) => h.name), ['bench-0', 'bench-1', 'bench-2']);
   assert.equal(new Set(hosts.map((h) => h.hostIp)).size, 3);
@@ -158,7 +158,7 @@ test('generateInventory builds H hosts of V vdpa VFs each on one physnet, which 
   assert.throws(() => generateInventory({ hosts: -1, vfsPerHost: 1 }), InventoryError);
 });
 
-test('the published schema file is the one the parser validates with', async () => {
+test('the published schema file is the one the parser validates with', { timeout: 120_000 }, async () => {
   const published = JSON.parse(await readFile(new URL('schemas/host-inventory.schema.json', repo), 'utf8'));
   assert.deepEqual(published, HOST_INVENTORY_SCHEMA);
 });

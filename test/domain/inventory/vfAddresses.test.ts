@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { vfAddress } from '../../../src/domain/inventory/vfAddresses.js';
 
-test('VF addresses are the PF routing id plus the offset (ARI)', () => {
+test('VF addresses are the PF routing id plus the offset (ARI)', { timeout: 120_000 }, () => {
   assert.equal(vfAddress('0000:06:00.0', 1), '0000:06:00.1');
   assert.equal(vfAddress('0000:06:00.0', 7), '0000:06:00.7');
   assert.equal(vfAddress('0000:06:00.0', 8), '0000:06:01.0');

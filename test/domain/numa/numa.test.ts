@@ -9,10 +9,10 @@ const flavor = (extra: Record<string, string>, vcpus = 4, ram = 4096) => ({ vcpu
 
 describe('CPU lists (Nova parse_cpu_spec / format_cpu_spec)', { timeout: 5_000 }, () => {
   for (const [spec, cpus] of [['0-3', [0, 1, 2, 3]], ['1-4,^3,6', [1, 2, 4, 6]], ['0-7,^2-5', [0, 1, 6, 7]], ['', []], ['5,1', [1, 5]]] as const) {
-    test(`"${spec}"`, () => assert.deepEqual(parseCpuSpec(spec), cpus));
+    test(`"${spec}"`, { timeout: 120_000 }, () => assert.deepEqual(parseCpuSpec(spec), cpus));
   }
-  test('formats ranges', () => assert.equal(formatCpuSpec([0, 1, 2, 5, 7, 8]), '0-2,5,7-8'));
-  test('a reversed range is invalid', () => assert.throws(() => parseCpuSpec('4-2'), /Invalid range expression '4-2'/));
+  test('formats ranges', { timeout: 120_000 }, () => assert.equal(formatCpuSpec([0, 1, 2, 5, 7, 8]), '0-2,5,7-8'));
+  test('a reversed range is invalid', { timeout: 120_000 }, () => assert.throws(() => parseCpuSpec('4-2'), /Invalid range expression '4-2'/));
 });
 
 describe('guest topology from flavor and image: Nova\'s messages', { timeout: 5_000 }, () => {
@@ -34,23 +34,23 @@ describe('guest topology from flavor and image: Nova\'s messages', { timeout: 5_
     ['memory sum', { 'hw:numa_nodes': '2', 'hw:numa_cpus.0': '0-1', 'hw:numa_cpus.1': '2-3', 'hw:numa_mem.0': '1024', 'hw:numa_mem.1': '1024' }, {}, /2048 MB of memory assigned, but expected 4096 MB$/],
   ];
   for (const [name, extra, image, message] of cases) {
-    test(name, () => assert.throws(() => guestNumaTopology(flavor(extra), image), message));
+    test(name, { timeout: 120_000 }, () => assert.throws(() => guestNumaTopology(flavor(extra), image), message));
   }
-  test('a plain flavor has no topology', () => assert.equal(guestNumaTopology(flavor({})), null));
-  test('dedicated pins every vCPU on one node; 1GB is 1048576 KiB', () => {
+  test('a plain flavor has no topology', { timeout: 120_000 }, () => assert.equal(guestNumaTopology(flavor({})), null));
+  test('dedicated pins every vCPU on one node; 1GB is 1048576 KiB', { timeout: 120_000 }, () => {
     const t = guestNumaTopology(flavor({ 'hw:cpu_policy': 'dedicated', 'hw:mem_page_size': '1GB' }))!;
     assert.deepEqual(t.cells, [{ id: 0, cpus: [], pinnedCpus: [0, 1, 2, 3], memoryMb: 4096 }]);
     assert.equal(t.pageSize, 1048576);
   });
-  test('large in the flavor lets the image choose the size', () => {
+  test('large in the flavor lets the image choose the size', { timeout: 120_000 }, () => {
     assert.equal(guestNumaTopology(flavor({ 'hw:mem_page_size': 'large' }), { hw_mem_page_size: '2MB' })!.pageSize, 2048);
   });
-  test('PCI policy: the image may repeat the flavor, not change it (403)', () => {
+  test('PCI policy: the image may repeat the flavor, not change it (403)', { timeout: 120_000 }, () => {
     assert.equal(pciNumaPolicyOf(flavor({ 'hw:pci_numa_affinity_policy': 'required' }), { hw_pci_numa_affinity_policy: 'required' }), 'required');
     assert.throws(() => pciNumaPolicyOf(flavor({ 'hw:pci_numa_affinity_policy': 'required' }), { hw_pci_numa_affinity_policy: 'preferred' }),
       (e: Error & { kind?: string }) => e.kind === 'forbidden');
   });
-  test('a port\'s policy beats the flavor; an alias\'s gives way to it; legacy by default', () => {
+  test('a port\'s policy beats the flavor; an alias\'s gives way to it; legacy by default', { timeout: 120_000 }, () => {
     assert.equal(effectivePciNumaPolicy({ kind: 'port', portPolicy: 'required' }, 'preferred'), 'required');
     assert.equal(effectivePciNumaPolicy({ kind: 'port', portPolicy: null }, 'preferred'), 'preferred');
     assert.equal(effectivePciNumaPolicy({ kind: 'alias', aliasPolicy: 'required' }, 'preferred'), 'preferred');
@@ -70,13 +70,13 @@ describe('fitting a guest on host cells', { timeout: 5_000 }, () => {
   const pinned = guestNumaTopology(flavor({ 'hw:cpu_policy': 'dedicated', 'hw:mem_page_size': '1GB' }, 2, 2048))!;
   const nic = (policy: PciNumaRequest['policy'], node: number | null): PciNumaRequest => ({ id: 'p', count: 1, policy, freeByNode: new Map([[node, 1]]) });
 
-  test('pins from the cell with the pages', () => {
+  test('pins from the cell with the pages', { timeout: 120_000 }, () => {
     const fit = fitGuestToHost(host, {}, pinned, opts);
     assert.ok(fit.placement);
     assert.deepEqual(fit.placement.cells[0]!.pinning, [[0, 4], [1, 5]]);
     assert.equal(fit.placement.cells[0]!.pageKiB, 1048576);
   });
-  test('claims add up and two claims never share a CPU or page', () => {
+  test('claims add up and two claims never share a CPU or page', { timeout: 120_000 }, () => {
     const first = fitGuestToHost(host, {}, pinned, opts).placement!;
     const usage = applyCellClaims({}, cellClaimsOf(first), 1);
     const second = fitGuestToHost(host, usage, pinned, opts).placement!;
@@ -90,7 +90,7 @@ describe('fitting a guest on host cells', { timeout: 5_000 }, () => {
     ['preferred', 0, true], ['socket', 0, true],
   ];
   for (const [policy, node, fits] of table) {
-    test(`PCI policy ${policy} with the device on node ${node}: ${fits ? 'fits' : 'does not fit'}`, () => {
+    test(`PCI policy ${policy} with the device on node ${node}: ${fits ? 'fits' : 'does not fit'}`, { timeout: 120_000 }, () => {
       assert.equal(fitGuestToHost(host, {}, pinned, { ...opts, pci: [nic(policy, node)] }).placement !== null, fits);
     });
   }

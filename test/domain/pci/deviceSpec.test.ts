@@ -14,25 +14,25 @@ function matching(spec: unknown, fns = [pf, vdpaVf, plainVf, otherNic]): string[
 }
 
 describe('device_spec address globs (Nova PciAddressGlobSpec)', () => {
-  test('a full address matches that function only', () => {
+  test('a full address matches that function only', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ address: '0000:06:00.2' }), ['0000:06:00.2']);
   });
-  test('any field may be *', () => {
+  test('any field may be *', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ address: '*:06:00.*' }), ['0000:06:00.0', '0000:06:00.2', '0000:06:00.3']);
     assert.deepEqual(matching({ address: '0000:06:00.*' }), ['0000:06:00.0', '0000:06:00.2', '0000:06:00.3']);
     assert.deepEqual(matching({ address: '*:*:*.7' }), ['0001:81:1f.7']);
   });
-  test('partial forms leave the missing fields open', () => {
+  test('partial forms leave the missing fields open', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ address: ':06:00.' }), ['0000:06:00.0', '0000:06:00.2', '0000:06:00.3']);
     assert.deepEqual(matching({ address: '06:00.*' }), ['0000:06:00.0', '0000:06:00.2', '0000:06:00.3']);
     assert.deepEqual(matching({ address: '*:06:00.3' }), ['0000:06:00.3']);
     assert.deepEqual(matching({ address: '81:1f.7' }), ['0001:81:1f.7']);
   });
-  test('fields are hex compared numerically, in any case and width', () => {
+  test('fields are hex compared numerically, in any case and width', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ address: '1:81:1F.7' }), ['0001:81:1f.7']);
     assert.deepEqual(matching({ address: '0:6:0.3' }), ['0000:06:00.3']);
   });
-  test('a single PF address also offers its VFs, as in Nova', () => {
+  test('a single PF address also offers its VFs, as in Nova', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ address: '0000:06:00.0' }), ['0000:06:00.0', '0000:06:00.2', '0000:06:00.3']);
     // ...but vendor/product still apply to each function
     assert.deepEqual(matching({ address: '0000:06:00.0', vendor_id: '15b3', product_id: '101e' }), ['0000:06:00.2', '0000:06:00.3']);
@@ -40,45 +40,45 @@ describe('device_spec address globs (Nova PciAddressGlobSpec)', () => {
 });
 
 describe('device_spec address regexes (Nova PciAddressRegexSpec)', () => {
-  test('each given field must match in full; missing fields match anything', () => {
+  test('each given field must match in full; missing fields match anything', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ address: { bus: '06', function: '[2-3]' } }), ['0000:06:00.2', '0000:06:00.3']);
     assert.deepEqual(matching({ address: { domain: '0001', bus: '8.', slot: '1f', function: '7' } }), ['0001:81:1f.7']);
   });
-  test('a regex that matches only a prefix does not match', () => {
+  test('a regex that matches only a prefix does not match', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ address: { bus: '0' } }), []);
   });
 });
 
 describe('device_spec vendor, product and devname', () => {
-  test('vendor and product match case-insensitively', () => {
+  test('vendor and product match case-insensitively', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ vendor_id: '15B3', product_id: '101E' }), ['0000:06:00.2', '0000:06:00.3']);
     assert.deepEqual(matching({ vendor_id: '8086' }), ['0001:81:1f.7']);
     assert.deepEqual(matching({ vendor_id: '15b3', product_id: '*' }), ['0000:06:00.0', '0000:06:00.2', '0000:06:00.3']);
   });
-  test('a vdpa VF is matched by the VF address or the VF IDs: its devType does not matter', () => {
+  test('a vdpa VF is matched by the VF address or the VF IDs: its devType does not matter', { timeout: 120_000 }, () => {
     assert.ok(parseDeviceSpecs([{ address: '0000:06:00.2' }])[0]!.matches(vdpaVf));
     assert.ok(parseDeviceSpecs([{ vendor_id: '15b3', product_id: '101e' }])[0]!.matches(vdpaVf));
   });
-  test('devname matches the function with that interface name', () => {
+  test('devname matches the function with that interface name', { timeout: 120_000 }, () => {
     assert.deepEqual(matching({ devname: 'enp6s0f0' }), ['0000:06:00.0']);
   });
-  test('an empty spec matches every function', () => {
+  test('an empty spec matches every function', { timeout: 120_000 }, () => {
     assert.equal(matching({}).length, 4);
   });
 });
 
 describe('device_spec tags and tracking', () => {
-  test('other keys become string tags; physical_network sets the device physnet', () => {
+  test('other keys become string tags; physical_network sets the device physnet', { timeout: 120_000 }, () => {
     const [s] = parseDeviceSpecs([{ address: '0000:06:00.*', physical_network: 'physnet0', trusted: true, remote_managed: 'False', rack: 7 }]);
     assert.equal(s!.physicalNetwork, 'physnet0');
     assert.deepEqual(s!.tags, { physical_network: 'physnet0', trusted: 'true', remote_managed: 'false', rack: '7' });
   });
-  test("entries may be JSON strings, as in Nova's configuration, and a string may hold a list", () => {
+  test("entries may be JSON strings, as in Nova's configuration, and a string may hold a list", { timeout: 120_000 }, () => {
     const specs = parseDeviceSpecs(['{"vendor_id": "8086"}', '[{"address": "0000:06:00.2"}, {"devname": "enp6s0f0"}]']);
     assert.deepEqual(specs.map((s) => s.index), [0, 1, 1]);
     assert.ok(specs[1]!.matches(vdpaVf));
   });
-  test('the first matching spec wins and unmatched functions are not tracked', () => {
+  test('the first matching spec wins and unmatched functions are not tracked', { timeout: 120_000 }, () => {
     const specs = parseDeviceSpecs([
       { address: '0000:06:00.2', physical_network: 'physnet4' },
       { vendor_id: '15b3', physical_network: 'physnet0', trusted: 'yes' },
@@ -92,7 +92,7 @@ describe('device_spec tags and tracking', () => {
     assert.deepEqual(tracked[0]!.tags, { physical_network: 'physnet0', trusted: 'true' });
     assert.equal(tracked[1]!.vdpaChardev, '/dev/vhost-vdpa-0');
   });
-  test('a spec without physical_network tracks devices with none', () => {
+  test('a spec without physical_network tracks devices with none', { timeout: 120_000 }, () => {
     const tracked = applyDeviceSpecs(parseDeviceSpecs([{ vendor_id: '8086' }]), [otherNic]);
     assert.equal(tracked[0]!.physicalNetwork, null);
   });
@@ -123,7 +123,7 @@ describe('malformed device_spec entries stop the agent, naming the entry', () =>
     ['entry is null', null, /an entry must be a JSON object/],
   ];
   for (const [what, entry, problem] of cases) {
-    test(what, () => {
+    test(what, { timeout: 120_000 }, () => {
       const good = { vendor_id: '15b3' };
       assert.throws(
         () => parseDeviceSpecs([good, entry]),
@@ -139,10 +139,10 @@ describe('malformed device_spec entries stop the agent, naming the entry', () =>
       );
     });
   }
-  test('a string that is not JSON', () => {
+  test('a string that is not JSON', { timeout: 120_000 }, () => {
     assert.throws(() => parseDeviceSpecs(['{address: 1}']), /device_spec entry 0 \(\{address: 1\}\): not valid JSON/);
   });
-  test('a JSON string holding a non-object', () => {
+  test('a JSON string holding a non-object', { timeout: 120_000 }, () => {
     assert.throws(() => parseDeviceSpecs(['[{"vendor_id": "15b3"}, 3]']), /device_spec entry 0 .*an entry must be a JSON object/);
   });
 });

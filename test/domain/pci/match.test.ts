@@ -46,7 +46,7 @@ const asPool = (t: PciTraits, free = 1): Pool => ({ ...t, physicalNetwork: t.phy
 
 describe('the rule: servesRequest', () => {
   for (const [name, traits, spec, expected] of RULES) {
-    test(name, () => {
+    test(name, { timeout: 120_000 }, () => {
       assert.equal(servesRequest(traits, spec), expected, 'device');
       assert.equal(servesRequest(asPool(traits), spec), expected, 'pool');
       // The SQL's column conditions say the same for rows as they store them (lower-case ids, '' for an untagged pool).
@@ -96,7 +96,7 @@ const POOLS: Array<[string, Pool[], PciRequest[], boolean]> = [
 
 describe('the rule over pools: poolsSatisfy', () => {
   for (const [name, pools, requests, expected] of POOLS) {
-    test(name, () => {
+    test(name, { timeout: 120_000 }, () => {
       assert.equal(poolsSatisfy(pools, requests), expected);
       // Each request alone never needs more than the pools the rule lets serve it (what the SQL pre-filter sums).
       if (expected) for (const r of requests) assert.ok(freeServing(pools, r) >= r.count, r.id);

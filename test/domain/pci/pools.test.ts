@@ -17,7 +17,7 @@ function vdpaRequest(id: string, count = 1, physicalNetwork = 'physnet0'): PciRe
 }
 
 describe("behaviour.md's counting example", () => {
-  test('1 PF + 4 vdpa VFs: free 5; one vdpa port: free 3; freeing it: free 5', () => {
+  test('1 PF + 4 vdpa VFs: free 5; one vdpa port: free 3; freeing it: free 5', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     assert.deepEqual(freeTotal(summarizePools(all)), { free: 5, total: 5 });
     assert.deepEqual(summarizePools(all), [
@@ -43,17 +43,17 @@ describe("behaviour.md's counting example", () => {
 });
 
 describe('pools', () => {
-  test('removed devices are not counted; missing ones count but are never free', () => {
+  test('removed devices are not counted; missing ones count but are never free', { timeout: 120_000 }, () => {
     const { pf, vfs } = connectx6Host();
     const devs: HostDevice[] = [pf, { ...vfs[0]!, status: 'removed' }, { ...vfs[1]!, missing: true }, vfs[2]!];
     assert.deepEqual(summarizePools(devs).map((p) => [p.devType, p.free, p.total]), [['type-PF', 1, 1], ['vdpa', 1, 2]]);
   });
-  test('devices without physnet pool under the empty physnet; IDs are lower-cased', () => {
+  test('devices without physnet pool under the empty physnet; IDs are lower-cased', { timeout: 120_000 }, () => {
     const d = hostDevice('0000:81:00.0', 'type-PCI', { vendorId: '10DE', productId: '1DB4', physicalNetwork: null });
     assert.deepEqual(poolKeyOf(d), { devType: 'type-PCI', physicalNetwork: '', vendorId: '10de', productId: '1db4' });
     assert.notEqual(poolKeyString(poolKeyOf(d)), poolKeyString({ ...poolKeyOf(d), physicalNetwork: 'x' }));
   });
-  test('deltas for the same pool merge and cancel out', () => {
+  test('deltas for the same pool merge and cancel out', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     const before = new Map(all.map((d) => [d.id, d]));
     const changes = [
@@ -74,26 +74,26 @@ describe('poolsSatisfy', () => {
     { devType: 'vdpa', physicalNetwork: 'physnet1', vendorId: '15b3', productId: '101e', free: 1, total: 1 },
     { devType: 'type-VF', physicalNetwork: 'physnet0', vendorId: '15b3', productId: '101e', free: 1, total: 1 },
   ];
-  test('no requests are always satisfied', () => {
+  test('no requests are always satisfied', { timeout: 120_000 }, () => {
     assert.equal(poolsSatisfy([], []), true);
   });
-  test('requests competing for one pool do not double count', () => {
+  test('requests competing for one pool do not double count', { timeout: 120_000 }, () => {
     assert.equal(poolsSatisfy(pools, [vdpaRequest('a'), vdpaRequest('b')]), true);
     assert.equal(poolsSatisfy(pools, [vdpaRequest('a'), vdpaRequest('b'), vdpaRequest('c')]), false);
     assert.equal(poolsSatisfy(pools, [vdpaRequest('a', 3)]), false);
   });
-  test('a vdpa request does not use VF pools and a VF request does not use vdpa pools', () => {
+  test('a vdpa request does not use VF pools and a VF request does not use vdpa pools', { timeout: 120_000 }, () => {
     const vf: PciRequest = { id: 'v', count: 2, spec: { devType: 'type-VF', physicalNetwork: 'physnet0' }, source: { kind: 'port', portId: 'v' } };
     assert.equal(poolsSatisfy(pools, [vf]), false);
     assert.equal(poolsSatisfy(pools, [{ ...vf, count: 1 }, vdpaRequest('a', 2)]), true);
   });
-  test('a request that can use any pool leaves the specific pools to the specific requests', () => {
+  test('a request that can use any pool leaves the specific pools to the specific requests', { timeout: 120_000 }, () => {
     const anyPhysnet: PciRequest = { id: 'x', count: 1, spec: { devType: 'vdpa' }, source: { kind: 'alias', alias: 'x' } };
     // greedy order would give "any" a physnet0 device first; the pools still fit all three requests
     assert.equal(poolsSatisfy(pools, [anyPhysnet, vdpaRequest('a', 2)]), true);
     assert.equal(poolsSatisfy(pools, [anyPhysnet, vdpaRequest('a', 2), vdpaRequest('b', 1, 'physnet1')]), false);
   });
-  test('one request adds up the free devices of every pool it can use, and only those', () => {
+  test('one request adds up the free devices of every pool it can use, and only those', { timeout: 120_000 }, () => {
     const anyPhysnet: PciRequest = { id: 'x', count: 3, spec: { devType: 'vdpa' }, source: { kind: 'alias', alias: 'x' } };
     assert.equal(poolsSatisfy(pools, [anyPhysnet]), true);
     assert.equal(poolsSatisfy(pools, [{ ...anyPhysnet, count: 4 }]), false, 'the type-VF pool is not counted');

@@ -13,7 +13,7 @@ function statuses(devs: HostDevice[]): string[] {
 }
 
 describe('claiming a child', () => {
-  test('claiming a vdpa VF makes its PF unavailable', () => {
+  test('claiming a vdpa VF makes its PF unavailable', { timeout: 120_000 }, () => {
     const { pf, vfs, all } = connectx6Host();
     const changes = allocateDevice(vfs[0]!, all, VM1, 'claimed');
     assert.deepEqual(changes, [
@@ -21,7 +21,7 @@ describe('claiming a child', () => {
       { id: pf.id, address: '0000:06:00.0', from: 'available', to: 'unavailable', instanceUuid: null },
     ]);
   });
-  test('allocating by default; a second VF leaves the already unavailable PF out of the changes', () => {
+  test('allocating by default; a second VF leaves the already unavailable PF out of the changes', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     const after = applyChanges(all, allocateDevice(vfs[0]!, all, VM1));
     assert.deepEqual(statuses(after), [
@@ -34,12 +34,12 @@ describe('claiming a child', () => {
     const second = allocateDevice(after[2]!, after, VM2);
     assert.deepEqual(second.map((c) => c.address), ['0000:06:00.3']);
   });
-  test('the family may leave the target out', () => {
+  test('the family may leave the target out', { timeout: 120_000 }, () => {
     const { pf, vfs } = connectx6Host();
     const changes = allocateDevice(vfs[1]!, [pf, vfs[0]!, vfs[2]!], VM1);
     assert.deepEqual(changes.map((c) => `${c.address} ${c.to}`), ['0000:06:00.3 allocated', '0000:06:00.0 unavailable']);
   });
-  test("an instance's own claim moves to allocated; repeating a step changes nothing", () => {
+  test("an instance's own claim moves to allocated; repeating a step changes nothing", { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     const claimed = applyChanges(all, allocateDevice(vfs[0]!, all, VM1, 'claimed'));
     assert.deepEqual(allocateDevice(claimed[1]!, claimed, VM1, 'allocated'), [
@@ -47,7 +47,7 @@ describe('claiming a child', () => {
     ]);
     assert.deepEqual(allocateDevice(claimed[1]!, claimed, VM1, 'claimed'), []);
   });
-  test("another instance's device cannot be taken", () => {
+  test("another instance's device cannot be taken", { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     const claimed = applyChanges(all, allocateDevice(vfs[0]!, all, VM1, 'claimed'));
     assert.throws(() => allocateDevice(claimed[1]!, claimed, VM2), ClaimConflict);
@@ -55,14 +55,14 @@ describe('claiming a child', () => {
     const allocated = applyChanges(claimed, allocateDevice(claimed[1]!, claimed, VM1));
     assert.throws(() => allocateDevice(allocated[1]!, allocated, VM1, 'claimed'), ClaimConflict);
   });
-  test('a missing device is never handed out', () => {
+  test('a missing device is never handed out', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     assert.throws(() => allocateDevice({ ...vfs[0]!, missing: true }, all, VM1), /missing/);
   });
 });
 
 describe('allocating a PF', () => {
-  test('allocating a PF makes all its children unavailable', () => {
+  test('allocating a PF makes all its children unavailable', { timeout: 120_000 }, () => {
     const { pf, all } = connectx6Host();
     const after = applyChanges(all, allocateDevice(pf, all, VM1));
     assert.deepEqual(statuses(after), [
@@ -74,21 +74,21 @@ describe('allocating a PF', () => {
     ]);
     assert.throws(() => allocateDevice(after[1]!, after, VM2), ClaimConflict);
   });
-  test('a PF cannot be allocated while a child is in use', () => {
+  test('a PF cannot be allocated while a child is in use', { timeout: 120_000 }, () => {
     const { pf, vfs, all } = connectx6Host();
     const after = applyChanges(all, allocateDevice(vfs[0]!, all, VM1));
     assert.throws(() => allocateDevice(after[0]!, after, VM2), /unavailable, not available/);
     // even if the PF's own status was not kept up to date
     assert.throws(() => allocateDevice(pf, after, VM2), /has child 0000:06:00.2 allocated/);
   });
-  test('a child cannot be taken while its PF is in use, even if the child looks available', () => {
+  test('a child cannot be taken while its PF is in use, even if the child looks available', { timeout: 120_000 }, () => {
     const { pf, vfs } = connectx6Host();
     assert.throws(() => allocateDevice(vfs[0]!, [{ ...pf, status: 'allocated', instanceUuid: VM2 }], VM1), ClaimConflict);
   });
 });
 
 describe('freeing', () => {
-  test('freeing the last claimed child makes the PF available again', () => {
+  test('freeing the last claimed child makes the PF available again', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     let devs = applyChanges(all, allocateDevice(vfs[0]!, all, VM1));
     devs = applyChanges(devs, allocateDevice(devs[2]!, devs, VM2, 'claimed'));
@@ -102,7 +102,7 @@ describe('freeing', () => {
     ]);
     assert.ok(applyChanges(devs, last).every((d) => d.status === 'available' && d.instanceUuid === null));
   });
-  test('a freed PF releases its children, except missing ones which are removed', () => {
+  test('a freed PF releases its children, except missing ones which are removed', { timeout: 120_000 }, () => {
     const { pf, all } = connectx6Host();
     let devs = applyChanges(all, allocateDevice(pf, all, VM1));
     devs = devs.map((d) => (d.address === '0000:06:00.4' ? { ...d, missing: true } : d));
@@ -115,14 +115,14 @@ describe('freeing', () => {
       '0000:06:00.5 available',
     ]);
   });
-  test('a device that vanished while allocated is removed when freed', () => {
+  test('a device that vanished while allocated is removed when freed', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     let devs = applyChanges(all, allocateDevice(vfs[0]!, all, VM1));
     devs[1] = { ...devs[1]!, missing: true };
     const changes = freeDevice(devs[1]!, devs);
     assert.deepEqual(changes.map((c) => `${c.address} ${c.to}`), ['0000:06:00.2 removed', '0000:06:00.0 available']);
   });
-  test('freeing a device not in use changes nothing (an unavailable VF stays blocked)', () => {
+  test('freeing a device not in use changes nothing (an unavailable VF stays blocked)', { timeout: 120_000 }, () => {
     const { pf, all } = connectx6Host();
     const devs = applyChanges(all, allocateDevice(pf, all, VM1));
     assert.deepEqual(freeDevice(devs[1]!, devs), []);
@@ -131,14 +131,14 @@ describe('freeing', () => {
 });
 
 describe('applyChanges', () => {
-  test('returns copies and leaves the input alone', () => {
+  test('returns copies and leaves the input alone', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     const after = applyChanges(all, allocateDevice(vfs[0]!, all, VM1));
     assert.equal(all[1]!.status, 'available');
     assert.notEqual(after[3], all[3]);
     assert.deepEqual(after[3], all[3]);
   });
-  test('a change decided on stale data is a ClaimConflict', () => {
+  test('a change decided on stale data is a ClaimConflict', { timeout: 120_000 }, () => {
     const { vfs, all } = connectx6Host();
     const changes = allocateDevice(vfs[0]!, all, VM1);
     const after = applyChanges(all, changes);

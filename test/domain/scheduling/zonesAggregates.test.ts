@@ -5,13 +5,13 @@ import { parseRequestedZone, zonesOfHost } from '../../../src/domain/scheduling/
 import { quotaExceededMessage, upsizeDelta, usageOfServer } from '../../../src/domain/quotas/resources.js';
 import { hoursFor, parseUsageTime, tenantUsages } from '../../../src/domain/usage.js';
 
-test('a host\'s zone is its aggregates\' zones, else nova', () => {
+test('a host\'s zone is its aggregates\' zones, else nova', { timeout: 120_000 }, () => {
   assert.deepEqual(zonesOfHost([]), ['nova']);
   assert.deepEqual(zonesOfHost([{ ssd: 'true' }]), ['nova']);
   assert.deepEqual(zonesOfHost([{ availability_zone: 'az1' }, { availability_zone: 'az1', ssd: 'x' }]), ['az1']);
 });
 
-test('availability_zone parses as zone, zone:host, zone:host:node, zone::node; more colons are 400', () => {
+test('availability_zone parses as zone, zone:host, zone:host:node, zone::node; more colons are 400', { timeout: 120_000 }, () => {
   assert.deepEqual(parseRequestedZone('az1'), { zone: 'az1', host: null, node: null });
   assert.deepEqual(parseRequestedZone('az1:h'), { zone: 'az1', host: 'h', node: null });
   assert.deepEqual(parseRequestedZone('az1::n'), { zone: 'az1', host: null, node: 'n' });
@@ -19,7 +19,7 @@ test('availability_zone parses as zone, zone:host, zone:host:node, zone::node; m
   assert.throws(() => parseRequestedZone('a:b:c:d'), /Invalid input received: Unable to parse availability_zone/);
 });
 
-test('aggregate extra specs: only the scoped keys, Nova\'s operators, values split on commas', () => {
+test('aggregate extra specs: only the scoped keys, Nova\'s operators, values split on commas', { timeout: 120_000 }, () => {
   assert.deepEqual(aggregateSpecsOf({ 'aggregate_instance_extra_specs:ssd': 'true', 'hw:cpu_policy': 'dedicated', plain: 'x' }), { ssd: 'true' });
   assert.equal(aggregateSpecsOf({ 'hw:cpu_policy': 'dedicated' }), undefined);
   const md = mergeAggregateMetadata([{ ssd: 'true' }, { gpu: 'a100, h100', cpus: '16' }]);
@@ -36,7 +36,7 @@ test('aggregate extra specs: only the scoped keys, Nova\'s operators, values spl
   assert.ok(valueMatches('a b c', '<all-in> a c'));
 });
 
-test('quota: Nova\'s 403 text names the sorted exceeded resources', () => {
+test('quota: Nova\'s 403 text names the sorted exceeded resources', { timeout: 120_000 }, () => {
   assert.equal(quotaExceededMessage({ instances: 1, cores: 1, ram: 512 }, { instances: 5, cores: 5, ram: 2560 }, { instances: 5, cores: 20, ram: 51200 }),
     'Quota exceeded for instances: Requested 1, but already used 5 of 5 instances');
   assert.equal(quotaExceededMessage({ instances: 1, cores: 4, ram: 8192 }, { instances: 1, cores: 18, ram: 50000 }, { instances: 10, cores: 20, ram: 51200 }),
@@ -46,7 +46,7 @@ test('quota: Nova\'s 403 text names the sorted exceeded resources', () => {
   assert.deepEqual(upsizeDelta({ vcpus: 4, ram: 512 }, { vcpus: 2, ram: 1024 }), { instances: 0, cores: 0, ram: 512 });
 });
 
-test('usage: hours are the overlap of launched..terminated with the period', () => {
+test('usage: hours are the overlap of launched..terminated with the period', { timeout: 120_000 }, () => {
   const H = 3_600_000;
   assert.equal(hoursFor({ launchedAt: 0, terminatedAt: 2 * H }, H, 10 * H), 1);
   assert.equal(hoursFor({ launchedAt: 5 * H, terminatedAt: null }, 0, 10 * H), 5);

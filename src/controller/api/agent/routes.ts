@@ -12,7 +12,9 @@
  *   PUT  /agent/v1/hosts/{host}/console-requests/{id}  answerConsoleRequest    204
  *
  * Callers need a token whose roles include `service` (the agents' credential)
- * or `admin`. Every call is idempotent, so an agent may repeat any of them.
+ * or `admin`; a per-host credential (`vdpa-compute agent-credential create
+ * HOST`) only for its own host's routes. Every call is idempotent, so an
+ * agent may repeat any of them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden } from '../../../domain/errors.js';
@@ -22,6 +24,7 @@ import { createAgentLink } from '../../services/agentLink.js';
 import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
+import { guardInput } from '../inputGuards.js';
 import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, registrationSchema } from './schemas.js';
 
 /** A long poll never holds a connection longer than this, whatever the agent asks. */
@@ -51,11 +54,19 @@ export function waitTimeout(raw: unknown): number {
 
 export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, computeErrorFormat);
+  guardInput(app);
   const link = createAgentLink(ctx);
 
   app.addHook('onRequest', async (req) => {
     await authenticate(ctx, req);
     requireAgent(req);
+  });
+  // A per-host credential speaks for its own host only (before the body is looked at).
+  app.addHook('preValidation', async (req) => {
+    const host = (req.params as Partial<HostParams>).host;
+    if (req.auth.agentHost !== null && host !== req.auth.agentHost) {
+      throw new Forbidden(`Policy doesn't allow compute agent calls for host ${String(host)} to be performed: this credential acts for host ${req.auth.agentHost} only.`);
+    }
   });
 
   app.put<{ Params: HostParams; Body: HostRegistration }>('/v1/hosts/:host',

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { BadRequest } from '../../../domain/errors.js';
 import type { FlavorInput } from '../../services/flavors.js';
 import { atLeast } from './microversion.js';
+import { MAX_PAGE_LIMIT } from '../pagination.js';
 
 /** Flavor requests read and checked: list filters, the create body, extra specs. */
 
@@ -21,7 +22,8 @@ export function isPublicFilter(req: FastifyRequest, raw: unknown): boolean | nul
 export function intFilter(name: string, raw: unknown): number | undefined {
   if (raw === undefined) return undefined;
   const s = String(raw);
-  if (!/^\d+$/.test(s)) throw new BadRequest(`Invalid ${name} filter [${s}]`);
+  // Bounded as the database's integers are: a larger number is a 400, not a query error.
+  if (!/^\d{1,10}$/.test(s) || Number(s) > MAX_PAGE_LIMIT) throw new BadRequest(`Invalid ${name} filter [${s}]`);
   return Number(s);
 }
 

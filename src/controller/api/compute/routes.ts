@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { guardInput } from '../inputGuards.js';
 import { computeErrorFormat } from './errorFormat.js';
 import { registerFlavorRoutes } from './flavors.js';
 import { registerHypervisorRoutes } from './hypervisors.js';
@@ -27,6 +28,7 @@ const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/comput
 
 export async function computeApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, computeErrorFormat);
+  guardInput(app);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;

@@ -12,6 +12,7 @@ import { startDelete } from '../../lifecycle/delete.js';
 import { TaskState } from '../../../domain/lifecycle/serverStatus.js';
 import { createServer } from '../../services/servers/create.js';
 import { requireAdmin } from '../auth.js';
+import { pageLimit } from '../pagination.js';
 import { serverAction } from './actions/registry.js';
 import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
@@ -77,17 +78,34 @@ async function portsByServer(ctx: ControllerContext, instances: InstanceRecord[]
   return out;
 }
 
-function listFilter(req: FastifyRequest) {
+async function listFilter(ctx: ControllerContext, req: FastifyRequest) {
   const q = req.query as Record<string, string | undefined>;
   const allTenants = q.all_tenants !== undefined && q.all_tenants !== '0' && q.all_tenants.toLowerCase() !== 'false';
   if (allTenants && !req.auth.isAdmin) throw new Forbidden("Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.");
   const projectId = req.auth.isAdmin && (allTenants || q.project_id || q.tenant_id)
     ? (q.project_id ?? q.tenant_id)
     : req.auth.projectId;
-  const limit = q.limit !== undefined ? Number.parseInt(q.limit, 10) : undefined;
-  if (limit !== undefined && (!Number.isFinite(limit) || limit < 0)) throw new BadRequest('limit must be a non-negative integer');
+  const limit = pageLimit(q.limit, (v) => `Invalid input for query parameters limit. Value: ${v}.`);
   if (q.host && !req.auth.isAdmin) throw new Forbidden("Policy doesn't allow filtering servers by host.");
-  return { projectId, name: q.name, host: q.host, limit, ...tagAndLockFilters(req) };
+  // Nova's marker: the last server of the previous page, one the caller can see.
+  let marker: { createdAt: string; uuid: string } | undefined;
+  if (q.marker !== undefined) {
+    const m = UUID.test(q.marker) ? await getInstance(ctx.store.reader, q.marker.toLowerCase()) : null;
+    if (!m || (!req.auth.isAdmin && m.projectId !== req.auth.projectId)) throw new BadRequest(`Marker ${q.marker} could not be found.`);
+    marker = { createdAt: m.createdAt, uuid: m.uuid };
+  }
+  return { projectId, name: q.name, host: q.host, limit, marker, ...tagAndLockFilters(req) };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Nova's servers_links: a next link when the page is full. */
+function serverLinks(req: FastifyRequest, base: string, path: string, list: InstanceRecord[], limit: number | undefined) {
+  const last = list.at(-1);
+  if (limit === undefined || list.length < limit || !last) return {};
+  const params = new URLSearchParams(req.query as Record<string, string>);
+  params.set('marker', last.uuid);
+  return { servers_links: [{ rel: 'next', href: `${base}/compute/v2.1/${path}?${params}` }] };
 }
 
 export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContext): void {
@@ -130,15 +148,20 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   });
 
   app.get('/v2.1/servers', async (req) => {
-    const list = await listInstances(ctx.store.reader, listFilter(req));
-    return { servers: list.map((i) => serverSummary(base(), i)) };
+    const filter = await listFilter(ctx, req);
+    const list = await listInstances(ctx.store.reader, filter);
+    return { servers: list.map((i) => serverSummary(base(), i)), ...serverLinks(req, base(), 'servers', list, filter.limit) };
   });
 
   app.get('/v2.1/servers/detail', async (req) => {
-    const list = await listInstances(ctx.store.reader, listFilter(req));
+    const filter = await listFilter(ctx, req);
+    const list = await listInstances(ctx.store.reader, filter);
     const ports = await portsByServer(ctx, list);
     const tags = atLeast(req, '2.26') ? await tagsOfMany(ctx.store.reader, list.map((i) => i.uuid)) : new Map<string, string[]>();
-    return { servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [], tags.get(i.uuid) ?? [], ports.groups?.get(i.uuid))) };
+    return {
+      servers: list.map((i) => serverDetail(req, base(), i, ports.get(i.uuid) ?? [], tags.get(i.uuid) ?? [], ports.groups?.get(i.uuid))),
+      ...serverLinks(req, base(), 'servers/detail', list, filter.limit),
+    };
   });
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {

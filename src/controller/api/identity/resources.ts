@@ -6,7 +6,9 @@ import {
   ROLES, assignRole, createProject, createUser, findProject, findUser, isDefaultDomain, isRole, lockPassword, projectsOfUser,
   type RoleName,
 } from '../../services/directory.js';
-import { hasRole, listProjects, listRoleAssignments, listUsers, revokeRole, rolesOn } from '../../../storage/repositories/identity.js';
+import { hasRole, listProjects, listRoleAssignments, listUsers, rolesOn } from '../../../storage/repositories/identity.js';
+import { deleteUser, revokeGrant, updateProject, updateUser } from '../../services/identityChanges.js';
+import { hashPassword } from '../../services/passwords.js';
 import { collectionLinks, projectView, roleView, userView } from './views.js';
 
 type Json = Record<string, unknown>;
@@ -23,6 +25,11 @@ function str(v: unknown, field: string, required: boolean): string | undefined {
     return undefined;
   }
   if (typeof v !== 'string') throw new BadRequest(`Invalid input for field '${field}': not a string`);
+  return v;
+}
+function bool(v: unknown, field: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new BadRequest(`Invalid input for field '${field}': ${JSON.stringify(v)} is not of type 'boolean'`);
   return v;
 }
 function domainOf(e: Json): void {
@@ -78,6 +85,40 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
       enabled: p.enabled !== false,
     }));
     return reply.code(201).send({ project: projectView(created, ctx.publicUrl) });
+  });
+
+  // `openstack project set --disable/--enable/--name/--description`: disabling ends the project's tokens.
+  app.patch<{ Params: { id: string } }>('/v3/projects/:id', async (req) => {
+    allowAdmin(req, 'update_project');
+    const p = entity(req.body, 'project');
+    domainOf(p);
+    const updated = await ctx.store.transact((u) => updateProject(u, req.params.id, {
+      name: str(p.name, 'name', false), description: str(p.description, 'description', false), enabled: bool(p.enabled, 'enabled'),
+    }));
+    return { project: projectView(updated, ctx.publicUrl) };
+  });
+
+  // `openstack user set --disable/--enable/--password/--name/--project`: disabling ends the user's tokens.
+  app.patch<{ Params: { id: string } }>('/v3/users/:id', async (req) => {
+    allowAdmin(req, 'update_user');
+    const u = entity(req.body, 'user');
+    domainOf(u);
+    const defaultProjectId = u.default_project_id === null ? null : str(u.default_project_id, 'default_project_id', false);
+    const changes = {
+      name: str(u.name, 'name', false), enabled: bool(u.enabled, 'enabled'), password: str(u.password, 'password', false),
+      ...(defaultProjectId !== undefined ? { defaultProjectId } : {}),
+    };
+    // Hashed before the transaction: scrypt is slow and needs no database.
+    const passwordHash = changes.password !== undefined ? await hashPassword(changes.password) : undefined;
+    const updated = await ctx.store.transact((u) => updateUser(u, req.params.id, { ...changes, passwordHash }));
+    return { user: userView(updated, ctx.publicUrl) };
+  });
+
+  // `openstack user delete`: the user, its role assignments and its tokens are gone.
+  app.delete<{ Params: { id: string } }>('/v3/users/:id', async (req, reply) => {
+    allowAdmin(req, 'delete_user');
+    await ctx.store.transact((u) => deleteUser(u, req.params.id));
+    return reply.code(204).send();
   });
 
   app.get('/v3/users', async (req) => {
@@ -153,7 +194,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.delete<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
     allowAdmin(req, 'revoke_grant');
     const t = await requireRoleTarget(ctx, req.params);
-    await ctx.store.transact((u) => revokeRole(u, t.user.id, t.project.id, t.role));
+    await ctx.store.transact((u) => revokeGrant(u, t.user.id, t.project.id, t.role));
     return reply.code(204).send();
   });
 

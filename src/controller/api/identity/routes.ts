@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { guardInput } from '../inputGuards.js';
 import { identityErrorFormat } from './errorFormat.js';
 import { registerIdentityResources } from './resources.js';
 import { registerTokenInspection, registerTokenIssue } from './tokens.js';
@@ -10,6 +11,7 @@ import { versionDoc } from './views.js';
 /** Identity v3 (Keystone-compatible); everything but discovery and token issue needs a token. */
 export async function identityApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, identityErrorFormat);
+  guardInput(app);
 
   app.get('/', async (_req, reply) => reply.code(300).send({ versions: { values: [versionDoc(ctx.publicUrl)] } }));
   app.get('/v3', async () => ({ version: versionDoc(ctx.publicUrl) }));

@@ -5,6 +5,7 @@ import { verifyAgainstNothing, verifyPassword } from '../../services/passwords.j
 import type { IssuingTokenService } from '../../services/tokens.js';
 import { findProject, findUser, isDefaultDomain, projectsOfUser } from '../../services/directory.js';
 import { tokenView } from './views.js';
+import { passwordFailed, passwordSucceeded, refuseIfLocked } from '../../services/lockout.js';
 
 type Json = Record<string, unknown>;
 
@@ -46,7 +47,13 @@ async function authenticateIdentity(ctx: ControllerContext, identity: Json): Pro
       await verifyAgainstNothing(secret);
       throw new Unauthorized(BAD_CREDENTIALS);
     }
-    if (!(await verifyPassword(secret, row.password_hash)) || row.enabled !== 1) throw new Unauthorized(BAD_CREDENTIALS);
+    refuseIfLocked(row, ctx.config);
+    if (!(await verifyPassword(secret, row.password_hash))) {
+      await passwordFailed(ctx.store, row, ctx.config);
+      throw new Unauthorized(BAD_CREDENTIALS);
+    }
+    if (row.enabled !== 1) throw new Unauthorized(BAD_CREDENTIALS);
+    await passwordSucceeded(ctx.store, row);
     return { userId: row.id, defaultProjectId: row.default_project_id };
   }
   if (methods.includes('token')) {

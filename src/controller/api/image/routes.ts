@@ -5,6 +5,7 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/error
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { guardInput } from '../inputGuards.js';
 import { imageErrorFormat } from './errorFormat.js';
 import { deleteImage } from '../../../storage/repositories/images.js';
 import { VISIBILITIES, createImage, findVisibleImage, listImages, markUploaded, type Visibility } from '../../services/images.js';
@@ -51,6 +52,7 @@ function parseLimit(raw: string | undefined): number {
 /** Image v2 (Glance-compatible) records; image data upload is not part of this control plane. */
 export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, imageErrorFormat);
+  guardInput(app);
   app.get('/', async (_req, reply) => reply.code(300).send(versions(ctx.publicUrl)));
   app.get('/versions', async () => versions(ctx.publicUrl));
 

@@ -1,4 +1,5 @@
 import { BadRequest } from '../../../domain/errors.js';
+import { pageLimit, pageOf } from '../pagination.js';
 
 /**
  * Request-body and query readers that answer in networking's own words
@@ -136,4 +137,23 @@ export function selectFields<T extends Record<string, unknown>>(item: T, q: Quer
   const fields = filterValues(q, 'fields');
   if (!fields || fields.length === 0) return item;
   return Object.fromEntries(Object.entries(item).filter(([k]) => fields.includes(k))) as Partial<T>;
+}
+
+/**
+ * Neutron's pagination of a list (`limit`, `marker`): the page, and a
+ * `<collection>_links` next link when the page is full.
+ */
+export function neutronPage<T extends { id: string }>(
+  items: readonly T[], q: Query, collection: string, baseUrl: string, notFound: (id: string) => Error,
+): { page: T[]; links: Record<string, unknown> } {
+  const limit = pageLimit(q.limit, (v) => `Bad limit request: Limit must be an integer 0 or greater and not '${v}'`);
+  const marker = typeof q.marker === 'string' ? q.marker : undefined;
+  // Neutron treats limit=0 as "no limit".
+  const { page, more } = pageOf(items, { limit: limit || undefined, marker }, notFound);
+  const last = page.at(-1);
+  if (!more || !last) return { page, links: {} };
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) params.append(k, one);
+  params.set('marker', last.id);
+  return { page, links: { [`${collection}_links`]: [{ rel: 'next', href: `${baseUrl}/network/v2.0/${collection}?${params}` }] } };
 }

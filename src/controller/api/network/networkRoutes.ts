@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Forbidden } from '../../../domain/errors.js';
+import { Forbidden, NotFound } from '../../../domain/errors.js';
 import { listNetworks } from '../../../storage/repositories/networks.js';
 import type { ControllerContext } from '../../context.js';
 import { createNetwork, deleteNetwork, updateNetwork, visibleNetwork } from '../../services/networking.js';
 import {
-  booleanFilter, filterValues, onlyKnown, optBoolean, optInteger, optProject, optString, resourceBody, selectFields,
+  booleanFilter, filterValues, neutronPage, onlyKnown, optBoolean, optInteger, optProject, optString, resourceBody, selectFields,
   type Query,
 } from './input.js';
 import { networkView } from './views.js';
@@ -29,7 +29,8 @@ export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): voi
       ...(shared !== undefined ? { shared } : {}),
       ...(req.auth.isAdmin ? {} : { visibleTo: req.auth.projectId }),
     });
-    return { networks: nets.map((n) => selectFields(networkView(n, req.auth), q)) };
+    const { page, links } = neutronPage(nets, q, 'networks', ctx.publicUrl.replace(/\/+$/, ''), (id) => new NotFound(`Network ${id} could not be found.`, 'NetworkNotFound'));
+    return { networks: page.map((n) => selectFields(networkView(n, req.auth), q)), ...links };
   });
 
   app.get('/v2.0/networks/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {

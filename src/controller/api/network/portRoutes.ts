@@ -5,10 +5,11 @@ import { invalidInput } from '../../services/networking.js';
 import { createPort, deletePort, updatePort, visiblePort, type PortRecord } from '../../services/ports.js';
 import { portSecurityViews } from '../../services/securityGroups.js';
 import {
-  emptyListOnly, filterValues, onlyKnown, optBoolean, optDict, optFixedIps, optProject, optString, optStringList, resourceBody,
+  emptyListOnly, filterValues, neutronPage, onlyKnown, optBoolean, optDict, optFixedIps, optProject, optString, optStringList, resourceBody,
   selectFields, type Attrs, type Query,
 } from './input.js';
 import { portView } from './views.js';
+import { NotFound } from '../../../domain/errors.js';
 
 /** Accepted so that stock clients can send them; this deployment keeps nothing behind them. */
 const ACCEPTED_EMPTY = ['allowed_address_pairs', 'extra_dhcp_opts', 'tags'];
@@ -53,7 +54,8 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
       hostIds: req.auth.isAdmin ? filterValues(q, 'binding:host_id') : undefined,
       projectIds: req.auth.isAdmin ? (filterValues(q, 'project_id') ?? filterValues(q, 'tenant_id')) : [req.auth.projectId],
     });
-    return { ports: (await views(ports, req.auth)).map((p) => selectFields(p, q)) };
+    const { page, links } = neutronPage(ports, q, 'ports', ctx.publicUrl.replace(/\/+$/, ''), (id) => new NotFound(`Port ${id} could not be found.`, 'PortNotFound'));
+    return { ports: (await views(page, req.auth)).map((p) => selectFields(p, q)), ...links };
   });
 
   app.get('/v2.0/ports/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {

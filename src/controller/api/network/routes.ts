@@ -3,6 +3,7 @@ import { NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
+import { guardInput } from '../inputGuards.js';
 import { networkErrorFormat } from './errorFormat.js';
 import { EXTENSIONS, extensionView } from './extensions.js';
 import { networkRoutes } from './networkRoutes.js';
@@ -19,6 +20,10 @@ const RESOURCES = [
 /** Networking v2.0 under /network; the client appends /v2.0 itself, so only the root is discovery. */
 export async function networkApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, networkErrorFormat);
+  guardInput(app, {
+    // Neutron's list filters take several values (?id=a&id=b); its paging parameters one.
+    repeatable: (name) => !['limit', 'marker', 'page_reverse', 'sort_dir', 'sort_key'].includes(name),
+  });
   // Read per request: the public URL may be known only once the listener is up.
   const base = () => `${ctx.publicUrl.replace(/\/$/, '')}/network`;
 

@@ -17,6 +17,7 @@ import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
 import { numaRequestFor } from '../../lifecycle/resources.js';
 import { fromJson } from '../../../storage/repositories/json.js';
+import { findVisibleFlavor } from '../flavors.js';
 
 export interface CreateServerInput {
   name: string;
@@ -49,7 +50,9 @@ function hwPropertiesOf(propertiesJson: string): Record<string, string> {
  */
 export async function createServer(ctx: ControllerContext, auth: AuthContext, requestId: string, input: CreateServerInput): Promise<InstanceRecord> {
   const db = ctx.store.reader;
-  const flavor = await flavorSnapshot(db, input.flavorRef);
+  // A private flavor is not there for a project without access to it (Nova: FlavorNotFound, a 400 on create).
+  const visible = await findVisibleFlavor(db, input.flavorRef, auth);
+  const flavor = visible ? await flavorSnapshot(db, input.flavorRef) : undefined;
   if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
   const image = await imageById(db, input.imageRef);
   if (!image || (image.visibility === 'private' && image.owner !== auth.projectId && !auth.isAdmin)) {

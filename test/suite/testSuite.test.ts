@@ -1,0 +1,76 @@
+/**
+ * The suite itself: the runner gets only test files, every test carries a time
+ * limit, and a test that hangs fails under its own name.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import ts from 'typescript';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+function filesUnder(dir: string, suffix: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith(suffix))
+    .map((e) => join(e.parentPath, e.name));
+}
+
+/** Each test()/it() call in a file that has no `timeout` among its options, as "file:line name". */
+function testsWithoutTimeLimit(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const missing: string[] = [];
+  const hasTimeout = (o: ts.ObjectLiteralExpression) => o.properties.some((p) => p.name?.getText(source) === 'timeout');
+  // `const LIMIT = { timeout: … }` at the top of a file, passed as a test's options.
+  const limits = new Set<string>();
+  for (const statement of source.statements) {
+    if (!ts.isVariableStatement(statement)) continue;
+    for (const d of statement.declarationList.declarations) {
+      if (ts.isIdentifier(d.name) && d.initializer && ts.isObjectLiteralExpression(d.initializer) && hasTimeout(d.initializer)) limits.add(d.name.text);
+    }
+  }
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && ['test', 'it'].includes(node.expression.text)) {
+      const args = node.arguments.slice(1, -1);
+      const limited = args.some((a) => (ts.isObjectLiteralExpression(a) && hasTimeout(a)) || (ts.isIdentifier(a) && limits.has(a.text)));
+      if (!limited) {
+        const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
+        missing.push(`${relative(ROOT, file)}:${line} ${node.arguments[0]?.getText(source) ?? ''}`);
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return missing;
+}
+
+test('npm test hands the runner only *.test.js files: every compiled test file and no helper module', { timeout: 30_000 }, () => {
+  const listed = execFileSync('bash', [join(ROOT, 'scripts/test-files.sh')], { encoding: 'utf8', env: { ...process.env, VDPA_TEST_FILES: '' } })
+    .trim().split('\n');
+  assert.ok(listed.every((f) => f.endsWith('.test.js')), listed.filter((f) => !f.endsWith('.test.js')).join(', '));
+  const sources = filesUnder(join(ROOT, 'test'), '.test.ts').map((f) => relative(ROOT, f).replace(/\.ts$/, '.js'));
+  assert.deepEqual(listed.map((f) => f.replace(/^dist\//, '')).sort(), sources.sort());
+  assert.ok(!listed.some((f) => f.endsWith('helpers/allInOneProcess.js')));
+});
+
+test('VDPA_TEST_FILES narrows the run to the test files under the given paths', { timeout: 30_000 }, () => {
+  const listed = execFileSync('bash', [join(ROOT, 'scripts/test-files.sh')], {
+    encoding: 'utf8', env: { ...process.env, VDPA_TEST_FILES: 'dist/test/suite dist/test/domain/smoke.test.js' },
+  }).trim().split('\n');
+  assert.deepEqual(listed, ['dist/test/domain/smoke.test.js', 'dist/test/suite/testSuite.test.js']);
+});
+
+test('every test and it in test/ carries its own time limit', { timeout: 60_000 }, () => {
+  const missing = filesUnder(join(ROOT, 'test'), '.test.ts').flatMap(testsWithoutTimeLimit);
+  assert.deepEqual(missing, []);
+});
+
+test('a hung test fails under its own name when its limit passes', { timeout: 30_000 }, () => {
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', join(ROOT, 'test/fixtures/suite/hung.mjs')], {
+    // Without the parent's NODE_TEST_CONTEXT, or the child thinks it is nested and runs nothing.
+    encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_TEST_CONTEXT: undefined },
+  });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /✖ a test that never finishes[^\n]*\n\s*'test timed out after 500ms'/);
+});
