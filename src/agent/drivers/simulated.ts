@@ -76,14 +76,8 @@ export class SimulatedDriver implements VirtDriver {
 
     // Redefine and (re)start: whatever the guest held before is closed first.
     const guest: SimulatedGuest = existing ?? { state: 'shutoff', spec, xml, pluggedVdpa: [], vdpaEvents: [], boots: 0 };
-    this.unplugAll(spec.uuid, guest);
-    guest.spec = copySpec(spec);
-    guest.xml = xml;
-    this.plug(spec.uuid, guest, chardevs);
-    guest.state = 'running';
-    guest.boots += 1;
     this.guests.set(spec.uuid, guest);
-    return statusOf(spec.uuid, guest);
+    return this.startAs(guest, spec, xml, chardevs);
   }
 
   async define(spec: GuestSpec): Promise<GuestStatus> {
@@ -136,6 +130,11 @@ export class SimulatedDriver implements VirtDriver {
     const chardevs = vdpaChardevs(spec.interfaces);
     // Checked before anything changes, so a failed hard reboot leaves the guest as it was.
     this.assertCanOpen(spec.uuid, chardevs);
+    return this.startAs(guest, spec, xml, chardevs);
+  }
+
+  /** Whatever the guest held is closed, then it runs as `spec` with the spec's devices open (a boot). */
+  private startAs(guest: SimulatedGuest, spec: GuestSpec, xml: string, chardevs: string[]): GuestStatus {
     this.unplugAll(spec.uuid, guest);
     guest.spec = copySpec(spec);
     guest.xml = xml;

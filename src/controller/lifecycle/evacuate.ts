@@ -35,7 +35,6 @@ import { COMPUTE_BINARY, listServices, serviceIsUp } from '../../storage/reposit
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import { hostsWithOpenEvacuations, insertMigration, openEvacuationsFrom, setMigrationStatus, type MigrationRow } from '../../storage/repositories/migrations.js';
-import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim, type ScheduleOutcome } from '../services/scheduler.js';
@@ -46,6 +45,7 @@ import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { resourceRequestFor, zoneOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
+import { finishRebuildSpawn } from './rebuildSpawned.js';
 import type { Unit, Session } from '../../storage/unit.js';
 
 export const EVACUABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
@@ -189,12 +189,7 @@ async function evacuated(ctx: ControllerContext, s: ServerSnapshot): Promise<voi
   const migration = evacuationOf(s);
   const stopped = targetState(s) === 'shutoff';
   await ctx.store.transact(async (trx) => {
-    const done = await updateInstance(trx, instance.uuid, {
-      vmState: stopped ? VmState.STOPPED : VmState.ACTIVE, taskState: null,
-      powerState: stopped ? PowerState.SHUTDOWN : PowerState.RUNNING, fault: null, launchedAt: nowIso(),
-    }, { taskState: TaskState.REBUILD_SPAWNING });
-    if (!done) return;
-    if (!stopped) await setPortStatus(trx, instance.portIds, 'ACTIVE');
+    if (!(await finishRebuildSpawn(trx, instance, stopped))) return;
     if (migration) await setMigrationStatus(trx, migration.uuid, 'done', { expect: ['pre-migrating'] });
     await finishAction(trx, instance.uuid, 'evacuate', 'Success');
   });

@@ -27,12 +27,12 @@ import { finishAction, startAction } from '../../storage/repositories/actions.js
 import { guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import { nowIso } from '../../storage/repositories/json.js';
-import { setPortStatus } from '../../storage/repositories/ports.js';
 import type { ControllerContext } from '../context.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot, type Transition } from '../operations/transitions.js';
 import { EVACUATE_OPERATION } from './evacuate.js';
 import { currentGuest, invalidState, requireState, type Requester } from './power.js';
+import { finishRebuildSpawn } from './rebuildSpawned.js';
 import { instructWhileInTask } from './stepInstruction.js';
 
 export const REBUILDABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
@@ -98,12 +98,7 @@ async function rebuilt(ctx: ControllerContext, s: ServerSnapshot): Promise<void>
   const stopped = finalState(s) === 'shutoff';
   const spec = guestSpecOf(guest);
   await ctx.store.transact(async (trx) => {
-    const done = await updateInstance(trx, instance.uuid, {
-      vmState: stopped ? VmState.STOPPED : VmState.ACTIVE, taskState: null,
-      powerState: stopped ? PowerState.SHUTDOWN : PowerState.RUNNING, fault: null, launchedAt: nowIso(),
-    }, { taskState: TaskState.REBUILD_SPAWNING });
-    if (!done) return;
-    if (!stopped) await setPortStatus(trx, instance.portIds, 'ACTIVE');
+    if (!(await finishRebuildSpawn(trx, instance, stopped))) return;
     // The rebuild instruction is done: the guest row keeps the plain spec (a replay must not rebuild again).
     if (spec.rebuild) await setDesiredGuest(trx, instance.uuid, guest.host, finalState(s), settledSpec(spec));
     await finishAction(trx, instance.uuid, 'rebuild', 'Success');
