@@ -109,4 +109,22 @@ describe('key pairs (os-keypairs) and the nova client through openrc', { timeout
     assert.equal(foreign.code, 1);
     assert.match(foreign.stderr, /Invalid key_name provided\. \(HTTP 400\)/);
   });
+
+  test('the key_pairs quota: past the limit a create is 403 "Quota exceeded, too many key pairs." and adds nothing', { timeout: 300_000 }, async () => {
+    const demo = await aio.openstackJson<{ id: string }>(['project', 'show', 'demo']);
+    const set = await aio.api('PUT', `/compute/v2.1/os-quota-sets/${demo.id}`, { quota_set: { key_pairs: 1 } });
+    assert.equal(set.status, 200);
+    const before = (await aio.api('GET', '/compute/v2.1/os-keypairs', undefined, { user: 'demo' })).body.keypairs.length;
+    for (let i = 0; i < before; i++) {
+      const name = (await aio.api('GET', '/compute/v2.1/os-keypairs', undefined, { user: 'demo' })).body.keypairs[0].keypair.name;
+      assert.equal((await aio.api('DELETE', `/compute/v2.1/os-keypairs/${name}`, undefined, { user: 'demo' })).status, 202);
+    }
+    const first = await aio.openstack(['keypair', 'create', 'quota-k1'], { user: 'demo' });
+    assert.equal(first.code, 0, first.stderr);
+    const second = await aio.openstack(['keypair', 'create', 'quota-k2'], { user: 'demo' });
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /403: Client Error for url: .*\/os-keypairs, Quota exceeded, too many key pairs\./);
+    const names = (await aio.api('GET', '/compute/v2.1/os-keypairs', undefined, { user: 'demo' })).body.keypairs.map((k: any) => k.keypair.name);
+    assert.deepEqual(names, ['quota-k1']);
+  });
 });

@@ -1,10 +1,12 @@
 import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
-import { BadRequest, Conflict, NotFound } from '../../domain/errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../domain/errors.js';
 import { fingerprintOf, sshRsaPublicKey, type KeyPairType } from '../../domain/keys/publicKeys.js';
-import { deleteKeyPairRow, getKeyPair, insertKeyPair, keyPairsOf, type KeyPairRow } from '../../storage/repositories/keyPairs.js';
+import { countKeyPairs, deleteKeyPairRow, getKeyPair, insertKeyPair, keyPairsOf, type KeyPairRow } from '../../storage/repositories/keyPairs.js';
 import { nowIso } from '../../storage/repositories/json.js';
 import type { Unit, Session } from '../../storage/unit.js';
+import { COMPUTE_DEFAULTS } from '../../domain/quotas/resources.js';
+import { projectLimits } from '../../storage/repositories/quotas.js';
 import { inUnit, type Storage } from '../../storage/db.js';
 
 /** Nova's key pairs: per user, name unique per user; generated (RSA, like Nova) or imported. */
@@ -15,6 +17,8 @@ const generateRsa = promisify(generateKeyPair);
 
 export interface NewKeyPair {
   userId: string; name: string; type: KeyPairType; publicKey?: string;
+  /** The project whose key_pairs limit applies (the caller's). */
+  projectId: string;
   /** From 2.92 '@' and '.' are allowed in names too. */
   specialCharacters: boolean;
 }
@@ -47,7 +51,12 @@ export async function createKeyPair(db: Unit | Storage, k: NewKeyPair): Promise<
   const fingerprint = fingerprintOf(k.type, publicKey);
   // The key is made before the unit starts: generating one takes longer than any write.
   const values = { user_id: k.userId, name: k.name, type: k.type, public_key: publicKey, fingerprint, created_at: nowIso() };
-  const row = await inUnit(db, (u) => insertKeyPair(u, values));
+  const row = await inUnit(db, async (u) => {
+    // Nova counts the user's key pairs against the key_pairs limit (403 KeypairLimitExceeded).
+    const limit = (await projectLimits(u, k.projectId)).key_pairs ?? COMPUTE_DEFAULTS.key_pairs!;
+    if (limit >= 0 && (await countKeyPairs(u, k.userId)) >= limit) throw new Forbidden('Quota exceeded, too many key pairs.');
+    return insertKeyPair(u, values);
+  });
   if (!row) throw new Conflict(`Key pair '${k.name}' already exists.`);
   return { row, privateKey };
 }

@@ -32,3 +32,10 @@ export async function deleteKeyPairRow(unit: Unit, userId: string, name: string)
   const r = await db.deleteFrom('key_pairs').where('user_id', '=', userId).where('name', '=', name).executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
 }
+
+/** How many key pairs a user holds (Nova counts the key_pairs quota per user). */
+export async function countKeyPairs(session: Session, userId: string): Promise<number> {
+  const row = await dbOf(session).selectFrom('key_pairs').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId).executeTakeFirst();
+  return Number(row?.n ?? 0);
+}

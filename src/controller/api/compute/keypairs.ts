@@ -78,7 +78,7 @@ export function registerKeyPairRoutes(app: FastifyInstance, ctx: ControllerConte
     if (k.type !== undefined && k.type !== 'ssh' && k.type !== 'x509') throw invalidBody(`${JSON.stringify(k.type)} is not one of ['ssh', 'x509']`);
     const userId = ownerOf(req, 'create', typeof k.user_id === 'string' ? k.user_id : undefined);
     const { row, privateKey } = await createKeyPair(ctx.store, {
-      userId, name: k.name, type: (k.type as 'ssh' | 'x509' | undefined) ?? 'ssh',
+      userId, projectId: req.auth.projectId, name: k.name, type: (k.type as 'ssh' | 'x509' | undefined) ?? 'ssh',
       ...(k.public_key !== undefined ? { publicKey: k.public_key as string } : {}), specialCharacters: atLeast(req, '2.92'),
     });
     return reply.code(atLeast(req, '2.2') ? 201 : 200).send({
