@@ -33,6 +33,7 @@ describe('live migration between two libvirtd instances (TCG guest, migrateToURI
   let aio: AllInOneProcess;
   let work: string;
   let imageId: string;
+  let flavorId: string;
   const hosts: Hypervisor[] = [];
   let serverId: string | undefined;
 
@@ -52,6 +53,8 @@ describe('live migration between two libvirtd instances (TCG guest, migrateToURI
     }
     const flavor = await aio.api('POST', '/compute/v2.1/flavors', { flavor: { name: 'lm.tiny', ram: 128, disk: 1, vcpus: 1 } });
     assert.equal(flavor.status, 200, JSON.stringify(flavor.body));
+    // Nova takes a flavor's id in flavorRef (the openstack client resolves names to it).
+    flavorId = flavor.body.flavor.id as string;
     const image = await aio.api('POST', '/image/v2/images', { name: 'lm-image', disk_format: 'qcow2', container_format: 'bare' });
     imageId = image.body.id;
     const data = await readFile(await makeTinyImage(work));
@@ -71,7 +74,7 @@ describe('live migration between two libvirtd instances (TCG guest, migrateToURI
 
   test('a migration that fails rolls back; then the guest keeps running, lands on the destination, leaves nothing on the source, and the records follow', { timeout: 150_000 }, async () => {
     const created = await aio.api('POST', '/compute/v2.1/servers', {
-      server: { name: 'lm-guest', imageRef: imageId, flavorRef: 'lm.tiny', networks: 'none' },
+      server: { name: 'lm-guest', imageRef: imageId, flavorRef: flavorId, networks: 'none' },
     }, { headers: { 'openstack-api-version': 'compute 2.37' } });
     assert.equal(created.status, 202, JSON.stringify(created.body));
     serverId = created.body.server.id as string;
