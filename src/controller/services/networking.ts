@@ -29,8 +29,6 @@ export interface SubnetInput {
   allocationPools?: { start: string; end: string }[]; enableDhcp?: boolean; description?: string;
 }
 
-/** Runs `fn` in a unit of its own, or inside the caller's unit when given one. */
-export const inTransaction = inUnit;
 
 export function invalidInput(attribute: string, reason: string): BadRequest {
   return new BadRequest(`Invalid input for ${attribute}. Reason: ${reason}.`);
@@ -56,7 +54,7 @@ export async function visibleSubnet(db: Session, id: string, auth: AuthContext):
 // ---------- networks ----------
 
 export async function createNetwork(target: Unit | Storage, input: NetworkInput): Promise<NetworkRecord> {
-  return inTransaction(target, async (db) => {
+  return inUnit(target, async (db) => {
     if (!(NETWORK_TYPES as readonly string[]).includes(input.networkType)) {
       throw invalidInput('provider:network_type', `'${input.networkType}' is not in [${NETWORK_TYPES.map((t) => `'${t}'`).join(', ')}]`);
     }
@@ -92,7 +90,7 @@ export async function updateNetwork(
   target: Unit | Storage, id: string, changes: { name?: string; adminStateUp?: boolean; description?: string; shared?: boolean },
   auth: AuthContext,
 ): Promise<NetworkRecord> {
-  return inTransaction(target, async (db) => {
+  return inUnit(target, async (db) => {
     const net = await visibleNetwork(db, id, auth);
     if (!auth.isAdmin && net.projectId !== auth.projectId) {
       throw new Forbidden(`(rule:update_network) is disallowed by policy`);
@@ -109,7 +107,7 @@ export async function updateNetwork(
 }
 
 export async function deleteNetwork(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
-  await inTransaction(db, async (tx) => {
+  await inUnit(db, async (tx) => {
     const net = await visibleNetwork(tx, id, auth);
     if (!auth.isAdmin && net.projectId !== auth.projectId) throw new Forbidden('(rule:delete_network) is disallowed by policy');
     if (await countPortsOnNetwork(tx, id) > 0) {
@@ -128,7 +126,7 @@ function ipv4Or400(attribute: string, text: string): number {
 }
 
 export async function createSubnet(db: Unit | Storage, input: SubnetInput): Promise<SubnetRecord> {
-  return inTransaction(db, async (tx) => {
+  return inUnit(db, async (tx) => {
     await checkNetworkQuota(tx, 'subnet', input.projectId);
     const net = await getNetwork(tx, input.networkId);
     if (!net) throw new NotFound(`Network ${input.networkId} could not be found.`, 'NetworkNotFound');
@@ -186,7 +184,7 @@ export async function createSubnet(db: Unit | Storage, input: SubnetInput): Prom
 }
 
 export async function deleteSubnet(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
-  await inTransaction(db, async (tx) => {
+  await inUnit(db, async (tx) => {
     const subnet = await visibleSubnet(tx, id, auth);
     if (!auth.isAdmin && subnet.projectId !== auth.projectId) throw new Forbidden('(rule:delete_subnet) is disallowed by policy');
     if (await countAllocationsOnSubnet(tx, id) > 0) {

@@ -4,14 +4,14 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../domain/errors.j
 import { macFromRandomBytes, isValidUnicastMac } from '../../domain/network/mac.js';
 import { cidrContains, formatIpv4, hostRange, nextInPool, parseIpv4, parseIpv4Cidr, poolSize } from '../../domain/network/ipv4.js';
 import { VNIC_TYPES, isVnicType } from '../../domain/pci/vnicTypes.js';
-import { isStorage, type Storage } from '../../storage/db.js';
+import { inUnit, isStorage, type Storage } from '../../storage/db.js';
 import { getNetwork, nowTimestamp, subnetsOfNetwork, type SubnetRecord } from '../../storage/repositories/networks.js';
 import {
   deletePortRow, getPort, insertIpAllocation, insertPort, ipAllocated, isUniqueViolation, lockSubnetForAllocation,
   macInUse, setNextIpHint, updatePortColumns, type PortRecord,
 } from '../../storage/repositories/ports.js';
 import type { AuthContext } from '../context.js';
-import { inTransaction, invalidInput } from './networking.js';
+import { invalidInput } from './networking.js';
 import { checkNetworkQuota } from './networkQuotas.js';
 import type { Unit, Session } from '../../storage/unit.js';
 import { applyNewPortSecurity, applyPortSecurityChange } from './securityGroups.js';
@@ -49,7 +49,7 @@ function checkNumaAffinityPolicy(v: string | null | undefined): void {
 async function retryingUniqueRaces<T>(db: Unit | Storage, fn: (tx: Unit) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await inTransaction(db, fn);
+      return await inUnit(db, fn);
     } catch (e) {
       if (!isStorage(db) || attempt >= 8 || !isUniqueViolation(e)) throw e;
     }
@@ -205,7 +205,7 @@ export async function updatePort(db: Unit | Storage, id: string, changes: PortCh
       throw new Forbidden(`(rule:update_port and rule:update_port:binding:${attr}) is disallowed by policy`);
     }
   }
-  return inTransaction(db, async (tx) => {
+  return inUnit(db, async (tx) => {
     const port = await visiblePort(tx, id, auth);
     for (const [key, attr] of [['deviceOwner', 'device_owner'], ['deviceId', 'device_id']] as const) {
       if (changes[key] !== undefined && changes[key] !== port[key] && !mayWriteOwner(auth)) {
@@ -233,7 +233,7 @@ export async function updatePort(db: Unit | Storage, id: string, changes: PortCh
 
 /** A port that a server uses must be detached first: deleting it under the guest would strand its device. */
 export async function deletePort(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
-  await inTransaction(db, async (tx) => {
+  await inUnit(db, async (tx) => {
     const port = await visiblePort(tx, id, auth);
     if (port.deviceOwner.startsWith('compute:') && port.deviceId !== '') {
       throw new Conflict(`Port ${id} is in use by server ${port.deviceId}; detach it from the server first.`, 'PortInUse');

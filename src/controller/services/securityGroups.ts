@@ -11,9 +11,8 @@ import {
   type RuleFilter, type SecurityGroupFilter, type SecurityGroupRow, type SecurityGroupRuleRow,
 } from '../../storage/repositories/securityGroups.js';
 import type { AuthContext } from '../context.js';
-import { inTransaction } from './networking.js';
 import type { Unit, Session } from '../../storage/unit.js';
-import { sessionOf, type Storage } from '../../storage/db.js';
+import { inUnit, sessionOf, type Storage } from '../../storage/db.js';
 
 /**
  * Security groups and rules (networking API) and the groups ports carry.
@@ -52,7 +51,7 @@ async function insertGroupWithRules(db: Unit, g: SecurityGroupRow, isDefault: bo
 export async function ensureDefaultGroup(db: Unit | Storage, projectId: string): Promise<string> {
   const existing = await defaultGroupIdOf(sessionOf(db), projectId);
   if (existing) return existing;
-  return inTransaction(db, async (tx) => {
+  return inUnit(db, async (tx) => {
     const id = randomUUID();
     if (!(await claimDefaultGroup(tx, projectId, id))) return (await defaultGroupIdOf(tx, projectId))!;
     const now = nowTimestamp();
@@ -94,7 +93,7 @@ export async function createGroup(db: Unit | Storage, input: GroupInput, auth: A
   }
   await ensureDefaultGroup(db, projectId);
   if (input.name === DEFAULT_GROUP) throw new Conflict('Default security group already exists.', 'SecurityGroupDefaultAlreadyExists');
-  return inTransaction(db, async (tx) => {
+  return inUnit(db, async (tx) => {
     const now = nowTimestamp();
     const g: SecurityGroupRow = {
       id: randomUUID(), project_id: projectId, name: input.name, description: input.description ?? '',
@@ -108,7 +107,7 @@ export async function createGroup(db: Unit | Storage, input: GroupInput, auth: A
 export async function updateGroup(
   db: Unit | Storage, id: string, changes: { name?: string; description?: string; stateful?: boolean }, auth: AuthContext,
 ): Promise<SecurityGroupRow> {
-  return inTransaction(db, async (tx) => {
+  return inUnit(db, async (tx) => {
     const g = await visibleGroup(tx, id, auth);
     if (g.name === DEFAULT_GROUP && changes.name !== undefined && changes.name !== DEFAULT_GROUP) {
       throw new Conflict('Updating default security group not allowed.', 'SecurityGroupCannotUpdateDefault');
@@ -127,7 +126,7 @@ export async function updateGroup(
 
 /** A group a port carries, or that another group's rule names, stays; a project's `default` only an admin removes. */
 export async function deleteGroup(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
-  await inTransaction(db, async (tx) => {
+  await inUnit(db, async (tx) => {
     const g = await visibleGroup(tx, id, auth);
     if (g.name === DEFAULT_GROUP && !auth.isAdmin) {
       throw new Conflict('Removing default security group not allowed.', 'SecurityGroupCannotRemoveDefault');
@@ -178,7 +177,7 @@ export async function createRule(db: Unit | Storage, input: RuleInput, auth: Aut
     remoteGroupId: input.remoteGroupId ?? null,
   };
   checkPorts(fields);
-  return inTransaction(db, async (tx) => {
+  return inUnit(db, async (tx) => {
     const g = await visibleGroup(tx, input.securityGroupId, auth);
     if (input.projectId !== undefined && input.projectId !== g.project_id && !auth.isAdmin) {
       throw new Forbidden('(rule:create_security_group_rule and rule:create_security_group_rule:project_id) is disallowed by policy');
@@ -198,7 +197,7 @@ export async function createRule(db: Unit | Storage, input: RuleInput, auth: Aut
 }
 
 export async function deleteRule(db: Unit | Storage, id: string, auth: AuthContext): Promise<void> {
-  await inTransaction(db, async (tx) => {
+  await inUnit(db, async (tx) => {
     const r = await visibleRule(tx, id, auth);
     await deleteRuleRow(tx, r.id);
     await updateSecurityGroupRow(tx, r.security_group_id, {}, nowTimestamp());
