@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { registerOpenApi } from './api/openApi.js';
 import { newRequestId, withRequestId } from '../protocol/requestIds.js';
 import { BadRequest } from '../domain/errors.js';
 import type { ControllerContext } from './context.js';
@@ -48,6 +49,8 @@ export async function buildApp(ctx: ControllerContext, opts: { https?: { cert: s
     if (req.url.startsWith('/compute')) reply.header('x-compute-request-id', req.id);
   });
 
+  // Before every API: the document is built from the schemas of the routes registered after it.
+  await registerOpenApi(app);
   if (ctx.config.metrics) {
     instrumentRequests(app, ctx);
     await app.register(async (scope) => metricsApi(scope, ctx));
