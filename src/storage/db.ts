@@ -10,6 +10,7 @@ import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { operationsMigration } from './migrations/006_operations.js';
 import { numaMigration } from './migrations/011_numa.js';
+import { tokenEpochMigration } from './migrations/015_token_epoch.js';
 import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tags.js';
 import { everydayMigration } from './migrations/009_everyday.js';
 import { zonesQuotasMigration } from './migrations/010_zones_quotas.js';
@@ -85,6 +86,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '009_everyday': everydayMigration(dialect),
     '010_zones_quotas': zonesQuotasMigration(dialect),
     '012_identity_hardening': identityHardeningMigration(),
+    '015_token_epoch': tokenEpochMigration(),
   };
 }
 

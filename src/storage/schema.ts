@@ -185,6 +185,9 @@ export interface TerminatedInstanceTable {
   uuid: string; name: string; project_id: string; flavor: string; launched_at: string | null; terminated_at: string;
 }
 
+/** The one-row counter that every token revocation moves (migration 015). */
+export interface TokenEpochTable { id: number; epoch: number | string }
+
 export interface Database {
   projects: ProjectTable;
   users: UserTable;
@@ -224,4 +227,5 @@ export interface Database {
   quota_limits: QuotaLimitTable;
   quota_usages: QuotaUsageTable;
   terminated_instances: TerminatedInstanceTable;
+  token_epoch: TokenEpochTable;
 }

@@ -28,6 +28,20 @@ const POLL_MS = 50;
 /** Task states in which Nova refuses get_console_output (it answers them with a 500; we say 409). */
 const REFUSED_TASK_STATES = new Set<string>([TaskState.DELETING, TaskState.MIGRATING]);
 
+/**
+ * Hosts with a console request this process is waiting on. On SQLite this
+ * process is the only one that asks (the API runs nowhere else), so an agent's
+ * work pass for any other host needs no read of console_requests; on
+ * PostgreSQL another controller may have asked, and the table is read.
+ */
+const askedHere = new WeakMap<ControllerContext, Map<string, number>>();
+
+function hostsAskedHere(ctx: ControllerContext): Map<string, number> {
+  let hosts = askedHere.get(ctx);
+  if (!hosts) askedHere.set(ctx, (hosts = new Map()));
+  return hosts;
+}
+
 export async function consoleOutput(ctx: ControllerContext, instance: InstanceRecord, lines: number | null): Promise<string> {
   const host = instance.host;
   if (!host) throw new Conflict(`Instance ${instance.uuid} is not ready`);
@@ -35,6 +49,18 @@ export async function consoleOutput(ctx: ControllerContext, instance: InstanceRe
     throw new Conflict(`Cannot 'get_console_output' instance ${instance.uuid} while it is in task_state ${instance.taskState}`);
   }
   const id = randomUUID();
+  const asked = hostsAskedHere(ctx);
+  asked.set(host, (asked.get(host) ?? 0) + 1);
+  try {
+    return await askHost(ctx, instance, host, id, lines);
+  } finally {
+    const left = (asked.get(host) ?? 1) - 1;
+    if (left > 0) asked.set(host, left);
+    else asked.delete(host);
+  }
+}
+
+async function askHost(ctx: ControllerContext, instance: InstanceRecord, host: string, id: string, lines: number | null): Promise<string> {
   await ctx.store.transact((trx) => insertConsoleRequest(trx, {
     id, host, instance_uuid: instance.uuid, lines, created_at: nowIso(), answered_at: null, output: null, error: null,
   }));
@@ -60,6 +86,7 @@ export async function consoleOutput(ctx: ControllerContext, instance: InstanceRe
 
 /** The agent protocol's side: what a host is asked, and its answer. */
 export async function pendingConsoleRequests(ctx: ControllerContext, host: string): Promise<ConsoleRequest[]> {
+  if (ctx.store.singleProcess && !hostsAskedHere(ctx).has(host)) return [];
   const rows = await unansweredConsoleRequests(ctx.store.reader, host);
   return rows.map((r) => ({ id: r.id, instanceUuid: r.instance_uuid, lines: r.lines }));
 }

@@ -240,9 +240,8 @@ export async function applyNewPortSecurity(db: Unit, portId: string, projectId: 
     await setPortSecurityEnabled(db, portId, false);
     return;
   }
-  if (input.securityGroups === undefined) await ensureDefaultGroup(db, projectId);
   const ids = input.securityGroups === undefined
-    ? [(await defaultGroupIdOf(db, projectId))!]
+    ? [await ensureDefaultGroup(db, projectId)]
     : await resolveGroups(db, projectId, input.securityGroups);
   await setPortGroups(db, portId, ids);
 }

@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { ConsoleRequestTable, Database } from '../schema.js';
 import type { Unit, Session } from '../unit.js';
 import { dbOf } from '../internal/handles.js';
+import { precompiled } from '../precompiled.js';
 
 export type ConsoleRequestRow = Selectable<ConsoleRequestTable>;
 
@@ -10,10 +11,13 @@ export async function insertConsoleRequest(unit: Unit, row: ConsoleRequestRow): 
   await db.insertInto('console_requests').values(row).execute();
 }
 
+// Asked on agents' work passes: built once.
+const unansweredOfHost = precompiled<{ host: string }, ConsoleRequestRow>((db, p) =>
+  db.selectFrom('console_requests').selectAll().where('host', '=', p.host).where('answered_at', 'is', null)
+    .orderBy('created_at').limit(50));
+
 export async function unansweredConsoleRequests(session: Session, host: string): Promise<ConsoleRequestRow[]> {
-  const db = dbOf(session);
-  return db.selectFrom('console_requests').selectAll().where('host', '=', host).where('answered_at', 'is', null)
-    .orderBy('created_at').limit(50).execute();
+  return (await unansweredOfHost.run(dbOf(session), { host })).rows;
 }
 
 export async function getConsoleRequest(session: Session, id: string): Promise<ConsoleRequestRow | null> {

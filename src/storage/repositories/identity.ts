@@ -1,6 +1,7 @@
 import type { ProjectTable, UserTable } from '../schema.js';
 import type { Unit, Session } from '../unit.js';
 import { dbOf } from '../internal/handles.js';
+import { moveTokenEpoch } from './tokens.js';
 
 /** Projects, users and role assignments (the identity API's tables). */
 
@@ -49,6 +50,7 @@ export async function insertUser(unit: Unit, row: UserTable): Promise<void> {
 export async function setPasswordHash(unit: Unit, userId: string, hash: string): Promise<void> {
   const db = dbOf(unit);
   await db.updateTable('users').set({ password_hash: hash }).where('id', '=', userId).execute();
+  await moveTokenEpoch(unit);
 }
 
 /** Idempotent: granting a role the user already has changes nothing. */
@@ -68,6 +70,7 @@ export async function revokeRole(unit: Unit, userId: string, projectId: string, 
   const db = dbOf(unit);
   await db.deleteFrom('role_assignments')
     .where('user_id', '=', userId).where('project_id', '=', projectId).where('role', '=', role).execute();
+  await moveTokenEpoch(unit);
 }
 
 /** The roles a user holds on a project, by name. */
@@ -116,6 +119,8 @@ export async function updateUserColumns(
 ): Promise<void> {
   if (Object.keys(changes).length === 0) return;
   await dbOf(unit).updateTable('users').set(changes).where('id', '=', userId).execute();
+  // What a token speaks for (name, enabled, password) changed: cached tokens are read again.
+  if (changes.name !== undefined || changes.enabled !== undefined || changes.password_hash !== undefined) await moveTokenEpoch(unit);
 }
 
 export async function updateProjectColumns(
@@ -123,6 +128,7 @@ export async function updateProjectColumns(
 ): Promise<void> {
   if (Object.keys(changes).length === 0) return;
   await dbOf(unit).updateTable('projects').set(changes).where('id', '=', projectId).execute();
+  if (changes.name !== undefined || changes.enabled !== undefined) await moveTokenEpoch(unit);
 }
 
 /** A user gone with its role assignments and tokens: nothing it held can be used again. */
@@ -131,6 +137,7 @@ export async function deleteUserRows(unit: Unit, userId: string): Promise<void> 
   await db.deleteFrom('tokens').where('user_id', '=', userId).execute();
   await db.deleteFrom('role_assignments').where('user_id', '=', userId).execute();
   await db.deleteFrom('users').where('id', '=', userId).execute();
+  await moveTokenEpoch(unit);
 }
 
 /** Counts one failed password attempt, at `at`. */

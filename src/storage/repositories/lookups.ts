@@ -43,19 +43,32 @@ async function cachedLookup<T>(db: Kysely<Database>, key: string, read: () => Pr
 }
 
 /** A flavor as servers embed it (with its extra specs), by id or, failing that, by name. */
-export function flavorSnapshot(session: Session, ref: string): Promise<FlavorSnapshot | null> {
+export async function flavorSnapshot(session: Session, ref: string): Promise<FlavorSnapshot | null> {
+  return (await catalogFlavor(session, ref))?.snapshot ?? null;
+}
+
+/** A flavor by id (not name) with whether it is public, for a create's access check; one cached read with the snapshot. */
+export async function flavorWithAccess(session: Session, id: string): Promise<{ snapshot: FlavorSnapshot; isPublic: boolean } | null> {
+  const found = await catalogFlavor(session, id);
+  return found && found.snapshot.id === id ? found : null;
+}
+
+function catalogFlavor(session: Session, ref: string): Promise<{ snapshot: FlavorSnapshot; isPublic: boolean } | null> {
   const db = dbOf(session);
   return cachedLookup(db, `flavor:${ref}`, () => readFlavorSnapshot(db, ref));
 }
 
-async function readFlavorSnapshot(db: Kysely<Database>, ref: string): Promise<FlavorSnapshot | null> {
+async function readFlavorSnapshot(db: Kysely<Database>, ref: string): Promise<{ snapshot: FlavorSnapshot; isPublic: boolean } | null> {
   const row = (await db.selectFrom('flavors').selectAll().where('id', '=', ref).executeTakeFirst())
     ?? (await db.selectFrom('flavors').selectAll().where('name', '=', ref).executeTakeFirst());
   if (!row) return null;
   const specs = await db.selectFrom('flavor_extra_specs').select(['key', 'value']).where('flavor_id', '=', row.id).execute();
   return {
-    id: row.id, name: row.name, vcpus: row.vcpus, ram: row.ram, disk: row.disk, ephemeral: row.ephemeral, swap: row.swap,
-    extra_specs: Object.fromEntries(specs.map((s) => [s.key, s.value])),
+    snapshot: {
+      id: row.id, name: row.name, vcpus: row.vcpus, ram: row.ram, disk: row.disk, ephemeral: row.ephemeral, swap: row.swap,
+      extra_specs: Object.fromEntries(specs.map((s) => [s.key, s.value])),
+    },
+    isPublic: row.is_public === 1,
   };
 }
 

@@ -1,4 +1,5 @@
 import { dbOf } from '../internal/handles.js';
+import { precompiled } from '../precompiled.js';
 import type { Session, Unit } from '../unit.js';
 
 /** A stored token (by the SHA-256 of its secret) with who it speaks for. */
@@ -63,9 +64,28 @@ export async function insertToken(
   }).execute();
 }
 
+const epochRead = precompiled<Record<string, never>, { epoch: number | string }>((db) =>
+  db.selectFrom('token_epoch').select('epoch').where('id', '=', 1));
+
+/**
+ * The revocation counter (migration 015): it moves in the same transaction
+ * as anything that can end a token or change whom it speaks for, so a cache
+ * filled under one value is good exactly while the counter still reads it.
+ */
+export async function tokenEpoch(session: Session): Promise<number> {
+  const { rows: [row] } = await epochRead.run(dbOf(session), {});
+  return Number(row?.epoch ?? 0);
+}
+
+export async function moveTokenEpoch(unit: Unit): Promise<void> {
+  await dbOf(unit).updateTable('token_epoch').set((eb) => ({ epoch: eb('epoch', '+', 1) })).where('id', '=', 1).execute();
+}
+
 export async function deleteToken(unit: Unit, id: string): Promise<boolean> {
   const res = await dbOf(unit).deleteFrom('tokens').where('id', '=', id).executeTakeFirst();
-  return Number(res.numDeletedRows) > 0;
+  const deleted = Number(res.numDeletedRows) > 0;
+  if (deleted) await moveTokenEpoch(unit);
+  return deleted;
 }
 
 export async function deleteTokensExpiredBy(unit: Unit, nowIso: string): Promise<void> {
@@ -79,4 +99,5 @@ export async function deleteTokensOf(unit: Unit, f: { userId?: string; projectId
   if (f.userId !== undefined) q = q.where('user_id', '=', f.userId);
   if (f.projectId !== undefined) q = q.where('project_id', '=', f.projectId);
   await q.execute();
+  await moveTokenEpoch(unit);
 }

@@ -8,6 +8,7 @@ import { hashPassword, verifyPassword } from '../../../src/controller/services/p
 import { createTokenService, hashToken } from '../../../src/controller/services/tokens.js';
 import { openStore, type Store } from '../../../src/storage/db.js';
 import { deleteUserRows, revokeRole, updateProjectColumns, updateUserColumns } from '../../../src/storage/repositories/identity.js';
+import { deleteTokensOf } from '../../../src/storage/repositories/tokens.js';
 import { asUnit } from '../../helpers/storageAccess.js';
 
 describe('token service', () => {
@@ -84,6 +85,26 @@ describe('token service', () => {
     for (const other of [`${token} `, ` ${token}`, `${token}\n`, token.toUpperCase(), token.slice(0, 42)]) {
       assert.equal(await tokens.verify(other), null, JSON.stringify(other));
     }
+  });
+
+  it('caches a token while the revocation counter stands still, and a revocation from another process on the file ends it', { timeout: 120_000 }, async () => {
+    const tokens = createTokenService(store, 60);
+    const { token } = await tokens.issue({ userId, projectId });
+    assert.ok(await tokens.verify(token));
+    // A row gone without the counter moving (no revoking path does this) shows the cache answering.
+    await store.db.deleteFrom('tokens').where('id', '=', hashToken(token)).execute();
+    assert.ok(await tokens.verify(token), 'answered from the cache');
+    const second = (await tokens.issue({ userId, projectId })).token;
+    assert.ok(await tokens.verify(second));
+    // A CLI process on the same SQLite file (agent-credential create, say) revokes the user's tokens.
+    const other = await openStore(join(dir, 'db.sqlite'));
+    try {
+      await other.transact((u) => deleteTokensOf(u, { userId }));
+    } finally {
+      await other.close();
+    }
+    assert.equal(await tokens.verify(second), null, 'the counter moved: the cache is read again');
+    assert.equal(await tokens.verify(token), null);
   });
 
   it('forgets a revoked token at once, cache included', { timeout: 120_000 }, async () => {

@@ -8,7 +8,7 @@ import { TaskState, VmState } from '../../../domain/lifecycle/serverStatus.js';
 import { requestForPort, requestsForFlavor, type PciRequest } from '../../../domain/pci/request.js';
 import { startAction } from '../../../storage/repositories/actions.js';
 import { insertInstance, type InstanceRecord } from '../../../storage/repositories/instances.js';
-import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups.js';
+import { flavorWithAccess, imageById } from '../../../storage/repositories/lookups.js';
 import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
 import { getKeyPair } from '../../../storage/repositories/keyPairs.js';
 import { createPort } from '../ports.js';
@@ -17,7 +17,6 @@ import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
 import { numaRequestFor } from '../../lifecycle/resources.js';
 import { fromJson } from '../../../storage/repositories/json.js';
-import { findVisibleFlavor } from '../flavors.js';
 
 export interface CreateServerInput {
   name: string;
@@ -51,8 +50,8 @@ function hwPropertiesOf(propertiesJson: string): Record<string, string> {
 export async function createServer(ctx: ControllerContext, auth: AuthContext, requestId: string, input: CreateServerInput): Promise<InstanceRecord> {
   const db = ctx.store.reader;
   // A private flavor is not there for a project without access to it (Nova: FlavorNotFound, a 400 on create).
-  const visible = await findVisibleFlavor(db, input.flavorRef, auth);
-  const flavor = visible ? await flavorSnapshot(db, input.flavorRef) : undefined;
+  const found = await flavorWithAccess(db, input.flavorRef);
+  const flavor = found && (found.isPublic || auth.isAdmin) ? found.snapshot : undefined;
   if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
   const image = await imageById(db, input.imageRef);
   if (!image || (image.visibility === 'private' && image.owner !== auth.projectId && !auth.isAdmin)) {
