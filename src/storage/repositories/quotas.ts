@@ -50,19 +50,33 @@ export async function takeInstanceQuota(
   unit: Unit, projectId: string, delta: InstanceUsage, defaults: InstanceUsage, exceeded: UnlessOneRow,
 ): Promise<void> {
   const trx = dbOf(unit);
-  await deferWrite(trx, trx.insertInto('quota_usages').values({ project_id: projectId, instances: 0, cores: 0, ram: 0 })
-    .onConflict((oc) => oc.column('project_id').doNothing()).compile());
-  let q = trx.updateTable('quota_usages').set((eb) => ({
-    instances: eb('instances', '+', delta.instances),
-    cores: eb('cores', '+', delta.cores),
-    ram: eb('ram', '+', delta.ram),
-  })).where('project_id', '=', projectId);
-  for (const r of ['instances', 'cores', 'ram'] as const) {
-    if (delta[r] <= 0) continue;
+  const resources = (['instances', 'cores', 'ram'] as const).filter((r) => delta[r] > 0);
+  // A project's first server makes its row: the same limits, checked against no usage.
+  const firstRowWithin = resources.length === 0 ? sql<boolean>`1 = 1` : sql<boolean>`${sql.join(resources.map((r) => {
     const limit = limitOf(r, projectId, defaults[r]);
-    q = q.where(sql<boolean>`(${limit} < 0 or ${sql.ref(r)} + ${delta[r]} <= ${limit})`);
-  }
-  await deferWrite(trx, q.compile(), exceeded);
+    return sql`(${limit} < 0 or ${delta[r]} <= ${limit})`;
+  }), sql` and `)}`;
+  const first = trx.selectNoFrom([
+    sql<string>`cast(${projectId} as text)`.as('project_id'),
+    sql<number>`cast(${delta.instances} as integer)`.as('instances'),
+    sql<number>`cast(${delta.cores} as integer)`.as('cores'),
+    sql<number>`cast(${delta.ram} as integer)`.as('ram'),
+  ]).where(firstRowWithin);
+  const query = trx.insertInto('quota_usages').columns(['project_id', 'instances', 'cores', 'ram']).expression(first)
+    .onConflict((oc) => {
+      let update = oc.column('project_id').doUpdateSet((eb) => ({
+        instances: eb('quota_usages.instances', '+', delta.instances),
+        cores: eb('quota_usages.cores', '+', delta.cores),
+        ram: eb('quota_usages.ram', '+', delta.ram),
+      }));
+      for (const r of resources) {
+        const limit = limitOf(r, projectId, defaults[r]);
+        update = update.where(sql<boolean>`(${limit} < 0 or ${sql.ref(`quota_usages.${r}`)} + ${delta[r]} <= ${limit})`);
+      }
+      return update;
+    });
+  // One statement whichever way: a row written (made or moved) is within every limit; none, and a limit would pass.
+  await deferWrite(trx, query.compile(), exceeded);
 }
 
 /** Gives back what a server held (a delete, the end of a resize); never checked. */
