@@ -14,6 +14,7 @@ import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tag
 import { everydayMigration } from './migrations/009_everyday.js';
 import { zonesQuotasMigration } from './migrations/010_zones_quotas.js';
 import { identityHardeningMigration } from './migrations/012_identity_hardening.js';
+import { serverGroupsMigration } from './migrations/013_server_groups.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
@@ -85,6 +86,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '009_everyday': everydayMigration(dialect),
     '010_zones_quotas': zonesQuotasMigration(dialect),
     '012_identity_hardening': identityHardeningMigration(),
+    '013_server_groups': serverGroupsMigration(),
   };
 }
 
