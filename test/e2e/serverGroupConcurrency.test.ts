@@ -76,5 +76,21 @@ describe('concurrent creates in an anti-affinity group', TIMEOUT, () => {
     assertFourOnFourHosts(servers);
     const rows = await c.query('select count(*)::int as n from server_group_members');
     assert.equal(rows[0].n, CREATES);
+
+    // The rest of the group's life on PostgreSQL: paging, a deleted member leaving, the group's delete.
+    const page = await c0.api('GET', '/compute/v2.1/os-server-groups?limit=1&offset=0', undefined, { 'openstack-api-version': 'compute 2.64' });
+    assert.equal(page.body.server_groups.length, 1);
+    const group = page.body.server_groups[0];
+    assert.equal(group.policy, 'anti-affinity');
+    assert.equal(group.members.length, CREATES);
+    assert.equal((await c0.api('GET', '/compute/v2.1/os-server-groups?offset=1')).body.server_groups.length, 0);
+    const failed = servers.find((s) => s.status === 'ERROR');
+    assert.equal((await c0.api('DELETE', `/compute/v2.1/servers/${failed.id}`)).status, 204);
+    await c0.waitForServer(failed.id, ['DELETED'], 60_000);
+    const shown = await c0.api('GET', `/compute/v2.1/os-server-groups/${group.id}`);
+    assert.equal(shown.body.server_group.members.length, CREATES - 1);
+    assert.ok(!shown.body.server_group.members.includes(failed.id));
+    assert.equal((await c0.api('DELETE', `/compute/v2.1/os-server-groups/${group.id}`)).status, 204);
+    assert.equal((await c0.api('GET', `/compute/v2.1/os-server-groups/${group.id}`)).status, 404);
   });
 });
