@@ -176,6 +176,34 @@ describe('server groups through the openstack client', () => {
     assert.ok(!taken.has(hostOf(moved)) && hostOf(moved) !== hostOf(x), `moved to ${hostOf(moved)}`);
   });
 
+  test('live migration and unshelve keep the policy', TIMEOUT, async () => {
+    // Three anti-affinity members on three hosts: the only destination of a live migration is the fourth.
+    const anti = await createGroup('sg-anti-live', 'anti-affinity');
+    const [x, y, z] = await settle([await bootInGroup('live-0', anti.id), await bootInGroup('live-1', anti.id), await bootInGroup('live-2', anti.id)]);
+    const free = HOSTS.find((h) => ![x, y, z].map(hostOf).includes(h));
+    const live = await aio.openstack(['server', 'migrate', '--live-migration', x.id]);
+    assert.equal(live.code, 0, live.stderr);
+    const moved = await until('the live migration to finish', async () => {
+      const s = (await aio.api('GET', `/compute/v2.1/servers/${x.id}`)).body.server;
+      return s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null && hostOf(s) !== hostOf(x) ? s : null;
+    }, 60_000);
+    assert.equal(hostOf(moved), free);
+
+    // An affinity member shelved (offloaded, so it holds nothing) comes back where the group runs.
+    const aff = await createGroup('sg-aff-shelve', 'affinity');
+    const [a] = await settle([await bootInGroup('shelve-0', aff.id)]);
+    const [b] = await settle([await bootInGroup('shelve-1', aff.id)]);
+    assert.equal(hostOf(a), hostOf(b));
+    assert.equal((await aio.openstack(['server', 'shelve', a.id])).code, 0);
+    await aio.waitForServer(a.id, ['SHELVED_OFFLOADED'], 60_000);
+    assert.equal((await aio.openstack(['server', 'unshelve', a.id])).code, 0);
+    const back = await until('the unshelve to finish', async () => {
+      const s = (await aio.api('GET', `/compute/v2.1/servers/${a.id}`)).body.server;
+      return s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null ? s : null;
+    }, 60_000);
+    assert.equal(hostOf(back), hostOf(b));
+  });
+
   test('quotas: server_groups and server_group_members with Nova\'s 403 texts', TIMEOUT, async () => {
     const members = await aio.api('PUT', `/compute/v2.1/os-quota-sets/${projectId}`, { quota_set: { server_group_members: 2 } });
     assert.equal(members.status, 200, JSON.stringify(members.body));
