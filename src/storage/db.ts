@@ -10,11 +10,11 @@ import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { operationsMigration } from './migrations/006_operations.js';
 import { numaMigration } from './migrations/011_numa.js';
+import { serverGroupsMigration } from './migrations/013_server_groups.js';
 import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tags.js';
 import { everydayMigration } from './migrations/009_everyday.js';
 import { zonesQuotasMigration } from './migrations/010_zones_quotas.js';
 import { identityHardeningMigration } from './migrations/012_identity_hardening.js';
-import { serverGroupsMigration } from './migrations/013_server_groups.js';
 import { fallbackAutocheckpointPages, startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { attachDeviceChangeFeed, collectDeviceChanges, DeviceChangeFeed, PendingDeviceChanges } from './devices/changeFeed.js';
 import { groupCommit, type TransactionWork } from './groupCommit.js';
@@ -82,11 +82,12 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '005_device_state_indexes': deviceStateIndexesMigration(),
     '006_operations': operationsMigration(dialect),
     '011_numa': numaMigration(),
+    // Kysely runs them in name order; entries out of order here keep each one its own line.
+    '013_server_groups': serverGroupsMigration(),
     '007_server_lock_and_tags': serverLockAndTagsMigration(),
     '009_everyday': everydayMigration(dialect),
     '010_zones_quotas': zonesQuotasMigration(dialect),
     '012_identity_hardening': identityHardeningMigration(),
-    '013_server_groups': serverGroupsMigration(),
   };
 }
 

@@ -13,12 +13,12 @@ import { portsForServer, reservePort } from '../../../storage/repositories/portR
 import { getKeyPair } from '../../../storage/repositories/keyPairs.js';
 import { createPort } from '../ports.js';
 import { groupsForServer } from '../securityGroups.js';
+import { joinServerGroup } from '../serverGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
 import { numaRequestFor } from '../../lifecycle/resources.js';
 import { fromJson } from '../../../storage/repositories/json.js';
 import { findVisibleFlavor } from '../flavors.js';
-import { joinServerGroup } from '../serverGroups.js';
 
 export interface CreateServerInput {
   name: string;
