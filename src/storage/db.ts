@@ -7,6 +7,7 @@ import { initialMigration } from './migrations/001_initial.js';
 import { schedulingIndexesMigration } from './migrations/002_scheduling_indexes.js';
 import { pendingGuestsMigration } from './migrations/003_pending_guests.js';
 import { claimIndexesMigration } from './migrations/004_claim_indexes.js';
+import { serverGroupsMigration } from './migrations/013_server_groups.js';
 import { deviceStateIndexesMigration } from './migrations/005_device_state_indexes.js';
 import { operationsMigration } from './migrations/006_operations.js';
 import { numaMigration } from './migrations/011_numa.js';
@@ -79,6 +80,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '002_scheduling_indexes': schedulingIndexesMigration(),
     '003_pending_guests': pendingGuestsMigration(),
     '004_claim_indexes': claimIndexesMigration(),
+    // Kysely runs them in name order; entries out of order here keep each one its own line.
+    '013_server_groups': serverGroupsMigration(),
     '005_device_state_indexes': deviceStateIndexesMigration(),
     '006_operations': operationsMigration(dialect),
     '011_numa': numaMigration(),

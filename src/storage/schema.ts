@@ -109,6 +109,8 @@ export interface InstanceTable {
   created_port_ids: string | null;
   /** The zone the server was created in; null when none was asked for (availability_zone is its host's). */
   requested_availability_zone: string | null;
+  /** The server group the server was booted into (the `group` scheduler hint); null: none. */
+  server_group: string | null;
 }
 /** Server tags (2.26+). */
 export interface InstanceTagTable { instance_uuid: string; tag: string }

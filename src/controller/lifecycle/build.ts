@@ -29,7 +29,7 @@ import type { ControllerContext } from '../context.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { failedOn, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
-import { resourceRequestFor, zoneOf } from './resources.js';
+import { groupOf, resourceRequestFor, zoneOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import type { Unit } from '../../storage/unit.js';
 
@@ -44,6 +44,7 @@ export async function placeInstance(ctx: ControllerContext, instance: InstanceRe
     // An admin's zone:host goes to that host only (Nova's forced host; the zone was checked at create).
     ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : zoneOf(instance)),
     ...(instance.failedHosts.length ? { excludeHosts: instance.failedHosts } : {}),
+    ...groupOf(instance),
   }, instance.imageProperties);
   const directory = aggregateDirectoryOf(ctx);
   await directory.ready();

@@ -21,7 +21,7 @@ import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindi
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { resourceRequestFor, zoneOf } from './resources.js';
+import { resourceRequestFor, zoneOf, groupOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import { OverQuota, quotaExceeded, settleResizeQuota, takeResizeQuota } from '../services/quotas.js';
 import type { Unit } from '../../storage/unit.js';
@@ -141,6 +141,7 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
   const sameHostAllowed = migration.migration_type === 'resize' && ctx.config.allow_resize_to_same_host;
   const request = resourceRequestFor(target, pciRequests, {
     ...zoneOf(instance),
+    ...groupOf(instance),
     ...(sameHostAllowed ? {} : { excludeHosts: [source] }),
     ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
   }, instance.imageProperties);

@@ -43,7 +43,7 @@ import { invalidState, requireState, type Requester } from './power.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
-import { resourceRequestFor, zoneOf } from './resources.js';
+import { resourceRequestFor, zoneOf, groupOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import { finishRebuildSpawn } from './rebuildSpawned.js';
 import type { Unit, Session } from '../../storage/unit.js';
@@ -122,7 +122,7 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
   const outcome = await placeUnlessAborted(ctx, () => {
     if (target.host && target.force) return claimForced(ctx, instance, target.host, commit);
     const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-      { ...zoneOf(instance), ...(target.host ? { onlyHosts: [target.host] } : {}), excludeHosts: [source] }, instance.imageProperties);
+      { ...zoneOf(instance), ...groupOf(instance), ...(target.host ? { onlyHosts: [target.host] } : {}), excludeHosts: [source] }, instance.imageProperties);
     return scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, commit);
   });
   if (!outcome) return;

@@ -55,7 +55,7 @@ import { heldDevicesForPorts, swapMoveClaims } from './coldMoveDevices.js';
 import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { answered, failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { resourceRequestFor, zoneOf } from './resources.js';
+import { resourceRequestFor, zoneOf, groupOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import type { Session } from '../../storage/unit.js';
 
@@ -129,7 +129,7 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
   const migrationUuid = migration.uuid;
   const source = instance.host!;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests, {
-    ...zoneOf(instance), excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
+    ...zoneOf(instance), ...groupOf(instance), excludeHosts: [source], ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}),
   }, instance.imageProperties);
   let outcome;
   try {

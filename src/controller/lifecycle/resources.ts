@@ -46,3 +46,8 @@ export function resourceRequestFor(
 export function zoneOf(instance: InstanceRecord): Partial<ResourceRequest> {
   return instance.requestedAvailabilityZone ? { availabilityZone: instance.requestedAvailabilityZone } : {};
 }
+
+/** A server of a group is placed, and moved, under the group's policy (Nova keeps the group in its request spec). */
+export function groupOf(instance: InstanceRecord): Partial<ResourceRequest> {
+  return instance.serverGroup ? { serverGroup: instance.serverGroup } : {};
+}

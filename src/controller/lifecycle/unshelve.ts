@@ -29,7 +29,7 @@ import { bindAndRunGuest, unbindInstancePorts } from './portBindings.js';
 import { invalidState, requireState, type Requester } from './power.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
-import { resourceRequestFor, zoneOf } from './resources.js';
+import { resourceRequestFor, zoneOf, groupOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 
 export const UNSHELVABLE_VM_STATES = [VmState.SHELVED, VmState.SHELVED_OFFLOADED] as const;
@@ -58,7 +58,7 @@ export async function startUnshelve(
 async function placeUnshelved(ctx: ControllerContext, instance: InstanceRecord): Promise<'wait' | void> {
   const uuid = instance.uuid;
   const request = resourceRequestFor(instance.flavor, instance.pciRequests,
-    { ...zoneOf(instance), ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}) }, instance.imageProperties);
+    { ...zoneOf(instance), ...groupOf(instance), ...(instance.requestedHost ? { onlyHosts: [instance.requestedHost] } : {}) }, instance.imageProperties);
   const outcome = await placeUnlessAborted(ctx, () => scheduleAndClaim(ctx, request, { consumer: uuid, instanceUuid: uuid }, async (trx, host, claimed) => {
     const moved = await updateInstance(trx, uuid, { host, node: host, availabilityZone: aggregateDirectoryOf(ctx).zoneNameOf(host), requestedHost: null, fault: null },
       { taskState: TaskState.UNSHELVING });

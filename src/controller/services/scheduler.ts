@@ -12,6 +12,7 @@ import { aggregateDirectoryOf, type AggregateDirectory, type HostScope } from '.
 import type { HostState } from '../../domain/scheduling/types.js';
 import type { Unit } from '../../storage/unit.js';
 import { metricsOf, type SchedulerOutcome } from './metrics/registry.js';
+import { checkGroupPolicy, groupAttempts, withServerGroup } from './serverGroupPlacement.js';
 
 export const NO_VALID_HOST = 'No valid host was found.';
 
@@ -135,9 +136,12 @@ async function decideAndClaim<Ahead>(
     try {
       return await ctx.store.transact(async (trx): Promise<ScheduleOutcome> => {
         chosen = null;
-        const decision = await decide(ctx, trx, index, request, lost);
+        // A group member's placement holds its group's lock from here to the commit (serverGroupPlacement.ts).
+        const placing = request.serverGroup ? await withServerGroup(trx, request, claim.instanceUuid) : request;
+        const decision = placing.group ? await decideForGroup(ctx, trx, index, placing, lost) : await decide(ctx, trx, index, placing, lost);
         if (decision.host === null) return { placed: false, reason: lastConflict ?? decision.reason };
         chosen = decision.host;
+        checkGroupPolicy(chosen, placing);
         const reservation = index.reserve(chosen, request);
         // The claim's exact pool changes settle the reservation (and so are not on the device feed).
         const poolChanges: PoolDelta[] = [];
@@ -204,6 +208,18 @@ async function decide(
     if (candidates.length > 0) reason = explainNoValidHost(selection, candidates.length);
     if (page.exhausted) return { host: null, reason };
   }
+}
+
+/** A group member's decision: the group's requests in turn (groupAttempts), the first with a host wins. */
+async function decideForGroup(
+  ctx: ControllerContext, trx: Unit, index: CandidateIndex, request: ResourceRequest, lost: Set<string>,
+): Promise<Decision> {
+  let decision: Decision = { host: null, reason: 'no attempt' };
+  for (const attempt of groupAttempts(request)) {
+    decision = await decide(ctx, trx, index, attempt, lost);
+    if (decision.host !== null) return decision;
+  }
+  return decision;
 }
 
 /** The zone and aggregate filters' view of each candidate, only for a request they judge (O(candidates)). */

@@ -5,14 +5,19 @@ import { hostListFilter } from './filters/hostListFilter.js';
 import { pciPassthroughFilter } from './filters/pciPassthroughFilter.js';
 import { resourceFilter } from './filters/resourceFilter.js';
 import { numaTopologyFilter } from './filters/numaTopologyFilter.js';
+import { serverGroupAffinityFilter, serverGroupAntiAffinityFilter } from './filters/serverGroupFilters.js';
+import { serverGroupSoftAffinityWeigher, serverGroupSoftAntiAffinityWeigher } from './weighers/serverGroupWeighers.js';
 import type { HostFilter, HostState, HostWeigher, ResourceRequest } from './types.js';
 import { pciWeigher } from './weighers/pciWeigher.js';
 import { ramWeigher } from './weighers/ramWeigher.js';
 
 export const DEFAULT_FILTERS: readonly HostFilter[] = [
   hostListFilter, computeFilter, availabilityZoneFilter, aggregateInstanceExtraSpecsFilter, resourceFilter, pciPassthroughFilter, numaTopologyFilter,
+  serverGroupAntiAffinityFilter, serverGroupAffinityFilter,
 ];
-export const DEFAULT_WEIGHERS: readonly HostWeigher[] = [ramWeigher, pciWeigher];
+export const DEFAULT_WEIGHERS: readonly HostWeigher[] = [
+  ramWeigher, pciWeigher, serverGroupSoftAffinityWeigher, serverGroupSoftAntiAffinityWeigher,
+];
 
 export interface Selection {
   /** Hosts that passed every filter, best first. */

@@ -63,6 +63,10 @@ export interface ResourceRequest {
   aggregateSpecs?: Record<string, string>;
   /** The guest's NUMA topology (pinned CPUs, huge pages, PCI NUMA affinity); absent for a plain guest. */
   numa?: NumaRequest;
+  /** The server group the server belongs to (the `group` hint): the scheduler reads its policy and members in the placement's transaction. */
+  serverGroup?: string;
+  /** That group's policy and members per host, as the placement's transaction read them (set by the scheduler). */
+  group?: GroupPlacement;
 }
 
 /** A filter says why a host cannot take the request, or null when it can. */
@@ -76,4 +80,20 @@ export interface HostWeigher {
   readonly name: string;
   readonly multiplier: number;
   weigh(host: HostState, request: ResourceRequest): number;
+}
+
+/** Nova's server group policies (os-server-groups; soft ones from 2.15). */
+export type GroupPolicy = 'anti-affinity' | 'affinity' | 'soft-anti-affinity' | 'soft-affinity';
+
+/**
+ * What a placement knows of its server's group, read inside the placement's
+ * transaction after the group's lock: the policy and how many of the other
+ * members hold resources on each host.
+ */
+export interface GroupPlacement {
+  id: string;
+  policy: GroupPolicy;
+  /** Anti-affinity's limit of members per host (Nova's default 1). */
+  maxServerPerHost: number;
+  membersOnHost: Record<string, number>;
 }

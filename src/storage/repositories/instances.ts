@@ -67,6 +67,8 @@ export interface InstanceRecord {
   securityGroups: string[] | null;
   /** Ports the compute API created for the server (deleted with it). */
   createdPortIds: string[];
+  /** The server group it was booted into (its build and moves keep the group's policy); null: none. */
+  serverGroup: string | null;
 }
 
 export type InstanceRow = Selectable<InstanceTable>;
@@ -106,6 +108,7 @@ export function instanceFromRow(r: InstanceRow): InstanceRecord {
     lockedReason: r.locked_reason,
     securityGroups: fromJson<string[] | null>(r.security_groups, null),
     createdPortIds: fromJson<string[]>(r.created_port_ids, []),
+    serverGroup: r.server_group ?? null,
   };
 }
 
@@ -128,6 +131,8 @@ export interface NewInstance {
   requestedAvailabilityZone?: string | null;
   /** An admin's `zone:host` (Nova's forced host). */
   requestedHost?: string | null;
+  /** The server group of the `group` scheduler hint. */
+  serverGroup?: string | null;
 }
 
 /**
@@ -157,6 +162,7 @@ export async function insertInstance(
     locked: 0, locked_by: null, locked_reason: null,
     security_groups: i.securityGroups ? toJson(i.securityGroups) : null,
     created_port_ids: i.createdPortIds?.length ? toJson(i.createdPortIds) : null,
+    server_group: i.serverGroup ?? null,
   };
   await deferWrite(db, db.insertInto('instances').values(row).compile());
   return instanceFromRow(row);

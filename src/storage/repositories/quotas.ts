@@ -100,6 +100,8 @@ export async function removeInstanceRow(unit: Unit, instance: InstanceRecord, he
   const trx = dbOf(unit);
   const now = nowIso();
   const flavor = toJson(instance.flavor);
+  // A deleted server leaves its server group (Nova lists only members that are not deleted).
+  await deferWrite(trx, trx.deleteFrom('server_group_members').where('instance_uuid', '=', instance.uuid).compile());
   if (onPostgres(unit)) {
     await deferWrite(trx, sql`with gone as (delete from instances where uuid = ${instance.uuid} returning uuid, name, project_id, launched_at),
       usage as (update quota_usages set instances = instances - ${held.instances}, cores = cores - ${held.cores}, ram = ram - ${held.ram}

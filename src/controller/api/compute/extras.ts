@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Forbidden } from '../../../domain/errors.js';
 import { COMPUTE_DEFAULTS } from '../../../domain/quotas/resources.js';
 import { projectLimits, projectUsage } from '../../../storage/repositories/quotas.js';
+import { countServerGroups } from '../../../storage/repositories/serverGroups.js';
 import type { ControllerContext } from '../../context.js';
 import { atLeast } from './microversion.js';
 
@@ -12,13 +13,15 @@ export function registerComputeExtras(app: FastifyInstance, ctx: ControllerConte
     if (projectId !== req.auth.projectId && !req.auth.isAdmin) {
       throw new Forbidden("Policy doesn't allow os_compute_api:limits:other_project to be performed.");
     }
-    const [own, used] = await Promise.all([projectLimits(ctx.store.reader, projectId), projectUsage(ctx.store.reader, projectId)]);
+    const [own, used, groups] = await Promise.all([
+      projectLimits(ctx.store.reader, projectId), projectUsage(ctx.store.reader, projectId), countServerGroups(ctx.store.reader, projectId),
+    ]);
     const limit = (k: string) => own[k] ?? COMPUTE_DEFAULTS[k]!;
     const absolute: Record<string, number> = {
       maxTotalRAMSize: limit('ram'), maxTotalInstances: limit('instances'), maxTotalCores: limit('cores'),
       maxTotalKeypairs: limit('key_pairs'), maxServerMeta: limit('metadata_items'),
       maxServerGroups: limit('server_groups'), maxServerGroupMembers: limit('server_group_members'),
-      totalRAMUsed: used.ram, totalCoresUsed: used.cores, totalInstancesUsed: used.instances, totalServerGroupsUsed: 0,
+      totalRAMUsed: used.ram, totalCoresUsed: used.cores, totalInstancesUsed: used.instances, totalServerGroupsUsed: groups,
     };
     if (!atLeast(req, '2.39')) absolute.maxImageMeta = limit('metadata_items');
     if (!atLeast(req, '2.57')) {

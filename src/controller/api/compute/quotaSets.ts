@@ -3,6 +3,7 @@ import { BadRequest, Forbidden } from '../../../domain/errors.js';
 import { COMPUTE_DEFAULTS, COMPUTE_FILE_KEYS, COMPUTE_LEGACY, QUOTA_MAX } from '../../../domain/quotas/resources.js';
 import { findProject } from '../../../storage/repositories/identity.js';
 import { clearProjectLimits, projectLimits, projectUsage, setProjectLimits } from '../../../storage/repositories/quotas.js';
+import { countServerGroups } from '../../../storage/repositories/serverGroups.js';
 import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
@@ -54,7 +55,9 @@ export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerCont
     checkQuery(req);
     mayRead(req, req.params.p, 'detail');
     const limits = await limitsOf(ctx, req, req.params.p);
-    const used: Record<string, number> = { ...(await projectUsage(ctx.store.reader, req.params.p)) };
+    const used: Record<string, number> = {
+      ...(await projectUsage(ctx.store.reader, req.params.p)), server_groups: await countServerGroups(ctx.store.reader, req.params.p),
+    };
     const detail: Record<string, unknown> = { id: req.params.p };
     for (const [k, limit] of Object.entries(limits)) detail[k] = { in_use: used[k] ?? 0, limit, reserved: 0 };
     return { quota_set: detail };
@@ -69,7 +72,9 @@ export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerCont
     if (!(await findProject(ctx.store.reader, { id: req.params.p }))) throw new BadRequest(`Project ID ${req.params.p} is not a valid project.`);
     const { settable, legacy } = keysFor(req);
     const force = set.force === true || set.force === 'true' || set.force === 'True';
-    const used: Record<string, number> = { ...(await projectUsage(ctx.store.reader, req.params.p)) };
+    const used: Record<string, number> = {
+      ...(await projectUsage(ctx.store.reader, req.params.p)), server_groups: await countServerGroups(ctx.store.reader, req.params.p),
+    };
     const changes: Record<string, number> = {};
     for (const [k, raw] of Object.entries(set)) {
       if (k === 'force') continue;

@@ -23,6 +23,7 @@ import { registerAvailabilityZoneRoutes } from './availabilityZones.js';
 import { registerQuotaSetRoutes } from './quotaSets.js';
 import { registerUsageRoutes } from './usage.js';
 import { registerVdpaFleetRoutes } from './vdpaFleet.js';
+import { registerServerGroupRoutes } from './serverGroups.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
 
@@ -57,4 +58,5 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
   registerQuotaSetRoutes(app, ctx);
   registerUsageRoutes(app, ctx);
   registerVdpaFleetRoutes(app, ctx);
+  registerServerGroupRoutes(app, ctx);
 }

@@ -22,6 +22,7 @@ import { tagAndLockFilters } from './serverListFilters.js';
 import { tagsOf, tagsOfMany } from '../../../storage/repositories/instanceTags.js';
 import { hostId, serverDetail, serverSummary } from './serverViews.js';
 import { groupNamesOfServers } from '../../services/securityGroups.js';
+import { groupHintOf, withServerGroups } from './serverGroups.js';
 
 const createSchema = {
   type: 'object',
@@ -58,6 +59,8 @@ interface CreateBody {
     availability_zone?: string | null; min_count?: number | string; max_count?: number | string;
     security_groups?: Array<{ name: string }>;
   };
+  'os:scheduler_hints'?: unknown;
+  'OS-SCH-HNT:scheduler_hints'?: unknown;
 }
 
 /** Each server's ports, in its NIC order, and the names of the security groups they carry. */
@@ -138,6 +141,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
       name: s.name, imageRef: s.imageRef, flavorRef: String(s.flavorRef), portIds, metadata: s.metadata ?? {},
       description: s.description ?? null, keyName: s.key_name ?? null, availabilityZone: s.availability_zone ?? null,
       networkIds, securityGroups: s.security_groups ? s.security_groups.map((g) => g.name) : null,
+      serverGroup: groupHintOf(req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints']),
     });
     serverQueueOf(ctx).enqueue(instance.uuid, { created: instance });
     // Nova answers a create with the groups asked for, `default` when none.
@@ -167,7 +171,8 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const ports = await portsByServer(ctx, [instance]);
-    return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? [], await tagsOf(ctx.store.reader, instance.uuid), ports.groups?.get(instance.uuid)) };
+    const server = serverDetail(req, base(), instance, ports.get(instance.uuid) ?? [], await tagsOf(ctx.store.reader, instance.uuid), ports.groups?.get(instance.uuid));
+    return { server: await withServerGroups(ctx, req, instance, server) };
   });
 
   app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', async (req) => {
@@ -179,7 +184,8 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     }));
     const updated = (await getInstance(ctx.store.reader, instance.uuid))!;
     const ports = await portsByServer(ctx, [updated]);
-    return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? [], await tagsOf(ctx.store.reader, updated.uuid), ports.groups?.get(updated.uuid)) };
+    const server = serverDetail(req, base(), updated, ports.get(updated.uuid) ?? [], await tagsOf(ctx.store.reader, updated.uuid), ports.groups?.get(updated.uuid));
+    return { server: await withServerGroups(ctx, req, updated, server) };
   });
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {

@@ -13,6 +13,7 @@ import { portsForServer, reservePort } from '../../../storage/repositories/portR
 import { getKeyPair } from '../../../storage/repositories/keyPairs.js';
 import { createPort } from '../ports.js';
 import { groupsForServer } from '../securityGroups.js';
+import { joinServerGroup } from '../serverGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
 import { numaRequestFor } from '../../lifecycle/resources.js';
@@ -31,6 +32,8 @@ export interface CreateServerInput {
   networkIds?: Array<{ index: number; networkId: string }>;
   /** `security_groups` names (or ids); null: the project's default. Applied to the ports created here only, as Nova does. */
   securityGroups?: string[] | null;
+  /** The `group` scheduler hint: the server group the server joins (its policy places it). */
+  serverGroup?: string | null;
 }
 
 
@@ -105,10 +108,11 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
       uuid, name: input.name, projectId: auth.projectId, userId: auth.userId, imageRef: image.id, flavor,
       metadata: input.metadata, description: input.description, keyName: input.keyName, pciRequests,
       portIds, availabilityZone: zone, requestedAvailabilityZone: placement.zone, requestedHost: placement.host,
-      securityGroups: input.securityGroups ?? null, createdPortIds, imageProperties,
+      securityGroups: input.securityGroups ?? null, createdPortIds, imageProperties, serverGroup: input.serverGroup ?? null,
     }, { vmState: VmState.BUILDING, taskState: TaskState.SCHEDULING },
     // The process that accepted the server places it: it holds the lease from the first write.
     { owner: serverQueueOf(ctx).owner, seconds: ctx.config.lease_seconds });
+    if (input.serverGroup) await joinServerGroup(trx, auth.projectId, auth.userId, input.serverGroup, uuid);
     for (const portId of portIds) {
       await reservePort(trx, portId, uuid, `compute:${zone}`, () => new Conflict(`Port ${portId} is still in use.`));
     }

@@ -23,6 +23,7 @@ import { atLeast } from '../microversion.js';
 import { serverDetail } from '../serverViews.js';
 import { requesterOf } from './powerActions.js';
 import { registerServerAction } from './registry.js';
+import { withServerGroups } from '../serverGroups.js';
 
 type Json = Record<string, unknown>;
 
@@ -66,7 +67,7 @@ async function rebuildView(ctx: ControllerContext, req: FastifyRequest, instance
     body[k] = v;
   }
   body.adminPass = adminPass;
-  return body;
+  return withServerGroups(ctx, req, instance, body);
 }
 
 registerServerAction('rebuild', async (ctx, req, instance, args) => {
