@@ -52,6 +52,26 @@ export async function ensureInstanceDisk(instancesPath: string, uuid: string, di
   return disk;
 }
 
+/**
+ * The disk flattened into one standalone file at `target` (`qemu-img convert`:
+ * the overlay's data over its backing image's, no backing file left), in the
+ * backing image's format (qcow2 or raw), qcow2 for a disk without one.
+ * Written as `<target>.part` and renamed when complete.
+ */
+export async function flattenDisk(disk: string, target: string): Promise<void> {
+  const info = async () => JSON.parse((await run('qemu-img', ['info', '--output=json', disk], { timeout: QEMU_IMG_TIMEOUT_MS })).stdout) as
+    { 'backing-filename-format'?: string };
+  try {
+    const format = (await info())['backing-filename-format'] ?? 'qcow2';
+    await run('qemu-img', ['convert', '-q', '-O', format, disk, `${target}.part`], { timeout: 10 * QEMU_IMG_TIMEOUT_MS });
+  } catch (e) {
+    await rm(`${target}.part`, { force: true });
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`qemu-img could not flatten ${disk} into a snapshot: ${(err.stderr ?? err.message).trim()}`);
+  }
+  await rename(`${target}.part`, target);
+}
+
 /** One disk of the instance (a rebuild's old overlay, an unrescued disk.rescue). */
 export async function removeInstanceDisk(instancesPath: string, uuid: string, name = 'disk'): Promise<void> {
   await rm(instanceDiskPath(instancesPath, uuid, name), { force: true });
