@@ -29,7 +29,7 @@ import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
-import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema } from './schemas.js';
+import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema, snapshotParams } from './schemas.js';
 
 /** A long poll never holds a connection longer than this, whatever the agent asks. */
 export const MAX_WAIT_MS = 30_000;
@@ -130,6 +130,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
   // A snapshot's data arrives as a stream (lifecycle/snapshot.ts receiveSnapshotData writes it as it comes).
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.put<{ Params: HostParams & { uuid: string; image: string } }>('/v1/hosts/:host/guests/:uuid/snapshots/:image',
+    { schema: { params: snapshotParams } },
     async (req, reply) => {
       const body = req.body as Readable | undefined;
       await receiveSnapshotData(ctx, req.params.host, req.params.uuid, req.params.image,
