@@ -81,9 +81,9 @@ async function convergeState(d: VirtDriver, host: string, spec: GuestSpec, desir
   const state = current?.state ?? 'absent';
   switch (desired) {
     case 'absent':
-      if (state !== 'absent') await d.destroy(spec.uuid);
+      if (state !== 'absent') await d.destroy(spec.uuid, { keepDisks: spec.keepDisks === true });
       // A guest that left without a destroy here (migrated away) may have left its disk behind.
-      else await d.cleanUp?.(spec.uuid);
+      else if (!spec.keepDisks) await d.cleanUp?.(spec.uuid);
       return null;
     case 'running': {
       // A guest that is gone can only come back the hard way: defined from the spec and started.

@@ -98,6 +98,8 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
   test('resize to the same host (allow_resize_to_same_host) and confirm: ACTIVE with the new flavor in one running domain', { timeout: 120_000 }, async () => {
     const id = servers.main!;
     const dom = domainOf(id);
+    const disk = join(dirs.instances, id, 'disk');
+    const diskBefore = await stat(disk);
     const r = await aio.openstack(['server', 'resize', '--flavor', 'lv.small', id]);
     assert.equal(r.code, 0, r.stderr);
     const resized = await aio.waitForServer(id, ['VERIFY_RESIZE', 'ERROR'], 60_000);
@@ -116,7 +118,10 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     assert.equal(await domstate(SYSTEM_URI, dom), 'running');
     assert.equal(await domainsNamed(dom), 1);
     assert.match(await virsh(SYSTEM_URI, 'dominfo', dom), /Max memory:\s+196608 KiB/);
-    assert.equal((await qemuImgInfo(join(dirs.instances, id, 'disk')))['virtual-size'], 2 * 1024 ** 3, 'the new flavor\'s root disk');
+    // The guest keeps its disk (Nova's same-host resize), grown to the new flavor's root disk.
+    assert.equal((await stat(disk)).ino, diskBefore.ino, 'the same overlay, not a new one');
+    assert.equal((await qemuImgInfo(disk))['virtual-size'], 2 * 1024 ** 3, 'the new flavor\'s root disk');
+    assert.equal((await qemuImgInfo(disk))['full-backing-filename'], join(dirs.images, images.tiny!));
     const migrations = (await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${id}`)).body.migrations;
     assert.equal(migrations[0].status, 'confirmed');
     assert.equal(migrations[0].dest_compute, HOST);

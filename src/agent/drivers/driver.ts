@@ -57,7 +57,8 @@ export interface VirtDriver {
    * in-memory simulator). Never starts anything; a defined guest keeps its state.
    */
   define?(spec: GuestSpec): Promise<GuestStatus>;
-  destroy(uuid: string): Promise<void>;
+  /** Removes the guest and its disks; `keepDisks` keeps the disks (spec.keepDisks: a same-host resize). */
+  destroy(uuid: string, opts?: { keepDisks?: boolean }): Promise<void>;
   /** Removes what a guest the hypervisor no longer has left on the host (its disk, after it migrated away). */
   cleanUp?(uuid: string): Promise<void>;
   powerOff(uuid: string): Promise<GuestStatus>;

@@ -34,9 +34,9 @@ export class FaultInjectingDriver implements VirtDriver {
     return this.inner.spawn(spec);
   }
 
-  async destroy(uuid: string): Promise<void> {
+  async destroy(uuid: string, opts?: { keepDisks?: boolean }): Promise<void> {
     await this.meet('destroy');
-    return this.inner.destroy(uuid);
+    return this.inner.destroy(uuid, opts);
   }
 
   async powerOff(uuid: string): Promise<GuestStatus> {

@@ -98,7 +98,7 @@ export class LibvirtDriver implements VirtDriver {
     });
   }
 
-  destroy(uuid: string): Promise<void> {
+  destroy(uuid: string, opts: { keepDisks?: boolean } = {}): Promise<void> {
     return this.serial(uuid, async (c) => {
       const dom = await this.find(c, uuid);
       if (dom) {
@@ -107,8 +107,9 @@ export class LibvirtDriver implements VirtDriver {
         });
         await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
       }
-      // The disk goes with the instance (also when an earlier delete removed only the domain).
-      if (this.usesInstanceDir) await removeInstanceDir(this.instancesPath, uuid);
+      // The disk goes with the instance (also when an earlier delete removed only the domain),
+      // unless the guest is defined again here next (a same-host resize keeps its disk).
+      if (this.usesInstanceDir && !opts.keepDisks) await removeInstanceDir(this.instancesPath, uuid);
     });
   }
 
