@@ -73,7 +73,7 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     work = await reachableTempDir('vdpa-e2e-moves-');
     dirs = await libvirtAgentDirs(agentPassword(aio.dataDir));
     agent = await startLibvirtAgent(aio.url, HOST, SYSTEM_URI, dirs);
-    for (const f of [{ name: 'lv.tiny', ram: 128, disk: 1 }, { name: 'lv.small', ram: 192, disk: 2 }]) {
+    for (const f of [{ name: 'lv.tiny', ram: 128, disk: 1 }, { name: 'lv.small', ram: 192, disk: 2 }, { name: 'lv.medium', ram: 256, disk: 3 }]) {
       const r = await aio.api('POST', '/compute/v2.1/flavors', { flavor: { ...f, vcpus: 1 } });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       flavors[f.name] = r.body.flavor.id;
@@ -127,6 +127,29 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     assert.equal(migrations[0].dest_compute, HOST);
   });
 
+  test('resize to the same host and revert: the old flavor again in one running domain, the same disk kept', { timeout: 120_000 }, async () => {
+    const id = servers.main!;
+    const dom = domainOf(id);
+    const disk = join(dirs.instances, id, 'disk');
+    const diskBefore = await stat(disk);
+    assert.equal((await aio.openstack(['server', 'resize', '--flavor', 'lv.medium', id])).code, 0);
+    const resized = await aio.waitForServer(id, ['VERIFY_RESIZE', 'ERROR'], 60_000);
+    assert.equal(resized.status, 'VERIFY_RESIZE', JSON.stringify(resized.fault));
+    assert.match(await virsh(SYSTEM_URI, 'dominfo', dom), /Max memory:\s+262144 KiB/);
+    const r = await aio.openstack(['server', 'resize', 'revert', id]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = await aio.waitForServer(id, ['ACTIVE', 'ERROR'], 60_000);
+    assert.equal(s.status, 'ACTIVE', JSON.stringify(s.fault));
+    assert.equal(s.flavor.id, flavors['lv.small']);
+    assert.equal(await domstate(SYSTEM_URI, dom), 'running');
+    assert.equal(await domainsNamed(dom), 1);
+    assert.match(await virsh(SYSTEM_URI, 'dominfo', dom), /Max memory:\s+196608 KiB/);
+    assert.equal((await stat(disk)).ino, diskBefore.ino, 'the same overlay');
+    assert.equal((await qemuImgInfo(disk))['virtual-size'], 3 * 1024 ** 3, 'grown for lv.medium, not shrunk back (qcow2 disks only grow, as in Nova)');
+    const migrations = (await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${id}`)).body.migrations;
+    assert.equal(migrations.find((m: { status: string }) => m.status === 'reverted')?.dest_compute, HOST);
+  });
+
   test('a cold migration with no other host is refused (libvirt cannot migrate to itself): the guest runs on untouched', { timeout: 90_000 }, async () => {
     const id = servers.main!;
     const dom = domainOf(id);
@@ -176,10 +199,10 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     assert.equal(info.format, 'qcow2');
     assert.equal(info['backing-filename'], undefined, JSON.stringify(info));
     assert.equal(info['full-backing-filename'], undefined);
-    assert.equal(info['virtual-size'], 2 * 1024 ** 3);
+    assert.equal(info['virtual-size'], 3 * 1024 ** 3);
     assert.ok(await holdsMark(saved, 'qcow2'), 'the overlay\'s data is in the image');
 
-    const booted = await aio.openstackJson(['--os-compute-api-version', '2.37', 'server', 'create', '--flavor', 'lv.small', '--image', image.id, '--nic', 'none', '--wait', 'lv-from-snap']);
+    const booted = await aio.openstackJson(['--os-compute-api-version', '2.37', 'server', 'create', '--flavor', 'lv.medium', '--image', image.id, '--nic', 'none', '--wait', 'lv-from-snap']);
     servers.fromSnap = booted.id;
     assert.equal((await server(booted.id)).status, 'ACTIVE');
     assert.equal(await domstate(SYSTEM_URI, domainOf(booted.id)), 'running');
