@@ -19,6 +19,8 @@ command -v libvirtd >/dev/null || need_apt+=(libvirt-daemon)
   || need_apt+=(libvirt-daemon-driver-qemu)
 command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
 command -v virsh >/dev/null || need_apt+=(libvirt-clients)
+# qemu-img: the libvirt agent makes each instance's disk (an overlay) and flattens snapshots with it.
+command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 pkg-config --exists libvirt 2>/dev/null || need_apt+=(libvirt-dev)
 

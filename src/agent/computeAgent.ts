@@ -466,7 +466,7 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
       const ids = { reqId: a.requestId, host: this.host, server: a.instanceUuid, generation: a.generation };
       this.o.log.debug({ ...ids, desired: a.desiredState }, 'guest operation');
       try {
-        status = await converge(this.o.driver, this.host, a.spec, a.desiredState);
+        status = await converge(this.o.driver, this.host, a.spec, a.desiredState, this.o.link);
       } catch (err) {
         error = (err as Error).message;
         this.o.log.warn({ ...ids, err: error }, 'guest operation failed');

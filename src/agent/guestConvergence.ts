@@ -1,6 +1,7 @@
 import { interfacesOfXml, isRescueDomainXml } from '../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../domain/guest/spec.js';
-import type { DesiredGuestState } from '../protocol/agentProtocol.js';
+import { rm } from 'node:fs/promises';
+import type { ControllerLink, DesiredGuestState } from '../protocol/agentProtocol.js';
 import { VirtDriverError, type GuestStatus, type VirtDriver } from './drivers/driver.js';
 
 /*
@@ -29,12 +30,24 @@ export function interfacesOfDomainXml(xml: string): GuestInterface[] {
   });
 }
 
+/** Where a snapshot's data goes: the controller's image API, for the image the snapshot instruction names. */
+export type SnapshotUploader = Pick<ControllerLink, 'uploadSnapshot'>;
+
 /** One idempotent step from whatever the guest is now to what it should be. */
-export async function converge(d: VirtDriver, host: string, spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
+export async function converge(
+  d: VirtDriver, host: string, spec: GuestSpec, desired: DesiredGuestState, uploads?: SnapshotUploader,
+): Promise<GuestStatus | null> {
   const reached = await convergeDefinition(d, host, spec, desired);
-  // A snapshot is taken of the guest as it is once in its desired state (snapshot.ts).
+  // A snapshot is taken of the guest as it is once in its desired state (snapshot.ts),
+  // and its data uploaded before the guest is reported: the report ends the snapshot.
   if (spec.snapshot && reached) {
-    await supported(d, 'snapshot')(spec.uuid, spec.snapshot.imageId);
+    const { imageId } = spec.snapshot;
+    const image = await supported(d, 'snapshot')(spec.uuid, imageId);
+    if (image) {
+      if (!uploads?.uploadSnapshot) throw new VirtDriverError(`Cannot upload the snapshot ${imageId} of ${spec.uuid}: this agent's controller link has no image upload`);
+      await uploads.uploadSnapshot(host, spec.uuid, imageId, image.file);
+      await rm(image.file, { force: true });
+    }
     return (await d.status(spec.uuid)) ?? reached;
   }
   return reached;
@@ -68,9 +81,9 @@ async function convergeState(d: VirtDriver, host: string, spec: GuestSpec, desir
   const state = current?.state ?? 'absent';
   switch (desired) {
     case 'absent':
-      if (state !== 'absent') await d.destroy(spec.uuid);
+      if (state !== 'absent') await d.destroy(spec.uuid, { keepDisks: spec.keepDisks === true });
       // A guest that left without a destroy here (migrated away) may have left its disk behind.
-      else await d.cleanUp?.(spec.uuid);
+      else if (!spec.keepDisks) await d.cleanUp?.(spec.uuid);
       return null;
     case 'running': {
       // A guest that is gone can only come back the hard way: defined from the spec and started.

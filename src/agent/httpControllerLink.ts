@@ -14,7 +14,7 @@
  * one replica is good on the others, so a failover needs no new token.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -196,6 +196,26 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
     });
   }
 
+  /**
+   * The snapshot's data, streamed from `file` to the controller
+   * (PUT /agent/v1/hosts/{host}/guests/{uuid}/snapshots/{image}); sent again
+   * from the start when the controller was unreachable.
+   */
+  async uploadSnapshot(host: string, instanceUuid: string, imageId: string, file: string): Promise<void> {
+    const path = `${this.hostPath(host)}/guests/${encodeURIComponent(instanceUuid)}/snapshots/${encodeURIComponent(imageId)}`;
+    await this.retrying(async () => {
+      let token = await this.currentToken();
+      let res = await this.send('PUT', path, token.value, undefined, DOWNLOAD_TIME_MS, file);
+      if (res.status === 401) {
+        await res.text().catch(() => '');
+        this.forget(token);
+        token = await this.currentToken();
+        res = await this.send('PUT', path, token.value, undefined, DOWNLOAD_TIME_MS, file);
+      }
+      return this.answer('PUT', path, res);
+    });
+  }
+
   async connect(): Promise<void> {
     await this.retrying(() => this.currentToken());
   }
@@ -236,10 +256,12 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
     }
   }
 
-  private async send(method: string, path: string, token: string | null, body: unknown, longPollMs: number): Promise<Response> {
+  /** One request; `file` streams that file as the body (application/octet-stream) instead of JSON. */
+  private async send(method: string, path: string, token: string | null, body: unknown, longPollMs: number, file?: string): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers['x-auth-token'] = token;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (file !== undefined) headers['content-type'] = 'application/octet-stream';
     const timeout = AbortSignal.timeout((this.o.requestTimeoutMs ?? 30_000) + longPollMs);
     const at = this.current;
     let res: Response;
@@ -248,7 +270,9 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
         ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        ...(file !== undefined
+          ? { body: Readable.toWeb(createReadStream(file)) as unknown as BodyInit, duplex: 'half' }
+          : { body: body === undefined ? undefined : JSON.stringify(body) }),
         signal: AbortSignal.any([timeout, this.closing.signal]),
       });
     } catch (e) {

@@ -123,6 +123,12 @@ export interface ControllerLink {
   pendingConsoleRequests?(host: string): Promise<ConsoleRequest[]>;
   answerConsoleRequest?(answer: ConsoleAnswer): Promise<void>;
   unwatchWork?(host: string, watcher: WorkWatcher): void;
+  /**
+   * Uploads the data of the snapshot the guest's spec names (spec.snapshot)
+   * from `file` on this host as image `imageId`'s data. Optional: only hosts
+   * whose driver has disk data (libvirt) need it. Done again, it changes nothing.
+   */
+  uploadSnapshot?(host: string, instanceUuid: string, imageId: string, file: string): Promise<void>;
 }
 
 export type { DiscoveredFunction };

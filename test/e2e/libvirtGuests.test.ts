@@ -42,7 +42,7 @@ const TRANSITIONS: Array<{ action: Record<string, unknown>; status: string; doms
   { action: { reboot: { type: 'HARD' } }, status: 'ACTIVE', domstate: /^running \(booted\)/ },
 ];
 
-describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { timeout: 240_000 }, () => {
+describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { timeout: 420_000 }, () => {
   let aio: AllInOneProcess;
   let agent: AgentProcess;
   let other: AgentProcess | undefined;

@@ -20,6 +20,11 @@ export interface MigrateOptions {
   migrateUri?: string;
 }
 
+/** A snapshot's data on the host: one file, no backing file (drivers/libvirt/instanceDisks.ts flattenDisk). */
+export interface SnapshotImage {
+  file: string;
+}
+
 /** Raised by a driver with the hypervisor's own message (e.g. libvirt's). */
 export class VirtDriverError extends Error {
   constructor(message: string, readonly code?: number) {
@@ -52,7 +57,8 @@ export interface VirtDriver {
    * in-memory simulator). Never starts anything; a defined guest keeps its state.
    */
   define?(spec: GuestSpec): Promise<GuestStatus>;
-  destroy(uuid: string): Promise<void>;
+  /** Removes the guest and its disks; `keepDisks` keeps the disks (spec.keepDisks: a same-host resize). */
+  destroy(uuid: string, opts?: { keepDisks?: boolean }): Promise<void>;
   /** Removes what a guest the hypervisor no longer has left on the host (its disk, after it migrated away). */
   cleanUp?(uuid: string): Promise<void>;
   powerOff(uuid: string): Promise<GuestStatus>;
@@ -100,10 +106,12 @@ export interface VirtDriver {
   unrescue?(spec: GuestSpec): Promise<GuestStatus>;
   /**
    * Snapshot of the guest's disk as image `imageId`, the guest left in the
-   * state it is in (a running guest keeps running with its devices, as
-   * Nova's live snapshot). Idempotent per image id.
+   * state it is in (with its devices). Returns the standalone image file the
+   * agent uploads as the image's data (then removes), or null when the
+   * hypervisor has no disk data to give (the simulator, libvirt's test
+   * driver). Idempotent per image id.
    */
-  snapshot?(uuid: string, imageId: string): Promise<void>;
+  snapshot?(uuid: string, imageId: string): Promise<SnapshotImage | null>;
   /**
    * The guest's serial console log, at most its last MAX_CONSOLE_BYTES
    * (domain/guest/consoleLog.ts). Throws ConsoleNotAvailable when the guest

@@ -6,7 +6,7 @@
  */
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
 import { FaultPlan, type FaultOperation, type HostFaults } from '../../domain/inventory/faults.js';
-import { ConsoleNotAvailable, VirtDriverError, type GuestStatus, type VirtDriver } from './driver.js';
+import { ConsoleNotAvailable, VirtDriverError, type GuestStatus, type SnapshotImage, type VirtDriver } from './driver.js';
 import { LibvirtErrorCode } from './simulated.js';
 
 export class FaultInjectingDriver implements VirtDriver {
@@ -16,7 +16,7 @@ export class FaultInjectingDriver implements VirtDriver {
   readonly rebuild?: (spec: GuestSpec) => Promise<GuestStatus>;
   readonly rescue?: (spec: GuestSpec) => Promise<GuestStatus>;
   readonly unrescue?: (spec: GuestSpec) => Promise<GuestStatus>;
-  readonly snapshot?: (uuid: string, imageId: string) => Promise<void>;
+  readonly snapshot?: (uuid: string, imageId: string) => Promise<SnapshotImage | null>;
   private readonly plan: FaultPlan;
 
   constructor(private readonly inner: VirtDriver, faults: HostFaults) {
@@ -34,9 +34,9 @@ export class FaultInjectingDriver implements VirtDriver {
     return this.inner.spawn(spec);
   }
 
-  async destroy(uuid: string): Promise<void> {
+  async destroy(uuid: string, opts?: { keepDisks?: boolean }): Promise<void> {
     await this.meet('destroy');
-    return this.inner.destroy(uuid);
+    return this.inner.destroy(uuid, opts);
   }
 
   async powerOff(uuid: string): Promise<GuestStatus> {

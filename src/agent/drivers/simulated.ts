@@ -259,9 +259,10 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   /** Records the snapshot (the simulator has no disk to copy); taking the same one again changes nothing. */
-  async snapshot(uuid: string, imageId: string): Promise<void> {
+  async snapshot(uuid: string, imageId: string): Promise<null> {
     this.guest(uuid);
     this.snapshots.add(imageId);
+    return null;
   }
 
   /** Whether a snapshot of that image id was taken here. */

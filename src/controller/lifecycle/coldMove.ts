@@ -161,8 +161,8 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       const oldSpec = parseSpec(sourceGuest) ?? newSpec;
       if (host === source) {
-        // One guest row per host: take the old definition down first (see onMoveReport).
-        await setDesiredGuest(trx, instance.uuid, host, 'absent', oldSpec);
+        // One guest row per host: take the old definition down first (see onMoveReport), its disk kept.
+        await setDesiredGuest(trx, instance.uuid, host, 'absent', { ...oldSpec, keepDisks: true });
       } else {
         await setDesiredGuest(trx, instance.uuid, host, 'running', newSpec);
         if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'shutoff', oldSpec);
@@ -273,7 +273,7 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
     const destGuest = await getGuest(trx, instance.uuid, dest);
     const { spec, source } = await restoreSource(trx, instance, migration, ctx.config.pci.alias);
     if (source === dest) {
-      await setDesiredGuest(trx, instance.uuid, dest, 'absent', spec);
+      await setDesiredGuest(trx, instance.uuid, dest, 'absent', { ...spec, keepDisks: true });
     } else {
       if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
       notify.add(source);
@@ -332,7 +332,7 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
     // The destination guest runs with its devices until its host removes it: they are freed then (destinationGone).
     const { spec, source } = await restoreSource(trx, instance, migration, ctx.config.pci.alias, { keepDest: true });
     if (source === dest) {
-      await setDesiredGuest(trx, instance.uuid, dest, 'absent', destGuest ? guestSpecOf(destGuest) : spec);
+      await setDesiredGuest(trx, instance.uuid, dest, 'absent', { ...(destGuest ? guestSpecOf(destGuest) : spec), keepDisks: true });
     } else {
       if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
       const stopped = instance.powerState === PowerState.SHUTDOWN;

@@ -15,15 +15,20 @@
  *   deadline               |                                    | as a failure
  *
  * The image id travels in the guest's spec (spec.snapshot.imageId), so every
- * step finds it in the snapshot the engine reads. Image data is not stored
- * by the image API (services/images.ts): the image is a record; the libvirt
- * driver copies a disk file where the guest has one.
+ * step finds it in the snapshot the engine reads. A host with disk data (a
+ * libvirt host) uploads the flattened disk as the image's data before it
+ * reports the guest (receiveSnapshotData: the image goes queued → saving →
+ * active then, as a Glance upload does); a host without (the simulator)
+ * leaves the image a record, which the steps below make active.
  */
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Conflict, NotFound } from '../../domain/errors.js';
+import { hasImageData, removeImageData, storeImageData } from '../services/imageData.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { finishAction, startAction } from '../../storage/repositories/actions.js';
-import { guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
-import { deleteImage, getImage, updateImage } from '../../storage/repositories/images.js';
+import { getGuest, guestSpecOf, setDesiredGuest } from '../../storage/repositories/guests.js';
+import { deleteImage, getImage, updateImageInStatus } from '../../storage/repositories/images.js';
 import { getInstance, updateInstance, type InstanceRecord } from '../../storage/repositories/instances.js';
 import type { ControllerContext } from '../context.js';
 import { createImage, glanceTime, imageExtras } from '../services/images.js';
@@ -91,6 +96,29 @@ export async function startSnapshot(ctx: ControllerContext, who: Requester, inst
   return imageId;
 }
 
+/**
+ * The snapshot's data from the host that took it: accepted only for the
+ * image the guest's snapshot instruction on that host names, stored as an
+ * image upload is (services/imageData.ts). Data already stored: nothing to do.
+ */
+export async function receiveSnapshotData(ctx: ControllerContext, host: string, instanceUuid: string, imageId: string, body: Readable): Promise<void> {
+  const guest = await getGuest(ctx.store.reader, instanceUuid, host);
+  if (!guest || guestSpecOf(guest).snapshot?.imageId !== imageId) {
+    body.resume();
+    throw new Conflict(`Server ${instanceUuid} on host ${host} is not taking snapshot ${imageId}.`);
+  }
+  const image = await getImage(ctx.store.reader, imageId);
+  if (!image) {
+    body.resume();
+    throw new NotFound(`No image found with ID ${imageId}`);
+  }
+  if (hasImageData(image)) {
+    body.resume();
+    return;
+  }
+  await storeImageData(ctx.store, ctx.imageDir, image, body);
+}
+
 const imageOf = (s: ServerSnapshot): string | undefined => {
   const g = ownGuest(s);
   return g ? guestSpecOf(g).snapshot?.imageId : undefined;
@@ -109,7 +137,8 @@ async function uploaded(ctx: ControllerContext, s: ServerSnapshot): Promise<void
   const imageId = imageOf(s);
   const guest = ownGuest(s);
   await advance(ctx, s, TaskState.IMAGE_UPLOADING, null, async (trx) => {
-    if (imageId) await updateImage(trx, imageId, { status: 'active', updated_at: glanceTime() });
+    // Uploaded by the host already (active), or a record without data (saving): active now either way.
+    if (imageId) await updateImageInStatus(trx, imageId, 'saving', { status: 'active', updated_at: glanceTime() });
     // The instruction is done: the guest row keeps the plain spec (a replay must not snapshot again).
     if (guest) await setDesiredGuest(trx, s.instance.uuid, guest.host, desiredForVmState(s.instance.vmState), settledSpec(guestSpecOf(guest)));
     await finishAction(trx, s.instance.uuid, 'createImage', 'Success');
@@ -126,6 +155,7 @@ async function snapshotFailed(ctx: ControllerContext, s: ServerSnapshot, message
     if (guest) await setDesiredGuest(trx, s.instance.uuid, guest.host, desiredForVmState(s.instance.vmState), settledSpec(guestSpecOf(guest)));
     await finishAction(trx, s.instance.uuid, 'createImage', 'Error', message);
   });
+  if (imageId) await removeImageData(ctx.imageDir, imageId);
   if (guest) ctx.signals.notify(guest.host);
 }
 
@@ -141,7 +171,8 @@ export const SNAPSHOT_OPERATION: Operation = {
       when: (s) => reached(ownGuest(s), desiredForVmState(s.instance.vmState)),
       step: (ctx, s) => advance(ctx, s, TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_PENDING_UPLOAD, async (trx) => {
         const imageId = imageOf(s);
-        if (imageId) await updateImage(trx, imageId, { status: 'saving', updated_at: glanceTime() });
+        // A host that uploaded the data has made the image active already.
+        if (imageId) await updateImageInStatus(trx, imageId, 'queued', { status: 'saving', updated_at: glanceTime() });
       }),
     },
     {

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { Conflict } from '../../domain/errors.js';
 import type { ControllerLink } from '../../protocol/agentProtocol.js';
 import { allGuests, pendingGuests } from '../../storage/repositories/guests.js';
@@ -8,6 +9,7 @@ import type { ControllerContext } from '../context.js';
 import { settleEvacuatedSource, sweepEvacuationsFrom } from '../lifecycle/evacuate.js';
 import { handleGuestReport } from '../lifecycle/reports.js';
 import { syncPowerState } from '../lifecycle/powerSync.js';
+import { receiveSnapshotData } from '../lifecycle/snapshot.js';
 import { answerConsoleRequest, pendingConsoleRequests } from './consoleLog.js';
 
 const fencingWired = new WeakSet<ControllerContext>();
@@ -67,5 +69,6 @@ export function createAgentLink(ctx: ControllerContext): ControllerLink {
     waitForWork: (host, timeoutMs, signal) => ctx.signals.wait(host, timeoutMs, signal),
     pendingConsoleRequests: (host) => pendingConsoleRequests(ctx, host),
     answerConsoleRequest: (answer) => answerConsoleRequest(ctx, answer),
+    uploadSnapshot: (host, uuid, imageId, file) => receiveSnapshotData(ctx, host, uuid, imageId, createReadStream(file)),
   };
 }

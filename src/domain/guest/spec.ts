@@ -74,6 +74,14 @@ export interface GuestSpec {
    */
   rescue?: { imageRef: string };
   /**
+   * Set on the instruction that takes the guest down for a resize to the
+   * same host (or its revert, or its failure there): the definition goes,
+   * the instance's disks stay for the definition that follows on that host,
+   * as Nova's same-host resize keeps the instance's disk. Not part of the
+   * domain XML.
+   */
+  keepDisks?: boolean;
+  /**
    * One-shot instructions carried by one generation (the controller clears
    * them once the step is done): recreate the guest from `imageRef`
    * (`rebuild.id` tells one rebuild from the next), or take a snapshot of its

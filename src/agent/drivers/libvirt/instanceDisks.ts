@@ -33,10 +33,26 @@ export async function ensureInstanceDir(instancesPath: string, uuid: string): Pr
   await chmod(join(instancesPath, uuid), 0o755);
 }
 
+/** A kept disk grown to the flavor's root disk (a resize to a bigger flavor; never shrunk, as Nova). */
+async function growDisk(disk: string, diskGb: number): Promise<void> {
+  const wanted = diskGb * 1024 ** 3;
+  const { stdout } = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeout: QEMU_IMG_TIMEOUT_MS });
+  if (wanted <= (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size']) return;
+  try {
+    await run('qemu-img', ['resize', '-q', '-f', 'qcow2', disk, String(wanted)], { timeout: QEMU_IMG_TIMEOUT_MS });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`qemu-img could not grow ${disk} to ${diskGb} GiB: ${(err.stderr ?? err.message).trim()}`);
+  }
+}
+
 /** Creates the instance's overlay unless it exists (a redefine keeps the guest's disk). */
 export async function ensureInstanceDisk(instancesPath: string, uuid: string, diskGb: number, base: CachedImage, name = 'disk'): Promise<string> {
   const disk = instanceDiskPath(instancesPath, uuid, name);
-  if (await exists(disk)) return disk;
+  if (await exists(disk)) {
+    await growDisk(disk, diskGb);
+    return disk;
+  }
   await ensureInstanceDir(instancesPath, uuid);
   const args = ['create', '-q', '-f', 'qcow2', '-F', base.format, '-b', base.path, `${disk}.part`];
   const wanted = diskGb * 1024 ** 3;
@@ -50,6 +66,26 @@ export async function ensureInstanceDisk(instancesPath: string, uuid: string, di
   // Renamed into place only when complete: a crash mid-create leaves no half disk to boot from.
   await rename(`${disk}.part`, disk);
   return disk;
+}
+
+/**
+ * The disk flattened into one standalone file at `target` (`qemu-img convert`:
+ * the overlay's data over its backing image's, no backing file left), in the
+ * backing image's format (qcow2 or raw), qcow2 for a disk without one.
+ * Written as `<target>.part` and renamed when complete.
+ */
+export async function flattenDisk(disk: string, target: string): Promise<void> {
+  const info = async () => JSON.parse((await run('qemu-img', ['info', '--output=json', disk], { timeout: QEMU_IMG_TIMEOUT_MS })).stdout) as
+    { 'backing-filename-format'?: string };
+  try {
+    const format = (await info())['backing-filename-format'] ?? 'qcow2';
+    await run('qemu-img', ['convert', '-q', '-O', format, disk, `${target}.part`], { timeout: 10 * QEMU_IMG_TIMEOUT_MS });
+  } catch (e) {
+    await rm(`${target}.part`, { force: true });
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`qemu-img could not flatten ${disk} into a snapshot: ${(err.stderr ?? err.message).trim()}`);
+  }
+  await rename(`${target}.part`, target);
 }
 
 /** One disk of the instance (a rebuild's old overlay, an unrescued disk.rescue). */

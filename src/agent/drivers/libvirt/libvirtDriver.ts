@@ -8,17 +8,19 @@
  * "this function is not supported by the connection driver: ..." message.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DEFAULT_INSTANCES_PATH, RESCUE_DISK, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../../domain/guest/spec.js';
-import { VirtDriverError, type GuestRunState, type GuestStatus, type MigrateOptions, type VirtDriver } from '../driver.js';
+import {
+  VirtDriverError, type GuestRunState, type GuestStatus, type MigrateOptions, type SnapshotImage, type VirtDriver,
+} from '../driver.js';
 import {
   DomainState, ErrorCode, Flags, formatVersion, isLibvirtError, openLibvirt,
   type LibvirtConnection, type MigrateParams, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
-import { ensureInstanceDir, ensureInstanceDisk, removeInstanceDir, removeInstanceDisk } from './instanceDisks.js';
+import { ensureInstanceDir, ensureInstanceDisk, flattenDisk, removeInstanceDir, removeInstanceDisk } from './instanceDisks.js';
 import type { ImageCache } from '../../imageCache.js';
 import { readConsoleLog } from './consoleLogFile.js';
 
@@ -96,7 +98,7 @@ export class LibvirtDriver implements VirtDriver {
     });
   }
 
-  destroy(uuid: string): Promise<void> {
+  destroy(uuid: string, opts: { keepDisks?: boolean } = {}): Promise<void> {
     return this.serial(uuid, async (c) => {
       const dom = await this.find(c, uuid);
       if (dom) {
@@ -105,8 +107,9 @@ export class LibvirtDriver implements VirtDriver {
         });
         await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
       }
-      // The disk goes with the instance (also when an earlier delete removed only the domain).
-      if (this.usesInstanceDir) await removeInstanceDir(this.instancesPath, uuid);
+      // The disk goes with the instance (also when an earlier delete removed only the domain),
+      // unless the guest is defined again here next (a same-host resize keeps its disk).
+      if (this.usesInstanceDir && !opts.keepDisks) await removeInstanceDir(this.instancesPath, uuid);
     });
   }
 
@@ -277,19 +280,40 @@ export class LibvirtDriver implements VirtDriver {
   }
 
   /**
-   * A snapshot of the guest's disk as `<instancesPath>/snapshots/<imageId>`,
-   * the guest left running with its devices (as Nova's live snapshot). A
-   * guest without a disk file (libvirt's test driver) has nothing to copy.
+   * A snapshot of the guest's disk as a standalone image file,
+   * `<instancesPath>/snapshots/<imageId>`: the overlay and the cached image it
+   * rests on flattened into one file by `qemu-img convert`, in the format of
+   * that image (Nova's snapshot_image_format default), so the uploaded image
+   * needs no backing file. A running or paused guest is saved first (managed
+   * save, its vDPA NICs unplugged) so the disk is consistent, and restored
+   * after with its NICs plugged back: Nova's cold snapshot. A guest without a
+   * disk file (libvirt's test driver) has nothing to copy: null.
    */
-  snapshot(uuid: string, imageId: string): Promise<void> {
+  snapshot(uuid: string, imageId: string): Promise<SnapshotImage | null> {
     return this.serial(uuid, async (c) => {
       const dom = await this.require(c, uuid);
       const xml = await libvirt(() => c.getXMLDesc(dom.name, Flags.XML_INACTIVE));
       const disk = /<disk[^>]*device=['"]disk['"][\s\S]*?<source file=['"]([^'"]+)['"]/.exec(xml)?.[1];
-      const target = join(this.opts.instancesPath ?? DEFAULT_INSTANCES_PATH, 'snapshots', imageId);
-      if (!disk || !existsSync(disk) || existsSync(target)) return;
-      await mkdir(dirname(target), { recursive: true });
-      await copyFile(disk, target);
+      const target = join(this.instancesPath, 'snapshots', imageId);
+      if (!disk || !existsSync(disk)) return null;
+      if (existsSync(target)) return { file: target };
+      const { state } = await libvirt(() => c.getState(dom.name));
+      const live = isActive(state) ? await libvirt(() => c.getXMLDesc(dom.name, 0)) : null;
+      if (live) await withVdpaUnplugged(c, dom.name, live, () => libvirt(() => c.managedSave(dom.name)));
+      try {
+        await mkdir(dirname(target), { recursive: true });
+        await flattenDisk(disk, target);
+      } finally {
+        if (live) {
+          // virDomainCreate restores the managed save, running or paused as the guest was.
+          await libvirt(() => c.create(dom.name));
+          for (const iface of interfacesOf(live).filter((i) => i.type === 'vdpa' && i.sourceDev)) {
+            const nic = vdpaInterfaceXml(iface.mac, iface.sourceDev!);
+            await libvirt(() => c.attachDevice(dom.name, nic, Flags.AFFECT_LIVE));
+          }
+        }
+      }
+      return { file: target };
     });
   }
 

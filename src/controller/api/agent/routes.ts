@@ -11,22 +11,25 @@
  *   GET  /agent/v1/hosts/{host}/work?timeout_ms=N      waitForWork (long poll, at most MAX_WAIT_MS)  204
  *   GET  /agent/v1/hosts/{host}/console-requests       pendingConsoleRequests  200 {requests}
  *   PUT  /agent/v1/hosts/{host}/console-requests/{id}  answerConsoleRequest    204
+ *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/snapshots/{image}  uploadSnapshot (application/octet-stream)  204
  *
  * Callers need a token whose roles include `service` (the agents' credential)
  * or `admin`; a per-host credential (`vdpa-compute agent-credential create
  * HOST`) only for its own host's routes. Every call is idempotent, so an
  * agent may repeat any of them.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden } from '../../../domain/errors.js';
 import type { ConsoleAnswer, GuestReport, HostRegistration, InventoryReport, PowerStateReport } from '../../../protocol/agentProtocol.js';
 import type { ControllerContext } from '../../context.js';
 import { createAgentLink } from '../../services/agentLink.js';
+import { receiveSnapshotData } from '../../lifecycle/snapshot.js';
 import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
-import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema } from './schemas.js';
+import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema, snapshotParams } from './schemas.js';
 
 /** A long poll never holds a connection longer than this, whatever the agent asks. */
 export const MAX_WAIT_MS = 30_000;
@@ -121,6 +124,17 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
         throw new BadRequest(`The body names server ${req.body.instanceUuid} but the path names server ${req.params.uuid}.`);
       }
       await link.reportPowerState!(req.body);
+      return reply.code(204).send();
+    });
+
+  // A snapshot's data arrives as a stream (lifecycle/snapshot.ts receiveSnapshotData writes it as it comes).
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+  app.put<{ Params: HostParams & { uuid: string; image: string } }>('/v1/hosts/:host/guests/:uuid/snapshots/:image',
+    { schema: { params: snapshotParams } },
+    async (req, reply) => {
+      const body = req.body as Readable | undefined;
+      await receiveSnapshotData(ctx, req.params.host, req.params.uuid, req.params.image,
+        body && typeof body.pipe === 'function' ? body : Readable.from([]));
       return reply.code(204).send();
     });
 

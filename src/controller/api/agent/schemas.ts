@@ -106,6 +106,13 @@ export const hostParams = {
   properties: { host: HOST_NAME },
 } as const;
 
+/** PUT …/guests/{uuid}/snapshots/{image}: the snapshot's data (the body is a byte stream, not JSON). */
+export const snapshotParams = {
+  type: 'object',
+  required: ['host', 'uuid', 'image'],
+  properties: { host: HOST_NAME, uuid: { type: 'string', minLength: 1, maxLength: 255 }, image: { type: 'string', minLength: 1, maxLength: 255 } },
+} as const;
+
 export const consoleAnswerSchema = {
   type: 'object',
   required: ['host', 'id', 'output', 'error', 'notAvailable'],
