@@ -10,14 +10,15 @@ import { deleteImage } from '../../../storage/repositories/images.js';
 import { VISIBILITIES, createImage, findVisibleImage, listImages, type Visibility } from '../../services/images.js';
 import { readImageData, removeImageData, storeImageData } from '../../services/imageData.js';
 import { imageView } from './views.js';
+import { glanceWording, imageSchemas, READ_ONLY_PROPERTIES } from './schemas.js';
+import { validateSchemas } from '../schemaValidation.js';
 
 type Json = Record<string, unknown>;
 
 const DEFAULT_LIMIT = 25;
 const MAX_LIMIT = 1000;
 /** Set by the service, never by a client (Glance answers 403 for these). */
-const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
-  'updated_at', 'self', 'file', 'schema', 'direct_url', 'locations', 'owner']);
+const READ_ONLY = new Set<string>(READ_ONLY_PROPERTIES);
 const CORE = new Set(['id', 'name', 'visibility', 'disk_format', 'container_format', 'min_disk', 'min_ram', 'protected', 'tags']);
 
 function versions(publicUrl: string) {
@@ -52,15 +53,16 @@ function parseLimit(raw: string | undefined): number {
 /** Image v2 (Glance-compatible): records, and their data streamed to and from the image directory. */
 export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, imageErrorFormat);
+  validateSchemas(app, glanceWording);
   guardInput(app);
-  app.get('/', async (_req, reply) => reply.code(300).send(versions(ctx.publicUrl)));
-  app.get('/versions', async () => versions(ctx.publicUrl));
+  app.get('/', { schema: imageSchemas.versions }, async (_req, reply) => reply.code(300).send(versions(ctx.publicUrl)));
+  app.get('/versions', { schema: imageSchemas.versionList }, async () => versions(ctx.publicUrl));
 
   await app.register(async (secured) => {
     secured.addHook('onRequest', async (req) => authenticate(ctx, req));
     const db = ctx.store.reader;
 
-    secured.get('/v2/images', async (req) => {
+    secured.get('/v2/images', { schema: imageSchemas.list }, async (req) => {
       const q = req.query as Json;
       const limit = parseLimit(optString(q, 'limit'));
       const marker = optString(q, 'marker');
@@ -78,13 +80,13 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       return body;
     });
 
-    secured.get<{ Params: { id: string } }>('/v2/images/:id', async (req) => {
+    secured.get<{ Params: { id: string } }>('/v2/images/:id', { schema: imageSchemas.show }, async (req) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       return imageView(row);
     });
 
-    secured.post('/v2/images', async (req, reply) => {
+    secured.post('/v2/images', { schema: imageSchemas.create }, async (req, reply) => {
       const body = (req.body ?? {}) as Json;
       if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Body must be a JSON object.');
       for (const key of Object.keys(body)) {
@@ -126,7 +128,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
 
     // Image data arrives as a stream (services/imageData.ts writes it to disk as it comes).
     secured.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
-    secured.put<{ Params: { id: string } }>('/v2/images/:id/file', async (req, reply) => {
+    secured.put<{ Params: { id: string } }>('/v2/images/:id/file', { schema: imageSchemas.upload }, async (req, reply) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to upload data for this image.');
@@ -137,7 +139,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
     });
 
     // Glance: 204 for an image without data, else the bytes with their MD5 in Content-MD5.
-    secured.get<{ Params: { id: string } }>('/v2/images/:id/file', async (req, reply) => {
+    secured.get<{ Params: { id: string } }>('/v2/images/:id/file', { schema: imageSchemas.download }, async (req, reply) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       const data = await readImageData(ctx.imageDir, row);
@@ -149,7 +151,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         .send(data.stream);
     });
 
-    secured.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {
+    secured.delete<{ Params: { id: string } }>('/v2/images/:id', { schema: imageSchemas.remove }, async (req, reply) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');
