@@ -131,7 +131,7 @@ export const resourceSchemas = {
 
 // ---------- wording ----------
 
-/** Secrets are never quoted back (nor, so, written anywhere an error message goes). */
+/** Secrets are never quoted back (nor, so, written anywhere an error message goes): nothing under a password or token method is. */
 function quoted(f: SchemaFailure): string {
   return f.path.some((p) => p === 'password' || p === 'token') ? "'***'" : shortRepr(f.value);
 }
@@ -147,8 +147,9 @@ export function keystoneWording(f: SchemaFailure): string {
       const entity = (f.schema.required as string[] | undefined)?.[0] ?? 'an object';
       return `Expecting to find ${entity} in request body.`;
     }
-    if (f.path.length === 1) return `Expecting to find ${f.path[0]!} in request body.`;
-    return `Invalid input for field '${f.path.slice(1).join('/')}': ${jsonschemaReason(f, quoted(f))}`;
+    if (f.path.length === 1 && (f.keyword === 'type' || f.keyword === 'required')) return `Expecting to find ${f.path[0]!} in request body.`;
+    const field = f.path.length === 1 ? f.path[0]! : f.path.slice(1).join('/');
+    return `Invalid input for field '${field}': ${jsonschemaReason(f, quoted(f))}`;
   }
   return `Invalid input for field '${f.path.join('/') || f.part}': ${jsonschemaReason(f, quoted(f))}`;
 }

@@ -65,7 +65,7 @@ const LIST_QUERY = {
   additionalProperties: string(255),
 } as const;
 
-const NO_QUERY = { type: 'object', additionalProperties: string(255) } as const;
+const NO_QUERY = { type: 'object', properties: {}, additionalProperties: string(255) } as const;
 const ID = idParams('id');
 
 export const imageSchemas = {

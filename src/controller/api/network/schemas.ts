@@ -73,7 +73,7 @@ function listQuery(filters: readonly string[], booleans: readonly string[] = [])
 }
 
 const SHOW_QUERY = { type: 'object', properties: { fields: FILTER }, additionalProperties: FILTER } as const;
-const NO_QUERY = { type: 'object', additionalProperties: FILTER } as const;
+const NO_QUERY = { type: 'object', properties: {}, additionalProperties: FILTER } as const;
 const ID = idParams('id');
 
 const route = (summary: string, parts: Record<string, unknown>) => ({ tags: TAG, summary, ...parts });
@@ -100,7 +100,8 @@ export const networkSchemas = {
 // ---------- subnets ----------
 
 const SUBNET_CREATE = {
-  name: NAME, description: DESCRIPTION, network_id: string(255), cidr: string(64), ip_version: integer(4, 6),
+  name: NAME, description: DESCRIPTION, network_id: string(255), cidr: string(64),
+  ip_version: { type: ['integer', 'string'], enum: [4, 6, '4', '6'], 'x-invalid': 'is not in [4, 6]' },
   gateway_ip: { type: ['string', 'null'], maxLength: 64 }, enable_dhcp: BOOLEAN,
   allocation_pools: {
     type: ['array', 'null'], maxItems: 1000,
