@@ -50,6 +50,12 @@ export function validateSchemas(app: FastifyInstance, wording: (failure: SchemaF
   });
 }
 
+/** The first failure of `data` against `schema` outside a route (a JSON patch's result, say), or null. */
+export function schemaFailure(schema: object, data: unknown, part = 'body'): SchemaFailure | null {
+  const check = ajv.compile(schema);
+  return check(data) ? null : failureOf(check.errors![0]!, part);
+}
+
 function failureOf(e: ErrorObject, part: string): SchemaFailure {
   const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const params = e.params as Record<string, unknown>;

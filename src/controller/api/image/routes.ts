@@ -7,11 +7,13 @@ import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { imageErrorFormat } from './errorFormat.js';
 import { deleteImage } from '../../../storage/repositories/images.js';
-import { VISIBILITIES, createImage, findVisibleImage, listImages, type Visibility } from '../../services/images.js';
+import {
+  VISIBILITIES, applyImagePatch, createImage, findVisibleImage, listImages, patchableImage, saveImagePatch, type ImagePatchOp, type Visibility,
+} from '../../services/images.js';
 import { readImageData, removeImageData, storeImageData } from '../../services/imageData.js';
 import { imageView } from './views.js';
-import { glanceWording, imageSchemas, READ_ONLY_PROPERTIES } from './schemas.js';
-import { validateSchemas } from '../schemaValidation.js';
+import { glanceWording, imageSchemas, JSON_PATCH_TYPE, PATCHED_IMAGE, READ_ONLY_PROPERTIES } from './schemas.js';
+import { schemaFailure, validateSchemas } from '../schemaValidation.js';
 
 type Json = Record<string, unknown>;
 
@@ -124,6 +126,28 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         properties,
       }));
       return reply.code(201).header('location', `${ctx.publicUrl.replace(/\/+$/, '')}/image/v2/images/${row.id}`).send(imageView(row));
+    });
+
+    // `openstack image set`: a JSON patch, in Glance's own media type only (application/json is a 415, as in Glance).
+    secured.patch<{ Params: { id: string }; Body: { op: ImagePatchOp['op']; path: string; value?: unknown }[] }>('/v2/images/:id', {
+      schema: imageSchemas.update,
+      preValidation: async (req) => {
+        if (!String(req.headers['content-type'] ?? '').startsWith(JSON_PATCH_TYPE)) {
+          throw Object.assign(new Error(`Unsupported Content-Type: use ${JSON_PATCH_TYPE}`), { statusCode: 415 });
+        }
+      },
+    }, async (req) => {
+      const row = await findVisibleImage(db, req.params.id, req.auth);
+      if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
+      if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to modify this image.');
+      const ops = req.body.map((o) => ({ op: o.op, property: o.path.slice(1).replace(/~1/g, '/').replace(/~0/g, '~'), value: o.value }));
+      for (const { property } of ops) {
+        if (READ_ONLY.has(property) || property === 'id') throw new Forbidden(`Attribute '${property}' is read-only.`);
+      }
+      const patched = applyImagePatch(patchableImage(row), ops);
+      const failure = schemaFailure(PATCHED_IMAGE, patched);
+      if (failure) throw new BadRequest(glanceWording(failure));
+      return imageView(await ctx.store.transact((u) => saveImagePatch(u, row, patched, req.auth)));
     });
 
     // Image data arrives as a stream (services/imageData.ts writes it to disk as it comes).

@@ -46,6 +46,32 @@ const IMAGE_CREATE = {
   additionalProperties: EXTRA_PROPERTY,
 } as const;
 
+/** An image after a JSON patch still has to be an image (Glance validates the patched image against its schema). */
+export const PATCHED_IMAGE = {
+  type: 'object',
+  properties: IMAGE_PROPERTIES,
+  propertyNames: { maxLength: 255 },
+  additionalProperties: EXTRA_PROPERTY,
+} as const;
+
+export const JSON_PATCH_TYPE = 'application/openstack-images-v2.1-json-patch';
+
+/** `openstack image set`: a list of operations on top-level properties ('/name', '/tags', '/hw_vif_model'). */
+const IMAGE_PATCH = {
+  type: 'array',
+  maxItems: 100,
+  items: {
+    type: 'object',
+    required: ['op', 'path'],
+    additionalProperties: false,
+    properties: {
+      op: { type: 'string', enum: ['add', 'remove', 'replace'] },
+      path: { type: 'string', pattern: '^/[^/]{1,255}$' },
+      value: {},
+    },
+  },
+} as const;
+
 const LIST_QUERY = {
   type: 'object',
   properties: {
@@ -74,6 +100,9 @@ export const imageSchemas = {
   list: route('List images', { querystring: LIST_QUERY }),
   show: route('Show an image', { params: ID, querystring: NO_QUERY }),
   create: route('Create an image record', { body: IMAGE_CREATE, querystring: NO_QUERY }),
+  update: route(`Update an image (JSON patch, ${JSON_PATCH_TYPE})`, {
+    params: ID, querystring: NO_QUERY, body: IMAGE_PATCH, consumes: [JSON_PATCH_TYPE],
+  }),
   upload: route('Upload image data (application/octet-stream, streamed: no body schema)', {
     params: ID, querystring: NO_QUERY, consumes: ['application/octet-stream'],
   }),
