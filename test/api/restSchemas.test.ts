@@ -8,10 +8,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { sendJson } from '../helpers/apiClient.js';
 import { startTestController, type TestController } from '../helpers/testController.js';
 
 const LIMIT = { timeout: 120_000 };
+const run = promisify(execFile);
 
 async function json(res: Response): Promise<any> {
   const text = await res.text();
@@ -272,6 +276,40 @@ describe('route schemas of the networking, identity and image APIs', { timeout: 
       const readOnly = await patch(id, [{ op: 'replace', path: '/status', value: 'active' }]);
       assert.equal(readOnly.status, 403);
       assert.deepEqual((await call('GET', `/image/v2/images/${id}`, undefined, demo)).body, state);
+    });
+  });
+
+  describe('the real openstack client', () => {
+    /** Configured only by the controller's clouds.yaml; stdin closed (image create would read image data from it). */
+    async function openstack(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OS_') && v !== undefined) env[k] = v;
+      env.OS_CLIENT_CONFIG_FILE = join(c.dataDir, 'clouds.yaml');
+      env.OS_CLOUD = 'vdpa-compute-demo';
+      const running = run('openstack', args, { env, timeout: 60_000 });
+      running.child.stdin?.end();
+      try {
+        const { stdout, stderr } = await running;
+        return { code: 0, stdout, stderr };
+      } catch (e) {
+        const err = e as { code?: number; stdout?: string; stderr?: string };
+        return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+      }
+    }
+
+    test('image set and unset send JSON patches that pass the schema', { timeout: 300_000 }, async () => {
+      const created = await openstack('image', 'create', '--disk-format', 'qcow2', '--container-format', 'bare', '--property', 'hw_vif_model=virtio', 'cli-img', '-f', 'json');
+      assert.equal(created.code, 0, created.stderr);
+      const set = await openstack('image', 'set', '--name', 'cli-img2', '--property', 'hw_disk_bus=virtio', '--tag', 'nfv', '--min-ram', '256', 'cli-img');
+      assert.equal(set.code, 0, set.stderr);
+      const unset = await openstack('image', 'unset', '--property', 'hw_vif_model', 'cli-img2');
+      assert.equal(unset.code, 0, unset.stderr);
+      const shown = await call('GET', `/image/v2/images/${JSON.parse(created.stdout).id}`, undefined, demo);
+      assert.equal(shown.body.name, 'cli-img2');
+      assert.equal(shown.body.min_ram, 256);
+      assert.deepEqual(shown.body.tags, ['nfv']);
+      assert.equal(shown.body.hw_disk_bus, 'virtio');
+      assert.equal(shown.body.hw_vif_model, undefined);
     });
   });
 
