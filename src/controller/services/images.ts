@@ -137,7 +137,7 @@ export function patchableImage(row: ImageTable): Record<string, unknown> {
 /**
  * Applies a patch as Glance does: `add` and `replace` set a core property;
  * a custom one must be absent for `add` and present for `replace` and
- * `remove` (409 otherwise); core properties cannot be removed (403).
+ * `remove` (409 otherwise); core properties may not be removed (403).
  * Read-only ones are refused before this (the API's 403).
  */
 export function applyImagePatch(image: Record<string, unknown>, ops: readonly ImagePatchOp[]): Record<string, unknown> {
@@ -145,7 +145,7 @@ export function applyImagePatch(image: Record<string, unknown>, ops: readonly Im
   for (const { op, property, value } of ops) {
     const core = (PATCHABLE_CORE as readonly string[]).includes(property);
     if (op === 'remove') {
-      if (core) throw new Forbidden(`Properties ${property} must be set prior to saving data.`);
+      if (core) throw new Forbidden(`Property ${property} may not be removed.`);
       if (!(property in out)) throw new Conflict(`Property ${property} does not exist.`);
       delete out[property];
       continue;
