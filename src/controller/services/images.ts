@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequest, Conflict } from '../../domain/errors.js';
+import { BadRequest, Conflict, Forbidden } from '../../domain/errors.js';
 import type { AuthContext } from '../context.js';
-import { getImage, insertImage, listImageRows } from '../../storage/repositories/images.js';
+import { getImage, insertImage, listImageRows, updateImage } from '../../storage/repositories/images.js';
 import type { ImageTable } from '../../storage/schema.js';
 import type { Session, Unit } from '../../storage/unit.js';
 
@@ -115,4 +115,65 @@ export async function listImages(db: Session, auth: AuthContext, q: ImageListQue
     visibility: q.visibility !== undefined && q.visibility !== 'all' ? q.visibility : undefined, after, limit: q.limit + 1,
   });
   return { images: rows.slice(0, q.limit), more: rows.length > q.limit };
+}
+
+/** One operation of a Glance JSON patch, its path already a property name. */
+export interface ImagePatchOp { op: 'add' | 'remove' | 'replace'; property: string; value?: unknown }
+
+/** The properties a patch may change: the core ones, tags, and any custom one. */
+export const PATCHABLE_CORE = ['name', 'visibility', 'protected', 'os_hidden', 'disk_format', 'container_format', 'min_disk', 'min_ram', 'tags'] as const;
+
+/** The image as a patch sees it: its core properties and its custom ones side by side, as Glance shows them. */
+export function patchableImage(row: ImageTable): Record<string, unknown> {
+  const extras = imageExtras(row);
+  return {
+    ...extras.properties,
+    name: row.name === '' ? null : row.name, visibility: row.visibility, protected: row.protected === 1, os_hidden: false,
+    disk_format: row.disk_format, container_format: row.container_format, min_disk: row.min_disk, min_ram: row.min_ram,
+    tags: extras.tags,
+  };
+}
+
+/**
+ * Applies a patch as Glance does: `add` and `replace` set a core property;
+ * a custom one must be absent for `add` and present for `replace` and
+ * `remove` (409 otherwise); core properties may not be removed (403).
+ * Read-only ones are refused before this (the API's 403).
+ */
+export function applyImagePatch(image: Record<string, unknown>, ops: readonly ImagePatchOp[]): Record<string, unknown> {
+  const out = { ...image };
+  for (const { op, property, value } of ops) {
+    const core = (PATCHABLE_CORE as readonly string[]).includes(property);
+    if (op === 'remove') {
+      if (core) throw new Forbidden(`Property ${property} may not be removed.`);
+      if (!(property in out)) throw new Conflict(`Property ${property} does not exist.`);
+      delete out[property];
+      continue;
+    }
+    if (value === undefined) throw new BadRequest(`Operation objects must contain exactly one member named "value" for ${op}.`);
+    if (!core && op === 'add' && property in out) throw new Conflict(`Property ${property} already present.`);
+    if (!core && op === 'replace' && !(property in out)) throw new Conflict(`Property ${property} does not exist.`);
+    out[property] = value;
+  }
+  return out;
+}
+
+/** Writes a patched image (already checked against the image schema) back, and returns the row as stored. */
+export async function saveImagePatch(db: Unit, row: ImageTable, image: Record<string, unknown>, auth: AuthContext): Promise<ImageTable> {
+  if (image.visibility === 'public' && row.visibility !== 'public' && !auth.isAdmin) {
+    throw new Forbidden('You are not authorized to complete publicize_image action.');
+  }
+  for (const f of ['disk_format', 'container_format'] as const) {
+    if (image[f] !== row[f] && row.status !== 'queued') throw new Forbidden(`Attribute ${f} can be only replaced for a queued image.`);
+  }
+  const { name, visibility, protected: isProtected, os_hidden: _hidden, disk_format, container_format, min_disk, min_ram, tags, ...properties } = image;
+  const changes = {
+    name: (name as string | null) ?? '', visibility: visibility as Visibility, protected: isProtected ? 1 : 0,
+    disk_format: (disk_format as string | null) ?? null, container_format: (container_format as string | null) ?? null,
+    min_disk: min_disk as number, min_ram: min_ram as number,
+    properties: JSON.stringify({ ...imageExtras(row), tags: tags as string[], properties: properties as Record<string, string> } satisfies ImageExtras),
+    updated_at: glanceTime(),
+  };
+  await updateImage(db, row.id, changes);
+  return { ...row, ...changes };
 }

@@ -29,7 +29,7 @@ import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
-import { consoleAnswerSchema, guestReportSchema, hostParams, inventorySchema, powerStateSchema, registrationSchema, snapshotParams } from './schemas.js';
+import { agentSchemas } from './schemas.js';
 
 /** A long poll never holds a connection longer than this, whatever the agent asks. */
 export const MAX_WAIT_MS = 30_000;
@@ -74,7 +74,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
   });
 
   app.put<{ Params: HostParams; Body: HostRegistration }>('/v1/hosts/:host',
-    { schema: { params: hostParams, body: registrationSchema } },
+    { schema: agentSchemas.register },
     async (req, reply) => {
       sameHost(req.params.host, req.body);
       await link.registerHost(req.body);
@@ -82,20 +82,20 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
     });
 
   app.put<{ Params: HostParams; Body: InventoryReport }>('/v1/hosts/:host/inventory',
-    { schema: { params: hostParams, body: inventorySchema } },
+    { schema: agentSchemas.inventory },
     async (req, reply) => {
       sameHost(req.params.host, req.body);
       await link.reportInventory(req.body);
       return reply.code(204).send();
     });
 
-  app.post<{ Params: HostParams }>('/v1/hosts/:host/heartbeat', { schema: { params: hostParams } }, async (req, reply) => {
+  app.post<{ Params: HostParams }>('/v1/hosts/:host/heartbeat', { schema: agentSchemas.heartbeat }, async (req, reply) => {
     await link.heartbeat(req.params.host);
     return reply.code(204).send();
   });
 
   app.get<{ Params: HostParams; Querystring: { pending?: string } }>('/v1/hosts/:host/guests',
-    { schema: { params: hostParams } },
+    { schema: agentSchemas.guests },
     async (req) => {
       const pending = req.query.pending;
       if (pending !== undefined && pending !== 'true' && pending !== 'false') {
@@ -106,7 +106,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
     });
 
   app.put<{ Params: HostParams & { uuid: string }; Body: GuestReport }>('/v1/hosts/:host/guests/:uuid/report',
-    { schema: { body: guestReportSchema } },
+    { schema: agentSchemas.report },
     async (req, reply) => {
       sameHost(req.params.host, req.body);
       if (req.body.instanceUuid !== req.params.uuid) {
@@ -117,7 +117,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
     });
 
   app.put<{ Params: HostParams & { uuid: string }; Body: PowerStateReport }>('/v1/hosts/:host/guests/:uuid/power-state',
-    { schema: { body: powerStateSchema } },
+    { schema: agentSchemas.powerState },
     async (req, reply) => {
       sameHost(req.params.host, req.body);
       if (req.body.instanceUuid !== req.params.uuid) {
@@ -130,7 +130,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
   // A snapshot's data arrives as a stream (lifecycle/snapshot.ts receiveSnapshotData writes it as it comes).
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.put<{ Params: HostParams & { uuid: string; image: string } }>('/v1/hosts/:host/guests/:uuid/snapshots/:image',
-    { schema: { params: snapshotParams } },
+    { schema: agentSchemas.snapshot },
     async (req, reply) => {
       const body = req.body as Readable | undefined;
       await receiveSnapshotData(ctx, req.params.host, req.params.uuid, req.params.image,
@@ -138,12 +138,12 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
       return reply.code(204).send();
     });
 
-  app.get<{ Params: HostParams }>('/v1/hosts/:host/console-requests', { schema: { params: hostParams } }, async (req) => {
+  app.get<{ Params: HostParams }>('/v1/hosts/:host/console-requests', { schema: agentSchemas.consoleRequests }, async (req) => {
     return { requests: await link.pendingConsoleRequests!(req.params.host) };
   });
 
   app.put<{ Params: HostParams & { id: string }; Body: ConsoleAnswer }>('/v1/hosts/:host/console-requests/:id',
-    { schema: { body: consoleAnswerSchema } },
+    { schema: agentSchemas.consoleAnswer },
     async (req, reply) => {
       sameHost(req.params.host, req.body);
       if (req.body.id !== req.params.id) throw new BadRequest(`The body names console request ${req.body.id} but the path names ${req.params.id}.`);
@@ -152,7 +152,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
     });
 
   app.get<{ Params: HostParams; Querystring: { timeout_ms?: string } }>('/v1/hosts/:host/work',
-    { schema: { params: hostParams } },
+    { schema: agentSchemas.work },
     async (req, reply) => {
       const timeoutMs = waitTimeout(req.query.timeout_ms);
       // An agent that went away (killed, or moved to another controller) must not count as

@@ -118,3 +118,47 @@ export const consoleAnswerSchema = {
   required: ['host', 'id', 'output', 'error', 'notAvailable'],
   properties: { host: HOST_NAME, id: str, output: nullableStr, error: nullableStr, notAvailable: { type: 'boolean' } },
 } as const;
+
+const GUEST_ID = { type: 'string', minLength: 1, maxLength: 255 } as const;
+
+export const guestParams = {
+  type: 'object',
+  required: ['host', 'uuid'],
+  properties: { host: HOST_NAME, uuid: GUEST_ID },
+} as const;
+
+export const consoleRequestParams = {
+  type: 'object',
+  required: ['host', 'id'],
+  properties: { host: HOST_NAME, id: GUEST_ID },
+} as const;
+
+/** Query strings arrive as text; nothing else is read from them. */
+export const noQuery = { type: 'object', properties: {}, additionalProperties: false } as const;
+
+export const guestsQuery = {
+  type: 'object',
+  properties: { pending: { type: 'string', enum: ['true', 'false'] } },
+  additionalProperties: false,
+} as const;
+
+export const workQuery = {
+  type: 'object',
+  properties: { timeout_ms: { type: 'string', pattern: '^[0-9]{0,10}$' } },
+  additionalProperties: false,
+} as const;
+
+/** The route schemas: every part of every agent call, tagged for /openapi.json. */
+const route = (summary: string, parts: Record<string, unknown>) => ({ tags: ['agent'], summary, ...parts });
+export const agentSchemas = {
+  register: route('Register (or re-register) a compute host', { params: hostParams, querystring: noQuery, body: registrationSchema }),
+  inventory: route("Report a host's PCI/vDPA inventory", { params: hostParams, querystring: noQuery, body: inventorySchema }),
+  heartbeat: route('Heartbeat', { params: hostParams, querystring: noQuery }),
+  guests: route("List the host's guests (or only those with pending work)", { params: hostParams, querystring: guestsQuery }),
+  report: route("Report a guest's observed state", { params: guestParams, querystring: noQuery, body: guestReportSchema }),
+  powerState: route("Report a guest's power state", { params: guestParams, querystring: noQuery, body: powerStateSchema }),
+  consoleRequests: route('List pending console requests', { params: hostParams, querystring: noQuery }),
+  consoleAnswer: route('Answer a console request', { params: consoleRequestParams, querystring: noQuery, body: consoleAnswerSchema }),
+  work: route('Wait for work (long poll)', { params: hostParams, querystring: workQuery }),
+  snapshot: route("Upload a snapshot's disk data (a byte stream)", { params: snapshotParams, querystring: noQuery }),
+};

@@ -10,6 +10,7 @@ import { hasRole, listProjects, listRoleAssignments, listUsers, rolesOn } from '
 import { deleteUser, revokeGrant, updateProject, updateUser } from '../../services/identityChanges.js';
 import { hashPassword } from '../../services/passwords.js';
 import { collectionLinks, projectView, roleView, userView } from './views.js';
+import { resourceSchemas } from './schemas.js';
 
 type Json = Record<string, unknown>;
 
@@ -58,7 +59,7 @@ async function requireRoleTarget(ctx: ControllerContext, params: { p: string; u:
 export function registerIdentityResources(app: FastifyInstance, ctx: ControllerContext): void {
   const db = ctx.store.reader;
 
-  app.get('/v3/projects', async (req) => {
+  app.get('/v3/projects', { schema: resourceSchemas.listProjects }, async (req) => {
     allowAdmin(req, 'list_projects');
     const q = req.query as Json;
     if (typeof q.domain_id === 'string' && q.domain_id !== 'default') return { projects: [], links: collectionLinks(ctx.publicUrl, '/projects') };
@@ -66,7 +67,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     return { projects: rows.map((p) => projectView(p, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/projects') };
   });
 
-  app.get<{ Params: { id: string } }>('/v3/projects/:id', async (req) => {
+  app.get<{ Params: { id: string } }>('/v3/projects/:id', { schema: resourceSchemas.showProject }, async (req) => {
     const mine = req.auth.projectId === req.params.id
       || (await projectsOfUser(db, req.auth.userId)).some((p) => p.id === req.params.id);
     if (!req.auth.isAdmin && !mine) throw forbidden('get_project');
@@ -75,7 +76,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     return { project: projectView(project, ctx.publicUrl) };
   });
 
-  app.post('/v3/projects', async (req, reply) => {
+  app.post('/v3/projects', { schema: resourceSchemas.createProject }, async (req, reply) => {
     allowAdmin(req, 'create_project');
     const p = entity(req.body, 'project');
     domainOf(p);
@@ -88,7 +89,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   });
 
   // `openstack project set --disable/--enable/--name/--description`: disabling ends the project's tokens.
-  app.patch<{ Params: { id: string } }>('/v3/projects/:id', async (req) => {
+  app.patch<{ Params: { id: string } }>('/v3/projects/:id', { schema: resourceSchemas.updateProject }, async (req) => {
     allowAdmin(req, 'update_project');
     const p = entity(req.body, 'project');
     domainOf(p);
@@ -99,7 +100,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   });
 
   // `openstack user set --disable/--enable/--password/--name/--project`: disabling ends the user's tokens.
-  app.patch<{ Params: { id: string } }>('/v3/users/:id', async (req) => {
+  app.patch<{ Params: { id: string } }>('/v3/users/:id', { schema: resourceSchemas.updateUser }, async (req) => {
     allowAdmin(req, 'update_user');
     const u = entity(req.body, 'user');
     domainOf(u);
@@ -115,33 +116,33 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   });
 
   // `openstack user delete`: the user, its role assignments and its tokens are gone.
-  app.delete<{ Params: { id: string } }>('/v3/users/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v3/users/:id', { schema: resourceSchemas.deleteUser }, async (req, reply) => {
     allowAdmin(req, 'delete_user');
     await ctx.store.transact((u) => deleteUser(u, req.params.id));
     return reply.code(204).send();
   });
 
-  app.get('/v3/users', async (req) => {
+  app.get('/v3/users', { schema: resourceSchemas.listUsers }, async (req) => {
     allowAdmin(req, 'list_users');
     const q = req.query as Json;
     const rows = await listUsers(db, { name: typeof q.name === 'string' ? q.name : undefined });
     return { users: rows.map((u) => userView(u, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/users') };
   });
 
-  app.get<{ Params: { id: string } }>('/v3/users/:id', async (req) => {
+  app.get<{ Params: { id: string } }>('/v3/users/:id', { schema: resourceSchemas.showUser }, async (req) => {
     if (!req.auth.isAdmin && req.auth.userId !== req.params.id) throw forbidden('get_user');
     const user = await findUser(db, { id: req.params.id });
     if (!user) throw new NotFound(`Could not find user: ${req.params.id}.`);
     return { user: userView(user, ctx.publicUrl) };
   });
 
-  app.get<{ Params: { id: string } }>('/v3/users/:id/projects', async (req) => {
+  app.get<{ Params: { id: string } }>('/v3/users/:id/projects', { schema: resourceSchemas.userProjects }, async (req) => {
     if (!req.auth.isAdmin && req.auth.userId !== req.params.id) throw forbidden('list_user_projects');
     const projects = await projectsOfUser(db, req.params.id);
     return { projects: projects.map((p) => projectView(p, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, `/users/${req.params.id}/projects`) };
   });
 
-  app.post('/v3/users', async (req, reply) => {
+  app.post('/v3/users', { schema: resourceSchemas.createUser }, async (req, reply) => {
     allowAdmin(req, 'create_user');
     const u = entity(req.body, 'user');
     domainOf(u);
@@ -164,47 +165,47 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     return reply.code(201).send({ user: userView(created, ctx.publicUrl) });
   });
 
-  app.get('/v3/roles', async (req) => {
+  app.get('/v3/roles', { schema: resourceSchemas.listRoles }, async (req) => {
     allowAdmin(req, 'list_roles');
     const name = (req.query as Json).name;
     const roles = ROLES.filter((r) => typeof name !== 'string' || r === name);
     return { roles: roles.map((r) => roleView(r, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/roles') };
   });
 
-  app.get<{ Params: { id: string } }>('/v3/roles/:id', async (req) => {
+  app.get<{ Params: { id: string } }>('/v3/roles/:id', { schema: resourceSchemas.showRole }, async (req) => {
     allowAdmin(req, 'get_role');
     if (!isRole(req.params.id)) throw new NotFound(`Could not find role: ${req.params.id}.`);
     return { role: roleView(req.params.id, ctx.publicUrl) };
   });
 
-  app.put<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
+  app.put<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', { schema: resourceSchemas.grant }, async (req, reply) => {
     allowAdmin(req, 'create_grant');
     const t = await requireRoleTarget(ctx, req.params);
     await ctx.store.transact((u) => assignRole(u, t.user.id, t.project.id, t.role));
     return reply.code(204).send();
   });
 
-  app.get<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
+  app.get<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', { schema: resourceSchemas.checkGrant }, async (req, reply) => {
     allowAdmin(req, 'check_grant');
     const t = await requireRoleTarget(ctx, req.params);
     if (!(await hasRole(db, t.user.id, t.project.id, t.role))) throw new NotFound(`Could not find role assignment with role: ${t.role}, user or group: ${t.user.id}, project, domain, or system: ${t.project.id}.`);
     return reply.code(204).send();
   });
 
-  app.delete<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', async (req, reply) => {
+  app.delete<{ Params: { p: string; u: string; r: string } }>('/v3/projects/:p/users/:u/roles/:r', { schema: resourceSchemas.revokeGrant }, async (req, reply) => {
     allowAdmin(req, 'revoke_grant');
     const t = await requireRoleTarget(ctx, req.params);
     await ctx.store.transact((u) => revokeGrant(u, t.user.id, t.project.id, t.role));
     return reply.code(204).send();
   });
 
-  app.get<{ Params: { p: string; u: string } }>('/v3/projects/:p/users/:u/roles', async (req) => {
+  app.get<{ Params: { p: string; u: string } }>('/v3/projects/:p/users/:u/roles', { schema: resourceSchemas.userRolesOnProject }, async (req) => {
     if (!req.auth.isAdmin && req.auth.userId !== req.params.u) throw forbidden('list_grants');
     const roles = await rolesOn(db, req.params.u, req.params.p);
     return { roles: roles.map((r) => roleView(r, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, `/projects/${req.params.p}/users/${req.params.u}/roles`) };
   });
 
-  app.get('/v3/role_assignments', async (req) => {
+  app.get('/v3/role_assignments', { schema: resourceSchemas.roleAssignments }, async (req) => {
     const q = req.query as Json;
     const userId = typeof q['user.id'] === 'string' ? q['user.id'] : undefined;
     if (!req.auth.isAdmin && userId !== req.auth.userId) throw forbidden('list_role_assignments');
@@ -226,7 +227,7 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
     };
   });
 
-  app.get('/v3/auth/projects', async (req) => {
+  app.get('/v3/auth/projects', { schema: resourceSchemas.authProjects }, async (req) => {
     const projects = await projectsOfUser(db, req.auth.userId);
     return { projects: projects.map((p) => projectView(p, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, '/auth/projects') };
   });

@@ -5,6 +5,7 @@ import { verifyAgainstNothing, verifyPassword } from '../../services/passwords.j
 import type { IssuingTokenService } from '../../services/tokens.js';
 import { findProject, findUser, isDefaultDomain, projectsOfUser } from '../../services/directory.js';
 import { tokenView } from './views.js';
+import { tokenSchemas } from './schemas.js';
 import { passwordFailed, passwordSucceeded, refuseIfLocked } from '../../services/lockout.js';
 
 type Json = Record<string, unknown>;
@@ -103,7 +104,7 @@ function mayInspect(req: FastifyRequest, subjectUserId: string): boolean {
 }
 
 export function registerTokenIssue(app: FastifyInstance, ctx: ControllerContext): void {
-  app.post('/v3/auth/tokens', async (req, reply) => {
+  app.post('/v3/auth/tokens', { schema: tokenSchemas.issue }, async (req, reply) => {
     const auth = obj(obj(req.body, 'auth').auth, 'auth');
     const identity = obj(auth.identity, 'identity');
     const user = await authenticateIdentity(ctx, identity);
@@ -117,7 +118,7 @@ export function registerTokenIssue(app: FastifyInstance, ctx: ControllerContext)
 }
 
 export function registerTokenInspection(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get('/v3/auth/tokens', async (req) => {
+  app.get('/v3/auth/tokens', { schema: tokenSchemas.validate }, async (req) => {
     const rec = await tokenIssuer(ctx).lookup(subjectToken(req));
     if (!rec) throw new NotFound('Could not find token.', 'TokenNotFound');
     if (!mayInspect(req, rec.auth.userId)) throw new Forbidden('You are not authorized to perform the requested action: identity:validate_token.');
@@ -125,7 +126,7 @@ export function registerTokenInspection(app: FastifyInstance, ctx: ControllerCon
     return tokenView(rec, ctx.publicUrl, ['password'], !noCatalog);
   });
 
-  app.delete('/v3/auth/tokens', async (req, reply) => {
+  app.delete('/v3/auth/tokens', { schema: tokenSchemas.revoke }, async (req, reply) => {
     const token = subjectToken(req);
     const issuer = tokenIssuer(ctx);
     const rec = await issuer.lookup(token);

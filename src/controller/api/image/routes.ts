@@ -7,17 +7,20 @@ import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { imageErrorFormat } from './errorFormat.js';
 import { deleteImage } from '../../../storage/repositories/images.js';
-import { VISIBILITIES, createImage, findVisibleImage, listImages, type Visibility } from '../../services/images.js';
+import {
+  VISIBILITIES, applyImagePatch, createImage, findVisibleImage, listImages, patchableImage, saveImagePatch, type ImagePatchOp, type Visibility,
+} from '../../services/images.js';
 import { readImageData, removeImageData, storeImageData } from '../../services/imageData.js';
 import { imageView } from './views.js';
+import { glanceWording, imageSchemas, JSON_PATCH_TYPE, PATCHED_IMAGE, READ_ONLY_PROPERTIES } from './schemas.js';
+import { schemaFailure, validateSchemas } from '../schemaValidation.js';
 
 type Json = Record<string, unknown>;
 
 const DEFAULT_LIMIT = 25;
 const MAX_LIMIT = 1000;
 /** Set by the service, never by a client (Glance answers 403 for these). */
-const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
-  'updated_at', 'self', 'file', 'schema', 'direct_url', 'locations', 'owner']);
+const READ_ONLY = new Set<string>(READ_ONLY_PROPERTIES);
 const CORE = new Set(['id', 'name', 'visibility', 'disk_format', 'container_format', 'min_disk', 'min_ram', 'protected', 'tags']);
 
 function versions(publicUrl: string) {
@@ -52,15 +55,16 @@ function parseLimit(raw: string | undefined): number {
 /** Image v2 (Glance-compatible): records, and their data streamed to and from the image directory. */
 export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, imageErrorFormat);
+  validateSchemas(app, glanceWording);
   guardInput(app);
-  app.get('/', async (_req, reply) => reply.code(300).send(versions(ctx.publicUrl)));
-  app.get('/versions', async () => versions(ctx.publicUrl));
+  app.get('/', { schema: imageSchemas.versions }, async (_req, reply) => reply.code(300).send(versions(ctx.publicUrl)));
+  app.get('/versions', { schema: imageSchemas.versionList }, async () => versions(ctx.publicUrl));
 
   await app.register(async (secured) => {
     secured.addHook('onRequest', async (req) => authenticate(ctx, req));
     const db = ctx.store.reader;
 
-    secured.get('/v2/images', async (req) => {
+    secured.get('/v2/images', { schema: imageSchemas.list }, async (req) => {
       const q = req.query as Json;
       const limit = parseLimit(optString(q, 'limit'));
       const marker = optString(q, 'marker');
@@ -78,13 +82,13 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       return body;
     });
 
-    secured.get<{ Params: { id: string } }>('/v2/images/:id', async (req) => {
+    secured.get<{ Params: { id: string } }>('/v2/images/:id', { schema: imageSchemas.show }, async (req) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       return imageView(row);
     });
 
-    secured.post('/v2/images', async (req, reply) => {
+    secured.post('/v2/images', { schema: imageSchemas.create }, async (req, reply) => {
       const body = (req.body ?? {}) as Json;
       if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Body must be a JSON object.');
       for (const key of Object.keys(body)) {
@@ -124,9 +128,31 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
       return reply.code(201).header('location', `${ctx.publicUrl.replace(/\/+$/, '')}/image/v2/images/${row.id}`).send(imageView(row));
     });
 
+    // `openstack image set`: a JSON patch, in Glance's own media type only (application/json is a 415, as in Glance).
+    secured.patch<{ Params: { id: string }; Body: { op: ImagePatchOp['op']; path: string; value?: unknown }[] }>('/v2/images/:id', {
+      schema: imageSchemas.update,
+      preValidation: async (req) => {
+        if (!String(req.headers['content-type'] ?? '').startsWith(JSON_PATCH_TYPE)) {
+          throw Object.assign(new Error(`Unsupported Content-Type: use ${JSON_PATCH_TYPE}`), { statusCode: 415 });
+        }
+      },
+    }, async (req) => {
+      const row = await findVisibleImage(db, req.params.id, req.auth);
+      if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
+      if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to modify this image.');
+      const ops = req.body.map((o) => ({ op: o.op, property: o.path.slice(1).replace(/~1/g, '/').replace(/~0/g, '~'), value: o.value }));
+      for (const { property } of ops) {
+        if (READ_ONLY.has(property) || property === 'id') throw new Forbidden(`Attribute '${property}' is read-only.`);
+      }
+      const patched = applyImagePatch(patchableImage(row), ops);
+      const failure = schemaFailure(PATCHED_IMAGE, patched);
+      if (failure) throw new BadRequest(glanceWording(failure));
+      return imageView(await ctx.store.transact((u) => saveImagePatch(u, row, patched, req.auth)));
+    });
+
     // Image data arrives as a stream (services/imageData.ts writes it to disk as it comes).
     secured.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
-    secured.put<{ Params: { id: string } }>('/v2/images/:id/file', async (req, reply) => {
+    secured.put<{ Params: { id: string } }>('/v2/images/:id/file', { schema: imageSchemas.upload }, async (req, reply) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to upload data for this image.');
@@ -137,7 +163,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
     });
 
     // Glance: 204 for an image without data, else the bytes with their MD5 in Content-MD5.
-    secured.get<{ Params: { id: string } }>('/v2/images/:id/file', async (req, reply) => {
+    secured.get<{ Params: { id: string } }>('/v2/images/:id/file', { schema: imageSchemas.download }, async (req, reply) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       const data = await readImageData(ctx.imageDir, row);
@@ -149,7 +175,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
         .send(data.stream);
     });
 
-    secured.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {
+    secured.delete<{ Params: { id: string } }>('/v2/images/:id', { schema: imageSchemas.remove }, async (req, reply) => {
       const row = await findVisibleImage(db, req.params.id, req.auth);
       if (!row) throw new NotFound(`No image found with ID ${req.params.id}`);
       if (!req.auth.isAdmin && row.owner !== req.auth.projectId) throw new Forbidden('You are not permitted to delete this image.');

@@ -29,9 +29,16 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === wanted.length && timingSafeEqual(given, wanted);
 }
 
+/** Takes nothing: no body, no path parameters, no query (any given is dropped unread). */
+const METRICS_SCHEMA = {
+  tags: ['metrics'],
+  summary: 'Prometheus metrics (text format; a bearer token when metrics_token is set)',
+  querystring: { type: 'object', properties: {}, additionalProperties: false },
+} as const;
+
 /** GET /metrics: the Prometheus text format; with the setting `metrics_token`, only for `Authorization: Bearer <token>`. */
 export async function metricsApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
-  app.get('/metrics', async (req, reply) => {
+  app.get('/metrics', { schema: METRICS_SCHEMA }, async (req, reply) => {
     const token = ctx.config.metrics_token;
     if (token && !tokenMatches(req.headers.authorization, token)) {
       return reply.code(401).header('www-authenticate', 'Bearer').type('text/plain').send('metrics need a bearer token\n');

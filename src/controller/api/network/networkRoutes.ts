@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Forbidden, NotFound } from '../../../domain/errors.js';
 import { listNetworks } from '../../../storage/repositories/networks.js';
 import type { ControllerContext } from '../../context.js';
+import { networkSchemas } from './schemas.js';
 import { createNetwork, deleteNetwork, updateNetwork, visibleNetwork } from '../../services/networking.js';
 import {
   booleanFilter, filterValues, neutronPage, onlyKnown, optBoolean, optInteger, optProject, optString, resourceBody, selectFields,
@@ -20,7 +21,7 @@ type IdParams = { Params: { id: string } };
 export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   const db = () => ctx.store.reader;
 
-  app.get('/v2.0/networks', async (req: FastifyRequest<{ Querystring: Query }>) => {
+  app.get('/v2.0/networks', { schema: networkSchemas.list }, async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
     const shared = booleanFilter(q, 'shared');
     const nets = await listNetworks(db(), {
@@ -33,12 +34,12 @@ export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): voi
     return { networks: page.map((n) => selectFields(networkView(n, req.auth), q)), ...links };
   });
 
-  app.get('/v2.0/networks/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
+  app.get('/v2.0/networks/:id', { schema: networkSchemas.show }, async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
     const net = await visibleNetwork(db(), req.params.id, req.auth);
     return { network: selectFields(networkView(net, req.auth), req.query) };
   });
 
-  app.post('/v2.0/networks', async (req, reply) => {
+  app.post('/v2.0/networks', { schema: networkSchemas.create }, async (req, reply) => {
     const a = resourceBody(req.body, 'network');
     onlyKnown(a, CREATE_KEYS);
     const given = ADMIN_ONLY.filter((k) => a[k] !== undefined);
@@ -67,7 +68,7 @@ export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): voi
     return reply.code(201).send({ network: networkView(net, req.auth) });
   });
 
-  app.put('/v2.0/networks/:id', async (req: FastifyRequest<IdParams>) => {
+  app.put('/v2.0/networks/:id', { schema: networkSchemas.update }, async (req: FastifyRequest<IdParams>) => {
     const a = resourceBody(req.body, 'network');
     onlyKnown(a, ['name', 'admin_state_up', 'description', 'shared']);
     const name = optString(a, 'name');
@@ -81,7 +82,7 @@ export function networkRoutes(app: FastifyInstance, ctx: ControllerContext): voi
     return { network: networkView(net, req.auth) };
   });
 
-  app.delete('/v2.0/networks/:id', async (req: FastifyRequest<IdParams>, reply) => {
+  app.delete('/v2.0/networks/:id', { schema: networkSchemas.remove }, async (req: FastifyRequest<IdParams>, reply) => {
     await deleteNetwork(ctx.store, req.params.id, req.auth);
     return reply.code(204).send();
   });

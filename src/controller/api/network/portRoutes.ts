@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { listPorts } from '../../../storage/repositories/ports.js';
 import type { ControllerContext } from '../../context.js';
+import { portSchemas } from './schemas.js';
 import { invalidInput } from '../../services/networking.js';
 import { createPort, deletePort, updatePort, visiblePort, type PortRecord } from '../../services/ports.js';
 import { portSecurityViews } from '../../services/securityGroups.js';
@@ -43,7 +44,7 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   };
   const view = async (port: PortRecord, auth: FastifyRequest['auth']) => (await views([port], auth))[0]!;
 
-  app.get('/v2.0/ports', async (req: FastifyRequest<{ Querystring: Query }>) => {
+  app.get('/v2.0/ports', { schema: portSchemas.list }, async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
     const ports = await listPorts(db(), {
       ids: filterValues(q, 'id'), names: filterValues(q, 'name'), networkIds: filterValues(q, 'network_id'),
@@ -58,11 +59,11 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
     return { ports: (await views(page, req.auth)).map((p) => selectFields(p, q)), ...links };
   });
 
-  app.get('/v2.0/ports/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
+  app.get('/v2.0/ports/:id', { schema: portSchemas.show }, async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
     return { port: selectFields(await view(await visiblePort(db(), req.params.id, req.auth), req.auth), req.query) };
   });
 
-  app.post('/v2.0/ports', async (req, reply) => {
+  app.post('/v2.0/ports', { schema: portSchemas.create }, async (req, reply) => {
     const a = resourceBody(req.body, 'port');
     onlyKnown(a, CREATE_KEYS);
     const networkId = optString(a, 'network_id');
@@ -77,14 +78,14 @@ export function portRoutes(app: FastifyInstance, ctx: ControllerContext): void {
     return reply.code(201).send({ port: await view(port, req.auth) });
   });
 
-  app.put('/v2.0/ports/:id', async (req: FastifyRequest<IdParams>) => {
+  app.put('/v2.0/ports/:id', { schema: portSchemas.update }, async (req: FastifyRequest<IdParams>) => {
     const a = resourceBody(req.body, 'port');
     onlyKnown(a, UPDATE_KEYS);
     const port = await updatePort(ctx.store, req.params.id, commonAttrs(a), req.auth);
     return { port: await view(port, req.auth) };
   });
 
-  app.delete('/v2.0/ports/:id', async (req: FastifyRequest<IdParams>, reply) => {
+  app.delete('/v2.0/ports/:id', { schema: portSchemas.remove }, async (req: FastifyRequest<IdParams>, reply) => {
     await deletePort(ctx.store, req.params.id, req.auth);
     return reply.code(204).send();
   });

@@ -5,6 +5,7 @@ import { DEFAULT_ZONE } from '../../../domain/scheduling/zones.js';
 import { findProject } from '../../../storage/repositories/identity.js';
 import { clearProjectLimits, countOwned, projectLimits, projectsWithLimits, setProjectLimits } from '../../../storage/repositories/quotas.js';
 import type { ControllerContext } from '../../context.js';
+import { quotaSchemas } from './schemas.js';
 
 type ProjectParams = { Params: { project: string } };
 
@@ -24,7 +25,7 @@ const COUNTED = { port: 'ports', network: 'networks', subnet: 'subnets' } as con
 
 /** Neutron's quotas extension (per project, defaults from neutron.conf) and its availability zones. */
 export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get('/v2.0/quotas', async (req) => {
+  app.get('/v2.0/quotas', { schema: quotaSchemas.list }, async (req) => {
     if (!req.auth.isAdmin) throw new Forbidden('rule:get_quota is disallowed by policy');
     const out = [];
     for (const project_id of await projectsWithLimits(ctx.store.reader)) {
@@ -34,17 +35,17 @@ export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void 
     return { quotas: out };
   });
 
-  app.get<ProjectParams>('/v2.0/quotas/:project', async (req) => {
+  app.get<ProjectParams>('/v2.0/quotas/:project', { schema: quotaSchemas.show }, async (req) => {
     mayRead(req, projectOf(req));
     return { quota: await limitsOf(ctx, projectOf(req)) };
   });
 
-  app.get<ProjectParams>('/v2.0/quotas/:project/default', async (req) => {
+  app.get<ProjectParams>('/v2.0/quotas/:project/default', { schema: quotaSchemas.defaults }, async (req) => {
     mayRead(req, projectOf(req));
     return { quota: await limitsOf(ctx, null) };
   });
 
-  app.get<ProjectParams>('/v2.0/quotas/:project/details', async (req) => {
+  app.get<ProjectParams>('/v2.0/quotas/:project/details', { schema: quotaSchemas.details }, async (req) => {
     const projectId = projectOf(req);
     mayRead(req, projectId);
     const limits = await limitsOf(ctx, projectId);
@@ -56,7 +57,7 @@ export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void 
     return { quota };
   });
 
-  app.put<ProjectParams>('/v2.0/quotas/:project', async (req) => {
+  app.put<ProjectParams>('/v2.0/quotas/:project', { schema: quotaSchemas.update }, async (req) => {
     if (!req.auth.isAdmin) throw new Forbidden('rule:update_quota is disallowed by policy');
     const projectId = projectOf(req);
     const body = (req.body as { quota?: Record<string, unknown> } | undefined)?.quota;
@@ -76,14 +77,14 @@ export function quotaRoutes(app: FastifyInstance, ctx: ControllerContext): void 
     return { quota: await limitsOf(ctx, projectId) };
   });
 
-  app.delete<ProjectParams>('/v2.0/quotas/:project', async (req, reply) => {
+  app.delete<ProjectParams>('/v2.0/quotas/:project', { schema: quotaSchemas.remove }, async (req, reply) => {
     if (!req.auth.isAdmin) throw new Forbidden('rule:delete_quota is disallowed by policy');
     await ctx.store.transact((unit) => clearProjectLimits(unit, projectOf(req), Object.keys(NETWORK_DEFAULTS)));
     return reply.code(204).send();
   });
 
   // No agents here: the networking backend serves every network in the default zone.
-  app.get('/v2.0/availability_zones', async () => ({
+  app.get('/v2.0/availability_zones', { schema: quotaSchemas.zones }, async () => ({
     availability_zones: [{ name: DEFAULT_ZONE, resource: 'network', state: 'available' }],
   }));
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
+import { discoverySchemas, neutronWording } from './schemas.js';
+import { validateSchemas } from '../schemaValidation.js';
 import { authenticate } from '../auth.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
@@ -20,6 +22,7 @@ const RESOURCES = [
 /** Networking v2.0 under /network; the client appends /v2.0 itself, so only the root is discovery. */
 export async function networkApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, networkErrorFormat);
+  validateSchemas(app, neutronWording);
   guardInput(app, {
     // Neutron's list filters take several values (?id=a&id=b); its paging parameters one.
     repeatable: (name) => !['limit', 'marker', 'page_reverse', 'sort_dir', 'sort_key'].includes(name),
@@ -33,18 +36,18 @@ export async function networkApi(app: FastifyInstance, ctx: ControllerContext): 
     await authenticate(ctx, req);
   });
 
-  app.get('/', async () => ({
+  app.get('/', { schema: discoverySchemas.versions }, async () => ({
     versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${base()}/v2.0/` }] }],
   }));
 
-  app.get('/v2.0', async () => ({
+  app.get('/v2.0', { schema: discoverySchemas.resources }, async () => ({
     resources: RESOURCES.map(([name, collection]) => ({
       name, collection, links: [{ rel: 'self', href: `${base()}/v2.0/${collection}` }],
     })),
   }));
 
-  app.get('/v2.0/extensions', async () => ({ extensions: EXTENSIONS.map(extensionView) }));
-  app.get('/v2.0/extensions/:alias', async (req: FastifyRequest<{ Params: { alias: string } }>) => {
+  app.get('/v2.0/extensions', { schema: discoverySchemas.extensions }, async () => ({ extensions: EXTENSIONS.map(extensionView) }));
+  app.get('/v2.0/extensions/:alias', { schema: discoverySchemas.extension }, async (req: FastifyRequest<{ Params: { alias: string } }>) => {
     const ext = EXTENSIONS.find((e) => e.alias === req.params.alias);
     if (!ext) throw new NotFound(`Extension with alias ${req.params.alias} does not exist`, 'ExtensionNotFound');
     return { extension: extensionView(ext) };

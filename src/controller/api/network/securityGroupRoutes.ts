@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControllerContext } from '../../context.js';
+import { securityGroupSchemas } from './schemas.js';
 import {
   createGroup, createRule, deleteGroup, deleteRule, listGroups, listRules, rulesOfGroups, updateGroup, visibleGroup,
   visibleRule,
@@ -33,7 +34,7 @@ export function securityGroupRoutes(app: FastifyInstance, ctx: ControllerContext
     return groups.map((g) => securityGroupView(g, rules.get(g.id) ?? []));
   };
 
-  app.get('/v2.0/security-groups', async (req: FastifyRequest<{ Querystring: Query }>) => {
+  app.get('/v2.0/security-groups', { schema: securityGroupSchemas.list }, async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
     const groups = await transact((db) => listGroups(db, {
       ids: filterValues(q, 'id'), names: filterValues(q, 'name'),
@@ -42,12 +43,12 @@ export function securityGroupRoutes(app: FastifyInstance, ctx: ControllerContext
     return { security_groups: (await groupBody(groups)).map((g) => selectFields(g, q)) };
   });
 
-  app.get('/v2.0/security-groups/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
+  app.get('/v2.0/security-groups/:id', { schema: securityGroupSchemas.show }, async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
     const g = await visibleGroup(ctx.store.reader, req.params.id, req.auth);
     return { security_group: selectFields((await groupBody([g]))[0]!, req.query) };
   });
 
-  app.post('/v2.0/security-groups', async (req, reply) => {
+  app.post('/v2.0/security-groups', { schema: securityGroupSchemas.create }, async (req, reply) => {
     const a = resourceBody(req.body, 'security_group');
     onlyKnown(a, GROUP_KEYS);
     const name = optString(a, 'name') ?? '';
@@ -61,7 +62,7 @@ export function securityGroupRoutes(app: FastifyInstance, ctx: ControllerContext
     return reply.code(201).send({ security_group: (await groupBody([g]))[0] });
   });
 
-  app.put('/v2.0/security-groups/:id', async (req: FastifyRequest<IdParams>) => {
+  app.put('/v2.0/security-groups/:id', { schema: securityGroupSchemas.update }, async (req: FastifyRequest<IdParams>) => {
     const a = resourceBody(req.body, 'security_group');
     onlyKnown(a, ['name', 'description', 'stateful']);
     const name = optString(a, 'name');
@@ -74,12 +75,12 @@ export function securityGroupRoutes(app: FastifyInstance, ctx: ControllerContext
     return { security_group: (await groupBody([g]))[0] };
   });
 
-  app.delete('/v2.0/security-groups/:id', async (req: FastifyRequest<IdParams>, reply) => {
+  app.delete('/v2.0/security-groups/:id', { schema: securityGroupSchemas.remove }, async (req: FastifyRequest<IdParams>, reply) => {
     await transact((db) => deleteGroup(db, req.params.id, req.auth));
     return reply.code(204).send();
   });
 
-  app.get('/v2.0/security-group-rules', async (req: FastifyRequest<{ Querystring: Query }>) => {
+  app.get('/v2.0/security-group-rules', { schema: securityGroupSchemas.listRules }, async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
     const rules = await transact((db) => listRules(db, {
       ids: filterValues(q, 'id'), securityGroupIds: filterValues(q, 'security_group_id'),
@@ -90,11 +91,11 @@ export function securityGroupRoutes(app: FastifyInstance, ctx: ControllerContext
     return { security_group_rules: rules.map((r) => selectFields(securityGroupRuleView(r), q)) };
   });
 
-  app.get('/v2.0/security-group-rules/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
+  app.get('/v2.0/security-group-rules/:id', { schema: securityGroupSchemas.showRule }, async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
     return { security_group_rule: selectFields(securityGroupRuleView(await visibleRule(ctx.store.reader, req.params.id, req.auth)), req.query) };
   });
 
-  app.post('/v2.0/security-group-rules', async (req, reply) => {
+  app.post('/v2.0/security-group-rules', { schema: securityGroupSchemas.createRule }, async (req, reply) => {
     const a = resourceBody(req.body, 'security_group_rule');
     onlyKnown(a, RULE_KEYS);
     if (a.remote_address_group_id !== undefined && a.remote_address_group_id !== null) {
@@ -116,7 +117,7 @@ export function securityGroupRoutes(app: FastifyInstance, ctx: ControllerContext
     return reply.code(201).send({ security_group_rule: securityGroupRuleView(rule) });
   });
 
-  app.delete('/v2.0/security-group-rules/:id', async (req: FastifyRequest<IdParams>, reply) => {
+  app.delete('/v2.0/security-group-rules/:id', { schema: securityGroupSchemas.removeRule }, async (req: FastifyRequest<IdParams>, reply) => {
     await transact((db) => deleteRule(db, req.params.id, req.auth));
     return reply.code(204).send();
   });

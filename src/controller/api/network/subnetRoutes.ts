@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Forbidden } from '../../../domain/errors.js';
 import { listSubnets } from '../../../storage/repositories/networks.js';
 import type { ControllerContext } from '../../context.js';
+import { subnetSchemas } from './schemas.js';
 import { createSubnet, deleteSubnet, invalidInput, visibleNetwork, visibleSubnet } from '../../services/networking.js';
 import {
   filterValues, onlyKnown, optBoolean, optInteger, optNullableString, optProject, optString, resourceBody,
@@ -27,7 +28,7 @@ function allocationPools(v: unknown): { start: string; end: string }[] | undefin
 export function subnetRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   const db = () => ctx.store.reader;
 
-  app.get('/v2.0/subnets', async (req: FastifyRequest<{ Querystring: Query }>) => {
+  app.get('/v2.0/subnets', { schema: subnetSchemas.list }, async (req: FastifyRequest<{ Querystring: Query }>) => {
     const q = req.query;
     const ipVersion = filterValues(q, 'ip_version')?.[0];
     const subnets = await listSubnets(db(), {
@@ -39,11 +40,11 @@ export function subnetRoutes(app: FastifyInstance, ctx: ControllerContext): void
     return { subnets: subnets.map((s) => selectFields(subnetView(s), q)) };
   });
 
-  app.get('/v2.0/subnets/:id', async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
+  app.get('/v2.0/subnets/:id', { schema: subnetSchemas.show }, async (req: FastifyRequest<IdParams & { Querystring: Query }>) => {
     return { subnet: selectFields(subnetView(await visibleSubnet(db(), req.params.id, req.auth)), req.query) };
   });
 
-  app.post('/v2.0/subnets', async (req, reply) => {
+  app.post('/v2.0/subnets', { schema: subnetSchemas.create }, async (req, reply) => {
     const a = resourceBody(req.body, 'subnet');
     onlyKnown(a, CREATE_KEYS);
     emptyListOnly(a, 'dns_nameservers');
@@ -71,7 +72,7 @@ export function subnetRoutes(app: FastifyInstance, ctx: ControllerContext): void
     return reply.code(201).send({ subnet: subnetView(subnet) });
   });
 
-  app.delete('/v2.0/subnets/:id', async (req: FastifyRequest<IdParams>, reply) => {
+  app.delete('/v2.0/subnets/:id', { schema: subnetSchemas.remove }, async (req: FastifyRequest<IdParams>, reply) => {
     await deleteSubnet(ctx.store, req.params.id, req.auth);
     return reply.code(204).send();
   });
