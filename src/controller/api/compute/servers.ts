@@ -13,7 +13,7 @@ import { TaskState } from '../../../domain/lifecycle/serverStatus.js';
 import { createServer } from '../../services/servers/create.js';
 import { requireAdmin } from '../auth.js';
 import { pageLimit } from '../pagination.js';
-import { serverAction } from './actions/registry.js';
+import { serverAction, serverActionBodySchema } from './actions/registry.js';
 import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
 import { guardServerAction, refuseIfLocked } from './lockGuard.js';
@@ -22,33 +22,94 @@ import { tagAndLockFilters } from './serverListFilters.js';
 import { tagsOf, tagsOfMany } from '../../../storage/repositories/instanceTags.js';
 import { hostId, serverDetail, serverSummary } from './serverViews.js';
 import { groupNamesOfServers } from '../../services/securityGroups.js';
+import {
+  ACCESS_IP, ADMIN_PASS, DESCRIPTION, DISK_CONFIG, HOST, ID_REF, METADATA, NAME, NULLABLE_NAME, QUERY_COUNT, QUERY_FLAG,
+  QUERY_TEXT, TAG, bodyOf, computeRoute, paramsOf, queryOf,
+} from './schemaTypes.js';
 
-const createSchema = {
-  type: 'object',
-  required: ['server'],
-  properties: {
-    server: {
-      type: 'object',
-      required: ['name', 'flavorRef'],
-      properties: {
-        name: { type: 'string', minLength: 1, maxLength: 255 },
-        imageRef: { type: 'string' },
-        flavorRef: { type: ['string', 'integer'] },
-        networks: {},
-        metadata: { type: 'object', additionalProperties: { type: 'string', maxLength: 255 } },
-        description: { type: ['string', 'null'], maxLength: 255 },
-        key_name: { type: ['string', 'null'] },
-        availability_zone: { type: ['string', 'null'] },
-        security_groups: {
-          type: 'array', minItems: 1,
-          items: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 255 } } },
-        },
-        min_count: { type: ['integer', 'string'] },
-        max_count: { type: ['integer', 'string'] },
-      },
-    },
-  },
+/** Nova's parameter_types.boolean: JSON booleans and the strings oslo's strutils reads as one. */
+const NOVA_BOOLEAN = {
+  type: ['boolean', 'string'],
+  enum: [true, false, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', 'y', 't',
+    'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no', 'n', 'f'],
 } as const;
+/** parameter_types.positive_integer (min_count, max_count). */
+const POSITIVE_COUNT = { type: ['integer', 'string'], pattern: '^[0-9]*$', minLength: 1, maxLength: 20, minimum: 1 } as const;
+/** Nova's block_device_mapping_v2 item (the legacy one has a subset of its fields). */
+const BLOCK_DEVICE = bodyOf({
+  virtual_name: { type: 'string', maxLength: 255 }, volume_id: ID_REF, snapshot_id: ID_REF,
+  volume_size: { type: ['integer', 'string', 'null'], pattern: '^[0-9]+$', maxLength: 20, minimum: 1 },
+  device_name: { type: 'string', minLength: 1, maxLength: 255 }, delete_on_termination: NOVA_BOOLEAN, no_device: {},
+  connection_info: { type: 'string', maxLength: 16777215 },
+  source_type: { type: 'string', enum: ['volume', 'image', 'snapshot', 'blank'] }, uuid: ID_REF, image_id: ID_REF,
+  destination_type: { type: 'string', enum: ['local', 'volume'] }, guest_format: { type: 'string', maxLength: 255 },
+  device_type: { type: 'string', maxLength: 255 }, disk_bus: { type: 'string', maxLength: 255 },
+  boot_index: { type: ['integer', 'string', 'null'], pattern: '^-?[0-9]+$', maxLength: 20 }, tag: TAG,
+  volume_type: { type: ['string', 'null'], maxLength: 255 },
+});
+/** Scheduler hints are open in Nova too (additionalProperties: True). */
+const SCHEDULER_HINTS = { type: 'object' } as const;
+
+/**
+ * Nova's server create schema, the union of its microversions (description
+ * 2.19, networks "auto"/"none" 2.37, tags 2.52, personality until 2.56,
+ * certificates 2.63, host/hypervisor_hostname 2.74, hostname 2.90); unknown
+ * properties are a 400 as in Nova. Scheduler hints sit beside `server`.
+ */
+const createSchema = bodyOf({
+  server: bodyOf({
+    name: NAME,
+    imageRef: { type: 'string', maxLength: 2048 },
+    flavorRef: { type: ['string', 'integer'], minLength: 1, maxLength: 255 },
+    adminPass: ADMIN_PASS,
+    metadata: METADATA,
+    networks: {
+      // A list of NICs, or (strings) Nova's "none" / "auto".
+      type: ['array', 'string'],
+      pattern: '^(none|auto)$',
+      items: bodyOf({ port: { type: ['string', 'null'], maxLength: 255 }, uuid: ID_REF, fixed_ip: { type: 'string', maxLength: 64 }, tag: TAG }),
+    },
+    'OS-DCF:diskConfig': DISK_CONFIG,
+    accessIPv4: ACCESS_IP,
+    accessIPv6: ACCESS_IP,
+    personality: { type: 'array', items: { type: 'object', properties: { path: { type: 'string', maxLength: 255 }, contents: { type: 'string', maxLength: 65535 } }, additionalProperties: false } },
+    availability_zone: NULLABLE_NAME,
+    block_device_mapping: { type: 'array', items: BLOCK_DEVICE },
+    block_device_mapping_v2: { type: 'array', items: BLOCK_DEVICE },
+    config_drive: NOVA_BOOLEAN,
+    key_name: NULLABLE_NAME,
+    min_count: POSITIVE_COUNT,
+    max_count: POSITIVE_COUNT,
+    return_reservation_id: NOVA_BOOLEAN,
+    security_groups: { type: 'array', minItems: 1, items: bodyOf({ name: NAME }, ['name']) },
+    user_data: { type: ['string', 'null'], maxLength: 65535 },
+    description: DESCRIPTION,
+    tags: { type: 'array', maxItems: 50, items: TAG },
+    trusted_image_certificates: { type: ['array', 'null'], minItems: 1, maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 255 } },
+    host: HOST,
+    hypervisor_hostname: HOST,
+    hostname: { type: 'string', minLength: 1, maxLength: 255 },
+  }, ['name', 'flavorRef']),
+  'os:scheduler_hints': SCHEDULER_HINTS,
+  'OS-SCH-HNT:scheduler_hints': SCHEDULER_HINTS,
+}, ['server']);
+
+/** Nova's update schemas (name; description from 2.19, hostname from 2.90: the handler checks the microversion). */
+const updateSchema = bodyOf({
+  server: bodyOf({
+    name: NAME, description: DESCRIPTION, accessIPv4: ACCESS_IP, accessIPv6: ACCESS_IP,
+    'OS-DCF:diskConfig': DISK_CONFIG, hostname: { type: 'string', minLength: 1, maxLength: 255 },
+  }),
+}, ['server']);
+
+/** Nova's servers index/detail filters this API reads; the others Nova knows are ignored, bounded. */
+const listQuery = queryOf({
+  limit: QUERY_COUNT, marker: QUERY_TEXT, name: QUERY_TEXT, host: QUERY_TEXT, all_tenants: QUERY_FLAG,
+  project_id: QUERY_TEXT, tenant_id: QUERY_TEXT, tags: QUERY_TEXT, 'tags-any': QUERY_TEXT, 'not-tags': QUERY_TEXT,
+  'not-tags-any': QUERY_TEXT, locked: QUERY_FLAG,
+});
+const serverParams = paramsOf('id');
+const noQuery = queryOf({});
 
 interface CreateBody {
   server: {
@@ -111,7 +172,7 @@ function serverLinks(req: FastifyRequest, base: string, path: string, list: Inst
 export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   const base = () => publicBase(ctx);
 
-  app.post<{ Body: CreateBody }>('/v2.1/servers', { schema: { body: createSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.1/servers', computeRoute('Create a server', { body: createSchema, querystring: noQuery }), async (req, reply) => {
     const s = req.body.server;
     const min = Number(s.min_count ?? 1);
     const max = Number(s.max_count ?? min);
@@ -147,13 +208,13 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     });
   });
 
-  app.get('/v2.1/servers', async (req) => {
+  app.get('/v2.1/servers', computeRoute('List servers', { querystring: listQuery }), async (req) => {
     const filter = await listFilter(ctx, req);
     const list = await listInstances(ctx.store.reader, filter);
     return { servers: list.map((i) => serverSummary(base(), i)), ...serverLinks(req, base(), 'servers', list, filter.limit) };
   });
 
-  app.get('/v2.1/servers/detail', async (req) => {
+  app.get('/v2.1/servers/detail', computeRoute('List servers with details', { querystring: listQuery }), async (req) => {
     const filter = await listFilter(ctx, req);
     const list = await listInstances(ctx.store.reader, filter);
     const ports = await portsByServer(ctx, list);
@@ -164,13 +225,13 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     };
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', computeRoute('Show a server', { params: serverParams, querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const ports = await portsByServer(ctx, [instance]);
     return { server: serverDetail(req, base(), instance, ports.get(instance.uuid) ?? [], await tagsOf(ctx.store.reader, instance.uuid), ports.groups?.get(instance.uuid)) };
   });
 
-  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', async (req) => {
+  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', computeRoute('Update a server', { params: serverParams, querystring: noQuery, body: updateSchema }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const s = serverUpdateOf(req, req.body);
     await ctx.store.transact((u) => updateInstance(u, instance.uuid, {
@@ -182,14 +243,15 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     return { server: serverDetail(req, base(), updated, ports.get(updated.uuid) ?? [], await tagsOf(ctx.store.reader, updated.uuid), ports.groups?.get(updated.uuid)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', computeRoute('Delete a server', { params: serverParams, querystring: noQuery }), async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     refuseIfLocked(req, instance);
     if (instance.taskState !== TaskState.DELETING) await startDelete(ctx, instance);
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>('/v2.1/servers/:id/action', async (req, reply) => {
+  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>('/v2.1/servers/:id/action',
+    computeRoute('Run a server action', { params: serverParams, querystring: noQuery, body: serverActionBodySchema() }), async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const body = req.body;
     if (!body || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {
@@ -204,7 +266,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     return reply.code(result.status).send(result.body ?? (result.status === 204 ? undefined : ''));
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', computeRoute('Show a server\'s libvirt domain XML (vdpa-compute, admin)', { params: serverParams, querystring: noQuery }), async (req) => {
     requireAdmin(req, 'vdpa-compute:servers:domain_xml');
     const instance = await visibleServer(ctx, req, req.params.id);
     const guests = await guestsOfInstance(ctx.store.reader, instance.uuid);
@@ -213,7 +275,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     return { domain_xml: guest.domain_xml, host: guest.host };
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-instance-actions', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-instance-actions', computeRoute('List a server\'s actions', { params: serverParams, querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const rows = await actionsOf(ctx.store.reader, instance.uuid);
     return {
@@ -226,7 +288,8 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   });
 
   // One action with its events (Nova's shape; host from 2.62, details from 2.84): e.g. each build attempt.
-  app.get<{ Params: { id: string; requestId: string } }>('/v2.1/servers/:id/os-instance-actions/:requestId', async (req) => {
+  app.get<{ Params: { id: string; requestId: string } }>('/v2.1/servers/:id/os-instance-actions/:requestId',
+    computeRoute('Show a server action with its events', { params: paramsOf('id', 'requestId'), querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const rows = await actionsOf(ctx.store.reader, instance.uuid);
     const action = rows.find((a) => a.request_id === req.params.requestId);
