@@ -80,7 +80,9 @@ function schemaMessage(fe: FastifyError, req: FastifyRequest): string {
   // Nova gives jsonschema's bare message for a failure at the top of the document.
   if (segments.length === 0 && part === 'body') return schemaReason(first, value);
   const where = part === 'querystring' ? 'query parameters' : 'field/attribute';
-  return `Invalid input for ${where} ${field}. Value: ${pythonRepr(value)}. ${schemaReason(first, value)}`;
+  // Nova formats the value with %s: a string bare, anything else as Python shows it.
+  const shown = typeof value === 'string' ? value : pythonRepr(value);
+  return `Invalid input for ${where} ${field}. Value: ${shown}. ${schemaReason(first, value)}`;
 }
 
 function apiErrorOf(err: unknown, req: FastifyRequest): ApiError {
