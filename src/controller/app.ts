@@ -23,8 +23,10 @@ export async function buildApp(ctx: ControllerContext, opts: { https?: { cert: s
     bodyLimit: ctx.config.max_body_bytes,
     genReqId: () => newRequestId(),
     routerOptions: { ignoreTrailingSlash: true },
-    // No coercion: a JSON 1 where Nova wants a string is a 400, not "1".
-    ajv: { customOptions: { allowUnionTypes: true, coerceTypes: false } },
+    // No coercion: a JSON 1 where Nova wants a string is a 400, not "1". An
+    // unknown property where a schema says additionalProperties: false is a
+    // 400 as in Nova, not silently dropped (fastify's default removes it).
+    ajv: { customOptions: { allowUnionTypes: true, coerceTypes: false, removeAdditional: false } },
   }) as unknown as FastifyInstance;
 
   // OpenStack clients send JSON content types on bodiless DELETEs and `null`

@@ -38,26 +38,51 @@ function pythonRepr(v: unknown): string {
   return String(v);
 }
 
+/** jsonschema's reason for the first failure, as Nova quotes it after "Value: …". */
+function schemaReason(first: NonNullable<FastifyError['validation']>[number], value: unknown): string {
+  const params = first.params as Record<string, unknown>;
+  const v = pythonRepr(value);
+  // A property name refused by propertyNames (a metadata key of characters Nova does not allow).
+  const propertyName = (first as { propertyName?: string }).propertyName;
+  if (propertyName !== undefined) return `Additional properties are not allowed ('${propertyName}' was unexpected)`;
+  switch (first.keyword) {
+    case 'type': return `${v} is not of type ${String(params.type).split(',').map((t) => `'${t}'`).join(', ')}`;
+    case 'required': return `'${String(params.missingProperty)}' is a required property`;
+    case 'minLength': return `${v} is too short`;
+    case 'maxLength': return `${v} is too long`;
+    case 'minItems': return `${v} is too short`;
+    case 'maxItems': return `${v} is too long`;
+    case 'minProperties': return `${v} does not have enough properties`;
+    case 'maxProperties': return `${v} has too many properties`;
+    case 'additionalProperties': return `Additional properties are not allowed ('${String(params.additionalProperty)}' was unexpected)`;
+    case 'enum': return `${v} is not one of [${(params.allowedValues as unknown[]).map(pythonRepr).join(', ')}]`;
+    case 'pattern': return `${v} does not match '${String(params.pattern)}'`;
+    case 'minimum': return `${v} is less than the minimum of ${String(params.limit)}`;
+    case 'maximum': return `${v} is greater than the maximum of ${String(params.limit)}`;
+    case 'exclusiveMinimum': return `${v} is less than or equal to the minimum of ${String(params.limit)}`;
+    default: return first.message ?? 'is invalid';
+  }
+}
+
 /**
  * Nova's wording of a schema failure: "Invalid input for field/attribute name.
- * Value: 1. 1 is not of type 'string'" (jsonschema's message for the first error).
+ * Value: 1. 1 is not of type 'string'" (jsonschema's message for the first
+ * error; "query parameters" for a query string, as Nova's query schemas say).
  */
 function schemaMessage(fe: FastifyError, req: FastifyRequest): string {
   const first = fe.validation![0]!;
   const part = fe.validationContext ?? 'body';
-  const root = (req as unknown as Record<string, unknown>)[part];
+  const root = (req as unknown as Record<string, unknown>)[part === 'querystring' ? 'query' : part];
   const segments = first.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const value = segments.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), root);
-  const field = segments.at(-1) ?? part;
-  const params = first.params as Record<string, unknown>;
-  const why = first.keyword === 'type'
-    ? `${pythonRepr(value)} is not of type ${String(params.type).split(',').map((t) => `'${t}'`).join(', ')}`
-    : first.keyword === 'required' ? `'${String(params.missingProperty)}' is a required property`
-      : first.keyword === 'minLength' ? `${pythonRepr(value)} is too short`
-        : first.keyword === 'maxLength' ? `${pythonRepr(value)} is too long`
-          : first.keyword === 'additionalProperties' ? `Additional properties are not allowed ('${String(params.additionalProperty)}' was unexpected)`
-            : first.message ?? 'is invalid';
-  return `Invalid input for field/attribute ${field}. Value: ${pythonRepr(value)}. ${why}`;
+  const extra = first.keyword === 'additionalProperties' ? String((first.params as Record<string, unknown>).additionalProperty) : undefined;
+  const field = segments.at(-1) ?? extra ?? part;
+  // Nova gives jsonschema's bare message for a failure at the top of the document.
+  if (segments.length === 0 && part === 'body') return schemaReason(first, value);
+  const where = part === 'querystring' ? 'query parameters' : 'field/attribute';
+  // Nova formats the value with %s: a string bare, anything else as Python shows it.
+  const shown = typeof value === 'string' ? value : pythonRepr(value);
+  return `Invalid input for ${where} ${field}. Value: ${shown}. ${schemaReason(first, value)}`;
 }
 
 function apiErrorOf(err: unknown, req: FastifyRequest): ApiError {

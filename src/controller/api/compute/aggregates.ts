@@ -8,6 +8,28 @@ import {
 } from '../../services/aggregates.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
+import { HOST, NAME, NULLABLE_NAME, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+
+/** Nova's aggregates create and update schemas (the printable and ':' rules stay with the handler's messages). */
+const createSchema = bodyOf({ aggregate: bodyOf({ name: NAME, availability_zone: NULLABLE_NAME }, ['name']) }, ['aggregate']);
+const updateSchema = bodyOf({ aggregate: { ...bodyOf({ name: NAME, availability_zone: NULLABLE_NAME }), minProperties: 1 } }, ['aggregate']);
+const hostArgs = bodyOf({ host: HOST }, ['host']);
+/** One action: add_host, remove_host or set_metadata (values null to remove). */
+const actionSchema = {
+  type: 'object',
+  minProperties: 1,
+  maxProperties: 1,
+  properties: {
+    add_host: hostArgs,
+    remove_host: hostArgs,
+    set_metadata: bodyOf({
+      metadata: { type: 'object', propertyNames: { minLength: 1, maxLength: 255 }, additionalProperties: { type: ['string', 'null'], maxLength: 255 } },
+    }, ['metadata']),
+  },
+  additionalProperties: false,
+} as const;
+const noQuery = queryOf({});
+const aggregateParams = paramsOf('id');
 
 /** Nova's aggregate (integer id; uuid from 2.41); a create answers without hosts and metadata. */
 function aggregateView(req: FastifyRequest, a: AggregateRecord, full = true) {
@@ -46,12 +68,12 @@ function objectBody(body: unknown, key: string): Record<string, unknown> {
 }
 
 export function registerAggregateRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get('/v2.1/os-aggregates', async (req) => {
+  app.get('/v2.1/os-aggregates', computeRoute('List aggregates (admin)', { querystring: noQuery }), async (req) => {
     requireAdmin(req, policy('index'));
     return { aggregates: (await listAggregates(ctx.store.reader)).map((a) => aggregateView(req, a)) };
   });
 
-  app.post('/v2.1/os-aggregates', async (req) => {
+  app.post('/v2.1/os-aggregates', computeRoute('Create an aggregate (admin)', { querystring: noQuery, body: createSchema }), async (req) => {
     requireAdmin(req, policy('create'));
     const a = objectBody(req.body, 'aggregate');
     const name = nameField('name', a.name);
@@ -60,12 +82,12 @@ export function registerAggregateRoutes(app: FastifyInstance, ctx: ControllerCon
     return { aggregate: aggregateView(req, await createAggregate(ctx, name, zone), false) };
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/os-aggregates/:id', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/os-aggregates/:id', computeRoute('Show an aggregate (admin)', { params: aggregateParams, querystring: noQuery }), async (req) => {
     requireAdmin(req, policy('show'));
     return { aggregate: aggregateView(req, await aggregateOrFail(ctx, req.params.id)) };
   });
 
-  app.put<{ Params: { id: string } }>('/v2.1/os-aggregates/:id', async (req) => {
+  app.put<{ Params: { id: string } }>('/v2.1/os-aggregates/:id', computeRoute('Update an aggregate (admin)', { params: aggregateParams, querystring: noQuery, body: updateSchema }), async (req) => {
     requireAdmin(req, policy('update'));
     const a = objectBody(req.body, 'aggregate');
     if (a.name === undefined && a.availability_zone === undefined) {
@@ -76,13 +98,14 @@ export function registerAggregateRoutes(app: FastifyInstance, ctx: ControllerCon
     return { aggregate: aggregateView(req, await updateAggregate(ctx, req.params.id, { name, zone })) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v2.1/os-aggregates/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v2.1/os-aggregates/:id', computeRoute('Delete an aggregate (admin)', { params: aggregateParams, querystring: noQuery }), async (req, reply) => {
     requireAdmin(req, policy('delete'));
     await removeAggregate(ctx, req.params.id);
     return reply.code(200).send();
   });
 
-  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>('/v2.1/os-aggregates/:id/action', async (req) => {
+  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>('/v2.1/os-aggregates/:id/action',
+    computeRoute('Add or remove a host, or set metadata, of an aggregate (admin)', { params: aggregateParams, querystring: noQuery, body: actionSchema }), async (req) => {
     const body = req.body;
     if (!body || typeof body !== 'object' || Object.keys(body).length !== 1) throw new BadRequest('The action body must name exactly one action.');
     const [action] = Object.keys(body) as [string];

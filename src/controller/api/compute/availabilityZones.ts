@@ -4,6 +4,7 @@ import { listServices, serviceIsUp, type ServiceRow } from '../../../storage/rep
 import type { ControllerContext } from '../../context.js';
 import { aggregateDirectoryOf } from '../../services/aggregateDirectory.js';
 import { requireAdmin } from '../auth.js';
+import { computeRoute, queryOf } from './schemaTypes.js';
 
 interface Zone { name: string; services: ServiceRow[] }
 
@@ -26,12 +27,12 @@ async function zones(ctx: ControllerContext): Promise<Zone[]> {
 const available = (z: Zone) => z.services.some((s) => !s.disabled);
 
 export function registerAvailabilityZoneRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get('/v2.1/os-availability-zone', async () => ({
+  app.get('/v2.1/os-availability-zone', computeRoute('List availability zones', { querystring: queryOf({}) }), async () => ({
     availabilityZoneInfo: (await zones(ctx)).filter((z) => z.name !== INTERNAL_ZONE)
       .map((z) => ({ zoneName: z.name, zoneState: { available: available(z) }, hosts: null })),
   }));
 
-  app.get('/v2.1/os-availability-zone/detail', async (req) => {
+  app.get('/v2.1/os-availability-zone/detail', computeRoute('List availability zones with their hosts (admin)', { querystring: queryOf({}) }), async (req) => {
     requireAdmin(req, 'os_compute_api:os-availability-zone:detail');
     return {
       availabilityZoneInfo: (await zones(ctx)).map((z) => {

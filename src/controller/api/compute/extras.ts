@@ -5,10 +5,11 @@ import { projectLimits, projectUsage } from '../../../storage/repositories/quota
 import { countServerGroups } from '../../../storage/repositories/serverGroups.js';
 import type { ControllerContext } from '../../context.js';
 import { atLeast } from './microversion.js';
+import { QUERY_TEXT, computeRoute, queryOf } from './schemaTypes.js';
 
 /** Nova's absolute limits (views/limits.py): the project's quotas and what its servers use. */
 export function registerComputeExtras(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<{ Querystring: { tenant_id?: string } }>('/v2.1/limits', async (req) => {
+  app.get<{ Querystring: { tenant_id?: string } }>('/v2.1/limits', computeRoute('Show the project\'s absolute limits', { querystring: queryOf({ tenant_id: QUERY_TEXT, reserved: QUERY_TEXT }) }), async (req) => {
     const projectId = req.query.tenant_id ?? req.auth.projectId;
     if (projectId !== req.auth.projectId && !req.auth.isAdmin) {
       throw new Forbidden("Policy doesn't allow os_compute_api:limits:other_project to be performed.");

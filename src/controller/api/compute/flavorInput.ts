@@ -35,8 +35,8 @@ function intField(body: Json, key: string, min: number, required: boolean): numb
     return undefined;
   }
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number.NaN;
-  if (!Number.isInteger(n) || n < min) {
-    throw new BadRequest(`Invalid input for field/attribute ${key}. Value: ${String(v)}. must be an integer >= ${min}`);
+  if (!Number.isInteger(n) || n < min || n > MAX_PAGE_LIMIT) {
+    throw new BadRequest(`Invalid input for field/attribute ${key}. Value: ${String(v)}. must be an integer from ${min} to ${MAX_PAGE_LIMIT}`);
   }
   return n;
 }

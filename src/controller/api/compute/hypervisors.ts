@@ -6,6 +6,10 @@ import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
 import { numaTopologyView, singleCellTopology, type HostNumaTopology, type HostNumaUsage } from '../../../domain/numa/hostTopology.js';
+import { computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+
+const noQuery = queryOf({});
+const hypervisorParams = paramsOf('id');
 
 function view(req: FastifyRequest, ctx: ControllerContext, n: ComputeNodeRow, s: ServiceRow | undefined, detail: boolean) {
   const up = s ? serviceIsUp(s, ctx.config.service_down_time) : false;
@@ -50,23 +54,23 @@ export function registerHypervisorRoutes(app: FastifyInstance, ctx: ControllerCo
     const byHost = new Map(services.map((s) => [s.host, s]));
     return nodes.map((n) => view(req, ctx, n, byHost.get(n.host), detail));
   }
-  app.get('/v2.1/os-hypervisors', async (req) => ({ hypervisors: await all(req, false) }));
-  app.get('/v2.1/os-hypervisors/detail', async (req) => ({ hypervisors: await all(req, true) }));
+  app.get('/v2.1/os-hypervisors', computeRoute('List hypervisors (admin)', { querystring: noQuery }), async (req) => ({ hypervisors: await all(req, false) }));
+  app.get('/v2.1/os-hypervisors/detail', computeRoute('List hypervisors with details (admin)', { querystring: noQuery }), async (req) => ({ hypervisors: await all(req, true) }));
   async function one(req: FastifyRequest<{ Params: { id: string } }>) {
     const list = await all(req, true);
     const found = list.find((h) => String(h.id) === req.params.id || h.hypervisor_hostname === req.params.id);
     if (!found) throw new NotFound(`Hypervisor with ID '${req.params.id}' could not be found.`);
     return found;
   }
-  app.get<{ Params: { id: string } }>('/v2.1/os-hypervisors/:id', async (req) => ({ hypervisor: await one(req) }));
+  app.get<{ Params: { id: string } }>('/v2.1/os-hypervisors/:id', computeRoute('Show a hypervisor (admin)', { params: hypervisorParams, querystring: noQuery }), async (req) => ({ hypervisor: await one(req) }));
   // The agents report no host uptime: Nova's answer for a driver without one (the client shows the rest).
-  app.get<{ Params: { id: string } }>('/v2.1/os-hypervisors/:id/uptime', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/os-hypervisors/:id/uptime', computeRoute('Show a hypervisor\'s uptime (admin, until 2.87)', { params: hypervisorParams, querystring: noQuery }), async (req) => {
     if (atLeast(req, '2.88')) throw new NotFound('The resource could not be found.');
     await one(req);
     throw new DomainError('not-implemented', 'Virt driver does not implement uptime function.');
   });
   // Sums over the hosts of enabled compute services (Nova: until 2.87).
-  app.get('/v2.1/os-hypervisors/statistics', async (req) => {
+  app.get('/v2.1/os-hypervisors/statistics', computeRoute('Show hypervisor statistics (admin, until 2.87)', { querystring: noQuery }), async (req) => {
     requireAdmin(req, 'os_compute_api:os-hypervisors:statistics');
     if (atLeast(req, '2.88')) throw new NotFound('The resource could not be found.');
     const [nodes, services] = await Promise.all([computeNodes(ctx.store.reader), listServices(ctx.store.reader, { binary: COMPUTE_BINARY })]);

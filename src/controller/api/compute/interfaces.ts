@@ -9,6 +9,20 @@ import {
 import { atLeast } from './microversion.js';
 import { visibleServer } from './lookup.js';
 import { refuseIfLocked } from './lockGuard.js';
+import { ID_REF, TAG, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+
+/** Nova's attach_interfaces create schema (tag from 2.49); attaching needs port_id here, which the handler checks. */
+const attachSchema = bodyOf({
+  interfaceAttachment: bodyOf({
+    port_id: { type: ['string', 'null'], maxLength: 255 },
+    net_id: ID_REF,
+    fixed_ips: { type: 'array', minItems: 1, maxItems: 1, items: bodyOf({ ip_address: { type: 'string', maxLength: 64 } }, ['ip_address']) },
+    tag: TAG,
+  }),
+});
+const noQuery = queryOf({});
+const serverParams = paramsOf('id');
+const interfaceParams = paramsOf('id', 'portId');
 
 /** How long an attach request waits for the host's agent (Nova's attach is a synchronous RPC call too). */
 const ATTACH_WAIT_MS = 60_000;
@@ -30,20 +44,21 @@ interface AttachBody {
 
 /** Nova's os-interface: list, show, attach (synchronous, 200) and detach (202). */
 export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-interface', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-interface', computeRoute('List a server\'s interfaces', { params: serverParams, querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const ports = await getPorts(ctx.store.reader, instance.portIds);
     return { interfaceAttachments: ports.map((p) => attachmentView(p, atLeast(req, '2.70'))) };
   });
 
-  app.get<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', async (req) => {
+  app.get<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', computeRoute('Show a server\'s interface', { params: interfaceParams, querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const port = instance.portIds.includes(req.params.portId) ? await getPort(ctx.store.reader, req.params.portId) : null;
     if (!port) throw new NotFound(`Instance ${instance.uuid} has no interface with port id ${req.params.portId}.`);
     return { interfaceAttachment: attachmentView(port, atLeast(req, '2.70')) };
   });
 
-  app.post<{ Params: { id: string }; Body: AttachBody }>('/v2.1/servers/:id/os-interface', async (req, reply) => {
+  app.post<{ Params: { id: string }; Body: AttachBody }>('/v2.1/servers/:id/os-interface',
+    computeRoute('Attach a port to a server', { params: serverParams, querystring: noQuery, body: attachSchema }), async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     refuseIfLocked(req, instance);
     const body = req.body?.interfaceAttachment;
@@ -70,7 +85,7 @@ export function registerInterfaceRoutes(app: FastifyInstance, ctx: ControllerCon
     return reply.code(200).send({ interfaceAttachment: attachmentView(port, atLeast(req, '2.70')) });
   });
 
-  app.delete<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', async (req, reply) => {
+  app.delete<{ Params: { id: string; portId: string } }>('/v2.1/servers/:id/os-interface/:portId', computeRoute('Detach a port from a server', { params: interfaceParams, querystring: noQuery }), async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     refuseIfLocked(req, instance);
     await startInterfaceDetach(ctx, instance, req.params.portId, { auth: req.auth, requestId: req.id });

@@ -4,6 +4,21 @@ import type { ControllerContext } from '../../context.js';
 import { createKeyPair, deleteKeyPair, keyPairOf, listKeyPairs, type KeyPairRow } from '../../services/keyPairs.js';
 import { atLeast } from './microversion.js';
 import { publicBase } from './lookup.js';
+import { QUERY_COUNT, QUERY_TEXT, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+import { pageLimit } from '../pagination.js';
+
+/** Nova's keypairs create schemas, all microversions (type 2.2, user_id 2.10, '@' and '.' in names 2.92: the handler checks). */
+const createSchema = bodyOf({
+  keypair: bodyOf({
+    name: { type: 'string', minLength: 1, maxLength: 255 },
+    public_key: { type: 'string', maxLength: 65535 },
+    type: { type: 'string', enum: ['ssh', 'x509'] },
+    user_id: { type: 'string', minLength: 1, maxLength: 255 },
+  }, ['name']),
+}, ['keypair']);
+const listQuery = queryOf({ user_id: QUERY_TEXT, limit: QUERY_COUNT, marker: QUERY_TEXT });
+const ownerQuery = queryOf({ user_id: QUERY_TEXT });
+const keyPairParams = paramsOf('name');
 
 /**
  * os-keypairs as Nova has it: key pairs belong to a user; `user_id` (2.10+)
@@ -35,11 +50,10 @@ function invalidBody(detail: string): BadRequest {
 export function registerKeyPairRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   const db = () => ctx.store.reader;
 
-  app.get<{ Querystring: Query }>('/v2.1/os-keypairs', async (req) => {
+  app.get<{ Querystring: Query }>('/v2.1/os-keypairs', computeRoute('List key pairs', { querystring: listQuery }), async (req) => {
     const userId = ownerOf(req, 'index', req.query.user_id);
     const paging = atLeast(req, '2.35');
-    const limit = paging && req.query.limit !== undefined ? Number(req.query.limit) : undefined;
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw new BadRequest(`Invalid input for query parameters limit. Value: ${req.query.limit}.`);
+    const limit = paging ? pageLimit(req.query.limit, (v) => `Invalid input for query parameters limit. Value: ${v}.`) : undefined;
     const rows = await listKeyPairs(db(), userId, {
       ...(limit !== undefined ? { limit } : {}), ...(paging && req.query.marker !== undefined ? { marker: req.query.marker } : {}),
     });
@@ -52,7 +66,7 @@ export function registerKeyPairRoutes(app: FastifyInstance, ctx: ControllerConte
     return body;
   });
 
-  app.get<{ Params: { name: string }; Querystring: Query }>('/v2.1/os-keypairs/:name', async (req) => {
+  app.get<{ Params: { name: string }; Querystring: Query }>('/v2.1/os-keypairs/:name', computeRoute('Show a key pair', { params: keyPairParams, querystring: ownerQuery }), async (req) => {
     const userId = ownerOf(req, 'show', req.query.user_id);
     const k = await keyPairOf(db(), userId, req.params.name);
     return {
@@ -63,7 +77,7 @@ export function registerKeyPairRoutes(app: FastifyInstance, ctx: ControllerConte
     };
   });
 
-  app.post<{ Body: unknown }>('/v2.1/os-keypairs', async (req, reply) => {
+  app.post<{ Body: unknown }>('/v2.1/os-keypairs', computeRoute('Create or import a key pair', { querystring: queryOf({}), body: createSchema }), async (req, reply) => {
     const body = req.body as { keypair?: Record<string, unknown> } | undefined;
     if (!body || typeof body !== 'object' || Array.isArray(body) || typeof body.keypair !== 'object' || body.keypair === null) {
       throw new BadRequest("Invalid input for field/attribute keypair. 'keypair' is a required property");
@@ -86,7 +100,7 @@ export function registerKeyPairRoutes(app: FastifyInstance, ctx: ControllerConte
     });
   });
 
-  app.delete<{ Params: { name: string }; Querystring: Query }>('/v2.1/os-keypairs/:name', async (req, reply) => {
+  app.delete<{ Params: { name: string }; Querystring: Query }>('/v2.1/os-keypairs/:name', computeRoute('Delete a key pair', { params: keyPairParams, querystring: ownerQuery }), async (req, reply) => {
     const userId = ownerOf(req, 'delete', req.query.user_id);
     await ctx.store.transact((u) => deleteKeyPair(u, userId, req.params.name));
     return reply.code(atLeast(req, '2.2') ? 204 : 202).send();

@@ -5,6 +5,15 @@ import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
 import { publicBase, visibleServer } from './lookup.js';
 import { atLeast } from './microversion.js';
+import { QUERY_COUNT, QUERY_TEXT, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+import { pageLimit } from '../pagination.js';
+
+/** Nova's os-migrations index query (limit and marker from 2.59, user_id and project_id from 2.80). */
+const listQuery = queryOf({
+  limit: QUERY_COUNT, marker: QUERY_TEXT, host: QUERY_TEXT, status: QUERY_TEXT, instance_uuid: QUERY_TEXT,
+  migration_type: QUERY_TEXT, project_id: QUERY_TEXT, user_id: QUERY_TEXT, 'changes-since': QUERY_TEXT, 'changes-before': QUERY_TEXT,
+});
+const noQuery = queryOf({});
 
 const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating'];
 
@@ -72,15 +81,14 @@ function requireVersion(req: FastifyRequest, version: string): void {
 export function registerMigrationRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   const base = () => publicBase(ctx);
 
-  app.get('/v2.1/os-migrations', async (req) => {
+  app.get('/v2.1/os-migrations', computeRoute('List migrations (admin)', { querystring: listQuery }), async (req) => {
     requireAdmin(req, 'os_compute_api:os-migrations:index');
     const q = req.query as Record<string, string | undefined>;
     let limit: number | undefined;
     let markerId: number | undefined;
     if (atLeast(req, '2.59')) {
       if (q.limit !== undefined) {
-        limit = Number.parseInt(q.limit, 10);
-        if (!Number.isFinite(limit) || limit < 0 || String(limit) !== q.limit.trim()) throw new BadRequest('Invalid input for query parameters limit.');
+        limit = pageLimit(q.limit, () => 'Invalid input for query parameters limit.');
       }
       if (q.marker !== undefined) {
         const marker = await getMigration(ctx.store.reader, q.marker);
@@ -97,7 +105,7 @@ export function registerMigrationRoutes(app: FastifyInstance, ctx: ControllerCon
     return { migrations: filtered.map((m) => migrationView(req, base(), m)) };
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/migrations', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/migrations', computeRoute('List a server\'s live migrations in progress (admin, 2.23+)', { params: paramsOf('id'), querystring: noQuery }), async (req) => {
     requireVersion(req, '2.23');
     requireAdmin(req, 'os_compute_api:servers:migrations:index');
     const instance = await visibleServer(ctx, req, req.params.id);
@@ -105,7 +113,7 @@ export function registerMigrationRoutes(app: FastifyInstance, ctx: ControllerCon
     return { migrations: rows.filter(inProgressLive).map((m) => serverMigrationView(req, m)) };
   });
 
-  app.get<{ Params: { id: string; mid: string } }>('/v2.1/servers/:id/migrations/:mid', async (req) => {
+  app.get<{ Params: { id: string; mid: string } }>('/v2.1/servers/:id/migrations/:mid', computeRoute('Show a live migration in progress (admin, 2.23+)', { params: paramsOf('id', 'mid'), querystring: noQuery }), async (req) => {
     requireVersion(req, '2.23');
     requireAdmin(req, 'os_compute_api:servers:migrations:show');
     const instance = await visibleServer(ctx, req, req.params.id);

@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { allDevices, devicesOfHost } from '../../../storage/repositories/pciDevices.js';
 import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
+import { QUERY_TEXT, computeRoute, queryOf } from './schemaTypes.js';
 
 /** vdpa-compute extension: the tracked devices of a host, as the tracker records them. */
 export function registerPciRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<{ Querystring: { host?: string } }>('/v2.1/os-pci/detail', async (req) => {
+  app.get<{ Querystring: { host?: string } }>('/v2.1/os-pci/detail', computeRoute('List tracked PCI and vDPA devices (vdpa-compute, admin)', { querystring: queryOf({ host: QUERY_TEXT }) }), async (req) => {
     requireAdmin(req, 'vdpa-compute:os-pci:detail');
     const devices = req.query.host
       ? await devicesOfHost(ctx.store.reader, req.query.host)

@@ -7,6 +7,24 @@ import { countServerGroups } from '../../../storage/repositories/serverGroups.js
 import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
+import { QUERY_TEXT, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+
+/**
+ * Nova's quota_sets update schema: each limit an integer (or a string of one)
+ * from -1 to the database's largest; which keys a microversion has is the
+ * handler's to check (its 400 names the key).
+ */
+const updateSchema = bodyOf({
+  quota_set: {
+    type: 'object',
+    propertyNames: { maxLength: 255 },
+    properties: { force: { type: ['boolean', 'string'], maxLength: 16 } },
+    additionalProperties: { type: ['integer', 'string'], pattern: '^-?[0-9]+$', maxLength: 11, minimum: -1, maximum: QUOTA_MAX },
+  },
+}, ['quota_set']);
+/** user_id only (from 2.75 Nova refuses other keys: the handler does, as it depends on the microversion). */
+const userQuery = queryOf({ user_id: QUERY_TEXT });
+const projectParams = paramsOf('p');
 
 const policy = (action: string) => `os_compute_api:os-quota-sets:${action}`;
 
@@ -41,17 +59,17 @@ function checkQuery(req: FastifyRequest): void {
 }
 
 export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p', async (req) => {
+  app.get<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p', computeRoute('Show a project\'s quotas', { params: projectParams, querystring: userQuery }), async (req) => {
     checkQuery(req);
     mayRead(req, req.params.p, 'show');
     return { quota_set: { id: req.params.p, ...(await limitsOf(ctx, req, req.params.p)) } };
   });
 
-  app.get<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p/defaults', async (req) => ({
+  app.get<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p/defaults', computeRoute('Show the default quotas', { params: projectParams, querystring: queryOf({}) }), async (req) => ({
     quota_set: { id: req.params.p, ...(await limitsOf(ctx, req, null)) },
   }));
 
-  app.get<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p/detail', async (req) => {
+  app.get<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p/detail', computeRoute('Show a project\'s quotas with usage', { params: projectParams, querystring: userQuery }), async (req) => {
     checkQuery(req);
     mayRead(req, req.params.p, 'detail');
     const limits = await limitsOf(ctx, req, req.params.p);
@@ -63,7 +81,7 @@ export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerCont
     return { quota_set: detail };
   });
 
-  app.put<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p', async (req) => {
+  app.put<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p', computeRoute('Update a project\'s quotas (admin)', { params: projectParams, querystring: userQuery, body: updateSchema }), async (req) => {
     checkQuery(req);
     requireAdmin(req, policy('update'));
     const body = req.body as { quota_set?: Record<string, unknown> } | undefined;
@@ -96,7 +114,7 @@ export function registerQuotaSetRoutes(app: FastifyInstance, ctx: ControllerCont
     return { quota_set: await limitsOf(ctx, req, req.params.p) };
   });
 
-  app.delete<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p', async (req, reply) => {
+  app.delete<{ Params: { p: string } }>('/v2.1/os-quota-sets/:p', computeRoute('Revert a project\'s quotas to the defaults (admin)', { params: projectParams, querystring: userQuery }), async (req, reply) => {
     requireAdmin(req, policy('delete'));
     await ctx.store.transact((unit) => clearProjectLimits(unit, req.params.p, Object.keys(COMPUTE_DEFAULTS)));
     return reply.code(202).send();

@@ -16,6 +16,14 @@ import type { ControllerContext } from '../../context.js';
 import { addServerTag, removeAllServerTags, removeServerTag, replaceServerTags } from '../../services/servers/tags.js';
 import { publicBase, visibleServer } from './lookup.js';
 import { atLeast, microversionString } from './microversion.js';
+import { TAG, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+
+/** Nova's server_tags update_all schema (2.26+: below it the routes are 404s, which the handler answers). */
+const replaceSchema = bodyOf({ tags: { type: 'array', maxItems: 50, items: TAG } }, ['tags']);
+const noQuery = queryOf({});
+const serverParams = paramsOf('id');
+/** The tag's own rules in a URL are the handler's, with Nova's message around them. */
+const tagParams = paramsOf('id', 'tag');
 
 type ServerParams = { Params: { id: string } };
 type TagParams = { Params: { id: string; tag: string } };
@@ -25,27 +33,27 @@ function requireTagsVersion(req: FastifyRequest): void {
 }
 
 export function registerServerTagRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<ServerParams>('/v2.1/servers/:id/tags', async (req) => {
+  app.get<ServerParams>('/v2.1/servers/:id/tags', computeRoute('List a server\'s tags (2.26+)', { params: serverParams, querystring: noQuery }), async (req) => {
     requireTagsVersion(req);
     const instance = await visibleServer(ctx, req, req.params.id);
     return { tags: await tagsOf(ctx.store.reader, instance.uuid) };
   });
 
-  app.put<ServerParams>('/v2.1/servers/:id/tags', async (req) => {
+  app.put<ServerParams>('/v2.1/servers/:id/tags', computeRoute('Replace a server\'s tags (2.26+)', { params: serverParams, querystring: noQuery, body: replaceSchema }), async (req) => {
     requireTagsVersion(req);
     const tags = tagsOfBody(req.body);
     const instance = await visibleServer(ctx, req, req.params.id);
     return { tags: await replaceServerTags(ctx, instance, tags) };
   });
 
-  app.delete<ServerParams>('/v2.1/servers/:id/tags', async (req, reply) => {
+  app.delete<ServerParams>('/v2.1/servers/:id/tags', computeRoute('Remove all tags of a server (2.26+)', { params: serverParams, querystring: noQuery }), async (req, reply) => {
     requireTagsVersion(req);
     const instance = await visibleServer(ctx, req, req.params.id);
     await removeAllServerTags(ctx, instance);
     return reply.code(204).send();
   });
 
-  app.get<TagParams>('/v2.1/servers/:id/tags/:tag', async (req, reply) => {
+  app.get<TagParams>('/v2.1/servers/:id/tags/:tag', computeRoute('Check a server tag (2.26+)', { params: tagParams, querystring: noQuery }), async (req, reply) => {
     requireTagsVersion(req);
     const instance = await visibleServer(ctx, req, req.params.id);
     if (!(await tagsOf(ctx.store.reader, instance.uuid)).includes(req.params.tag)) {
@@ -54,7 +62,7 @@ export function registerServerTagRoutes(app: FastifyInstance, ctx: ControllerCon
     return reply.code(204).send();
   });
 
-  app.put<TagParams>('/v2.1/servers/:id/tags/:tag', async (req, reply) => {
+  app.put<TagParams>('/v2.1/servers/:id/tags/:tag', computeRoute('Add a server tag (2.26+)', { params: tagParams, querystring: noQuery }), async (req, reply) => {
     requireTagsVersion(req);
     const instance = await visibleServer(ctx, req, req.params.id);
     const added = await addServerTag(ctx, instance, req.params.tag);
@@ -63,7 +71,7 @@ export function registerServerTagRoutes(app: FastifyInstance, ctx: ControllerCon
     return reply.code(201).header('location', location).send();
   });
 
-  app.delete<TagParams>('/v2.1/servers/:id/tags/:tag', async (req, reply) => {
+  app.delete<TagParams>('/v2.1/servers/:id/tags/:tag', computeRoute('Remove a server tag (2.26+)', { params: tagParams, querystring: noQuery }), async (req, reply) => {
     requireTagsVersion(req);
     const instance = await visibleServer(ctx, req, req.params.id);
     await removeServerTag(ctx, instance, req.params.tag);

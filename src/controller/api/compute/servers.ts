@@ -13,7 +13,7 @@ import { TaskState } from '../../../domain/lifecycle/serverStatus.js';
 import { createServer } from '../../services/servers/create.js';
 import { requireAdmin } from '../auth.js';
 import { pageLimit } from '../pagination.js';
-import { serverAction } from './actions/registry.js';
+import { serverAction, serverActionBodySchema } from './actions/registry.js';
 import './actions/index.js';
 import { publicBase, visibleServer } from './lookup.js';
 import { guardServerAction, refuseIfLocked } from './lockGuard.js';
@@ -23,33 +23,11 @@ import { tagsOf, tagsOfMany } from '../../../storage/repositories/instanceTags.j
 import { hostId, serverDetail, serverSummary } from './serverViews.js';
 import { groupNamesOfServers } from '../../services/securityGroups.js';
 import { groupHintOf, withServerGroups } from './serverGroups.js';
+import { computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+import { createSchema, listQuery, updateSchema } from './serverSchemas.js';
 
-const createSchema = {
-  type: 'object',
-  required: ['server'],
-  properties: {
-    server: {
-      type: 'object',
-      required: ['name', 'flavorRef'],
-      properties: {
-        name: { type: 'string', minLength: 1, maxLength: 255 },
-        imageRef: { type: 'string' },
-        flavorRef: { type: ['string', 'integer'] },
-        networks: {},
-        metadata: { type: 'object', additionalProperties: { type: 'string', maxLength: 255 } },
-        description: { type: ['string', 'null'], maxLength: 255 },
-        key_name: { type: ['string', 'null'] },
-        availability_zone: { type: ['string', 'null'] },
-        security_groups: {
-          type: 'array', minItems: 1,
-          items: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 255 } } },
-        },
-        min_count: { type: ['integer', 'string'] },
-        max_count: { type: ['integer', 'string'] },
-      },
-    },
-  },
-} as const;
+const serverParams = paramsOf('id');
+const noQuery = queryOf({});
 
 interface CreateBody {
   server: {
@@ -114,7 +92,7 @@ function serverLinks(req: FastifyRequest, base: string, path: string, list: Inst
 export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContext): void {
   const base = () => publicBase(ctx);
 
-  app.post<{ Body: CreateBody }>('/v2.1/servers', { schema: { body: createSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateBody }>('/v2.1/servers', computeRoute('Create a server', { body: createSchema, querystring: noQuery }), async (req, reply) => {
     const s = req.body.server;
     const min = Number(s.min_count ?? 1);
     const max = Number(s.max_count ?? min);
@@ -151,13 +129,13 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     });
   });
 
-  app.get('/v2.1/servers', async (req) => {
+  app.get('/v2.1/servers', computeRoute('List servers', { querystring: listQuery }), async (req) => {
     const filter = await listFilter(ctx, req);
     const list = await listInstances(ctx.store.reader, filter);
     return { servers: list.map((i) => serverSummary(base(), i)), ...serverLinks(req, base(), 'servers', list, filter.limit) };
   });
 
-  app.get('/v2.1/servers/detail', async (req) => {
+  app.get('/v2.1/servers/detail', computeRoute('List servers with details', { querystring: listQuery }), async (req) => {
     const filter = await listFilter(ctx, req);
     const list = await listInstances(ctx.store.reader, filter);
     const ports = await portsByServer(ctx, list);
@@ -168,14 +146,14 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     };
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', computeRoute('Show a server', { params: serverParams, querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const ports = await portsByServer(ctx, [instance]);
     const server = serverDetail(req, base(), instance, ports.get(instance.uuid) ?? [], await tagsOf(ctx.store.reader, instance.uuid), ports.groups?.get(instance.uuid));
     return { server: await withServerGroups(ctx, req, instance, server) };
   });
 
-  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', async (req) => {
+  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id', computeRoute('Update a server', { params: serverParams, querystring: noQuery, body: updateSchema }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const s = serverUpdateOf(req, req.body);
     await ctx.store.transact((u) => updateInstance(u, instance.uuid, {
@@ -188,14 +166,15 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     return { server: await withServerGroups(ctx, req, updated, server) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', computeRoute('Delete a server', { params: serverParams, querystring: noQuery }), async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     refuseIfLocked(req, instance);
     if (instance.taskState !== TaskState.DELETING) await startDelete(ctx, instance);
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>('/v2.1/servers/:id/action', async (req, reply) => {
+  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>('/v2.1/servers/:id/action',
+    computeRoute('Run a server action', { params: serverParams, querystring: noQuery, body: serverActionBodySchema() }), async (req, reply) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const body = req.body;
     if (!body || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {
@@ -210,7 +189,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     return reply.code(result.status).send(result.body ?? (result.status === 204 ? undefined : ''));
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', computeRoute('Show a server\'s libvirt domain XML (vdpa-compute, admin)', { params: serverParams, querystring: noQuery }), async (req) => {
     requireAdmin(req, 'vdpa-compute:servers:domain_xml');
     const instance = await visibleServer(ctx, req, req.params.id);
     const guests = await guestsOfInstance(ctx.store.reader, instance.uuid);
@@ -219,7 +198,7 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
     return { domain_xml: guest.domain_xml, host: guest.host };
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-instance-actions', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-instance-actions', computeRoute('List a server\'s actions', { params: serverParams, querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const rows = await actionsOf(ctx.store.reader, instance.uuid);
     return {
@@ -232,7 +211,8 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   });
 
   // One action with its events (Nova's shape; host from 2.62, details from 2.84): e.g. each build attempt.
-  app.get<{ Params: { id: string; requestId: string } }>('/v2.1/servers/:id/os-instance-actions/:requestId', async (req) => {
+  app.get<{ Params: { id: string; requestId: string } }>('/v2.1/servers/:id/os-instance-actions/:requestId',
+    computeRoute('Show a server action with its events', { params: paramsOf('id', 'requestId'), querystring: noQuery }), async (req) => {
     const instance = await visibleServer(ctx, req, req.params.id);
     const rows = await actionsOf(ctx.store.reader, instance.uuid);
     const action = rows.find((a) => a.request_id === req.params.requestId);

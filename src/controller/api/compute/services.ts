@@ -7,6 +7,20 @@ import { aggregateDirectoryOf } from '../../services/aggregateDirectory.js';
 import { INTERNAL_ZONE } from '../../../domain/scheduling/zones.js';
 import { requireAdmin } from '../auth.js';
 import { atLeast } from './microversion.js';
+import { HOST, NAME, QUERY_TEXT, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+
+/**
+ * Nova's service update schemas: 2.53+ (status, disabled_reason, forced_down)
+ * and the legacy disable/enable/disable-log-reason/force-down (host, binary,
+ * …); the handler checks which fields its path and microversion take.
+ */
+const updateSchema = bodyOf({
+  status: { type: 'string', enum: ['enabled', 'disabled'] },
+  disabled_reason: { type: ['string', 'null'], minLength: 1, maxLength: 255 },
+  forced_down: { type: 'boolean' },
+  host: HOST,
+  binary: NAME,
+});
 
 function serviceView(req: FastifyRequest, ctx: ControllerContext, s: ServiceRow) {
   return {
@@ -24,7 +38,7 @@ function serviceView(req: FastifyRequest, ctx: ControllerContext, s: ServiceRow)
 }
 
 export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<{ Querystring: { host?: string; binary?: string } }>('/v2.1/os-services', async (req) => {
+  app.get<{ Querystring: { host?: string; binary?: string } }>('/v2.1/os-services', computeRoute('List compute services (admin)', { querystring: queryOf({ host: QUERY_TEXT, binary: QUERY_TEXT }) }), async (req) => {
     requireAdmin(req, 'os_compute_api:os-services:list');
     await aggregateDirectoryOf(ctx).ready();
     const rows = await listServices(ctx.store.reader, { host: req.query.host, binary: req.query.binary });
@@ -32,7 +46,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ControllerConte
   });
 
   app.put<{ Params: { id: string }; Body: { status?: string; disabled_reason?: string; forced_down?: boolean } }>(
-    '/v2.1/os-services/:id', async (req) => {
+    '/v2.1/os-services/:id', computeRoute('Update a compute service (admin)', { params: paramsOf('id'), querystring: queryOf({}), body: updateSchema }), async (req) => {
       requireAdmin(req, 'os_compute_api:os-services:update');
       const legacy = ['disable', 'enable', 'disable-log-reason', 'force-down'].includes(req.params.id);
       const body = (req.body ?? {}) as Record<string, unknown>;

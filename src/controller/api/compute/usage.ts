@@ -6,6 +6,10 @@ import { fromJson } from '../../../storage/repositories/json.js';
 import { terminatedInstances } from '../../../storage/repositories/quotas.js';
 import type { ControllerContext } from '../../context.js';
 import { requireAdmin } from '../auth.js';
+import { QUERY_COUNT, QUERY_FLAG, QUERY_TEXT, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
+
+/** Nova's simple_tenant_usage query; the dates are the handler's to read (its 400 is Nova's). */
+const usageQuery = queryOf({ start: QUERY_TEXT, end: QUERY_TEXT, detailed: QUERY_FLAG, limit: QUERY_COUNT, marker: QUERY_TEXT });
 
 /** The period asked for: start and end default to now, end no later than now (Nova's _get_datetime_range). */
 function period(req: FastifyRequest, now: number): { start: number; stop: number; detailed: boolean } {
@@ -44,14 +48,14 @@ async function serversOf(ctx: ControllerContext, projectId: string | undefined, 
 }
 
 export function registerUsageRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get('/v2.1/os-simple-tenant-usage', async (req) => {
+  app.get('/v2.1/os-simple-tenant-usage', computeRoute('Usage of all projects (admin)', { querystring: usageQuery }), async (req) => {
     requireAdmin(req, 'os_compute_api:os-simple-tenant-usage:list');
     const now = Date.now();
     const p = period(req, now);
     return { tenant_usages: tenantUsages(await serversOf(ctx, undefined, p.start), p.start, p.stop, now, p.detailed) };
   });
 
-  app.get<{ Params: { p: string } }>('/v2.1/os-simple-tenant-usage/:p', async (req) => {
+  app.get<{ Params: { p: string } }>('/v2.1/os-simple-tenant-usage/:p', computeRoute('Usage of one project', { params: paramsOf('p'), querystring: usageQuery }), async (req) => {
     if (!req.auth.isAdmin && req.auth.projectId !== req.params.p) {
       throw new Forbidden("Policy doesn't allow os_compute_api:os-simple-tenant-usage:show to be performed.");
     }

@@ -4,6 +4,7 @@ import { NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { fleetView } from '../../services/fleet.js';
 import { requireAdmin } from '../auth.js';
+import { QUERY_TEXT, computeRoute, queryOf } from './schemaTypes.js';
 
 /**
  * vdpa-compute extension for the dashboard: every compute host with its
@@ -13,7 +14,7 @@ import { requireAdmin } from '../auth.js';
  * fleet every second moves bytes only when a device or a service does.
  */
 export function registerVdpaFleetRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<{ Querystring: { host?: string } }>('/v2.1/os-vdpa-fleet', async (req, reply) => {
+  app.get<{ Querystring: { host?: string } }>('/v2.1/os-vdpa-fleet', computeRoute('Every compute host with its devices (vdpa-compute, admin)', { querystring: queryOf({ host: QUERY_TEXT }) }), async (req, reply) => {
     requireAdmin(req, 'vdpa-compute:os-vdpa-fleet');
     const host = req.query.host || undefined;
     const hosts = await fleetView(ctx, host);

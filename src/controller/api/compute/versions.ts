@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControllerContext } from '../../context.js';
 import { MAX_MICROVERSION, MIN_MICROVERSION } from './microversion.js';
 import { publicBase } from './lookup.js';
+import { computeRoute, queryOf } from './schemaTypes.js';
 
 function v21(ctx: ControllerContext) {
   return {
@@ -17,6 +18,6 @@ function v21(ctx: ControllerContext) {
 
 /** Version discovery needs no token (openstack-cli-contract.md §1). */
 export function registerVersionRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get('/', async () => ({ versions: [v21(ctx)] }));
-  app.get('/v2.1', async () => ({ version: v21(ctx) }));
+  app.get('/', computeRoute('List compute API versions (no token)', { querystring: queryOf({}) }), async () => ({ versions: [v21(ctx)] }));
+  app.get('/v2.1', computeRoute('Show the compute API version (no token)', { querystring: queryOf({}) }), async () => ({ version: v21(ctx) }));
 }

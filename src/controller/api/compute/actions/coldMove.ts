@@ -11,6 +11,11 @@ import { confirmResize, revertResize, startColdMove, type ColdMoveKind } from '.
 import { requireAdmin } from '../../auth.js';
 import { atLeast } from '../microversion.js';
 import { registerServerAction } from './registry.js';
+import { DISK_CONFIG, NO_ARGS, NULLABLE_HOST, bodyOf } from '../schemaTypes.js';
+
+/** Nova's migrate_server.migrate (host from 2.56) and servers.resize schemas. */
+const MIGRATE_ARGS = { ...bodyOf({ host: NULLABLE_HOST }), type: ['object', 'null'] } as const;
+const RESIZE_ARGS = bodyOf({ flavorRef: { type: ['string', 'integer'], minLength: 1, maxLength: 255 }, 'OS-DCF:diskConfig': DISK_CONFIG }, ['flavorRef']);
 
 async function begin(
   ctx: ControllerContext, req: FastifyRequest, instance: InstanceRecord,
@@ -19,7 +24,7 @@ async function begin(
   await startColdMove(ctx, req.auth, req.id, instance, move);
 }
 
-registerServerAction('migrate', async (ctx, req, instance, args) => {
+registerServerAction('migrate', MIGRATE_ARGS, async (ctx, req, instance, args) => {
   requireAdmin(req, 'os_compute_api:os-migrate-server:migrate');
   if (args !== null && args !== undefined && (typeof args !== 'object' || Array.isArray(args))) {
     throw new BadRequest("Invalid input for field/attribute migrate. Value: must be null or an object.");
@@ -40,7 +45,7 @@ registerServerAction('migrate', async (ctx, req, instance, args) => {
   return { status: 202 };
 });
 
-registerServerAction('resize', async (ctx, req, instance, args) => {
+registerServerAction('resize', RESIZE_ARGS, async (ctx, req, instance, args) => {
   if (!args || typeof args !== 'object' || Array.isArray(args)) {
     throw new BadRequest("Invalid input for field/attribute resize. Value: must be an object with 'flavorRef'.");
   }
@@ -54,12 +59,12 @@ registerServerAction('resize', async (ctx, req, instance, args) => {
   return { status: 202 };
 });
 
-registerServerAction('confirmResize', async (ctx, req, instance) => {
+registerServerAction('confirmResize', NO_ARGS, async (ctx, req, instance) => {
   await confirmResize(ctx, req.auth, req.id, instance);
   return { status: 204 };
 });
 
-registerServerAction('revertResize', async (ctx, req, instance) => {
+registerServerAction('revertResize', NO_ARGS, async (ctx, req, instance) => {
   await revertResize(ctx, req.auth, req.id, instance);
   return { status: 202 };
 });

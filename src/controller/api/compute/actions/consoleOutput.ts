@@ -10,6 +10,13 @@
 import { BadRequest } from '../../../../domain/errors.js';
 import { consoleOutput } from '../../../services/consoleLog.js';
 import { registerServerAction } from './registry.js';
+import { bodyOf } from '../schemaTypes.js';
+
+/** Nova's console_output schema: length an integer (or a string of one) of at least -1, or null. */
+const CONSOLE_OUTPUT_ARGS = {
+  ...bodyOf({ length: { type: ['integer', 'string', 'null'], pattern: '^-?[0-9]+$', maxLength: 20, minimum: -1, maximum: 2 ** 31 - 1 } }),
+  type: ['object', 'null'],
+} as const;
 
 function lengthOf(args: unknown): number | null {
   if (args === null || args === undefined) return null;
@@ -31,7 +38,7 @@ function lengthOf(args: unknown): number | null {
   return n === -1 ? null : n;
 }
 
-registerServerAction('os-getConsoleOutput', async (ctx, _req, instance, args) => {
+registerServerAction('os-getConsoleOutput', CONSOLE_OUTPUT_ARGS, async (ctx, _req, instance, args) => {
   const output = await consoleOutput(ctx, instance, lengthOf(args));
   return { status: 200, body: { output } };
 });

@@ -14,12 +14,16 @@ import { requireAdmin } from '../../auth.js';
 import { atLeast } from '../microversion.js';
 import { requesterOf } from './powerActions.js';
 import { registerServerAction } from './registry.js';
+import { ADMIN_PASS, NULLABLE_HOST, bodyOf } from '../schemaTypes.js';
+
+/** Nova's evacuate schemas, all microversions: onSharedStorage until 2.13, force 2.29–2.67. */
+const EVACUATE_ARGS = bodyOf({ host: NULLABLE_HOST, onSharedStorage: { type: 'boolean' }, adminPass: ADMIN_PASS, force: { type: 'boolean' } });
 
 function generatedPassword(): string {
   return randomBytes(9).toString('base64').replace(/[+/=]/g, 'x');
 }
 
-registerServerAction('evacuate', async (ctx, req, instance, args) => {
+registerServerAction('evacuate', EVACUATE_ARGS, async (ctx, req, instance, args) => {
   requireAdmin(req, 'os_compute_api:os-evacuate');
   if (args === null || typeof args !== 'object' || Array.isArray(args)) {
     throw new BadRequest(`Invalid input for field/attribute evacuate. Value: ${JSON.stringify(args)}. ${JSON.stringify(args)} is not of type 'object'`);

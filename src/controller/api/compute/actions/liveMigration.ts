@@ -7,12 +7,21 @@ import { startLiveMigration } from '../../../lifecycle/liveMigration.js';
 import { requireAdmin } from '../../auth.js';
 import { atLeast } from '../microversion.js';
 import { registerServerAction } from './registry.js';
+import { NULLABLE_HOST, bodyOf } from '../schemaTypes.js';
+
+/** Nova's migrate_live schemas: booleans at 2.1, block_migration "auto" and no disk_over_commit from 2.25, force 2.30–2.67. */
+const MIGRATE_LIVE_ARGS = bodyOf({
+  block_migration: { type: ['boolean', 'string'], enum: [true, false, 'auto'] },
+  disk_over_commit: { type: 'boolean' },
+  host: NULLABLE_HOST,
+  force: { type: 'boolean' },
+}, ['block_migration', 'host']);
 
 function invalid(detail: string): BadRequest {
   return new BadRequest(`Invalid input for field/attribute os-migrateLive. ${detail}`);
 }
 
-registerServerAction('os-migrateLive', async (ctx, req, instance, args) => {
+registerServerAction('os-migrateLive', MIGRATE_LIVE_ARGS, async (ctx, req, instance, args) => {
   requireAdmin(req, 'os_compute_api:os-migrate-server:migrate_live');
   if (!args || typeof args !== 'object' || Array.isArray(args)) throw invalid('Value: must be an object.');
   const body = args as Record<string, unknown>;

@@ -12,6 +12,10 @@ import { requireAdmin } from '../../auth.js';
 import { atLeast } from '../microversion.js';
 import { requesterOf } from './powerActions.js';
 import { registerServerAction } from './registry.js';
+import { NO_ARGS, bodyOf } from '../schemaTypes.js';
+
+/** Nova's lock_v2_73 (below 2.73 the value is not read). */
+const LOCK_ARGS = { ...bodyOf({ locked_reason: { type: 'string', minLength: 1, maxLength: 255 } }), type: ['object', 'null'] } as const;
 
 /** Nova's lock_v2_73 schema; below 2.73 the body is not looked at. */
 function lockReasonOf(args: unknown): string | null {
@@ -36,13 +40,13 @@ function lockReasonOf(args: unknown): string | null {
   return reason;
 }
 
-registerServerAction('lock', async (ctx, req, instance, args) => {
+registerServerAction('lock', LOCK_ARGS, async (ctx, req, instance, args) => {
   const reason = atLeast(req, '2.73') ? lockReasonOf(args) : null;
   await lockServer(ctx, requesterOf(req), instance, reason);
   return { status: 202 };
 });
 
-registerServerAction('unlock', async (ctx, req, instance) => {
+registerServerAction('unlock', NO_ARGS, async (ctx, req, instance) => {
   if (!isExpectedLocker(instance, req.auth.projectId)) requireAdmin(req, 'os_compute_api:os-lock-server:unlock:unlock_override');
   await unlockServer(ctx, requesterOf(req), instance);
   return { status: 202 };

@@ -7,27 +7,28 @@ import type { FastifyRequest } from 'fastify';
 import { startStart, startStop, type Requester } from '../../../lifecycle/power.js';
 import { startResume, startSuspend } from '../../../lifecycle/suspend.js';
 import { registerServerAction } from './registry.js';
+import { NO_ARGS } from '../schemaTypes.js';
 
 export function requesterOf(req: FastifyRequest): Requester {
   return { requestId: String(req.id), projectId: req.auth.projectId, userId: req.auth.userId };
 }
 
-registerServerAction('os-stop', async (ctx, req, instance) => {
+registerServerAction('os-stop', NO_ARGS, async (ctx, req, instance) => {
   await startStop(ctx, requesterOf(req), instance);
   return { status: 202 };
 });
 
-registerServerAction('os-start', async (ctx, req, instance) => {
+registerServerAction('os-start', NO_ARGS, async (ctx, req, instance) => {
   await startStart(ctx, requesterOf(req), instance);
   return { status: 202 };
 });
 
-registerServerAction('suspend', async (ctx, req, instance) => {
+registerServerAction('suspend', NO_ARGS, async (ctx, req, instance) => {
   await startSuspend(ctx, requesterOf(req), instance);
   return { status: 202 };
 });
 
-registerServerAction('resume', async (ctx, req, instance) => {
+registerServerAction('resume', NO_ARGS, async (ctx, req, instance) => {
   await startResume(ctx, requesterOf(req), instance);
   return { status: 202 };
 });

@@ -9,8 +9,12 @@ import { startPause, startUnpause } from '../../../lifecycle/pause.js';
 import { startReboot } from '../../../lifecycle/reboot.js';
 import { requesterOf } from './powerActions.js';
 import { registerServerAction } from './registry.js';
+import { NO_ARGS, bodyOf } from '../schemaTypes.js';
 
-registerServerAction('reboot', async (ctx, req, instance, args) => {
+/** Nova's reboot schema. */
+const REBOOT_ARGS = bodyOf({ type: { type: 'string', enum: ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft'] } }, ['type']);
+
+registerServerAction('reboot', REBOOT_ARGS, async (ctx, req, instance, args) => {
   const value = JSON.stringify(args);
   if (!args || typeof args !== 'object' || Array.isArray(args)) {
     throw new BadRequest(`Invalid input for field/attribute reboot. Value: ${value}. ${value} is not of type 'object'`);
@@ -29,12 +33,12 @@ registerServerAction('reboot', async (ctx, req, instance, args) => {
   return { status: 202 };
 });
 
-registerServerAction('pause', async (ctx, req, instance) => {
+registerServerAction('pause', NO_ARGS, async (ctx, req, instance) => {
   await startPause(ctx, requesterOf(req), instance);
   return { status: 202 };
 });
 
-registerServerAction('unpause', async (ctx, req, instance) => {
+registerServerAction('unpause', NO_ARGS, async (ctx, req, instance) => {
   await startUnpause(ctx, requesterOf(req), instance);
   return { status: 202 };
 });

@@ -24,6 +24,29 @@ import { serverDetail } from '../serverViews.js';
 import { requesterOf } from './powerActions.js';
 import { registerServerAction } from './registry.js';
 import { withServerGroups } from '../serverGroups.js';
+import { ACCESS_IP, ADMIN_PASS, DESCRIPTION, DISK_CONFIG, ID_REF, METADATA, NAME, NO_ARGS, NULLABLE_NAME, bodyOf } from '../schemaTypes.js';
+
+/** Nova's rebuild schemas, all microversions (personality until 2.56; description 2.19, key_name 2.54, user_data 2.57, certificates 2.63, hostname 2.90). */
+const REBUILD_ARGS = bodyOf({
+  imageRef: { type: 'string', maxLength: 2048 },
+  name: NAME,
+  adminPass: ADMIN_PASS,
+  metadata: METADATA,
+  preserve_ephemeral: { type: 'boolean' },
+  'OS-DCF:diskConfig': DISK_CONFIG,
+  accessIPv4: ACCESS_IP,
+  accessIPv6: ACCESS_IP,
+  personality: { type: 'array', maxItems: 1000, items: { type: 'object', properties: { path: { type: 'string', maxLength: 255 }, contents: { type: 'string', maxLength: 65535 } }, additionalProperties: false } },
+  description: DESCRIPTION,
+  key_name: NULLABLE_NAME,
+  user_data: { type: ['string', 'null'], maxLength: 65535 },
+  trusted_image_certificates: { type: ['array', 'null'], minItems: 1, maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 255 } },
+  hostname: { type: 'string', minLength: 1, maxLength: 255 },
+}, ['imageRef']);
+/** Nova's rescue schema. */
+const RESCUE_ARGS = { ...bodyOf({ adminPass: ADMIN_PASS, rescue_image_ref: ID_REF }), type: ['object', 'null'] } as const;
+/** Nova's create_image schema. */
+const CREATE_IMAGE_ARGS = bodyOf({ name: NAME, metadata: { type: 'object', additionalProperties: { type: 'string', maxLength: 255 } } }, ['name']);
 
 type Json = Record<string, unknown>;
 
@@ -70,7 +93,7 @@ async function rebuildView(ctx: ControllerContext, req: FastifyRequest, instance
   return withServerGroups(ctx, req, instance, body);
 }
 
-registerServerAction('rebuild', async (ctx, req, instance, args) => {
+registerServerAction('rebuild', REBUILD_ARGS, async (ctx, req, instance, args) => {
   const body = bodyObject('rebuild', args, false)!;
   const allowed = ['imageRef', 'name', 'adminPass', 'metadata', 'preserve_ephemeral', 'OS-DCF:diskConfig', 'accessIPv4', 'accessIPv6'];
   if (!atLeast(req, '2.57')) allowed.push('personality');
@@ -104,7 +127,7 @@ registerServerAction('rebuild', async (ctx, req, instance, args) => {
   };
 });
 
-registerServerAction('rescue', async (ctx, req, instance, args) => {
+registerServerAction('rescue', RESCUE_ARGS, async (ctx, req, instance, args) => {
   const body = bodyObject('rescue', args, true) ?? {};
   onlyKeys(body, ['adminPass', 'rescue_image_ref']);
   if (body.adminPass !== undefined && typeof body.adminPass !== 'string') {
@@ -125,12 +148,12 @@ registerServerAction('rescue', async (ctx, req, instance, args) => {
   return { status: 200, body: { adminPass: (body.adminPass as string | undefined) ?? generatedAdminPass() } };
 });
 
-registerServerAction('unrescue', async (ctx, req, instance) => {
+registerServerAction('unrescue', NO_ARGS, async (ctx, req, instance) => {
   await startUnrescue(ctx, requesterOf(req), instance);
   return { status: 202 };
 });
 
-registerServerAction('createImage', async (ctx, req, instance, args) => {
+registerServerAction('createImage', CREATE_IMAGE_ARGS, async (ctx, req, instance, args) => {
   const body = bodyObject('createImage', args, false)!;
   onlyKeys(body, ['name', 'metadata']);
   if (body.name === undefined) {
@@ -154,7 +177,7 @@ registerServerAction('createImage', async (ctx, req, instance, args) => {
   return { status: 202, headers: { location: `${publicBase(ctx)}/image/images/${imageId}` } };
 });
 
-registerServerAction('shelveOffload', async (ctx, req, instance) => {
+registerServerAction('shelveOffload', NO_ARGS, async (ctx, req, instance) => {
   requireAdmin(req, 'os_compute_api:os-shelve:shelve_offload');
   await startShelveOffload(ctx, requesterOf(req), instance);
   return { status: 202 };

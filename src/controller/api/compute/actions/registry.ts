@@ -15,13 +15,31 @@ export type ServerActionHandler = (
 ) => Promise<ActionResult>;
 
 const actions = new Map<string, ServerActionHandler>();
+const argumentSchemas = new Map<string, unknown>();
 
-export function registerServerAction(name: string, handler: ServerActionHandler): void {
+/**
+ * `args` is the JSON schema of the action's value (the union of what every
+ * microversion accepts: the handler refuses what its microversion does not);
+ * the action route's body schema is built from all of them.
+ */
+export function registerServerAction(name: string, args: unknown, handler: ServerActionHandler): void {
   actions.set(name, handler);
+  argumentSchemas.set(name, args);
 }
 
 export function serverAction(name: string): ServerActionHandler | undefined {
   return actions.get(name);
+}
+
+/** `POST /servers/{id}/action`'s body: exactly one known action with its value. */
+export function serverActionBodySchema() {
+  return {
+    type: 'object',
+    minProperties: 1,
+    maxProperties: 1,
+    properties: Object.fromEntries([...argumentSchemas.entries()].sort(([a], [b]) => a.localeCompare(b))),
+    additionalProperties: false,
+  } as const;
 }
 
 export function knownServerActions(): string[] {

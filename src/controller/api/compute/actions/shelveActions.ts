@@ -11,13 +11,17 @@ import { requireAdmin } from '../../auth.js';
 import { atLeast } from '../microversion.js';
 import { requesterOf } from './powerActions.js';
 import { registerServerAction } from './registry.js';
+import { NO_ARGS, NULLABLE_HOST, NULLABLE_NAME, bodyOf } from '../schemaTypes.js';
 
-registerServerAction('shelve', async (ctx, req, instance) => {
+/** Nova's unshelve schemas: null, availability_zone from 2.77, host (admin) from 2.91. */
+const UNSHELVE_ARGS = { ...bodyOf({ availability_zone: NULLABLE_NAME, host: NULLABLE_HOST }), type: ['object', 'null'] } as const;
+
+registerServerAction('shelve', NO_ARGS, async (ctx, req, instance) => {
   await startShelve(ctx, requesterOf(req), instance);
   return { status: 202 };
 });
 
-registerServerAction('unshelve', async (ctx, req, instance, args) => {
+registerServerAction('unshelve', UNSHELVE_ARGS, async (ctx, req, instance, args) => {
   let host: string | null = null;
   if (args !== null && args !== undefined) {
     if (!atLeast(req, '2.77') || typeof args !== 'object' || Array.isArray(args)) {
