@@ -37,7 +37,7 @@ import { bindPort, getPort, getPorts, setPortStatus, unbindPort, type PortRecord
 import { reservePort } from '../../storage/repositories/portReservations.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { bindingProfileFor, buildGuestSpec, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
-import { heldDevicesByPort } from './portBindings.js';
+import { guestNumaPlacement, heldDevicesByPort } from './portBindings.js';
 import { answered, failedOn, ownGuest, type Operation } from '../operations/transitions.js';
 import type { Unit } from '../../storage/unit.js';
 
@@ -77,7 +77,9 @@ async function checkHostUp(ctx: ControllerContext, host: string): Promise<void> 
 async function specFor(trx: Unit, instance: InstanceRecord, portIds: string[]): Promise<GuestSpec> {
   const ports = await getPorts(trx, portIds);
   const { byPort, aliasDevices } = await heldDevicesByPort(trx, instance.uuid, ports, instance.host!);
-  return buildGuestSpec({ ...instance, portIds }, ports, byPort, aliasDevices);
+  // The guest keeps its pins and cells: an interface change does not move it.
+  const numa = await guestNumaPlacement(trx, instance, instance.host!);
+  return buildGuestSpec({ ...instance, portIds }, ports, byPort, aliasDevices, instance.flavor, numa);
 }
 
 function desiredOf(guest: GuestRow | undefined, instance: InstanceRecord): DesiredGuestState {
