@@ -187,6 +187,59 @@ describe('NFV guests through resize, migration, live migration, evacuate and del
     source = dest;
   });
 
+  test('a resize to a flavor whose topology is invalid is Nova\'s 400 and changes nothing', { timeout: 300_000 }, async () => {
+    assert.equal((await aio.openstack(['flavor', 'create', '--vcpus', '2', '--ram', '2048', '--disk', '1',
+      '--property', 'hw:cpu_thread_policy=isolate', 'nfv.bad'])).code, 0);
+    const r = await aio.openstack(['server', 'resize', '--flavor', 'nfv.bad', 'moves-vm']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Cannot set cpu thread pinning policy in a non dedicated cpu pinning policy \(HTTP 400\)/);
+    const server = await settledAs('ACTIVE', source);
+    assert.equal(server.flavor.vcpus, 4);
+    await assertCells({ [source]: [4] }, 'after the refused resize');
+  });
+
+  test('in place: reboot, suspend and resume, rebuild, a port added and removed keep the pins; shelve offloads (frees), unshelve claims again', { timeout: 300_000 }, async () => {
+    const held = { [source]: [4] };
+    await cli(['server', 'reboot', '--hard', 'moves-vm']);
+    await settledAs('ACTIVE', source);
+    await assertCells(held, 'after a hard reboot');
+    await assertPinnedOn(source, 4, 'rebooted');
+
+    await cli(['server', 'suspend', 'moves-vm']);
+    await settledAs('SUSPENDED', source);
+    await assertCells(held, 'suspended');
+    await cli(['server', 'resume', 'moves-vm']);
+    await settledAs('ACTIVE', source);
+    await assertCells(held, 'resumed');
+    await assertPinnedOn(source, 4, 'resumed');
+
+    await cli(['server', 'rebuild', '--image', 'cirros', 'moves-vm']);
+    await settledAs('ACTIVE', source);
+    await assertCells(held, 'rebuilt');
+    await assertPinnedOn(source, 4, 'rebuilt');
+
+    // The guest is defined again with the new NIC: still pinned where it was.
+    const extra = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'moves-port-2']);
+    await cli(['server', 'add', 'port', 'moves-vm', extra.id]);
+    await settledAs('ACTIVE', source);
+    await until('the added NIC in the domain XML', async () => (await domainXml(aio, serverId)).domain_xml.includes(`<mac address="${extra.mac_address}"/>`));
+    await assertPinnedOn(source, 4, 'a port added');
+    await cli(['server', 'remove', 'port', 'moves-vm', extra.id]);
+    await settledAs('ACTIVE', source);
+    await until('the NIC gone from the domain XML', async () => !(await domainXml(aio, serverId)).domain_xml.includes(`<mac address="${extra.mac_address}"/>`));
+    await assertPinnedOn(source, 4, 'the port removed');
+    await assertCells(held, 'after the port came and went');
+
+    await cli(['server', 'shelve', 'moves-vm']);
+    await settledAs('SHELVED_OFFLOADED');
+    await assertCells({}, 'shelved and offloaded');
+    await cli(['server', 'unshelve', 'moves-vm']);
+    const back = await settledAs('ACTIVE');
+    source = back['OS-EXT-SRV-ATTR:host'];
+    await assertCells({ [source]: [4] }, 'unshelved');
+    await assertPinnedOn(source, 4, 'unshelved');
+  });
+
   test('delete: every CPU, page and MiB back', { timeout: 300_000 }, async () => {
     await cli(['server', 'delete', '--wait', 'moves-vm']);
     await assertCells({}, 'after delete');
