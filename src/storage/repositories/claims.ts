@@ -222,8 +222,13 @@ export async function releaseConsumer(unit: Unit, consumer: string, host?: strin
   if (host) q = q.where('host', '=', host);
   let aq = trx.selectFrom('allocations').selectAll().where('consumer', '=', consumer);
   if (host) aq = aq.where('host', '=', host);
-  // Both depend only on the consumer: one round trip (pipelining.ts). Nothing below changes allocations before they are used.
-  const [heldRows, allocationRows] = await runTogether(trx, [q.orderBy('address').compile(), aq.compile()]);
+  // Released once: on PostgreSQL the allocation rows are locked first, so a second release of the same
+  // consumer running meanwhile waits here, then finds neither rows nor devices (the first deleted and
+  // freed them) instead of giving the same vCPUs, cells and devices back twice. (SQLite has one writer.)
+  if (onPostgres(unit)) aq = aq.forUpdate();
+  // Both depend only on the consumer: one round trip (pipelining.ts), the allocations first (their lock
+  // orders the device read). Nothing below changes allocations before they are used.
+  const [allocationRows, heldRows] = await runTogether(trx, [aq.compile(), q.orderBy('address').compile()]);
   const held = (heldRows!.rows as PciDeviceRow[]).map(deviceFromRow);
   const allocations = allocationRows!.rows as Array<Selectable<AllocationTable>>;
   for (const device of held) {
