@@ -1,18 +1,21 @@
 /**
- * An interface attached to a guest with a NUMA topology gets a device its
- * PCI NUMA affinity policy allows, relative to the cells the guest holds
- * (Nova claims the attached port's device with the instance's NUMA
- * topology), and the guest keeps its pins. With the real `openstack` client.
+ * In-place operations on a guest with a NUMA topology, with the real
+ * `openstack` client: an attached interface gets a device its PCI NUMA
+ * affinity policy allows, relative to the cells the guest holds (Nova claims
+ * the attached port's device with the instance's NUMA topology), and the
+ * guest keeps its pins; a rebuild with an image asking for another topology
+ * is refused (Nova's ImageNUMATopologyRebuildConflict).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
 import { freeCount, startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { domainXml, until } from '../helpers/e2eFixtures.js';
 import { assertValidDomainXml } from '../helpers/domainXmlSchema.js';
 
 const GIB_PAGE = '1048576';
 
-describe('NFV guests: interface attach and PCI NUMA affinity', { timeout: 600_000 }, () => {
+describe('NFV guests in place: interface attach with PCI NUMA affinity, rebuild', { timeout: 600_000 }, () => {
   let aio: AllInOneProcess;
   let serverId: string;
   before(async () => {
@@ -67,5 +70,29 @@ describe('NFV guests: interface attach and PCI NUMA affinity', { timeout: 600_00
     assertValidDomainXml(xml, 'after the attach');
     const devices = (await aio.pci('compute-0')).filter((d: any) => d.instance_uuid === serverId);
     assert.deepEqual(devices.map((d: any) => d.numa_node), [0, 0]);
+  });
+
+  test('a rebuild with an image asking for another NUMA topology is Nova\'s 400 and changes nothing', { timeout: 300_000 }, async () => {
+    const data = resolve(import.meta.dirname, '../../../test/fixtures/libvirt/vdpa-host.xml');
+    const image = await aio.openstack(['image', 'create', '--disk-format', 'qcow2', '--container-format', 'bare', '--file', data,
+      '--property', 'hw_numa_nodes=2', 'two-nodes']);
+    assert.equal(image.code, 0, image.stderr);
+    const r = await aio.openstack(['server', 'rebuild', '--image', 'two-nodes', 'attach-vm']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /An instance's NUMA topology cannot be changed as part of a rebuild\. The image provided is invalid for this instance\. \(HTTP 400\)/);
+    const server = await settled();
+    assert.equal(server.image.id, (await aio.openstackJson(['image', 'show', 'cirros'])).id);
+    const ok = await aio.openstack(['server', 'rebuild', '--image', 'cirros', 'attach-vm']);
+    assert.equal(ok.code, 0, ok.stderr);
+    await settled();
+    assert.ok((await domainXml(aio, serverId)).domain_xml.includes('<vcpupin vcpu="1" cpuset="17"/>'));
+  });
+
+  test('the image\'s hw_numa_nodes counts at create: two guest cells need pages on both host cells, which this host has not', { timeout: 300_000 }, async () => {
+    const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', 'two-port']);
+    const created = await aio.openstackJson(['server', 'create', '--flavor', 'nfv.preferred', '--image', 'two-nodes', '--port', port.id, 'two-vm']);
+    const server = await aio.waitForServer(created.id, ['ACTIVE', 'ERROR'], 60_000);
+    assert.equal(server.status, 'ERROR');
+    assert.equal(server.fault.message, 'No valid host was found.');
   });
 });
