@@ -21,10 +21,12 @@ import { bindInstancePorts, devicesByPort, guestNumaPlacement, heldDevicesByPort
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
-import { numaRequestFor, resourceRequestFor, zoneOf } from './resources.js';
+import { resourceRequestFor, zoneOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import { OverQuota, quotaExceeded, settleResizeQuota, takeResizeQuota } from '../services/quotas.js';
 import type { Unit } from '../../storage/unit.js';
+// Its own line: the server-group work changes the import above.
+import { numaRequestFor } from './resources.js';
 
 /**
  * Cold migrate and resize (Nova 26 semantics):

@@ -16,8 +16,7 @@ import { groupsForServer } from '../securityGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
 import { numaRequestFor } from '../../lifecycle/resources.js';
-import type { ImageTable } from '../../../storage/schema.js';
-import { imageExtras } from '../images.js';
+import { fromJson } from '../../../storage/repositories/json.js';
 import { findVisibleFlavor } from '../flavors.js';
 
 export interface CreateServerInput {
@@ -37,12 +36,12 @@ export interface CreateServerInput {
 
 
 /**
- * The image's hw_* properties (what the guest's topology may take from it), as strings:
- * the extra properties inside the row's `properties` column (services/images.ts imageExtras).
+ * The image's hw_* properties (what the guest's topology may take from it), as strings: from
+ * the extra properties, which the row's `properties` column keeps under `properties` (services/images.ts ImageExtras).
  */
-export function hwPropertiesOf(image: ImageTable): Record<string, string> {
+export function hwPropertiesOf(propertiesJson: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(imageExtras(image).properties as Record<string, unknown>)) {
+  for (const [k, v] of Object.entries(fromJson<{ properties?: Record<string, unknown> }>(propertiesJson, {}).properties ?? {})) {
     if (k.startsWith('hw_') && v !== null && v !== undefined) out[k] = String(v);
   }
   return out;
@@ -87,7 +86,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   }
 
   // Nova's numa_get_constraints at create: a conflicting or invalid topology is a 400 (PCI policy conflict 403).
-  const imageProperties = hwPropertiesOf(image);
+  const imageProperties = hwPropertiesOf(image.properties);
   numaRequestFor(flavor, pciRequests, imageProperties);
 
   const uuid = randomUUID();

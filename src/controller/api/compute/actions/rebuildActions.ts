@@ -95,7 +95,7 @@ registerServerAction('rebuild', async (ctx, req, instance, args) => {
   const image = await imageById(ctx.store.reader, imageId);
   const visible = image && (image.visibility !== 'private' || image.owner === req.auth.projectId || req.auth.isAdmin);
   if (!image || !visible || image.status !== 'active') throw new BadRequest('Cannot find image for rebuild');
-  const rebuilt = await startRebuild(ctx, requesterOf(req), instance, { imageRef: image.id, name, imageProperties: hwPropertiesOf(image) });
+  const rebuilt = await startRebuild(ctx, requesterOf(req), instance, { imageRef: image.id, name, imageProperties: hwPropertiesOf(image.properties) });
   const adminPass = (body.adminPass as string | undefined) ?? generatedAdminPass();
   return {
     status: 202,
