@@ -16,6 +16,8 @@ import pg from 'pg';
 import { withPostgresDatabase } from '../helpers/testController.js';
 import { vdpaInventoryYaml } from '../helpers/inventoryYaml.js';
 import { asUnit } from '../helpers/storageAccess.js';
+import type { HostNumaTopology } from '../../src/domain/numa/hostTopology.js';
+import { guestNumaTopology } from '../../src/domain/numa/guestTopology.js';
 
 const inventory = vdpaInventoryYaml;
 const HOST = inventory('h1', ['0000:06:00.0'], 4);
@@ -186,6 +188,57 @@ test('PostgreSQL: the PF read with the pick is only used when it is the picked V
       const byAddress = new Map((await devicesOfHost(asUnit(store.db), 'h2')).map((d) => [d.address, d.status]));
       assert.deepEqual([byAddress.get(vfs[1]!.parentAddr!), byAddress.get(vfs[0]!.parentAddr!), byAddress.get(vfs[1]!.address)],
         ['unavailable', 'available', 'allocated'], JSON.stringify([...byAddress]));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+test('PostgreSQL: two releases of one consumer running at once give its NUMA cells, vCPUs and device back once', { timeout: 300_000 }, async () => {
+  const topology: HostNumaTopology = {
+    cells: [{ id: 0, socket: 0, cpus: [0, 1, 2, 3], memoryMb: 8192, hugepages: { 1048576: 4 } }],
+    cpuDedicatedSet: null, cpuSharedSet: null,
+  };
+  const guest = guestNumaTopology({ vcpus: 2, ram: 2048, extra_specs: { 'hw:cpu_policy': 'dedicated', 'hw:mem_page_size': '1GB' } })!;
+  await withPostgresDatabase(async (url) => {
+    const store = await openStore(url);
+    try {
+      const [entry] = parseHostInventory(HOST, 'test');
+      await registerHost(asUnit(store.db), {
+        host: 'h1', serviceVersion: 66, hypervisorType: 'QEMU', hostIp: '127.0.0.1', vcpus: 4, memoryMb: 8192, diskGb: 100,
+        versions: entry!.versions, vdpaUnsupportedReason: null, numaTopology: topology,
+      }, { cpu: 1, ram: 1, disk: 1 });
+      await syncInventory(asUnit(store.db), 'h1', applyDeviceSpecs(parseDeviceSpecs(entry!.deviceSpec), simulatedFunctions(entry!)));
+      const usage = async () => store.db.selectFrom('compute_nodes').select(['vcpus_used', 'memory_mb_used', 'running_vms', 'numa_usage']).executeTakeFirstOrThrow();
+
+      // With a device (whose conditional writes alone made the second release fail) and without (nothing else stopped it).
+      for (const withDevice of [true, false]) {
+        const consumer = withDevice ? 'vm-d' : 'vm-n';
+        await store.transact((u) => claimOnHost(u, {
+          host: 'h1', consumer, instanceUuid: consumer, vcpus: 2, memoryMb: 2048, diskGb: 1,
+          pciRequests: withDevice ? [vdpaRequest('p1')] : [], numa: { guest, pciPolicies: withDevice ? { p1: 'legacy' } : {} },
+        }));
+        assert.equal(JSON.parse((await usage()).numa_usage!)['0'].pinnedCpus.length, 2);
+
+        // Another session holds the host's row: both releases are under way before either can finish.
+        const other = new pg.Client({ connectionString: url });
+        await other.connect();
+        try {
+          await other.query('begin');
+          await other.query("select id from compute_nodes where host = 'h1' for update");
+          const releases = [1, 2].map(() => store.transact((u) => releaseConsumer(u, consumer)));
+          await new Promise((r) => setTimeout(r, 500));
+          await other.query('commit');
+          assert.deepEqual((await Promise.all(releases)).sort(), withDevice ? [0, 1] : [0, 0], 'one release freed the device, the other found nothing');
+        } finally {
+          await other.end();
+        }
+        const after = await usage();
+        assert.deepEqual([after.vcpus_used, after.memory_mb_used, after.running_vms], [0, 0, 0], consumer);
+        assert.deepEqual(JSON.parse(after.numa_usage!)['0'], { pinnedCpus: [], sharedVcpus: 0, memoryMb: 0, pages: {} }, consumer);
+        assert.equal(await free(store), 5);
+        assert.deepEqual((await pools(store)).map((p) => [p.dev_type, p.free]), [['type-PF', 1], ['vdpa', 4]]);
+      }
     } finally {
       await store.close();
     }

@@ -17,7 +17,7 @@ import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { swapMoveClaims } from './coldMoveClaims.js';
 import { heldDevicesForPorts, pciRequestsWithFlavor } from './coldMoveDevices.js';
-import { bindInstancePorts, devicesByPort, heldDevicesByPort } from './portBindings.js';
+import { bindInstancePorts, devicesByPort, guestNumaPlacement, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
@@ -25,6 +25,8 @@ import { resourceRequestFor, zoneOf, groupOf } from './resources.js';
 import { aggregateDirectoryOf } from '../services/aggregateDirectory.js';
 import { OverQuota, quotaExceeded, settleResizeQuota, takeResizeQuota } from '../services/quotas.js';
 import type { Unit } from '../../storage/unit.js';
+// Its own line: the server-group work changes the import above.
+import { numaRequestFor } from './resources.js';
 
 /**
  * Cold migrate and resize (Nova 26 semantics):
@@ -98,11 +100,14 @@ export async function startColdMove(
     if (target.id === instance.flavor.id) throw new BadRequest('When resizing, instances must change flavor!');
     if (target.disk < instance.flavor.disk) throw new BadRequest('Resize error: Unable to resize disk down.');
   }
+  let pciRequests;
   try {
-    pciRequestsWithFlavor(instance, target, ctx.config.pci.alias);
+    pciRequests = pciRequestsWithFlavor(instance, target, ctx.config.pci.alias);
   } catch (e) {
     throw e instanceof BadRequest ? e : new BadRequest((e as Error).message);
   }
+  // Nova checks the new flavor's NUMA topology with the server's image at the resize API: 400 (PCI policy conflict 403).
+  if (move.kind === 'resize') numaRequestFor(target, pciRequests, instance.imageProperties);
   const migrationUuid = randomUUID();
   const migration = await ctx.store.transact(async (trx) => {
     const started = await updateInstance(trx, instance.uuid, {
@@ -157,7 +162,8 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
       const byPort = devicesByPort(claimed);
       const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
       const ports = await bindInstancePorts(trx, instance, host, byPort);
-      const newSpec = buildGuestSpec(instance, ports, byPort, aliasDevices, target);
+      // The destination's own pins and cells (its claim, now under the instance's uuid), never the source's.
+      const newSpec = buildGuestSpec(instance, ports, byPort, aliasDevices, target, await guestNumaPlacement(trx, instance, host, target));
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       const oldSpec = parseSpec(sourceGuest) ?? newSpec;
       if (host === source) {
@@ -208,8 +214,9 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
   const db = ctx.store.reader;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
+  const numa = await guestNumaPlacement(db, instance, dest, targetFlavor(instance));
   await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
-    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance)));
+    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance), numa));
 }
 
 /** A stopped server stays stopped on its new host (or back on its old one). */
@@ -257,7 +264,9 @@ async function restoreSource(
   const held = await heldDevicesForPorts(trx, instance.uuid, source, ports, parseSpec(sourceGuest));
   const bound = await bindInstancePorts(trx, instance, source, held.byPort);
   await updateInstance(trx, instance.uuid, { pciRequests: pciRequestsWithFlavor(instance, oldFlavor, aliases) });
-  return { spec: buildGuestSpec(instance, bound, held.byPort, held.aliasDevices, oldFlavor), source };
+  // The source's claim is the instance's again: its pins, as the source guest had them.
+  const numa = await guestNumaPlacement(trx, instance, source, oldFlavor);
+  return { spec: buildGuestSpec(instance, bound, held.byPort, held.aliasDevices, oldFlavor, numa), source };
 }
 
 /** The destination guest failed: the server goes to ERROR on its source host and the destination is freed. */
@@ -380,8 +389,9 @@ async function defineReverted(ctx: ControllerContext, s: ServerSnapshot): Promis
   const db = ctx.store.reader;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, source);
+  const oldFlavor = instance.oldFlavor ?? instance.flavor;
   await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_REVERTING, source, 'running',
-    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, instance.oldFlavor ?? instance.flavor));
+    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, oldFlavor, await guestNumaPlacement(db, instance, source, oldFlavor)));
 }
 
 /** The reverted destination's guest is gone: its row goes and the devices it held are free now. */

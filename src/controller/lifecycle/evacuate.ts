@@ -38,7 +38,7 @@ import { hostsWithOpenEvacuations, insertMigration, openEvacuationsFrom, setMigr
 import type { ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, placeUnlessAborted, ScheduleAborted, scheduleAndClaim, type ScheduleOutcome } from '../services/scheduler.js';
-import { bindInstancePorts, devicesByPort } from './portBindings.js';
+import { bindInstancePorts, devicesByPort, guestNumaPlacement } from './portBindings.js';
 import { invalidState, requireState, type Requester } from './power.js';
 import { instructWhileInTask } from './stepInstruction.js';
 import { answered, ownGuest, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
@@ -114,7 +114,9 @@ async function placeEvacuated(ctx: ControllerContext, instance: InstanceRecord, 
     const byPort = devicesByPort(claimed);
     const aliasDevices = claimed.filter((c) => !c.requestId.startsWith('port-')).map((c) => c.device);
     const ports = await bindInstancePorts(trx, instance, dest, byPort);
-    await setDesiredGuest(trx, uuid, dest, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices));
+    // Pinned to the destination's claim (the instance's there), not to the CPUs it had on the source.
+    const numa = await guestNumaPlacement(trx, instance, dest);
+    await setDesiredGuest(trx, uuid, dest, 'running', buildGuestSpec(instance, ports, byPort, aliasDevices, instance.flavor, numa));
     const old = await getGuest(trx, uuid, source);
     if (old) await setDesiredGuest(trx, uuid, source, 'absent', guestSpecOf(old));
   };

@@ -37,7 +37,8 @@ import { bindPort, getPort, getPorts, setPortStatus, unbindPort, type PortRecord
 import { reservePort } from '../../storage/repositories/portReservations.js';
 import type { AuthContext, ControllerContext } from '../context.js';
 import { bindingProfileFor, buildGuestSpec, VIF_DETAILS_OVS } from '../services/guestSpecs.js';
-import { heldDevicesByPort } from './portBindings.js';
+import { guestNumaPlacement, heldDevicesByPort } from './portBindings.js';
+import { numaRequestFor } from './resources.js';
 import { answered, failedOn, ownGuest, type Operation } from '../operations/transitions.js';
 import type { Unit } from '../../storage/unit.js';
 
@@ -77,7 +78,9 @@ async function checkHostUp(ctx: ControllerContext, host: string): Promise<void> 
 async function specFor(trx: Unit, instance: InstanceRecord, portIds: string[]): Promise<GuestSpec> {
   const ports = await getPorts(trx, portIds);
   const { byPort, aliasDevices } = await heldDevicesByPort(trx, instance.uuid, ports, instance.host!);
-  return buildGuestSpec({ ...instance, portIds }, ports, byPort, aliasDevices);
+  // The guest keeps its pins and cells: an interface change does not move it.
+  const numa = await guestNumaPlacement(trx, instance, instance.host!);
+  return buildGuestSpec({ ...instance, portIds }, ports, byPort, aliasDevices, instance.flavor, numa);
 }
 
 function desiredOf(guest: GuestRow | undefined, instance: InstanceRecord): DesiredGuestState {
@@ -98,7 +101,9 @@ export async function startInterfaceAttach(ctx: ControllerContext, instance: Ins
   const current = await getPorts(db, instance.portIds);
   await checkGate(ctx, ATTACH_ACTION, instance, port.vnicType === 'vdpa' || current.some((p) => p.vnicType === 'vdpa'));
   if (port.deviceId !== '') throw new Conflict(`Port ${portId} is still in use.`);
-  const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork });
+  const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork, numaAffinityPolicy: port.numaAffinityPolicy });
+  // A guest with a NUMA topology gets a device its PCI NUMA affinity policy allows (port, else flavor/image, else legacy).
+  const numa = request ? numaRequestFor(instance.flavor, [request], instance.imageProperties) : undefined;
   if (request && !port.physicalNetwork) {
     throw new BadRequest(`Port ${portId} has vnic_type ${port.vnicType} but its network has no physical network.`);
   }
@@ -116,7 +121,7 @@ export async function startInterfaceAttach(ctx: ControllerContext, instance: Ins
       const owner = `compute:${instance.availabilityZone}`;
       await reservePort(trx, port.id, instance.uuid, owner, () => new Conflict(`Port ${portId} is still in use.`));
       const claimed = request
-        ? await claimDevicesOnHost(trx, { host, consumer: instance.uuid, instanceUuid: instance.uuid, pciRequests: [request] })
+        ? await claimDevicesOnHost(trx, { host, consumer: instance.uuid, instanceUuid: instance.uuid, pciRequests: [request], ...(numa ? { numa } : {}) })
         : [];
       await bindPort(trx, port.id, {
         hostId: host, deviceId: instance.uuid, deviceOwner: owner, profile: bindingProfileFor(claimed[0]?.device),
@@ -130,8 +135,9 @@ export async function startInterfaceAttach(ctx: ControllerContext, instance: Ins
   } catch (e) {
     if (e instanceof ClaimConflict) {
       const where = request!.spec.physicalNetwork ? ` on physical network ${request!.spec.physicalNetwork}` : '';
+      const policy = numa ? ` that its PCI NUMA affinity policy (${numa.pciPolicies[request!.id]}) allows` : '';
       throw new BadRequest(`Failed to claim PCI device for ${instance.uuid} during interface attach: `
-        + `host ${host} has no free ${request!.spec.devType} device${where} for port ${port.id}.`);
+        + `host ${host} has no free ${request!.spec.devType} device${where}${policy} for port ${port.id}.`);
     }
     throw e;
   }

@@ -52,7 +52,7 @@ import type { AuthContext, ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { heldDevicesForPorts, swapMoveClaims } from './coldMoveDevices.js';
-import { bindInstancePorts, heldDevicesByPort } from './portBindings.js';
+import { bindInstancePorts, guestNumaPlacement, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
 import { answered, failedOn, guestOn, reached, type Operation, type ServerSnapshot } from '../operations/transitions.js';
 import { resourceRequestFor, zoneOf, groupOf } from './resources.js';
@@ -117,11 +117,14 @@ function withoutPciNics(spec: GuestSpec): GuestSpec {
   return { ...spec, interfaces: spec.interfaces.filter((i) => i.kind !== 'vdpa' && i.kind !== 'hostdev') };
 }
 
-/** The guest as it runs with the devices `consumer` holds on `host`, mapped to ports by their binding profiles. */
+/**
+ * The guest as it runs with the devices and the NUMA placement the instance
+ * holds on `host`, the devices mapped to ports by their binding profiles.
+ */
 async function boundSpec(db: Session, instance: InstanceRecord, host: string): Promise<GuestSpec> {
   const ports = await getPorts(db, instance.portIds);
   const { byPort, aliasDevices } = await heldDevicesByPort(db, instance.uuid, ports, host);
-  return buildGuestSpec(instance, ports, byPort, aliasDevices);
+  return buildGuestSpec(instance, ports, byPort, aliasDevices, instance.flavor, await guestNumaPlacement(db, instance, host));
 }
 
 /** Picks and claims the destination and tells the source to unplug, in one transaction. */
@@ -139,9 +142,10 @@ async function placeLiveMigration(ctx: ControllerContext, instance: InstanceReco
       if (!(await setMigrationStatus(trx, migrationUuid, 'preparing', { expect: ['queued'], destCompute: host, destNode: host }))) {
         throw new ScheduleAborted('migration no longer queued');
       }
-      await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
+      // Read while the source's claims are still the instance's (boundSpec reads them by its uuid).
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       const spec = sourceGuest ? guestSpecOf(sourceGuest) : await boundSpec(trx, fresh, source);
+      await swapMoveClaims(trx, instance.uuid, migrationUuid, source, host);
       await setDesiredGuest(trx, instance.uuid, source, 'running', {
         ...withoutPciNics(spec), liveMigration: { role: 'source', peer: host, ...(await peerAddress(trx, host)) },
       });
@@ -211,7 +215,8 @@ async function moveGuest(ctx: ControllerContext, s: ServerSnapshot): Promise<voi
   const db = ctx.store.reader;
   const ports = await getPorts(db, instance.portIds);
   const { byPort, aliasDevices } = await heldDevicesForPorts(db, instance.uuid, dest, ports, null);
-  const spec = buildGuestSpec(instance, ports, byPort, aliasDevices);
+  // Nova's NUMA-aware live migration: the guest arrives pinned to the destination's claim, not the source's CPUs.
+  const spec = buildGuestSpec(instance, ports, byPort, aliasDevices, instance.flavor, await guestNumaPlacement(db, instance, dest));
   await ctx.store.transact(async (trx) => {
     // Still migrating first: a delete accepted meanwhile asked every guest to go, and must not see one come back.
     if (!(await updateInstance(trx, instance.uuid, { stepStarted: true }, { taskState: TaskState.MIGRATING }))) return;

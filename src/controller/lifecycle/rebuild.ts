@@ -33,6 +33,7 @@ import { answered, ownGuest, reached, type Operation, type ServerSnapshot, type 
 import { EVACUATE_OPERATION } from './evacuate.js';
 import { currentGuest, invalidState, requireState, type Requester } from './power.js';
 import { finishRebuildSpawn } from './rebuildSpawned.js';
+import { checkNumaRebuild } from '../../domain/numa/rebuildCheck.js';
 import { instructWhileInTask } from './stepInstruction.js';
 
 export const REBUILDABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.ERROR] as const;
@@ -45,9 +46,14 @@ export function settledSpec(spec: GuestSpec): GuestSpec {
 
 /** Accepts a rebuild (nothing changes when it is refused): task rebuilding, the new image recorded. */
 export async function startRebuild(
-  ctx: ControllerContext, who: Requester, instance: InstanceRecord, change: { imageRef: string; name?: string },
+  ctx: ControllerContext, who: Requester, instance: InstanceRecord,
+  change: { imageRef: string; name?: string; /** The new image's hw_* properties. */ imageProperties?: Record<string, string> },
 ): Promise<InstanceRecord> {
   requireState('rebuild', instance, REBUILDABLE_VM_STATES);
+  // The claims and pins stay: another image must not ask for another NUMA topology (Nova's 400).
+  if (change.imageRef !== instance.imageRef && change.imageProperties) {
+    checkNumaRebuild(instance.flavor, instance.imageProperties, change.imageProperties);
+  }
   // A server in ERROR that never reached a host has no guest to rebuild.
   await currentGuest(ctx.store.reader, instance).catch(() => { throw invalidState('rebuild', instance); });
   const rebuilt = await ctx.store.transact(async (trx) => {

@@ -14,10 +14,10 @@ import { applyDeviceChanges, transferDevices } from '../devices/deviceWrites.js'
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso, toJson } from './json.js';
 import { applyCellClaims } from '../../domain/numa/hostTopology.js';
-import { cellClaimsOf, fitGuestToHost, type DeviceTier, type NumaPlacement } from '../../domain/numa/fit.js';
+import { cellClaimsOf, deviceTiersFor, fitGuestToHost, type DeviceTier, type NumaPlacement } from '../../domain/numa/fit.js';
 import { pciNumaRequests } from '../../domain/numa/pciRequests.js';
 import type { NumaRequest } from '../../domain/scheduling/types.js';
-import { lockedNumaState, lockedNumaUsage, writeNumaUsage } from './numa.js';
+import { lockedNumaState, lockedNumaUsage, numaPlacementOf, writeNumaUsage } from './numa.js';
 import type { Unit } from '../unit.js';
 import { dbOf, onPostgres } from '../internal/handles.js';
 
@@ -222,8 +222,13 @@ export async function releaseConsumer(unit: Unit, consumer: string, host?: strin
   if (host) q = q.where('host', '=', host);
   let aq = trx.selectFrom('allocations').selectAll().where('consumer', '=', consumer);
   if (host) aq = aq.where('host', '=', host);
-  // Both depend only on the consumer: one round trip (pipelining.ts). Nothing below changes allocations before they are used.
-  const [heldRows, allocationRows] = await runTogether(trx, [q.orderBy('address').compile(), aq.compile()]);
+  // Released once: on PostgreSQL the allocation rows are locked first, so a second release of the same
+  // consumer running meanwhile waits here, then finds neither rows nor devices (the first deleted and
+  // freed them) instead of giving the same vCPUs, cells and devices back twice. (SQLite has one writer.)
+  if (onPostgres(unit)) aq = aq.forUpdate();
+  // Both depend only on the consumer: one round trip (pipelining.ts), the allocations first (their lock
+  // orders the device read). Nothing below changes allocations before they are used.
+  const [allocationRows, heldRows] = await runTogether(trx, [aq.compile(), q.orderBy('address').compile()]);
   const held = (heldRows!.rows as PciDeviceRow[]).map(deviceFromRow);
   const allocations = allocationRows!.rows as Array<Selectable<AllocationTable>>;
   for (const device of held) {
@@ -267,10 +272,14 @@ export async function claimDevicesOnHost(
   const now = nowIso();
   // Same first write as claimOnHost: on PostgreSQL the node row lock orders claims on one host.
   await trx.updateTable('compute_nodes').set({ updated_at: now }).where('host', '=', input.host).execute();
+  const tiers = input.numa ? await attachedDeviceTiers(unit, input, input.numa) : null;
   const claimed: ClaimedDevice[] = [];
   for (const request of input.pciRequests) {
     for (let n = 0; n < request.count; n++) {
-      const device = (await pickFreeDevice(trx, onPostgres(unit), input.host, request))?.device;
+      const allowed = tiers?.[request.id];
+      const device = (allowed
+        ? await pickInTiers(trx, onPostgres(unit), input.host, request, allowed)
+        : await pickFreeDevice(trx, onPostgres(unit), input.host, request))?.device;
       if (!device) throw new ClaimConflict(`host ${input.host} has no free device for ${request.id}`);
       const family = await familyOf(unit, device, onPostgres(unit));
       const changes = allocateDevice(device, family, input.instanceUuid, 'allocated');
@@ -279,6 +288,25 @@ export async function claimDevicesOnHost(
     }
   }
   return claimed;
+}
+
+/**
+ * Where a device attached to a guest with a NUMA topology may come from: by
+ * each request's PCI NUMA affinity policy, relative to the host cells the
+ * guest's own claim on the host holds (Nova claims an attached interface's
+ * device with the instance's NUMA topology). A guest without a placement
+ * there takes any device. No allowed device is a ClaimConflict.
+ */
+async function attachedDeviceTiers(
+  unit: Unit, input: Omit<ClaimInput, 'vcpus' | 'memoryMb' | 'diskGb'>, numa: NumaRequest,
+): Promise<Record<string, DeviceTier[]> | null> {
+  const placement = await numaPlacementOf(unit, input.consumer, input.host);
+  if (!placement) return null;
+  const state = await lockedNumaState(unit, input.host);
+  if (!state) throw new ClaimConflict(`host ${input.host} is gone`);
+  const tiers = deviceTiersFor(state.topology, placement.cells.map((c) => c.hostCell), pciNumaRequests(input.pciRequests, numa, state.devices ?? []));
+  if (typeof tiers === 'string') throw new ClaimConflict(`host ${input.host}: ${tiers}`);
+  return tiers;
 }
 
 /** Frees the given devices (by address) a consumer holds on a host; its other claims stay (an interface detach). */

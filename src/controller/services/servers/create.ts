@@ -37,10 +37,13 @@ export interface CreateServerInput {
 }
 
 
-/** The image's hw_* properties (what the guest's topology may take from it), as strings. */
-function hwPropertiesOf(propertiesJson: string): Record<string, string> {
+/**
+ * The image's hw_* properties (what the guest's topology may take from it), as strings: from
+ * the extra properties, which the row's `properties` column keeps under `properties` (services/images.ts ImageExtras).
+ */
+export function hwPropertiesOf(propertiesJson: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fromJson<Record<string, unknown>>(propertiesJson, {}))) {
+  for (const [k, v] of Object.entries(fromJson<{ properties?: Record<string, unknown> }>(propertiesJson, {}).properties ?? {})) {
     if (k.startsWith('hw_') && v !== null && v !== undefined) out[k] = String(v);
   }
   return out;

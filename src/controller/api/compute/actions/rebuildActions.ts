@@ -14,6 +14,7 @@ import { getPorts } from '../../../../storage/repositories/ports.js';
 import type { InstanceRecord } from '../../../../storage/repositories/instances.js';
 import type { ControllerContext } from '../../../context.js';
 import { startRebuild } from '../../../lifecycle/rebuild.js';
+import { hwPropertiesOf } from '../../../services/servers/create.js';
 import { startRescue, startUnrescue } from '../../../lifecycle/rescue.js';
 import { startShelveOffload } from '../../../lifecycle/shelveOffload.js';
 import { startSnapshot } from '../../../lifecycle/snapshot.js';
@@ -118,7 +119,7 @@ registerServerAction('rebuild', REBUILD_ARGS, async (ctx, req, instance, args) =
   const image = await imageById(ctx.store.reader, imageId);
   const visible = image && (image.visibility !== 'private' || image.owner === req.auth.projectId || req.auth.isAdmin);
   if (!image || !visible || image.status !== 'active') throw new BadRequest('Cannot find image for rebuild');
-  const rebuilt = await startRebuild(ctx, requesterOf(req), instance, { imageRef: image.id, name });
+  const rebuilt = await startRebuild(ctx, requesterOf(req), instance, { imageRef: image.id, name, imageProperties: hwPropertiesOf(image.properties) });
   const adminPass = (body.adminPass as string | undefined) ?? generatedAdminPass();
   return {
     status: 202,
