@@ -1,7 +1,9 @@
 /**
  * `npm run bench:scheduler`: the scheduling decision alone (candidates,
  * filters, weighers and the claim of one vdpa device) at 1,000 and 10,000
- * hosts of 1 PF + 64 vdpa VFs:
+ * hosts of 1 PF + 64 vdpa VFs, for a plain vdpa guest and for an NFV guest
+ * (pinned CPUs, 1 GiB pages, required PCI NUMA affinity) on hosts of two
+ * NUMA cells:
  *  - memory: the controller's CandidateIndex, selectHosts, the index's
  *    reserve and settle around an in-memory claim (allocateDevice, poolDeltas);
  *  - database: scheduleAndClaim, exactly as a build calls it, on a SQLite
@@ -51,6 +53,7 @@ const program = new Command()
   .option('--vfs <n>', 'vdpa VFs per host', count, 64)
   .option('--decisions <n>', 'decisions measured per figure', count, 5000)
   .option('--concurrency <n>', 'database decisions in flight at once, as concurrent API requests put them (1: one after another)', count, 32)
+  .option('--no-database', 'only the in-memory figures')
   .option('--rss-hosts <n>', 'hosts for the controller RSS figure (0 skips it)', count, 10000)
   .option('--cpu-prof <dir>', 'write a V8 CPU profile of each database figure\'s measured decisions to this directory');
 
@@ -59,9 +62,33 @@ const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.string
 
 const FLAVOR = { id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1, ephemeral: 0, swap: 0, extra_specs: {} };
 
+/** An NFV guest (issue 15): 2 pinned vCPUs, 2 GiB in 1 GiB pages, its vdpa device required on its own cell. */
+const NUMA_FLAVOR = {
+  id: '2', name: 'nfv.small', vcpus: 2, ram: 2048, disk: 1, ephemeral: 0, swap: 0,
+  extra_specs: { 'hw:cpu_policy': 'dedicated', 'hw:mem_page_size': '1GB', 'hw:pci_numa_affinity_policy': 'required' },
+};
+
 function vdpaRequest(): ResourceRequest {
   const pci = requestForPort({ id: randomUUID(), vnicType: 'vdpa', physicalNetwork: 'physnet0' })!;
   return resourceRequestFor(FLAVOR, [pci]);
+}
+
+function numaVdpaRequest(): ResourceRequest {
+  const pci = requestForPort({ id: randomUUID(), vnicType: 'vdpa', physicalNetwork: 'physnet0' })!;
+  const request = resourceRequestFor(NUMA_FLAVOR, [pci]);
+  if (!request.numa) throw new Error('the NUMA flavor gave no NUMA topology');
+  return request;
+}
+
+/** The two requests measured: a plain vdpa guest on the plain fleet, an NFV guest on a fleet of two-cell hosts. */
+const KINDS = [
+  { kind: 'plain', request: vdpaRequest, numaCells: false },
+  { kind: 'numa', request: numaVdpaRequest, numaCells: true },
+] as const;
+
+/** The garbage of the setup (the inventory, the other figure) is collected before a figure's measured loop, when node runs with --expose-gc. */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 function cpuMsSince(start: NodeJS.CpuUsage): number {
@@ -83,7 +110,7 @@ async function devicesOf(entry: HostInventoryEntry) {
  * reloadIfOld (the index is loaded once before the loop; its reload is
  * the database's read, on its own schedule).
  */
-async function memoryFigure(inventory: HostInventoryEntry[], decisions: number) {
+async function memoryFigure(inventory: HostInventoryEntry[], decisions: number, makeRequest: () => ResourceRequest) {
   let id = 0;
   const config = DEFAULT_CONFIG;
   const store = new MemoryInventory(Date.now());
@@ -92,7 +119,7 @@ async function memoryFigure(inventory: HostInventoryEntry[], decisions: number) 
       ...d, id: ++id, host: entry.name, status: 'available', instanceUuid: null, missing: false,
     }));
     store.add({
-      host: entry.name, devices, vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb,
+      host: entry.name, devices, vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb, numa: entry.numa,
       ratios: { cpu: config.cpu_allocation_ratio, ram: config.ram_allocation_ratio, disk: config.disk_allocation_ratio },
     });
   }
@@ -113,12 +140,14 @@ async function memoryFigure(inventory: HostInventoryEntry[], decisions: number) 
       index.cancel(reservation);
       throw e;
     }
-    index.settle(reservation, poolChanges);
+    // As scheduleAndClaim: a NUMA claim's cells' usage settles the entry too.
+    index.settle(reservation, poolChanges, request.numa ? store.numaUsageJson(best.host) : undefined);
     return best.host;
   };
-  const requests = Array.from({ length: decisions + 1000 }, vdpaRequest);
+  const requests = Array.from({ length: decisions + 1000 }, makeRequest);
   for (let i = 0; i < 1000; i++) decide(requests[i]!, randomUUID()); // warm-up
   const uuids = Array.from({ length: decisions }, () => randomUUID());
+  collectGarbage();
   const cpu = process.cpuUsage();
   const t = performance.now();
   let placed = 0;
@@ -145,7 +174,7 @@ async function profiled<T>(file: string | undefined, work: () => Promise<T>): Pr
   }
 }
 
-async function databaseFigure(inventory: HostInventoryEntry[], decisions: number, concurrency: number, profileFile?: string) {
+async function databaseFigure(inventory: HostInventoryEntry[], decisions: number, concurrency: number, makeRequest: () => ResourceRequest, profileFile?: string) {
   const dir = await mkdtemp(join(tmpdir(), 'vdpa-bench-sched-'));
   const store = await openStore(join(dir, 'vdpa-compute.sqlite'));
   try {
@@ -155,6 +184,7 @@ async function databaseFigure(inventory: HostInventoryEntry[], decisions: number
       await registerHost(asUnit(store.db), {
         host: entry.name, serviceVersion: entry.serviceVersion, hypervisorType: 'QEMU', hostIp: entry.hostIp,
         vcpus: entry.vcpus, memoryMb: entry.memoryMb, diskGb: entry.diskGb, versions: entry.versions, vdpaUnsupportedReason: null,
+        numaTopology: entry.numa ?? null,
       }, ratios);
       await syncInventory(asUnit(store.db), entry.name, await devicesOf(entry));
     }
@@ -168,7 +198,7 @@ async function databaseFigure(inventory: HostInventoryEntry[], decisions: number
     } as unknown as ControllerContext;
     const decide = async () => {
       const uuid = randomUUID();
-      const outcome = await scheduleAndClaim(ctx, vdpaRequest(), { consumer: uuid, instanceUuid: uuid }, async () => {});
+      const outcome = await scheduleAndClaim(ctx, makeRequest(), { consumer: uuid, instanceUuid: uuid }, async () => {});
       return outcome.placed;
     };
     // `concurrency` decisions in flight, as that many concurrent creates put them: the controller
@@ -185,6 +215,7 @@ async function databaseFigure(inventory: HostInventoryEntry[], decisions: number
       return placed;
     };
     await run(500); // warm-up
+    collectGarbage();
     return await profiled(profileFile, async () => {
       const cpu = process.cpuUsage();
       const start = performance.now();
@@ -228,21 +259,29 @@ async function rssFigure(hosts: number, vfs: number) {
   }
 }
 
-program.action(async (o: { hosts: string; vfs: number; decisions: number; concurrency: number; rssHosts: number; cpuProf?: string }) => {
+program.action(async (o: { hosts: string; vfs: number; decisions: number; concurrency: number; database: boolean; rssHosts: number; cpuProf?: string }) => {
   if (o.cpuProf) await mkdir(o.cpuProf, { recursive: true });
   const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions, concurrency: o.concurrency };
   const referenceBefore = machineReferenceMs();
   const sizes = o.hosts.split(',').map((s) => count(s.trim())).filter((n) => n > 0);
   for (const hosts of sizes) {
-    const inventory = generateInventory({ hosts, vfsPerHost: o.vfs });
-    const mem = await memoryFigure(inventory, o.decisions);
-    const memRate = round((mem.placed * 1000) / mem.ms, 0);
-    emit({ figure: 'memory', hosts, vfs_per_host: o.vfs, decisions: mem.placed, decisions_per_s: memRate, us_per_decision: round((mem.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((mem.cpuMs * 1000) / o.decisions, 1) });
-    const db = await databaseFigure(inventory, o.decisions, o.concurrency, o.cpuProf && join(o.cpuProf, `database-${hosts}.cpuprofile`));
-    const dbRate = round((db.placed * 1000) / db.ms, 0);
-    emit({ figure: 'database', backend: 'sqlite', hosts, vfs_per_host: o.vfs, concurrency: o.concurrency, decisions: db.placed, decisions_per_s: dbRate, us_per_decision: round((db.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((db.cpuMs * 1000) / o.decisions, 1), register_hosts_ms: Math.round(db.registerMs) });
-    summary[`memory_${hosts}_per_s`] = memRate;
-    summary[`database_${hosts}_per_s`] = dbRate;
+    for (const { kind, request, numaCells } of KINDS) {
+      const inventory = generateInventory({ hosts, vfsPerHost: o.vfs, numaCells });
+      const mem = await memoryFigure(inventory, o.decisions, request);
+      const memRate = round((mem.placed * 1000) / mem.ms, 0);
+      emit({ figure: 'memory', request: kind, hosts, vfs_per_host: o.vfs, decisions: mem.placed, decisions_per_s: memRate, us_per_decision: round((mem.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((mem.cpuMs * 1000) / o.decisions, 1) });
+      summary[`memory_${kind === 'plain' ? '' : `${kind}_`}${hosts}_per_s`] = memRate;
+      if (!o.database) continue;
+      const profile = o.cpuProf && join(o.cpuProf, kind === 'plain' ? `database-${hosts}.cpuprofile` : `database-${kind}-${hosts}.cpuprofile`);
+      const db = await databaseFigure(inventory, o.decisions, o.concurrency, request, profile);
+      const dbRate = round((db.placed * 1000) / db.ms, 0);
+      emit({ figure: 'database', request: kind, backend: 'sqlite', hosts, vfs_per_host: o.vfs, concurrency: o.concurrency, decisions: db.placed, decisions_per_s: dbRate, us_per_decision: round((db.ms * 1000) / o.decisions, 1), cpu_us_per_decision: round((db.cpuMs * 1000) / o.decisions, 1), register_hosts_ms: Math.round(db.registerMs) });
+      summary[`database_${kind === 'plain' ? '' : `${kind}_`}${hosts}_per_s`] = dbRate;
+    }
+    // The NUMA request's cost against the plain one's (issue 15: within 2x).
+    const ratio = (plain: unknown, numa: unknown) => round(Number(plain) / Number(numa), 2);
+    summary[`memory_numa_${hosts}_slowdown`] = ratio(summary[`memory_${hosts}_per_s`], summary[`memory_numa_${hosts}_per_s`]);
+    if (o.database) summary[`database_numa_${hosts}_slowdown`] = ratio(summary[`database_${hosts}_per_s`], summary[`database_numa_${hosts}_per_s`]);
   }
   if (o.rssHosts > 0) {
     const rss = await rssFigure(o.rssHosts, o.vfs);

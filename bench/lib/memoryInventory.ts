@@ -5,7 +5,10 @@ import { servesRequest } from '../../src/domain/pci/match.js';
 import { poolDeltas, summarizePools, type PoolDelta } from '../../src/domain/pci/pools.js';
 import type { PciRequest } from '../../src/domain/pci/request.js';
 import { allocateDevice } from '../../src/domain/pci/tracker.js';
-import type { ResourceRequest } from '../../src/domain/scheduling/types.js';
+import type { NumaDeviceCount, ResourceRequest } from '../../src/domain/scheduling/types.js';
+import { applyCellClaims, singleCellTopology, type HostNumaTopology, type HostNumaUsage } from '../../src/domain/numa/hostTopology.js';
+import { cellClaimsOf, fitGuestToHost, type DeviceTier } from '../../src/domain/numa/fit.js';
+import { pciNumaRequests } from '../../src/domain/numa/pciRequests.js';
 import type { IndexedHostRow } from '../../src/storage/repositories/candidates.js';
 
 /** One host as the database would hold it: the compute node's capacity and usage, its service, its devices. */
@@ -16,6 +19,8 @@ export interface MemoryHost {
   diskGb: number;
   ratios: { cpu: number; ram: number; disk: number };
   devices: HostDevice[];
+  /** The host's cells (compute_nodes.numa_topology); absent: one cell, as the database reads a null. */
+  numa?: HostNumaTopology;
 }
 
 interface HostRecord extends MemoryHost {
@@ -29,6 +34,14 @@ interface HostRecord extends MemoryHost {
   byAddress: Map<string, HostDevice>;
   /** Devices before this position are not free (nothing is released here, so it only moves forward). */
   cursor: number;
+  /** The columns as stored: JSON text, parsed by the index as it parses the database's. */
+  numaTopologyJson: string | null;
+  /** The cells as claimOnHost reads them (one cell of everything when the host reports none). */
+  numaTopology: HostNumaTopology;
+  /** Free devices per kind and NUMA node, kept as claims take devices (numa.ts deviceCounts). */
+  freeByNode: NumaDeviceCount[];
+  numaUsage: HostNumaUsage;
+  numaUsageJson: string | null;
 }
 
 /**
@@ -52,6 +65,8 @@ export class MemoryInventory {
       capVcpus: Math.floor(host.vcpus * host.ratios.cpu), capRamMb: Math.floor(host.memoryMb * host.ratios.ram),
       capDiskGb: Math.floor(host.diskGb * host.ratios.disk), usedVcpus: 0, usedRamMb: 0, usedDiskGb: 0,
       byAddress: new Map(devices.map((d) => [d.address, d])), cursor: 0,
+      numaTopologyJson: host.numa ? JSON.stringify(host.numa) : null, numaUsage: {}, numaUsageJson: null,
+      numaTopology: host.numa ?? singleCellTopology(host.vcpus, host.memoryMb), freeByNode: freeByNode(devices),
     });
   }
 
@@ -66,12 +81,17 @@ export class MemoryInventory {
       host: r.host, hasService: true, disabled: false, forcedDown: false, lastSeenUp: this.lastSeenUp,
       freeVcpus: r.capVcpus - r.usedVcpus, freeRamMb: r.capRamMb - r.usedRamMb, freeDiskGb: r.capDiskGb - r.usedDiskGb,
       totalRamMb: r.memoryMb, pools: summarizePools(r.devices),
-      // No NUMA topology: the benchmark's request has none, so the index never parses these.
+      // Parsed by the index only for a request with a NUMA topology.
       numaColumns: {
         vcpus: r.vcpus, memory_mb: r.memoryMb, cpu_allocation_ratio: r.ratios.cpu, ram_allocation_ratio: r.ratios.ram,
-        numa_topology: null, numa_usage: null,
+        numa_topology: r.numaTopologyJson, numa_usage: r.numaUsageJson,
       },
     };
+  }
+
+  /** The host's numa_usage column as the last claim wrote it. */
+  numaUsageJson(host: string): string | undefined {
+    return this.hosts.get(host)?.numaUsageJson ?? undefined;
   }
 
   /** Claims the request's resources and devices on `host`; returns the pool changes (ClaimConflict when it does not fit). */
@@ -81,10 +101,23 @@ export class MemoryInventory {
     if (r.usedVcpus + request.vcpus > r.capVcpus || r.usedRamMb + request.memoryMb > r.capRamMb || r.usedDiskGb + request.diskGb > r.capDiskGb) {
       throw new ClaimConflict(`host ${host} no longer has the resources`);
     }
+    // The NUMA part as claimOnHost's claimNumaCells: the fit again on the cells and free devices per node.
+    let tiers: Record<string, DeviceTier[]> | null = null;
+    if (request.numa) {
+      const fit = fitGuestToHost(r.numaTopology, r.numaUsage, request.numa.guest, {
+        cpuAllocationRatio: r.ratios.cpu, ramAllocationRatio: r.ratios.ram,
+        pci: pciNumaRequests(request.pciRequests, request.numa, r.freeByNode),
+      });
+      if (!fit.placement) throw new ClaimConflict(`host ${host}: ${fit.reason}`);
+      r.numaUsage = applyCellClaims(r.numaUsage, cellClaimsOf(fit.placement), 1);
+      r.numaUsageJson = JSON.stringify(r.numaUsage);
+      tiers = fit.placement.deviceTiers;
+    }
     const changed: PoolDelta[] = [];
     for (const pci of request.pciRequests) {
       for (let n = 0; n < pci.count; n++) {
-        const device = this.pick(r, pci);
+        const t = tiers?.[pci.id];
+        const device = t ? pickInTiers(r, pci, t) : this.pick(r, pci);
         if (!device) throw new ClaimConflict(`host ${host} has no free device for ${pci.id}`);
         const family = device.parentAddr === null
           ? r.devices.filter((d) => d.parentAddr === device.address)
@@ -93,6 +126,7 @@ export class MemoryInventory {
         changed.push(...poolDeltas(new Map([device, ...family].map((d) => [d.id, d])), changes));
         for (const c of changes) {
           const d = c.id === device.id ? device : family.find((f) => f.id === c.id)!;
+          if (isFree(d) && c.to !== 'available') countTaken(r.freeByNode, d);
           d.status = c.to;
           d.instanceUuid = c.instanceUuid;
         }
@@ -115,3 +149,33 @@ export class MemoryInventory {
 }
 
 const isFree = (d: HostDevice) => d.status === 'available' && !d.missing;
+
+/** A device from the NUMA nodes the placement allows, nearest tier first, lowest address first (claims.ts pickInTiers). */
+function pickInTiers(r: HostRecord, pci: PciRequest, tiers: DeviceTier[]): HostDevice | undefined {
+  for (const tier of tiers) {
+    for (let i = r.cursor; i < r.devices.length; i++) {
+      const d = r.devices[i]!;
+      if (isFree(d) && (tier === 'any' || tier.includes(d.numaNode)) && servesRequest(d, pci.spec)) return d;
+    }
+  }
+  return undefined;
+}
+
+function countTaken(counts: NumaDeviceCount[], d: HostDevice): void {
+  const c = counts.find((n) => n.devType === d.devType && n.physicalNetwork === (d.physicalNetwork ?? '') && n.vendorId === d.vendorId
+    && n.productId === d.productId && n.numaNode === d.numaNode);
+  if (c) c.free -= 1;
+}
+
+/** Free devices per kind and NUMA node, as numa.ts deviceCounts groups them. */
+function freeByNode(devices: HostDevice[]): NumaDeviceCount[] {
+  const out = new Map<string, NumaDeviceCount>();
+  for (const d of devices) {
+    if (!isFree(d)) continue;
+    const key = `${d.devType}|${d.physicalNetwork ?? ''}|${d.vendorId}|${d.productId}|${d.numaNode}`;
+    const c = out.get(key);
+    if (c) c.free += 1;
+    else out.set(key, { devType: d.devType, physicalNetwork: d.physicalNetwork ?? '', vendorId: d.vendorId, productId: d.productId, numaNode: d.numaNode, free: 1 });
+  }
+  return [...out.values()];
+}

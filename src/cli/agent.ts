@@ -26,6 +26,9 @@ import { DEFAULT_LIVE_MIGRATION_URI, LibvirtDriver, libvirtHostVersions } from '
 import { ImageCache } from '../agent/imageCache.js';
 import { AgentConfigFileError, readAgentConfig, withConfigFile } from './agentConfig.js';
 import { DEFAULT_INSTANCES_PATH } from '../domain/guest/domainXml.js';
+import { CpuSetOptionError, withCpuSets, type CpuSetOptions } from '../domain/numa/cpuSets.js';
+import { singleCellTopology, type HostNumaTopology } from '../domain/numa/hostTopology.js';
+import { discoverNumaCells } from '../agent/discovery/numa.js';
 
 export const DEFAULT_IMAGE_CACHE = '/var/lib/vdpa-compute/images';
 
@@ -59,6 +62,9 @@ export interface AgentCommandOptions {
   instancesPath: string;
   imageCache: string;
   liveMigrationUri?: string;
+  /** Nova's [compute] cpu_dedicated_set / cpu_shared_set (CPU lists): replace what discovery or the inventory says. */
+  cpuDedicatedSet?: string;
+  cpuSharedSet?: string;
   /** A settings file (agentConfig.ts); read by the command, merged under the command line's options. */
   config?: string;
 }
@@ -176,15 +182,21 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
     uri: o.libvirtUri, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
     hostAddress, liveMigrationUri: o.liveMigrationUri,
   });
+  const node = await (await driver.connection()).nodeInfo();
+  if (o.cpuDedicatedSet !== undefined || o.cpuSharedSet !== undefined) {
+    // Checked once at start against the CPUs sysfs reports (the NUMA cells, else every CPU libvirt counts).
+    const cells = await discoverNumaCells(o.sysfsRoot);
+    checkedCpuSets(cells.length ? { cells, cpuDedicatedSet: null, cpuSharedSet: null } : singleCellTopology(node.cpus, Math.floor(node.memoryKiB / 1024)), o);
+  }
   const discovery = libvirtHostDiscovery({
     sysfsRoot: o.sysfsRoot,
+    ...cpuSetsOfLibvirt(o),
     procRoot: o.procRoot,
     deviceSpec: await readDeviceSpec(o.deviceSpec, log),
     trackSoftwareVdpa: o.trackSoftwareVdpa,
     libvirtVersions: async () => libvirtHostVersions(await driver.connection()),
     log,
   });
-  const node = await (await driver.connection()).nodeInfo();
   const host = o.host ?? hostname();
   const agent = new ComputeAgent({
     identity: {
@@ -199,6 +211,32 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
     powerSync: true,
   });
   return { agent, driver };
+}
+
+function cpuSetsOfLibvirt(o: AgentCommandOptions): { cpuDedicatedSet?: string; cpuSharedSet?: string } {
+  return { ...(o.cpuDedicatedSet !== undefined ? { cpuDedicatedSet: o.cpuDedicatedSet } : {}), ...(o.cpuSharedSet !== undefined ? { cpuSharedSet: o.cpuSharedSet } : {}) };
+}
+
+const CPU_SET_NAMES = { dedicated: '--cpu-dedicated-set', shared: '--cpu-shared-set' };
+
+function cpuSetsOf(o: AgentCommandOptions): CpuSetOptions {
+  return { ...(o.cpuDedicatedSet !== undefined ? { dedicated: o.cpuDedicatedSet } : {}), ...(o.cpuSharedSet !== undefined ? { shared: o.cpuSharedSet } : {}) };
+}
+
+/** The topology with the agent's CPU sets applied and checked against the host's CPUs. */
+export function checkedCpuSets(topology: HostNumaTopology, o: AgentCommandOptions): HostNumaTopology {
+  try {
+    return withCpuSets(topology, cpuSetsOf(o), CPU_SET_NAMES);
+  } catch (e) {
+    if (e instanceof CpuSetOptionError) throw new AgentConfigError(e.message);
+    throw e;
+  }
+}
+
+/** A simulated host's entry with the agent's CPU sets in place of the inventory's. */
+export function withAgentCpuSets(entry: HostInventoryEntry, o: AgentCommandOptions): HostInventoryEntry {
+  if (o.cpuDedicatedSet === undefined && o.cpuSharedSet === undefined) return entry;
+  return { ...entry, numa: checkedCpuSets(entry.numa ?? singleCellTopology(entry.vcpus, entry.memoryMb), o) };
 }
 
 function pollMs(o: AgentCommandOptions): number | undefined {
@@ -230,7 +268,7 @@ export async function runAgent(o: AgentCommandOptions, log: Logger): Promise<Run
   let built: { agent: ComputeAgent; driver: VirtDriver };
   if (o.driver === 'simulated') {
     if (o.inventory === undefined) throw new AgentConfigError('--driver simulated needs --inventory FILE');
-    const entry = await readInventoryHost(o.inventory, o.host);
+    const entry = withAgentCpuSets(await readInventoryHost(o.inventory, o.host), o);
     built = simulatedAgent(entry, link, log, {
       heartbeatMs: o.heartbeatSeconds * 1000, rediscoverMs: o.rediscoverSeconds * 1000, pollMs: pollMs(o),
     });
@@ -273,6 +311,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--image-cache <dir>', 'where images are cached, fetched once from the controller (libvirt)', DEFAULT_IMAGE_CACHE)
     .option('--live-migration-uri <template>', 'how this host reaches a peer\'s libvirtd to live-migrate, %s the peer\'s address', DEFAULT_LIVE_MIGRATION_URI)
     .option('--host-ip <address>', 'the address the controller records for this host (default: the first non-loopback IPv4)')
+    .option('--cpu-dedicated-set <cpus>', 'host CPUs guests\' vCPUs are pinned to, a CPU list like 2-15,18-31 (Nova\'s [compute] cpu_dedicated_set; replaces what discovery or the inventory says)')
+    .option('--cpu-shared-set <cpus>', 'host CPUs unpinned vCPUs and emulator threads float on, a CPU list (Nova\'s [compute] cpu_shared_set)')
     .option('--heartbeat-seconds <n>', 'seconds between heartbeats', positiveSeconds, 10)
     .option('--rediscover-seconds <n>', 'seconds between device rediscoveries (also on SIGHUP)', positiveSeconds, 60)
     .option('--poll-seconds <n>', 'seconds between polls for work, each a long poll the controller ends early when there is work (at most 30)', positiveSeconds)

@@ -12,6 +12,8 @@
  *   device_spec:
  *     - {vendor_id: "15b3", product_id: "101e", physical_network: physnet0}
  *   rediscover_seconds: 60
+ *   cpu_dedicated_set: "2-15,18-31"    # Nova's [compute] cpu_dedicated_set
+ *   cpu_shared_set: "0-1,16-17"
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
@@ -35,6 +37,8 @@ const KEYS = {
   instances_path: ['instancesPath', 'string'],
   image_cache: ['imageCache', 'string'],
   live_migration_uri: ['liveMigrationUri', 'string'],
+  cpu_dedicated_set: ['cpuDedicatedSet', 'cpuList'],
+  cpu_shared_set: ['cpuSharedSet', 'cpuList'],
 } as const;
 
 export class AgentConfigFileError extends Error {}
@@ -48,6 +52,11 @@ function valueOf(file: string, key: string, kind: string, v: unknown): unknown {
       throw bad('a URL or a list of URLs');
     case 'string':
       if (typeof v !== 'string' || v === '') throw bad('a string');
+      return v;
+    case 'cpuList':
+      // YAML reads a lone CPU (`cpu_shared_set: 3`) as a number.
+      if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return String(v);
+      if (typeof v !== 'string' || v.trim() === '') throw bad('a CPU list such as "2-15,18-31"');
       return v;
     case 'boolean':
       if (typeof v !== 'boolean') throw bad('true or false');

@@ -5,6 +5,7 @@ import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
 import { numaStateOf } from '../../storage/repositories/numa.js';
 import type { HostNumaState } from '../../domain/scheduling/types.js';
 import { numaTopologyFilter } from '../../domain/scheduling/filters/numaTopologyFilter.js';
+import { cellCapacities, mayHold, type CellCapacity } from '../../domain/numa/cellCapacity.js';
 
 /** Where the index reads its rows: every host, or a few (see indexedHostRows). */
 export type IndexSource = (hosts?: string[]) => Promise<IndexedHostRow[]>;
@@ -55,7 +56,7 @@ export class CandidateIndex {
   private readonly buckets = new Map<string, Buckets>();
   /** The tags each host was bucketed under (its tags may change before it is unbucketed). */
   private readonly indexedTags = new Map<string, readonly string[]>();
-  private readonly parsedNuma = new Map<string, { columns: IndexedHostRow['numaColumns']; state: HostNumaState }>();
+  private readonly parsedNuma = new Map<string, ParsedNuma>();
   private seq = 0;
   private loadedAt = -Infinity;
   private reloadCostMs = 0;
@@ -150,10 +151,18 @@ export class CandidateIndex {
    * This process's other writes arrive through the device feed, other
    * processes' with the next full read.
    */
-  settle(reservation: IndexReservation, poolChanges: PoolDelta[]): void {
+  settle(reservation: IndexReservation, poolChanges: PoolDelta[], numaUsageJson?: string): void {
     this.adjust(reservation.host, reservation.request, 0, [...reservation.pools.map(negated), ...poolChanges]);
-    // The cells' usage is not computed here: the host's NUMA claim is read back with the host.
-    if (reservation.request.numa) this.markChanged(reservation.host);
+    if (!reservation.request.numa) return;
+    // The claim's cells' usage as it wrote it (numa_usage) replaces the entry's; without it the host is read again.
+    const entry = this.hosts.get(reservation.host);
+    if (entry && numaUsageJson !== undefined) {
+      const before = this.parsedNumaOf(entry).state;
+      entry.numaColumns = { ...entry.numaColumns, numa_usage: numaUsageJson };
+      this.parsed(entry, { ...before, usage: JSON.parse(numaUsageJson) });
+    } else {
+      this.markChanged(reservation.host);
+    }
   }
 
   /** The claim failed or did not commit: the reservation is undone and the host read again. */
@@ -238,8 +247,11 @@ export class CandidateIndex {
         if (!poolsSatisfy(entry.pools, request.pciRequests)) continue;
         const state = hostState(entry, serviceDownTime, now);
         // A NUMA request walks on past hosts whose cells cannot hold it, so they never take a candidate's place.
+        // The cells' free capacity turns most full hosts away before the fit runs.
         if (request.numa) {
-          state.numa = this.numaOf(entry);
+          const numa = this.parsedNumaOf(entry);
+          if (!mayHold(numa.capacity, request.numa.guest)) continue;
+          state.numa = numa.state;
           if (numaTopologyFilter.rejects(state, request) !== null) continue;
         }
         out.push(state);
@@ -249,13 +261,23 @@ export class CandidateIndex {
     return out;
   }
 
-  /** The entry's NUMA state, parsed once per stored version of its columns. */
-  private numaOf(entry: IndexedHostRow): HostNumaState {
+  /** The entry's NUMA state and free cell capacity, parsed once per stored version of its columns. */
+  private parsedNumaOf(entry: IndexedHostRow): ParsedNuma {
     const cached = this.parsedNuma.get(entry.host);
-    if (cached && cached.columns === entry.numaColumns) return cached.state;
-    const state = numaStateOf({ host: entry.host, ...entry.numaColumns });
-    this.parsedNuma.set(entry.host, { columns: entry.numaColumns, state });
-    return state;
+    if (cached && cached.columns === entry.numaColumns) return cached;
+    // A full reload reads every row again: columns unchanged keep their parse.
+    if (cached && sameNumaColumns(cached.columns, entry.numaColumns)) {
+      const kept = { ...cached, columns: entry.numaColumns };
+      this.parsedNuma.set(entry.host, kept);
+      return kept;
+    }
+    return this.parsed(entry, numaStateOf({ host: entry.host, ...entry.numaColumns }));
+  }
+
+  private parsed(entry: IndexedHostRow, state: HostNumaState): ParsedNuma {
+    const p = { columns: entry.numaColumns, state, capacity: cellCapacities(state.topology, state.usage) };
+    this.parsedNuma.set(entry.host, p);
+    return p;
   }
 
   private put(row: IndexedHostRow, seq: number): void {
@@ -311,6 +333,17 @@ export class CandidateIndex {
 }
 
 const NO_TAGS: readonly string[] = [];
+
+interface ParsedNuma {
+  columns: IndexedHostRow['numaColumns'];
+  state: HostNumaState;
+  capacity: CellCapacity[];
+}
+
+function sameNumaColumns(a: IndexedHostRow['numaColumns'], b: IndexedHostRow['numaColumns']): boolean {
+  return a.numa_topology === b.numa_topology && a.numa_usage === b.numa_usage && a.vcpus === b.vcpus && a.memory_mb === b.memory_mb
+    && a.cpu_allocation_ratio === b.cpu_allocation_ratio && a.ram_allocation_ratio === b.ram_allocation_ratio;
+}
 
 /** A tag's own buckets of an index key. */
 const tagKey = (tag: string, key: string) => `${tag}\u0000${key}`;

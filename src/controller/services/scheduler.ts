@@ -145,6 +145,7 @@ async function decideAndClaim<Ahead>(
         const reservation = index.reserve(chosen, request);
         // The claim's exact pool changes settle the reservation (and so are not on the device feed).
         const poolChanges: PoolDelta[] = [];
+        const numaSettled: { usageJson?: string } = {};
         let claimed: ClaimedDevice[];
         try {
           const ahead = readAhead?.(trx) as Ahead;
@@ -152,13 +153,13 @@ async function decideAndClaim<Ahead>(
             host: chosen, consumer: claim.consumer, instanceUuid: claim.instanceUuid,
             vcpus: request.vcpus, memoryMb: request.memoryMb, diskGb: request.diskGb, pciRequests: request.pciRequests,
             numa: request.numa,
-          }, poolChanges);
+          }, poolChanges, numaSettled);
           await commit(trx, chosen, claimed, ahead);
         } catch (e) {
           index.cancel(reservation);
           throw e;
         }
-        index.settle(reservation, poolChanges);
+        index.settle(reservation, poolChanges, numaSettled.usageJson);
         return { placed: true, host: chosen, claimed };
       });
     } catch (e) {

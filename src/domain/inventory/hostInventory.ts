@@ -245,6 +245,19 @@ export interface GenerateInventoryOptions {
   physnet?: string;
   /** Host names are prefix + index (default "compute-"). */
   prefix?: string;
+  /**
+   * Two NUMA cells per host as the default inventory has them (16 CPUs,
+   * 64 GiB and sixteen 1 GiB pages each), the NIC on cell 0 of even hosts
+   * and on cell 1 of odd ones. Absent: one cell, as before.
+   */
+  numaCells?: boolean;
+}
+
+const GIB_PAGE_KIB = '1048576';
+
+function twoCells(): HostNumaTopology {
+  const cell = (id: number) => ({ id, socket: id, cpus: Array.from({ length: 16 }, (_, i) => 16 * id + i), memoryMb: 65536, hugepages: { [GIB_PAGE_KIB]: 16 } });
+  return { cells: [cell(0), cell(1)], cpuDedicatedSet: null, cpuSharedSet: null };
 }
 
 /** A uniform fleet for benchmarks: every host one ConnectX-6 Dx PF with vfsPerHost vDPA VFs on one physnet. */
@@ -269,9 +282,10 @@ export function generateInventory(opts: GenerateInventoryOptions): HostInventory
     // 10.0.0.0/8, one address per host, so hosts stay distinguishable in logs.
     hostIp: `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`,
     nics: [{
-      pf: '0000:06:00.0', vendorId: '15b3', productId: '101d', numaNode: 0,
+      pf: '0000:06:00.0', vendorId: '15b3', productId: '101d', numaNode: opts.numaCells ? i % 2 : 0,
       vfs: opts.vfsPerHost, vfProductId: '101e', vdpa: true, devname: null,
     }],
+    ...(opts.numaCells ? { numa: twoCells() } : {}),
   }));
 }
 

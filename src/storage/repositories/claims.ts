@@ -17,7 +17,7 @@ import { applyCellClaims } from '../../domain/numa/hostTopology.js';
 import { cellClaimsOf, deviceTiersFor, fitGuestToHost, type DeviceTier, type NumaPlacement } from '../../domain/numa/fit.js';
 import { pciNumaRequests } from '../../domain/numa/pciRequests.js';
 import type { NumaRequest } from '../../domain/scheduling/types.js';
-import { lockedNumaState, lockedNumaUsage, numaPlacementOf, writeNumaUsage } from './numa.js';
+import { lockedNumaState, lockedNumaUsage, numaPlacementOf, writeNumaUsage, type DeviceKind } from './numa.js';
 import type { Unit } from '../unit.js';
 import { dbOf, onPostgres } from '../internal/handles.js';
 
@@ -73,6 +73,11 @@ const parentOfPickLocking = precompiled<PickOnNetwork, PciDeviceRow>((db, p) => 
     .orderBy('vf.address').limit(LIMIT_ONE))
   .forUpdate());
 
+type PickOnNode = PickOnNetwork & { numaNode: number };
+const pickOnNodeQuery = (db: Kysely<Database>, p: PickOnNode) => pickOnNetworkQuery(db, p).where('numa_node', '=', p.numaNode);
+const pickOnNode = precompiled<PickOnNode, PciDeviceRow>(pickOnNodeQuery);
+const pickOnNodeLocking = precompiled<PickOnNode, PciDeviceRow>((db, p) => pickOnNodeQuery(db, p).forUpdate().skipLocked());
+
 interface PickedDevice {
   device: HostDevice;
   /** The device's PF, when it came with the pick (PostgreSQL); otherwise familyOf reads it. */
@@ -90,6 +95,8 @@ interface PickedDevice {
  */
 export async function claimOnHost(
   unit: Unit, input: ClaimInput, settledBy?: PoolDelta[],
+  /** Takes the host's cells' usage as this claim leaves it (the candidate index's entry, without a read). */
+  numaSettledBy?: { usageJson?: string },
 ): Promise<ClaimedDevice[]> {
   const trx = dbOf(unit);
   const now = nowIso();
@@ -99,7 +106,7 @@ export async function claimOnHost(
   await deferWrite(trx, claimNodeResources.compile(trx, {
     host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb, now,
   }), () => new ClaimConflict(`host ${input.host} no longer has the resources`));
-  const placement = input.numa ? await claimNumaCells(unit, input, input.numa) : null;
+  const placement = input.numa ? await claimNumaCells(unit, input, input.numa, numaSettledBy) : null;
   await deferWrite(trx, insertAllocation.compile(trx, {
     consumer: input.consumer, host: input.host, vcpus: input.vcpus, memoryMb: input.memoryMb, diskGb: input.diskGb,
     numa: placement ? toJson(placement) : null,
@@ -127,22 +134,47 @@ export async function claimOnHost(
  * conditional write, so no other claim on the host runs in between), and
  * its cells' usage is written. No fit is a lost race: ClaimConflict.
  */
-async function claimNumaCells(unit: Unit, input: ClaimInput, numa: NumaRequest): Promise<NumaPlacement> {
-  const state = await lockedNumaState(unit, input.host);
+async function claimNumaCells(unit: Unit, input: ClaimInput, numa: NumaRequest, settledBy?: { usageJson?: string }): Promise<NumaPlacement> {
+  const state = await lockedNumaState(unit, input.host, oneKindOf(input.pciRequests));
   if (!state) throw new ClaimConflict(`host ${input.host} is gone`);
   const fit = fitGuestToHost(state.topology, state.usage, numa.guest, {
     cpuAllocationRatio: state.cpuAllocationRatio, ramAllocationRatio: state.ramAllocationRatio,
     pci: pciNumaRequests(input.pciRequests, numa, state.devices ?? []),
   });
   if (!fit.placement) throw new ClaimConflict(`host ${input.host}: ${fit.reason}`);
-  await writeNumaUsage(unit, input.host, applyCellClaims(state.usage, cellClaimsOf(fit.placement), 1));
+  const usageJson = await writeNumaUsage(unit, input.host, applyCellClaims(state.usage, cellClaimsOf(fit.placement), 1));
+  if (settledBy) settledBy.usageJson = usageJson;
   return fit.placement;
+}
+
+/** The one device kind every request asks for, as a port's request does (a type on a physical network), or undefined. */
+function oneKindOf(requests: PciRequest[]): DeviceKind | undefined {
+  let kind: DeviceKind | undefined;
+  for (const r of requests) {
+    const { devType, physicalNetwork, vendorId, productId } = requestColumns(r.spec);
+    if (!physicalNetwork || vendorId || productId) return undefined;
+    if (kind && (kind.devType !== devType || kind.physicalNetwork !== physicalNetwork)) return undefined;
+    kind = { devType, physicalNetwork };
+  }
+  return kind;
 }
 
 /** A device for a request from the NUMA nodes its affinity policy allows, nearest tier first. */
 async function pickInTiers(trx: Kysely<Database>, postgres: boolean, host: string, request: PciRequest, tiers: DeviceTier[]): Promise<PickedDevice | null> {
   const { devType, physicalNetwork, vendorId, productId } = requestColumns(request.spec);
+  const common = physicalNetwork && !vendorId && !productId;
   for (const tier of tiers) {
+    // The common request (a port's: a kind on a physical network) runs prebuilt for any node or one node.
+    if (common && tier === 'any') {
+      const pick = await pickFreeDevice(trx, postgres, host, request);
+      if (pick) return pick;
+      continue;
+    }
+    if (common && tier !== 'any' && tier.length === 1 && tier[0] !== null) {
+      const [row] = (await (postgres ? pickOnNodeLocking : pickOnNode).run(trx, { host, devType, physicalNetwork, numaNode: tier[0]! })).rows;
+      if (row) return { device: deviceFromRow(row), parent: null };
+      continue;
+    }
     let q = trx.selectFrom('pci_devices').selectAll()
       .where('host', '=', host).where('dev_type', '=', devType).where('status', '=', 'available').where('missing', '=', 0);
     if (physicalNetwork === null) q = q.where('physical_network', 'is', null);

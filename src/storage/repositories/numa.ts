@@ -9,6 +9,7 @@ import type { NumaPlacement } from '../../domain/numa/fit.js';
 import type { Session, Unit } from '../unit.js';
 import { dbOf, onPostgres } from '../internal/handles.js';
 import { fromJson, toJson } from './json.js';
+import { precompiled } from '../precompiled.js';
 
 interface NodeNumaColumns {
   host: string; vcpus: number; memory_mb: number; cpu_allocation_ratio: number; ram_allocation_ratio: number;
@@ -27,13 +28,40 @@ export function numaStateOf(n: NodeNumaColumns, devices?: NumaDeviceCount[]): Ho
 
 const NUMA_COLUMNS = ['host', 'vcpus', 'memory_mb', 'cpu_allocation_ratio', 'ram_allocation_ratio', 'numa_topology', 'numa_usage'] as const;
 
+/** A device type on a physical network. */
+export interface DeviceKind { devType: string; physicalNetwork: string }
+
+interface DeviceCountRow {
+  host: string; dev_type: string; physical_network: string | null; vendor_id: string; product_id: string; numa_node: number | null; free: number;
+}
+
+// A claim's reads and write of one host, built once (precompiled.ts): every NUMA claim runs them.
+const hostDeviceCounts = precompiled<{ host: string }, DeviceCountRow>((db, p) => db.selectFrom('pci_devices')
+  .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
+  .where('host', '=', p.host).where('status', '=', 'available').where('missing', '=', 0)
+  .groupBy(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node']));
+/** The same for one kind of device (a port's: a type on a physical network), read through the pick index. */
+const hostKindDeviceCounts = precompiled<{ host: string; devType: string; physicalNetwork: string }, DeviceCountRow>((db, p) => db.selectFrom('pci_devices')
+  .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
+  .where('host', '=', p.host).where('dev_type', '=', p.devType).where('physical_network', '=', p.physicalNetwork)
+  .where('status', '=', 'available').where('missing', '=', 0)
+  .groupBy(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node']));
+const nodeNumaColumns = precompiled<{ host: string }, NodeNumaColumns>((db, p) =>
+  db.selectFrom('compute_nodes').select([...NUMA_COLUMNS]).where('host', '=', p.host));
+const nodeNumaColumnsLocking = precompiled<{ host: string }, NodeNumaColumns>((db, p) =>
+  db.selectFrom('compute_nodes').select([...NUMA_COLUMNS]).where('host', '=', p.host).forUpdate());
+const updateNumaUsage = precompiled<{ host: string; usage: string }>((db, p) =>
+  db.updateTable('compute_nodes').set({ numa_usage: p.usage }).where('host', '=', p.host));
+
 /** Free devices per host, kind and NUMA node. */
-async function deviceCounts(session: Session, hosts: string[]): Promise<Map<string, NumaDeviceCount[]>> {
-  const rows = await dbOf(session).selectFrom('pci_devices')
-    .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
-    .where('host', 'in', hosts).where('status', '=', 'available').where('missing', '=', 0)
-    .groupBy(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node'])
-    .execute();
+async function deviceCounts(session: Session, hosts: string[], kind?: DeviceKind): Promise<Map<string, NumaDeviceCount[]>> {
+  const rows: DeviceCountRow[] = hosts.length === 1
+    ? (await (kind ? hostKindDeviceCounts.run(dbOf(session), { host: hosts[0]!, ...kind }) : hostDeviceCounts.run(dbOf(session), { host: hosts[0]! }))).rows
+    : await dbOf(session).selectFrom('pci_devices')
+      .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
+      .where('host', 'in', hosts).where('status', '=', 'available').where('missing', '=', 0)
+      .groupBy(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node'])
+      .execute();
   const out = new Map<string, NumaDeviceCount[]>();
   for (const r of rows) {
     let list = out.get(r.host);
@@ -63,16 +91,21 @@ export async function numaStates(session: Session, hosts: string[]): Promise<Map
  * on SQLite the transaction is the only writer, so what is read here stays
  * true until the claim commits.
  */
-export async function lockedNumaState(unit: Unit, host: string): Promise<HostNumaState | null> {
-  let q = dbOf(unit).selectFrom('compute_nodes').select([...NUMA_COLUMNS]).where('host', '=', host);
-  if (onPostgres(unit)) q = q.forUpdate();
-  const node = await q.executeTakeFirst();
+export async function lockedNumaState(
+  unit: Unit, host: string,
+  /** Only devices of this kind are counted (the claim's PCI requests all ask for it). */
+  kind?: DeviceKind,
+): Promise<HostNumaState | null> {
+  const [node] = (await (onPostgres(unit) ? nodeNumaColumnsLocking : nodeNumaColumns).run(dbOf(unit), { host })).rows;
   if (!node) return null;
-  return numaStateOf(node, (await deviceCounts(unit, [host])).get(host) ?? []);
+  return numaStateOf(node, (await deviceCounts(unit, [host], kind)).get(host) ?? []);
 }
 
-export async function writeNumaUsage(unit: Unit, host: string, usage: HostNumaUsage): Promise<void> {
-  await dbOf(unit).updateTable('compute_nodes').set({ numa_usage: toJson(usage) }).where('host', '=', host).execute();
+/** Writes the cells' usage; returns the column as written. */
+export async function writeNumaUsage(unit: Unit, host: string, usage: HostNumaUsage): Promise<string> {
+  const json = toJson(usage);
+  await updateNumaUsage.run(dbOf(unit), { host, usage: json });
+  return json;
 }
 
 /** The usage of a host's cells, read for update (a release gives back what a claim took). */

@@ -71,3 +71,18 @@ test('an unknown --source is refused', { timeout: 300_000 }, async () => {
   assert.notEqual(code, 0);
   assert.match(stderr, /xen/);
 });
+
+test('`discover --numa` prints the NUMA cells of a sysfs tree in the inventory format', { timeout: 300_000 }, async () => {
+  // test/fixtures/sysfs-numa: two nodes with SMT sibling CPU lists, meminfo, 1 GiB pages on both, 2 MiB pages on
+  // node 1 only (a size with 0 pages is left out), the socket from cpuN/topology/physical_package_id; no PCI device.
+  const root = fileURLToPath(new URL('../../../../test/fixtures/sysfs-numa/', import.meta.url));
+  const { code, stdout, stderr } = await run(['--numa', '--sysfs-root', root, '--device-spec', join(root, 'device-spec.yaml')]);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(JSON.parse(stdout), {
+    numa_cells: [
+      { id: 0, socket: 0, cpus: '0-7,16-23', memory_mb: 64300, hugepages: { 1048576: 16 } },
+      { id: 1, socket: 1, cpus: '8-15,24-31', memory_mb: 64508, hugepages: { 2048: 512, 1048576: 8 } },
+    ],
+    devices: [],
+  });
+});

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { BadRequest } from '../../../domain/errors.js';
+import { validateHwExtraSpec } from '../../../domain/flavors/hwExtraSpecs.js';
 import type { FlavorInput } from '../../services/flavors.js';
 import { atLeast } from './microversion.js';
 import { MAX_PAGE_LIMIT } from '../pagination.js';
@@ -102,4 +103,10 @@ export function specsBody(body: unknown): Record<string, string> {
     throw new BadRequest("Invalid input for field/attribute extra_specs. 'extra_specs' is a required property");
   }
   return Object.fromEntries(Object.entries(specs as Json).map(([k, v]) => [k, specValue(k, v)]));
+}
+
+/** From 2.86 Nova validates each extra spec it knows at set (here the `hw:` namespace); below, any value is stored. */
+export function validateSpecs(req: FastifyRequest, specs: Record<string, string>): void {
+  if (!atLeast(req, '2.86')) return;
+  for (const [name, value] of Object.entries(specs)) validateHwExtraSpec(name, value);
 }

@@ -6,7 +6,7 @@ import type { FlavorTable } from '../../../storage/schema.js';
 import type { ControllerContext } from '../../context.js';
 import { createFlavor, findVisibleFlavor, flavorExtraSpecs, listFlavors, setExtraSpecs } from '../../services/flavors.js';
 import { requireAdmin } from '../auth.js';
-import { intFilter, isPublicFilter, parseFlavorBody, specsBody, specValue } from './flavorInput.js';
+import { intFilter, isPublicFilter, parseFlavorBody, specsBody, specValue, validateSpecs } from './flavorInput.js';
 import { flavorView, summaryView } from './flavorViews.js';
 import { atLeast } from './microversion.js';
 import { QUERY_COUNT, QUERY_FLAG, QUERY_TEXT, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
@@ -114,8 +114,9 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
 
   app.post<{ Params: { id: string } }>('/v2.1/flavors/:id/os-extra_specs', computeRoute('Set extra specs of a flavor (admin)', { params: flavorParams, querystring: noQuery, body: specsSchema }), async (req) => {
     requireAdmin(req, 'os_compute_api:os-flavor-extra-specs:create');
-    const f = await visibleOr404(req, req.params.id);
     const specs = specsBody(req.body);
+    validateSpecs(req, specs);
+    const f = await visibleOr404(req, req.params.id);
     await ctx.store.transact((u) => setExtraSpecs(u, f.id, specs));
     return { extra_specs: specs };
   });
@@ -129,10 +130,12 @@ export function registerFlavorRoutes(app: FastifyInstance, ctx: ControllerContex
 
   app.put<{ Params: { id: string; key: string } }>('/v2.1/flavors/:id/os-extra_specs/:key', computeRoute('Update one extra spec of a flavor (admin)', { params: specParams, querystring: noQuery, body: specSchema }), async (req) => {
     requireAdmin(req, 'os_compute_api:os-flavor-extra-specs:update');
-    const f = await visibleOr404(req, req.params.id);
     const body = req.body as Json | undefined;
     const entries = body && typeof body === 'object' && !Array.isArray(body) ? Object.entries(body) : [];
+    // Nova checks every value of the body before it compares the body's key with the URI's.
+    validateSpecs(req, Object.fromEntries(entries.map(([k, v]) => [k, specValue(k, v)])));
     if (entries.length !== 1 || entries[0]![0] !== req.params.key) throw new BadRequest('Request body and URI mismatch');
+    const f = await visibleOr404(req, req.params.id);
     const value = specValue(req.params.key, entries[0]![1]);
     await ctx.store.transact((u) => setExtraSpecs(u, f.id, { [req.params.key]: value }));
     return { [req.params.key]: value };

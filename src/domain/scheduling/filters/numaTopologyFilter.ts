@@ -1,6 +1,28 @@
 import { fitGuestToHost } from '../../numa/fit.js';
 import { pciNumaRequests } from '../../numa/pciRequests.js';
-import type { HostFilter } from '../types.js';
+import type { HostFilter, HostNumaState, ResourceRequest } from '../types.js';
+
+/**
+ * The fit's verdict per host state and guest shape. A state is never changed
+ * once read (a new read or a claim makes a new one), and the verdict depends
+ * only on the state, the guest topology and the PCI requests' kinds, counts
+ * and policies: the candidate index's walk and the pipeline's filters judge
+ * the same state for the same request one after the other, and the index
+ * keeps its states between decisions, so guests of one flavor run the fit on
+ * a host once per change of that host.
+ */
+const verdicts = new WeakMap<HostNumaState, Map<string, string | null>>();
+const shapes = new WeakMap<ResourceRequest, string>();
+
+function shapeOf(req: ResourceRequest): string {
+  let shape = shapes.get(req);
+  if (shape === undefined) {
+    const policies = req.numa!.pciPolicies;
+    shape = JSON.stringify([req.numa!.guest, req.pciRequests.map((r) => [r.spec, r.count, policies[r.id] ?? null])]);
+    shapes.set(req, shape);
+  }
+  return shape;
+}
 
 /**
  * Nova's NUMATopologyFilter: a guest with a NUMA topology needs host cells
@@ -13,10 +35,17 @@ export const numaTopologyFilter: HostFilter = {
   rejects(host, req) {
     if (!req.numa) return null;
     if (!host.numa) return 'host NUMA topology unknown';
+    let byShape = verdicts.get(host.numa);
+    const shape = shapeOf(req);
+    const known = byShape?.get(shape);
+    if (known !== undefined) return known;
     const pci = host.numa.devices ? pciNumaRequests(req.pciRequests, req.numa, host.numa.devices) : undefined;
     const fit = fitGuestToHost(host.numa.topology, host.numa.usage, req.numa.guest, {
       cpuAllocationRatio: host.numa.cpuAllocationRatio, ramAllocationRatio: host.numa.ramAllocationRatio, pci,
     });
-    return fit.placement ? null : fit.reason;
+    const verdict = fit.placement ? null : fit.reason;
+    if (!byShape) verdicts.set(host.numa, (byShape = new Map()));
+    byShape.set(shape, verdict);
+    return verdict;
   },
 };
