@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
+import { requireProjectRole } from '../projectRoles.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { imageErrorFormat } from './errorFormat.js';
@@ -18,6 +19,8 @@ const MAX_LIMIT = 1000;
 /** Set by the service, never by a client (Glance answers 403 for these). */
 const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
   'updated_at', 'self', 'file', 'schema', 'direct_url', 'locations', 'owner']);
+/** The compute agents' image cache reads images and their data with the service role (docs/policy.md). */
+const SERVICE_READS = new Set(['GET /image/v2/images/:id', 'GET /image/v2/images/:id/file']);
 const CORE = new Set(['id', 'name', 'visibility', 'disk_format', 'container_format', 'min_disk', 'min_ram', 'protected', 'tags']);
 
 function versions(publicUrl: string) {
@@ -57,7 +60,10 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
   app.get('/versions', async () => versions(ctx.publicUrl));
 
   await app.register(async (secured) => {
-    secured.addHook('onRequest', async (req) => authenticate(ctx, req));
+    secured.addHook('onRequest', async (req) => {
+      await authenticate(ctx, req);
+      requireProjectRole(req, req.auth.isService ? SERVICE_READS : new Set(), (action) => `You are not authorized to complete ${action} action.`);
+    });
     const db = ctx.store.reader;
 
     secured.get('/v2/images', async (req) => {

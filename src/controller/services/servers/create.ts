@@ -9,6 +9,7 @@ import { requestForPort, requestsForFlavor, type PciRequest } from '../../../dom
 import { startAction } from '../../../storage/repositories/actions.js';
 import { insertInstance, type InstanceRecord } from '../../../storage/repositories/instances.js';
 import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups.js';
+import { canSee } from '../images.js';
 import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
 import { getKeyPair } from '../../../storage/repositories/keyPairs.js';
 import { createPort } from '../ports.js';
@@ -55,7 +56,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   const flavor = visible ? await flavorSnapshot(db, input.flavorRef) : undefined;
   if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
   const image = await imageById(db, input.imageRef);
-  if (!image || (image.visibility === 'private' && image.owner !== auth.projectId && !auth.isAdmin)) {
+  if (!image || !canSee(auth, image)) {
     throw new BadRequest(`Image ${input.imageRef} could not be found.`);
   }
   if (image.status !== 'active') throw new BadRequest(`Image ${input.imageRef} is not active.`);
