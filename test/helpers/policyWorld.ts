@@ -71,9 +71,10 @@ export async function startPolicyWorld(): Promise<PolicyWorld> {
     try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON: the dashboard, /metrics */ }
     return { status: res.status, body: parsed };
   }
-  async function ok(method: string, path: string, token: string, body?: unknown, expect = [200, 201, 202, 204]): Promise<any> {
+  /** Sends a fixture's request and asserts OpenStack's one answer for it. */
+  async function ok(method: string, path: string, token: string, status: number, body?: unknown): Promise<any> {
     const r = await call(method, path, token, { body });
-    assert.ok(expect.includes(r.status), `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    assert.equal(r.status, status, `${method} ${path}: ${JSON.stringify(r.body)}`);
     return r.body;
   }
 
@@ -82,15 +83,15 @@ export async function startPolicyWorld(): Promise<PolicyWorld> {
   const adminAuth = (await tc.ctx.tokens.verify(admin))!;
   // Plenty of quota: fresh servers and ports are made for many rows (again after a row deletes the quota).
   async function unlimitedQuota(): Promise<void> {
-    await ok('PUT', `/compute/v2.1/os-quota-sets/${demoAuth.projectId}`, admin, { quota_set: { instances: -1, cores: -1, ram: -1, key_pairs: -1 } });
-    await ok('PUT', `/network/v2.0/quotas/${demoAuth.projectId}`, admin, { quota: { port: -1, network: -1, subnet: -1, security_group: -1, security_group_rule: -1 } });
+    await ok('PUT', `/compute/v2.1/os-quota-sets/${demoAuth.projectId}`, admin, 200, { quota_set: { instances: -1, cores: -1, ram: -1, key_pairs: -1 } });
+    await ok('PUT', `/network/v2.0/quotas/${demoAuth.projectId}`, admin, 200, { quota: { port: -1, network: -1, subnet: -1, security_group: -1, security_group_rule: -1 } });
   }
   await unlimitedQuota();
 
   // Another project with a member of its own.
-  const otherProject = (await ok('POST', '/identity/v3/projects', admin, { project: { name: 'policy-other' } })).project;
-  const otherUser = (await ok('POST', '/identity/v3/users', admin, { user: { name: 'policy-other', password: 'other-password', default_project_id: otherProject.id } })).user;
-  await ok('PUT', `/identity/v3/projects/${otherProject.id}/users/${otherUser.id}/roles/member`, admin);
+  const otherProject = (await ok('POST', '/identity/v3/projects', admin, 201, { project: { name: 'policy-other' } })).project;
+  const otherUser = (await ok('POST', '/identity/v3/users', admin, 201, { user: { name: 'policy-other', password: 'other-password', default_project_id: otherProject.id } })).user;
+  await ok('PUT', `/identity/v3/projects/${otherProject.id}/users/${otherUser.id}/roles/member`, admin, 204);
   const other = await passwordToken(url, 'policy-other', 'other-password', 'policy-other');
 
   // The agent credential of one host (vdpa-compute agent-credential create HOST).
@@ -107,11 +108,11 @@ export async function startPolicyWorld(): Promise<PolicyWorld> {
 
   const tokens: Record<Actor, string | undefined> = { admin, member, other, service, none: undefined, expired, revoked };
 
-  const net = (await ok('GET', '/network/v2.0/networks?name=vdpa-net', admin)).networks[0];
-  const cirros = (await ok('GET', '/image/v2/images?name=cirros', admin)).images[0];
+  const net = (await ok('GET', '/network/v2.0/networks?name=vdpa-net', admin, 200)).networks[0];
+  const cirros = (await ok('GET', '/image/v2/images?name=cirros', admin, 200)).images[0];
 
   async function bootServer(): Promise<string> {
-    const s = (await ok('POST', '/compute/v2.1/servers', member, { server: { name: unique('server'), imageRef: cirros.id, flavorRef: '1', networks: 'none' } })).server;
+    const s = (await ok('POST', '/compute/v2.1/servers', member, 202, { server: { name: unique('server'), imageRef: cirros.id, flavorRef: '1', networks: 'none' } })).server;
     await until(`server ${s.id} ACTIVE`, async () => {
       const now = (await call('GET', `/compute/v2.1/servers/${s.id}`, admin)).body.server;
       assert.notEqual(now.status, 'ERROR', JSON.stringify(now.fault));
@@ -119,47 +120,47 @@ export async function startPolicyWorld(): Promise<PolicyWorld> {
     }, 30_000);
     return s.id;
   }
-  const ownPort = async () => (await ok('POST', '/network/v2.0/ports', member, { port: { network_id: net.id, name: unique('port') } })).port.id as string;
-  const ownNetwork = async () => (await ok('POST', '/network/v2.0/networks', member, { network: { name: unique('net') } })).network.id as string;
+  const ownPort = async () => (await ok('POST', '/network/v2.0/ports', member, 201, { port: { network_id: net.id, name: unique('port') } })).port.id as string;
+  const ownNetwork = async () => (await ok('POST', '/network/v2.0/networks', member, 201, { network: { name: unique('net') } })).network.id as string;
 
   /** Makes one fixture; `ids` holds the ones made before it (a subnet needs its network). */
   const factories: Record<string, (ids: Ids) => Promise<string>> = {
     server: bootServer,
     port: ownPort,
     network: ownNetwork,
-    subnet: async () => (await ok('POST', '/network/v2.0/subnets', member, { subnet: { network_id: await ownNetwork(), cidr: '192.168.77.0/24', ip_version: 4 } })).subnet.id,
-    security_group: async () => (await ok('POST', '/network/v2.0/security-groups', member, { security_group: { name: unique('sg') } })).security_group.id,
-    security_group_rule: async (ids) => (await ok('POST', '/network/v2.0/security-group-rules', member, {
+    subnet: async () => (await ok('POST', '/network/v2.0/subnets', member, 201, { subnet: { network_id: await ownNetwork(), cidr: '192.168.77.0/24', ip_version: 4 } })).subnet.id,
+    security_group: async () => (await ok('POST', '/network/v2.0/security-groups', member, 201, { security_group: { name: unique('sg') } })).security_group.id,
+    security_group_rule: async (ids) => (await ok('POST', '/network/v2.0/security-group-rules', member, 201, {
       security_group_rule: { security_group_id: ids.security_group, direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', port_range_min: 1000 + (++serial), port_range_max: 1000 + serial },
     })).security_group_rule.id,
-    image: async () => (await ok('POST', '/image/v2/images', member, { name: unique('image'), disk_format: 'qcow2', container_format: 'bare' })).id,
-    keypair: async () => (await ok('POST', '/compute/v2.1/os-keypairs', member, { keypair: { name: unique('key'), public_key: SSH_KEY } })).keypair.name,
-    flavor: async () => (await ok('POST', '/compute/v2.1/flavors', admin, { flavor: { name: unique('flavor'), ram: 512, vcpus: 1, disk: 1 } })).flavor.id,
+    image: async () => (await ok('POST', '/image/v2/images', member, 201, { name: unique('image'), disk_format: 'qcow2', container_format: 'bare' })).id,
+    keypair: async () => (await ok('POST', '/compute/v2.1/os-keypairs', member, 201, { keypair: { name: unique('key'), public_key: SSH_KEY } })).keypair.name,
+    flavor: async () => (await ok('POST', '/compute/v2.1/flavors', admin, 200, { flavor: { name: unique('flavor'), ram: 512, vcpus: 1, disk: 1 } })).flavor.id,
     extra_spec: async (ids) => {
       const key = `policy:${++serial}`;
-      await ok('POST', `/compute/v2.1/flavors/${ids.flavor}/os-extra_specs`, admin, { extra_specs: { [key]: 'yes' } });
+      await ok('POST', `/compute/v2.1/flavors/${ids.flavor}/os-extra_specs`, admin, 200, { extra_specs: { [key]: 'yes' } });
       return key;
     },
-    aggregate: async () => String((await ok('POST', '/compute/v2.1/os-aggregates', admin, { aggregate: { name: unique('agg') } })).aggregate.id),
+    aggregate: async () => String((await ok('POST', '/compute/v2.1/os-aggregates', admin, 200, { aggregate: { name: unique('agg') } })).aggregate.id),
     metadata_key: async (ids) => {
       const key = `policy-${++serial}`;
-      await ok('POST', `/compute/v2.1/servers/${ids.server}/metadata`, member, { metadata: { [key]: 'yes' } });
+      await ok('POST', `/compute/v2.1/servers/${ids.server}/metadata`, member, 200, { metadata: { [key]: 'yes' } });
       return key;
     },
     tag: async (ids) => {
       const tag = unique('tag');
-      await ok('PUT', `/compute/v2.1/servers/${ids.server}/tags/${tag}`, member);
+      await ok('PUT', `/compute/v2.1/servers/${ids.server}/tags/${tag}`, member, 201);
       return tag;
     },
     interface: async (ids) => {
       const port = await ownPort();
-      await ok('POST', `/compute/v2.1/servers/${ids.server}/os-interface`, member, { interfaceAttachment: { port_id: port } });
+      await ok('POST', `/compute/v2.1/servers/${ids.server}/os-interface`, member, 200, { interfaceAttachment: { port_id: port } });
       return port;
     },
     user: async () => {
       const name = unique('user');
-      const user = (await ok('POST', '/identity/v3/users', admin, { user: { name, password: 'user-password', default_project_id: demoAuth.projectId } })).user;
-      await ok('PUT', `/identity/v3/projects/${demoAuth.projectId}/users/${user.id}/roles/member`, admin);
+      const user = (await ok('POST', '/identity/v3/users', admin, 201, { user: { name, password: 'user-password', default_project_id: demoAuth.projectId } })).user;
+      await ok('PUT', `/identity/v3/projects/${demoAuth.projectId}/users/${user.id}/roles/member`, admin, 204);
       return user.id;
     },
     subject_token: async () => tc.token('demo'),
@@ -178,14 +179,14 @@ export async function startPolicyWorld(): Promise<PolicyWorld> {
     shared[name] = await factories[name]!(shared);
   }
   // Resources the controller made itself: a compute service, a hypervisor, a migration and an instance action.
-  shared.service_id = String((await ok('GET', '/compute/v2.1/os-services', admin)).services[0].id);
-  shared.hypervisor = String((await ok('GET', '/compute/v2.1/os-hypervisors', admin)).hypervisors[0].id);
-  shared.request = (await ok('GET', `/compute/v2.1/servers/${shared.server}/os-instance-actions`, admin)).instanceActions[0].request_id;
+  shared.service_id = String((await ok('GET', '/compute/v2.1/os-services', admin, 200)).services[0].id);
+  shared.hypervisor = String((await ok('GET', '/compute/v2.1/os-hypervisors', admin, 200)).hypervisors[0].id);
+  shared.request = (await ok('GET', `/compute/v2.1/servers/${shared.server}/os-instance-actions`, admin, 200)).instanceActions[0].request_id;
   const moved = await bootServer();
-  await ok('POST', `/compute/v2.1/servers/${moved}/action`, admin, { migrate: null });
+  await ok('POST', `/compute/v2.1/servers/${moved}/action`, admin, 202, { migrate: null });
   await until('the cold move to wait for confirmation', async () =>
     (await call('GET', `/compute/v2.1/servers/${moved}`, admin)).body.server.status === 'VERIFY_RESIZE', 30_000);
-  shared.migration = String((await ok('GET', `/compute/v2.1/os-migrations?instance_uuid=${moved}`, admin)).migrations[0].id);
+  shared.migration = String((await ok('GET', `/compute/v2.1/os-migrations?instance_uuid=${moved}`, admin, 200)).migrations[0].id);
   shared.moved_server = moved;
 
   /** The placeholders a row consumes: each actor that may succeed gets fresh ones, in this order. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
+import { BadRequest, Conflict, Forbidden } from '../../../domain/errors.js';
 import { DEFAULT_ZONE, parseRequestedZone } from '../../../domain/scheduling/zones.js';
 import { COMPUTE_BINARY, listServices } from '../../../storage/repositories/hosts.js';
 import { aggregateDirectoryOf } from '../aggregateDirectory.js';
@@ -69,7 +69,8 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   const portsById = await portsForServer(db, input.portIds);
   for (const portId of input.portIds) {
     const port = portsById.get(portId);
-    if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new NotFound(`Port id ${portId} could not be found.`);
+    // Nova turns PortNotFound into a 400 on create (a 404 only on interface attach).
+    if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new BadRequest(`Port id ${portId} could not be found.`);
     if (port.deviceId !== '') throw new Conflict(`Port ${portId} is still in use.`);
     const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork, numaAffinityPolicy: port.numaAffinityPolicy });
     if (request && (port.vnicType === 'vdpa' || port.vnicType.startsWith('direct')) && !port.physicalNetwork) {
