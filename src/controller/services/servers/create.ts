@@ -9,10 +9,10 @@ import { requestForPort, requestsForFlavor, type PciRequest } from '../../../dom
 import { startAction } from '../../../storage/repositories/actions.js';
 import { insertInstance, type InstanceRecord } from '../../../storage/repositories/instances.js';
 import { flavorSnapshot, imageById } from '../../../storage/repositories/lookups.js';
-import { canSee } from '../images.js';
 import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
 import { getKeyPair } from '../../../storage/repositories/keyPairs.js';
 import { createPort } from '../ports.js';
+import { canSee } from '../images.js';
 import { groupsForServer } from '../securityGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
 import { serverQueueOf } from '../../operations/serverQueue.js';
