@@ -164,6 +164,8 @@ export async function startPolicyWorld(): Promise<PolicyWorld> {
       return user.id;
     },
     subject_token: async () => tc.token('demo'),
+    // Made on first use: a row names it only where the controller serves server groups.
+    server_group: async () => (await ok('POST', '/compute/v2.1/os-server-groups', member, 200, { server_group: { name: unique('group'), policy: 'anti-affinity' } })).server_group.id,
     // A tag the server does not have yet (PUT answers 201 for a new tag, 204 for one it has).
     new_tag: async () => unique('new-tag'),
   };
@@ -212,6 +214,9 @@ export async function startPolicyWorld(): Promise<PolicyWorld> {
   return {
     rig, tokens,
     async send(row, actor) {
+      for (const [, name] of row.path.matchAll(/\{([a-z_]+)\}/g)) {
+        if (shared[name!] === undefined && factories[name!]) shared[name!] = await factories[name!]!(shared);
+      }
       const ids: Ids = { ...shared };
       if (actor === 'admin' || actor === 'member' || actor === 'service') {
         for (const name of consumed(row)) ids[name] = await factories[name]!(ids);
@@ -261,6 +266,7 @@ function requestOf(row: PolicyRow, ids: Ids): Request {
     // Removed from 2.88; asked at the last microversion that has them.
     'GET /compute/v2.1/os-hypervisors/statistics': { headers: { 'openstack-api-version': 'compute 2.87' } },
     'GET /compute/v2.1/os-hypervisors/{hypervisor}/uptime': { headers: { 'openstack-api-version': 'compute 2.87' } },
+    'POST /compute/v2.1/os-server-groups': { body: { server_group: { name: unique('group'), policy: 'affinity' } } },
     'POST /compute/v2.1/os-keypairs': { body: { keypair: { name: unique('key'), public_key: SSH_KEY } } },
     'POST /compute/v2.1/os-aggregates': { body: { aggregate: { name: unique('agg') } } },
     'PUT /compute/v2.1/os-aggregates/{aggregate}': { body: { aggregate: { name: unique('agg') } } },
