@@ -21,3 +21,6 @@ export function requireProjectRole(req: FastifyRequest, anyRole: ReadonlySet<str
   if (anyRole.has(action)) return;
   throw new Forbidden(refusal(action));
 }
+
+/** The compute agents' image cache reads images and their data with the service role (docs/policy.md). */
+export const IMAGE_SERVICE_READS: ReadonlySet<string> = new Set(['GET /image/v2/images/:id', 'GET /image/v2/images/:id/file']);

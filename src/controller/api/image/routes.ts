@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
-import { requireProjectRole } from '../projectRoles.js';
+import { IMAGE_SERVICE_READS, requireProjectRole } from '../projectRoles.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { imageErrorFormat } from './errorFormat.js';
@@ -19,8 +19,6 @@ const MAX_LIMIT = 1000;
 /** Set by the service, never by a client (Glance answers 403 for these). */
 const READ_ONLY = new Set(['status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at',
   'updated_at', 'self', 'file', 'schema', 'direct_url', 'locations', 'owner']);
-/** The compute agents' image cache reads images and their data with the service role (docs/policy.md). */
-const SERVICE_READS = new Set(['GET /image/v2/images/:id', 'GET /image/v2/images/:id/file']);
 const CORE = new Set(['id', 'name', 'visibility', 'disk_format', 'container_format', 'min_disk', 'min_ram', 'protected', 'tags']);
 
 function versions(publicUrl: string) {
@@ -62,7 +60,7 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
   await app.register(async (secured) => {
     secured.addHook('onRequest', async (req) => {
       await authenticate(ctx, req);
-      requireProjectRole(req, req.auth.isService ? SERVICE_READS : new Set(), (action) => `You are not authorized to complete ${action} action.`);
+      requireProjectRole(req, req.auth.isService ? IMAGE_SERVICE_READS : new Set(), (action) => `You are not authorized to complete ${action} action.`);
     });
     const db = ctx.store.reader;
 
