@@ -283,6 +283,7 @@ function requestOf(row: PolicyRow, ids: Ids): Request {
     'PUT /network/v2.0/quotas/{project}': { body: { quota: { port: -1 } } },
     'POST /image/v2/images': { body: { name: unique('image'), disk_format: 'qcow2', container_format: 'bare' } },
     'PUT /image/v2/images/{image}/file': { raw: 'policy walk image data' },
+    'PATCH /image/v2/images/{image}': { body: [{ op: 'replace', path: '/name', value: unique('image') }], headers: { 'content-type': 'application/openstack-images-v2.1-json-patch' } },
     'PUT /agent/v1/hosts/{host}': { body: {
       host: ids.host, serviceVersion: 1, hypervisorType: 'QEMU', hostIp: '192.0.2.9', vcpus: 4, memoryMb: 4096, diskGb: 10,
       versions: { kernel: '6.8', libvirt: '10.0.0', qemu: '8.2.0' }, vdpaUnsupportedReason: null,
