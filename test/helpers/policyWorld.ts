@@ -293,6 +293,7 @@ function requestOf(row: PolicyRow, ids: Ids): Request {
     'PUT /agent/v1/hosts/{host}/guests/{guest}/power-state': { body: { host: ids.host, instanceUuid: ids.guest, state: 'absent' } },
     'PUT /agent/v1/hosts/{host}/console-requests/{console_request}': { body: { host: ids.host, id: ids.console_request, output: 'walk', error: null, notAvailable: false } },
     'GET /agent/v1/hosts/{host}/work': { query: 'timeout_ms=0' },
+    'PUT /agent/v1/hosts/{host}/guests/{guest}/snapshots/{image}': { raw: 'snapshot data' },
   };
   return requests[key] ?? {};
 }
