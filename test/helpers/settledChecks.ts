@@ -52,16 +52,16 @@ export async function allServers(aio: AllInOneProcess): Promise<any[]> {
 /** Polls until no server has a task state (or a transient status); returns them then, throws with the rows after `timeoutMs`. */
 export async function waitAllSettled(aio: AllInOneProcess, timeoutMs: number): Promise<any[]> {
   const end = Date.now() + timeoutMs;
-  for (;;) {
-    const servers = await allServers(aio);
-    const busy = servers.filter((s) => s['OS-EXT-STS:task_state'] !== null || ['BUILD', 'MIGRATING', 'RESIZE', 'REVERT_RESIZE'].includes(s.status));
-    if (busy.length === 0) return servers;
-    if (Date.now() > end) {
-      assert.fail(`${busy.length} server(s) still have a task state after ${timeoutMs} ms:\n`
-        + JSON.stringify(dumpServers(aio.dataDir, busy.map((s) => s.id)), null, 1));
-    }
+  const busyOf = (servers: any[]) => servers.filter((s) => s['OS-EXT-STS:task_state'] !== null || ['BUILD', 'MIGRATING', 'RESIZE', 'REVERT_RESIZE'].includes(s.status));
+  let servers = await allServers(aio);
+  while (busyOf(servers).length > 0 && Date.now() <= end) {
     await new Promise((r) => setTimeout(r, 100));
+    servers = await allServers(aio);
   }
+  const busy = busyOf(servers);
+  const rows = busy.length > 0 ? JSON.stringify(dumpServers(aio.dataDir, busy.map((s) => s.id)), null, 1) : '';
+  assert.deepEqual(busy.map((s) => s.id), [], `${busy.length} server(s) still have a task state after ${timeoutMs} ms:\n${rows}`);
+  return servers;
 }
 
 /** `vdpa-compute doctor --json` on the process's database; asserts exit 0 and no finding. */

@@ -73,7 +73,7 @@ async function checks(store: Store): Promise<void> {
     await deferWrite(kysely(trx), insertImage(kysely(trx), 'a', 'duplicate'));
     await names(kysely(trx));
   }), (e: { code?: string; message: string }) => {
-    assert.ok(e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY', `${e.code}: ${e.message}`);
+    assert.equal(e.code, store.dialect === 'postgres' ? '23505' : 'SQLITE_CONSTRAINT_PRIMARYKEY', e.message);
     return true;
   });
   assert.deepEqual(await names(db), ['a:two', 'b:four', 'c:five']);
@@ -104,7 +104,9 @@ async function checks(store: Store): Promise<void> {
     await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'not-its-name', 'x'), mustRename);
     await names(kysely(trx));
   }), Taken);
-  if (store.dialect === 'postgres') await assert.rejects(orphan!, Taken);
+  // On PostgreSQL the read was still waiting for the round trip the failure cancelled; SQLite ran it at once.
+  const orphanOutcome = await orphan!.then(() => 'answered', (e) => (e instanceof Taken ? 'Taken' : String(e)));
+  assert.equal(orphanOutcome, store.dialect === 'postgres' ? 'Taken' : 'answered');
   await store.transact(async (trx) => { await deferWrite(kysely(trx), rename(kysely(trx), 'a', 'ten', 'two'), mustRename); });
 
   // Many transactions in flight on the pool, each with deferred writes and reads: every one commits its own.

@@ -45,6 +45,41 @@ function testsWithoutTimeLimit(file: string): string[] {
   return missing;
 }
 
+/**
+ * Each assertion in a file that only runs on one branch (inside an `if` or
+ * `else`, a `?:`, or the right of `&&`, `||`, `??`), as "file:line call":
+ * such a test passes without checking anything when the branch is not taken.
+ * Assertions are calls of `assert` / `assert.*`.
+ */
+function conditionalAssertions(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const found: string[] = [];
+  const isAssertion = (n: ts.Node) => ts.isCallExpression(n) && /^assert(\.|$)/.test(n.expression.getText(source));
+  const branching = [ts.SyntaxKind.AmpersandAmpersandToken, ts.SyntaxKind.BarBarToken, ts.SyntaxKind.QuestionQuestionToken];
+  const visit = (node: ts.Node, conditional: boolean): void => {
+    if (conditional && isAssertion(node)) {
+      const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
+      found.push(`${relative(ROOT, file)}:${line} ${node.getText(source).split('\n')[0]!.slice(0, 80)}`);
+    }
+    if (ts.isIfStatement(node)) {
+      visit(node.expression, conditional);
+      visit(node.thenStatement, true);
+      if (node.elseStatement) visit(node.elseStatement, true);
+    } else if (ts.isConditionalExpression(node)) {
+      visit(node.condition, conditional);
+      visit(node.whenTrue, true);
+      visit(node.whenFalse, true);
+    } else if (ts.isBinaryExpression(node) && branching.includes(node.operatorToken.kind)) {
+      visit(node.left, conditional);
+      visit(node.right, true);
+    } else {
+      ts.forEachChild(node, (child) => visit(child, conditional));
+    }
+  };
+  visit(source, false);
+  return found;
+}
+
 test('npm test hands the runner only *.test.js files: every compiled test file and no helper module', { timeout: 30_000 }, () => {
   const listed = execFileSync('bash', [join(ROOT, 'scripts/test-files.sh')], { encoding: 'utf8', env: { ...process.env, VDPA_TEST_FILES: '' } })
     .trim().split('\n');
@@ -64,6 +99,21 @@ test('VDPA_TEST_FILES narrows the run to the test files under the given paths', 
 test('every test and it in test/ carries its own time limit', { timeout: 60_000 }, () => {
   const missing = filesUnder(join(ROOT, 'test'), '.test.ts').flatMap(testsWithoutTimeLimit);
   assert.deepEqual(missing, []);
+});
+
+test('no assertion in test/ (tests and helpers) sits behind an if, a ?: or a && / || / ??', { timeout: 60_000 }, () => {
+  const found = filesUnder(join(ROOT, 'test'), '.ts').flatMap(conditionalAssertions);
+  assert.deepEqual(found, []);
+});
+
+test('the conditional-assertion check finds one where it is', { timeout: 30_000 }, () => {
+  const found = conditionalAssertions(join(ROOT, 'test/fixtures/suite/conditionalAssert.txt'));
+  assert.deepEqual(found.map((f) => f.replace(/^[^:]*:/, '')), [
+    '6 assert.equal(status, 200)',
+    '8 assert.ok(status)',
+    '10 assert.equal(status, 404)',
+    '11 assert.ok(true)',
+  ]);
 });
 
 test('a hung test fails under its own name when its limit passes', { timeout: 30_000 }, () => {

@@ -34,12 +34,14 @@ export function glanceTime(d = new Date()): string {
 }
 
 /**
- * Who may see an image: public, shared and community images everyone,
- * private ones only their owner project; admins and compute agents see all.
+ * Who may see an image (Glance): public and community images everyone;
+ * private and shared ones only their owner project (there are no image
+ * members here, so a shared image is shared with nobody yet); admins and
+ * compute agents see all.
  */
 export function canSee(auth: AuthContext, image: Pick<ImageTable, 'visibility' | 'owner'>): boolean {
   // Compute agents fetch the image of any server they build, as Nova's computes do with the user's token.
-  return auth.isAdmin || auth.isService || image.visibility !== 'private' || image.owner === auth.projectId;
+  return auth.isAdmin || auth.isService || image.visibility === 'public' || image.visibility === 'community' || image.owner === auth.projectId;
 }
 
 export async function findVisibleImage(db: Session, id: string, auth: AuthContext): Promise<ImageTable | undefined> {

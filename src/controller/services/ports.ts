@@ -161,7 +161,7 @@ export async function createPort(db: Unit | Storage, input: PortInput, auth: Aut
     await checkNetworkQuota(tx, 'port', projectId);
     const net = await getNetwork(tx, input.networkId);
     if (!net || !(auth.isAdmin || net.shared || net.projectId === auth.projectId)) {
-      throw invalidInput('network_id', `network ${input.networkId} does not exist`);
+      throw new NotFound(`Network ${input.networkId} could not be found.`, 'NetworkNotFound');
     }
     // Neutron's create_port:fixed_ips:ip_address: the network's owner or an admin, even on a shared network.
     if (input.fixedIps?.some((f) => f.ipAddress !== undefined) && !auth.isAdmin && net.projectId !== auth.projectId) {

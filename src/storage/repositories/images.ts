@@ -45,7 +45,7 @@ export async function listImageRows(session: Session, q: ImageRowQuery): Promise
   const db = dbOf(session);
   let sel = db.selectFrom('images').selectAll();
   if (!q.allProjects) {
-    sel = sel.where((eb) => eb.or([eb('visibility', '!=', 'private'), eb('owner', '=', q.projectId)]));
+    sel = sel.where((eb) => eb.or([eb('visibility', 'in', ['public', 'community']), eb('owner', '=', q.projectId)]));
   }
   if (q.name !== undefined) sel = sel.where('name', '=', q.name);
   if (q.status !== undefined) sel = sel.where('status', '=', q.status);

@@ -80,7 +80,7 @@ describe('networking API: ports', () => {
       + "'accelerator-direct-physical', 'remote-managed'].");
   });
 
-  test('malformed bodies, wrong types, unknown attributes and networks are 400 InvalidInput', { timeout: 120_000 }, async () => {
+  test('malformed bodies, wrong types and unknown attributes are 400 InvalidInput; an unknown network 404', { timeout: 120_000 }, async () => {
     const cases: [unknown, RegExp][] = [
       ['{"port": ', /Malformed request body/],
       [{ name: 'x' }, /Unable to find 'port' in request body/],
@@ -89,7 +89,6 @@ describe('networking API: ports', () => {
       [{ port: { network_id: h.sharedNetworkId, admin_state_up: 'maybe' } }, /cannot be converted to boolean/],
       [{ port: { network_id: h.sharedNetworkId, colour: 'red' } }, /Unrecognized attribute\(s\) 'colour'/],
       [{ port: { name: 'no-net' } }, /Invalid input for network_id/],
-      [{ port: { network_id: 'no-such-network' } }, /network no-such-network does not exist/],
       [{ port: { network_id: h.sharedNetworkId, mac_address: 'zz' } }, /Invalid input for mac_address/],
     ];
     for (const [body, message] of cases) {
@@ -98,6 +97,11 @@ describe('networking API: ports', () => {
       assert.equal(r.body.NeutronError.type, 'InvalidInput', JSON.stringify(body));
       assert.match(r.body.NeutronError.message, message);
     }
+    // A network that does not exist (or that the caller may not see) is Neutron's 404 NetworkNotFound.
+    const noNetwork = await h.call('demo', 'POST', '/network/v2.0/ports', { port: { network_id: 'no-such-network' } });
+    assert.equal(noNetwork.status, 404);
+    assert.equal(noNetwork.body.NeutronError.type, 'NetworkNotFound');
+    assert.equal(noNetwork.body.NeutronError.message, 'Network no-such-network could not be found.');
     // Choosing an address on the shared network is the network owner's (admin's); a member gets 403 (ownershipPolicy.test.ts).
     const outside = await h.call('admin', 'POST', '/network/v2.0/ports', { port: { network_id: h.sharedNetworkId, fixed_ips: [{ ip_address: '192.168.1.1' }] } });
     assert.equal(outside.status, 400);

@@ -249,10 +249,10 @@ test('the cached template gives exactly what a direct build gives, and escapes f
       // Twice: the first call fills the cache, the second reuses it.
       const direct = buildDomain(domainValuesOf(spec, o));
       const canonical = (xml: string) => create(xml).end({ headless: true });
+      // The template escapes '"' in text too (valid in both contexts), xmlbuilder2 does not: compare such names canonically.
+      const comparable = /["&<>]/.test(spec.name + (o.instancesPath ?? '')) ? canonical : (xml: string) => xml;
       for (const cached of [guestDomainXml(spec, o), guestDomainXml(spec, o)]) {
-        // The template escapes '"' in text too (valid in both contexts), xmlbuilder2 does not.
-        if (/["&<>]/.test(spec.name + (o.instancesPath ?? ''))) assert.equal(canonical(cached), canonical(direct));
-        else assert.equal(cached, direct);
+        assert.equal(comparable(cached), comparable(direct));
       }
       assertValid(direct);
     }

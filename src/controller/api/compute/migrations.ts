@@ -107,16 +107,17 @@ export function registerMigrationRoutes(app: FastifyInstance, ctx: ControllerCon
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/migrations', computeRoute('List a server\'s live migrations in progress (admin, 2.23+)', { params: paramsOf('id'), querystring: noQuery }), async (req) => {
     requireVersion(req, '2.23');
-    requireAdmin(req, 'os_compute_api:servers:migrations:index');
+    // Nova finds the server first: another project's is 404, not 403.
     const instance = await visibleServer(ctx, req, req.params.id);
+    requireAdmin(req, 'os_compute_api:servers:migrations:index');
     const rows = await listMigrations(ctx.store.reader, { instanceUuid: instance.uuid, migrationType: 'live-migration' });
     return { migrations: rows.filter(inProgressLive).map((m) => serverMigrationView(req, m)) };
   });
 
   app.get<{ Params: { id: string; mid: string } }>('/v2.1/servers/:id/migrations/:mid', computeRoute('Show a live migration in progress (admin, 2.23+)', { params: paramsOf('id', 'mid'), querystring: noQuery }), async (req) => {
     requireVersion(req, '2.23');
-    requireAdmin(req, 'os_compute_api:servers:migrations:show');
     const instance = await visibleServer(ctx, req, req.params.id);
+    requireAdmin(req, 'os_compute_api:servers:migrations:show');
     const id = /^\d+$/.test(req.params.mid) ? Number(req.params.mid) : NaN;
     const m = Number.isFinite(id) ? await getMigrationById(ctx.store.reader, id) : undefined;
     if (!m || m.instance_uuid !== instance.uuid) {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
+import { requireProjectRole } from '../projectRoles.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { computeErrorFormat } from './errorFormat.js';
@@ -26,6 +27,12 @@ import { registerVdpaFleetRoutes } from './vdpaFleet.js';
 import { registerServerGroupRoutes } from './serverGroups.js';
 
 const PUBLIC_PATHS = new Set(['/compute', '/compute/', '/compute/v2.1', '/compute/v2.1/']);
+/** Nova's rules that ask no project role: '@' (flavors, limits, zones, default quotas) and key pairs (the user's own). */
+const ANY_ROLE = new Set([
+  'GET /compute/v2.1/flavors', 'GET /compute/v2.1/flavors/detail', 'GET /compute/v2.1/flavors/:id', 'GET /compute/v2.1/limits',
+  'GET /compute/v2.1/os-availability-zone', 'GET /compute/v2.1/os-quota-sets/:p/defaults',
+  'GET /compute/v2.1/os-keypairs', 'POST /compute/v2.1/os-keypairs', 'GET /compute/v2.1/os-keypairs/:name', 'DELETE /compute/v2.1/os-keypairs/:name',
+]);
 
 export async function computeApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
   useErrorFormat(app, computeErrorFormat);
@@ -34,6 +41,7 @@ export async function computeApi(app: FastifyInstance, ctx: ControllerContext): 
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path)) return;
     await authenticate(ctx, req);
+    requireProjectRole(req, ANY_ROLE, (action) => `Policy doesn't allow ${action} to be performed.`);
     const v = microversion(req);
     const text = `${v.major}.${v.minor}`;
     void reply.header('openstack-api-version', `compute ${text}`);

@@ -190,8 +190,8 @@ export function registerServerRoutes(app: FastifyInstance, ctx: ControllerContex
   });
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/domain-xml', computeRoute('Show a server\'s libvirt domain XML (vdpa-compute, admin)', { params: serverParams, querystring: noQuery }), async (req) => {
-    requireAdmin(req, 'vdpa-compute:servers:domain_xml');
     const instance = await visibleServer(ctx, req, req.params.id);
+    requireAdmin(req, 'vdpa-compute:servers:domain_xml');
     const guests = await guestsOfInstance(ctx.store.reader, instance.uuid);
     const guest = guests.find((g) => g.host === instance.host && g.domain_xml) ?? guests.find((g) => g.domain_xml);
     if (!guest?.domain_xml) throw new NotFound(`Server ${instance.uuid} has no guest definition yet.`);

@@ -200,7 +200,8 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   });
 
   app.get<{ Params: { p: string; u: string } }>('/v3/projects/:p/users/:u/roles', { schema: resourceSchemas.userRolesOnProject }, async (req) => {
-    if (!req.auth.isAdmin && req.auth.userId !== req.params.u) throw forbidden('list_grants');
+    // Keystone: admin (or a system or domain reader) only, not the user itself.
+    allowAdmin(req, 'list_grants');
     const roles = await rolesOn(db, req.params.u, req.params.p);
     return { roles: roles.map((r) => roleView(r, ctx.publicUrl)), links: collectionLinks(ctx.publicUrl, `/projects/${req.params.p}/users/${req.params.u}/roles`) };
   });
@@ -208,7 +209,8 @@ export function registerIdentityResources(app: FastifyInstance, ctx: ControllerC
   app.get('/v3/role_assignments', { schema: resourceSchemas.roleAssignments }, async (req) => {
     const q = req.query as Json;
     const userId = typeof q['user.id'] === 'string' ? q['user.id'] : undefined;
-    if (!req.auth.isAdmin && userId !== req.auth.userId) throw forbidden('list_role_assignments');
+    // Keystone: admin (or a system or domain reader) only, even for the caller's own assignments.
+    allowAdmin(req, 'list_role_assignments');
     const names = q.include_names !== undefined && q.include_names !== 'false' && q.include_names !== '0';
     const rows = await listRoleAssignments(db, {
       userId,

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
 import type { ControllerContext } from '../../context.js';
 import { authenticate } from '../auth.js';
+import { IMAGE_SERVICE_READS, requireProjectRole } from '../projectRoles.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { imageErrorFormat } from './errorFormat.js';
@@ -61,7 +62,10 @@ export async function imageApi(app: FastifyInstance, ctx: ControllerContext): Pr
   app.get('/versions', { schema: imageSchemas.versionList }, async () => versions(ctx.publicUrl));
 
   await app.register(async (secured) => {
-    secured.addHook('onRequest', async (req) => authenticate(ctx, req));
+    secured.addHook('onRequest', async (req) => {
+      await authenticate(ctx, req);
+      requireProjectRole(req, req.auth.isService ? IMAGE_SERVICE_READS : new Set(), (action) => `You are not authorized to complete ${action} action.`);
+    });
     const db = ctx.store.reader;
 
     secured.get('/v2/images', { schema: imageSchemas.list }, async (req) => {

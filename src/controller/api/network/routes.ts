@@ -4,6 +4,7 @@ import type { ControllerContext } from '../../context.js';
 import { discoverySchemas, neutronWording } from './schemas.js';
 import { validateSchemas } from '../schemaValidation.js';
 import { authenticate } from '../auth.js';
+import { requireProjectRole } from '../projectRoles.js';
 import { useErrorFormat } from '../errors.js';
 import { guardInput } from '../inputGuards.js';
 import { networkErrorFormat } from './errorFormat.js';
@@ -18,6 +19,8 @@ const RESOURCES = [
   ['network', 'networks'], ['subnet', 'subnets'], ['port', 'ports'], ['security_group', 'security-groups'],
   ['security_group_rule', 'security-group-rules'],
 ] as const;
+/** Neutron answers these to any token: the API's own description. */
+const ANY_ROLE = new Set(['GET /network/v2.0', 'GET /network/v2.0/extensions', 'GET /network/v2.0/extensions/:alias']);
 
 /** Networking v2.0 under /network; the client appends /v2.0 itself, so only the root is discovery. */
 export async function networkApi(app: FastifyInstance, ctx: ControllerContext): Promise<void> {
@@ -34,6 +37,7 @@ export async function networkApi(app: FastifyInstance, ctx: ControllerContext): 
     const path = req.url.split('?')[0]!;
     if (path === '/network' || path === '/network/') return;
     await authenticate(ctx, req);
+    requireProjectRole(req, ANY_ROLE, (action) => `rule:${action} is disallowed by policy`);
   });
 
   app.get('/', { schema: discoverySchemas.versions }, async () => ({

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequest, Conflict, Forbidden, NotFound } from '../../../domain/errors.js';
+import { BadRequest, Conflict, Forbidden } from '../../../domain/errors.js';
 import { DEFAULT_ZONE, parseRequestedZone } from '../../../domain/scheduling/zones.js';
 import { COMPUTE_BINARY, listServices } from '../../../storage/repositories/hosts.js';
 import { aggregateDirectoryOf } from '../aggregateDirectory.js';
@@ -12,6 +12,7 @@ import { flavorWithAccess, imageById } from '../../../storage/repositories/looku
 import { portsForServer, reservePort } from '../../../storage/repositories/portReservations.js';
 import { getKeyPair } from '../../../storage/repositories/keyPairs.js';
 import { createPort } from '../ports.js';
+import { canSee } from '../images.js';
 import { groupsForServer } from '../securityGroups.js';
 import { joinServerGroup } from '../serverGroups.js';
 import type { AuthContext, ControllerContext } from '../../context.js';
@@ -60,7 +61,7 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   const flavor = found && (found.isPublic || auth.isAdmin) ? found.snapshot : undefined;
   if (!flavor) throw new BadRequest(`Flavor ${input.flavorRef} could not be found.`);
   const image = await imageById(db, input.imageRef);
-  if (!image || (image.visibility === 'private' && image.owner !== auth.projectId && !auth.isAdmin)) {
+  if (!image || !canSee(auth, image)) {
     throw new BadRequest(`Image ${input.imageRef} could not be found.`);
   }
   if (image.status !== 'active') throw new BadRequest(`Image ${input.imageRef} is not active.`);
@@ -73,7 +74,8 @@ export async function createServer(ctx: ControllerContext, auth: AuthContext, re
   const portsById = await portsForServer(db, input.portIds);
   for (const portId of input.portIds) {
     const port = portsById.get(portId);
-    if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new NotFound(`Port id ${portId} could not be found.`);
+    // Nova turns PortNotFound into a 400 on create (a 404 only on interface attach).
+    if (!port || (!auth.isAdmin && port.projectId !== auth.projectId)) throw new BadRequest(`Port id ${portId} could not be found.`);
     if (port.deviceId !== '') throw new Conflict(`Port ${portId} is still in use.`);
     const request = requestForPort({ id: port.id, vnicType: port.vnicType, physicalNetwork: port.physicalNetwork, numaAffinityPolicy: port.numaAffinityPolicy });
     if (request && (port.vnicType === 'vdpa' || port.vnicType.startsWith('direct')) && !port.physicalNetwork) {

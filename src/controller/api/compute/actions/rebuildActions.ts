@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../../../domain/errors.js';
 import { imageById } from '../../../../storage/repositories/lookups.js';
+import { canSee } from '../../../services/images.js';
 import { getPorts } from '../../../../storage/repositories/ports.js';
 import type { InstanceRecord } from '../../../../storage/repositories/instances.js';
 import type { ControllerContext } from '../../../context.js';
@@ -117,7 +118,7 @@ registerServerAction('rebuild', REBUILD_ARGS, async (ctx, req, instance, args) =
   // Nova takes the image id from the end of an image URL too.
   const imageId = body.imageRef.split('/').pop()!;
   const image = await imageById(ctx.store.reader, imageId);
-  const visible = image && (image.visibility !== 'private' || image.owner === req.auth.projectId || req.auth.isAdmin);
+  const visible = image && canSee(req.auth, image);
   if (!image || !visible || image.status !== 'active') throw new BadRequest('Cannot find image for rebuild');
   const rebuilt = await startRebuild(ctx, requesterOf(req), instance, { imageRef: image.id, name, imageProperties: hwPropertiesOf(image.properties) });
   const adminPass = (body.adminPass as string | undefined) ?? generatedAdminPass();
@@ -140,7 +141,7 @@ registerServerAction('rescue', RESCUE_ARGS, async (ctx, req, instance, args) => 
       throw new BadRequest(`Invalid input for field/attribute rescue_image_ref. Value: ${JSON.stringify(body.rescue_image_ref)}. ${JSON.stringify(body.rescue_image_ref)} is not of type 'string'`);
     }
     const image = await imageById(ctx.store.reader, body.rescue_image_ref);
-    const visible = image && (image.visibility !== 'private' || image.owner === req.auth.projectId || req.auth.isAdmin);
+    const visible = image && canSee(req.auth, image);
     if (!image || !visible) throw new NotFound(`Image ${body.rescue_image_ref} could not be found.`);
     if (image.status !== 'active') throw new BadRequest(`Requested rescue image '${body.rescue_image_ref}' is not supported`);
     rescueImage = image.id;
