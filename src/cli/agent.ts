@@ -175,6 +175,7 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
   const driver = new LibvirtDriver({
     uri: o.libvirtUri, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
     hostAddress, liveMigrationUri: o.liveMigrationUri,
+    diskTransfers: { download: (uuid, migration, file) => link.downloadDiskTransfer(host, uuid, migration, file) },
   });
   const discovery = libvirtHostDiscovery({
     sysfsRoot: o.sysfsRoot,
