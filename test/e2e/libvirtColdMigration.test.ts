@@ -4,7 +4,8 @@
  * (test/helpers/libvirtdPair.ts), a remote libvirt agent for each, a TCG
  * guest. Data written into the guest's disk on the source (qemu-io, the
  * guest off) is on the destination's disk after `openstack server migrate`
- * and confirm; the source keeps no domain and no instance directory, and the
+ * and confirm (the destination's agent down while the source uploads, then
+ * restarted); the source keeps no domain and no instance directory, and the
  * controller's transfer blob is gone. A resize to the other host and bigger
  * flavor grows the moved disk; its revert boots the source's own disk again.
  */
@@ -127,9 +128,16 @@ describe('cold migration and resize between two libvirt hosts carry the disk', {
     assert.ok(await holdsMark(diskOn(first), MARK));
     await action({ 'os-start': null }, 'ACTIVE');
 
-    // Cold migration to the second host (2.56: --host), then confirm.
+    // Cold migration to the second host (2.56: --host), its agent down meanwhile (its service still
+    // counts as up): the source uploads the disk, and the destination, restarted, picks the move up.
+    await second.agent.stop();
     const migrate = await aio.openstack(['--os-compute-api-version', '2.56', 'server', 'migrate', '--host', second.name, serverId]);
     assert.equal(migrate.code, 0, migrate.stderr);
+    await eventually('the source to upload the disk', async () => (await readdir(transfers()).catch(() => [])).filter((f) => !f.endsWith('.part')).length === 1, 60_000);
+    assert.equal(await domstate(first.daemon.uri, dom), 'shut off');
+    assert.equal(await domstate(second.daemon.uri, dom), null);
+    assert.equal((await server()).status, 'RESIZE');
+    second.agent = await startLibvirtAgent(aio.url, second.name, second.daemon.uri, second.dirs, ['--host-ip', second.daemon.address]);
     await settled('VERIFY_RESIZE', second.name);
     // Until confirm: the source guest is off with its own disk; the blob is on the controller.
     assert.equal(await domstate(first.daemon.uri, dom), 'shut off');
