@@ -10,6 +10,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { sweepDiskTransfers } from '../../src/controller/lifecycle/coldMoveDisk.js';
+import { diskTransferPath } from '../../src/controller/services/diskTransfers.js';
 import { getGuest, guestSpecOf } from '../../src/storage/repositories/guests.js';
 import { listMigrations } from '../../src/storage/repositories/migrations.js';
 import { boot, rigOn, until, waitStatus, type Rig } from '../helpers/simulatedRig.js';
@@ -20,7 +24,7 @@ describe('agent API: a cold move\'s disk transfer', { timeout: 180_000 }, () => 
   before(async () => { rig = await lifetime.start(); });
   after(() => lifetime.stop());
 
-  test('source/destination checks, 409 outside migrating, 404s; a simulated move has no blob and no disk instruction', { timeout: 120_000 }, async () => {
+  test('source/destination checks, 409 outside migrating, 404s; a simulated move has no blob and no disk instruction; the download, the sweep, confirm removes the blob', { timeout: 120_000 }, async () => {
     const s = await boot(rig, 'transfer-vm');
     assert.equal((await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { migrate: null })).status, 202);
     const moved = await waitStatus(rig, s.id, ['VERIFY_RESIZE', 'ERROR']);
@@ -56,8 +60,26 @@ describe('agent API: a cold move\'s disk transfer', { timeout: 180_000 }, () => 
     const demo = await put(source, { 'x-auth-token': await rig.tc.token('demo') });
     assert.equal(demo.status, 403);
 
+    // A blob as a libvirt source would have left it: the destination downloads it; the sweep keeps it
+    // while the move waits for confirm and removes one no move wants; confirm removes it.
+    const blob = diskTransferPath(rig.tc.ctx.imageDir, s.id, m!.uuid);
+    const stray = diskTransferPath(rig.tc.ctx.imageDir, s.id, randomUUID());
+    await mkdir(dirname(blob), { recursive: true });
+    await writeFile(blob, 'the disk');
+    await writeFile(stray, 'left by a crash');
+    const download = await get(dest);
+    assert.equal(download.status, 200);
+    assert.equal(download.headers.get('content-type'), 'application/octet-stream');
+    assert.equal(await download.text(), 'the disk');
+    await sweepDiskTransfers(rig.tc.ctx);
+    assert.equal(await readFile(blob, 'utf8'), 'the disk');
+    const gone = (path: string) => stat(path).then(() => false, () => true);
+    assert.ok(await gone(stray), 'a blob of no move is swept');
+
     assert.equal((await rig.api('POST', `/compute/v2.1/servers/${s.id}/action`, { confirmResize: null })).status, 204);
     await waitStatus(rig, s.id, ['ACTIVE']);
+    assert.ok(await gone(blob), 'confirm removes the blob');
+    assert.ok(await gone(dirname(blob)), 'and the server\'s directory of blobs');
     await rig.api('DELETE', `/compute/v2.1/servers/${s.id}`);
     await until('deleted', async () => (await rig.api('GET', `/compute/v2.1/servers/${s.id}`)).status === 404);
   });

@@ -22,7 +22,7 @@ import type { Readable } from 'node:stream';
 import { Conflict, Forbidden, NotFound } from '../../domain/errors.js';
 import { getMigration, type MigrationRow } from '../../storage/repositories/migrations.js';
 import type { ControllerContext } from '../context.js';
-import { hasDiskTransfer, readDiskTransfer, removeDiskTransfer, storeDiskTransfer } from '../services/diskTransfers.js';
+import { hasDiskTransfer, listDiskTransfers, readDiskTransfer, removeDiskTransfer, storeDiskTransfer } from '../services/diskTransfers.js';
 
 const COLD_MOVES = ['migration', 'resize'];
 
@@ -81,4 +81,21 @@ export async function dropDiskTransfer(ctx: ControllerContext, instanceUuid: str
   await removeDiskTransfer(ctx.imageDir, instanceUuid, migrationUuid).catch((e: unknown) => {
     ctx.log.warn({ server: instanceUuid, migration: migrationUuid, err: (e as Error).message }, 'could not remove a disk transfer blob');
   });
+}
+
+/** A blob is wanted while its move runs or waits for confirm/revert. */
+const BLOB_WANTED = ['migrating', 'finished'];
+
+/**
+ * Removes the blobs no move wants any more: a controller that died between
+ * a confirm's (or revert's, or failure's) commit and the blob's removal
+ * left them. Run at start-up and with the periodic resync (operations/cluster.ts).
+ */
+export async function sweepDiskTransfers(ctx: ControllerContext): Promise<void> {
+  for (const { instanceUuid, migrationUuid } of await listDiskTransfers(ctx.imageDir)) {
+    const m = await getMigration(ctx.store.reader, migrationUuid);
+    if (m && m.instance_uuid === instanceUuid && BLOB_WANTED.includes(m.status)) continue;
+    ctx.log.info({ server: instanceUuid, migration: migrationUuid, status: m?.status ?? null }, 'removing a disk transfer blob no move wants');
+    await dropDiskTransfer(ctx, instanceUuid, migrationUuid);
+  }
 }

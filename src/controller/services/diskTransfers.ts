@@ -7,7 +7,7 @@
  * held in memory whole; written as `.part` and renamed when complete.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -64,4 +64,18 @@ export async function removeDiskTransfer(imageDir: string, instanceUuid: string,
 export async function removeDiskTransfersOf(imageDir: string, instanceUuid: string): Promise<void> {
   if (!SAFE_ID.test(instanceUuid) || instanceUuid.startsWith('.')) return;
   await rm(join(diskTransfersDir(imageDir), instanceUuid), { recursive: true, force: true });
+}
+
+/** Every blob (or partial upload) under the directory, by instance and migration. */
+export async function listDiskTransfers(imageDir: string): Promise<Array<{ instanceUuid: string; migrationUuid: string }>> {
+  const root = diskTransfersDir(imageDir);
+  const found: Array<{ instanceUuid: string; migrationUuid: string }> = [];
+  for (const instanceUuid of await readdir(root).catch(() => [] as string[])) {
+    if (!SAFE_ID.test(instanceUuid) || instanceUuid.startsWith('.')) continue;
+    for (const file of await readdir(join(root, instanceUuid)).catch(() => [] as string[])) {
+      const migrationUuid = file.replace(/\.part$/, '');
+      if (SAFE_ID.test(migrationUuid) && !migrationUuid.startsWith('.')) found.push({ instanceUuid, migrationUuid });
+    }
+  }
+  return found;
 }
