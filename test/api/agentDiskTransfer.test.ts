@@ -56,7 +56,7 @@ describe('agent API: a cold move\'s disk transfer', { timeout: 180_000 }, () => 
     const sourceSpec = guestSpecOf((await getGuest(rig.tc.ctx.store.reader, s.id, source))!);
     const destSpec = guestSpecOf((await getGuest(rig.tc.ctx.store.reader, s.id, dest))!);
     assert.equal(sourceSpec.diskExport, undefined, 'the export instruction is taken off once the move is finished');
-    assert.equal(destSpec.diskImport, undefined, 'no blob, no import');
+    assert.equal(destSpec.diskImport, undefined, 'no blob, no import (and none kept once the move is finished)');
     const demo = await put(source, { 'x-auth-token': await rig.tc.token('demo') });
     assert.equal(demo.status, 403);
 

@@ -258,18 +258,19 @@ async function shutOff(ctx: ControllerContext, s: ServerSnapshot, guest: GuestRo
 }
 
 /**
- * The source's upload is done (or no longer wanted): its guest keeps its
- * state and disk, without the instruction, so a restarted agent does not
- * upload it again.
+ * The disk has moved (or no longer will): the guests on `hosts` keep their
+ * state and disks without the disk instructions, so a restarted agent
+ * neither uploads again nor, its disk lost, asks for a blob that is gone.
  */
-async function exportDone(trx: Unit, instanceUuid: string, migration: MigrationRow): Promise<void> {
-  const source = migration.source_compute;
-  if (!source || source === migration.dest_compute) return;
-  const guest = await getGuest(trx, instanceUuid, source);
-  const spec = guest ? guestSpecOf(guest) : undefined;
-  if (!guest || !spec?.diskExport) return;
-  const { diskExport: _done, ...kept } = spec;
-  await setDesiredGuest(trx, instanceUuid, source, guest.desired_state as DesiredGuestState, kept);
+async function diskMoveDone(trx: Unit, instanceUuid: string, migration: MigrationRow, hosts: Array<string | null>): Promise<void> {
+  if (migration.source_compute === migration.dest_compute) return;
+  for (const host of hosts) {
+    const guest = host ? await getGuest(trx, instanceUuid, host) : undefined;
+    const spec = guest ? guestSpecOf(guest) : undefined;
+    if (!guest || !spec || (!spec.diskExport && !spec.diskImport)) continue;
+    const { diskExport: _exported, diskImport: _imported, ...kept } = spec;
+    await setDesiredGuest(trx, instanceUuid, guest.host, guest.desired_state as DesiredGuestState, kept);
+  }
 }
 
 /** The destination guest is up (or shut off, for a stopped server): VERIFY_RESIZE. */
@@ -285,7 +286,7 @@ async function moveFinished(ctx: ControllerContext, s: ServerSnapshot): Promise<
     }, { taskState: TaskState.RESIZE_MIGRATING });
     if (!done) return;
     await setMigrationStatus(trx, migration.uuid, 'finished', { expect: ['migrating'] });
-    await exportDone(trx, instance.uuid, migration);
+    await diskMoveDone(trx, instance.uuid, migration, [migration.source_compute, guest.host]);
     if (up) await setPortStatus(trx, instance.portIds, 'ACTIVE');
     await finishAction(trx, instance.uuid, actionOf(migration), 'Success');
   });
@@ -333,7 +334,7 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
     } else {
       if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
       // The source keeps its disk and uploads it no more.
-      await exportDone(trx, instance.uuid, migration);
+      await diskMoveDone(trx, instance.uuid, migration, [source]);
       notify.add(source);
     }
     await updateInstance(trx, instance.uuid, { flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null });
