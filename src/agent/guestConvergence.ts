@@ -31,7 +31,7 @@ export function interfacesOfDomainXml(xml: string): GuestInterface[] {
 }
 
 /** Where a snapshot's data goes: the controller's image API, for the image the snapshot instruction names. */
-export type SnapshotUploader = Pick<ControllerLink, 'uploadSnapshot'>;
+export type SnapshotUploader = Pick<ControllerLink, 'uploadSnapshot' | 'uploadDiskTransfer'>;
 
 /** One idempotent step from whatever the guest is now to what it should be. */
 export async function converge(
@@ -49,6 +49,17 @@ export async function converge(
       await rm(image.file, { force: true });
     }
     return (await d.status(spec.uuid)) ?? reached;
+  }
+  // A cold move's source (coldMoveDisk.ts): the guest is off, its disk goes to the controller before
+  // the report, which lets the destination be instructed.
+  if (spec.diskExport && desired === 'shutoff' && reached?.state === 'shutoff' && d.exportDisk) {
+    const { migrationId } = spec.diskExport;
+    const disk = await d.exportDisk(spec.uuid, migrationId);
+    if (disk) {
+      if (!uploads?.uploadDiskTransfer) throw new VirtDriverError(`Cannot upload the disk of ${spec.uuid}: this agent's controller link has no disk transfer`);
+      await uploads.uploadDiskTransfer(host, spec.uuid, migrationId, disk.file);
+      await rm(disk.file, { force: true });
+    }
   }
   return reached;
 }

@@ -216,6 +216,58 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
     });
   }
 
+  /**
+   * A cold move's disk, streamed from `file` to the controller
+   * (PUT /agent/v1/hosts/{host}/guests/{uuid}/disk-transfers/{migration});
+   * sent again from the start when the controller was unreachable.
+   */
+  async uploadDiskTransfer(host: string, instanceUuid: string, migrationUuid: string, file: string): Promise<void> {
+    const path = this.diskTransferPath(host, instanceUuid, migrationUuid);
+    await this.retrying(async () => {
+      let token = await this.currentToken();
+      let res = await this.send('PUT', path, token.value, undefined, DOWNLOAD_TIME_MS, file);
+      if (res.status === 401) {
+        await res.text().catch(() => '');
+        this.forget(token);
+        token = await this.currentToken();
+        res = await this.send('PUT', path, token.value, undefined, DOWNLOAD_TIME_MS, file);
+      }
+      return this.answer('PUT', path, res);
+    });
+  }
+
+  /** A cold move's disk from the controller, streamed into `file` and checked against its Content-Length. */
+  async downloadDiskTransfer(host: string, instanceUuid: string, migrationUuid: string, file: string): Promise<void> {
+    const path = this.diskTransferPath(host, instanceUuid, migrationUuid);
+    await this.retrying(async () => {
+      let token = await this.currentToken();
+      let res = await this.send('GET', path, token.value, undefined, DOWNLOAD_TIME_MS);
+      if (res.status === 401) {
+        await res.body?.cancel();
+        this.forget(token);
+        token = await this.currentToken();
+        res = await this.send('GET', path, token.value, undefined, DOWNLOAD_TIME_MS);
+      }
+      if (res.status !== 200 || !res.body) {
+        await this.answer('GET', path, res);
+        throw new ControllerRejected(res.status, `GET ${path}: HTTP ${res.status} instead of the disk's data`);
+      }
+      let size = 0;
+      const count = new Transform({ transform(chunk: Buffer, _enc, done) { size += chunk.length; done(null, chunk); } });
+      try {
+        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), count, createWriteStream(file));
+      } catch (e) {
+        throw new Unreachable(`GET ${path}: ${(e as Error).message}`, this.current);
+      }
+      const expected = res.headers.get('content-length');
+      if (expected !== null && Number(expected) !== size) throw new Unreachable(`GET ${path}: got ${size} of ${expected} bytes`, this.current);
+    });
+  }
+
+  private diskTransferPath(host: string, instanceUuid: string, migrationUuid: string): string {
+    return `${this.hostPath(host)}/guests/${encodeURIComponent(instanceUuid)}/disk-transfers/${encodeURIComponent(migrationUuid)}`;
+  }
+
   async connect(): Promise<void> {
     await this.retrying(() => this.currentToken());
   }

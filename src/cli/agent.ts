@@ -181,6 +181,7 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
   const driver = new LibvirtDriver({
     uri: o.libvirtUri, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
     hostAddress, liveMigrationUri: o.liveMigrationUri,
+    diskTransfers: { download: (uuid, migration, file) => link.downloadDiskTransfer(host, uuid, migration, file) },
   });
   const node = await (await driver.connection()).nodeInfo();
   if (o.cpuDedicatedSet !== undefined || o.cpuSharedSet !== undefined) {

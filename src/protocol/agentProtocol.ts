@@ -129,6 +129,14 @@ export interface ControllerLink {
    * whose driver has disk data (libvirt) need it. Done again, it changes nothing.
    */
   uploadSnapshot?(host: string, instanceUuid: string, imageId: string, file: string): Promise<void>;
+  /**
+   * A cold move's disk (spec.diskExport on the source, spec.diskImport on the
+   * destination): the source uploads `file`, the destination downloads the
+   * blob into `file`. Optional: only hosts with disk data need them. Both
+   * may be repeated.
+   */
+  uploadDiskTransfer?(host: string, instanceUuid: string, migrationUuid: string, file: string): Promise<void>;
+  downloadDiskTransfer?(host: string, instanceUuid: string, migrationUuid: string, file: string): Promise<void>;
 }
 
 export type { DiscoveredFunction };

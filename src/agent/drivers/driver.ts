@@ -113,6 +113,13 @@ export interface VirtDriver {
    */
   snapshot?(uuid: string, imageId: string): Promise<SnapshotImage | null>;
   /**
+   * A cold move's disk (spec.diskExport), taken from the guest once it is
+   * off: one standalone file the agent uploads to the controller (then
+   * removes), or null when the hypervisor has no disk data (the simulator,
+   * libvirt's test driver). Idempotent per migration.
+   */
+  exportDisk?(uuid: string, migrationUuid: string): Promise<SnapshotImage | null>;
+  /**
    * The guest's serial console log, at most its last MAX_CONSOLE_BYTES
    * (domain/guest/consoleLog.ts). Throws ConsoleNotAvailable when the guest
    * logs no console (a test-driver domain, a log not written yet).

@@ -16,6 +16,7 @@ import type { AuthContext, ControllerContext } from '../context.js';
 import { buildGuestSpec } from '../services/guestSpecs.js';
 import { NO_VALID_HOST, ScheduleAborted, scheduleAndClaim } from '../services/scheduler.js';
 import { swapMoveClaims } from './coldMoveClaims.js';
+import { dropDiskTransfer, hasMovedDisk } from './coldMoveDisk.js';
 import { heldDevicesForPorts, pciRequestsWithFlavor } from './coldMoveDevices.js';
 import { bindInstancePorts, devicesByPort, guestNumaPlacement, heldDevicesByPort } from './portBindings.js';
 import { serverQueueOf } from '../operations/serverQueue.js';
@@ -27,6 +28,7 @@ import { OverQuota, quotaExceeded, settleResizeQuota, takeResizeQuota } from '..
 import type { Unit } from '../../storage/unit.js';
 // Its own line: the server-group work changes the import above.
 import { numaRequestFor } from './resources.js';
+import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
 
 /**
  * Cold migrate and resize (Nova 26 semantics):
@@ -35,6 +37,10 @@ import { numaRequestFor } from './resources.js';
  * |----------------------------------------|----------------|-------------------|----------------|---------------|
  * | API accepted                           | active/stopped | resize_prep       | RESIZE         | pre-migrating |
  * | destination claimed, guests recorded   | active/stopped | resize_migrating  | RESIZE         | migrating     |
+ * |   (another host: the source told to    |                |                   |                |               |
+ * |   power off and upload its disk first) |                |                   |                |               |
+ * | agent: source guest off, disk uploaded:| active/stopped | resize_migrating  | RESIZE         | migrating     |
+ * |   destination told to run on that disk |                |                   |                |               |
  * | agent: destination guest up, source    | resized        | –                 | VERIFY_RESIZE  | finished      |
  * |   guest off (it holds its devices no   |                |                   |                |               |
  * |   longer: a confirm may free them)     |                |                   |                |               |
@@ -65,6 +71,13 @@ import { numaRequestFor } from './resources.js';
  * powered off until then. On the same host there is one guest row, so the
  * guest is removed and defined again with the new (or, on revert, old)
  * definition.
+ *
+ * Disk: a move to another host carries the instance's disk through the
+ * controller (coldMoveDisk.ts): the source guest's power-off instruction
+ * asks its agent to upload the flattened disk, the destination's guest is
+ * defined only after that, on the uploaded disk; confirm, revert and
+ * failure remove the blob. The source keeps its own disk until confirm (a
+ * revert boots it again), as Nova keeps `<instance>_resize`.
  */
 
 export type ColdMoveKind = 'migrate' | 'resize';
@@ -169,9 +182,12 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
       if (host === source) {
         // One guest row per host: take the old definition down first (see onMoveReport), its disk kept.
         await setDesiredGuest(trx, instance.uuid, host, 'absent', { ...oldSpec, keepDisks: true });
+      } else if (sourceGuest) {
+        // The source powers off and uploads the disk first (coldMoveDisk.ts); the destination is
+        // instructed once that is done (defineAtDestination), with the disk it is to use.
+        await setDesiredGuest(trx, instance.uuid, source, 'shutoff', { ...oldSpec, diskExport: { migrationId: migrationUuid } });
       } else {
         await setDesiredGuest(trx, instance.uuid, host, 'running', newSpec);
-        if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'shutoff', oldSpec);
       }
     });
   } catch (e) {
@@ -219,9 +235,49 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
     buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance), numa));
 }
 
+/**
+ * Move to another host, the source guest off and its disk uploaded (or a
+ * host without disk data, which uploads nothing): the destination's guest is
+ * defined with the new flavor, on the disk that came (spec.diskImport).
+ */
+async function defineAtDestination(ctx: ControllerContext, s: ServerSnapshot): Promise<void> {
+  const { instance } = s;
+  const migration = moveOf(s, 'migrating')!;
+  const dest = migration.dest_compute!;
+  const db = ctx.store.reader;
+  const ports = await getPorts(db, instance.portIds);
+  const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
+  const spec = buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance));
+  const moved = await hasMovedDisk(ctx, instance.uuid, migration.uuid);
+  await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
+    moved ? { ...spec, diskImport: { migrationId: migration.uuid } } : spec);
+}
+
+/** A move to another host whose destination waits for the source to be off (and its disk uploaded). */
+const destinationWaiting = (s: ServerSnapshot) => {
+  const m = moveOf(s, 'migrating');
+  return m !== null && m.source_compute !== m.dest_compute && guestOn(s, m.dest_compute) === undefined;
+};
+
 /** A stopped server stays stopped on its new host (or back on its old one). */
 async function shutOff(ctx: ControllerContext, s: ServerSnapshot, guest: GuestRow): Promise<void> {
   await instructWhileInTask(ctx, s.instance.uuid, s.instance.taskState!, guest.host, 'shutoff', guestSpecOf(guest));
+}
+
+/**
+ * The disk has moved (or no longer will): the guests on `hosts` keep their
+ * state and disks without the disk instructions, so a restarted agent
+ * neither uploads again nor, its disk lost, asks for a blob that is gone.
+ */
+async function diskMoveDone(trx: Unit, instanceUuid: string, migration: MigrationRow, hosts: Array<string | null>): Promise<void> {
+  if (migration.source_compute === migration.dest_compute) return;
+  for (const host of hosts) {
+    const guest = host ? await getGuest(trx, instanceUuid, host) : undefined;
+    const spec = guest ? guestSpecOf(guest) : undefined;
+    if (!guest || !spec || (!spec.diskExport && !spec.diskImport)) continue;
+    const { diskExport: _exported, diskImport: _imported, ...kept } = spec;
+    await setDesiredGuest(trx, instanceUuid, guest.host, guest.desired_state as DesiredGuestState, kept);
+  }
 }
 
 /** The destination guest is up (or shut off, for a stopped server): VERIFY_RESIZE. */
@@ -237,6 +293,7 @@ async function moveFinished(ctx: ControllerContext, s: ServerSnapshot): Promise<
     }, { taskState: TaskState.RESIZE_MIGRATING });
     if (!done) return;
     await setMigrationStatus(trx, migration.uuid, 'finished', { expect: ['migrating'] });
+    await diskMoveDone(trx, instance.uuid, migration, [migration.source_compute, guest.host]);
     if (up) await setPortStatus(trx, instance.portIds, 'ACTIVE');
     await finishAction(trx, instance.uuid, actionOf(migration), 'Success');
   });
@@ -285,6 +342,8 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
       await setDesiredGuest(trx, instance.uuid, dest, 'absent', { ...spec, keepDisks: true });
     } else {
       if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
+      // The source keeps its disk and uploads it no more.
+      await diskMoveDone(trx, instance.uuid, migration, [source]);
       notify.add(source);
     }
     await updateInstance(trx, instance.uuid, { flavor: instance.oldFlavor ?? instance.flavor, oldFlavor: null, newFlavor: null });
@@ -292,6 +351,7 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
     await setMigrationStatus(trx, migration.uuid, 'error');
     await finishAction(trx, instance.uuid, actionOf(migration), 'Error', error);
   });
+  await dropDiskTransfer(ctx, instance.uuid, migration.uuid);
   for (const h of notify) ctx.signals.notify(h);
 }
 
@@ -323,6 +383,8 @@ export async function confirmResize(ctx: ControllerContext, auth: AuthContext, r
     await startAction(trx, { instanceUuid: instance.uuid, action: 'confirmResize', requestId, projectId: auth.projectId, userId: auth.userId });
     await finishAction(trx, instance.uuid, 'confirmResize', 'Success');
   });
+  // The destination runs on its own copy now: the blob that carried it goes.
+  await dropDiskTransfer(ctx, instance.uuid, migration.uuid);
   if (!sameHost) ctx.signals.notify(source);
 }
 
@@ -350,6 +412,8 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
     }
     await startAction(trx, { instanceUuid: instance.uuid, action: 'revertResize', requestId, projectId: auth.projectId, userId: auth.userId });
   });
+  // The source kept its own disk (only powered off): the blob is not needed to come back.
+  await dropDiskTransfer(ctx, instance.uuid, migration.uuid);
   for (const h of notify) ctx.signals.notify(h);
 }
 
@@ -380,6 +444,7 @@ async function revertFailed(ctx: ControllerContext, s: ServerSnapshot, message: 
     await setMigrationStatus(trx, migration.uuid, 'error');
     await finishAction(trx, instance.uuid, 'revertResize', 'Error', message);
   });
+  await dropDiskTransfer(ctx, instance.uuid, migration.uuid);
 }
 
 /** Same-host revert: the new definition is gone, define the old one again. */
@@ -427,6 +492,8 @@ async function reverted(ctx: ControllerContext, s: ServerSnapshot): Promise<void
     if (up) await setPortStatus(trx, instance.portIds, 'ACTIVE');
     await finishAction(trx, instance.uuid, 'revertResize', 'Success');
   });
+  // Removed at the revert already; again here for a controller that crashed in between.
+  await dropDiskTransfer(ctx, instance.uuid, migration.uuid);
 }
 
 /**
@@ -473,6 +540,10 @@ export const COLD_MOVE_OPERATION: Operation = {
       state: TaskState.RESIZE_MIGRATING, on: 'source guest failed to power off', when: sourceFailed,
       step: (ctx, s) => failMove(ctx, s.instance, moveOf(s, 'migrating')!,
         `Powering off the guest on ${moveOf(s, 'migrating')!.source_compute} failed: ${guestOn(s, moveOf(s, 'migrating')!.source_compute)!.error}`),
+    },
+    {
+      state: TaskState.RESIZE_MIGRATING, on: 'source guest off, its disk uploaded: destination instructed',
+      when: (s) => destinationWaiting(s) && sourceLetGo(s), step: defineAtDestination,
     },
     {
       state: TaskState.RESIZE_MIGRATING, on: 'destination guest up (or shut off), source guest off',

@@ -1,3 +1,4 @@
+import { removeDiskTransfersOf } from '../services/diskTransfers.js';
 import { TaskState, VmState } from '../../domain/lifecycle/serverStatus.js';
 import { releaseConsumer } from '../../storage/repositories/claims.js';
 import { deleteGuest, deleteGuestsOf, guestsOfInstance, guestSpecOf, hasGuests, setDesiredGuest, type GuestRow } from '../../storage/repositories/guests.js';
@@ -64,6 +65,8 @@ export async function startDelete(ctx: ControllerContext, instance: InstanceReco
     return told;
   });
   for (const host of outcome ?? []) ctx.signals.notify(host);
+  // A server deleted mid-move leaves no disk of its move on the controller.
+  if (outcome) await removeDiskTransfersOf(ctx.imageDir, instance.uuid).catch(() => undefined);
 }
 
 /** A step that ran alongside the delete wanted a guest again: it is told to go too (or, on a down host, its row goes). */

@@ -40,7 +40,7 @@ export const REBUILDABLE_VM_STATES = [VmState.ACTIVE, VmState.STOPPED, VmState.E
 
 /** The spec without its one-shot instructions (what stays on the guest row once they are done). */
 export function settledSpec(spec: GuestSpec): GuestSpec {
-  const { rebuild: _rebuild, snapshot: _snapshot, ...rest } = spec;
+  const { rebuild: _rebuild, snapshot: _snapshot, diskExport: _export, diskImport: _import, ...rest } = spec;
   return rest;
 }
 

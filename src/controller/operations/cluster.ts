@@ -3,6 +3,7 @@ import {
 } from '../../storage/repositories/operations.js';
 import type { ControllerContext } from '../context.js';
 import { sweepOpenEvacuations } from '../lifecycle/evacuate.js';
+import { sweepDiskTransfers } from '../lifecycle/coldMoveDisk.js';
 import { failWorkOnDownHosts } from '../lifecycle/hostFailure.js';
 import { offloadExpiredShelved } from '../lifecycle/shelveOffload.js';
 import { operationEngineOf } from './engine.js';
@@ -18,8 +19,9 @@ import { operationEngineOf } from './engine.js';
  *    the middle of a step) are queued at once;
  *  - host failure every service_down_time / 4: work on dead hosts ends;
  *  - with the resync, evacuations whose old host is back and clean are
- *    completed (their claims there freed), and servers shelved longer than
- *    shelved_offload_time (> 0) are offloaded.
+ *    completed (their claims there freed), servers shelved longer than
+ *    shelved_offload_time (> 0) are offloaded, and cold-move disk blobs no
+ *    move wants any more are removed (also at every process's start-up).
  * A process that dies loses the lease after lease_seconds and another one
  * takes the jobs over on its next tick.
  */
@@ -38,6 +40,7 @@ export async function startOperations(ctx: ControllerContext): Promise<Operation
   // One process owns a SQLite file: leases left by a killed predecessor are nobody's.
   if (ctx.store.singleProcess) await ctx.store.autocommit((u) => releaseAllServerLeases(u));
   for (const uuid of await serversInProgress(db)) engine.enqueue(uuid);
+  await sweepDiskTransfers(ctx).catch((err) => ctx.log.warn({ err }, 'sweeping disk transfer blobs failed'));
 
   const tickMs = Math.max(200, Math.min(cfg.lease_seconds * 1000 / 3, 5000));
   const resyncMs = cfg.reconcile_interval * 1000;
@@ -59,6 +62,7 @@ export async function startOperations(ctx: ControllerContext): Promise<Operation
     for (const uuid of await serversToResync(db, resync ? resyncMs : null)) engine.enqueue(uuid);
     if (resync) await sweepOpenEvacuations(ctx);
     if (resync) await offloadExpiredShelved(ctx);
+    if (resync) await sweepDiskTransfers(ctx);
     if (now - lastHostCheck >= hostCheckMs) {
       lastHostCheck = now;
       await failWorkOnDownHosts(ctx);

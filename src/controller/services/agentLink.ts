@@ -1,4 +1,5 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Conflict } from '../../domain/errors.js';
 import type { ControllerLink } from '../../protocol/agentProtocol.js';
 import { allGuests, pendingGuests } from '../../storage/repositories/guests.js';
@@ -10,6 +11,7 @@ import { settleEvacuatedSource, sweepEvacuationsFrom } from '../lifecycle/evacua
 import { handleGuestReport } from '../lifecycle/reports.js';
 import { syncPowerState } from '../lifecycle/powerSync.js';
 import { receiveSnapshotData } from '../lifecycle/snapshot.js';
+import { openDiskTransfer, receiveDiskTransfer } from '../lifecycle/coldMoveDisk.js';
 import { answerConsoleRequest, pendingConsoleRequests } from './consoleLog.js';
 
 const fencingWired = new WeakSet<ControllerContext>();
@@ -70,5 +72,10 @@ export function createAgentLink(ctx: ControllerContext): ControllerLink {
     pendingConsoleRequests: (host) => pendingConsoleRequests(ctx, host),
     answerConsoleRequest: (answer) => answerConsoleRequest(ctx, answer),
     uploadSnapshot: (host, uuid, imageId, file) => receiveSnapshotData(ctx, host, uuid, imageId, createReadStream(file)),
+    uploadDiskTransfer: (host, uuid, migration, file) => receiveDiskTransfer(ctx, host, uuid, migration, createReadStream(file)),
+    async downloadDiskTransfer(host, uuid, migration, file) {
+      const blob = await openDiskTransfer(ctx, host, uuid, migration);
+      await pipeline(blob.stream, createWriteStream(file));
+    },
   };
 }

@@ -82,6 +82,17 @@ export interface GuestSpec {
    */
   keepDisks?: boolean;
   /**
+   * A cold move to another host (coldMove.ts): on the source, set on the
+   * instruction that powers the guest off, the agent then uploads the
+   * instance's disk (flattened) to the controller as the move's transfer
+   * blob before it reports; on the destination, the guest's disk is that
+   * blob (downloaded once, grown to the flavor's root disk) instead of a
+   * fresh overlay. Both name the migration, so a repeated step finds the
+   * same blob. Not part of the domain XML.
+   */
+  diskExport?: { migrationId: string };
+  diskImport?: { migrationId: string };
+  /**
    * One-shot instructions carried by one generation (the controller clears
    * them once the step is done): recreate the guest from `imageRef`
    * (`rebuild.id` tells one rebuild from the next), or take a snapshot of its

@@ -74,18 +74,45 @@ export async function ensureInstanceDisk(instancesPath: string, uuid: string, di
  * backing image's format (qcow2 or raw), qcow2 for a disk without one.
  * Written as `<target>.part` and renamed when complete.
  */
-export async function flattenDisk(disk: string, target: string): Promise<void> {
+export async function flattenDisk(disk: string, target: string, outputFormat?: 'qcow2'): Promise<void> {
   const info = async () => JSON.parse((await run('qemu-img', ['info', '--output=json', disk], { timeout: QEMU_IMG_TIMEOUT_MS })).stdout) as
     { 'backing-filename-format'?: string };
   try {
-    const format = (await info())['backing-filename-format'] ?? 'qcow2';
+    const format = outputFormat ?? (await info())['backing-filename-format'] ?? 'qcow2';
     await run('qemu-img', ['convert', '-q', '-O', format, disk, `${target}.part`], { timeout: 10 * QEMU_IMG_TIMEOUT_MS });
   } catch (e) {
     await rm(`${target}.part`, { force: true });
     const err = e as { stderr?: string; message: string };
-    throw new Error(`qemu-img could not flatten ${disk} into a snapshot: ${(err.stderr ?? err.message).trim()}`);
+    throw new Error(`qemu-img could not flatten ${disk} into ${target}: ${(err.stderr ?? err.message).trim()}`);
   }
   await rename(`${target}.part`, target);
+}
+
+/**
+ * The instance's disk from a cold move (a standalone qcow2 the source
+ * flattened): fetched into `<disk>.part` by `fetch` and renamed when
+ * complete, unless the disk is there already (a repeated step); then grown
+ * to the flavor's root disk, as a same-host resize grows its kept disk.
+ */
+export async function importInstanceDisk(
+  instancesPath: string, uuid: string, diskGb: number, fetch: (file: string) => Promise<void>,
+): Promise<string> {
+  const disk = instanceDiskPath(instancesPath, uuid);
+  if (!(await exists(disk))) {
+    await ensureInstanceDir(instancesPath, uuid);
+    const partial = `${disk}.part`;
+    try {
+      await fetch(partial);
+      await run('qemu-img', ['check', '-q', '-f', 'qcow2', partial], { timeout: 10 * QEMU_IMG_TIMEOUT_MS });
+    } catch (e) {
+      await rm(partial, { force: true });
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`The disk of ${uuid} could not be brought here: ${(err.stderr ?? err.message).trim()}`);
+    }
+    await rename(partial, disk);
+  }
+  await growDisk(disk, diskGb);
+  return disk;
 }
 
 /** One disk of the instance (a rebuild's old overlay, an unrescued disk.rescue). */

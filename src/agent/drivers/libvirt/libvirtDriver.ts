@@ -20,7 +20,9 @@ import {
   type LibvirtConnection, type MigrateParams, type NamedDomain,
 } from './connection.js';
 import { hasInterface, interfacesOf } from './domainInterfaces.js';
-import { ensureInstanceDir, ensureInstanceDisk, flattenDisk, removeInstanceDir, removeInstanceDisk } from './instanceDisks.js';
+import {
+  ensureInstanceDir, ensureInstanceDisk, flattenDisk, importInstanceDisk, instanceDiskPath, removeInstanceDir, removeInstanceDisk,
+} from './instanceDisks.js';
 import type { ImageCache } from '../../imageCache.js';
 import { readConsoleLog } from './consoleLogFile.js';
 
@@ -43,6 +45,12 @@ export interface LibvirtDriverOptions {
   hostAddress?: string;
   /** How to reach a host's libvirtd for live migration, `%s` its address (Nova's live_migration_uri). */
   liveMigrationUri?: string;
+  /**
+   * Where a cold move's disk comes from (spec.diskImport): the controller's
+   * transfer blob, streamed into `file` (HttpControllerLink.downloadDiskTransfer
+   * for this host).
+   */
+  diskTransfers?: { download(instanceUuid: string, migrationUuid: string, file: string): Promise<void> };
 }
 
 export const DEFAULT_LIVE_MIGRATION_URI = 'qemu+tcp://%s/system';
@@ -258,7 +266,8 @@ export class LibvirtDriver implements VirtDriver {
     return this.redefineAndStart(spec, async () => {
       if (!this.includesDisk) return;
       await removeInstanceDisk(this.instancesPath, spec.uuid);
-      await this.ensureDisk(spec);
+      // A rebuild starts from the image, never from a move's disk.
+      await this.ensureDisk({ ...spec, diskImport: undefined });
     });
   }
 
@@ -313,6 +322,31 @@ export class LibvirtDriver implements VirtDriver {
           }
         }
       }
+      return { file: target };
+    });
+  }
+
+  /**
+   * A cold move's disk (spec.diskExport on the source, the guest off):
+   * `<instancesPath>/transfers/<migration>`, the overlay and its base image
+   * flattened into one standalone qcow2 (`qemu-img convert`), which needs
+   * nothing on the destination but itself. Made once per migration (written
+   * as `.part`, renamed when complete). The instance's own disk stays, for a
+   * revert. A guest without a disk file (libvirt's test driver): null.
+   */
+  exportDisk(uuid: string, migrationUuid: string): Promise<SnapshotImage | null> {
+    return this.serial(uuid, async (c) => {
+      if (!this.includesDisk) return null;
+      const dom = await this.require(c, uuid);
+      if (isActive((await libvirt(() => c.getState(dom.name))).state)) {
+        throw new VirtDriverError(`Cannot take the disk of ${uuid} for migration ${migrationUuid}: the guest is not shut off`, ErrorCode.OPERATION_INVALID);
+      }
+      const disk = instanceDiskPath(this.instancesPath, uuid);
+      if (!existsSync(disk)) return null;
+      const target = join(this.instancesPath, 'transfers', migrationUuid);
+      if (existsSync(target)) return { file: target };
+      await mkdir(dirname(target), { recursive: true });
+      await flattenDisk(disk, target, 'qcow2');
       return { file: target };
     });
   }
@@ -452,6 +486,13 @@ export class LibvirtDriver implements VirtDriver {
     if (!this.includesDisk) return;
     if (!this.opts.images) {
       throw new VirtDriverError(`Cannot create the disk of ${spec.uuid}: this host has no image cache configured`);
+    }
+    const moved = spec.diskImport;
+    if (moved) {
+      const transfers = this.opts.diskTransfers;
+      if (!transfers) throw new VirtDriverError(`Cannot bring the disk of ${spec.uuid} here: this host has no disk transfer link configured`);
+      await importInstanceDisk(this.instancesPath, spec.uuid, spec.diskGb, (file) => transfers.download(spec.uuid, moved.migrationId, file));
+      return;
     }
     const base = await this.opts.images.ensure(spec.imageRef);
     await ensureInstanceDisk(this.instancesPath, spec.uuid, spec.diskGb, base);

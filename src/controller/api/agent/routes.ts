@@ -12,6 +12,8 @@
  *   GET  /agent/v1/hosts/{host}/console-requests       pendingConsoleRequests  200 {requests}
  *   PUT  /agent/v1/hosts/{host}/console-requests/{id}  answerConsoleRequest    204
  *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/snapshots/{image}  uploadSnapshot (application/octet-stream)  204
+ *   PUT  /agent/v1/hosts/{host}/guests/{uuid}/disk-transfers/{migration}  uploadDiskTransfer (octet-stream; the move's source only)  204
+ *   GET  /agent/v1/hosts/{host}/guests/{uuid}/disk-transfers/{migration}  downloadDiskTransfer (octet-stream; its destination only)  200
  *
  * Callers need a token whose roles include `service` (the agents' credential)
  * or `admin`; a per-host credential (`vdpa-compute agent-credential create
@@ -25,6 +27,7 @@ import type { ConsoleAnswer, GuestReport, HostRegistration, InventoryReport, Pow
 import type { ControllerContext } from '../../context.js';
 import { createAgentLink } from '../../services/agentLink.js';
 import { receiveSnapshotData } from '../../lifecycle/snapshot.js';
+import { openDiskTransfer, receiveDiskTransfer } from '../../lifecycle/coldMoveDisk.js';
 import { authenticate } from '../auth.js';
 import { computeErrorFormat } from '../compute/errorFormat.js';
 import { useErrorFormat } from '../errors.js';
@@ -136,6 +139,23 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
       await receiveSnapshotData(ctx, req.params.host, req.params.uuid, req.params.image,
         body && typeof body.pipe === 'function' ? body : Readable.from([]));
       return reply.code(204).send();
+    });
+
+  // A cold move's disk (lifecycle/coldMoveDisk.ts): uploaded by the move's source, downloaded by its destination.
+  type TransferParams = HostParams & { uuid: string; migration: string };
+  app.put<{ Params: TransferParams }>('/v1/hosts/:host/guests/:uuid/disk-transfers/:migration',
+    { schema: agentSchemas.diskUpload },
+    async (req, reply) => {
+      const body = req.body as Readable | undefined;
+      await receiveDiskTransfer(ctx, req.params.host, req.params.uuid, req.params.migration,
+        body && typeof body.pipe === 'function' ? body : Readable.from([]));
+      return reply.code(204).send();
+    });
+  app.get<{ Params: TransferParams }>('/v1/hosts/:host/guests/:uuid/disk-transfers/:migration',
+    { schema: agentSchemas.diskDownload },
+    async (req, reply) => {
+      const blob = await openDiskTransfer(ctx, req.params.host, req.params.uuid, req.params.migration);
+      return reply.code(200).header('content-type', 'application/octet-stream').header('content-length', String(blob.size)).send(blob.stream);
     });
 
   app.get<{ Params: HostParams }>('/v1/hosts/:host/console-requests', { schema: agentSchemas.consoleRequests }, async (req) => {

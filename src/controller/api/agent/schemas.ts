@@ -113,6 +113,17 @@ export const snapshotParams = {
   properties: { host: HOST_NAME, uuid: { type: 'string', minLength: 1, maxLength: 255 }, image: { type: 'string', minLength: 1, maxLength: 255 } },
 } as const;
 
+/** PUT|GET …/guests/{uuid}/disk-transfers/{migration}: a cold move's disk (the body is a byte stream, not JSON). */
+export const diskTransferParams = {
+  type: 'object',
+  required: ['host', 'uuid', 'migration'],
+  properties: {
+    host: HOST_NAME,
+    uuid: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9_-][A-Za-z0-9_.-]*$' },
+    migration: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9_-][A-Za-z0-9_.-]*$' },
+  },
+} as const;
+
 export const consoleAnswerSchema = {
   type: 'object',
   required: ['host', 'id', 'output', 'error', 'notAvailable'],
@@ -161,4 +172,6 @@ export const agentSchemas = {
   consoleAnswer: route('Answer a console request', { params: consoleRequestParams, querystring: noQuery, body: consoleAnswerSchema }),
   work: route('Wait for work (long poll)', { params: hostParams, querystring: workQuery }),
   snapshot: route("Upload a snapshot's disk data (a byte stream)", { params: snapshotParams, querystring: noQuery }),
+  diskUpload: route("Upload a cold move's disk from its source host (a byte stream)", { params: diskTransferParams, querystring: noQuery }),
+  diskDownload: route("Download a cold move's disk to its destination host (a byte stream)", { params: diskTransferParams, querystring: noQuery }),
 };
