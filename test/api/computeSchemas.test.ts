@@ -55,6 +55,8 @@ const COMPUTE_ROUTES: ReadonlyArray<[string, boolean]> = [
   ['DELETE /compute/v2.1/servers/{id}/tags/{tag}', false],
   ['GET /compute/v2.1/os-keypairs', false], ['POST /compute/v2.1/os-keypairs', true],
   ['GET /compute/v2.1/os-keypairs/{name}', false], ['DELETE /compute/v2.1/os-keypairs/{name}', false],
+  ['GET /compute/v2.1/os-server-groups', false], ['POST /compute/v2.1/os-server-groups', true],
+  ['GET /compute/v2.1/os-server-groups/{id}', false], ['DELETE /compute/v2.1/os-server-groups/{id}', false],
   ['GET /compute/v2.1/os-aggregates', false], ['POST /compute/v2.1/os-aggregates', true], ['GET /compute/v2.1/os-aggregates/{id}', false],
   ['PUT /compute/v2.1/os-aggregates/{id}', true], ['DELETE /compute/v2.1/os-aggregates/{id}', false],
   ['POST /compute/v2.1/os-aggregates/{id}/action', true],
@@ -172,6 +174,7 @@ describe('compute route schemas', { timeout: 300_000 }, () => {
       { what: 'flavor create: unknown property', method: 'POST', path: '/compute/v2.1/flavors', body: { flavor: { name: 'f', ram: 1, vcpus: 1, disk: 0, gpus: 1 } }, message: /\('gpus' was unexpected\)/ },
       { what: 'extra specs: value too long', method: 'POST', path: '/compute/v2.1/flavors/1/os-extra_specs', body: { extra_specs: { 'hw:x': 'v'.repeat(256) } }, message: /is too long/ },
       // keypairs.ts
+      { what: 'server group: no server_group', method: 'POST', path: '/compute/v2.1/os-server-groups', body: { group: {} }, message: /server_group/ },
       { what: 'keypair: name too long', method: 'POST', path: '/compute/v2.1/os-keypairs', body: { keypair: { name: 'k'.repeat(256) } }, message: /field\/attribute name\. .* is too long/ },
       { what: 'keypair: type', method: 'POST', path: '/compute/v2.1/os-keypairs', body: { keypair: { name: 'k', type: 'rsa' } }, version: '2.2', message: /field\/attribute type\. Value: rsa\. 'rsa' is not one of \['ssh', 'x509'\]/ },
       { what: 'keypairs: limit negative', method: 'GET', path: '/compute/v2.1/os-keypairs?limit=-1', version: '2.35', message: /query parameters limit\. Value: -1\./ },

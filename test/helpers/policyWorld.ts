@@ -294,6 +294,7 @@ function requestOf(row: PolicyRow, ids: Ids): Request {
     'PUT /agent/v1/hosts/{host}/console-requests/{console_request}': { body: { host: ids.host, id: ids.console_request, output: 'walk', error: null, notAvailable: false } },
     'GET /agent/v1/hosts/{host}/work': { query: 'timeout_ms=0' },
     'PUT /agent/v1/hosts/{host}/guests/{guest}/snapshots/{image}': { raw: 'snapshot data' },
+    'PUT /agent/v1/hosts/{host}/guests/{guest}/disk-transfers/{migration}': { raw: 'disk data' },
   };
   return requests[key] ?? {};
 }

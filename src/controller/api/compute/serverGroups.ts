@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { QUERY_FLAG, QUERY_TEXT, bodyOf, computeRoute, paramsOf, queryOf } from './schemaTypes.js';
 import { BadRequest } from '../../../domain/errors.js';
 import { isGroupPolicy, type GroupPolicy, type GroupRules } from '../../../domain/scheduling/serverGroups.js';
 import { groupsOfServer } from '../../../storage/repositories/serverGroups.js';
@@ -110,8 +111,14 @@ export async function withServerGroups(
   return { ...server, server_groups: await groupsOfServer(ctx.store.reader, instance.uuid) };
 }
 
+/** The union of every microversion's shape: the handlers word Nova's per-version refusals (createInput). */
+const groupParams = paramsOf('id');
+const listQuery = queryOf({ all_projects: QUERY_FLAG, limit: QUERY_TEXT, offset: QUERY_TEXT });
+const createBody = bodyOf({ server_group: { type: 'object' } }, ['server_group']);
+
 export function registerServerGroupRoutes(app: FastifyInstance, ctx: ControllerContext): void {
-  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v2.1/os-server-groups', async (req) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/v2.1/os-server-groups',
+    computeRoute('List server groups', { querystring: listQuery }), async (req) => {
     const q = req.query;
     if (atLeast(req, '2.75')) {
       const extra = Object.keys(q).filter((k) => !['all_projects', 'limit', 'offset'].includes(k));
@@ -125,16 +132,18 @@ export function registerServerGroupRoutes(app: FastifyInstance, ctx: ControllerC
     return { server_groups: groups.map((g) => serverGroupView(req, g)) };
   });
 
-  app.get<{ Params: { id: string } }>('/v2.1/os-server-groups/:id', async (req) => ({
+  app.get<{ Params: { id: string } }>('/v2.1/os-server-groups/:id',
+    computeRoute('Show a server group', { params: groupParams, querystring: queryOf({}) }), async (req) => ({
     server_group: serverGroupView(req, await showServerGroup(ctx.store.reader, req.auth, req.params.id)),
   }));
 
-  app.post('/v2.1/os-server-groups', async (req) => {
+  app.post('/v2.1/os-server-groups', computeRoute('Create a server group', { querystring: queryOf({}), body: createBody }), async (req) => {
     const input = createInput(req);
     return { server_group: serverGroupView(req, await createServerGroup(ctx.store, req.auth, input)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v2.1/os-server-groups/:id', async (req, reply) => {
+  app.delete<{ Params: { id: string } }>('/v2.1/os-server-groups/:id',
+    computeRoute('Delete a server group', { params: groupParams, querystring: queryOf({}) }), async (req, reply) => {
     await deleteServerGroup(ctx.store, req.auth, req.params.id);
     return reply.code(204).send();
   });
