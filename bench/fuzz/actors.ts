@@ -46,11 +46,19 @@ export async function setUpActors(aio: AllInOne, probe: DatabaseProbe): Promise<
   const revoked = await issue(base, 'demo', c.demoPassword, 'demo');
   const rev = await fetch(`${base}/identity/v3/auth/tokens`, { method: 'DELETE', headers: { 'x-auth-token': revoked, 'x-subject-token': revoked } });
   if (rev.status !== 204) throw new Error(`revoking a token: HTTP ${rev.status}`);
-  for (let i = 0; i < 2; i++) {
-    const p = (await call(base, 'POST', '/identity/v3/projects', admin, { project: { name: `fuzz-victim-project-${i}`, description: 'victim' } }, [201])).body.project.id;
-    await userWithRole(base, admin, `fuzz-victim-${i}`, VICTIM_PASSWORD, p, 'member');
-  }
+  await ensureVictims(base, admin);
   return { admin, member, other, service, anonymous: undefined, expired, revoked, malformed: `${member} ` };
+}
+
+/** Two victim users, each a member of its victim project; deleted ones come back (identity writes aim at them). */
+export async function ensureVictims(base: string, admin: string | undefined): Promise<void> {
+  const users = (await call(base, 'GET', '/identity/v3/users', admin)).body.users as { name: string }[];
+  const projects = (await call(base, 'GET', '/identity/v3/projects', admin)).body.projects as { id: string; name: string }[];
+  for (let i = 0; i < 2; i++) {
+    let project = projects.find((p) => p.name === `fuzz-victim-project-${i}`)?.id;
+    project ??= (await call(base, 'POST', '/identity/v3/projects', admin, { project: { name: `fuzz-victim-project-${i}`, description: 'victim' } }, [201])).body.project.id;
+    if (!users.some((u) => u.name === `fuzz-victim-${i}`)) await userWithRole(base, admin!, `fuzz-victim-${i}`, VICTIM_PASSWORD, project!, 'member');
+  }
 }
 
 /** Real resources, so that valid ids exist: the member's server on its port, and one of each other kind. */

@@ -81,16 +81,13 @@ export async function postgresProbe(url: string): Promise<DatabaseProbe> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const tables = (await client.query("select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name")).rows.map((r) => r.table_name as string);
+  // One statement (one snapshot of every table, one round trip): each table's rows as a JSON array.
+  const everything = `select ${tables.map((t, i) => `(select coalesce(json_agg(x), '[]'::json) from "${t}" x) as t${i}`).join(', ')}`;
   return {
     async snapshot() {
       const snap: Snapshot = new Map();
-      // One repeatable-read transaction: all tables as of the same commit.
-      await client.query('begin isolation level repeatable read read only');
-      try {
-        for (const t of tables) snap.set(t, tableRows(t, (await client.query(`select * from "${t}"`)).rows));
-      } finally {
-        await client.query('commit');
-      }
+      const row = (await client.query(everything)).rows[0];
+      tables.forEach((t, i) => snap.set(t, tableRows(t, row[`t${i}`])));
       return snap;
     },
     async write(sql, params) {

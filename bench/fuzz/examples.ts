@@ -30,7 +30,7 @@ export function exampleBody(method: string, template: string, pools: Pools): fc.
   const key = `${method} ${template}`;
   switch (key) {
     case 'POST /identity/v3/auth/tokens':
-      return fc.constantFrom(...(pools.victimUserNames ?? ['nobody'])).map((u) => ({ auth: {
+      return fc.constantFrom(...(pools.victimUserNames?.length ? pools.victimUserNames : ['nobody'])).map((u) => ({ auth: {
         identity: { methods: ['password'], password: { user: { name: u, domain: { name: 'Default' }, password: 'fuzz-victim-password' } } },
         scope: { project: { name: 'fuzz-victim-project-0', domain: { name: 'Default' } } },
       } }));

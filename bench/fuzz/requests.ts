@@ -147,7 +147,9 @@ function actorArb(op: Operation): fc.Arbitrary<ActorName> {
 }
 
 export function caseArb(ops: Operation[], pools: Pools): fc.Arbitrary<Omit<RequestCase, 'headers'> & { headers: Record<string, string> }> {
-  return fc.constantFrom(...ops).chain((op) => fc.record({
+  // Writes weigh three times a read: they are where input reaches the database.
+  const weighted = ops.map((op) => ({ weight: op.method === 'GET' ? 1 : 3, arbitrary: fc.constant(op) }));
+  return fc.oneof(...weighted).chain((op) => fc.record({
     actor: actorArb(op),
     params: fc.tuple(...op.pathParams.map((_, i) => fc.tuple(idArb(pools, poolFor(op, i)), fc.nat(7)))),
     query: fc.oneof({ weight: 2, arbitrary: fc.constant('') }, { weight: 3, arbitrary: queryArb(op, pools) }),

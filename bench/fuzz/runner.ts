@@ -4,7 +4,7 @@
  * leave the database as it found it; nothing may answer 5xx.
  */
 import fc from 'fast-check';
-import { createFixtures, readPools, setUpActors } from './actors.js';
+import { createFixtures, ensureVictims, readPools, setUpActors } from './actors.js';
 import { startTarget } from './controller.js';
 import { describeChange, EXCLUDED, sameSnapshot, type DatabaseProbe, type Snapshot } from './digest.js';
 import { send } from './http.js';
@@ -44,6 +44,8 @@ export interface FuzzSummary {
   by_body_kind: Record<string, number>;
   five_xx: number;
   changed_by_rejected: number;
+  /** Accepted requests after which the snapshot differed: shows the probe sees writes at all. */
+  changed_by_accepted: number;
   /** Rejected requests not checked because the database had not settled from earlier accepted work. */
   unchecked: number;
   timeouts: number;
@@ -106,7 +108,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     const fiveXx = new Samples();
     const changed = new Samples();
     const errors = new Samples();
-    let requests = 0, five = 0, changedByRejected = 0, unchecked = 0, timeouts = 0, connectionErrors = 0;
+    let requests = 0, five = 0, changedByRejected = 0, changedByAccepted = 0, unchecked = 0, timeouts = 0, connectionErrors = 0;
     let settled = await settle(target.probe) !== null;
     const deadline = Date.now() + o.durationMs;
     const finding = (c: RequestCase, status: number | string, text: string, diff?: Finding['changed']): Finding => ({
@@ -114,6 +116,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
       body_excerpt: excerpt(c.body), headers: c.headers, status, response_excerpt: text.slice(0, 300), ...(diff ? { changed: diff } : {}), occurrences: 1,
     });
     for (let batch = 0; Date.now() < deadline; batch++) {
+      // Identity writes may have deleted a victim: bring it back while nothing is being checked.
+      await ensureVictims(target.url, tokens.admin);
+      settled = false;
       const pools = await readPools(target.url, tokens);
       const cases = fc.sample(caseArb(ops, pools), { seed: o.seed + batch, numRuns: BATCH });
       for (const c of cases) {
@@ -147,6 +152,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
           }
         } else {
           // Accepted (or unknown): whatever it started must finish before the next check is sound.
+          if (typeof r.status === 'number' && r.status < 400 && !sameSnapshot(before, await target.probe.snapshot())) changedByAccepted++;
           settled = false;
         }
       }
@@ -155,7 +161,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     return {
       backend: o.backend, seed: o.seed, seconds: Math.round((Date.now() - started) / 1000), operations: ops.length,
       operations_requested: requested.size, requests, by_status: byStatus, by_body_kind: byBodyKind, five_xx: five,
-      changed_by_rejected: changedByRejected, unchecked, timeouts, connection_errors: connectionErrors, excluded_columns: EXCLUDED,
+      changed_by_rejected: changedByRejected, changed_by_accepted: changedByAccepted, unchecked, timeouts, connection_errors: connectionErrors, excluded_columns: EXCLUDED,
       samples: { five_xx: fiveXx.list(), changed_by_rejected: changed.list(), connection_errors: errors.list() },
     };
   } finally {
