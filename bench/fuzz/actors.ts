@@ -61,6 +61,31 @@ export async function ensureVictims(base: string, admin: string | undefined): Pr
   }
 }
 
+/** Boots the member's server `fuzz-server-…` (metadata fuzz-meta, tag fuzz-tag) and waits until it is ACTIVE. */
+async function bootServer(base: string, t: Tokens, image: string, networks: unknown): Promise<void> {
+  const server = (await call(base, 'POST', '/compute/v2.1/servers', t.member, { server: { name: `fuzz-server-${Date.now()}`, flavorRef: '1', imageRef: image, networks, metadata: { 'fuzz-meta': 'v' } } })).body.server.id;
+  for (let i = 0; i < 100; i++) {
+    const s = (await call(base, 'GET', `/compute/v2.1/servers/${server}`, t.member)).body.server;
+    if (s.status === 'ACTIVE') break;
+    if (s.status === 'ERROR') throw new Error(`fixture server went to ERROR: ${JSON.stringify(s.fault)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await call(base, 'PUT', `/compute/v2.1/servers/${server}/tags/fuzz-tag`, t.member, undefined, [201, 204], { 'openstack-api-version': 'compute 2.26' });
+}
+
+/** Requests delete servers: the member keeps at least one ACTIVE server to aim at (booted without a port, so no VF runs out). */
+export async function ensureServer(base: string, t: Tokens): Promise<void> {
+  const servers = (await call(base, 'GET', '/compute/v2.1/servers/detail', t.member)).body.servers as { status: string }[];
+  if (servers.some((s) => s.status === 'ACTIVE')) return;
+  const image = (await call(base, 'GET', '/image/v2/images?name=cirros', t.admin)).body.images[0]?.id;
+  if (!image) return;
+  try {
+    await bootServer(base, t, image, 'none');
+  } catch {
+    // Quotas or flavors changed by earlier requests: fuzz on without one.
+  }
+}
+
 /** Real resources, so that valid ids exist: the member's server on its port, and one of each other kind. */
 export async function createFixtures(base: string, t: Tokens): Promise<void> {
   const net = (await call(base, 'GET', '/network/v2.0/networks?name=vdpa-net', t.admin)).body.networks[0].id;
@@ -72,14 +97,7 @@ export async function createFixtures(base: string, t: Tokens): Promise<void> {
   const port = (await call(base, 'POST', '/network/v2.0/ports', t.member, { port: { name: 'fuzz-port', network_id: net, 'binding:vnic_type': 'vdpa' } })).body.port.id;
   await call(base, 'POST', '/network/v2.0/ports', t.member, { port: { name: 'fuzz-spare-port', network_id: net, 'binding:vnic_type': 'vdpa' } });
   await call(base, 'POST', '/network/v2.0/ports', t.other, { port: { name: 'fuzz-other-port', network_id: net, 'binding:vnic_type': 'vdpa' } });
-  const server = (await call(base, 'POST', '/compute/v2.1/servers', t.member, { server: { name: 'fuzz-server', flavorRef: '1', imageRef: image, networks: [{ port }], metadata: { 'fuzz-meta': 'v' } } })).body.server.id;
-  for (let i = 0; i < 100; i++) {
-    const s = (await call(base, 'GET', `/compute/v2.1/servers/${server}`, t.member)).body.server;
-    if (s.status === 'ACTIVE') break;
-    if (s.status === 'ERROR') throw new Error(`fixture server went to ERROR: ${JSON.stringify(s.fault)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await call(base, 'PUT', `/compute/v2.1/servers/${server}/tags/fuzz-tag`, t.member, undefined, [201, 204], { 'openstack-api-version': 'compute 2.26' });
+  await bootServer(base, t, image, [{ port }]);
   const flavor = (await call(base, 'POST', '/compute/v2.1/flavors', t.admin, { flavor: { name: 'fuzz-private', ram: 512, vcpus: 1, disk: 1, 'os-flavor-access:is_public': false } })).body.flavor.id;
   await call(base, 'POST', `/compute/v2.1/flavors/${flavor}/os-extra_specs`, t.admin, { extra_specs: { 'fuzz:key': 'v' } });
   await call(base, 'POST', '/image/v2/images', t.admin, { name: 'fuzz-image', disk_format: 'qcow2', container_format: 'bare', visibility: 'private' }, [201]);
@@ -104,14 +122,26 @@ export async function readPools(base: string, t: Tokens): Promise<Pools> {
   const users = (await get('/identity/v3/users')).users ?? [];
   const projects = (await get('/identity/v3/projects')).projects ?? [];
   const networks = (await get('/network/v2.0/networks')).networks ?? [];
+  const images = (await get('/image/v2/images')).images ?? [];
+  const flavors = ids((await get('/compute/v2.1/flavors?is_public=None')).flavors);
+  const subnets = (await get('/network/v2.0/subnets')).subnets ?? [];
+  // What ensureServer boots from (cirros, m1.tiny) and the shared network stay: deleting them ends the fixtures.
+  const kept = new Set(['1', ...ids(images.filter((i: any) => i.name === 'cirros')), ...ids(networks.filter((n: any) => n.name === 'vdpa-net')),
+    ...ids(subnets.filter((s: any) => s.name === 'vdpa-subnet'))]);
+  const deletable = (list: string[]) => list.filter((id) => !kept.has(id));
   return {
+    flavorsDeletable: deletable(flavors),
+    imagesDeletable: deletable(ids(images)),
+    networksDeletable: deletable(ids(networks)),
+    subnetsDeletable: deletable(ids(subnets)),
     servers: ids(servers),
     requestIds: ids(actions, 'request_id'),
-    flavors: ids((await get('/compute/v2.1/flavors?is_public=None')).flavors),
-    images: ids((await get('/image/v2/images')).images),
+    flavors,
+    images: ids(images),
+    bootImages: ids(images.filter((i: any) => i.status === 'active')),
     networks: ids(networks),
     sharedNetworks: ids(networks.filter((n: any) => n.shared)),
-    subnets: ids((await get('/network/v2.0/subnets')).subnets),
+    subnets: ids(subnets),
     ports: ids((await get('/network/v2.0/ports')).ports),
     'security-groups': ids((await get('/network/v2.0/security-groups')).security_groups),
     'security-group-rules': ids((await get('/network/v2.0/security-group-rules')).security_group_rules),

@@ -21,7 +21,7 @@ const SERVER_ACTIONS = (pools: Pools): fc.Arbitrary<unknown>[] => [
   name.map((n) => ({ createImage: { name: n } })), pick(pools, 'flavors', '2').map((f) => ({ resize: { flavorRef: f } })),
   fc.constant({ confirmResize: null }), fc.constant({ revertResize: null }), fc.constant({ migrate: null }),
   fc.constant({ 'os-getConsoleOutput': { length: 10 } }), fc.constant({ shelve: null }), fc.constant({ unshelve: null }),
-  pick(pools, 'images').map((i) => ({ rebuild: { imageRef: i } })), fc.constant({ 'os-migrateLive': { host: null, block_migration: 'auto' } }),
+  pick(pools, 'bootImages').map((i) => ({ rebuild: { imageRef: i } })), fc.constant({ 'os-migrateLive': { host: null, block_migration: 'auto' } }),
   fc.constant({ resetState: { state: 'active' } }), fc.constant({ changePassword: { adminPass: 'x' } }),
 ];
 
@@ -42,7 +42,7 @@ export function exampleBody(method: string, template: string, pools: Pools): fc.
     case 'POST /compute/v2.1/flavors/{id}/os-extra_specs': return fc.constant({ extra_specs: { 'hw:cpu_policy': 'shared', 'fuzz:key': 'v' } });
     case 'PUT /compute/v2.1/flavors/{id}/os-extra_specs/{key}': return fc.constant({ 'fuzz:key': 'v2' });
     case 'POST /compute/v2.1/servers':
-      return fc.tuple(name, pick(pools, 'images'), fc.oneof(fc.constant<unknown>('none'), pick(pools, 'ports').map((p) => [{ port: p }])))
+      return fc.tuple(name, pick(pools, 'bootImages'), fc.oneof(fc.constant<unknown>('none'), pick(pools, 'ports').map((p) => [{ port: p }])))
         .map(([n, i, networks]) => ({ server: { name: n, flavorRef: '1', imageRef: i, networks } }));
     case 'PUT /compute/v2.1/servers/{id}': return name.map((n) => ({ server: { name: n, description: 'fuzzed' } }));
     case 'POST /compute/v2.1/servers/{id}/action': return fc.oneof(...SERVER_ACTIONS(pools));

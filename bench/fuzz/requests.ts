@@ -38,7 +38,8 @@ function poolFor(op: Operation, index: number): string {
     'os-instance-actions': 'requestIds', 'os-services': 'services', 'os-hypervisors': 'hypervisors', 'os-aggregates': 'aggregates',
     'os-quota-sets': 'projects', quotas: 'projects', guests: 'servers', 'console-requests': 'consoleRequests', dashboard: 'pages',
   };
-  return aliases[before] ?? before;
+  const kind = aliases[before] ?? before;
+  return op.method === 'DELETE' && ['flavors', 'images', 'networks', 'subnets'].includes(kind) && at === segments.length - 1 ? `${kind}Deletable` : kind;
 }
 
 const GENERIC_QUERY = ['limit', 'marker', 'name', 'status', 'host', 'all_tenants', 'sort_key', 'sort_dir', 'changes-since', 'project_id',
@@ -99,7 +100,7 @@ const MALFORMED_JSON = ['{', '{"a":', 'nul', '\u0000', '{"a":1}}', '[', '{"a":1,
 
 interface BodyDraft { body?: string | Buffer; contentType?: string; kind: string }
 
-function bodyArb(op: Operation, pools: Pools): fc.Arbitrary<BodyDraft> {
+function bodyArb(op: Operation, pools: Pools, validOnly = false): fc.Arbitrary<BodyDraft> {
   // fetch sends no body with these (and a client cannot either).
   if (op.method === 'GET' || op.method === 'HEAD') return fc.constant({ kind: 'none' });
   if (op.method === 'PUT' && op.template.endsWith('/file')) {
@@ -120,6 +121,8 @@ function bodyArb(op: Operation, pools: Pools): fc.Arbitrary<BodyDraft> {
       });
   });
   const json = (kind: string) => (v: unknown): BodyDraft => ({ body: v === undefined ? undefined : JSON.stringify(v), contentType: 'application/json', kind });
+  // The hand-written example first: a schema's arbitrary values rarely name things that exist.
+  if (validOnly) return (example ?? valid).map(json('valid'));
   const writes = ['POST', 'PUT', 'PATCH'].includes(op.method);
   return fc.oneof(
     { weight: writes ? 40 : 0, arbitrary: valid.map(json('valid')) },
@@ -146,26 +149,51 @@ function actorArb(op: Operation): fc.Arbitrary<ActorName> {
   );
 }
 
-export function caseArb(ops: Operation[], pools: Pools): fc.Arbitrary<Omit<RequestCase, 'headers'> & { headers: Record<string, string> }> {
-  // Writes weigh three times a read: they are where input reaches the database.
-  const weighted = ops.map((op) => ({ weight: op.method === 'GET' ? 1 : 3, arbitrary: fc.constant(op) }));
-  return fc.oneof(...weighted).chain((op) => fc.record({
+/**
+ * A clean request: existing ids, no query, a valid body, a caller allowed to
+ * ask. It reaches the handlers' success paths (and the state they leave) that
+ * the hostile cases then probe from.
+ */
+function cleanParts(op: Operation, pools: Pools) {
+  const ids = (i: number) => {
+    const pool = pools[poolFor(op, i)] ?? [];
+    return pool.length ? fc.constantFrom(...pool) : fc.uuid();
+  };
+  const writes = ['POST', 'PUT', 'PATCH'].includes(op.method);
+  return fc.record({
+    actor: op.template.startsWith('/agent/') ? fc.constant<ActorName>('service') : fc.constantFrom<ActorName>('admin', 'member'),
+    params: fc.tuple(...op.pathParams.map((_, i) => fc.tuple(ids(i), fc.constant(1)))),
+    query: fc.constant(''),
+    body: writes ? bodyArb(op, pools, true) : fc.constant<BodyDraft>({ kind: 'none' }),
+    microversion: fc.constant<string | undefined>('compute latest'),
+  });
+}
+
+function hostileParts(op: Operation, pools: Pools) {
+  return fc.record({
     actor: actorArb(op),
     params: fc.tuple(...op.pathParams.map((_, i) => fc.tuple(idArb(pools, poolFor(op, i)), fc.nat(7)))),
     query: fc.oneof({ weight: 2, arbitrary: fc.constant('') }, { weight: 3, arbitrary: queryArb(op, pools) }),
     body: bodyArb(op, pools),
     microversion: fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 2, arbitrary: fc.constant('compute latest') }, { weight: 1, arbitrary: fc.constantFrom(...MICROVERSIONS) }),
-  }).map(({ actor, params, query, body, microversion }) => {
-    let i = 0;
-    const path = op.template.replace(/\{[^}]+\}/g, () => {
-      const [value, rawChoice] = params[i++]!;
-      return encode(rawChoice === 0, value);
-    });
-    // A long poll waits for work: keep it short so the run moves on (the parameter is still fuzzed through `query`).
-    const url = path + (op.template.endsWith('/work') && !query ? '?timeout_ms=50' : query);
-    const headers: Record<string, string> = {};
-    if (body.contentType) headers['content-type'] = body.contentType;
-    if (microversion !== undefined) headers['openstack-api-version'] = microversion;
-    return { actor, method: op.method, template: op.template, url, headers, body: body.body, bodyKind: body.kind };
-  }));
+  });
+}
+
+export function caseArb(ops: Operation[], pools: Pools): fc.Arbitrary<RequestCase> {
+  // Writes weigh three times a read: they are where input reaches the database.
+  const weighted = ops.map((op) => ({ weight: op.method === 'GET' ? 1 : 3, arbitrary: fc.constant(op) }));
+  return fc.oneof(...weighted).chain((op) => fc.oneof({ weight: 1, arbitrary: cleanParts(op, pools) }, { weight: 3, arbitrary: hostileParts(op, pools) })
+    .map(({ actor, params, query, body, microversion }) => {
+      let i = 0;
+      const path = op.template.replace(/\{[^}]+\}/g, () => {
+        const [value, rawChoice] = params[i++]!;
+        return encode(rawChoice === 0, value);
+      });
+      // A long poll waits for work: keep it short so the run moves on (the parameter is still fuzzed through `query`).
+      const url = path + (op.template.endsWith('/work') && !query ? '?timeout_ms=50' : query);
+      const headers: Record<string, string> = {};
+      if (body.contentType) headers['content-type'] = body.contentType;
+      if (microversion !== undefined) headers['openstack-api-version'] = microversion;
+      return { actor, method: op.method, template: op.template, url, headers, body: body.body, bodyKind: body.kind };
+    }));
 }

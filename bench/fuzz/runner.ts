@@ -4,7 +4,7 @@
  * leave the database as it found it; nothing may answer 5xx.
  */
 import fc from 'fast-check';
-import { createFixtures, ensureVictims, readPools, setUpActors } from './actors.js';
+import { createFixtures, ensureServer, ensureVictims, readPools, setUpActors } from './actors.js';
 import { startTarget } from './controller.js';
 import { describeChange, EXCLUDED, sameSnapshot, type DatabaseProbe, type Snapshot } from './digest.js';
 import { send } from './http.js';
@@ -53,6 +53,8 @@ export interface FuzzSummary {
   timeouts: number;
   connection_errors: number;
   excluded_columns: Record<string, string[]>;
+  /** Operations requested but never answered 2xx: where the fuzzer's valid requests do not reach the handler's success path. */
+  never_accepted: string[];
   samples: { five_xx: Finding[]; changed_by_rejected: Finding[]; connection_errors: Finding[] };
 }
 
@@ -107,13 +109,16 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
   const target = await startTarget({ backend: o.backend, postgresServer: o.postgresServer });
   try {
     const tokens = await setUpActors(target.aio, target.probe);
+    log(`actors ready after ${Math.round((Date.now() - started) / 1000)} s`);
     await createFixtures(target.url, tokens);
+    log(`fixtures ready after ${Math.round((Date.now() - started) / 1000)} s`);
     const doc = await (await fetch(`${target.url}/openapi.json`)).json();
     const ops = operationsOf(doc);
     log(`${ops.length} operations in /openapi.json; fuzzing for ${Math.round(o.durationMs / 1000)} s (seed ${o.seed})`);
     const byStatus: Record<string, number> = {};
     const byBodyKind: Record<string, number> = {};
     const requested = new Set<string>();
+    const accepted = new Set<string>();
     const fiveXx = new Samples();
     const changed = new Samples();
     const errors = new Samples();
@@ -127,6 +132,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     for (let batch = 0; Date.now() < deadline; batch++) {
       // Identity writes may have deleted a victim: bring it back while nothing is being checked.
       await ensureVictims(target.url, tokens.admin);
+      await ensureServer(target.url, tokens);
       settled = false;
       const pools = await readPools(target.url, tokens);
       const cases = fc.sample(caseArb(ops, pools), { seed: o.seed + batch, numRuns: BATCH });
@@ -140,6 +146,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
         const r = await send(target.url + c.url, c.method, headers, c.body, REQUEST_TIMEOUT_MS);
         requests++;
         requested.add(`${c.method} ${c.template}`);
+        if (typeof r.status === 'number' && r.status < 300) accepted.add(`${c.method} ${c.template}`);
         byStatus[String(r.status)] = (byStatus[String(r.status)] ?? 0) + 1;
         byBodyKind[c.bodyKind] = (byBodyKind[c.bodyKind] ?? 0) + 1;
         const key = `${c.method} ${c.template} ${r.status}`;
@@ -172,6 +179,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
       backend: o.backend, seed: o.seed, seconds: Math.round((Date.now() - started) / 1000), operations: ops.length,
       operations_requested: requested.size, requests, by_status: byStatus, by_body_kind: byBodyKind, five_xx: five, expected_5xx: expected5xx,
       changed_by_rejected: changedByRejected, changed_by_accepted: changedByAccepted, unchecked, timeouts, connection_errors: connectionErrors, excluded_columns: EXCLUDED,
+      never_accepted: [...requested].filter((k) => !accepted.has(k)).sort(),
       samples: { five_xx: fiveXx.list(), changed_by_rejected: changed.list(), connection_errors: errors.list() },
     };
   } finally {
