@@ -1,0 +1,32 @@
+/**
+ * Found by the fuzzer (npm run fuzz): a body of thousands of nested arrays
+ * overflowed the stack of the NUL check before any handler ran (500). Such a
+ * body is a 400 in each API's error format.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestController, type TestController } from '../helpers/testController.js';
+
+const DEEP = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+let c: TestController;
+let admin: string;
+
+before(async () => {
+  c = await startTestController();
+  admin = await c.token('admin');
+});
+after(async () => { await c.close(); });
+
+test('a body nested 5,000 levels deep is 400 in each API\'s error format', { timeout: 120_000 }, async () => {
+  const cases: Array<[string, string, string]> = [
+    ['POST', '/compute/v2.1/os-aggregates', 'badRequest'],
+    ['POST', '/network/v2.0/ports', 'NeutronError'],
+    ['POST', '/identity/v3/projects', 'error'],
+  ];
+  for (const [method, path, errorKey] of cases) {
+    const res = await fetch(`${c.url}${path}`, { method, headers: { 'x-auth-token': admin, 'content-type': 'application/json' }, body: DEEP });
+    const body = await res.json();
+    assert.equal(res.status, 400, `${method} ${path}: ${JSON.stringify(body)}`);
+    assert.ok(errorKey in body, `${method} ${path}: ${JSON.stringify(body)}`);
+  }
+});
