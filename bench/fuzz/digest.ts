@@ -31,8 +31,14 @@ export const EXCLUDED: Record<string, string[]> = {
 
 export type Snapshot = Map<string, string[]>;
 
+/** Server work under way: a task state set, or a guest the agent has not yet converged to its spec. */
+const BUSY_SQL = `select (select count(*) from instances where task_state is not null)
+  + (select count(*) from guests where observed_generation <> generation) as n`;
+
 export interface DatabaseProbe {
   snapshot(): Promise<Snapshot>;
+  /** True while server work is under way (it may write again after a pause). */
+  busy(): Promise<boolean>;
   /** Runs one statement with write access (the fuzzer's setup of an expired token). */
   write(sql: string, params: unknown[]): Promise<void>;
   close(): Promise<void>;
@@ -62,6 +68,9 @@ export function sqliteProbe(file: string): DatabaseProbe {
       })();
       return snap;
     },
+    async busy() {
+      return Number((db.prepare(BUSY_SQL).get() as { n: number }).n) > 0;
+    },
     async write(sql, params) {
       const w = new BetterSqlite3(file, { fileMustExist: true });
       try {
@@ -90,6 +99,9 @@ export async function postgresProbe(url: string): Promise<DatabaseProbe> {
       tables.forEach((t, i) => snap.set(t, tableRows(t, row[`t${i}`])));
       return snap;
     },
+    async busy() {
+      return Number((await client.query(BUSY_SQL)).rows[0].n) > 0;
+    },
     async write(sql, params) {
       await client.query(sql, params);
     },
@@ -105,18 +117,48 @@ export function digestOf(snap: Snapshot): string {
   return h.digest('hex');
 }
 
-/** What differs between two snapshots, per table: rows gone and rows new (a few of each, shortened). */
-export function describeChange(before: Snapshot, after: Snapshot): Record<string, { removed: string[]; added: string[] }> {
-  const out: Record<string, { removed: string[]; added: string[] }> = {};
+type RowChange = { removed: string[]; added: string[]; changed: Record<string, [unknown, unknown]>[] };
+
+function shorten(v: unknown): unknown {
+  const text = typeof v === 'string' ? v : JSON.stringify(v);
+  return text && text.length > 160 ? `${text.slice(0, 160)}…` : v;
+}
+
+/**
+ * What differs between two snapshots, per table: a row that lost and gained
+ * values shows as the columns that changed; other rows gone and new are
+ * listed (a few of each, shortened).
+ */
+export function describeChange(before: Snapshot, after: Snapshot): Record<string, RowChange> {
+  const out: Record<string, RowChange> = {};
   for (const [t, rowsAfter] of after) {
     const rowsBefore = before.get(t) ?? [];
     if (rowsBefore.length === rowsAfter.length && rowsBefore.every((r, i) => r === rowsAfter[i])) continue;
     const a = new Set(rowsAfter);
     const b = new Set(rowsBefore);
-    out[t] = {
-      removed: rowsBefore.filter((r) => !a.has(r)).slice(0, 3).map((r) => r.slice(0, 400)),
-      added: rowsAfter.filter((r) => !b.has(r)).slice(0, 3).map((r) => r.slice(0, 400)),
-    };
+    const removed = rowsBefore.filter((r) => !a.has(r)).map((r) => new Map(JSON.parse(r) as [string, unknown][]));
+    const added = rowsAfter.filter((r) => !b.has(r)).map((r) => new Map(JSON.parse(r) as [string, unknown][]));
+    const change: RowChange = { removed: [], added: [], changed: [] };
+    for (const old of removed) {
+      // The new row that agrees with this one on most columns is the same row, changed.
+      let best = -1, bestSame = 0;
+      added.forEach((row, i) => {
+        const same = [...old].filter(([k, v]) => JSON.stringify(row.get(k)) === JSON.stringify(v)).length;
+        if (same > bestSame) { best = i; bestSame = same; }
+      });
+      if (best >= 0 && bestSame >= old.size / 2) {
+        const row = added.splice(best, 1)[0]!;
+        const diff: Record<string, [unknown, unknown]> = {};
+        for (const [k, v] of old) if (JSON.stringify(row.get(k)) !== JSON.stringify(v)) diff[k] = [shorten(v), shorten(row.get(k))];
+        diff.__row = [shorten(JSON.stringify([...old].slice(0, 3))), null];
+        change.changed.push(diff);
+      } else change.removed.push(String(shorten(JSON.stringify([...old]))));
+    }
+    change.added = added.map((r) => String(shorten(JSON.stringify([...r]))));
+    change.removed = change.removed.slice(0, 3);
+    change.added = change.added.slice(0, 3);
+    change.changed = change.changed.slice(0, 3);
+    out[t] = change;
   }
   return out;
 }

@@ -28,7 +28,7 @@ export interface Finding {
   headers: Record<string, string>;
   status: number | string;
   response_excerpt: string;
-  changed?: Record<string, { removed: string[]; added: string[] }>;
+  changed?: ReturnType<typeof describeChange>;
   /** How many requests had the same method, route and status. */
   occurrences: number;
 }
@@ -68,18 +68,29 @@ const EXPECTED_5XX = new Set(['501 GET /compute/v2.1/os-hypervisors/{id}/uptime'
 const REQUEST_TIMEOUT_MS = 5_000;
 const SETTLE_POLL_MS = 40;
 const SETTLE_LIMIT_MS = 10_000;
+const BUSY_QUIET_MS = 500;
 const BATCH = 100;
 const SAMPLE_LIMIT = 25;
 
-/** Waits until two snapshots in a row agree (operations an accepted request started have finished). */
+/**
+ * Waits until the database holds still: two snapshots SETTLE_POLL_MS apart
+ * agree, or, while server work is under way (which may pause between
+ * steps), snapshots have agreed for BUSY_QUIET_MS. Null if that takes longer
+ * than SETTLE_LIMIT_MS.
+ */
 async function settle(probe: DatabaseProbe): Promise<Snapshot | null> {
   const deadline = Date.now() + SETTLE_LIMIT_MS;
   let last = await probe.snapshot();
+  let stableSince = Date.now();
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
     const next = await probe.snapshot();
-    if (sameSnapshot(last, next)) return next;
-    last = next;
+    if (!sameSnapshot(last, next)) {
+      last = next;
+      stableSince = Date.now();
+      continue;
+    }
+    if (Date.now() - stableSince >= ((await probe.busy()) ? BUSY_QUIET_MS : SETTLE_POLL_MS)) return next;
   }
   return null;
 }
