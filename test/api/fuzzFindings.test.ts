@@ -1,7 +1,9 @@
 /**
- * Found by the fuzzer (npm run fuzz): a body of thousands of nested arrays
- * overflowed the stack of the NUL check before any handler ran (500). Such a
- * body is a 400 in each API's error format.
+ * Findings of the fuzzer (npm run fuzz, docs/fuzzing.md), each a 500 before:
+ * a body of thousands of nested arrays overflowed the stack of the NUL check
+ * before any handler ran; a malformed JSON body on a path outside the APIs
+ * (a client's `servers/../../etc/passwd/action`, normalised) failed to parse
+ * with no API's error handler to map it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,4 +31,10 @@ test('a body nested 5,000 levels deep is 400 in each API\'s error format', { tim
     assert.equal(res.status, 400, `${method} ${path}: ${JSON.stringify(body)}`);
     assert.ok(errorKey in body, `${method} ${path}: ${JSON.stringify(body)}`);
   }
+});
+
+test('a malformed JSON body on a path outside the APIs is 400', { timeout: 120_000 }, async () => {
+  const res = await fetch(`${c.url}/etc/passwd/action`, { method: 'POST', headers: { 'x-auth-token': admin, 'content-type': 'application/json' }, body: "{'a':1}" });
+  const text = await res.text();
+  assert.equal(res.status, 400, text);
 });
