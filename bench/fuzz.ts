@@ -33,9 +33,10 @@ const program = new Command()
 const opts = program.parse().opts<{ minutes?: number; seconds?: number; backend: 'sqlite' | 'postgres'; databaseUrl: string; seed?: number }>();
 const durationMs = opts.minutes !== undefined ? opts.minutes * 60_000 : (opts.seconds ?? 60) * 1000;
 const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-const summary = await runFuzz({
+// The summary is printed as soon as the requests end, before the controller stops.
+await runFuzz({
   durationMs, backend: opts.backend, seed, postgresServer: opts.databaseUrl,
   log: (m) => process.stderr.write(`[fuzz] ${m}\n`),
+  onSummary: (summary) => process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`),
 });
-process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 process.exit(0);

@@ -17,6 +17,8 @@ export interface FuzzOptions {
   seed: number;
   postgresServer?: string;
   log?: (msg: string) => void;
+  /** Called with the summary when the requests end, before the controller stops. */
+  onSummary?: (summary: FuzzSummary) => void;
 }
 
 export interface Finding {
@@ -55,7 +57,7 @@ export interface FuzzSummary {
   excluded_columns: Record<string, string[]>;
   /** Operations requested but never answered 2xx: where the fuzzer's valid requests do not reach the handler's success path. */
   never_accepted: string[];
-  samples: { five_xx: Finding[]; changed_by_rejected: Finding[]; connection_errors: Finding[] };
+  samples: { five_xx: Finding[]; changed_by_rejected: Finding[]; connection_errors: Finding[]; timeouts: Finding[] };
 }
 
 /**
@@ -133,6 +135,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
     const fiveXx = new Samples();
     const changed = new Samples();
     const errors = new Samples();
+    const timedOut = new Samples();
     let requests = 0, five = 0, expected5xx = 0, changedByRejected = 0, changedByAccepted = 0, unchecked = 0, timeouts = 0, connectionErrors = 0;
     let settled = await settle(target.probe) !== null;
     const deadline = Date.now() + o.durationMs;
@@ -161,7 +164,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
         byStatus[String(r.status)] = (byStatus[String(r.status)] ?? 0) + 1;
         byBodyKind[c.bodyKind] = (byBodyKind[c.bodyKind] ?? 0) + 1;
         const key = `${c.method} ${c.template} ${r.status}`;
-        if (r.status === 'timeout') timeouts++;
+        if (r.status === 'timeout') {
+          timeouts++;
+          timedOut.add(key, () => finding(c, r.status, ''));
+        }
         if (r.status === 'error') {
           connectionErrors++;
           errors.add(key, () => finding(c, r.status, r.error ?? ''));
@@ -186,13 +192,15 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzSummary> {
       }
       log(`${requests} requests, ${five} 5xx, ${changedByRejected} changed by rejected`);
     }
-    return {
+    const summary: FuzzSummary = {
       backend: o.backend, seed: o.seed, seconds: Math.round((Date.now() - started) / 1000), operations: ops.length,
       operations_requested: requested.size, requests, by_status: byStatus, by_body_kind: byBodyKind, five_xx: five, expected_5xx: expected5xx,
       changed_by_rejected: changedByRejected, changed_by_accepted: changedByAccepted, unchecked, timeouts, connection_errors: connectionErrors, excluded_columns: EXCLUDED,
       never_accepted: [...requested].filter((k) => !accepted.has(k)).sort(),
-      samples: { five_xx: fiveXx.list(), changed_by_rejected: changed.list(), connection_errors: errors.list() },
+      samples: { five_xx: fiveXx.list(), changed_by_rejected: changed.list(), connection_errors: errors.list(), timeouts: timedOut.list() },
     };
+    o.onSummary?.(summary);
+    return summary;
   } finally {
     await target.stop();
   }
