@@ -39,7 +39,8 @@ export async function buildApp(ctx: ControllerContext, opts: { https?: { cert: s
       try {
         done(null, JSON.parse(text));
       } catch (e) {
-        done(new BadRequest(`Malformed request body: ${(e as Error).message}`), undefined);
+        // statusCode: outside the APIs (no error handler of theirs maps BadRequest) Fastify answers with it, not 500.
+        done(Object.assign(new BadRequest(`Malformed request body: ${(e as Error).message}`), { statusCode: 400 }), undefined);
       }
     });
 

@@ -5,7 +5,9 @@ import { BadRequest } from '../../domain/errors.js';
  * Checks every request of an API scope before any handler sees it: no NUL
  * character anywhere in the path, query or body (PostgreSQL refuses them in
  * text, and no OpenStack field allows one), and each query parameter given
- * once unless the API takes lists of values for it.
+ * once unless the API takes lists of values for it. A body nested deeper than
+ * any OpenStack request (MAX_DEPTH) is refused too: walking, validating or
+ * copying one of thousands of levels overflows the stack (a 500).
  */
 export function guardInput(app: FastifyInstance, opts: { repeatable?: (name: string) => boolean } = {}): void {
   const repeatable = opts.repeatable ?? (() => false);
@@ -21,12 +23,16 @@ export function guardInput(app: FastifyInstance, opts: { repeatable?: (name: str
   });
 }
 
+/** Far deeper than any request body of the four APIs (a server create with block devices nests about 6). */
+const MAX_DEPTH = 64;
+
 /** Where a NUL character is in a decoded JSON value or parameter map: '' at the top, a dotted path below, null if nowhere. */
-function nulIn(value: unknown, path = ''): string | null {
+function nulIn(value: unknown, path = '', depth = 0): string | null {
+  if (depth > MAX_DEPTH) throw new BadRequest(`Invalid input: nested deeper than ${MAX_DEPTH} levels.`);
   if (typeof value === 'string') return value.includes('\u0000') ? path : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = nulIn(value[i], `${path}[${i}]`);
+      const found = nulIn(value[i], `${path}[${i}]`, depth + 1);
       if (found !== null) return found;
     }
     return null;
@@ -35,7 +41,7 @@ function nulIn(value: unknown, path = ''): string | null {
     for (const [key, v] of Object.entries(value)) {
       const at = path ? `${path}.${key}` : key;
       if (key.includes('\u0000')) return at;
-      const found = nulIn(v, at);
+      const found = nulIn(v, at, depth + 1);
       if (found !== null) return found;
     }
   }

@@ -128,9 +128,12 @@ export async function portsOfDevice(session: Session, deviceId: string): Promise
 }
 
 export async function listPorts(session: Session, f: PortFilter = {}): Promise<PortRecord[]> {
+  // An empty filter list matches no port (a NUL-byte sentinel did that before: PostgreSQL refuses it in text, a 500).
+  const lists = [f.ids, f.names, f.networkIds, f.deviceIds, f.deviceOwners, f.macAddresses, f.hostIds, f.projectIds, f.statuses, f.vnicTypes];
+  if (lists.some((l) => l !== undefined && l.length === 0)) return [];
   const db = dbOf(session);
   let q = portQuery(db);
-  const any = (v: string[]) => (v.length ? v : ['\u0000none']);
+  const any = (v: string[]) => v;
   if (f.ids) q = q.where('ports.id', 'in', any(f.ids));
   if (f.names) q = q.where('ports.name', 'in', any(f.names));
   if (f.networkIds) q = q.where('ports.network_id', 'in', any(f.networkIds));

@@ -14,9 +14,15 @@ export interface RuleFilter {
   protocols?: string[];
 }
 
-const any = (v: string[]) => (v.length ? v : ['\u0000none']);
+const any = (v: string[]) => v;
+/**
+ * An empty filter list matches no row: answered without a query (a NUL-byte
+ * sentinel value did that before, which PostgreSQL refuses in text: a 500).
+ */
+const matchesNothing = (...lists: (string[] | undefined)[]) => lists.some((l) => l !== undefined && l.length === 0);
 
 export async function listSecurityGroupRows(session: Session, f: SecurityGroupFilter): Promise<SecurityGroupRow[]> {
+  if (matchesNothing(f.ids, f.names, f.projectIds)) return [];
   const db = dbOf(session);
   let q = db.selectFrom('security_groups').selectAll();
   if (f.ids) q = q.where('id', 'in', any(f.ids));
@@ -68,6 +74,7 @@ export async function claimDefaultGroup(unit: Unit, projectId: string, groupId: 
 }
 
 export async function listRuleRows(session: Session, f: RuleFilter): Promise<SecurityGroupRuleRow[]> {
+  if (matchesNothing(f.ids, f.securityGroupIds, f.projectIds, f.directions, f.ethertypes, f.protocols)) return [];
   const db = dbOf(session);
   let q = db.selectFrom('security_group_rules').selectAll();
   if (f.ids) q = q.where('id', 'in', any(f.ids));
