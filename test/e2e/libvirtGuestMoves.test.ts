@@ -7,6 +7,7 @@
  * client; each checks libvirt's state (virsh, qemu-img) as well as the API's.
  */
 import assert from 'node:assert/strict';
+import { lockSystemLibvirt } from '../helpers/systemLibvirtLock.js';
 import { execFile } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -43,7 +44,8 @@ async function holdsMark(file: string, format: string): Promise<boolean> {
   return /read 65536\/65536 bytes/.test(stdout) && !/Pattern verification failed/.test(stdout);
 }
 
-describe('real guests moved, snapshotted, rebuilt and rescued through a remote libvirt agent (qemu:///system, TCG)', { timeout: 420_000 }, () => {
+describe('real guests moved, snapshotted, rebuilt and rescued through a remote libvirt agent (qemu:///system, TCG)', { timeout: 1_500_000 }, () => {
+  let unlockSystemLibvirt: (() => Promise<void>) | undefined;
   let aio: AllInOneProcess;
   let agent: AgentProcess;
   let dirs: LibvirtAgentDirs;
@@ -69,6 +71,7 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
   };
 
   before(async () => {
+    unlockSystemLibvirt = await lockSystemLibvirt();
     aio = await startAllInOneProcess({ args: ['--no-simulated-hosts'], config: { allow_resize_to_same_host: true } });
     work = await reachableTempDir('vdpa-e2e-moves-');
     dirs = await libvirtAgentDirs(agentPassword(aio.dataDir));
@@ -93,6 +96,7 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     await agent?.stop();
     await aio?.stop();
     for (const d of [work, dirs?.root, dirs?.sysfs]) if (d) await rm(d, { recursive: true, force: true });
+    await unlockSystemLibvirt?.();
   });
 
   test('resize to the same host (allow_resize_to_same_host) and confirm: ACTIVE with the new flavor in one running domain', { timeout: 120_000 }, async () => {

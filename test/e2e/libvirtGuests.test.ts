@@ -8,6 +8,7 @@
  * checks libvirt's state (virsh) as well as the API's.
  */
 import assert from 'node:assert/strict';
+import { lockSystemLibvirt } from '../helpers/systemLibvirtLock.js';
 import { execFile } from 'node:child_process';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,7 +43,8 @@ const TRANSITIONS: Array<{ action: Record<string, unknown>; status: string; doms
   { action: { reboot: { type: 'HARD' } }, status: 'ACTIVE', domstate: /^running \(booted\)/ },
 ];
 
-describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { timeout: 420_000 }, () => {
+describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { timeout: 1_500_000 }, () => {
+  let unlockSystemLibvirt: (() => Promise<void>) | undefined;
   let aio: AllInOneProcess;
   let agent: AgentProcess;
   let other: AgentProcess | undefined;
@@ -66,6 +68,7 @@ describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { t
   const freeVdpa = async () => (await aio.pci(HOST)).filter((d) => d.dev_type === 'vdpa' && d.status === 'available').length;
 
   before(async () => {
+    unlockSystemLibvirt = await lockSystemLibvirt();
     aio = await startAllInOneProcess({ args: ['--no-simulated-hosts'] });
     work = await reachableTempDir('vdpa-e2e-');
     dirs = await libvirtAgentDirs(agentPassword(aio.dataDir));
@@ -82,6 +85,7 @@ describe('real guests through a remote libvirt agent (qemu:///system, TCG)', { t
     await other?.stop();
     await aio?.stop();
     for (const d of [work, dirs?.root, dirs?.sysfs]) if (d) await rm(d, { recursive: true, force: true });
+    await unlockSystemLibvirt?.();
   });
 
   test('openstack image create --file stores the data with Glance\'s checksums; image save gives it back', { timeout: 30_000 }, async () => {

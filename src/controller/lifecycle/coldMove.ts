@@ -247,7 +247,9 @@ async function defineAtDestination(ctx: ControllerContext, s: ServerSnapshot): P
   const db = ctx.store.reader;
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
-  const spec = buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance));
+  // The destination's own pins and cells (its claim), never the source's.
+  const numa = await guestNumaPlacement(db, instance, dest, targetFlavor(instance));
+  const spec = buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance), numa);
   const moved = await hasMovedDisk(ctx, instance.uuid, migration.uuid);
   await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
     moved ? { ...spec, diskImport: { migrationId: migration.uuid } } : spec);

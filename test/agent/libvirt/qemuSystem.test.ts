@@ -6,6 +6,7 @@
  * libvirt's own error reaches the caller.
  */
 import assert from 'node:assert/strict';
+import { lockSystemLibvirt } from '../../helpers/systemLibvirtLock.js';
 import { after, before, describe, test } from 'node:test';
 import { DomainState, ErrorCode, Flags, openLibvirt, type LibvirtConnection } from '../../../src/agent/drivers/libvirt/connection.js';
 import { LibvirtDriver, libvirtHostVersions, listNodeDeviceXml } from '../../../src/agent/drivers/libvirt/libvirtDriver.js';
@@ -15,12 +16,14 @@ import { ethernetNic, guestSpec, requireAddon, vdpaNic } from './helpers.js';
 
 const URI = 'qemu:///system';
 
-describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { timeout: 120_000 }, () => {
+describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { timeout: 1_500_000 }, () => {
+  let unlockSystemLibvirt: (() => Promise<void>) | undefined;
   let driver: LibvirtDriver;
   let conn: LibvirtConnection;
   const created: string[] = [];
 
   before(async () => {
+    unlockSystemLibvirt = await lockSystemLibvirt();
     requireAddon();
     try {
       conn = await openLibvirt(URI);
@@ -34,6 +37,7 @@ describe('LibvirtDriver on a real libvirtd (qemu:///system, TCG guests)', { time
     for (const uuid of created) await driver?.destroy(uuid).catch(() => undefined);
     await driver?.close();
     await conn?.close();
+    await unlockSystemLibvirt?.();
   });
 
   test('reports libvirt and QEMU versions and node devices through the API', { timeout: 120_000 }, async () => {
