@@ -12,6 +12,7 @@ import { deviceStateIndexesMigration } from './migrations/005_device_state_index
 import { operationsMigration } from './migrations/006_operations.js';
 import { numaMigration } from './migrations/011_numa.js';
 import { tokenEpochMigration } from './migrations/015_token_epoch.js';
+import { numaPickIndexMigration } from './migrations/016_numa_pick_index.js';
 import { serverLockAndTagsMigration } from './migrations/007_server_lock_and_tags.js';
 import { everydayMigration } from './migrations/009_everyday.js';
 import { zonesQuotasMigration } from './migrations/010_zones_quotas.js';
@@ -90,6 +91,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '010_zones_quotas': zonesQuotasMigration(dialect),
     '012_identity_hardening': identityHardeningMigration(),
     '015_token_epoch': tokenEpochMigration(),
+    '016_numa_pick_index': numaPickIndexMigration(),
   };
 }
 

@@ -27,6 +27,9 @@ import { asUnit } from '../helpers/storageAccess.js';
 
 const PICK = `select * from pci_devices where host = 'h' and dev_type = 'vdpa' and physical_network = 'p'
   and status = 'available' and missing = 0 order by address limit 1`;
+/** A NUMA claim's count of free devices of the port's kind per node (repositories/numa.ts): read from the index alone (migration 016). */
+const FREE_PER_NODE = `select numa_node, count(*) as free from pci_devices where host = 'h' and dev_type = 'vdpa' and physical_network = 'p'
+  and status = 'available' and missing = 0 group by numa_node`;
 const IN_USE_SIBLINGS = `select * from pci_devices where host = 'h' and parent_addr = 'a' and status in ('claimed', 'allocated')`;
 const HELD = `select * from pci_devices where consumer = 'c' order by address`;
 
@@ -131,6 +134,7 @@ describe('device rows and indexes', () => {
       }
       assert.match(planOf(file, PICK), /USING INDEX pci_devices_pick \(host=\? AND dev_type=\? AND physical_network=\? AND status=\?\)/);
       assert.doesNotMatch(planOf(file, PICK), /TEMP B-TREE/);
+      assert.match(planOf(file, FREE_PER_NODE), /USING COVERING INDEX pci_devices_pick \(host=\? AND dev_type=\? AND physical_network=\? AND status=\?\)/);
       assert.match(planOf(file, IN_USE_SIBLINGS), /^SEARCH pci_devices USING INDEX \w+ \(host=\?/);
       assert.match(planOf(file, HELD), /USING INDEX pci_devices_consumer \(consumer=\?\)/);
     });

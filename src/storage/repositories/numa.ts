@@ -40,12 +40,15 @@ const hostDeviceCounts = precompiled<{ host: string }, DeviceCountRow>((db, p) =
   .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
   .where('host', '=', p.host).where('status', '=', 'available').where('missing', '=', 0)
   .groupBy(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node']));
-/** The same for one kind of device (a port's: a type on a physical network), read through the pick index. */
-const hostKindDeviceCounts = precompiled<{ host: string; devType: string; physicalNetwork: string }, DeviceCountRow>((db, p) => db.selectFrom('pci_devices')
-  .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
+/**
+ * The same for one kind of device (a port's: a type on a physical network, any vendor and product), per
+ * NUMA node only: every column it reads is in pci_devices_pick (migration 016), so it reads no device row.
+ */
+const hostKindDeviceCounts = precompiled<{ host: string; devType: string; physicalNetwork: string }, { numa_node: number | null; free: number }>((db, p) => db.selectFrom('pci_devices')
+  .select(['numa_node', (eb) => eb.fn.countAll<number>().as('free')])
   .where('host', '=', p.host).where('dev_type', '=', p.devType).where('physical_network', '=', p.physicalNetwork)
   .where('status', '=', 'available').where('missing', '=', 0)
-  .groupBy(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node']));
+  .groupBy('numa_node'));
 const nodeNumaColumns = precompiled<{ host: string }, NodeNumaColumns>((db, p) =>
   db.selectFrom('compute_nodes').select([...NUMA_COLUMNS]).where('host', '=', p.host));
 const nodeNumaColumnsLocking = precompiled<{ host: string }, NodeNumaColumns>((db, p) =>
@@ -55,8 +58,15 @@ const updateNumaUsage = precompiled<{ host: string; usage: string }>((db, p) =>
 
 /** Free devices per host, kind and NUMA node. */
 async function deviceCounts(session: Session, hosts: string[], kind?: DeviceKind): Promise<Map<string, NumaDeviceCount[]>> {
+  if (hosts.length === 1 && kind) {
+    // The kind's rows, whatever their vendor and product: a request of one kind does not ask for either (claims.ts oneKindOf).
+    const { rows } = await hostKindDeviceCounts.run(dbOf(session), { host: hosts[0]!, ...kind });
+    return new Map([[hosts[0]!, rows.map((r) => ({
+      devType: kind.devType, physicalNetwork: kind.physicalNetwork, vendorId: '', productId: '', numaNode: r.numa_node, free: Number(r.free),
+    }))]]);
+  }
   const rows: DeviceCountRow[] = hosts.length === 1
-    ? (await (kind ? hostKindDeviceCounts.run(dbOf(session), { host: hosts[0]!, ...kind }) : hostDeviceCounts.run(dbOf(session), { host: hosts[0]! }))).rows
+    ? (await hostDeviceCounts.run(dbOf(session), { host: hosts[0]! })).rows
     : await dbOf(session).selectFrom('pci_devices')
       .select(['host', 'dev_type', 'physical_network', 'vendor_id', 'product_id', 'numa_node', (eb) => eb.fn.countAll<number>().as('free')])
       .where('host', 'in', hosts).where('status', '=', 'available').where('missing', '=', 0)
