@@ -203,6 +203,11 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
    */
   async uploadSnapshot(host: string, instanceUuid: string, imageId: string, file: string): Promise<void> {
     const path = `${this.hostPath(host)}/guests/${encodeURIComponent(instanceUuid)}/snapshots/${encodeURIComponent(imageId)}`;
+    await this.uploadFile(path, file);
+  }
+
+  /** Streams `file` to the controller with PUT, again with a new token after a 401, again from the start after an outage. */
+  private async uploadFile(path: string, file: string): Promise<void> {
     await this.retrying(async () => {
       let token = await this.currentToken();
       let res = await this.send('PUT', path, token.value, undefined, DOWNLOAD_TIME_MS, file);
@@ -223,17 +228,7 @@ export class HttpControllerLink implements ControllerLink, ImageSource {
    */
   async uploadDiskTransfer(host: string, instanceUuid: string, migrationUuid: string, file: string): Promise<void> {
     const path = this.diskTransferPath(host, instanceUuid, migrationUuid);
-    await this.retrying(async () => {
-      let token = await this.currentToken();
-      let res = await this.send('PUT', path, token.value, undefined, DOWNLOAD_TIME_MS, file);
-      if (res.status === 401) {
-        await res.text().catch(() => '');
-        this.forget(token);
-        token = await this.currentToken();
-        res = await this.send('PUT', path, token.value, undefined, DOWNLOAD_TIME_MS, file);
-      }
-      return this.answer('PUT', path, res);
-    });
+    await this.uploadFile(path, file);
   }
 
   /** A cold move's disk from the controller, streamed into `file` and checked against its Content-Length. */

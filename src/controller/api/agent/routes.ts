@@ -135,9 +135,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
   app.put<{ Params: HostParams & { uuid: string; image: string } }>('/v1/hosts/:host/guests/:uuid/snapshots/:image',
     { schema: agentSchemas.snapshot },
     async (req, reply) => {
-      const body = req.body as Readable | undefined;
-      await receiveSnapshotData(ctx, req.params.host, req.params.uuid, req.params.image,
-        body && typeof body.pipe === 'function' ? body : Readable.from([]));
+      await receiveSnapshotData(ctx, req.params.host, req.params.uuid, req.params.image, streamOf(req.body));
       return reply.code(204).send();
     });
 
@@ -146,9 +144,7 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
   app.put<{ Params: TransferParams }>('/v1/hosts/:host/guests/:uuid/disk-transfers/:migration',
     { schema: agentSchemas.diskUpload },
     async (req, reply) => {
-      const body = req.body as Readable | undefined;
-      await receiveDiskTransfer(ctx, req.params.host, req.params.uuid, req.params.migration,
-        body && typeof body.pipe === 'function' ? body : Readable.from([]));
+      await receiveDiskTransfer(ctx, req.params.host, req.params.uuid, req.params.migration, streamOf(req.body));
       return reply.code(204).send();
     });
   app.get<{ Params: TransferParams }>('/v1/hosts/:host/guests/:uuid/disk-transfers/:migration',
@@ -183,4 +179,9 @@ export async function agentApi(app: FastifyInstance, ctx: ControllerContext): Pr
       await link.waitForWork(req.params.host, timeoutMs, gone.signal);
       return reply.code(204).send();
     });
+}
+
+/** An octet-stream body as the parser left it (the request stream), or an empty stream when none came. */
+function streamOf(body: unknown): Readable {
+  return body && typeof (body as Readable).pipe === 'function' ? body as Readable : Readable.from([]);
 }
