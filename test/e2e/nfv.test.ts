@@ -5,6 +5,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createPinnedFlavor, numaCellsOf } from '../helpers/nfvFixtures.js';
 import { startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 
 const run = promisify(execFile);
@@ -40,19 +41,12 @@ describe('NFV guests: pinned CPUs, 1 GiB pages and PCI NUMA affinity with a vdpa
   before(async () => {
     aio = await startAllInOneProcess({ hosts: [nfvHost('compute-0', 0), nfvHost('compute-1', 1)] });
     for (const [name, ram, policy] of [['nfv.required', 4096, 'required'], ['nfv.big', 16384, 'required'], ['nfv.preferred', 4096, 'preferred']] as const) {
-      const created = await aio.openstack(['flavor', 'create', '--vcpus', '4', '--ram', String(ram), '--disk', '1',
-        '--property', 'hw:cpu_policy=dedicated', '--property', 'hw:mem_page_size=1GB',
-        '--property', `hw:pci_numa_affinity_policy=${policy}`, name]);
-      assert.equal(created.code, 0, created.stderr);
+      await createPinnedFlavor(aio, name, 4, ram, policy);
     }
   });
   after(async () => { await aio?.stop(); });
 
-  const cellsOf = async (host: string) => {
-    const res = await aio.api('GET', '/compute/v2.1/os-hypervisors/detail');
-    assert.equal(res.status, 200);
-    return res.body.hypervisors.find((h: { hypervisor_hostname: string }) => h.hypervisor_hostname === host).numa_topology.cells;
-  };
+  const cellsOf = (host: string) => numaCellsOf(aio, host);
   const boot = async (flavor: string, name: string, portArgs: string[] = []) => {
     const port = await aio.openstackJson(['port', 'create', '--network', 'vdpa-net', '--vnic-type', 'vdpa', ...portArgs, `${name}-port`]);
     const created = await aio.openstackJson(['server', 'create', '--flavor', flavor, '--image', 'cirros', '--port', port.id, name]);

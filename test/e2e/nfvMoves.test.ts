@@ -9,6 +9,7 @@
  * move here).
  */
 import { after, before, describe, test } from 'node:test';
+import { createPinnedFlavor, numaCellsOf } from '../helpers/nfvFixtures.js';
 import assert from 'node:assert/strict';
 import { startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { domainXml, EMBEDDED_FLAVOR, lastMigration, until } from '../helpers/e2eFixtures.js';
@@ -45,19 +46,12 @@ describe('NFV guests through resize, migration, live migration, evacuate and del
   before(async () => {
     aio = await startAllInOneProcess({ hosts: HOSTS.map(nfvHost) });
     for (const [name, vcpus] of [['nfv.2', 2], ['nfv.4', 4]] as const) {
-      const created = await aio.openstack(['flavor', 'create', '--vcpus', String(vcpus), '--ram', String(vcpus * 1024), '--disk', '1',
-        '--property', 'hw:cpu_policy=dedicated', '--property', 'hw:mem_page_size=1GB',
-        '--property', 'hw:pci_numa_affinity_policy=required', name]);
-      assert.equal(created.code, 0, created.stderr);
+      await createPinnedFlavor(aio, name, vcpus, vcpus * 1024, 'required');
     }
   });
   after(async () => { await aio?.stop(); });
 
-  const cellsOf = async (host: string) => {
-    const res = await aio.api('GET', '/compute/v2.1/os-hypervisors/detail');
-    assert.equal(res.status, 200);
-    return res.body.hypervisors.find((h: { hypervisor_hostname: string }) => h.hypervisor_hostname === host).numa_topology.cells;
-  };
+  const cellsOf = (host: string) => numaCellsOf(aio, host);
 
   /** Every cell of both hosts counts exactly the guests `held` names (host → vCPU counts of the guests there). */
   const assertCells = async (held: Held, what: string) => {

@@ -6,6 +6,7 @@
  * on the destination. With the real `openstack` client.
  */
 import { after, before, describe, test } from 'node:test';
+import { createPinnedFlavor, numaCellsOf } from '../helpers/nfvFixtures.js';
 import assert from 'node:assert/strict';
 import { startAllInOneProcess, vdpaHost, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import { domainXml, EMBEDDED_FLAVOR, until } from '../helpers/e2eFixtures.js';
@@ -35,10 +36,7 @@ describe('NFV guests: same-host resize and a failed live migration', { timeout: 
       config: { allow_resize_to_same_host: true },
     });
     for (const [name, vcpus] of [['nfv.2', 2], ['nfv.4', 4]] as const) {
-      const created = await aio.openstack(['flavor', 'create', '--vcpus', String(vcpus), '--ram', String(vcpus * 1024), '--disk', '1',
-        '--property', 'hw:cpu_policy=dedicated', '--property', 'hw:mem_page_size=1GB',
-        '--property', 'hw:pci_numa_affinity_policy=required', name]);
-      assert.equal(created.code, 0, created.stderr);
+      await createPinnedFlavor(aio, name, vcpus, vcpus * 1024, 'required');
     }
     // Everything lands on compute-0 until the live migration needs compute-1.
     await cli(['compute', 'service', 'set', '--disable', 'compute-1', 'nova-compute']);
@@ -54,11 +52,7 @@ describe('NFV guests: same-host resize and a failed live migration', { timeout: 
     const s = await serverOf();
     return s.status === status && s['OS-EXT-STS:task_state'] === null ? s : null;
   }, 60_000);
-  const cell0 = async (host: string) => {
-    const res = await aio.api('GET', '/compute/v2.1/os-hypervisors/detail');
-    assert.equal(res.status, 200);
-    return res.body.hypervisors.find((h: { hypervisor_hostname: string }) => h.hypervisor_hostname === host).numa_topology.cells[0];
-  };
+  const cell0 = async (host: string) => (await numaCellsOf(aio, host))[0];
   /** Cell 0 of `host` has exactly these CPUs pinned and one page and GiB per pinned CPU in use. */
   const assertCell0 = async (host: string, pinned: string, count: number, what: string) => {
     const cell = await cell0(host);

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, type ErrorKind } from '../../domain/errors.js';
+import { pythonRepr } from './schemaValidation.js';
 
 /** What went wrong, before an API gives it its status code and body. */
 export interface ApiError {
@@ -26,17 +27,6 @@ export const HTTP_TITLES: Readonly<Record<number, string>> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   409: 'Conflict', 413: 'Request Entity Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error',
 };
-
-/** A value as Python's repr() shows it, which is how Nova's schema messages quote values. */
-function pythonRepr(v: unknown): string {
-  if (v === true) return 'True';
-  if (v === false) return 'False';
-  if (v === null || v === undefined) return 'None';
-  if (typeof v === 'string') return `'${v}'`;
-  if (Array.isArray(v)) return `[${v.map(pythonRepr).join(', ')}]`;
-  if (typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `'${k}': ${pythonRepr(x)}`).join(', ')}}`;
-  return String(v);
-}
 
 /** jsonschema's reason for the first failure, as Nova quotes it after "Value: …". */
 function schemaReason(first: NonNullable<FastifyError['validation']>[number], value: unknown): string {
