@@ -53,6 +53,7 @@ const program = new Command()
   .option('--vfs <n>', 'vdpa VFs per host', count, 64)
   .option('--decisions <n>', 'decisions measured per figure', count, 5000)
   .option('--concurrency <n>', 'database decisions in flight at once, as concurrent API requests put them (1: one after another)', count, 32)
+  .option('--requests <list>', 'which requests to measure: plain, numa or both (comma-separated)', 'plain,numa')
   .option('--no-database', 'only the in-memory figures')
   .option('--rss-hosts <n>', 'hosts for the controller RSS figure (0 skips it)', count, 10000)
   .option('--cpu-prof <dir>', 'write a V8 CPU profile of each database figure\'s measured decisions to this directory');
@@ -141,7 +142,7 @@ async function memoryFigure(inventory: HostInventoryEntry[], decisions: number, 
       throw e;
     }
     // As scheduleAndClaim: a NUMA claim's cells' usage settles the entry too.
-    index.settle(reservation, poolChanges, request.numa ? store.numaUsageJson(best.host) : undefined);
+    index.settle(reservation, poolChanges, request.numa ? store.numaUsage(best.host) : undefined);
     return best.host;
   };
   const requests = Array.from({ length: decisions + 1000 }, makeRequest);
@@ -259,13 +260,16 @@ async function rssFigure(hosts: number, vfs: number) {
   }
 }
 
-program.action(async (o: { hosts: string; vfs: number; decisions: number; concurrency: number; database: boolean; rssHosts: number; cpuProf?: string }) => {
+program.action(async (o: { hosts: string; requests: string; vfs: number; decisions: number; concurrency: number; database: boolean; rssHosts: number; cpuProf?: string }) => {
   if (o.cpuProf) await mkdir(o.cpuProf, { recursive: true });
   const summary: Record<string, unknown> = { vfs_per_host: o.vfs, decisions: o.decisions, concurrency: o.concurrency };
   const referenceBefore = machineReferenceMs();
+  const kinds = o.requests.split(',').map((s) => s.trim());
+  const unknown = kinds.filter((k) => !KINDS.some((x) => x.kind === k));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown request kind(s) ${unknown.join(', ')}: plain or numa`);
   const sizes = o.hosts.split(',').map((s) => count(s.trim())).filter((n) => n > 0);
   for (const hosts of sizes) {
-    for (const { kind, request, numaCells } of KINDS) {
+    for (const { kind, request, numaCells } of KINDS.filter((k) => kinds.includes(k.kind))) {
       const inventory = generateInventory({ hosts, vfsPerHost: o.vfs, numaCells });
       const mem = await memoryFigure(inventory, o.decisions, request);
       const memRate = round((mem.placed * 1000) / mem.ms, 0);
@@ -279,6 +283,7 @@ program.action(async (o: { hosts: string; vfs: number; decisions: number; concur
       summary[`database_${kind === 'plain' ? '' : `${kind}_`}${hosts}_per_s`] = dbRate;
     }
     // The NUMA request's cost against the plain one's (issue 15: within 2x).
+    if (kinds.length < 2) continue;
     const ratio = (plain: unknown, numa: unknown) => round(Number(plain) / Number(numa), 2);
     summary[`memory_numa_${hosts}_slowdown`] = ratio(summary[`memory_${hosts}_per_s`], summary[`memory_numa_${hosts}_per_s`]);
     if (o.database) summary[`database_numa_${hosts}_slowdown`] = ratio(summary[`database_${hosts}_per_s`], summary[`database_numa_${hosts}_per_s`]);

@@ -89,9 +89,10 @@ export class MemoryInventory {
     };
   }
 
-  /** The host's numa_usage column as the last claim wrote it. */
-  numaUsageJson(host: string): string | undefined {
-    return this.hosts.get(host)?.numaUsageJson ?? undefined;
+  /** The host's numa_usage column as the last claim wrote it, and the object it was made from. */
+  numaUsage(host: string): { json: string; parsed: HostNumaUsage } | undefined {
+    const r = this.hosts.get(host);
+    return r?.numaUsageJson ? { json: r.numaUsageJson, parsed: r.numaUsage } : undefined;
   }
 
   /** Claims the request's resources and devices on `host`; returns the pool changes (ClaimConflict when it does not fit). */

@@ -2,9 +2,10 @@ import { anyNetworkIndexKey, poolIndexKey, requestIndexKey, servesRequest } from
 import { poolsSatisfy, type Pool, type PoolDelta } from '../../domain/pci/pools.js';
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
+import type { NumaSettlement } from '../../storage/repositories/claims.js';
 import { numaStateOf } from '../../storage/repositories/numa.js';
 import type { HostNumaState } from '../../domain/scheduling/types.js';
-import { numaTopologyFilter } from '../../domain/scheduling/filters/numaTopologyFilter.js';
+import { numaVerdict } from '../../domain/scheduling/filters/numaTopologyFilter.js';
 import { cellCapacities, mayHold, type CellCapacity } from '../../domain/numa/cellCapacity.js';
 
 /** Where the index reads its rows: every host, or a few (see indexedHostRows). */
@@ -151,15 +152,15 @@ export class CandidateIndex {
    * This process's other writes arrive through the device feed, other
    * processes' with the next full read.
    */
-  settle(reservation: IndexReservation, poolChanges: PoolDelta[], numaUsageJson?: string): void {
+  settle(reservation: IndexReservation, poolChanges: PoolDelta[], numaUsage?: NumaSettlement['usage']): void {
     this.adjust(reservation.host, reservation.request, 0, [...reservation.pools.map(negated), ...poolChanges]);
     if (!reservation.request.numa) return;
     // The claim's cells' usage as it wrote it (numa_usage) replaces the entry's; without it the host is read again.
     const entry = this.hosts.get(reservation.host);
-    if (entry && numaUsageJson !== undefined) {
+    if (entry && numaUsage !== undefined) {
       const before = this.parsedNumaOf(entry).state;
-      entry.numaColumns = { ...entry.numaColumns, numa_usage: numaUsageJson };
-      this.parsed(entry, { ...before, usage: JSON.parse(numaUsageJson) });
+      entry.numaColumns = { ...entry.numaColumns, numa_usage: numaUsage.json };
+      this.parsed(entry, { ...before, usage: numaUsage.parsed });
     } else {
       this.markChanged(reservation.host);
     }
@@ -245,15 +246,17 @@ export class CandidateIndex {
       for (const name of names) {
         const entry = this.hosts.get(name)!;
         if (!poolsSatisfy(entry.pools, request.pciRequests)) continue;
-        const state = hostState(entry, serviceDownTime, now);
         // A NUMA request walks on past hosts whose cells cannot hold it, so they never take a candidate's place.
         // The cells' free capacity turns most full hosts away before the fit runs.
+        let numa: HostNumaState | undefined;
         if (request.numa) {
-          const numa = this.parsedNumaOf(entry);
-          if (!mayHold(numa.capacity, request.numa.guest)) continue;
-          state.numa = numa.state;
-          if (numaTopologyFilter.rejects(state, request) !== null) continue;
+          const parsed = this.parsedNumaOf(entry);
+          if (!mayHold(parsed.capacity, request.numa.guest)) continue;
+          numa = parsed.state;
+          if (numaVerdict(numa, request) !== null) continue;
         }
+        const state = hostState(entry, serviceDownTime, now);
+        if (numa) state.numa = numa;
         out.push(state);
         if (out.length === limit) break;
       }

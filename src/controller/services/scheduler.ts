@@ -3,7 +3,7 @@ import type { PoolDelta } from '../../domain/pci/pools.js';
 import { explainNoValidHost, selectHosts } from '../../domain/scheduling/pipeline.js';
 import type { ResourceRequest } from '../../domain/scheduling/types.js';
 import { candidateHosts, indexedHostRows } from '../../storage/repositories/candidates.js';
-import { claimOnHost, type ClaimedDevice } from '../../storage/repositories/claims.js';
+import { claimOnHost, type ClaimedDevice, type NumaSettlement } from '../../storage/repositories/claims.js';
 import type { Storage } from '../../storage/db.js';
 import { onServiceChange } from './serviceChanges.js';
 import type { ControllerContext } from '../context.js';
@@ -145,7 +145,7 @@ async function decideAndClaim<Ahead>(
         const reservation = index.reserve(chosen, request);
         // The claim's exact pool changes settle the reservation (and so are not on the device feed).
         const poolChanges: PoolDelta[] = [];
-        const numaSettled: { usageJson?: string } = {};
+        const numaSettled: NumaSettlement = {};
         let claimed: ClaimedDevice[];
         try {
           const ahead = readAhead?.(trx) as Ahead;
@@ -159,7 +159,7 @@ async function decideAndClaim<Ahead>(
           index.cancel(reservation);
           throw e;
         }
-        index.settle(reservation, poolChanges, numaSettled.usageJson);
+        index.settle(reservation, poolChanges, numaSettled.usage);
         return { placed: true, host: chosen, claimed };
       });
     } catch (e) {

@@ -111,6 +111,11 @@ function orderHostCells(host: HostNumaTopology, usage: HostNumaUsage, pci: PciNu
 }
 
 function* permutations<T>(items: T[], size: number, prefix: T[] = []): Generator<T[]> {
+  // One guest cell (most NFV flavors): each host cell alone, without the recursion's arrays.
+  if (size === 1 && prefix.length === 0) {
+    for (const item of items) yield [item];
+    return;
+  }
   if (prefix.length === size) {
     yield prefix;
     return;
@@ -133,10 +138,15 @@ function fitCell(
   let pins: number[] = [];
   if (pinnedNeeded > 0) {
     if (guest.cpuThreadPolicy === 'require') return { reason: `${where}: cpu_thread_policy require needs SMT siblings, the host reports none` };
-    const taken = new Set(used.pinnedCpus);
-    const free = pinnableCpus(host, cell).filter((c) => !taken.has(c));
-    if (free.length < pinnedNeeded) return { reason: `${where}: needs ${pinnedNeeded} pinned CPUs, ${free.length} free` };
-    pins = free.slice(0, pinnedNeeded);
+    const pinnable = pinnableCpus(host, cell);
+    const taken = used.pinnedCpus.length > 0 ? new Set(used.pinnedCpus) : null;
+    let free = 0;
+    for (const c of pinnable) {
+      if (taken?.has(c)) continue;
+      free += 1;
+      if (pins.length < pinnedNeeded) pins.push(c);
+    }
+    if (free < pinnedNeeded) return { reason: `${where}: needs ${pinnedNeeded} pinned CPUs, ${free} free` };
   }
   const floatCpus = sharedCpus(host, cell);
   if (gcell.cpus.length > 0) {
@@ -149,7 +159,7 @@ function fitCell(
       hostCell: cell.id,
       pinning: gcell.pinnedCpus.map((v, k) => [v, pins[k]!] as [number, number]),
       floatingVcpus: gcell.cpus,
-      floatCpus: gcell.cpus.length ? floatCpus : [],
+      floatCpus: gcell.cpus.length ? [...floatCpus] : [],
       memoryMb: gcell.memoryMb,
       pageKiB,
     },
@@ -166,8 +176,9 @@ function pageSizeFor(
   cell: HostNumaCell, smallUsedMb: number, pagesUsed: Record<string, number>, memoryMb: number,
   guest: GuestNumaTopology, ramRatio: number,
 ): number | null {
-  const huge = Object.keys(cell.hugepages).map(Number).filter((k) => cell.hugepages[String(k)]! > 0).sort((a, b) => b - a);
   const request = guest.pageSize;
+  if (typeof request === 'number' && request !== SMALL_PAGE_KIB) return hugePageFits(cell, pagesUsed, memoryMb, request) ? request : null;
+  const huge = hugePageSizes(cell);
   const candidates = request === null || request === 'small' || request === SMALL_PAGE_KIB ? [SMALL_PAGE_KIB]
     : request === 'large' ? huge
       : request === 'any' ? [...huge, SMALL_PAGE_KIB]
@@ -178,12 +189,28 @@ function pageSizeFor(
       if (memoryMb <= Math.floor(smallPageMemoryMb(cell) * ramRatio) - smallUsedMb) return kib;
       continue;
     }
-    const memKiB = memoryMb * 1024;
-    if (memKiB % kib !== 0) continue;
-    const free = (cell.hugepages[String(kib)] ?? 0) - (pagesUsed[String(kib)] ?? 0);
-    if (memKiB / kib <= free) return kib;
+    if (hugePageFits(cell, pagesUsed, memoryMb, kib)) return kib;
   }
   return null;
+}
+
+/** The memory comes in whole pages of `kib` and the cell has that many free. */
+function hugePageFits(cell: HostNumaCell, pagesUsed: Record<string, number>, memoryMb: number, kib: number): boolean {
+  const memKiB = memoryMb * 1024;
+  if (memKiB % kib !== 0) return false;
+  const free = (cell.hugepages[String(kib)] ?? 0) - (pagesUsed[String(kib)] ?? 0);
+  return memKiB / kib <= free;
+}
+
+/** The cell's huge page sizes that it has pages of, largest first; once per cell (topologies are read-only once parsed). */
+const hugeSizes = new WeakMap<HostNumaCell, number[]>();
+function hugePageSizes(cell: HostNumaCell): number[] {
+  let sizes = hugeSizes.get(cell);
+  if (sizes === undefined) {
+    sizes = Object.keys(cell.hugepages).map(Number).filter((k) => cell.hugepages[String(k)]! > 0).sort((a, b) => b - a);
+    hugeSizes.set(cell, sizes);
+  }
+  return sizes;
 }
 
 /**

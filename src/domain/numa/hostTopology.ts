@@ -48,15 +48,47 @@ export function cellUsage(usage: HostNumaUsage, cellId: number): NumaCellUsage {
   return usage[String(cellId)] ?? emptyCellUsage();
 }
 
-/** CPUs of the cell guests may be pinned to. */
-export function pinnableCpus(host: HostNumaTopology, cell: HostNumaCell): number[] {
+/**
+ * A cell's pinnable and shared CPUs, worked out once per cell and CPU sets:
+ * every fit asks for them (per candidate host and again in the claim), and
+ * topologies are read-only once parsed.
+ */
+interface CellCpus {
+  dedicatedSet: number[] | null;
+  sharedSet: number[] | null;
+  pinnable: number[];
+  shared: number[];
+}
+const cellCpus = new WeakMap<HostNumaCell, CellCpus>();
+
+function cpusOf(host: HostNumaTopology, cell: HostNumaCell): CellCpus {
+  const known = cellCpus.get(cell);
+  if (known && known.dedicatedSet === host.cpuDedicatedSet && known.sharedSet === host.cpuSharedSet) return known;
+  const made = {
+    dedicatedSet: host.cpuDedicatedSet, sharedSet: host.cpuSharedSet,
+    pinnable: computePinnableCpus(host, cell), shared: computeSharedCpus(host, cell),
+  };
+  cellCpus.set(cell, made);
+  return made;
+}
+
+/** CPUs of the cell guests may be pinned to (callers must not change the array). */
+export function pinnableCpus(host: HostNumaTopology, cell: HostNumaCell): readonly number[] {
+  return cpusOf(host, cell).pinnable;
+}
+
+/** CPUs of the cell unpinned vCPUs (and shared emulator threads) float on (callers must not change the array). */
+export function sharedCpus(host: HostNumaTopology, cell: HostNumaCell): readonly number[] {
+  return cpusOf(host, cell).shared;
+}
+
+function computePinnableCpus(host: HostNumaTopology, cell: HostNumaCell): number[] {
   if (host.cpuDedicatedSet === null) return cell.cpus;
   const dedicated = new Set(host.cpuDedicatedSet);
   return cell.cpus.filter((c) => dedicated.has(c));
 }
 
-/** CPUs of the cell unpinned vCPUs (and shared emulator threads) float on. */
-export function sharedCpus(host: HostNumaTopology, cell: HostNumaCell): number[] {
+function computeSharedCpus(host: HostNumaTopology, cell: HostNumaCell): number[] {
   if (host.cpuSharedSet !== null) {
     const shared = new Set(host.cpuSharedSet);
     return cell.cpus.filter((c) => shared.has(c));

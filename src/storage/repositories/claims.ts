@@ -13,7 +13,7 @@ import { noteHostChanged } from '../devices/changeFeed.js';
 import { applyDeviceChanges, transferDevices } from '../devices/deviceWrites.js';
 import { deviceFromRow, familyOf, type PciDeviceRow } from './pciDevices.js';
 import { nowIso, toJson } from './json.js';
-import { applyCellClaims } from '../../domain/numa/hostTopology.js';
+import { applyCellClaims, type HostNumaUsage } from '../../domain/numa/hostTopology.js';
 import { cellClaimsOf, deviceTiersFor, fitGuestToHost, type DeviceTier, type NumaPlacement } from '../../domain/numa/fit.js';
 import { pciNumaRequests } from '../../domain/numa/pciRequests.js';
 import type { NumaRequest } from '../../domain/scheduling/types.js';
@@ -32,6 +32,11 @@ export interface ClaimInput {
   pciRequests: PciRequest[];
   /** The guest's NUMA topology: pinned CPUs, memory per cell and huge pages are claimed with the rest. */
   numa?: NumaRequest;
+}
+
+/** A NUMA claim's cells' usage as it wrote it: the column's text and the object it was made from (never changed afterwards). */
+export interface NumaSettlement {
+  usage?: { json: string; parsed: HostNumaUsage };
 }
 
 export interface ClaimedDevice {
@@ -96,7 +101,7 @@ interface PickedDevice {
 export async function claimOnHost(
   unit: Unit, input: ClaimInput, settledBy?: PoolDelta[],
   /** Takes the host's cells' usage as this claim leaves it (the candidate index's entry, without a read). */
-  numaSettledBy?: { usageJson?: string },
+  numaSettledBy?: NumaSettlement,
 ): Promise<ClaimedDevice[]> {
   const trx = dbOf(unit);
   const now = nowIso();
@@ -134,7 +139,7 @@ export async function claimOnHost(
  * conditional write, so no other claim on the host runs in between), and
  * its cells' usage is written. No fit is a lost race: ClaimConflict.
  */
-async function claimNumaCells(unit: Unit, input: ClaimInput, numa: NumaRequest, settledBy?: { usageJson?: string }): Promise<NumaPlacement> {
+async function claimNumaCells(unit: Unit, input: ClaimInput, numa: NumaRequest, settledBy?: NumaSettlement): Promise<NumaPlacement> {
   const state = await lockedNumaState(unit, input.host, oneKindOf(input.pciRequests));
   if (!state) throw new ClaimConflict(`host ${input.host} is gone`);
   const fit = fitGuestToHost(state.topology, state.usage, numa.guest, {
@@ -142,8 +147,9 @@ async function claimNumaCells(unit: Unit, input: ClaimInput, numa: NumaRequest, 
     pci: pciNumaRequests(input.pciRequests, numa, state.devices ?? []),
   });
   if (!fit.placement) throw new ClaimConflict(`host ${input.host}: ${fit.reason}`);
-  const usageJson = await writeNumaUsage(unit, input.host, applyCellClaims(state.usage, cellClaimsOf(fit.placement), 1));
-  if (settledBy) settledBy.usageJson = usageJson;
+  const usage = applyCellClaims(state.usage, cellClaimsOf(fit.placement), 1);
+  const usageJson = await writeNumaUsage(unit, input.host, usage);
+  if (settledBy) settledBy.usage = { json: usageJson, parsed: usage };
   return fit.placement;
 }
 

@@ -16,9 +16,31 @@ interface NodeNumaColumns {
   numa_topology: string | null; numa_usage: string | null;
 }
 
+/**
+ * Parsed topologies by their stored text. A fleet is a few kinds of
+ * hardware, so thousands of hosts share a handful of objects instead of each
+ * parsing its own on every read (the candidate index, every NUMA claim).
+ * Safe because a topology is never changed once parsed: a host that reports
+ * another one stores another text.
+ */
+const topologies = new Map<string, HostNumaTopology>();
+const TOPOLOGIES_KEPT = 1024;
+
+function topologyOf(n: Pick<NodeNumaColumns, 'numa_topology' | 'vcpus' | 'memory_mb'>): HostNumaTopology {
+  const key = n.numa_topology || `single-cell:${n.vcpus}:${n.memory_mb}`;
+  let topology = topologies.get(key);
+  if (topology === undefined) {
+    topology = fromJson<HostNumaTopology | null>(n.numa_topology, null) ?? singleCellTopology(n.vcpus, n.memory_mb);
+    // More kinds than this is not a fleet of a few kinds of hardware: start again rather than grow.
+    if (topologies.size >= TOPOLOGIES_KEPT) topologies.clear();
+    topologies.set(key, topology);
+  }
+  return topology;
+}
+
 export function numaStateOf(n: NodeNumaColumns, devices?: NumaDeviceCount[]): HostNumaState {
   return {
-    topology: fromJson<HostNumaTopology | null>(n.numa_topology, null) ?? singleCellTopology(n.vcpus, n.memory_mb),
+    topology: topologyOf(n),
     usage: fromJson<HostNumaUsage>(n.numa_usage, {}),
     cpuAllocationRatio: n.cpu_allocation_ratio,
     ramAllocationRatio: n.ram_allocation_ratio,

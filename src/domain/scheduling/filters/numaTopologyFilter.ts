@@ -35,17 +35,23 @@ export const numaTopologyFilter: HostFilter = {
   rejects(host, req) {
     if (!req.numa) return null;
     if (!host.numa) return 'host NUMA topology unknown';
-    let byShape = verdicts.get(host.numa);
-    const shape = shapeOf(req);
-    const known = byShape?.get(shape);
-    if (known !== undefined) return known;
-    const pci = host.numa.devices ? pciNumaRequests(req.pciRequests, req.numa, host.numa.devices) : undefined;
-    const fit = fitGuestToHost(host.numa.topology, host.numa.usage, req.numa.guest, {
-      cpuAllocationRatio: host.numa.cpuAllocationRatio, ramAllocationRatio: host.numa.ramAllocationRatio, pci,
-    });
-    const verdict = fit.placement ? null : fit.reason;
-    if (!byShape) verdicts.set(host.numa, (byShape = new Map()));
-    byShape.set(shape, verdict);
-    return verdict;
+    return numaVerdict(host.numa, req);
   },
 };
+
+/** Why the host's cells cannot hold the request's guest, or null when they can (the filter's verdict on one NUMA state). */
+export function numaVerdict(numa: HostNumaState, req: ResourceRequest): string | null {
+  if (!req.numa) return null;
+  let byShape = verdicts.get(numa);
+  const shape = shapeOf(req);
+  const known = byShape?.get(shape);
+  if (known !== undefined) return known;
+  const pci = numa.devices ? pciNumaRequests(req.pciRequests, req.numa, numa.devices) : undefined;
+  const fit = fitGuestToHost(numa.topology, numa.usage, req.numa.guest, {
+    cpuAllocationRatio: numa.cpuAllocationRatio, ramAllocationRatio: numa.ramAllocationRatio, pci,
+  });
+  const verdict = fit.placement ? null : fit.reason;
+  if (!byShape) verdicts.set(numa, (byShape = new Map()));
+  byShape.set(shape, verdict);
+  return verdict;
+}
