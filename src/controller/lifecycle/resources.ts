@@ -1,4 +1,5 @@
 import { aggregateSpecsOf } from '../../domain/scheduling/aggregateSpecs.js';
+import { shapeOf } from '../../domain/scheduling/filters/numaTopologyFilter.js';
 import type { NumaRequest, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { PciRequest } from '../../domain/pci/request.js';
 import { effectivePciNumaPolicy, guestNumaTopology, pciNumaPolicyOf, type ImageProperties, type PciNumaPolicy } from '../../domain/numa/guestTopology.js';
@@ -31,7 +32,7 @@ export function resourceRequestFor(
 ): ResourceRequest {
   const numa = numaRequestFor(flavor, pciRequests, image);
   const aggregateSpecs = aggregateSpecsOf(flavor.extra_specs ?? {});
-  return {
+  const request: ResourceRequest = {
     vcpus: flavor.vcpus,
     memoryMb: flavor.ram,
     diskGb: flavor.disk + flavor.ephemeral + Math.ceil(flavor.swap / 1024),
@@ -40,6 +41,9 @@ export function resourceRequestFor(
     ...(numa ? { numa } : {}),
     ...extra,
   };
+  // Part of building a NUMA request, as the topology is: every decision on it looks the shape up.
+  if (request.numa) shapeOf(request);
+  return request;
 }
 
 /** A server created in a zone stays in it when it moves (Nova keeps the zone of its request spec). */

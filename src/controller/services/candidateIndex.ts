@@ -3,10 +3,10 @@ import { poolsSatisfy, type Pool, type PoolDelta } from '../../domain/pci/pools.
 import type { HostState, ResourceRequest } from '../../domain/scheduling/types.js';
 import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
 import type { NumaSettlement } from '../../storage/repositories/claims.js';
-import { numaStateOf } from '../../storage/repositories/numa.js';
 import type { HostNumaState } from '../../domain/scheduling/types.js';
 import { numaVerdict } from '../../domain/scheduling/filters/numaTopologyFilter.js';
-import { cellCapacities, mayHold, type CellCapacity } from '../../domain/numa/cellCapacity.js';
+import { mayHold } from '../../domain/numa/cellCapacity.js';
+import { SharedNumaStates, type SharedNumaState } from './numaStates.js';
 
 /** Where the index reads its rows: every host, or a few (see indexedHostRows). */
 export type IndexSource = (hosts?: string[]) => Promise<IndexedHostRow[]>;
@@ -58,6 +58,7 @@ export class CandidateIndex {
   /** The tags each host was bucketed under (its tags may change before it is unbucketed). */
   private readonly indexedTags = new Map<string, readonly string[]>();
   private readonly parsedNuma = new Map<string, ParsedNuma>();
+  private readonly numaStates = new SharedNumaStates();
   private seq = 0;
   private loadedAt = -Infinity;
   private reloadCostMs = 0;
@@ -160,7 +161,8 @@ export class CandidateIndex {
     if (entry && numaUsage !== undefined) {
       const before = this.parsedNumaOf(entry).state;
       entry.numaColumns = { ...entry.numaColumns, numa_usage: numaUsage.json };
-      this.parsed(entry, { ...before, usage: numaUsage.parsed });
+      const shared = this.numaStates.afterClaim(entry.numaColumns, before, numaUsage.json, numaUsage.parsed);
+      this.parsedNuma.set(entry.host, { columns: entry.numaColumns, ...shared });
     } else {
       this.markChanged(reservation.host);
     }
@@ -274,11 +276,7 @@ export class CandidateIndex {
       this.parsedNuma.set(entry.host, kept);
       return kept;
     }
-    return this.parsed(entry, numaStateOf({ host: entry.host, ...entry.numaColumns }));
-  }
-
-  private parsed(entry: IndexedHostRow, state: HostNumaState): ParsedNuma {
-    const p = { columns: entry.numaColumns, state, capacity: cellCapacities(state.topology, state.usage) };
+    const p = { columns: entry.numaColumns, ...this.numaStates.ofColumns(entry.host, entry.numaColumns) };
     this.parsedNuma.set(entry.host, p);
     return p;
   }
@@ -337,10 +335,9 @@ export class CandidateIndex {
 
 const NO_TAGS: readonly string[] = [];
 
-interface ParsedNuma {
+/** A host's NUMA columns and the state (shared with hosts whose cells look the same) they were read into. */
+interface ParsedNuma extends SharedNumaState {
   columns: IndexedHostRow['numaColumns'];
-  state: HostNumaState;
-  capacity: CellCapacity[];
 }
 
 function sameNumaColumns(a: IndexedHostRow['numaColumns'], b: IndexedHostRow['numaColumns']): boolean {

@@ -14,7 +14,12 @@ import type { HostFilter, HostNumaState, ResourceRequest } from '../types.js';
 const verdicts = new WeakMap<HostNumaState, Map<string, string | null>>();
 const shapes = new WeakMap<ResourceRequest, string>();
 
-function shapeOf(req: ResourceRequest): string {
+/**
+ * The key of the request's guest shape, worked out once per request object:
+ * resourceRequestFor asks for it as it builds the request, so a decision
+ * only looks it up.
+ */
+export function shapeOf(req: ResourceRequest): string {
   let shape = shapes.get(req);
   if (shape === undefined) {
     const policies = req.numa!.pciPolicies;
