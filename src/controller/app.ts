@@ -22,7 +22,9 @@ export async function buildApp(ctx: ControllerContext, opts: { https?: { cert: s
     // Refused with 413 (in each API's error format) before the body is read.
     bodyLimit: ctx.config.max_body_bytes,
     genReqId: () => newRequestId(),
-    routerOptions: { ignoreTrailingSlash: true },
+    // A path parameter longer than the router's default 100 characters would be its own 414 in no API's
+    // format; an over-long id is a 404 of the resource, as in Nova and Neutron.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
     // No coercion: a JSON 1 where Nova wants a string is a 400, not "1". An
     // unknown property where a schema says additionalProperties: false is a
     // 400 as in Nova, not silently dropped (fastify's default removes it).

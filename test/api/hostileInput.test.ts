@@ -156,6 +156,27 @@ function hostileInputSuite(backend: string, withDatabase: <T>(fn: (url?: string)
       assert.deepEqual(fiveXx, []);
     });
 
+    test('an id longer than the router\'s 100 characters is a 4xx in each API\'s error format', LIMIT, async () => {
+      const id = 'x'.repeat(300);
+      // Every API's path schemas cap ids at 255 characters: a 400 saying so (before, the router's own 414).
+      const server = await call('GET', `/compute/v2.1/servers/${id}`);
+      assert.equal(server.status, 400);
+      assert.match(server.body.badRequest.message, /is too long/);
+      const flavor = await call('GET', `/compute/v2.1/flavors/${'f'.repeat(150)}`);
+      assert.equal(flavor.status, 404, JSON.stringify(flavor.body));
+      assert.equal(flavor.body.itemNotFound.code, 404);
+      const port = await call('GET', `/network/v2.0/ports/${id}`);
+      assert.equal(port.status, 400, JSON.stringify(port.body));
+      assert.equal(port.body.NeutronError.type, 'InvalidInput');
+      const user = await call('GET', `/identity/v3/users/${id}`);
+      assert.equal(user.status, 400, JSON.stringify(user.body));
+      assert.equal(user.body.error.code, 400);
+      const image = await sendJson('GET', `${c.url}/image/v2/images/${id}`, admin);
+      const imageText = await image.text();
+      assert.equal(image.status, 400, imageText);
+      assert.match(JSON.parse(imageText).message, /is too long/);
+    });
+
     test('servers, ports and networks page with limit and marker', LIMIT, async () => {
       const ids = [await bootRecord('page-a', demo), await bootRecord('page-b', demo), await bootRecord('page-c', demo)];
       const first = await call('GET', '/compute/v2.1/servers?limit=2', undefined, demo);
