@@ -9,6 +9,9 @@ type PgResult = Pick<pg.QueryResult, 'command' | 'rowCount' | 'rows'>;
 
 const done = (command: string): Promise<PgResult> => Promise.resolve({ command, rowCount: 0, rows: [] });
 
+/** Not SQL: the connection's own request to send what is pending (sendIdleReadsSoon). */
+const SEND_PENDING = '/* vdpa: send pending */';
+
 interface Pending {
   statement: PipelinedStatement;
   unlessOneRow?: UnlessOneRow;
@@ -58,6 +61,9 @@ export class PgConnection {
   private pending: Pending[] = [];
   /** A deferred write failed (or its check did): this transaction can only roll back. */
   private failure: unknown = null;
+  /** Round trips of this connection under way. */
+  private active = 0;
+  private idleCheckQueued = false;
 
   constructor(
     private readonly client: pg.PoolClient,
@@ -67,7 +73,41 @@ export class PgConnection {
 
   query(textOrCursor: unknown, values?: ReadonlyArray<unknown>): Promise<PgResult> {
     if (typeof textOrCursor !== 'string') return this.client.query(textOrCursor as pg.Submittable) as unknown as Promise<PgResult>;
+    this.active += 1;
+    const answer = this.dispatch(textOrCursor, values);
+    // Whatever this answer lets the caller do next, a read left waiting once it has done it goes out (sendIdleReads).
+    answer.then(this.settled, this.settled);
+    return answer;
+  }
+
+  private readonly settled = (): void => {
+    this.active -= 1;
+    this.sendIdleReadsSoon();
+  };
+
+  /**
+   * A read sent later (readLater) rides with the transaction's next round
+   * trip; when the caller waits for that read before asking for anything
+   * else (a step with nothing else to send: a claim without PCI devices whose
+   * writes are all deferred), there is no next round trip and the
+   * transaction would hang idle. Once the caller's continuation has run
+   * (setImmediate: after its microtasks) with nothing sent and nothing under
+   * way, the pending reads go out on their own, with the writes before them.
+   */
+  private sendIdleReadsSoon(): void {
+    if (this.idleCheckQueued || !this.pending.some((p) => p.read)) return;
+    this.idleCheckQueued = true;
+    setImmediate(() => {
+      this.idleCheckQueued = false;
+      if (this.active > 0 || this.failure !== null || !this.pending.some((p) => p.read)) return;
+      // A failure here already failed the reads and is this transaction's failure (flushWith); its next statement or commit throws it.
+      this.query(SEND_PENDING).catch(() => undefined);
+    });
+  }
+
+  private dispatch(textOrCursor: string, values: ReadonlyArray<unknown> | undefined): Promise<PgResult> {
     switch (textOrCursor) {
+      case SEND_PENDING: return this.sendPending();
       case 'begin': return this.begin();
       case 'commit': return this.commit();
       case 'rollback': return this.rollback();
@@ -144,6 +184,13 @@ export class PgConnection {
       this.pending.push({ statement, read });
     }
     return done('READ LATER');
+  }
+
+  /** The pending begin, writes and reads, sent now on their own (sendIdleReadsSoon). */
+  private async sendPending(): Promise<PgResult> {
+    if (this.failure !== null) throw this.failure;
+    if (this.pending.length > 0) await this.flushWith([]);
+    return done('SENT');
   }
 
   /** Sends the pending begin and writes, then `lasts`, as one pipeline; returns the results of `lasts`. */

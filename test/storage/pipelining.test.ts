@@ -96,6 +96,17 @@ async function checks(store: Store): Promise<void> {
   const atCommit = await store.transact(async (trx) => ({ later: readLater(kysely(trx), nameOf(kysely(trx), 'a')) }));
   assert.equal((await atCommit.later).rows[0]?.name, 'ten');
   assert.equal((await readLater(db, nameOf(db, 'b'))).rows[0]?.name, 'four');
+  // Waited for with nothing sent after it (only deferred writes: a claim without PCI devices), it goes out
+  // on its own, with those writes before it, instead of leaving the transaction idle forever.
+  const waited = await store.transact(async (trx) => {
+    const later = readLater(kysely(trx), nameOf(kysely(trx), 'a'));
+    await deferWrite(kysely(trx), rename(kysely(trx), 'c', 'eight', 'eleven'), mustRename);
+    const name = (await later).rows[0]?.name;
+    await deferWrite(kysely(trx), rename(kysely(trx), 'c', 'eleven', 'eight'), mustRename);
+    return name;
+  });
+  assert.equal(waited, 'ten');
+  assert.deepEqual(await names(db), ['a:ten', 'b:four', 'c:eight']);
   // Its transaction failing first rejects it with that cause, and nobody waiting for it is no crash.
   let orphan: Promise<unknown> | undefined;
   await assert.rejects(store.transact(async (trx) => {
