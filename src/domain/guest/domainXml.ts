@@ -22,10 +22,10 @@ export interface DomainXmlOptions {
   includeDisk?: boolean;
   /**
    * Writes our ownership metadata (ownership.ts): the host whose agent defines
-   * the domain, and the time of this definition (given, so this stays pure).
-   * Without it the domain has no `<metadata>` (the simulator's guests).
+   * the domain, and when the guest was defined there (given, so this stays
+   * pure). Without it the domain has no `<metadata>` (the simulator's guests).
    */
-  owner?: { host: string; now: Date };
+  owner?: { host: string; createdAt: Date };
 }
 
 export const DEFAULT_EMULATOR = '/usr/bin/qemu-system-x86_64';
@@ -154,7 +154,7 @@ export function domainValuesOf(spec: GuestSpec, opts: DomainXmlOptions, slot: (v
     virtType: opts.virtType,
     name: slot(spec.name),
     uuid: slot(spec.uuid),
-    ownership: opts.owner ? slotOwnership(ownershipFor(spec, opts.owner.host, opts.owner.now), slot) : undefined,
+    ownership: opts.owner ? slotOwnership(ownershipFor(spec, opts.owner.host, opts.owner.createdAt), slot) : undefined,
     memoryMib: slot(String(spec.memoryMb)),
     hardLimitKib: locked ? slot(String((spec.memoryMb + LOCKED_MEMORY_HEADROOM_MIB) * 1024)) : undefined,
     sharedMemory: hasVdpa,

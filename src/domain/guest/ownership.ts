@@ -25,7 +25,11 @@ export interface DomainOwnership {
   flavorName: string | null;
   /** The compute host whose agent defined the domain. */
   host: string;
-  /** When this definition was written (ISO 8601, UTC), as Nova's creationTime. */
+  /**
+   * When the guest was first defined on this host (ISO 8601, UTC), as Nova's
+   * creationTime; kept by redefinitions there (reboot, rebuild, rescue). For
+   * a guest adopted from an earlier version, when it was adopted.
+   */
   createdAt: string;
 }
 
@@ -38,9 +42,9 @@ export interface DomainOwnership {
  */
 export type DomainOwnershipClass = 'owned' | 'unmarked' | 'foreign';
 
-/** The ownership of a guest being defined now on `host`. */
-export function ownershipFor(spec: GuestSpec, host: string, now: Date): DomainOwnership {
-  return { uuid: spec.uuid, name: spec.displayName, flavorName: spec.flavorName ?? null, host, createdAt: now.toISOString() };
+/** The ownership of a guest defined on `host` at `createdAt`. */
+export function ownershipFor(spec: GuestSpec, host: string, createdAt: Date): DomainOwnership {
+  return { uuid: spec.uuid, name: spec.displayName, flavorName: spec.flavorName ?? null, host, createdAt: createdAt.toISOString() };
 }
 
 type Builder = ReturnType<typeof fragment>;

@@ -238,7 +238,7 @@ test('the cached template gives exactly what a direct build gives, and escapes f
     { virtType: 'qemu', machine: 'pc-q35-7.2', emulator: '/opt/qemu/bin/qemu', instancesPath: '/a&b' },
     { virtType: 'test', emulator: '/usr/bin/test-emulator' },
     // With our ownership metadata, as the libvirt driver defines every guest.
-    { virtType: 'qemu', owner: { host: 'compute-1', now: new Date('2024-01-02T03:04:05Z') } },
+    { virtType: 'qemu', owner: { host: 'compute-1', createdAt: new Date('2024-01-02T03:04:05Z') } },
   ];
   const specs = [
     mixed,

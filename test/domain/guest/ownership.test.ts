@@ -32,7 +32,7 @@ function libvirtStyle(metadata: string, uuid = UUID): string {
 test('guestDomainXml writes the metadata when given an owner, and it validates for every virt type', { timeout: 120_000 }, () => {
   const spec = guestSpec({ flavorName: 'm1.small', interfaces: [vdpaPort(0)] });
   for (const virtType of ['kvm', 'qemu', 'test'] as const) {
-    const xml = guestDomainXml(spec, { virtType, owner: { host: 'compute-1', now: NOW } });
+    const xml = guestDomainXml(spec, { virtType, owner: { host: 'compute-1', createdAt: NOW } });
     assertValid(xml);
     assert.deepEqual(ownershipOfXml(xml), {
       uuid: UUID, name: 'vm1', flavorName: 'm1.small', host: 'compute-1', createdAt: '2024-05-06T07:08:09.010Z',
@@ -51,11 +51,11 @@ test('free text in the metadata is escaped and read back as given; a spec withou
   const odd = guestSpec({ displayName: 'a <b> & "c"', flavorName: 'm1 "&<>' });
   for (const i of [0, 1]) {
     // Twice: the template cache is filled by the first and used by the second.
-    const xml = guestDomainXml(odd, { virtType: 'kvm', owner: { host: `h&<${i}>`, now: NOW } });
+    const xml = guestDomainXml(odd, { virtType: 'kvm', owner: { host: `h&<${i}>`, createdAt: NOW } });
     assertValid(xml);
     assert.deepEqual(ownershipOfXml(xml), ownershipFor(odd, `h&<${i}>`, NOW));
   }
-  const noFlavor = guestDomainXml(guestSpec(), { virtType: 'kvm', owner: { host: 'compute-1', now: NOW } });
+  const noFlavor = guestDomainXml(guestSpec(), { virtType: 'kvm', owner: { host: 'compute-1', createdAt: NOW } });
   assertValid(noFlavor);
   assert.doesNotMatch(noFlavor, /vdpa:flavor/);
   assert.equal(ownershipOfXml(noFlavor)!.flavorName, null);
