@@ -53,20 +53,29 @@ type Builder = ReturnType<typeof fragment>;
  * Appends `<vdpa:instance>` to `parent` (the domain's `<metadata>`, or a
  * fragment). The values may be template placeholders (domainXml.ts), so a
  * null flavor name is the only thing that changes the element's shape.
+ * `inNamespace` false writes the same element without a namespace.
  */
-export function appendOwnership(parent: Builder, o: DomainOwnership): void {
-  const el = parent.ele(OWNERSHIP_NAMESPACE, `${OWNERSHIP_PREFIX}:instance`);
-  el.ele(OWNERSHIP_NAMESPACE, `${OWNERSHIP_PREFIX}:uuid`).txt(o.uuid);
-  el.ele(OWNERSHIP_NAMESPACE, `${OWNERSHIP_PREFIX}:name`).txt(o.name);
-  if (o.flavorName !== null) el.ele(OWNERSHIP_NAMESPACE, `${OWNERSHIP_PREFIX}:flavor`, { name: o.flavorName });
-  el.ele(OWNERSHIP_NAMESPACE, `${OWNERSHIP_PREFIX}:host`).txt(o.host);
-  el.ele(OWNERSHIP_NAMESPACE, `${OWNERSHIP_PREFIX}:creationTime`).txt(o.createdAt);
+export function appendOwnership(parent: Builder, o: DomainOwnership, inNamespace = true): void {
+  const ele = (at: Builder, name: string, attributes?: Record<string, string>) => (inNamespace
+    ? at.ele(OWNERSHIP_NAMESPACE, `${OWNERSHIP_PREFIX}:${name}`, attributes)
+    : at.ele(name, attributes));
+  const el = ele(parent, 'instance');
+  ele(el, 'uuid').txt(o.uuid);
+  ele(el, 'name').txt(o.name);
+  if (o.flavorName !== null) ele(el, 'flavor', { name: o.flavorName });
+  ele(el, 'host').txt(o.host);
+  ele(el, 'creationTime').txt(o.createdAt);
 }
 
-/** The element on its own, as virDomainSetMetadata takes it (adopting a domain defined before the metadata existed). */
+/**
+ * The element as virDomainSetMetadata takes it (adopting a domain defined
+ * before the metadata existed): without a namespace, which libvirt gives the
+ * element and its children from its `uri` and `key` arguments (a namespace
+ * declared in it makes libvirt fail: "failed to create a new XML namespace").
+ */
 export function ownershipElementXml(o: DomainOwnership): string {
   const root = fragment();
-  appendOwnership(root, o);
+  appendOwnership(root, o, false);
   return root.end({ headless: true, prettyPrint: true });
 }
 
