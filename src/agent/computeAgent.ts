@@ -277,23 +277,31 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
       } else if (g.ownership === 'unmarked' && a) {
         // Going anyway: nothing to adopt.
         if (a.desiredState === 'absent' || !this.o.driver.adopt) continue;
-        this.o.log.info({ host: this.host, server: g.uuid, domain: g.name }, 'adopting a guest defined before domains carried ownership metadata');
-        await this.o.driver.adopt(a.spec);
+        const ids = { host: this.host, server: g.uuid, domain: g.name };
+        this.o.log.info(ids, 'adopting a guest defined before domains carried ownership metadata');
+        // Not a reason to hold up the agent: unmarked, it stays this host's while the controller places it here.
+        await this.o.driver.adopt(a.spec).catch((err) => this.o.log.warn({ ...ids, err }, 'adopting the guest failed; the next start tries again'));
       } else {
-        this.leaveAlone(g);
+        this.leaveAlone(g, a !== undefined);
       }
     }
     await this.applyAll(assignments);
   }
 
-  /** Once per domain: the agent never acts on it. */
-  private leaveAlone(g: ListedGuest): void {
+  /** Logged once per domain: reconcile and power-state sync never act on it. */
+  private leaveAlone(g: ListedGuest, placedHere: boolean): void {
     const ignored = (this.ignored ??= new Set());
     if (ignored.has(g.uuid)) return;
     ignored.add(g.uuid);
     const ids = { host: this.host, domainUuid: g.uuid, domain: g.name };
-    if (g.ownership === 'foreign') this.o.log.warn(ids, 'ignoring a libvirt domain whose vdpa-compute metadata names another host or another domain');
-    else this.o.log.warn(ids, 'ignoring a libvirt domain vdpa-compute did not create');
+    if (placedHere) {
+      // The controller's placement is an instruction: the guest is converged, but not claimed as this host's.
+      this.o.log.warn(ids, 'the controller places here a guest whose libvirt domain is marked as another host\'s; not adopted');
+    } else if (g.ownership === 'foreign') {
+      this.o.log.warn(ids, 'ignoring a libvirt domain whose vdpa-compute metadata names another host or another domain');
+    } else {
+      this.o.log.warn(ids, 'ignoring a libvirt domain vdpa-compute did not create');
+    }
   }
 
   /**
