@@ -92,6 +92,7 @@ Napi::Function Connection::Define(Napi::Env env) {
     InstanceMethod<&Connection::AttachDevice>("attachDevice"),
     InstanceMethod<&Connection::DetachDevice>("detachDevice"),
     InstanceMethod<&Connection::GetXMLDesc>("getXMLDesc"),
+    InstanceMethod<&Connection::SetMetadata>("setMetadata"),
     InstanceMethod<&Connection::GetState>("getState"),
     InstanceMethod<&Connection::ListAllDomains>("listAllDomains"),
     InstanceMethod<&Connection::MigrateToURI3>("migrateToURI3"),
@@ -262,6 +263,21 @@ Napi::Value Connection::DetachDevice(const Napi::CallbackInfo& info) {
   unsigned int flags = FlagsArg(info, 2);
   return Job::Run(info.Env(), info.This().As<Napi::Object>(), [c = Ref(info.Env()), name, xml, flags]() -> Build {
     Check(virDomainDetachDeviceFlags(Lookup(c, name).get(), xml.c_str(), flags), "virDomainDetachDeviceFlags");
+    return nullptr;
+  });
+}
+
+// One element of our own namespace in <metadata> (VIR_DOMAIN_METADATA_ELEMENT); libvirt
+// puts it under `key` as the prefix and replaces an element of the same namespace.
+Napi::Value Connection::SetMetadata(const Napi::CallbackInfo& info) {
+  std::string name = StringArg(info, 0, "name");
+  std::string xml = StringArg(info, 1, "xml");
+  std::string key = StringArg(info, 2, "key");
+  std::string uri = StringArg(info, 3, "uri");
+  unsigned int flags = FlagsArg(info, 4);
+  return Job::Run(info.Env(), info.This().As<Napi::Object>(), [c = Ref(info.Env()), name, xml, key, uri, flags]() -> Build {
+    Check(virDomainSetMetadata(Lookup(c, name).get(), VIR_DOMAIN_METADATA_ELEMENT, xml.c_str(), key.c_str(), uri.c_str(), flags),
+          "virDomainSetMetadata");
     return nullptr;
   });
 }

@@ -38,6 +38,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value AttachDevice(const Napi::CallbackInfo& info);
   Napi::Value DetachDevice(const Napi::CallbackInfo& info);
   Napi::Value GetXMLDesc(const Napi::CallbackInfo& info);
+  Napi::Value SetMetadata(const Napi::CallbackInfo& info);
   Napi::Value GetState(const Napi::CallbackInfo& info);
   Napi::Value ListAllDomains(const Napi::CallbackInfo& info);
   Napi::Value MigrateToURI3(const Napi::CallbackInfo& info);

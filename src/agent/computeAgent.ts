@@ -7,7 +7,7 @@ import {
   type ConsoleAnswer, type ConsoleRequest, type ControllerLink, type DesiredGuestState, type GuestAssignment, type HostRegistration, type HostVersions, type WorkWatcher,
 } from '../protocol/agentProtocol.js';
 import { agentClock, type AgentClock, type ClockTarget } from './agentClock.js';
-import { ConsoleNotAvailable, type GuestRunState, type GuestStatus, type VirtDriver } from './drivers/driver.js';
+import { ConsoleNotAvailable, type GuestRunState, type GuestStatus, type ListedGuest, type VirtDriver } from './drivers/driver.js';
 import { tailLines } from '../domain/guest/consoleLog.js';
 import { converge } from './guestConvergence.js';
 
@@ -153,6 +153,8 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
   /** Made on first need (a retry that must wake up when the agent stops). */
   private stopping: AbortController | null = null;
   private inFlight: Set<string> | null = null;
+  /** Domains not ours that were logged as left alone (made on first need). */
+  private ignored: Set<string> | null = null;
   /** Console requests being read now (made on first need). */
   private readingConsoles: Set<string> | null = null;
   private lastInventoryKey = '';
@@ -253,17 +255,53 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     this.reportedToken = token;
   }
 
-  /** Guests the driver runs that the controller no longer places here are removed (e.g. after an evacuation). */
+  /**
+   * Guests of this host's that the controller no longer places here are
+   * removed (e.g. after an evacuation). Only owned guests (ownership metadata
+   * of this host, domain/guest/ownership.ts) are: a domain another tool or
+   * the operator made, or another host's on a shared libvirtd, is left alone.
+   * A guest without metadata that the controller places here was defined by
+   * an earlier version: it is adopted (marked as this host's), so a later
+   * evacuation can clean it up. One without metadata the controller does not
+   * place here may be anyone's: left alone too.
+   */
   private async reconcileAll(): Promise<void> {
     const assignments = await this.o.link.allGuests(this.host);
-    const wanted = new Set(assignments.map((a) => a.instanceUuid));
+    const wanted = new Map(assignments.map((a) => [a.instanceUuid, a]));
     for (const g of await this.o.driver.list()) {
-      if (!wanted.has(g.uuid)) {
+      const a = wanted.get(g.uuid);
+      if (g.ownership === 'owned') {
+        if (a) continue;
         this.o.log.info({ host: this.host, server: g.uuid }, 'removing a guest this host no longer owns');
         await this.o.driver.destroy(g.uuid);
+      } else if (g.ownership === 'unmarked' && a) {
+        // Going anyway: nothing to adopt.
+        if (a.desiredState === 'absent' || !this.o.driver.adopt) continue;
+        const ids = { host: this.host, server: g.uuid, domain: g.name };
+        this.o.log.info(ids, 'adopting a guest defined before domains carried ownership metadata');
+        // Not a reason to hold up the agent: unmarked, it stays this host's while the controller places it here.
+        await this.o.driver.adopt(a.spec).catch((err) => this.o.log.warn({ ...ids, err }, 'adopting the guest failed; the next start tries again'));
+      } else {
+        this.leaveAlone(g, a !== undefined);
       }
     }
     await this.applyAll(assignments);
+  }
+
+  /** Logged once per domain: reconcile and power-state sync never act on it. */
+  private leaveAlone(g: ListedGuest, placedHere: boolean): void {
+    const ignored = (this.ignored ??= new Set());
+    if (ignored.has(g.uuid)) return;
+    ignored.add(g.uuid);
+    const ids = { host: this.host, domainUuid: g.uuid, domain: g.name };
+    if (placedHere) {
+      // The controller's placement is an instruction: the guest is converged, but not claimed as this host's.
+      this.o.log.warn(ids, 'the controller places here a guest whose libvirt domain is marked as another host\'s; not adopted');
+    } else if (g.ownership === 'foreign') {
+      this.o.log.warn(ids, 'ignoring a libvirt domain whose vdpa-compute metadata names another host or another domain');
+    } else {
+      this.o.log.warn(ids, 'ignoring a libvirt domain vdpa-compute did not create');
+    }
   }
 
   /**
@@ -277,9 +315,15 @@ export class ComputeAgent implements ClockTarget, WorkWatcher {
     const report = this.o.link.reportPowerState?.bind(this.o.link);
     if (!seen || !report || seen.size === 0) return;
     const before = new Map(seen);
-    const now = new Map((await this.o.driver.list()).map((g) => [g.uuid, g.state]));
+    const now = new Map<string, GuestRunState>();
+    // Another host's domain with one of our guests' uuids (a shared libvirtd) says nothing of our guest.
+    const elsewhere = new Set<string>();
+    for (const g of await this.o.driver.list()) {
+      if (g.ownership === 'foreign') elsewhere.add(g.uuid);
+      else now.set(g.uuid, g.state);
+    }
     for (const [uuid, was] of before) {
-      if (this.inFlight?.has(uuid) || seen.get(uuid) !== was) continue;
+      if (this.inFlight?.has(uuid) || seen.get(uuid) !== was || elsewhere.has(uuid)) continue;
       const state = now.get(uuid) ?? 'absent';
       if (state === was) continue;
       this.o.log.info({ host: this.host, server: uuid, was, now: state }, 'power-state sync: the guest changed on the hypervisor');

@@ -178,8 +178,10 @@ async function diskGbAt(paths: string[]): Promise<number> {
 
 async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, log: Logger): Promise<{ agent: ComputeAgent; driver: VirtDriver }> {
   const hostAddress = o.hostIp ?? firstExternalIpv4();
+  const host = o.host ?? hostname();
   const driver = new LibvirtDriver({
-    uri: o.libvirtUri, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
+    // The host the domains' ownership metadata names: the agent's own, or it would leave its guests alone.
+    uri: o.libvirtUri, hostName: host, instancesPath: o.instancesPath, images: new ImageCache(o.imageCache, link),
     hostAddress, liveMigrationUri: o.liveMigrationUri,
     diskTransfers: { download: (uuid, migration, file) => link.downloadDiskTransfer(host, uuid, migration, file) },
   });
@@ -198,7 +200,6 @@ async function libvirtAgent(o: AgentCommandOptions, link: HttpControllerLink, lo
     libvirtVersions: async () => libvirtHostVersions(await driver.connection()),
     log,
   });
-  const host = o.host ?? hostname();
   const agent = new ComputeAgent({
     identity: {
       host, serviceVersion: CURRENT_SERVICE_VERSION, hypervisorType: 'QEMU', hostIp: hostAddress,

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 
 /**
  * The suites that run guests on the one shared qemu:///system take turns.
- * An agent removes the domains its controller does not place on its host
- * (after an evacuation, say), so a second suite's agent on the same libvirtd
- * would take the first suite's guests down: one libvirtd, one agent at a
+ * An agent removes the domains of its host (their ownership metadata names
+ * it) that its controller does not place there (after an evacuation, say),
+ * and suites name their hosts alike (compute-1…), so a second suite's agent
+ * on the same libvirtd could take the first suite's guests down; and TCG
+ * guests of two suites at once slow both. One libvirtd, one agent at a
  * time, as on a real host. The lock is a directory (mkdir is atomic) with
  * its holder's pid, so a crashed holder does not block the next run.
  */

@@ -1,3 +1,4 @@
+import type { DomainOwnershipClass } from '../../domain/guest/ownership.js';
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
 
 export type GuestRunState = 'running' | 'paused' | 'suspended' | 'shutoff' | 'absent';
@@ -7,6 +8,17 @@ export interface GuestStatus {
   state: GuestRunState;
   /** The libvirt domain XML the guest is defined with. */
   domainXml: string;
+}
+
+/** A guest as the hypervisor lists it, ours or not. */
+export interface ListedGuest extends GuestStatus {
+  /** The hypervisor's name for it (libvirt's domain name). */
+  name: string;
+  /**
+   * Whose it is, from its ownership metadata (domain/guest/ownership.ts): only
+   * an owned guest is the agent's to remove unasked. The simulator's are all owned.
+   */
+  ownership: DomainOwnershipClass;
 }
 
 export interface MigrateOptions {
@@ -125,7 +137,14 @@ export interface VirtDriver {
    * logs no console (a test-driver domain, a log not written yet).
    */
   consoleLog?(uuid: string): Promise<string>;
+  /**
+   * Marks a guest defined before domains carried ownership metadata as this
+   * host's (the controller places it here), without redefining or restarting
+   * it. A guest that has metadata already is left as it is.
+   */
+  adopt?(spec: GuestSpec): Promise<void>;
   status(uuid: string): Promise<GuestStatus | null>;
-  list(): Promise<GuestStatus[]>;
+  /** Every guest the hypervisor has, including those that are not ours (see ListedGuest.ownership). */
+  list(): Promise<ListedGuest[]>;
   close(): Promise<void>;
 }

@@ -6,13 +6,14 @@
  */
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
 import { FaultPlan, type FaultOperation, type HostFaults } from '../../domain/inventory/faults.js';
-import { ConsoleNotAvailable, VirtDriverError, type GuestStatus, type SnapshotImage, type VirtDriver } from './driver.js';
+import { ConsoleNotAvailable, VirtDriverError, type GuestStatus, type ListedGuest, type SnapshotImage, type VirtDriver } from './driver.js';
 import { LibvirtErrorCode } from './simulated.js';
 
 export class FaultInjectingDriver implements VirtDriver {
   readonly name: string;
   /** Only where the wrapped driver can define without starting (the agent checks for it). */
   readonly define?: (spec: GuestSpec) => Promise<GuestStatus>;
+  readonly adopt?: (spec: GuestSpec) => Promise<void>;
   readonly rebuild?: (spec: GuestSpec) => Promise<GuestStatus>;
   readonly rescue?: (spec: GuestSpec) => Promise<GuestStatus>;
   readonly unrescue?: (spec: GuestSpec) => Promise<GuestStatus>;
@@ -23,6 +24,7 @@ export class FaultInjectingDriver implements VirtDriver {
     this.name = inner.name;
     this.plan = new FaultPlan(faults);
     if (inner.define) this.define = (spec) => inner.define!(spec);
+    if (inner.adopt) this.adopt = (spec) => inner.adopt!(spec);
     if (inner.rebuild) this.rebuild = async (spec) => { await this.meet('rebuild'); return inner.rebuild!(spec); };
     if (inner.rescue) this.rescue = async (spec) => { await this.meet('rescue'); return inner.rescue!(spec); };
     if (inner.unrescue) this.unrescue = async (spec) => { await this.meet('unrescue'); return inner.unrescue!(spec); };
@@ -99,7 +101,7 @@ export class FaultInjectingDriver implements VirtDriver {
     return this.inner.status(uuid);
   }
 
-  list(): Promise<GuestStatus[]> {
+  list(): Promise<ListedGuest[]> {
     return this.inner.list();
   }
 

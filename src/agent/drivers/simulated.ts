@@ -1,7 +1,7 @@
 import { guestDomainXml, guestInterfaceXml, type VirtType } from '../../domain/guest/domainXml.js';
 import type { GuestInterface, GuestSpec } from '../../domain/guest/spec.js';
 import { MAX_CONSOLE_BYTES, simulatedBootLog } from '../../domain/guest/consoleLog.js';
-import { VirtDriverError, type GuestRunState, type GuestStatus, type VirtDriver } from './driver.js';
+import { VirtDriverError, type GuestRunState, type GuestStatus, type ListedGuest, type VirtDriver } from './driver.js';
 
 export interface SimulatedDriverOptions {
   hostName: string;
@@ -275,8 +275,9 @@ export class SimulatedDriver implements VirtDriver {
     return guest ? statusOf(uuid, guest) : null;
   }
 
-  async list(): Promise<GuestStatus[]> {
-    return Array.from(this.guests, ([uuid, guest]) => statusOf(uuid, guest));
+  /** Only the agent of this host defines guests here: all are owned. */
+  async list(): Promise<ListedGuest[]> {
+    return Array.from(this.guests, ([uuid, guest]) => ({ ...statusOf(uuid, guest), name: guest.spec.name, ownership: 'owned' as const }));
   }
 
   async close(): Promise<void> {}

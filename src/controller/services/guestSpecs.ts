@@ -40,6 +40,7 @@ export function buildGuestSpec(
     uuid: instance.uuid,
     name: domainNameOf(instance.uuid),
     displayName: instance.name,
+    flavorName: flavor.name,
     vcpus: flavor.vcpus,
     memoryMb: flavor.ram,
     diskGb: flavor.disk,

@@ -1,4 +1,5 @@
 import { create, fragment } from 'xmlbuilder2';
+import { appendOwnership, type DomainOwnership } from './ownership.js';
 import type { PciAddressAttributes } from './pciAddress.js';
 
 /**
@@ -29,6 +30,8 @@ export interface DomainValues {
   virtType: 'kvm' | 'qemu' | 'test';
   name: string;
   uuid: string;
+  /** Our `<metadata><vdpa:instance>` (ownership.ts): which server, which host's agent defined it. */
+  ownership?: DomainOwnership;
   memoryMib: string;
   /** Present for a guest whose memory is locked. */
   hardLimitKib?: string;
@@ -57,6 +60,7 @@ export function buildDomain(v: DomainValues): string {
   const domain = create().ele('domain', { type: v.virtType });
   domain.ele('name').txt(v.name);
   domain.ele('uuid').txt(v.uuid);
+  if (v.ownership) appendOwnership(domain.ele('metadata'), v.ownership);
   domain.ele('memory', { unit: 'MiB' }).txt(v.memoryMib);
   domain.ele('currentMemory', { unit: 'MiB' }).txt(v.memoryMib);
   const hugepages = v.numa?.hugepages ?? [];

@@ -3,6 +3,7 @@ import { buildDomain, buildInterface, type DomainValues, type InterfaceValues, t
 import { formatCpuSpec } from '../numa/cpuSet.js';
 import { SMALL_PAGE_KIB } from '../numa/hostTopology.js';
 import { checkGuestInterface, checkGuestSpec } from './checks.js';
+import { ownershipFor, type DomainOwnership } from './ownership.js';
 import { pciAddressAttributes, type PciAddressAttributes } from './pciAddress.js';
 import type { GuestInterface, GuestNuma, GuestSpec } from './spec.js';
 import { compileTemplate, renderTemplate, slotToken, type XmlTemplate } from './xmlTemplate.js';
@@ -19,6 +20,12 @@ export interface DomainXmlOptions {
   instancesPath?: string;
   /** Default true for kvm and qemu, false for test. */
   includeDisk?: boolean;
+  /**
+   * Writes our ownership metadata (ownership.ts): the host whose agent defines
+   * the domain, and when the guest was defined there (given, so this stays
+   * pure). Without it the domain has no `<metadata>` (the simulator's guests).
+   */
+  owner?: { host: string; createdAt: Date };
 }
 
 export const DEFAULT_EMULATOR = '/usr/bin/qemu-system-x86_64';
@@ -147,6 +154,7 @@ export function domainValuesOf(spec: GuestSpec, opts: DomainXmlOptions, slot: (v
     virtType: opts.virtType,
     name: slot(spec.name),
     uuid: slot(spec.uuid),
+    ownership: opts.owner ? slotOwnership(ownershipFor(spec, opts.owner.host, opts.owner.createdAt), slot) : undefined,
     memoryMib: slot(String(spec.memoryMb)),
     hardLimitKib: locked ? slot(String((spec.memoryMb + LOCKED_MEMORY_HEADROOM_MIB) * 1024)) : undefined,
     sharedMemory: hasVdpa,
@@ -196,6 +204,13 @@ function interfaceValuesOf(iface: GuestInterface, slot: (value: string) => strin
   }
 }
 
+function slotOwnership(o: DomainOwnership, slot: (value: string) => string): DomainOwnership {
+  return {
+    uuid: slot(o.uuid), name: slot(o.name), flavorName: o.flavorName === null ? null : slot(o.flavorName),
+    host: slot(o.host), createdAt: slot(o.createdAt),
+  };
+}
+
 function slotPci(a: PciAddressAttributes, slot: (value: string) => string): PciAddressAttributes {
   return { domain: slot(a.domain), bus: slot(a.bus), slot: slot(a.slot), function: slot(a.function) };
 }
@@ -220,6 +235,7 @@ function shapeOf(v: DomainValues): string {
   const flags = [
     v.hardLimitKib !== undefined, v.sharedMemory, v.memfd, v.machine !== undefined, v.acpi,
     v.hostModelCpu, v.emulator !== undefined, v.diskPath !== undefined, v.consoleLogPath !== undefined, v.rescueDiskPath !== undefined,
+    v.ownership !== undefined, v.ownership !== undefined && v.ownership.flavorName !== null,
   ].map((f) => (f ? '1' : '0')).join('');
   const ifaces = v.interfaces.map((i) => (i.kind === 'ethernet' && i.mtu !== undefined ? 'E' : i.kind[0])).join('');
   return `${v.virtType}|${flags}|${ifaces}|${v.hostdevs.length}`;

@@ -39,6 +39,11 @@ export interface GuestSpec {
   uuid: string;
   name: string; // libvirt domain name, e.g. instance-6a1f2c9e
   displayName: string;
+  /**
+   * The flavor's name, for the domain's ownership metadata (ownership.ts).
+   * Absent in specs stored before it was carried.
+   */
+  flavorName?: string;
   vcpus: number;
   memoryMb: number;
   diskGb: number;

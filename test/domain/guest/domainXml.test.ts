@@ -237,12 +237,15 @@ test('the cached template gives exactly what a direct build gives, and escapes f
     { virtType: 'kvm' },
     { virtType: 'qemu', machine: 'pc-q35-7.2', emulator: '/opt/qemu/bin/qemu', instancesPath: '/a&b' },
     { virtType: 'test', emulator: '/usr/bin/test-emulator' },
+    // With our ownership metadata, as the libvirt driver defines every guest.
+    { virtType: 'qemu', owner: { host: 'compute-1', createdAt: new Date('2024-01-02T03:04:05Z') } },
   ];
   const specs = [
     mixed,
     guestSpec(),
     guestSpec({ name: 'odd <&> "name"', uuid: '00000000-0000-4000-8000-000000000001', interfaces: [vdpaPort(7)] }),
     { ...mixed, memoryMb: 4096, vcpus: 8 },
+    guestSpec({ flavorName: 'm1 <&> "small"', displayName: 'vm "2"' }),
   ];
   for (const o of opts) {
     for (const spec of specs) {
@@ -250,7 +253,7 @@ test('the cached template gives exactly what a direct build gives, and escapes f
       const direct = buildDomain(domainValuesOf(spec, o));
       const canonical = (xml: string) => create(xml).end({ headless: true });
       // The template escapes '"' in text too (valid in both contexts), xmlbuilder2 does not: compare such names canonically.
-      const comparable = /["&<>]/.test(spec.name + (o.instancesPath ?? '')) ? canonical : (xml: string) => xml;
+      const comparable = /["&<>]/.test(spec.name + spec.displayName + (spec.flavorName ?? '') + (o.instancesPath ?? '')) ? canonical : (xml: string) => xml;
       for (const cached of [guestDomainXml(spec, o), guestDomainXml(spec, o)]) {
         assert.equal(comparable(cached), comparable(direct));
       }

@@ -109,6 +109,8 @@ export interface LibvirtConnection {
   attachDevice(name: string, xml: string, flags?: number): Promise<void>;
   detachDevice(name: string, xml: string, flags?: number): Promise<void>;
   getXMLDesc(name: string, flags?: number): Promise<string>;
+  /** virDomainSetMetadata of one element (VIR_DOMAIN_METADATA_ELEMENT) in namespace `uri`, written with prefix `key`; flags AFFECT_*. */
+  setMetadata(name: string, xml: string, key: string, uri: string, flags?: number): Promise<void>;
   getState(name: string): Promise<{ state: number; reason: number }>;
   listAllDomains(flags?: number): Promise<NamedDomain[]>;
   /** destinationUri is the destination libvirt's URI for peer-to-peer migration, null otherwise. */

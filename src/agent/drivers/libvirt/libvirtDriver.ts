@@ -9,11 +9,15 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_INSTANCES_PATH, RESCUE_DISK, guestDomainXml, guestInterfaceXml, type VirtType } from '../../../domain/guest/domainXml.js';
+import {
+  OWNERSHIP_NAMESPACE, OWNERSHIP_PREFIX, classifyDomain, ownershipElementXml, ownershipFor, ownershipOfXml,
+} from '../../../domain/guest/ownership.js';
 import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../../domain/guest/spec.js';
 import {
-  VirtDriverError, type GuestRunState, type GuestStatus, type MigrateOptions, type SnapshotImage, type VirtDriver,
+  VirtDriverError, type GuestRunState, type GuestStatus, type ListedGuest, type MigrateOptions, type SnapshotImage, type VirtDriver,
 } from '../driver.js';
 import {
   DomainState, ErrorCode, Flags, formatVersion, isLibvirtError, openLibvirt,
@@ -29,6 +33,12 @@ import { readConsoleLog } from './consoleLogFile.js';
 export interface LibvirtDriverOptions {
   /** e.g. `qemu:///system`, or `test:///abs/path/host.xml` for libvirt's test driver. */
   uri: string;
+  /**
+   * The compute host this driver's agent is (its --host; default this
+   * machine's hostname, as the agent's). Every domain defined here names it in
+   * its ownership metadata, and list() calls only this host's domains owned.
+   */
+  hostName?: string;
   virtType?: VirtType;
   instancesPath?: string;
   /** Whether domains get a disk (guestDomainXml's default: yes for kvm and qemu). */
@@ -64,11 +74,13 @@ export function defaultVirtType(uri: string): VirtType {
 export class LibvirtDriver implements VirtDriver {
   readonly name = 'libvirt';
   readonly virtType: VirtType;
+  readonly hostName: string;
   private conn?: Promise<LibvirtConnection>;
   private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: LibvirtDriverOptions) {
     this.virtType = opts.virtType ?? defaultVirtType(opts.uri);
+    this.hostName = opts.hostName ?? hostname();
   }
 
   /** The driver's one connection, opened on first use; the test driver's state lives as long as it. */
@@ -83,7 +95,7 @@ export class LibvirtDriver implements VirtDriver {
 
   spawn(spec: GuestSpec): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
-      const xml = this.domainXml(spec);
+      const xml = await this.definitionOf(c, spec);
       await this.ensureDisk(spec);
       // Defining a defined guest redefines it; a running guest keeps running.
       await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
@@ -98,7 +110,7 @@ export class LibvirtDriver implements VirtDriver {
     return this.serial(spec.uuid, async (c) => {
       const existing = await this.find(c, spec.uuid);
       if (!existing) {
-        const xml = this.domainXml(spec);
+        const xml = this.domainXml(spec, new Date());
         await this.ensureDisk(spec);
         await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       }
@@ -163,13 +175,14 @@ export class LibvirtDriver implements VirtDriver {
           if (rebooted) return this.statusOf(c, dom.name, spec.uuid);
         }
       }
+      const xml = await this.definitionOf(c, spec, dom);
       if (dom) {
         await ignoring([ErrorCode.OPERATION_INVALID, ErrorCode.NO_DOMAIN], async () => {
           if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
         });
         await ignoring([ErrorCode.NO_DOMAIN], () => c.undefine(dom.name, Flags.UNDEFINE_MANAGED_SAVE));
       }
-      await libvirt(() => c.defineXML(this.domainXml(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       await libvirt(() => c.create(spec.name));
       return this.statusOf(c, spec.name, spec.uuid);
     });
@@ -355,11 +368,12 @@ export class LibvirtDriver implements VirtDriver {
   private redefineAndStart(spec: GuestSpec, disks: () => Promise<void> = async () => {}): Promise<GuestStatus> {
     return this.serial(spec.uuid, async (c) => {
       const dom = await this.require(c, spec.uuid);
+      const xml = await this.definitionOf(c, spec, dom);
       await ignoring([ErrorCode.OPERATION_INVALID], async () => {
         if (isActive((await c.getState(dom.name)).state)) await c.destroy(dom.name);
       });
       await disks();
-      await libvirt(() => c.defineXML(this.domainXml(spec), Flags.DEFINE_VALIDATE));
+      await libvirt(() => c.defineXML(xml, Flags.DEFINE_VALIDATE));
       await libvirt(() => c.create(spec.name));
       return this.statusOf(c, spec.name, spec.uuid);
     });
@@ -408,7 +422,7 @@ export class LibvirtDriver implements VirtDriver {
       const source = new LibvirtDriver({ uri: this.libvirtUriOf(peerAddress), virtType: this.virtType });
       try {
         await source.migrate(uuid, this.libvirtUriOf(this.opts.hostAddress), {
-          destXml: this.domainXml(moving), persistXml: this.domainXml(spec), copyStorage: this.includesDisk,
+          destXml: this.domainXml(moving, new Date()), persistXml: this.domainXml(spec, new Date()), copyStorage: this.includesDisk,
           migrateUri: `tcp://${this.opts.hostAddress}`,
         });
       } finally {
@@ -444,14 +458,35 @@ export class LibvirtDriver implements VirtDriver {
     return readConsoleLog(status.domainXml);
   }
 
-  async list(): Promise<GuestStatus[]> {
+  /** Every domain of the connection, with whose it is (ownership metadata of this host: owned). */
+  async list(): Promise<ListedGuest[]> {
     const c = await this.connection();
-    const all: GuestStatus[] = [];
+    const all: ListedGuest[] = [];
     for (const dom of await libvirt(() => c.listAllDomains(0))) {
       const s = await this.status(dom.uuid);
-      if (s) all.push(s);
+      if (s) all.push({ ...s, name: dom.name, ownership: classifyDomain(dom.uuid, s.domainXml, this.hostName) });
     }
     return all;
+  }
+
+  /**
+   * virDomainSetMetadata of our element into the definition and, when it
+   * runs, the live domain (where each lacks it): nothing else of the domain
+   * changes, and it keeps running. Metadata naming another host is never
+   * overwritten.
+   */
+  adopt(spec: GuestSpec): Promise<void> {
+    return this.serial(spec.uuid, async (c) => {
+      const dom = await this.require(c, spec.uuid);
+      const active = isActive((await libvirt(() => c.getState(dom.name))).state);
+      const config = ownershipOfXml(await libvirt(() => c.getXMLDesc(dom.name, Flags.XML_INACTIVE)));
+      const live = active ? ownershipOfXml(await libvirt(() => c.getXMLDesc(dom.name, 0))) : null;
+      if ([config, live].some((o) => o !== null && o.host !== this.hostName)) return;
+      const flags = (config ? 0 : Flags.AFFECT_CONFIG) | (active && !live ? Flags.AFFECT_LIVE : 0);
+      if (!flags) return;
+      const xml = ownershipElementXml(ownershipFor(spec, this.hostName, new Date()));
+      await libvirt(() => c.setMetadata(dom.name, xml, OWNERSHIP_PREFIX, OWNERSHIP_NAMESPACE, flags));
+    });
   }
 
   async close(): Promise<void> {
@@ -473,10 +508,24 @@ export class LibvirtDriver implements VirtDriver {
     return this.opts.instancesPath ?? DEFAULT_INSTANCES_PATH;
   }
 
-  private domainXml(spec: GuestSpec): string {
+  /** The guest's definition, its ownership metadata naming this host and `createdAt`. */
+  private domainXml(spec: GuestSpec, createdAt: Date): string {
     return guestDomainXml(spec, {
       virtType: this.virtType, instancesPath: this.instancesPath, includeDisk: this.includesDisk, machine: this.opts.machine,
+      owner: { host: this.hostName, createdAt },
     });
+  }
+
+  /**
+   * The definition of a guest about to be defined (again): a redefinition
+   * (reboot, rebuild, rescue) keeps the creation time this host's metadata
+   * gives it, so the definition is the one the guest had; otherwise now.
+   */
+  private async definitionOf(c: LibvirtConnection, spec: GuestSpec, dom?: NamedDomain): Promise<string> {
+    const found = dom ?? (await this.find(c, spec.uuid));
+    const xml = found ? await ignoring([ErrorCode.NO_DOMAIN], () => c.getXMLDesc(found.name, Flags.XML_INACTIVE)) : undefined;
+    const created = xml && classifyDomain(found!.uuid, xml, this.hostName) === 'owned' ? new Date(ownershipOfXml(xml)!.createdAt) : null;
+    return this.domainXml(spec, created && !Number.isNaN(created.getTime()) ? created : new Date());
   }
 
   /** The guest's disk: an overlay on its image, made before the first define (kept by a redefine). */
