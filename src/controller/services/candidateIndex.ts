@@ -159,10 +159,10 @@ export class CandidateIndex {
     // The claim's cells' usage as it wrote it (numa_usage) replaces the entry's; without it the host is read again.
     const entry = this.hosts.get(reservation.host);
     if (entry && numaUsage !== undefined) {
-      const before = this.parsedNumaOf(entry).state;
-      entry.numaColumns = { ...entry.numaColumns, numa_usage: numaUsage.json };
-      const shared = this.numaStates.afterClaim(entry.numaColumns, before, numaUsage.json, numaUsage.parsed);
-      this.parsedNuma.set(entry.host, { columns: entry.numaColumns, ...shared });
+      const parsed = this.parsedNumaOf(entry);
+      // The index's own copy of the row, changed in place as adjust changes its counts: no garbage per claim.
+      entry.numaColumns.numa_usage = numaUsage.json;
+      parsed.shared = this.numaStates.afterClaim(entry.numaColumns, parsed.shared.state, numaUsage.json, numaUsage.parsed);
     } else {
       this.markChanged(reservation.host);
     }
@@ -252,9 +252,9 @@ export class CandidateIndex {
         // The cells' free capacity turns most full hosts away before the fit runs.
         let numa: HostNumaState | undefined;
         if (request.numa) {
-          const parsed = this.parsedNumaOf(entry);
-          if (!mayHold(parsed.capacity, request.numa.guest)) continue;
-          numa = parsed.state;
+          const { shared } = this.parsedNumaOf(entry);
+          if (!mayHold(shared.capacity, request.numa.guest)) continue;
+          numa = shared.state;
           if (numaVerdict(numa, request) !== null) continue;
         }
         const state = hostState(entry, serviceDownTime, now);
@@ -272,11 +272,10 @@ export class CandidateIndex {
     if (cached && cached.columns === entry.numaColumns) return cached;
     // A full reload reads every row again: columns unchanged keep their parse.
     if (cached && sameNumaColumns(cached.columns, entry.numaColumns)) {
-      const kept = { ...cached, columns: entry.numaColumns };
-      this.parsedNuma.set(entry.host, kept);
-      return kept;
+      cached.columns = entry.numaColumns;
+      return cached;
     }
-    const p = { columns: entry.numaColumns, ...this.numaStates.ofColumns(entry.host, entry.numaColumns) };
+    const p = { columns: entry.numaColumns, shared: this.numaStates.ofColumns(entry.host, entry.numaColumns) };
     this.parsedNuma.set(entry.host, p);
     return p;
   }
@@ -336,8 +335,9 @@ export class CandidateIndex {
 const NO_TAGS: readonly string[] = [];
 
 /** A host's NUMA columns and the state (shared with hosts whose cells look the same) they were read into. */
-interface ParsedNuma extends SharedNumaState {
+interface ParsedNuma {
   columns: IndexedHostRow['numaColumns'];
+  shared: SharedNumaState;
 }
 
 function sameNumaColumns(a: IndexedHostRow['numaColumns'], b: IndexedHostRow['numaColumns']): boolean {
