@@ -4,7 +4,7 @@ import type { HostState, ResourceRequest } from '../../domain/scheduling/types.j
 import type { IndexedHostRow } from '../../storage/repositories/candidates.js';
 import type { NumaSettlement } from '../../storage/repositories/claims.js';
 import type { HostNumaState } from '../../domain/scheduling/types.js';
-import { numaVerdict } from '../../domain/scheduling/filters/numaTopologyFilter.js';
+import { numaVerdict, shapeOf } from '../../domain/scheduling/filters/numaTopologyFilter.js';
 import { mayHold } from '../../domain/numa/cellCapacity.js';
 import { SharedNumaStates, type SharedNumaState } from './numaStates.js';
 
@@ -231,6 +231,8 @@ export class CandidateIndex {
     if (all.length === 0) return out;
     const maxFree = Math.max(...all.map((b) => b.maxFree));
     const seen = all.length > 1 ? new Set<string>() : null;
+    // Hosts whose cells look the same share a state (numaStates.ts), and with it whether guests of this shape fit.
+    const shape = request.numa ? shapeOf(request) : null;
     for (let free = maxFree; free >= first.count && out.length < limit; free--) {
       let bucket: Iterable<string> & { size: number };
       if (all.length === 1) {
@@ -251,11 +253,15 @@ export class CandidateIndex {
         // A NUMA request walks on past hosts whose cells cannot hold it, so they never take a candidate's place.
         // The cells' free capacity turns most full hosts away before the fit runs.
         let numa: HostNumaState | undefined;
-        if (request.numa) {
+        if (shape !== null) {
           const { shared } = this.parsedNumaOf(entry);
-          if (!mayHold(shared.capacity, request.numa.guest)) continue;
+          let fits = shared.fits.get(shape);
+          if (fits === undefined) {
+            fits = mayHold(shared.capacity, request.numa!.guest) && numaVerdict(shared.state, request) === null;
+            shared.fits.set(shape, fits);
+          }
+          if (!fits) continue;
           numa = shared.state;
-          if (numaVerdict(numa, request) !== null) continue;
         }
         const state = hostState(entry, serviceDownTime, now);
         if (numa) state.numa = numa;

@@ -8,6 +8,8 @@ import { numaStateOf } from '../../storage/repositories/numa.js';
 export interface SharedNumaState {
   state: HostNumaState;
   capacity: CellCapacity[];
+  /** Per guest shape (numaTopologyFilter.ts shapeOf): whether such a guest fits these cells, once known. */
+  fits: Map<string, boolean>;
 }
 
 type NumaColumns = IndexedHostRow['numaColumns'];
@@ -54,7 +56,7 @@ export class SharedNumaStates {
     const found = this.table.get(topologyKey)?.get(usageKey)?.find((e) => e.cpuAllocationRatio === cpu && e.ramAllocationRatio === ram);
     if (found) return found.shared;
     const state = make();
-    const shared = { state, capacity: cellCapacities(state.topology, state.usage) };
+    const shared = { state, capacity: cellCapacities(state.topology, state.usage), fits: new Map<string, boolean>() };
     if (this.size >= KEPT) {
       this.table.clear();
       this.size = 0;

@@ -104,10 +104,13 @@ export function cellClaimsOf(placement: NumaPlacement): CellClaim[] {
 
 /** Cells with devices for the PCI requests first (Nova does the same when PCI is requested), then the freest. */
 function orderHostCells(host: HostNumaTopology, usage: HostNumaUsage, pci: PciNumaRequest[]): HostNumaCell[] {
-  const devices = (cell: HostNumaCell) => pci.reduce((n, r) => n + (r.freeByNode.get(cell.id) ?? 0), 0);
-  const freeCpus = (cell: HostNumaCell) => pinnableCpus(host, cell).length - cellUsage(usage, cell.id).pinnedCpus.length;
-  return [...host.cells].sort((a, b) =>
-    (pci.length ? Number(devices(b) > 0) - Number(devices(a) > 0) : 0) || freeCpus(b) - freeCpus(a) || a.id - b.id);
+  const keyed = host.cells.map((cell) => ({
+    cell,
+    hasDevices: pci.length > 0 && pci.some((r) => (r.freeByNode.get(cell.id) ?? 0) > 0) ? 1 : 0,
+    freeCpus: pinnableCpus(host, cell).length - (usage[String(cell.id)]?.pinnedCpus.length ?? 0),
+  }));
+  keyed.sort((a, b) => b.hasDevices - a.hasDevices || b.freeCpus - a.freeCpus || a.cell.id - b.cell.id);
+  return keyed.map((k) => k.cell);
 }
 
 function* permutations<T>(items: T[], size: number, prefix: T[] = []): Generator<T[]> {

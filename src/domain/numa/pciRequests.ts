@@ -7,9 +7,9 @@ import type { PciNumaRequest } from './fit.js';
 export function pciNumaRequests(requests: PciRequest[], numa: NumaRequest, devices: NumaDeviceCount[]): PciNumaRequest[] {
   return requests.map((r) => {
     const freeByNode = new Map<number | null, number>();
+    // A count has a pool's traits (PciTraits): the rule reads it as it is.
     for (const d of devices) {
-      const pool = { devType: d.devType, physicalNetwork: d.physicalNetwork, vendorId: d.vendorId, productId: d.productId, free: d.free, total: d.free };
-      if (d.free > 0 && servesRequest(pool, r.spec)) freeByNode.set(d.numaNode, (freeByNode.get(d.numaNode) ?? 0) + d.free);
+      if (d.free > 0 && servesRequest(d, r.spec)) freeByNode.set(d.numaNode, (freeByNode.get(d.numaNode) ?? 0) + d.free);
     }
     return { id: r.id, count: r.count, policy: numa.pciPolicies[r.id] ?? 'legacy', freeByNode };
   });
