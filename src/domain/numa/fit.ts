@@ -103,17 +103,23 @@ export function cellClaimsOf(placement: NumaPlacement): CellClaim[] {
 }
 
 /** Cells with devices for the PCI requests first (Nova does the same when PCI is requested), then the freest. */
-function orderHostCells(host: HostNumaTopology, usage: HostNumaUsage, pci: PciNumaRequest[]): HostNumaCell[] {
-  const keyed = host.cells.map((cell) => ({
-    cell,
-    hasDevices: pci.length > 0 && pci.some((r) => (r.freeByNode.get(cell.id) ?? 0) > 0) ? 1 : 0,
-    freeCpus: pinnableCpus(host, cell).length - (usage[String(cell.id)]?.pinnedCpus.length ?? 0),
-  }));
-  keyed.sort((a, b) => b.hasDevices - a.hasDevices || b.freeCpus - a.freeCpus || a.cell.id - b.cell.id);
-  return keyed.map((k) => k.cell);
+function orderHostCells(host: HostNumaTopology, usage: HostNumaUsage, pci: PciNumaRequest[]): readonly HostNumaCell[] {
+  const cells = host.cells;
+  if (cells.length < 2) return cells;
+  // Each cell's sort key once (cells are few; the comparator would work them out at every comparison).
+  const hasDevices = new Map<HostNumaCell, number>();
+  const freeCpus = new Map<HostNumaCell, number>();
+  for (const cell of cells) {
+    let devices = 0;
+    for (const r of pci) if ((r.freeByNode.get(cell.id) ?? 0) > 0) devices = 1;
+    hasDevices.set(cell, devices);
+    freeCpus.set(cell, pinnableCpus(host, cell).length - cellUsage(usage, cell.id).pinnedCpus.length);
+  }
+  return [...cells].sort((a, b) =>
+    hasDevices.get(b)! - hasDevices.get(a)! || freeCpus.get(b)! - freeCpus.get(a)! || a.id - b.id);
 }
 
-function* permutations<T>(items: T[], size: number, prefix: T[] = []): Generator<T[]> {
+function* permutations<T>(items: readonly T[], size: number, prefix: T[] = []): Generator<T[]> {
   // One guest cell (most NFV flavors): each host cell alone, without the recursion's arrays.
   if (size === 1 && prefix.length === 0) {
     for (const item of items) yield [item];
