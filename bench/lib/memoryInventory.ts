@@ -10,6 +10,7 @@ import { applyCellClaims, singleCellTopology, type HostNumaTopology, type HostNu
 import { cellClaimsOf, fitGuestToHost, type DeviceTier } from '../../src/domain/numa/fit.js';
 import { pciNumaRequests } from '../../src/domain/numa/pciRequests.js';
 import type { IndexedHostRow } from '../../src/storage/repositories/candidates.js';
+import { fromJson } from '../../src/storage/repositories/json.js';
 
 /** One host as the database would hold it: the compute node's capacity and usage, its service, its devices. */
 export interface MemoryHost {
@@ -40,7 +41,7 @@ interface HostRecord extends MemoryHost {
   numaTopology: HostNumaTopology;
   /** Free devices per kind and NUMA node, kept as claims take devices (numa.ts deviceCounts). */
   freeByNode: NumaDeviceCount[];
-  numaUsage: HostNumaUsage;
+  /** numa_usage as the database stores it: text, parsed by each claim as claimOnHost parses the row it reads. */
   numaUsageJson: string | null;
 }
 
@@ -65,7 +66,7 @@ export class MemoryInventory {
       capVcpus: Math.floor(host.vcpus * host.ratios.cpu), capRamMb: Math.floor(host.memoryMb * host.ratios.ram),
       capDiskGb: Math.floor(host.diskGb * host.ratios.disk), usedVcpus: 0, usedRamMb: 0, usedDiskGb: 0,
       byAddress: new Map(devices.map((d) => [d.address, d])), cursor: 0,
-      numaTopologyJson: host.numa ? JSON.stringify(host.numa) : null, numaUsage: {}, numaUsageJson: null,
+      numaTopologyJson: host.numa ? JSON.stringify(host.numa) : null, numaUsageJson: null,
       numaTopology: host.numa ?? singleCellTopology(host.vcpus, host.memoryMb), freeByNode: freeByNode(devices),
     });
   }
@@ -89,11 +90,13 @@ export class MemoryInventory {
     };
   }
 
-  /** The host's numa_usage column as the last claim wrote it, and the object it was made from. */
+  /** What the last claim on `host` wrote of its cells' usage (claimOnHost's NumaSettlement). */
   numaUsage(host: string): { json: string; parsed: HostNumaUsage } | undefined {
-    const r = this.hosts.get(host);
-    return r?.numaUsageJson ? { json: r.numaUsageJson, parsed: r.numaUsage } : undefined;
+    return this.lastNuma?.host === host ? this.lastNuma.usage : undefined;
   }
+
+  private lastNuma: { host: string; usage: { json: string; parsed: HostNumaUsage } } | null = null;
+  private readonly storedTexts = new Map<string, string>();
 
   /** Claims the request's resources and devices on `host`; returns the pool changes (ClaimConflict when it does not fit). */
   claim(host: string, request: ResourceRequest, instanceUuid: string): PoolDelta[] {
@@ -105,13 +108,18 @@ export class MemoryInventory {
     // The NUMA part as claimOnHost's claimNumaCells: the fit again on the cells and free devices per node.
     let tiers: Record<string, DeviceTier[]> | null = null;
     if (request.numa) {
-      const fit = fitGuestToHost(r.numaTopology, r.numaUsage, request.numa.guest, {
+      const stored = fromJson<HostNumaUsage>(r.numaUsageJson, {});
+      const fit = fitGuestToHost(r.numaTopology, stored, request.numa.guest, {
         cpuAllocationRatio: r.ratios.cpu, ramAllocationRatio: r.ratios.ram,
         pci: pciNumaRequests(request.pciRequests, request.numa, r.freeByNode),
       });
       if (!fit.placement) throw new ClaimConflict(`host ${host}: ${fit.reason}`);
-      r.numaUsage = applyCellClaims(r.numaUsage, cellClaimsOf(fit.placement), 1);
-      r.numaUsageJson = JSON.stringify(r.numaUsage);
+      const usage = applyCellClaims(stored, cellClaimsOf(fit.placement), 1);
+      const json = JSON.stringify(usage);
+      // The database keeps its copy of the text off the controller's heap; one copy per distinct text here
+      // keeps this model from adding garbage collection the controller would not have.
+      r.numaUsageJson = this.storedTexts.get(json) ?? (this.storedTexts.set(json, json), json);
+      this.lastNuma = { host, usage: { json, parsed: usage } };
       tiers = fit.placement.deviceTiers;
     }
     const changed: PoolDelta[] = [];

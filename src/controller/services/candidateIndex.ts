@@ -160,9 +160,10 @@ export class CandidateIndex {
     const entry = this.hosts.get(reservation.host);
     if (entry && numaUsage !== undefined) {
       const parsed = this.parsedNumaOf(entry);
-      // The index's own copy of the row, changed in place as adjust changes its counts: no garbage per claim.
-      entry.numaColumns.numa_usage = numaUsage.json;
       parsed.shared = this.numaStates.afterClaim(entry.numaColumns, parsed.shared.state, numaUsage.json, numaUsage.parsed);
+      // The index's own copy of the row, changed in place as adjust changes its counts, holding the
+      // shared state's copy of the text: a claim leaves nothing of its own behind.
+      entry.numaColumns.numa_usage = parsed.shared.usageJson;
     } else {
       this.markChanged(reservation.host);
     }

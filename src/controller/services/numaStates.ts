@@ -10,6 +10,8 @@ export interface SharedNumaState {
   capacity: CellCapacity[];
   /** Per guest shape (numaTopologyFilter.ts shapeOf): whether such a guest fits these cells, once known. */
   fits: Map<string, boolean>;
+  /** The numa_usage text it was made from ('' for none): hosts keep this one copy instead of one each. */
+  usageJson: string;
 }
 
 type NumaColumns = IndexedHostRow['numaColumns'];
@@ -56,7 +58,7 @@ export class SharedNumaStates {
     const found = this.table.get(topologyKey)?.get(usageKey)?.find((e) => e.cpuAllocationRatio === cpu && e.ramAllocationRatio === ram);
     if (found) return found.shared;
     const state = make();
-    const shared = { state, capacity: cellCapacities(state.topology, state.usage), fits: new Map<string, boolean>() };
+    const shared = { state, capacity: cellCapacities(state.topology, state.usage), fits: new Map<string, boolean>(), usageJson: usageKey };
     if (this.size >= KEPT) {
       this.table.clear();
       this.size = 0;
