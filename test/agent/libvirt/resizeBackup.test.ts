@@ -129,9 +129,10 @@ describe('a same-host resize keeps the disk as it was; revert brings it back, co
     await driver.destroy(big.uuid);
   });
 
-  test('the copy is made or restored only with the definition gone: the driver refuses it under a defined guest', { timeout: 30_000 }, async () => {
+  test('the copy is made or restored only with the definition gone: the driver refuses it under a defined guest, and a name that is not one file', { timeout: 30_000 }, async () => {
     const { old, files } = await bootOneGiB('refuse');
     await assert.rejects(driver.settleResizeBackup(old.uuid, { migrationId: 'm', restore: true }, 'definitionGone'), /it is defined/);
+    await assert.rejects(driver.settleResizeBackup(old.uuid, { migrationId: '../m' }, 'settled'), /invalid migration id "\.\.\/m"/);
     assert.deepEqual(await files(), ['disk']);
     await driver.destroy(old.uuid);
   });

@@ -12,10 +12,14 @@ import {
 } from '../../../domain/guest/resizeBackup.js';
 import type { ResizeBackupRequest } from '../../../domain/guest/spec.js';
 
+/** A migration's uuid, or anything else that stays one file name in the instance directory. */
+const SAFE_ID = /^[A-Za-z0-9_-]+$/;
+
 /** Settles the instance's resize backups for `wanted` at `moment`; returns the steps it took. */
 export async function settleResizeBackups(
   instancesPath: string, uuid: string, wanted: ResizeBackupRequest | undefined, moment: ResizeBackupMoment,
 ): Promise<ResizeBackupStep[]> {
+  if (wanted && !SAFE_ID.test(wanted.migrationId)) throw new Error(`invalid migration id ${JSON.stringify(wanted.migrationId)} for the resize backup of ${uuid}`);
   const dir = join(instancesPath, uuid);
   const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return [] as string[];
