@@ -84,7 +84,10 @@ async function convergeDefinition(d: VirtDriver, host: string, spec: GuestSpec, 
     else if (current && spec.rescue && !isRescueDomainXml(current.domainXml)) await supported(d, 'rescue')(spec);
     else if (current && !spec.rescue && isRescueDomainXml(current.domainXml)) await supported(d, 'unrescue')(spec);
   }
-  return convergeState(d, host, spec, desired);
+  const reached = await convergeState(d, host, spec, desired);
+  // A defined guest keeps only the resize backup its spec names (a confirm names none).
+  if (reached) await d.settleResizeBackup?.(spec.uuid, spec.resizeBackup, 'settled');
+  return reached;
 }
 
 async function convergeState(d: VirtDriver, host: string, spec: GuestSpec, desired: DesiredGuestState): Promise<GuestStatus | null> {
@@ -95,6 +98,8 @@ async function convergeState(d: VirtDriver, host: string, spec: GuestSpec, desir
       if (state !== 'absent') await d.destroy(spec.uuid, { keepDisks: spec.keepDisks === true });
       // A guest that left without a destroy here (migrated away) may have left its disk behind.
       else if (!spec.keepDisks) await d.cleanUp?.(spec.uuid);
+      // Also when it was gone already: a step repeated after a restart between the destroy and this.
+      if (spec.keepDisks) await d.settleResizeBackup?.(spec.uuid, spec.resizeBackup, 'definitionGone');
       return null;
     case 'running': {
       // A guest that is gone can only come back the hard way: defined from the spec and started.

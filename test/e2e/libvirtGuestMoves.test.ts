@@ -1,7 +1,9 @@
 /**
  * Real guests that change definition through a remote libvirt agent
  * (qemu:///system, TCG): resize to the same host (allow_resize_to_same_host)
- * and its confirm, a cold migration with no other host refused, a snapshot
+ * and its confirm (the copy of the pre-resize disk kept until then, removed
+ * after), and its revert (that copy booted again: the old size, the data of
+ * before the resize, none written since), a cold migration with no other host refused, a snapshot
  * uploaded as a standalone image that boots another server, rebuild with
  * another image, and rescue/unrescue. Each through the real `openstack`
  * client; each checks libvirt's state (virsh, qemu-img) as well as the API's.
@@ -9,13 +11,13 @@
 import assert from 'node:assert/strict';
 import { lockSystemLibvirt } from '../helpers/systemLibvirtLock.js';
 import { execFile } from 'node:child_process';
-import { rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startAllInOneProcess, type AllInOneProcess } from '../helpers/allInOneProcess.js';
 import {
-  SYSTEM_URI, domstate, libvirtAgentDirs, makeTinyImage, qemuProcess, reachableTempDir, startLibvirtAgent, virsh,
+  SYSTEM_URI, domstate, eventually, libvirtAgentDirs, makeTinyImage, qemuProcess, reachableTempDir, startLibvirtAgent, virsh,
   type LibvirtAgentDirs,
 } from '../helpers/libvirtRig.js';
 import { agentPassword, type AgentProcess } from './remoteAgentProcess.js';
@@ -25,6 +27,10 @@ const HOST = 'lv-moves';
 const domainOf = (id: string) => `instance-${id.slice(0, 8)}`;
 /** A pattern written into the guest's disk, to find in the snapshot. */
 const MARK = '0x5a';
+/** Patterns written into the disk before a resize and during its VERIFY_RESIZE. */
+const BEFORE_RESIZE = '0x3c';
+const DURING_RESIZE = '0xc3';
+const GiB = 1024 ** 3;
 
 /** The disks of a domain as virsh domblklist lists them: [target, source]. */
 async function disks(dom: string): Promise<Array<[string, string]>> {
@@ -36,10 +42,10 @@ async function qemuImgInfo(file: string): Promise<Record<string, unknown>> {
   return JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', file])).stdout) as Record<string, unknown>;
 }
 
-/** Whether the first 64 KiB of the image hold the pattern (qemu-io reads through any backing chain). */
-async function holdsMark(file: string, format: string): Promise<boolean> {
+/** Whether 64 KiB of the image at `offset` hold the pattern (qemu-io reads through any backing chain). */
+async function holdsMark(file: string, format: string, pattern = MARK, offset = 0): Promise<boolean> {
   // qemu-io exits 1 when the pattern is not there.
-  const { stdout } = await run('qemu-io', ['-r', '-U', '-f', format, '-c', `read -P ${MARK} 0 64k`, file])
+  const { stdout } = await run('qemu-io', ['-r', '-U', '-f', format, '-c', `read -P ${pattern} ${offset} 64k`, file])
     .catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
   return /read 65536\/65536 bytes/.test(stdout) && !/Pattern verification failed/.test(stdout);
 }
@@ -55,6 +61,11 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
   const flavors: Record<string, string> = {};
 
   const server = async (id: string) => (await aio.api('GET', `/compute/v2.1/servers/${id}`)).body.server;
+  /** The instance directory's disk files: the disk and any copy a resize keeps. */
+  const diskFiles = async (id: string) => (await readdir(join(dirs.instances, id))).filter((f) => f.startsWith('disk')).sort();
+  /** The newest move of the server, with its uuid (2.59). */
+  const lastMove = async (id: string) => (await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${id}`, undefined,
+    { headers: { 'openstack-api-version': 'compute 2.59' } })).body.migrations[0];
   const domainsNamed = async (dom: string) =>
     (await virsh(SYSTEM_URI, 'list', '--all', '--name')).split('\n').map((n) => n.trim()).filter((n) => n === dom).length;
   const action = async (id: string, body: Record<string, unknown>, status: string) => {
@@ -112,6 +123,10 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     assert.equal(await domstate(SYSTEM_URI, dom), 'running');
     assert.equal(await domainsNamed(dom), 1, 'one domain on the one host');
     assert.match(await virsh(SYSTEM_URI, 'dominfo', dom), /Max memory:\s+196608 KiB/);
+    // Until confirm, a copy of the disk as it was before the resize, beside the grown one (Nova's `<instance>_resize`).
+    const backup = `disk.resize-${(await lastMove(id)).uuid}`;
+    assert.deepEqual(await diskFiles(id), ['disk', backup]);
+    assert.equal((await qemuImgInfo(join(dirs.instances, id, backup)))['virtual-size'], GiB, 'the old flavor\'s root disk');
 
     const c = await aio.openstack(['server', 'resize', 'confirm', id]);
     assert.equal(c.code, 0, c.stderr);
@@ -126,32 +141,54 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     assert.equal((await stat(disk)).ino, diskBefore.ino, 'the same overlay, not a new one');
     assert.equal((await qemuImgInfo(disk))['virtual-size'], 2 * 1024 ** 3, 'the new flavor\'s root disk');
     assert.equal((await qemuImgInfo(disk))['full-backing-filename'], join(dirs.images, images.tiny!));
+    await eventually('the copy of the pre-resize disk to go', async () => (await diskFiles(id)).length === 1, 30_000);
+    assert.deepEqual(await diskFiles(id), ['disk'], 'no copy left after confirm');
     const migrations = (await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${id}`)).body.migrations;
     assert.equal(migrations[0].status, 'confirmed');
     assert.equal(migrations[0].dest_compute, HOST);
   });
 
-  test('resize to the same host and revert: the old flavor again in one running domain, the same disk kept', { timeout: 120_000 }, async () => {
+  test('resize to the same host and revert: the old flavor boots the disk as it was before the resize (its size, its data, nothing written in VERIFY_RESIZE), no copy left', { timeout: 180_000 }, async () => {
     const id = servers.main!;
     const dom = domainOf(id);
     const disk = join(dirs.instances, id, 'disk');
-    const diskBefore = await stat(disk);
+    // Stopped, so that qemu-io may write into the disk before the resize and in VERIFY_RESIZE (QEMU locks a running guest's disk).
+    await action(id, { 'os-stop': null }, 'SHUTOFF');
+    await run('qemu-io', ['-f', 'qcow2', '-c', `write -P ${BEFORE_RESIZE} 0 64k`, disk]);
+    const before = {
+      flavor: (await server(id)).flavor.id, size: (await qemuImgInfo(disk))['virtual-size'],
+      memory: /Max memory:\s+\d+ KiB/.exec(await virsh(SYSTEM_URI, 'dominfo', dom))?.[0],
+    };
     assert.equal((await aio.openstack(['server', 'resize', '--flavor', 'lv.medium', id])).code, 0);
     const resized = await aio.waitForServer(id, ['VERIFY_RESIZE', 'ERROR'], 60_000);
     assert.equal(resized.status, 'VERIFY_RESIZE', JSON.stringify(resized.fault));
+    assert.equal(await domstate(SYSTEM_URI, dom), 'shut off');
     assert.match(await virsh(SYSTEM_URI, 'dominfo', dom), /Max memory:\s+262144 KiB/);
+    assert.equal((await qemuImgInfo(disk))['virtual-size'], 3 * GiB, 'grown for lv.medium');
+    const backup = join(dirs.instances, id, `disk.resize-${(await lastMove(id)).uuid}`);
+    assert.equal((await qemuImgInfo(backup))['virtual-size'], before.size);
+    await run('qemu-io', ['-f', 'qcow2', '-c', `write -P ${DURING_RESIZE} 64k 64k`, disk]);
+    assert.ok(await holdsMark(disk, 'qcow2', DURING_RESIZE, 64 * 1024));
+
     const r = await aio.openstack(['server', 'resize', 'revert', id]);
     assert.equal(r.code, 0, r.stderr);
-    const s = await aio.waitForServer(id, ['ACTIVE', 'ERROR'], 60_000);
-    assert.equal(s.status, 'ACTIVE', JSON.stringify(s.fault));
-    assert.equal(s.flavor.id, flavors['lv.small']);
-    assert.equal(await domstate(SYSTEM_URI, dom), 'running');
+    const s = await aio.waitForServer(id, ['SHUTOFF', 'ERROR'], 60_000);
+    assert.equal(s.status, 'SHUTOFF', JSON.stringify(s.fault));
+    assert.equal(s.flavor.id, before.flavor);
+    assert.equal(await domstate(SYSTEM_URI, dom), 'shut off');
     assert.equal(await domainsNamed(dom), 1);
-    assert.match(await virsh(SYSTEM_URI, 'dominfo', dom), /Max memory:\s+196608 KiB/);
-    assert.equal((await stat(disk)).ino, diskBefore.ino, 'the same overlay');
-    assert.equal((await qemuImgInfo(disk))['virtual-size'], 3 * 1024 ** 3, 'grown for lv.medium, not shrunk back (qcow2 disks only grow, as in Nova)');
+    assert.equal(/Max memory:\s+\d+ KiB/.exec(await virsh(SYSTEM_URI, 'dominfo', dom))?.[0], before.memory);
+    // Nova's finish_revert_migration: `<instance>_resize` back, so the disk as it was before the resize.
+    assert.equal((await qemuImgInfo(disk))['virtual-size'], before.size, 'the old size');
+    assert.ok(await holdsMark(disk, 'qcow2', BEFORE_RESIZE, 0), 'the data of before the resize');
+    assert.equal(await holdsMark(disk, 'qcow2', DURING_RESIZE, 64 * 1024), false, 'nothing written in VERIFY_RESIZE');
+    assert.equal((await qemuImgInfo(disk))['full-backing-filename'], join(dirs.images, images.tiny!));
+    assert.deepEqual(await diskFiles(id), ['disk'], 'the grown disk is gone, the copy is the disk');
     const migrations = (await aio.api('GET', `/compute/v2.1/os-migrations?instance_uuid=${id}`)).body.migrations;
     assert.equal(migrations.find((m: { status: string }) => m.status === 'reverted')?.dest_compute, HOST);
+
+    await action(id, { 'os-start': null }, 'ACTIVE');
+    assert.equal(await domstate(SYSTEM_URI, dom), 'running');
   });
 
   test('a cold migration with no other host is refused (libvirt cannot migrate to itself): the guest runs on untouched', { timeout: 90_000 }, async () => {
@@ -203,7 +240,7 @@ describe('real guests moved, snapshotted, rebuilt and rescued through a remote l
     assert.equal(info.format, 'qcow2');
     assert.equal(info['backing-filename'], undefined, JSON.stringify(info));
     assert.equal(info['full-backing-filename'], undefined);
-    assert.equal(info['virtual-size'], 3 * 1024 ** 3);
+    assert.equal(info['virtual-size'], 2 * GiB, 'lv.small\'s root disk: the size the revert gave back');
     assert.ok(await holdsMark(saved, 'qcow2'), 'the overlay\'s data is in the image');
 
     const booted = await aio.openstackJson(['--os-compute-api-version', '2.37', 'server', 'create', '--flavor', 'lv.medium', '--image', image.id, '--nic', 'none', '--wait', 'lv-from-snap']);

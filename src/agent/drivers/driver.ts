@@ -1,5 +1,5 @@
 import type { DomainOwnershipClass } from '../../domain/guest/ownership.js';
-import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../domain/guest/spec.js';
+import type { GuestInterface, GuestSpec, LiveMigrationRole, ResizeBackupRequest } from '../../domain/guest/spec.js';
 
 export type GuestRunState = 'running' | 'paused' | 'suspended' | 'shutoff' | 'absent';
 
@@ -73,6 +73,13 @@ export interface VirtDriver {
   destroy(uuid: string, opts?: { keepDisks?: boolean }): Promise<void>;
   /** Removes what a guest the hypervisor no longer has left on the host (its disk, after it migrated away). */
   cleanUp?(uuid: string): Promise<void>;
+  /**
+   * A same-host resize's backup of the disk (spec.resizeBackup,
+   * domain/guest/resizeBackup.ts): made, restored (only `definitionGone`:
+   * after a destroy that kept the disks) or removed as the spec asks. Drivers
+   * without disk data leave it out.
+   */
+  settleResizeBackup?(uuid: string, wanted: ResizeBackupRequest | undefined, moment: 'definitionGone' | 'settled'): Promise<void>;
   powerOff(uuid: string): Promise<GuestStatus>;
   powerOn(uuid: string): Promise<GuestStatus>;
   /** Unplugs vDPA interfaces, then saves guest memory (behaviour.md, suspend). */

@@ -77,7 +77,14 @@ import type { DesiredGuestState } from '../../protocol/agentProtocol.js';
  * asks its agent to upload the flattened disk, the destination's guest is
  * defined only after that, on the uploaded disk; confirm, revert and
  * failure remove the blob. The source keeps its own disk until confirm (a
- * revert boots it again), as Nova keeps `<instance>_resize`.
+ * revert boots it again), as Nova keeps `<instance>_resize`. On the same
+ * host every instruction from the old definition's removal until confirm
+ * or revert carries spec.resizeBackup (domain/guest/resizeBackup.ts): the
+ * agent copies the disk aside before the new definition grows it; revert
+ * and a failed resize ask for it back (`restore`) once the new definition
+ * is gone, so the old flavor boots the disk as it was before the resize;
+ * confirm writes the guest's spec again without it, and the agent removes
+ * the copy.
  */
 
 export type ColdMoveKind = 'migrate' | 'resize';
@@ -180,8 +187,9 @@ async function placeColdMove(ctx: ControllerContext, instance: InstanceRecord, m
       const sourceGuest = await getGuest(trx, instance.uuid, source);
       const oldSpec = parseSpec(sourceGuest) ?? newSpec;
       if (host === source) {
-        // One guest row per host: take the old definition down first (see onMoveReport), its disk kept.
-        await setDesiredGuest(trx, instance.uuid, host, 'absent', { ...oldSpec, keepDisks: true });
+        // One guest row per host: take the old definition down first (see onMoveReport), its disk kept,
+        // and a copy of it as it is now, for a revert.
+        await setDesiredGuest(trx, instance.uuid, host, 'absent', { ...oldSpec, keepDisks: true, resizeBackup: { migrationId: migrationUuid } });
       } else if (sourceGuest) {
         // The source powers off and uploads the disk first (coldMoveDisk.ts); the destination is
         // instructed once that is done (defineAtDestination), with the disk it is to use.
@@ -231,8 +239,11 @@ async function defineResized(ctx: ControllerContext, s: ServerSnapshot): Promise
   const ports = await getPorts(db, instance.portIds);
   const held = await heldDevicesByPort(db, instance.uuid, ports, dest);
   const numa = await guestNumaPlacement(db, instance, dest, targetFlavor(instance));
-  await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running',
-    buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance), numa));
+  // The pre-resize disk stays kept until confirm or revert.
+  await instructWhileInTask(ctx, instance.uuid, TaskState.RESIZE_MIGRATING, dest, 'running', {
+    ...buildGuestSpec(instance, ports, held.byPort, held.aliasDevices, targetFlavor(instance), numa),
+    resizeBackup: { migrationId: moveOf(s, 'migrating')!.uuid },
+  });
 }
 
 /**
@@ -341,7 +352,10 @@ async function failMove(ctx: ControllerContext, instance: InstanceRecord, migrat
     const destGuest = await getGuest(trx, instance.uuid, dest);
     const { spec, source } = await restoreSource(trx, instance, migration, ctx.config.pci.alias);
     if (source === dest) {
-      await setDesiredGuest(trx, instance.uuid, dest, 'absent', { ...spec, keepDisks: true });
+      // The server is back on its old flavor: so is its disk (the pre-resize copy, if one was made).
+      await setDesiredGuest(trx, instance.uuid, dest, 'absent', {
+        ...spec, keepDisks: true, resizeBackup: { migrationId: migration.uuid, restore: true },
+      });
     } else {
       if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
       // The source keeps its disk and uploads it no more.
@@ -380,14 +394,22 @@ export async function confirmResize(ctx: ControllerContext, auth: AuthContext, r
       throw new Conflict(`Migration ${migration.uuid} is no longer waiting for a confirmation.`);
     }
     await releaseConsumer(trx, migration.uuid);
-    const sourceGuest = sameHost ? undefined : await getGuest(trx, instance.uuid, source);
-    if (sourceGuest) await setDesiredGuest(trx, instance.uuid, source, 'absent', guestSpecOf(sourceGuest));
+    const sourceGuest = await getGuest(trx, instance.uuid, source);
+    if (sourceGuest && !sameHost) await setDesiredGuest(trx, instance.uuid, source, 'absent', guestSpecOf(sourceGuest));
+    // On the same host the guest stays as it is, without its pre-resize disk.
+    if (sourceGuest && sameHost) await forgetResizeBackup(trx, sourceGuest);
     await startAction(trx, { instanceUuid: instance.uuid, action: 'confirmResize', requestId, projectId: auth.projectId, userId: auth.userId });
     await finishAction(trx, instance.uuid, 'confirmResize', 'Success');
   });
   // The destination runs on its own copy now: the blob that carried it goes.
   await dropDiskTransfer(ctx, instance.uuid, migration.uuid);
-  if (!sameHost) ctx.signals.notify(source);
+  ctx.signals.notify(source);
+}
+
+/** The guest's spec without its resize backup: its agent removes the backup (and nothing else changes). */
+async function forgetResizeBackup(trx: Unit, guest: GuestRow): Promise<void> {
+  const { resizeBackup, ...kept } = guestSpecOf(guest);
+  if (resizeBackup) await setDesiredGuest(trx, guest.instance_uuid, guest.host, guest.desired_state as DesiredGuestState, kept);
 }
 
 /** revertResize: the destination is freed and the server comes back on its source with its old flavor. */
@@ -405,7 +427,10 @@ export async function revertResize(ctx: ControllerContext, auth: AuthContext, re
     // The destination guest runs with its devices until its host removes it: they are freed then (destinationGone).
     const { spec, source } = await restoreSource(trx, instance, migration, ctx.config.pci.alias, { keepDest: true });
     if (source === dest) {
-      await setDesiredGuest(trx, instance.uuid, dest, 'absent', { ...(destGuest ? guestSpecOf(destGuest) : spec), keepDisks: true });
+      // The new definition goes, and the disk as it was before the resize comes back for the old one.
+      await setDesiredGuest(trx, instance.uuid, dest, 'absent', {
+        ...(destGuest ? guestSpecOf(destGuest) : spec), keepDisks: true, resizeBackup: { migrationId: migration.uuid, restore: true },
+      });
     } else {
       if (destGuest) await setDesiredGuest(trx, instance.uuid, dest, 'absent', guestSpecOf(destGuest));
       const stopped = instance.powerState === PowerState.SHUTDOWN;

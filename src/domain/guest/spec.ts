@@ -87,6 +87,18 @@ export interface GuestSpec {
    */
   keepDisks?: boolean;
   /**
+   * A resize to the same host (coldMove.ts), named by its migration, on
+   * every instruction from the removal of the old definition until confirm
+   * or revert: the instance's disk as it was before the resize is kept
+   * aside, made before the new definition grows the disk, as Nova's
+   * same-host resize keeps `<instance>_resize`. With `restore` (revert, or
+   * the resize failed there), once the guest's definition is gone, the kept
+   * disk is the instance's disk again: its old size and content. A guest
+   * whose spec names no such migration keeps no backup: confirm removes it
+   * (resizeBackup.ts). Not part of the domain XML.
+   */
+  resizeBackup?: ResizeBackupRequest;
+  /**
    * A cold move to another host (coldMove.ts): on the source, set on the
    * instruction that powers the guest off, the agent then uploads the
    * instance's disk (flattened) to the controller as the move's transfer
@@ -108,6 +120,11 @@ export interface GuestSpec {
 }
 
 export type LiveMigrationRole = 'source' | 'destination';
+
+export interface ResizeBackupRequest {
+  migrationId: string;
+  restore?: boolean;
+}
 
 /** Power states as Nova reports them (OS-EXT-STS:power_state). */
 export const PowerState = {

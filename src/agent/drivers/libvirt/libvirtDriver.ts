@@ -15,7 +15,7 @@ import { DEFAULT_INSTANCES_PATH, RESCUE_DISK, guestDomainXml, guestInterfaceXml,
 import {
   OWNERSHIP_NAMESPACE, OWNERSHIP_PREFIX, classifyDomain, ownershipElementXml, ownershipFor, ownershipOfXml,
 } from '../../../domain/guest/ownership.js';
-import type { GuestInterface, GuestSpec, LiveMigrationRole } from '../../../domain/guest/spec.js';
+import type { GuestInterface, GuestSpec, LiveMigrationRole, ResizeBackupRequest } from '../../../domain/guest/spec.js';
 import {
   VirtDriverError, type GuestRunState, type GuestStatus, type ListedGuest, type MigrateOptions, type SnapshotImage, type VirtDriver,
 } from '../driver.js';
@@ -29,6 +29,7 @@ import {
 } from './instanceDisks.js';
 import type { ImageCache } from '../../imageCache.js';
 import { readConsoleLog } from './consoleLogFile.js';
+import { settleResizeBackups } from './resizeBackups.js';
 
 export interface LibvirtDriverOptions {
   /** e.g. `qemu:///system`, or `test:///abs/path/host.xml` for libvirt's test driver. */
@@ -130,6 +131,21 @@ export class LibvirtDriver implements VirtDriver {
       // The disk goes with the instance (also when an earlier delete removed only the domain),
       // unless the guest is defined again here next (a same-host resize keeps its disk).
       if (this.usesInstanceDir && !opts.keepDisks) await removeInstanceDir(this.instancesPath, uuid);
+    });
+  }
+
+  /**
+   * The instance's resize backup (resizeBackups.ts) as the spec asks. Made
+   * or restored only with the definition gone, which is checked: a disk a
+   * defined guest may use is never replaced under it.
+   */
+  settleResizeBackup(uuid: string, wanted: ResizeBackupRequest | undefined, moment: 'definitionGone' | 'settled'): Promise<void> {
+    return this.serial(uuid, async (c) => {
+      if (!this.includesDisk) return;
+      if (moment === 'definitionGone' && (await this.find(c, uuid))) {
+        throw new VirtDriverError(`Cannot settle the resize backup of ${uuid} as if its definition were gone: it is defined`, ErrorCode.OPERATION_INVALID);
+      }
+      await settleResizeBackups(this.instancesPath, uuid, wanted, moment);
     });
   }
 
@@ -533,6 +549,8 @@ export class LibvirtDriver implements VirtDriver {
     // QEMU guests log their console into the instance directory (guestDomainXml), disk or not.
     if (this.usesInstanceDir) await ensureInstanceDir(this.instancesPath, spec.uuid);
     if (!this.includesDisk) return;
+    // A same-host resize keeps the disk as it is now before it grows (spec.resizeBackup).
+    await settleResizeBackups(this.instancesPath, spec.uuid, spec.resizeBackup, 'beforeDisk');
     if (!this.opts.images) {
       throw new VirtDriverError(`Cannot create the disk of ${spec.uuid}: this host has no image cache configured`);
     }
