@@ -9,30 +9,15 @@ import { pino } from 'pino';
 import { AgentClock } from '../../src/agent/agentClock.js';
 import { ComputeAgent } from '../../src/agent/computeAgent.js';
 import { SimulatedDriver } from '../../src/agent/drivers/simulated.js';
-import type { ControllerLink, GuestAssignment, GuestReport, PowerStateReport } from '../../src/protocol/agentProtocol.js';
+import type { PowerStateReport } from '../../src/protocol/agentProtocol.js';
+import { recordingControllerLink } from '../helpers/recordingControllerLink.js';
 import { guestSpec } from '../domain/guest/fixtures.js';
-
-function fakeLink(assignments: GuestAssignment[]) {
-  const reports: GuestReport[] = [];
-  const power: PowerStateReport[] = [];
-  const link: ControllerLink = {
-    registerHost: async () => {},
-    reportInventory: async () => {},
-    heartbeat: async () => {},
-    pendingGuests: async () => [],
-    allGuests: async () => assignments,
-    reportGuest: async (r) => { reports.push(r); },
-    reportPowerState: async (r) => { power.push(r); },
-    waitForWork: async () => new Promise((r) => setTimeout(r, 50)),
-  };
-  return { link, reports, power };
-}
 
 describe('power-state sync', { timeout: 10_000 }, () => {
   test('reports a guest stopped or gone behind the agent\'s back once per change, and nothing else', { timeout: 120_000 }, async () => {
     const spec = guestSpec();
     const other = { ...guestSpec(), uuid: '00000000-0000-4000-8000-0000000000bb', name: 'instance-000000bb' };
-    const { link, reports, power } = fakeLink([
+    const { link, reports, power } = recordingControllerLink([
       { instanceUuid: spec.uuid, desiredState: 'running', generation: 1, spec },
       { instanceUuid: other.uuid, desiredState: 'running', generation: 1, spec: other },
     ]);

@@ -19,7 +19,7 @@ import { LibvirtDriver } from '../../../src/agent/drivers/libvirt/libvirtDriver.
 import { DEFAULT_INSTANCES_PATH, guestDomainXml } from '../../../src/domain/guest/domainXml.js';
 import { ownershipOfXml } from '../../../src/domain/guest/ownership.js';
 import type { GuestSpec } from '../../../src/domain/guest/spec.js';
-import type { ControllerLink, GuestAssignment, GuestReport, PowerStateReport } from '../../../src/protocol/agentProtocol.js';
+import { recordingControllerLink } from '../../helpers/recordingControllerLink.js';
 import { assertValidDomainXml } from '../../helpers/domainXmlSchema.js';
 import { SYSTEM_URI, domstate, virsh } from '../../helpers/libvirtRig.js';
 import { lockSystemLibvirt } from '../../helpers/systemLibvirtLock.js';
@@ -36,22 +36,6 @@ function operatorVmXml(name: string, uuid: string, novaMetadata: boolean): strin
     : '';
   return `<domain type='qemu'><name>${name}</name><uuid>${uuid}</uuid>${metadata}<memory unit='MiB'>64</memory><vcpu>1</vcpu>`
     + "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>";
-}
-
-function link(assignments: GuestAssignment[]) {
-  const reports: GuestReport[] = [];
-  const power: PowerStateReport[] = [];
-  const controllerLink: ControllerLink = {
-    registerHost: async () => {},
-    reportInventory: async () => {},
-    heartbeat: async () => {},
-    pendingGuests: async () => [],
-    allGuests: async () => assignments,
-    reportGuest: async (r) => { reports.push(r); },
-    reportPowerState: async (r) => { power.push(r); },
-    waitForWork: async () => new Promise((r) => setTimeout(r, 50)),
-  };
-  return { controllerLink, reports, power };
 }
 
 describe('the agent leaves domains it did not create alone (qemu:///system)', { timeout: 600_000 }, () => {
@@ -126,7 +110,7 @@ describe('the agent leaves domains it did not create alone (qemu:///system)', { 
     }
     const legacyId = await virsh(SYSTEM_URI, 'domid', legacy.name);
 
-    const { controllerLink, reports, power } = link([
+    const { link: controllerLink, reports, power } = recordingControllerLink([
       { instanceUuid: legacy.uuid, desiredState: 'running', generation: 1, spec: legacy },
       { instanceUuid: fresh.uuid, desiredState: 'running', generation: 1, spec: fresh },
       { instanceUuid: contested.uuid, desiredState: 'running', generation: 1, spec: contested },
