@@ -7,7 +7,7 @@
  * script calls, with the command's own environment, argv, stdout, stderr
  * and exit code. VDPA_TEST_CLIENTS=exec runs each as its own process instead.
  *
- * `--wait` polls every `waitPollSeconds` (0.2 s here) instead of osc_lib's
+ * `--wait` polls every WAIT_POLL_SECONDS (0.2 s) instead of osc_lib's
  * 5 s: the client's own loop, looking more often.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -92,12 +92,23 @@ function idle(s: Server): void {
   }
 }
 
-/** Runs `cmd args…` (openstack or nova) with exactly `env`; never throws on a non-zero exit. */
-export function runClient(cmd: 'openstack' | 'nova', args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const preloaded = process.env.VDPA_TEST_CLIENTS === 'exec' ? null : consoleScript('openstack');
+export type ClientMode = 'preloaded' | 'exec';
+
+/**
+ * Runs `cmd args…` (openstack or nova) with exactly `env`; never throws on a
+ * non-zero exit. Preloaded unless VDPA_TEST_CLIENTS=exec or the client's
+ * script is not a plain console script of the openstack client's Python;
+ * `mode` insists on one way (preloaded throws where it cannot be).
+ */
+export function runClient(cmd: 'openstack' | 'nova', args: string[], env: NodeJS.ProcessEnv, mode?: ClientMode): Promise<CliResult> {
+  const wanted = mode ?? (process.env.VDPA_TEST_CLIENTS === 'exec' ? 'exec' : 'preloaded');
+  const preloaded = wanted === 'exec' ? null : consoleScript('openstack');
   // The server is the openstack client's; nova's script runs in it when it is of the same Python.
   const script = cmd === 'openstack' ? preloaded : preloaded && consoleScript(cmd);
-  if (!preloaded || !script || script.python !== preloaded.python) return execClient(cmd, args, env);
+  if (!preloaded || !script || script.python !== preloaded.python) {
+    if (mode === 'preloaded') return Promise.reject(new Error(`${cmd} cannot run preloaded: not a console script of the openstack client's Python`));
+    return execClient(cmd, args, env);
+  }
   const s = (server ??= startServer(preloaded));
   const id = ++nextId;
   const clean: Record<string, string> = {};
