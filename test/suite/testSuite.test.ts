@@ -117,7 +117,8 @@ test('the conditional-assertion check finds one where it is', { timeout: 30_000 
 });
 
 test('a hung test fails under its own name when its limit passes', { timeout: 30_000 }, () => {
-  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', join(ROOT, 'test/fixtures/suite/hung.mjs')], {
+  // --test-force-exit as npm test runs every file: the file ends once its tests are done, the hung one included.
+  const r = spawnSync(process.execPath, ['--test', '--test-force-exit', '--test-reporter=spec', join(ROOT, 'test/fixtures/suite/hung.mjs')], {
     // Without the parent's NODE_TEST_CONTEXT, or the child thinks it is nested and runs nothing.
     encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_TEST_CONTEXT: undefined },
   });
