@@ -14,8 +14,9 @@ npx depcruise --config .dependency-cruiser.cjs src
 echo "[test] running tests"
 mapfile -t files < <(bash scripts/test-files.sh)
 # Every test carries its own { timeout } (test/suite/testSuite.test.ts checks),
-# so a hung test fails with its name. On Node 20 --test-timeout limits each
-# *file* as a whole: a backstop for a hung hook. --test-force-exit ends a file
-# whose tests are done but whose handles are still open.
-node --test --test-concurrency=2 --test-reporter=spec \
-  --test-timeout="${VDPA_TEST_FILE_TIMEOUT_MS:-1800000}" --test-force-exit "${files[@]}"
+# so a hung test fails with its name; VDPA_TEST_FILE_TIMEOUT_MS limits each
+# file as a whole, a backstop for a hung hook. run-tests.mjs runs the files
+# two at a time (VDPA_TEST_CONCURRENCY), longest first (scripts/test-order.mjs),
+# each with --test-force-exit (a file whose tests are done but whose handles
+# are still open ends), and reports with the spec reporter.
+node scripts/run-tests.mjs "${files[@]}"

@@ -1,17 +1,14 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { runClient, type CliResult } from './clientCommands.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CliResult } from './clientCommands.js';
 
 export interface AllInOneProcess {
   url: string;
@@ -59,15 +56,6 @@ export async function freePort(): Promise<number> {
       srv.close(() => res(port));
     });
     srv.on('error', rej);
-  });
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((res) => {
-    execFile(cmd, args, { env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      res({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
   });
 }
 
@@ -147,16 +135,16 @@ export async function startAllInOneProcess(o: AllInOneProcessOptions = {}): Prom
       await killHard();
       await launch();
     },
-    openstack: (args, opts = {}) => run('openstack', args, cliEnv(opts.user ?? 'admin', opts.env)),
+    openstack: (args, opts = {}) => runClient('openstack', args, cliEnv(opts.user ?? 'admin', opts.env)),
     async openstackJson(args, opts = {}) {
-      const r = await run('openstack', [...args, '-f', 'json'], cliEnv(opts.user ?? 'admin', opts.env));
+      const r = await runClient('openstack', [...args, '-f', 'json'], cliEnv(opts.user ?? 'admin', opts.env));
       if (r.code !== 0) throw new Error(`openstack ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
       return JSON.parse(r.stdout);
     },
     // novaclient ignores OS_CLOUD: it gets the same credentials as plain OS_* variables.
     nova: (args, opts = {}) => {
       const auth = clouds.clouds[(opts.user ?? 'admin') === 'admin' ? 'vdpa-compute' : 'vdpa-compute-demo']!.auth;
-      return run('nova', args, cliEnv(opts.user ?? 'admin', {
+      return runClient('nova', args, cliEnv(opts.user ?? 'admin', {
         OS_AUTH_URL: auth.auth_url!, OS_USERNAME: auth.username!, OS_PASSWORD: auth.password!,
         OS_PROJECT_NAME: auth.project_name!, OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_DOMAIN_NAME: 'Default',
         OS_IDENTITY_API_VERSION: '3', ...(opts.env ?? {}),

@@ -1,12 +1,14 @@
 /**
- * The suite itself: the runner gets only test files, every test carries a time
- * limit, and a test that hangs fails under its own name.
+ * The suite itself: the runner gets only test files, in an order that keeps
+ * its slots busy, every test carries a time limit, and a test that hangs
+ * fails under its own name.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
@@ -96,6 +98,35 @@ test('VDPA_TEST_FILES narrows the run to the test files under the given paths', 
   assert.deepEqual(listed, ['dist/test/domain/smoke.test.js', 'dist/test/suite/testSuite.test.js']);
 });
 
+/** scripts/test-order.mjs (plain JavaScript the runner script imports, outside the TypeScript build). */
+interface TestOrder {
+  orderTestFiles(files: string[], durations: Map<string, number>, slots: number, locked?: (file: string) => boolean): string[];
+}
+const testOrder = () => import(pathToFileURL(join(ROOT, 'scripts/test-order.mjs')).href) as Promise<TestOrder>;
+
+test('npm test starts the longest files first', { timeout: 30_000 }, async () => {
+  const { orderTestFiles } = await testOrder();
+  const durations = new Map([['a', 1], ['b', 50], ['c', 20], ['d', 35]]);
+  assert.deepEqual(orderTestFiles(['a', 'b', 'c', 'd', 'new'], durations, 2, () => false), ['b', 'd', 'c', 'new', 'a']);
+});
+
+test('npm test does not start a file that waits for qemu:///system while another holds it, when another file can run', { timeout: 30_000 }, async () => {
+  const { orderTestFiles } = await testOrder();
+  const durations = new Map([['lv-1', 60], ['lv-2', 50], ['x', 40], ['y', 30], ['z', 5]]);
+  // Slot 1: lv-1 (0-60), lv-2 (60-110). Slot 2: x (0-40), y (40-70), z (70-75).
+  assert.deepEqual(orderTestFiles(['x', 'y', 'z', 'lv-1', 'lv-2'], durations, 2, (f) => f.startsWith('lv-')), ['lv-1', 'x', 'y', 'lv-2', 'z']);
+  // The lock is found in the compiled files themselves (lockSystemLibvirt).
+  const [guests, moves, smoke] = ['e2e/libvirtGuests', 'e2e/libvirtGuestMoves', 'domain/smoke'].map((f) => `dist/test/${f}.test.js`);
+  const real = new Map([[guests!, 60], [moves!, 50], [smoke!, 1]]);
+  const cwd = process.cwd();
+  process.chdir(ROOT);
+  try {
+    assert.deepEqual(orderTestFiles([guests!, moves!, smoke!], real, 2), [guests, smoke, moves]);
+  } finally {
+    process.chdir(cwd);
+  }
+});
+
 test('every test and it in test/ carries its own time limit', { timeout: 60_000 }, () => {
   const missing = filesUnder(join(ROOT, 'test'), '.test.ts').flatMap(testsWithoutTimeLimit);
   assert.deepEqual(missing, []);
@@ -117,7 +148,8 @@ test('the conditional-assertion check finds one where it is', { timeout: 30_000 
 });
 
 test('a hung test fails under its own name when its limit passes', { timeout: 30_000 }, () => {
-  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', join(ROOT, 'test/fixtures/suite/hung.mjs')], {
+  // --test-force-exit as npm test runs every file: the file ends once its tests are done, the hung one included.
+  const r = spawnSync(process.execPath, ['--test', '--test-force-exit', '--test-reporter=spec', join(ROOT, 'test/fixtures/suite/hung.mjs')], {
     // Without the parent's NODE_TEST_CONTEXT, or the child thinks it is nested and runs nothing.
     encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_TEST_CONTEXT: undefined },
   });
